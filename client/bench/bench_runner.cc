@@ -1,0 +1,232 @@
+#include "client/bench/bench_runner.h"
+
+#include <atomic>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "client/bench/text_source.h"
+#include "client/grpc_status.h"
+
+namespace hecate {
+namespace {
+
+constexpr int kMaxSessions = 10000;
+constexpr int kMaxTopK = 256;
+
+// State shared by the workers of one run.
+class SharedRun {
+ public:
+  SharedRun(const BenchOptions& options) : options_(options), ready_(options.sessions) {}
+
+  const BenchOptions& options() const { return options_; }
+  absl::BlockingCounter& ready() { return ready_; }
+  absl::Notification& go() { return go_; }
+
+  void set_deadline(absl::Time deadline) {
+    deadline_nanos_.store(absl::ToUnixNanos(deadline), std::memory_order_release);
+  }
+
+  // How many bytes the next chunk may have: 0 means the run is over.
+  size_t ClaimChunk() {
+    if (options_.tokens <= 0) {
+      const int64_t deadline = deadline_nanos_.load(std::memory_order_acquire);
+      return absl::ToUnixNanos(absl::Now()) < deadline ? options_.chunk_bytes : 0;
+    }
+    const int64_t chunk = static_cast<int64_t>(options_.chunk_bytes);
+    const int64_t before = tokens_claimed_.fetch_add(chunk, std::memory_order_relaxed);
+    if (before >= options_.tokens) return 0;
+    return static_cast<size_t>(std::min(chunk, options_.tokens - before));
+  }
+
+  void RecordError(absl::string_view phase, const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    ++errors_by_code_[absl::StatusCodeToString(status.code())];
+    if (first_error_.empty()) {
+      first_error_ = absl::StrCat(phase, ": ", absl::StatusCodeToString(status.code()), ": ",
+                                  status.message());
+    }
+  }
+
+  void RecordWorker(const LatencyStats& latencies, uint64_t chunks, uint64_t tokens,
+                    absl::Time last_done) {
+    absl::MutexLock lock(&mu_);
+    latencies_.Merge(latencies);
+    chunks_ += chunks;
+    tokens_ += tokens;
+    if (last_done > last_done_) last_done_ = last_done;
+  }
+
+  void Fill(BenchReport* report, absl::Time start) {
+    absl::MutexLock lock(&mu_);
+    report->chunks = chunks_;
+    report->tokens = tokens_;
+    report->latency = latencies_.Summarize();
+    report->errors_by_code = errors_by_code_;
+    report->first_error = first_error_;
+    const absl::Time end = last_done_ > start ? last_done_ : start;
+    report->wall_seconds = absl::ToDoubleSeconds(end - start);
+  }
+
+ private:
+  const BenchOptions options_;
+  absl::BlockingCounter ready_;
+  absl::Notification go_;
+  // Set once all workers are ready; atomic so no reader depends on the
+  // notification's ordering alone.
+  std::atomic<int64_t> deadline_nanos_{std::numeric_limits<int64_t>::max()};
+  std::atomic<int64_t> tokens_claimed_{0};
+
+  absl::Mutex mu_;
+  LatencyStats latencies_ ABSL_GUARDED_BY(mu_);
+  uint64_t chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_done_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::map<std::string, int64_t> errors_by_code_ ABSL_GUARDED_BY(mu_);
+  std::string first_error_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<TextSource> TextForWorker(const BenchOptions& options, int worker) {
+  if (options.text.empty()) return MakePseudoText(options.seed + static_cast<uint64_t>(worker));
+  const size_t start = options.text.size() / static_cast<size_t>(options.sessions) *
+                       static_cast<size_t>(worker);
+  return MakeCyclicText(options.text, start);
+}
+
+// Streams chunks until the run is over or the stream ends; false when the
+// stream ended (already recorded as an error).
+bool StreamChunks(SharedRun& run, StreamSession& stream, const std::string& session_id,
+                  TextSource& text, LatencyStats* latencies, uint64_t* chunks, uint64_t* tokens,
+                  absl::Time* last_done) {
+  const BenchOptions& options = run.options();
+  while (true) {
+    const size_t bytes = run.ClaimChunk();
+    if (bytes == 0) return true;
+    v1::StreamRequest request;
+    request.set_request_id(stream.NextRequestId());
+    request.set_session_id(session_id);
+    request.set_input(text.Next(bytes));
+    if (options.top_k > 0) request.mutable_output()->mutable_top_k()->set_k(options.top_k);
+    const absl::Time sent = absl::Now();
+    absl::Status status = stream.Send(request);
+    if (!status.ok()) {
+      run.RecordError("stream", status);
+      return false;
+    }
+    absl::StatusOr<v1::StreamResponse> response = stream.ReadFor(request.request_id());
+    while (response.ok() && response->has_token()) {
+      response = stream.ReadFor(request.request_id());
+    }
+    if (!response.ok()) {  // the stream has ended
+      run.RecordError("stream", response.status());
+      return false;
+    }
+    if (response->has_error()) {  // this chunk failed; the stream lives on
+      run.RecordError("chunk", FromRequestError(response->error()));
+      continue;
+    }
+    const absl::Time done = absl::Now();
+    latencies->Add(absl::ToDoubleSeconds(done - sent));
+    *last_done = done;
+    ++*chunks;
+    *tokens += bytes;
+  }
+}
+
+void RunWorker(HecateClient& client, SharedRun& run, int worker) {
+  absl::StatusOr<v1::Session> session = client.CreateSession();
+  std::unique_ptr<StreamSession> stream;
+  if (session.ok()) {
+    absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStream();
+    if (opened.ok()) {
+      stream = *std::move(opened);
+    } else {
+      run.RecordError("open stream", opened.status());
+    }
+  } else {
+    run.RecordError("create", session.status());
+  }
+  run.ready().DecrementCount();
+  run.go().WaitForNotification();
+
+  LatencyStats latencies;
+  uint64_t chunks = 0;
+  uint64_t tokens = 0;
+  absl::Time last_done = absl::InfinitePast();
+  if (stream != nullptr) {
+    std::unique_ptr<TextSource> text = TextForWorker(run.options(), worker);
+    const bool stream_alive =
+        StreamChunks(run, *stream, session->id(), *text, &latencies, &chunks, &tokens, &last_done);
+    absl::Status finished = stream->Finish();
+    // A stream that ended early was counted once already.
+    if (stream_alive && !finished.ok()) run.RecordError("stream", finished);
+  }
+  run.RecordWorker(latencies, chunks, tokens, last_done);
+  if (session.ok()) {
+    absl::Status deleted = client.DeleteSession(session->id());
+    if (!deleted.ok()) run.RecordError("delete", deleted);
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateBenchOptions(const BenchOptions& options) {
+  if (options.sessions < 1 || options.sessions > kMaxSessions) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sessions must be in 1..", kMaxSessions, ", got ", options.sessions));
+  }
+  if (options.chunk_bytes < 1) return absl::InvalidArgumentError("chunk_bytes must be >= 1");
+  if (options.tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("tokens must be >= 0, got ", options.tokens));
+  }
+  if (options.tokens == 0 && options.duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "duration must be > 0 (or give tokens), got ", absl::FormatDuration(options.duration)));
+  }
+  if (options.top_k < 0 || options.top_k > kMaxTopK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k must be in 0..", kMaxTopK, ", got ", options.top_k));
+  }
+  return absl::OkStatus();
+}
+
+int64_t BenchReport::error_count() const {
+  int64_t total = 0;
+  for (const auto& [code, count] : errors_by_code) total += count;
+  return total;
+}
+
+double BenchReport::chunks_per_second() const {
+  return wall_seconds > 0 ? static_cast<double>(chunks) / wall_seconds : 0;
+}
+
+double BenchReport::tokens_per_second() const {
+  return wall_seconds > 0 ? static_cast<double>(tokens) / wall_seconds : 0;
+}
+
+BenchReport RunBench(HecateClient& client, const BenchOptions& options) {
+  BenchReport report;
+  report.sessions = options.sessions;
+  report.chunk_bytes = options.chunk_bytes;
+  SharedRun run(options);
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(options.sessions));
+  for (int i = 0; i < options.sessions; ++i) {
+    workers.emplace_back([&client, &run, i] { RunWorker(client, run, i); });
+  }
+  run.ready().Wait();
+  const absl::Time start = absl::Now();
+  run.set_deadline(start + options.duration);
+  run.go().Notify();
+  for (std::thread& worker : workers) worker.join();
+  run.Fill(&report, start);
+  return report;
+}
+
+}  // namespace hecate

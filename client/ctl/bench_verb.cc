@@ -1,0 +1,127 @@
+// hecatectl bench: concurrent sessions streaming text; throughput and latency.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "client/bench/bench_runner.h"
+#include "client/ctl/argument_values.h"
+#include "client/ctl/output.h"
+#include "client/ctl/shared_flags.h"
+#include "client/ctl/verb.h"
+#include "client/file_io.h"
+
+ABSL_FLAG(int32_t, sessions, 64, "bench: concurrent sessions, each with its own Stream");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
+          "bench: how long to stream (ignored when --tokens is given)");
+ABSL_FLAG(int64_t, tokens, 0, "bench: stop after this many input tokens over all sessions");
+ABSL_FLAG(std::string, text, "",
+          "bench: stream this file's text (each session from its own offset); default: "
+          "built-in pseudo-English");
+
+namespace hecate {
+namespace {
+
+std::string Milliseconds(double seconds) { return absl::StrFormat("%.2f ms", seconds * 1e3); }
+
+nlohmann::json ReportToJson(const BenchReport& report, int top_k) {
+  nlohmann::json errors = nlohmann::json::object();
+  for (const auto& [code, count] : report.errors_by_code) errors[code] = count;
+  return nlohmann::json{
+      {"sessions", report.sessions},
+      {"chunk_bytes", report.chunk_bytes},
+      {"top_k", top_k},
+      {"wall_seconds", report.wall_seconds},
+      {"chunks", report.chunks},
+      {"tokens", report.tokens},
+      {"chunks_per_second", report.chunks_per_second()},
+      {"tokens_per_second", report.tokens_per_second()},
+      {"latency_seconds",
+       {{"count", report.latency.count},
+        {"mean", report.latency.mean},
+        {"p50", report.latency.p50},
+        {"p90", report.latency.p90},
+        {"p99", report.latency.p99},
+        {"max", report.latency.max}}},
+      {"errors", errors},
+      {"first_error", report.first_error},
+  };
+}
+
+std::string ReportToText(const BenchReport& report, int top_k) {
+  std::string text = absl::StrFormat("bench: %d sessions, %d-byte chunks%s, %.1f s\n",
+                                     report.sessions, report.chunk_bytes,
+                                     top_k > 0 ? absl::StrCat(", top-", top_k) : "",
+                                     report.wall_seconds);
+  absl::StrAppendFormat(&text, "chunks:      %d ok, %d failed\n", report.chunks,
+                        report.error_count());
+  absl::StrAppendFormat(&text, "throughput:  %.1f chunks/s, %.0f tokens/s\n",
+                        report.chunks_per_second(), report.tokens_per_second());
+  absl::StrAppend(&text, "latency:     p50 ", Milliseconds(report.latency.p50), "  p90 ",
+                  Milliseconds(report.latency.p90), "  p99 ", Milliseconds(report.latency.p99),
+                  "  max ", Milliseconds(report.latency.max), "  (mean ",
+                  Milliseconds(report.latency.mean), ")\n");
+  return text;
+}
+
+// "NOT_FOUND 3, UNAVAILABLE 1", most frequent first.
+std::string ErrorCounts(const BenchReport& report) {
+  std::vector<std::pair<std::string, int64_t>> counts(report.errors_by_code.begin(),
+                                                      report.errors_by_code.end());
+  std::stable_sort(counts.begin(), counts.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return absl::StrJoin(counts, ", ", [](std::string* out, const auto& entry) {
+    absl::StrAppend(out, entry.first, " ", entry.second);
+  });
+}
+
+absl::StatusCode CodeNamed(const std::string& name) {
+  for (int code = 1; code <= 16; ++code) {
+    if (absl::StatusCodeToString(static_cast<absl::StatusCode>(code)) == name) {
+      return static_cast<absl::StatusCode>(code);
+    }
+  }
+  return absl::StatusCode::kUnknown;
+}
+
+}  // namespace
+
+absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("bench", args, 0, 0, ""); !status.ok()) return status;
+  absl::StatusOr<size_t> chunk_bytes = ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes));
+  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  BenchOptions options;
+  options.sessions = absl::GetFlag(FLAGS_sessions);
+  options.chunk_bytes = *chunk_bytes;
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.tokens = absl::GetFlag(FLAGS_tokens);
+  options.top_k = absl::GetFlag(FLAGS_top_k);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  if (absl::Status valid = ValidateBenchOptions(options); !valid.ok()) {
+    return UsageError(absl::StrCat("bench: ", valid.message()));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_text); !path.empty()) {
+    absl::StatusOr<std::string> text = ReadFileToString(path);
+    if (!text.ok()) return text.status();
+    if (text->empty()) return UsageError(absl::StrCat("--text file ", path, " is empty"));
+    options.text = *std::move(text);
+  }
+
+  const BenchReport report = RunBench(*context.client, options);
+  *context.out << (context.json ? DumpJson(ReportToJson(report, options.top_k)) + "\n"
+                                : ReportToText(report, options.top_k));
+  context.out->flush();
+  if (report.error_count() == 0) return absl::OkStatus();
+  // Exit 1 with the most frequent code, the counts and the first failure.
+  const std::string counts = ErrorCounts(report);
+  return absl::Status(CodeNamed(counts.substr(0, counts.find(' '))),
+                      absl::StrCat("bench: ", report.error_count(), " failed calls (", counts,
+                                   "); first: ", report.first_error));
+}
+
+}  // namespace hecate

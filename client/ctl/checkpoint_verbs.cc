@@ -1,0 +1,98 @@
+// hecatectl checkpoint ID (--out=FILE | --name=NAME)
+// hecatectl restore (--in=FILE | --name=NAME) [--session=ID] [--expect_pulse=N]
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "client/ctl/argument_values.h"
+#include "client/ctl/output.h"
+#include "client/ctl/shared_flags.h"
+#include "client/ctl/verb.h"
+#include "client/file_io.h"
+
+ABSL_FLAG(std::string, out, "", "checkpoint: write the checkpoint file here (atomically)");
+ABSL_FLAG(std::string, in, "", "restore: read the checkpoint file from here");
+ABSL_FLAG(std::string, session, "",
+          "restore: restore over this existing session instead of creating a new one");
+ABSL_FLAG(std::string, expect_pulse, "",
+          "restore: refuse (FAILED_PRECONDITION) unless the checkpoint is at this pulse id");
+
+namespace hecate {
+
+absl::Status RunCheckpoint(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("checkpoint", args, 1, 1, "ID (--out=FILE | --name=NAME)");
+      !status.ok()) {
+    return status;
+  }
+  const std::string out = absl::GetFlag(FLAGS_out);
+  const std::string name = absl::GetFlag(FLAGS_name);
+  if (out.empty() && name.empty()) {
+    return UsageError("checkpoint needs --out=FILE, --name=NAME, or both");
+  }
+  absl::StatusOr<v1::ExportCheckpointResponse> checkpoint =
+      context.client->ExportCheckpoint(args[0], name, /*omit_data=*/out.empty());
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (!out.empty()) {
+    absl::Status written = WriteFileAtomically(out, checkpoint->checkpoint_data());
+    if (!written.ok()) return written;
+  }
+  if (context.json) {
+    *context.out << DumpJson(nlohmann::json{
+                        {"session_id", args[0]},
+                        {"pulse_id", checkpoint->pulse_id()},
+                        {"model_fingerprint", checkpoint->model_fingerprint()},
+                        {"size_bytes", checkpoint->size_bytes()},
+                        {"file", out},
+                        {"name", checkpoint->name()},
+                    })
+                 << "\n";
+    return absl::OkStatus();
+  }
+  *context.out << "checkpoint of session " << args[0] << " at pulse " << checkpoint->pulse_id()
+               << " (" << HumanBytes(checkpoint->size_bytes()) << ")";
+  if (!out.empty()) *context.out << " written to " << out;
+  if (!out.empty() && !name.empty()) *context.out << " and";
+  if (!name.empty()) *context.out << " stored as " << checkpoint->name();
+  *context.out << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("restore", args, 0, 0,
+                                            "(--in=FILE | --name=NAME) [--session=ID] "
+                                            "[--expect_pulse=N]");
+      !status.ok()) {
+    return status;
+  }
+  const std::string in = absl::GetFlag(FLAGS_in);
+  const std::string name = absl::GetFlag(FLAGS_name);
+  if (in.empty() == name.empty()) {
+    return UsageError("restore needs exactly one of --in=FILE and --name=NAME");
+  }
+  absl::StatusOr<absl::optional<uint64_t>> expected =
+      ExpectedPulseValue(absl::GetFlag(FLAGS_expect_pulse));
+  if (!expected.ok()) return expected.status();
+
+  v1::RestoreCheckpointRequest request;
+  if (!in.empty()) {
+    absl::StatusOr<std::string> data = ReadFileToString(in);
+    if (!data.ok()) return data.status();
+    request.set_checkpoint_data(*std::move(data));
+  } else {
+    request.set_checkpoint_name(name);
+  }
+  request.set_session_id(absl::GetFlag(FLAGS_session));
+  if (expected->has_value()) request.set_expected_pulse_id(**expected);
+
+  absl::StatusOr<v1::Session> session = context.client->RestoreCheckpoint(request);
+  if (!session.ok()) return session.status();
+  if (context.json) {
+    *context.out << DumpJson(SessionToJson(*session)) << "\n";
+  } else {
+    *context.out << "session " << session->id() << " restored at pulse " << session->pulse_id()
+                 << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hecate

@@ -1,0 +1,71 @@
+// hecatectl create | list | get ID | delete ID | info
+#include "absl/strings/str_cat.h"
+#include "client/ctl/output.h"
+#include "client/ctl/verb.h"
+
+namespace hecate {
+
+absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("create", args, 0, 0, ""); !status.ok()) return status;
+  absl::StatusOr<v1::Session> session = context.client->CreateSession();
+  if (!session.ok()) return session.status();
+  if (context.json) {
+    *context.out << DumpJson(SessionToJson(*session)) << "\n";
+  } else {
+    *context.out << "session " << session->id() << " created (pulse " << session->pulse_id()
+                 << ")\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunList(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("list", args, 0, 0, ""); !status.ok()) return status;
+  absl::StatusOr<std::vector<v1::Session>> sessions = context.client->ListSessions();
+  if (!sessions.ok()) return sessions.status();
+  if (context.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const v1::Session& session : *sessions) list.push_back(SessionToJson(session));
+    *context.out << DumpJson(nlohmann::json{{"sessions", list}}) << "\n";
+    return absl::OkStatus();
+  }
+  if (sessions->empty()) {
+    *context.out << "no sessions\n";
+    return absl::OkStatus();
+  }
+  *context.out << SessionTableHeader();
+  for (const v1::Session& session : *sessions) *context.out << SessionTableRow(session);
+  return absl::OkStatus();
+}
+
+absl::Status RunGet(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("get", args, 1, 1, "ID"); !status.ok()) return status;
+  absl::StatusOr<v1::Session> session = context.client->GetSession(args[0]);
+  if (!session.ok()) return session.status();
+  *context.out << (context.json ? DumpJson(SessionToJson(*session)) + "\n"
+                                : DescribeSession(*session));
+  return absl::OkStatus();
+}
+
+absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("delete", args, 1, 1, "ID"); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = context.client->DeleteSession(args[0]); !status.ok()) return status;
+  if (context.json) {
+    *context.out << DumpJson(nlohmann::json{{"deleted", args[0]}}) << "\n";
+  } else {
+    *context.out << "session " << args[0] << " deleted\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunInfo(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("info", args, 0, 0, ""); !status.ok()) return status;
+  absl::StatusOr<v1::ModelInfo> info = context.client->GetModelInfo();
+  if (!info.ok()) return info.status();
+  *context.out << (context.json ? DumpJson(ModelInfoToJson(*info)) + "\n"
+                                : DescribeModelInfo(*info));
+  return absl::OkStatus();
+}
+
+}  // namespace hecate

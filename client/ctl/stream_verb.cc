@@ -1,0 +1,104 @@
+// hecatectl stream ID [FILE|-]: a file or stdin through one Stream call.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "client/chunker.h"
+#include "client/ctl/argument_values.h"
+#include "client/ctl/output.h"
+#include "client/ctl/shared_flags.h"
+#include "client/ctl/verb.h"
+
+namespace hecate {
+namespace {
+
+void PrintChunkResult(VerbContext& context, int chunk_number, size_t bytes,
+                      const v1::StreamResponse& response) {
+  const v1::ChunkDone& done = response.done();
+  if (context.json) {
+    nlohmann::json line{
+        {"chunk", chunk_number},
+        {"request_id", response.request_id()},
+        {"bytes", bytes},
+        {"pulse_id", response.pulse_id()},
+        {"forward_seconds", done.forward_seconds()},
+    };
+    if (done.top_k_size() > 0) line["top_k"] = TopKToJson(done.top_k());
+    *context.out << DumpJson(line) << "\n";
+  } else {
+    *context.out << "chunk " << chunk_number << ": " << bytes << " bytes, pulse "
+                 << response.pulse_id();
+    if (done.top_k_size() > 0) *context.out << ", next: " << FormatTopK(done.top_k());
+    *context.out << "\n";
+  }
+  context.out->flush();
+}
+
+// Opens FILE, or stdin for "-" or no argument. Owns what it opened.
+class InputFile {
+ public:
+  absl::Status Open(absl::Span<const std::string> args) {
+    if (args.size() < 2 || args[1] == "-") return absl::OkStatus();
+    fd_ = open(args[1].c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", args[1]));
+    return absl::OkStatus();
+  }
+  ~InputFile() {
+    if (fd_ != STDIN_FILENO) close(fd_);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = STDIN_FILENO;
+};
+
+}  // namespace
+
+absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args) {
+  if (absl::Status status = ExpectArguments("stream", args, 1, 2, "ID [FILE|-]"); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<size_t> chunk_bytes = ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes));
+  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  const int top_k = absl::GetFlag(FLAGS_top_k);
+  const std::string& session_id = args[0];
+  InputFile input;
+  if (absl::Status status = input.Open(args); !status.ok()) return status;
+
+  absl::StatusOr<std::unique_ptr<StreamSession>> stream = context.client->OpenStream();
+  if (!stream.ok()) return stream.status();
+  ChunkReader reader(input.fd(), *chunk_bytes);
+  int chunks = 0;
+  uint64_t pulse = 0;
+  while (true) {
+    absl::StatusOr<absl::optional<std::string>> chunk = reader.Next();
+    if (!chunk.ok()) return chunk.status();
+    // Empty input with --top_k still asks for the distribution at the
+    // session's current position, through one empty chunk.
+    if (!chunk->has_value() && !(chunks == 0 && top_k > 0)) break;
+    v1::StreamRequest request;
+    request.set_request_id((*stream)->NextRequestId());
+    request.set_session_id(session_id);
+    if (chunk->has_value()) request.set_input(**chunk);
+    if (top_k > 0) request.mutable_output()->mutable_top_k()->set_k(top_k);
+    absl::StatusOr<v1::StreamResponse> done = (*stream)->Call(request);
+    if (!done.ok()) return done.status();
+    ++chunks;
+    pulse = done->pulse_id();
+    PrintChunkResult(context, chunks, request.input().size(), *done);
+    if (!chunk->has_value()) break;
+  }
+  if (absl::Status status = (*stream)->Finish(); !status.ok()) return status;
+  if (!context.json) {
+    *context.out << "streamed " << reader.bytes_read() << " bytes in " << chunks << " chunk"
+                 << (chunks == 1 ? "" : "s");
+    if (chunks > 0) *context.out << "; session " << session_id << " at pulse " << pulse;
+    *context.out << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hecate

@@ -1,0 +1,35 @@
+#include "client/ctl/verb.h"
+
+namespace hecate {
+
+const std::vector<Verb>& AllVerbs() {
+  static const std::vector<Verb>* verbs = new std::vector<Verb>{
+      {"create", "", "create an empty session (pulse 0)", {}, RunCreate},
+      {"list", "", "list your sessions, oldest first", {}, RunList},
+      {"get", "ID", "show one session", {}, RunGet},
+      {"delete", "ID", "delete a session", {}, RunDelete},
+      {"info", "", "describe the served model", {}, RunInfo},
+      {"stream", "ID [FILE|-]",
+       "stream a file (or stdin) through the session in chunks; print the pulse id "
+       "reached per chunk (and the top-k next bytes with --top_k)",
+       {"chunk_bytes", "top_k"}, RunStream},
+      {"generate", "[ID]",
+       "feed --prompt and print a sampled continuation as it streams (no ID: a "
+       "temporary session)",
+       {"prompt", "max_tokens", "temperature", "top_k", "top_p", "seed", "stop"}, RunGenerate},
+      {"checkpoint", "ID",
+       "export a checkpoint to a local file (--out) and/or store it server-side (--name)",
+       {"out", "name"}, RunCheckpoint},
+      {"restore", "",
+       "restore a checkpoint from a local file (--in) or a stored name (--name) into a "
+       "new session, or over --session",
+       {"in", "name", "session", "expect_pulse"}, RunRestore},
+      {"bench", "",
+       "N concurrent fresh sessions stream chunks of text; print throughput and chunk "
+       "latency p50/p90/p99/max; exit 1 if any request failed",
+       {"sessions", "chunk_bytes", "duration", "tokens", "top_k", "text", "seed"}, RunBench},
+  };
+  return *verbs;
+}
+
+}  // namespace hecate

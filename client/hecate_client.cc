@@ -1,0 +1,154 @@
+#include "client/hecate_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/file_io.h"
+#include "client/grpc_status.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace hecate {
+
+absl::StatusOr<std::unique_ptr<HecateClient>> HecateClient::Connect(const ClientOptions& options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("target is empty");
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls_root_cert_path.empty()) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    absl::StatusOr<std::string> roots = ReadFileToString(options.tls_root_cert_path);
+    if (!roots.ok()) return roots.status();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = *std::move(roots);
+    credentials = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments arguments;
+  // Checkpoints travel as single messages and outgrow gRPC's 4 MiB default.
+  arguments.SetMaxReceiveMessageSize(-1);
+  arguments.SetMaxSendMessageSize(-1);
+  return std::make_unique<HecateClient>(
+      grpc::CreateCustomChannel(options.target, credentials, arguments), options);
+}
+
+HecateClient::HecateClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : channel_(std::move(channel)),
+      stub_(v1::Hecate::NewStub(channel_)),
+      options_(std::move(options)) {}
+
+void HecateClient::PrepareContext(grpc::ClientContext* context, absl::Duration deadline) const {
+  if (!options_.api_key.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
+  }
+  if (deadline != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  }
+}
+
+absl::StatusOr<v1::Session> HecateClient::CreateSession() {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::Session session;
+  absl::Status status =
+      FromGrpcStatus(stub_->CreateSession(&context, v1::CreateSessionRequest(), &session));
+  if (!status.ok()) return status;
+  return session;
+}
+
+absl::StatusOr<v1::Session> HecateClient::GetSession(absl::string_view session_id) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::GetSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  v1::Session session;
+  absl::Status status = FromGrpcStatus(stub_->GetSession(&context, request, &session));
+  if (!status.ok()) return status;
+  return session;
+}
+
+absl::StatusOr<std::vector<v1::Session>> HecateClient::ListSessions() {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::ListSessionsResponse response;
+  absl::Status status =
+      FromGrpcStatus(stub_->ListSessions(&context, v1::ListSessionsRequest(), &response));
+  if (!status.ok()) return status;
+  return std::vector<v1::Session>(response.sessions().begin(), response.sessions().end());
+}
+
+absl::Status HecateClient::DeleteSession(absl::string_view session_id) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::DeleteSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  v1::DeleteSessionResponse response;
+  return FromGrpcStatus(stub_->DeleteSession(&context, request, &response));
+}
+
+absl::StatusOr<v1::ModelInfo> HecateClient::GetModelInfo() {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::ModelInfo info;
+  absl::Status status =
+      FromGrpcStatus(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &info));
+  if (!status.ok()) return status;
+  return info;
+}
+
+absl::StatusOr<v1::ExportCheckpointResponse> HecateClient::ExportCheckpoint(
+    absl::string_view session_id, absl::string_view name, bool omit_data) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::ExportCheckpointRequest request;
+  request.set_session_id(std::string(session_id));
+  request.set_name(std::string(name));
+  request.set_omit_data(omit_data);
+  v1::ExportCheckpointResponse response;
+  absl::Status status = FromGrpcStatus(stub_->ExportCheckpoint(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::Session> HecateClient::RestoreCheckpoint(
+    const v1::RestoreCheckpointRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::Session session;
+  absl::Status status = FromGrpcStatus(stub_->RestoreCheckpoint(&context, request, &session));
+  if (!status.ok()) return status;
+  return session;
+}
+
+absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
+                                                      const TokenCallback& on_token) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
+      stub_->Generate(&context, request);
+  v1::GenerateResponse response;
+  bool have_done = false;
+  GenerateResult result;
+  while (reader->Read(&response)) {
+    if (response.has_token()) {
+      if (on_token) on_token(response.token(), response.pulse_id());
+    } else if (response.has_done()) {
+      have_done = true;
+      result.done = response.done();
+      result.pulse_id = response.pulse_id();
+    }
+  }
+  absl::Status status = FromGrpcStatus(reader->Finish());
+  if (!status.ok()) return status;
+  if (!have_done) return absl::InternalError("Generate ended without a final (done) response");
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<StreamSession>> HecateClient::OpenStream(
+    absl::Duration deadline, StreamSession::ResponseCallback on_response) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  PrepareContext(context.get(), deadline);
+  return std::make_unique<StreamSession>(channel_, stub_.get(), std::move(context),
+                                         std::move(on_response));
+}
+
+}  // namespace hecate

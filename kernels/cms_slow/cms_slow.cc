@@ -1,0 +1,81 @@
+#include "kernels/cms_slow/cms_slow.h"
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_check.h"
+
+namespace hecate {
+namespace {
+
+absl::Status Invalid(const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("CmsSlow: ", what));
+}
+
+absl::Status Validate(const CmsSlowParams& p) {
+  if (p.batch < 1 || p.batch > 65535) {
+    return Invalid(absl::StrCat("batch must be in [1, 65535], got ", p.batch));
+  }
+  if (p.heads < 1) return Invalid(absl::StrCat("heads must be >= 1, got ", p.heads));
+  if (p.dim < 4 || p.dim > 128 || p.dim % 4 != 0) {
+    return Invalid(absl::StrCat("dim must be a multiple of 4 in [4, 128], got ", p.dim));
+  }
+  if (p.tokens < 0) return Invalid(absl::StrCat("tokens must be >= 0, got ", p.tokens));
+  if (p.count < 1 || p.count > kCmsMaxLevels) {
+    return Invalid(absl::StrCat("count must be in [1, ", kCmsMaxLevels, "], got ", p.count));
+  }
+  if (int64_t(p.heads) * p.count > 65535) {
+    return Invalid("heads * count must be <= 65535");
+  }
+  for (int i = 0; i < p.count; ++i) {
+    if (p.level[i] < 0 || p.level[i] >= p.levels) {
+      return Invalid(absl::StrCat("level[", i, "] must be in [0, ", p.levels, "), got ",
+                                  p.level[i]));
+    }
+    if (p.period[i] < 1) {
+      return Invalid(absl::StrCat("period[", i, "] must be >= 1, got ", p.period[i]));
+    }
+    if (p.m_offset[i] % 4 != 0 || p.s_offset[i] % 4 != 0 || p.g_offset[i] % 4 != 0) {
+      return Invalid(absl::StrCat("offsets of level ", i, " must be multiples of 4 floats"));
+    }
+  }
+  const size_t width = size_t(p.heads) * p.dim;
+  if (p.qkv_stride < width || p.qkv_stride % 4 != 0) {
+    return Invalid(absl::StrCat("qkv_stride must be >= ", width, " and a multiple of 4, got ",
+                                p.qkv_stride));
+  }
+  if (p.gate_stride < 3 * size_t(p.levels) * p.heads) {
+    return Invalid(absl::StrCat("gate_stride must be >= ", 3 * p.levels * p.heads, ", got ",
+                                p.gate_stride));
+  }
+  if (p.y_plane < size_t(p.batch) * p.tokens * width) {
+    return Invalid(absl::StrCat("y_plane must be >= batch * tokens * heads * dim, got ",
+                                p.y_plane));
+  }
+  const struct {
+    const void* ptr;
+    const char* name;
+    bool vector;
+  } pointers[] = {{p.states, "states", false}, {p.pulse, "pulse", false},
+                  {p.q, "q", true},           {p.k, "k", true},
+                  {p.v, "v", true},           {p.gates, "gates", false},
+                  {p.y, "y", false}};
+  for (const auto& ptr : pointers) {
+    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
+    if (ptr.vector && reinterpret_cast<uintptr_t>(ptr.ptr) % 16 != 0) {
+      return Invalid(absl::StrCat(ptr.name, " is not 16-byte aligned"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream) {
+  HECATE_RETURN_IF_ERROR(Validate(params));
+  if (params.tokens == 0) return absl::OkStatus();
+  return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
+}
+
+}  // namespace hecate

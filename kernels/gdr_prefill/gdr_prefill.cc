@@ -1,0 +1,85 @@
+#include "kernels/gdr_prefill/gdr_prefill.h"
+
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_check.h"
+
+namespace hecate {
+namespace {
+
+absl::Status Invalid(const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("GdrPrefill: ", what));
+}
+
+absl::Status Validate(const GdrPrefillParams& p) {
+  if (p.batch < 1) return Invalid(absl::StrCat("batch must be >= 1, got ", p.batch));
+  if (p.heads < 1) return Invalid(absl::StrCat("heads must be >= 1, got ", p.heads));
+  if (int64_t(p.batch) * p.heads > 65535) {
+    return Invalid(absl::StrCat("batch * heads must be <= 65535, got ",
+                                int64_t(p.batch) * p.heads));
+  }
+  if (p.dim != 64 && p.dim != 128) {
+    return Invalid(absl::StrCat("dim must be 64 or 128 (the kernels are "
+                                "specialised per head width), got ", p.dim));
+  }
+  if (p.tokens < 0) return Invalid(absl::StrCat("tokens must be >= 0, got ", p.tokens));
+  if ((p.rows_per_block != 8 && p.rows_per_block != 16) ||
+      p.dim % p.rows_per_block != 0) {
+    return Invalid(absl::StrCat("rows_per_block must be 8 or 16 and divide dim ",
+                                p.dim, ", got ", p.rows_per_block));
+  }
+  if (p.qkv_stride < size_t(p.heads) * p.dim || p.qkv_stride % 4 != 0) {
+    return Invalid(absl::StrCat("qkv_stride must be >= heads * dim = ",
+                                p.heads * p.dim, " and a multiple of 4, got ",
+                                p.qkv_stride));
+  }
+  if (p.gate_stride < size_t(p.heads)) {
+    return Invalid(absl::StrCat("gate_stride must be >= heads = ", p.heads,
+                                ", got ", p.gate_stride));
+  }
+  if (p.state_offset % 4 != 0) {
+    return Invalid(absl::StrCat("state_offset must be a multiple of 4, got ",
+                                p.state_offset));
+  }
+  const struct {
+    const void* ptr;
+    const char* name;
+    bool vector;
+  } pointers[] = {{p.states, "states", false}, {p.q, "q", true},
+                  {p.k, "k", true},           {p.v, "v", true},
+                  {p.alpha, "alpha", false},  {p.theta, "theta", false},
+                  {p.y, "y", true},           {p.workspace, "workspace", true}};
+  for (const auto& ptr : pointers) {
+    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
+    if (ptr.vector && reinterpret_cast<uintptr_t>(ptr.ptr) % 16 != 0) {
+      return Invalid(absl::StrCat(ptr.name, " is not 16-byte aligned"));
+    }
+  }
+  const size_t needed =
+      GdrPrefillWorkspaceFloats(p.batch, p.heads, p.dim, p.tokens);
+  if (p.workspace_floats < needed) {
+    return Invalid(absl::StrCat("workspace holds ", p.workspace_floats,
+                                " floats, needs ", needed));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status GdrPrefill(const GdrPrefillParams& params, cudaStream_t stream) {
+  HECATE_RETURN_IF_ERROR(Validate(params));
+  if (params.tokens == 0) return absl::OkStatus();
+  HECATE_RETURN_IF_ERROR(CudaStatus(LaunchGdrPrefillChunkKernel(params, stream),
+                                    "GdrPrefill chunk launch"));
+  return CudaStatus(LaunchGdrPrefillScanKernel(params, stream),
+                    "GdrPrefill scan launch");
+}
+
+int GdrPrefillRowsPerBlock(int batch, int heads, int dim, int multiprocessors) {
+  if (dim % 16 != 0) return 8;
+  const int64_t blocks16 = int64_t(batch) * heads * (dim / 16);
+  return blocks16 < multiprocessors ? 8 : 16;
+}
+
+}  // namespace hecate

@@ -1,0 +1,160 @@
+#include "kernels/testing/bench_util.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cuda_check.h"
+#include "kernels/device_buffer.h"
+#include "kernels/testing/copy_kernel.h"
+
+namespace hecate {
+namespace testing {
+namespace {
+
+// Event pair that is always destroyed.
+class Events {
+ public:
+  Events() = default;
+  ~Events() {
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+  }
+  absl::Status Init() {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start_));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop_));
+    return absl::OkStatus();
+  }
+  cudaEvent_t start() const { return start_; }
+  cudaEvent_t stop() const { return stop_; }
+  absl::StatusOr<float> ElapsedMs() const {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop_));
+    float ms = 0;
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+absl::StatusOr<CopyBandwidth> MeasureCopyBandwidth(size_t bytes, int repeats) {
+  bytes &= ~size_t(15);
+  absl::StatusOr<DeviceBuffer<char>> src = DeviceBuffer<char>::Create(bytes);
+  if (!src.ok()) return src.status();
+  absl::StatusOr<DeviceBuffer<char>> dst = DeviceBuffer<char>::Create(bytes);
+  if (!dst.ok()) return dst.status();
+  // Non-zero contents: never time on zeros.
+  HECATE_RETURN_IF_ERROR(src->Fill(0x5A));
+  HECATE_RETURN_IF_ERROR(dst->Fill(0x3C));
+
+  CopyBandwidth result;
+  char* s = src->data();
+  char* d = dst->data();
+  absl::StatusOr<double> memcpy_us = TimeEventsMicrosPerCall(
+      [&](cudaStream_t stream) {
+        return CudaStatus(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice,
+                                          stream),
+                          "cudaMemcpyAsync D2D");
+      },
+      1, repeats);
+  if (!memcpy_us.ok()) return memcpy_us.status();
+  absl::StatusOr<double> kernel_us = TimeEventsMicrosPerCall(
+      [&](cudaStream_t stream) {
+        return CudaStatus(LaunchCopyFloat4(s, d, bytes / 16, stream),
+                          "LaunchCopyFloat4");
+      },
+      1, repeats);
+  if (!kernel_us.ok()) return kernel_us.status();
+  result.memcpy_gbps = 2.0 * bytes / (*memcpy_us * 1e3);
+  result.kernel_gbps = 2.0 * bytes / (*kernel_us * 1e3);
+  return result;
+}
+
+absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
+                                              int calls, int replays) {
+  cudaStream_t stream = nullptr;
+  HECATE_CUDA_RETURN_IF_ERROR(
+      cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  auto cleanup = [&] {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+  };
+  absl::Status status = [&]() -> absl::Status {
+    // One eager run first: module load and lazy init stay out of the graph.
+    HECATE_RETURN_IF_ERROR(enqueue(stream));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+    HECATE_CUDA_RETURN_IF_ERROR(
+        cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    absl::Status enqueued = enqueue(stream);
+    cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    HECATE_RETURN_IF_ERROR(enqueued);
+    HECATE_CUDA_RETURN_IF_ERROR(end);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < 3; ++i) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, stream));
+    }
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) {
+    cleanup();
+    return status;
+  }
+  Events events;
+  std::vector<double> per_call;
+  status = [&]() -> absl::Status {
+    HECATE_RETURN_IF_ERROR(events.Init());
+    for (int r = 0; r < replays; ++r) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.start(), stream));
+      HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, stream));
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.stop(), stream));
+      absl::StatusOr<float> ms = events.ElapsedMs();
+      if (!ms.ok()) return ms.status();
+      per_call.push_back(*ms * 1e3 / calls);
+    }
+    return absl::OkStatus();
+  }();
+  cleanup();
+  if (!status.ok()) return status;
+  return Median(per_call);
+}
+
+absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
+                                               int calls, int repeats) {
+  cudaStream_t stream = nullptr;
+  HECATE_CUDA_RETURN_IF_ERROR(
+      cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  Events events;
+  std::vector<double> per_call;
+  absl::Status status = [&]() -> absl::Status {
+    HECATE_RETURN_IF_ERROR(events.Init());
+    for (int i = 0; i < 2; ++i) HECATE_RETURN_IF_ERROR(enqueue(stream));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+    for (int r = 0; r < repeats; ++r) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.start(), stream));
+      HECATE_RETURN_IF_ERROR(enqueue(stream));
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.stop(), stream));
+      absl::StatusOr<float> ms = events.ElapsedMs();
+      if (!ms.ok()) return ms.status();
+      per_call.push_back(*ms * 1e3 / calls);
+    }
+    return absl::OkStatus();
+  }();
+  cudaStreamDestroy(stream);
+  if (!status.ok()) return status;
+  return Median(per_call);
+}
+
+}  // namespace testing
+}  // namespace hecate

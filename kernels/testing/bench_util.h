@@ -1,0 +1,47 @@
+// bench_util.h: timing and ceilings for kernel benchmarks (never for tests).
+//
+// Follows the measuring method the project uses: warm up first, time with
+// device events, repeat and report the median; time many small launches as
+// replays of a captured CUDA graph; measure the copy-bandwidth ceiling in the
+// same run so "% of bandwidth" compares like with like.
+#ifndef HECATE_KERNELS_TESTING_BENCH_UTIL_H_
+#define HECATE_KERNELS_TESTING_BENCH_UTIL_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hecate {
+namespace testing {
+
+// Device-to-device copy bandwidth in GB/s (1e9 bytes/s), counting bytes read
+// plus bytes written, on a buffer far larger than L2.
+struct CopyBandwidth {
+  double memcpy_gbps = 0;  // cudaMemcpyDeviceToDevice
+  double kernel_gbps = 0;  // 16-byte-per-thread copy kernel
+  double best() const { return memcpy_gbps > kernel_gbps ? memcpy_gbps : kernel_gbps; }
+};
+absl::StatusOr<CopyBandwidth> MeasureCopyBandwidth(size_t bytes = size_t(1) << 30,
+                                                   int repeats = 20);
+
+// Enqueues work on the stream; `calls` says how many logical calls it makes.
+using EnqueueFn = std::function<absl::Status(cudaStream_t)>;
+
+// Captures `enqueue` once into a CUDA graph, warms up, then times `replays`
+// replays with events. Returns the median microseconds per call
+// (replay time / calls).
+absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
+                                              int calls, int replays = 50);
+
+// Same without a graph: each repeat enqueues directly. For long kernels.
+absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
+                                               int calls, int repeats = 20);
+
+}  // namespace testing
+}  // namespace hecate
+
+#endif  // HECATE_KERNELS_TESTING_BENCH_UTIL_H_

@@ -1,0 +1,88 @@
+// Backend: computes HecateLM's forward pass (docs/MODEL.md section 2).
+//
+// A backend is bound to one Model. It owns where session state lives while
+// the session is resident (host memory for the CPU reference, device memory
+// for CUDA) behind BackendState, and copies it to and from the canonical
+// host ModelState for residency moves and checkpoints. The session layer
+// never branches on the backend.
+//
+// Atomicity: Forward validates its arguments before it touches the state; a
+// validation error leaves the state unchanged. When `cancel` is given and
+// becomes true, Forward may stop between tokens and return CANCELLED with a
+// prefix applied (`*applied` says how many tokens). Callers that need a chunk
+// applied whole or not at all (SessionStore) Download a snapshot first and
+// Upload it back on cancellation.
+#ifndef HECATE_RUNTIME_BACKEND_H_
+#define HECATE_RUNTIME_BACKEND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "runtime/model.h"
+#include "runtime/model_state.h"
+
+namespace hecate {
+
+// State of one session as the backend keeps it while resident.
+class BackendState {
+ public:
+  virtual ~BackendState() = default;
+  virtual uint64_t pulse_id() const = 0;
+  // Bytes this state occupies where it lives (device or host).
+  virtual size_t resident_bytes() const = 0;
+};
+
+enum class LogitsMode {
+  kNone,  // only advance the state
+  kLast,  // logits of the last token: [V]
+  kAll,   // logits of every token: [T, V]
+};
+
+// One session's part of a batched call.
+struct ForwardItem {
+  BackendState* state = nullptr;
+  absl::Span<const uint8_t> tokens;
+  LogitsMode mode = LogitsMode::kLast;
+  std::vector<float>* logits = nullptr;  // resized by the backend; may be null for kNone
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;  // "cpu" or "cuda"
+  virtual const Model& model() const = 0;
+  // True when GEMMs use TF32 (looser tolerance, flagged to clients).
+  virtual bool tf32() const { return false; }
+
+  // A fresh zero state, pulse id 0.
+  virtual absl::StatusOr<std::unique_ptr<BackendState>> NewState() = 0;
+  // Replaces `state` with `host` (same config). Does not validate values.
+  virtual absl::Status Upload(const ModelState& host, BackendState& state) = 0;
+  // Copies `state` into `host` (canonical layout, pulse id included).
+  virtual absl::Status Download(const BackendState& state, ModelState& host) = 0;
+
+  // Advances `state` by `tokens` (one pulse per token). Empty tokens with
+  // kLast is INVALID_ARGUMENT (there is no last token).
+  // If `cancel` becomes true, the backend may stop between tokens and return
+  // CANCELLED; `*applied` (when non-null) says how many tokens were applied.
+  virtual absl::Status Forward(BackendState& state,
+                               absl::Span<const uint8_t> tokens,
+                               LogitsMode mode, std::vector<float>* logits,
+                               const std::atomic<bool>* cancel = nullptr,
+                               size_t* applied = nullptr) = 0;
+
+  // Advances many sessions in one call (decode: one token each; prefill:
+  // chunks of different lengths). The default loops over Forward.
+  virtual absl::Status ForwardBatch(absl::Span<ForwardItem> items);
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_RUNTIME_BACKEND_H_

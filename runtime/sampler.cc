@@ -1,0 +1,109 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+
+namespace hecate {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [0, 1) from (seed, pulse id): 53 random bits.
+double UniformAt(uint64_t seed, uint64_t pulse_id) {
+  const uint64_t bits = SplitMix64(SplitMix64(seed) ^ pulse_id);
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+// Token indices sorted by logit, descending; ties by lower index.
+std::vector<int> RankedTokens(absl::Span<const float> logits) {
+  std::vector<int> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return logits[a] > logits[b]; });
+  return order;
+}
+
+}  // namespace
+
+absl::Status ValidateSamplingOptions(const SamplingOptions& o, int vocab_size) {
+  if (!std::isfinite(o.temperature) || o.temperature < 0.0f || o.temperature > 100.0f) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("temperature must be in [0, 100], got ", o.temperature));
+  }
+  if (o.top_k < 0 || o.top_k > vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k must be in [0, ", vocab_size, "], got ", o.top_k));
+  }
+  if (!std::isfinite(o.top_p) || o.top_p < 0.0f || o.top_p > 1.0f) {
+    return absl::InvalidArgumentError(absl::StrCat("top_p must be in [0, 1], got ", o.top_p));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<float> LogSoftmax(absl::Span<const float> logits) {
+  double max = -INFINITY;
+  for (float v : logits) max = std::max<double>(max, v);
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+  const double log_z = max + std::log(sum);
+  std::vector<float> out(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<float>(logits[i] - log_z);
+  return out;
+}
+
+std::vector<TokenChoice> TopK(absl::Span<const float> logits, int k) {
+  const std::vector<float> logprobs = LogSoftmax(logits);
+  std::vector<int> order = RankedTokens(logits);
+  k = std::clamp<int>(k, 0, static_cast<int>(order.size()));
+  std::vector<TokenChoice> out;
+  for (int i = 0; i < k; ++i) out.push_back({order[i], logprobs[order[i]]});
+  return out;
+}
+
+TokenChoice SampleToken(absl::Span<const float> logits, const SamplingOptions& o,
+                        uint64_t pulse_id) {
+  const std::vector<float> logprobs = LogSoftmax(logits);
+  const std::vector<int> order = RankedTokens(logits);
+  if (o.temperature == 0.0f) return {order[0], logprobs[order[0]]};
+
+  size_t keep = order.size();
+  if (o.top_k > 0) keep = std::min<size_t>(keep, o.top_k);
+  // Tempered probabilities of the kept tokens, in rank order.
+  std::vector<double> probs(keep);
+  const double top = logits[order[0]] / o.temperature;
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    probs[i] = std::exp(logits[order[i]] / o.temperature - top);
+    total += probs[i];
+  }
+  if (o.top_p > 0.0f && o.top_p < 1.0f) {
+    double cumulative = 0.0;
+    size_t nucleus = keep;
+    for (size_t i = 0; i < keep; ++i) {
+      cumulative += probs[i] / total;
+      if (cumulative >= o.top_p) {
+        nucleus = i + 1;
+        break;
+      }
+    }
+    keep = nucleus;
+    total = std::accumulate(probs.begin(), probs.begin() + keep, 0.0);
+  }
+  const double target = UniformAt(o.seed, pulse_id) * total;
+  double cumulative = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    cumulative += probs[i];
+    if (target < cumulative) return {order[i], logprobs[order[i]]};
+  }
+  return {order[keep - 1], logprobs[order[keep - 1]]};
+}
+
+}  // namespace hecate

@@ -1,0 +1,85 @@
+#include "runtime/sampler.h"
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace hecate {
+namespace {
+
+std::vector<float> RandomLogits(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> logits(256);
+  for (float& v : logits) v = normal(rng);
+  return logits;
+}
+
+TEST(SamplerTest, GreedyIsArgmaxWithModelLogprob) {
+  std::vector<float> logits = RandomLogits(std::random_device{}());
+  int best = 0;
+  for (int i = 1; i < 256; ++i) if (logits[i] > logits[best]) best = i;
+  TokenChoice c = SampleToken(logits, {.temperature = 0.0f}, 5);
+  EXPECT_EQ(c.token, best);
+  EXPECT_NEAR(c.logprob, LogSoftmax(logits)[best], 1e-6);
+}
+
+TEST(SamplerTest, DeterministicForSeedAndPulse) {
+  std::vector<float> logits = RandomLogits(std::random_device{}());
+  SamplingOptions o{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 42};
+  int differs = 0;
+  for (uint64_t pulse = 0; pulse < 200; ++pulse) {
+    EXPECT_EQ(SampleToken(logits, o, pulse).token, SampleToken(logits, o, pulse).token);
+    SamplingOptions other = o;
+    other.seed = 43;
+    differs += SampleToken(logits, o, pulse).token != SampleToken(logits, other, pulse).token;
+  }
+  EXPECT_GT(differs, 50);
+}
+
+TEST(SamplerTest, TopKAndTopPRestrictTheSupport) {
+  std::vector<float> logits = RandomLogits(std::random_device{}());
+  std::vector<TokenChoice> top = TopK(logits, 5);
+  ASSERT_EQ(top.size(), 5u);
+  for (int i = 1; i < 5; ++i) EXPECT_GE(top[i - 1].logprob, top[i].logprob);
+  for (uint64_t pulse = 0; pulse < 500; ++pulse) {
+    int t = SampleToken(logits, {.temperature = 2.0f, .top_k = 5, .top_p = 1.0f, .seed = 1}, pulse).token;
+    bool in_top = false;
+    for (const auto& c : top) in_top |= c.token == t;
+    ASSERT_TRUE(in_top) << t;
+  }
+  // top_p tiny: only the most likely token survives.
+  for (uint64_t pulse = 0; pulse < 100; ++pulse) {
+    EXPECT_EQ(SampleToken(logits, {.temperature = 1.0f, .top_k = 0, .top_p = 1e-6f, .seed = 9}, pulse).token,
+              top[0].token);
+  }
+}
+
+TEST(SamplerTest, FrequenciesFollowTheDistribution) {
+  std::vector<float> logits(256, -30.0f);
+  logits[10] = std::log(0.5f);
+  logits[20] = std::log(0.3f);
+  logits[30] = std::log(0.2f);
+  std::map<int, int> counts;
+  const int n = 20000;
+  for (uint64_t pulse = 0; pulse < n; ++pulse) {
+    counts[SampleToken(logits, {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 3}, pulse).token]++;
+  }
+  EXPECT_NEAR(counts[10] / double(n), 0.5, 0.02);
+  EXPECT_NEAR(counts[20] / double(n), 0.3, 0.02);
+  EXPECT_NEAR(counts[30] / double(n), 0.2, 0.02);
+}
+
+TEST(SamplerTest, ValidationNamesTheField) {
+  EXPECT_TRUE(ValidateSamplingOptions({}, 256).ok());
+  EXPECT_NE(ValidateSamplingOptions({.temperature = -1.0f}, 256).message().find("temperature"), std::string::npos);
+  EXPECT_NE(ValidateSamplingOptions({.temperature = NAN}, 256).message().find("temperature"), std::string::npos);
+  EXPECT_NE(ValidateSamplingOptions({.top_k = 300}, 256).message().find("top_k"), std::string::npos);
+  EXPECT_NE(ValidateSamplingOptions({.top_p = 1.5f}, 256).message().find("top_p"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hecate

@@ -1,0 +1,42 @@
+// Executor: a fixed pool of worker threads for the work gRPC callbacks must
+// not do on their own threads (forward passes, checkpoint encoding, disk).
+// Streams never own a thread; they post tasks here.
+//
+// Shutdown() stops taking tasks, runs what was queued, and joins.
+#ifndef HECATE_SERVER_EXECUTOR_H_
+#define HECATE_SERVER_EXECUTOR_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace hecate {
+
+class Executor {
+ public:
+  explicit Executor(int threads);
+  ~Executor();  // Shutdown()
+
+  // False (and the task is dropped) after Shutdown.
+  bool Post(std::function<void()> task);
+  void Shutdown();
+  int threads() const { return static_cast<int>(workers_.size()); }
+  size_t queued() const;
+
+ private:
+  void Work();
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SERVER_EXECUTOR_H_

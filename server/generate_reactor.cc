@@ -1,0 +1,117 @@
+#include "server/generate_reactor.h"
+
+#include <string>
+#include <utility>
+
+#include "server/grpc_status_util.h"
+#include "server/session_request.h"
+
+namespace hecate {
+
+GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerContext* call,
+                                 const v1::GenerateRequest* request)
+    : context_(context), call_(call), request_(request), start_(absl::Now()), writes_(this) {
+  context_->metrics->active_streams->Add(1);
+  absl::StatusOr<std::string> user = context_->Authenticate(*call_);
+  absl::Status valid = user.status();
+  if (valid.ok()) valid = ValidateChunk(request_->prompt(), context_->limits, "prompt");
+  if (valid.ok() && !request_->has_sampling()) {
+    valid = absl::InvalidArgumentError("sampling is required");
+  }
+  if (valid.ok()) valid = ValidateSampling(request_->sampling(), context_->limits);
+  if (valid.ok()) {
+    context_->busy_requests.fetch_add(1);
+    if (context_->executor->Post([this, u = *user] { Run(u); })) return;
+    context_->busy_requests.fetch_sub(1);
+    valid = absl::UnavailableError("server is shutting down");
+  }
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    result_ = ToGrpcStatus(valid);
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void GenerateReactor::Run(std::string user) {
+  absl::Status result = Generate(user);
+  context_->busy_requests.fetch_sub(1);
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    result_ = ToGrpcStatus(result);
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+absl::Status GenerateReactor::Generate(const std::string& user) {
+  std::string session_id = request_->session_id();
+  const bool temporary = session_id.empty();
+  if (temporary) {
+    absl::StatusOr<SessionInfo> created = context_->store->Create(user);
+    if (!created.ok()) return created.status();
+    session_id = created->id;
+  }
+  v1::OutputSpec spec;
+  *spec.mutable_sample() = request_->sampling();
+  TokenSink sink = [&](const GeneratedTokenEvent& event) {
+    v1::GenerateResponse response;
+    response.set_pulse_id(event.pulse_id);
+    v1::GeneratedToken* token = response.mutable_token();
+    token->set_token(static_cast<uint32_t>(event.token));
+    token->set_logprob(event.logprob);
+    token->set_index(event.index);
+    Push(std::move(response));
+  };
+  absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
+      *context_, user, session_id, request_->prompt(), spec, &cancel_, sink);
+  if (temporary) (void)context_->store->Delete(session_id, user);
+  if (!outcome.ok()) return outcome.status();
+  v1::GenerateResponse done;
+  done.set_pulse_id(outcome->pulse_id);
+  *done.mutable_done() = ToChunkDone(*outcome);
+  Push(std::move(done));
+  if (outcome->finish_reason == v1::FINISH_REASON_CANCELLED) {
+    return absl::CancelledError("generation cancelled");
+  }
+  return absl::OkStatus();
+}
+
+void GenerateReactor::Push(v1::GenerateResponse response) {
+  absl::MutexLock lock(&mu_);
+  writes_.Push(std::move(response));
+}
+
+void GenerateReactor::OnWriteDone(bool ok) {
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    writes_.OnWriteDone(ok);
+    if (!ok) cancel_.store(true);
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void GenerateReactor::OnCancel() { cancel_.store(true); }
+
+std::optional<grpc::Status> GenerateReactor::TakeFinish() {
+  if (finished_ || !result_.has_value() || !writes_.idle()) return std::nullopt;
+  finished_ = true;
+  context_->metrics->ObserveRequest("Generate", GrpcCodeName(result_->error_code()),
+                                    absl::ToDoubleSeconds(absl::Now() - start_));
+  return *result_;
+}
+
+void GenerateReactor::FinishWith(std::optional<grpc::Status> status) {
+  if (status.has_value()) Finish(*status);
+}
+
+void GenerateReactor::OnDone() {
+  context_->metrics->active_streams->Add(-1);
+  delete this;
+}
+
+}  // namespace hecate

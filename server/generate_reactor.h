@@ -1,0 +1,51 @@
+// GenerateReactor: one server-streaming Generate call: feeds the prompt to
+// the caller's session (or to a temporary session deleted at the end),
+// streams each sampled token as it is made, then a final `done` message.
+// Runs on the executor; owns itself (deleted in OnDone).
+#ifndef HECATE_SERVER_GENERATE_REACTOR_H_
+#define HECATE_SERVER_GENERATE_REACTOR_H_
+
+#include <atomic>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/server_callback.h"
+#include "proto/hecate/v1/hecate.pb.h"
+#include "server/service_context.h"
+#include "server/write_queue.h"
+
+namespace hecate {
+
+class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  GenerateReactor(ServiceContext* context, grpc::CallbackServerContext* call,
+                  const v1::GenerateRequest* request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void Run(std::string user);  // on the executor
+  absl::Status Generate(const std::string& user);
+  void Push(v1::GenerateResponse response) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishWith(std::optional<grpc::Status> status);
+
+  ServiceContext* const context_;
+  grpc::CallbackServerContext* const call_;
+  const v1::GenerateRequest* const request_;
+  const absl::Time start_;
+  std::atomic<bool> cancel_{false};
+
+  absl::Mutex mu_;
+  WriteQueue<GenerateReactor, v1::GenerateResponse> writes_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> result_ ABSL_GUARDED_BY(mu_);  // set when the work is over
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SERVER_GENERATE_REACTOR_H_

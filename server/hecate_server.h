@@ -1,0 +1,93 @@
+// HecateServer: hecated assembled — session store, gRPC service (with
+// grpc.health.v1 and server reflection), the operator HTTP port, metrics and
+// the drain sequence. main.cc only parses flags and calls Start.
+//
+//   absl::StatusOr<std::unique_ptr<HecateServer>> server =
+//       HecateServer::Start(options, model, std::move(backend), std::move(keys));
+//   ... on SIGTERM: (*server)->Drain();   // checkpoints every session
+#ifndef HECATE_SERVER_HECATE_SERVER_H_
+#define HECATE_SERVER_HECATE_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "runtime/backend.h"
+#include "server/auth.h"
+#include "server/executor.h"
+#include "server/hecate_service.h"
+#include "server/http/http_server.h"
+#include "server/metrics/hecate_metrics.h"
+#include "server/metrics/registry.h"
+#include "server/service_context.h"
+#include "sessions/session_store.h"
+
+namespace hecate {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";
+  std::string tls_cert;  // PEM files; both or neither
+  std::string tls_key;
+  std::string version = "0.1.0";
+  int worker_threads = 0;  // 0: hardware threads
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // Continuous batching of concurrent sessions' steps (worth it on CUDA).
+  bool batching = false;
+  StepBatcher::Options batch;
+  ServiceLimits limits;
+  SessionStoreOptions store;
+};
+
+class HecateServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<HecateServer>> Start(
+      const ServerOptions& options, std::unique_ptr<Backend> backend,
+      std::unique_ptr<ApiKeys> keys);
+  ~HecateServer();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_.port(); }
+  ApiKeys& keys() { return *keys_; }
+
+  // SIGTERM: readiness goes false and new calls get UNAVAILABLE; running
+  // requests finish (bounded by drain_timeout); the gRPC server shuts down;
+  // every session is checkpointed to the state directory. Idempotent.
+  absl::Status Drain();
+
+ private:
+  HecateServer(const ServerOptions& options, std::unique_ptr<Backend> backend,
+               std::unique_ptr<ApiKeys> keys);
+  absl::Status Init();
+  void SyncStoreStats();
+
+  const ServerOptions options_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<ApiKeys> keys_;
+  metrics::MetricRegistry registry_;
+  std::unique_ptr<metrics::ServerMetrics> metrics_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<StepBatcher> batcher_;
+  ServiceContext context_;
+  std::unique_ptr<HecateService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  http::HttpServer http_;
+  int grpc_port_ = 0;
+
+  // Copies the store's monotonic counters into metrics once a second.
+  std::thread stats_thread_;
+  absl::Notification stop_stats_;
+  SessionStoreStats synced_;
+
+  std::atomic<bool> drained_{false};
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SERVER_HECATE_SERVER_H_

@@ -1,0 +1,152 @@
+#include "server/hecate_service.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "server/generate_reactor.h"
+#include "server/grpc_status_util.h"
+#include "server/stream_reactor.h"
+
+namespace hecate {
+namespace {
+
+// Authenticates, runs `work(user)` on the executor, finishes the call with
+// its status and records the RPC's latency and code.
+grpc::ServerUnaryReactor* RunUnary(ServiceContext* context, grpc::CallbackServerContext* call,
+                                   const char* method,
+                                   std::function<absl::Status(const std::string& user)> work) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  const absl::Time start = absl::Now();
+  auto finish = [context, reactor, method, start](const absl::Status& status) {
+    const grpc::Status wire = ToGrpcStatus(status);
+    context->metrics->ObserveRequest(method, GrpcCodeName(wire.error_code()),
+                                     absl::ToDoubleSeconds(absl::Now() - start));
+    reactor->Finish(wire);
+  };
+  absl::StatusOr<std::string> user = context->Authenticate(*call);
+  if (!user.ok()) {
+    finish(user.status());
+    return reactor;
+  }
+  context->busy_requests.fetch_add(1);
+  const bool posted = context->executor->Post([context, finish, work = std::move(work), u = *user] {
+    absl::Status status = work(u);
+    context->busy_requests.fetch_sub(1);
+    finish(status);
+  });
+  if (!posted) {
+    context->busy_requests.fetch_sub(1);
+    finish(absl::UnavailableError("server is shutting down"));
+  }
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* HecateService::CreateSession(grpc::CallbackServerContext* call,
+                                                       const v1::CreateSessionRequest*,
+                                                       v1::Session* response) {
+  return RunUnary(context_, call, "CreateSession", [this, response](const std::string& user) {
+    absl::StatusOr<SessionInfo> info = context_->store->Create(user);
+    if (!info.ok()) return info.status();
+    *response = ToProto(*info);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::GetSession(grpc::CallbackServerContext* call,
+                                                    const v1::GetSessionRequest* request,
+                                                    v1::Session* response) {
+  return RunUnary(context_, call, "GetSession", [this, request, response](const std::string& user) {
+    absl::StatusOr<SessionInfo> info = context_->store->Get(request->session_id(), user);
+    if (!info.ok()) return info.status();
+    *response = ToProto(*info);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::ListSessions(grpc::CallbackServerContext* call,
+                                                      const v1::ListSessionsRequest*,
+                                                      v1::ListSessionsResponse* response) {
+  return RunUnary(context_, call, "ListSessions", [this, response](const std::string& user) {
+    for (const SessionInfo& info : context_->store->List(user)) {
+      *response->add_sessions() = ToProto(info);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::DeleteSession(grpc::CallbackServerContext* call,
+                                                       const v1::DeleteSessionRequest* request,
+                                                       v1::DeleteSessionResponse*) {
+  return RunUnary(context_, call, "DeleteSession", [this, request](const std::string& user) {
+    return context_->store->Delete(request->session_id(), user);
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::ExportCheckpoint(
+    grpc::CallbackServerContext* call, const v1::ExportCheckpointRequest* request,
+    v1::ExportCheckpointResponse* response) {
+  return RunUnary(context_, call, "ExportCheckpoint", [this, request, response](const std::string& user) {
+    if (request->omit_data() && request->name().empty()) {
+      return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
+    }
+    absl::StatusOr<ExportedCheckpoint> exported =
+        context_->store->Export(request->session_id(), user, request->name());
+    if (!exported.ok()) return exported.status();
+    response->set_size_bytes(static_cast<int64_t>(exported->bytes.size()));
+    response->set_pulse_id(exported->pulse_id);
+    response->set_model_fingerprint(exported->model_fingerprint);
+    response->set_name(exported->name);
+    if (!request->omit_data()) response->set_checkpoint_data(std::move(exported->bytes));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
+    grpc::CallbackServerContext* call, const v1::RestoreCheckpointRequest* request,
+    v1::Session* response) {
+  return RunUnary(context_, call, "RestoreCheckpoint", [this, request, response](const std::string& user) {
+    std::optional<uint64_t> expected;
+    if (request->has_expected_pulse_id()) expected = request->expected_pulse_id();
+    absl::StatusOr<SessionInfo> info;
+    switch (request->source_case()) {
+      case v1::RestoreCheckpointRequest::kCheckpointData:
+        info = context_->store->RestoreFromBytes(user, request->checkpoint_data(),
+                                                 expected, request->session_id());
+        break;
+      case v1::RestoreCheckpointRequest::kCheckpointName:
+        info = context_->store->RestoreFromName(user, request->checkpoint_name(),
+                                                expected, request->session_id());
+        break;
+      default:
+        return absl::InvalidArgumentError("set checkpoint_data or checkpoint_name");
+    }
+    if (!info.ok()) return info.status();
+    *response = ToProto(*info);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HecateService::GetModelInfo(grpc::CallbackServerContext* call,
+                                                      const v1::GetModelInfoRequest*,
+                                                      v1::ModelInfo* response) {
+  return RunUnary(context_, call, "GetModelInfo", [this, response](const std::string&) {
+    *response = context_->model_info;
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* HecateService::Stream(
+    grpc::CallbackServerContext* call) {
+  return new StreamReactor(context_, call);
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* HecateService::Generate(
+    grpc::CallbackServerContext* call, const v1::GenerateRequest* request) {
+  return new GenerateReactor(context_, call, request);
+}
+
+}  // namespace hecate

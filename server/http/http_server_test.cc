@@ -1,0 +1,218 @@
+#include "server/http/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "server/metrics/registry.h"
+#include "server/metrics/text_format.h"
+
+namespace hecate::http {
+namespace {
+
+using metrics::MetricRegistry;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937_64 rng(std::random_device{}());
+    value_ = static_cast<double>(1 + rng() % 100000);
+    metrics::Family<metrics::Counter>* family =
+        *registry_.AddCounter("test_requests_total", "Requests.", {"code"});
+    (*family->WithLabels({"OK"}))->Increment(value_);
+  }
+
+  absl::Status Readiness() {
+    if (draining_.load()) return absl::UnavailableError("draining sessions");
+    return absl::OkStatus();
+  }
+
+  MetricRegistry registry_;
+  double value_ = 0;
+  std::atomic<bool> draining_{false};
+};
+
+TEST_F(HttpServerTest, ServesMetricsHealthAndReadiness) {
+  HttpServer server(&registry_, [this] { return Readiness(); });
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  ASSERT_GT(server.port(), 0);
+  EXPECT_TRUE(server.running());
+  httplib::Client client("127.0.0.1", server.port());
+
+  httplib::Result metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->get_header_value("Content-Type"),
+            metrics::kTextContentType);
+  EXPECT_EQ(metrics->body, registry_.Expose());
+  EXPECT_NE(metrics->body.find(absl::StrCat("test_requests_total{code=\"OK\"} ",
+                                            metrics::FormatDouble(value_), "\n")),
+            std::string::npos);
+
+  httplib::Result health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+
+  httplib::Result ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(ready->body, "ready\n");
+
+  draining_.store(true);
+  httplib::Result not_ready = client.Get("/readyz");
+  ASSERT_TRUE(not_ready);
+  EXPECT_EQ(not_ready->status, 503);
+  EXPECT_EQ(not_ready->body, "not ready: draining sessions\n");
+  // Liveness is independent of readiness.
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+
+  draining_.store(false);
+  EXPECT_EQ(client.Get("/readyz")->status, 200);
+
+  httplib::Result missing = client.Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  server.Stop();
+  EXPECT_FALSE(server.running());
+  EXPECT_EQ(server.port(), 0);
+  EXPECT_FALSE(client.Get("/healthz"));  // nothing listens any more
+}
+
+TEST_F(HttpServerTest, MetricsReflectUpdatesBetweenScrapes) {
+  HttpServer server(&registry_, nullptr);  // no check: always ready
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  httplib::Client client("127.0.0.1", server.port());
+  EXPECT_EQ(client.Get("/readyz")->status, 200);
+  metrics::Counter* counter =
+      *(*registry_.AddCounter("late_total", "Registered after Start."))
+           ->WithLabels({});
+  counter->Increment(3);
+  const std::string body = client.Get("/metrics")->body;
+  EXPECT_NE(body.find("late_total 3\n"), std::string::npos) << body;
+}
+
+TEST_F(HttpServerTest, PortInUseIsAClearError) {
+  HttpServer first(&registry_, nullptr);
+  ASSERT_TRUE(first.Start("127.0.0.1:0").ok());
+  HttpServer second(&registry_, nullptr);
+  const absl::Status status =
+      second.Start(absl::StrCat("127.0.0.1:", first.port()));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("already in use"), absl::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find(std::to_string(first.port())),
+            absl::string_view::npos);
+  EXPECT_FALSE(second.running());
+  second.Stop();  // harmless on a server that never started
+  // The first one is untouched.
+  httplib::Client client("127.0.0.1", first.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+}
+
+TEST_F(HttpServerTest, BadAddressesAreRejected) {
+  HttpServer server(&registry_, nullptr);
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":9090",
+                          "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",
+                          "[::1:0", "::1:0", "[]:0"}) {
+    const absl::Status status = server.Start(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_FALSE(server.running());
+  }
+  const absl::Status unresolvable = server.Start("no-such-host.invalid:0");
+  EXPECT_EQ(unresolvable.code(), absl::StatusCode::kFailedPrecondition)
+      << unresolvable;
+  EXPECT_FALSE(server.running());
+}
+
+TEST_F(HttpServerTest, BadOptionsAndNullRegistryAreRejected) {
+  HttpServer no_registry(nullptr, nullptr);
+  EXPECT_EQ(no_registry.Start("127.0.0.1:0").code(),
+            absl::StatusCode::kInvalidArgument);
+  HttpServer::Options options;
+  options.worker_threads = 0;
+  EXPECT_EQ(HttpServer(&registry_, nullptr, options).Start("127.0.0.1:0").code(),
+            absl::StatusCode::kInvalidArgument);
+  options = HttpServer::Options();
+  options.io_timeout = absl::Milliseconds(1500);
+  EXPECT_EQ(HttpServer(&registry_, nullptr, options).Start("127.0.0.1:0").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HttpServerTest, StartTwiceFailsStopIsIdempotentAndRestartWorks) {
+  HttpServer server(&registry_, nullptr);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  EXPECT_EQ(server.Start("127.0.0.1:0").code(),
+            absl::StatusCode::kFailedPrecondition);
+  server.Stop();
+  server.Stop();
+  ASSERT_TRUE(server.Start("localhost:0").ok());
+  httplib::Client client("localhost", server.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+  // Concurrent Stop calls: both return, the server is stopped once.
+  std::thread a([&] { server.Stop(); });
+  std::thread b([&] { server.Stop(); });
+  a.join();
+  b.join();
+  EXPECT_FALSE(server.running());
+}
+
+// An idle client holding a connection open must not block Stop for long.
+// (Reports the time; no timing assertion.)
+TEST_F(HttpServerTest, StopWithIdleConnectionReturns) {
+  HttpServer server(&registry_, nullptr);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+            0);
+  const auto start = std::chrono::steady_clock::now();
+  server.Stop();
+  const double seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  std::printf("Stop() with an idle open connection took %.3f s\n", seconds);
+  close(fd);
+  EXPECT_FALSE(server.running());
+}
+
+TEST_F(HttpServerTest, ServesConcurrentClients) {
+  HttpServer::Options options;
+  options.worker_threads = 3;
+  HttpServer server(&registry_, nullptr, options);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  const std::string expected = registry_.Expose();
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client client("127.0.0.1", server.port());
+      for (int i = 0; i < 20; ++i) {
+        httplib::Result result = client.Get("/metrics");
+        if (result && result->status == 200 && result->body == expected) ++good;
+      }
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  EXPECT_EQ(good.load(), 120);
+}
+
+}  // namespace
+}  // namespace hecate::http

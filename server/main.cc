@@ -1,0 +1,196 @@
+// hecated: parses flags, loads the model, picks the backend and starts
+// HecateServer; SIGTERM/SIGINT drain it, SIGHUP reloads the API key file.
+#include <malloc.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "kernels/cuda_backend/cuda_backend.h"
+#include "kernels/device.h"
+#include "runtime/cpu_backend.h"
+#include "runtime/model.h"
+#include "server/hecate_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "HTTP address for /metrics, /healthz and /readyz");
+ABSL_FLAG(std::string, model, "random:tiny",
+          "model folder (config.json + model.safetensors) or random:PRESET (tiny, base)");
+ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
+ABSL_FLAG(std::string, backend, "auto", "auto (CUDA when a GPU is present, else CPU), cpu or cuda");
+ABSL_FLAG(std::string, gemm, "fp32",
+          "CUDA projections: fp32, or tf32 (tensor cores; looser tolerance, flagged in ModelInfo)");
+ABSL_FLAG(std::string, state_dir, "hecate-state",
+          "directory for checkpoints, offloaded and drained sessions");
+ABSL_FLAG(std::string, api_keys, "",
+          "file of user:key lines; without it auth is off and only loopback is served");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS on the gRPC port");
+ABSL_FLAG(std::string, port_file, "",
+          "write the bound ports here, gRPC on line 1 and HTTP on line 2 (for tests)");
+ABSL_FLAG(int64_t, max_chunk_bytes, 1 << 20, "largest input chunk or prompt, in bytes");
+ABSL_FLAG(int32_t, max_generate_tokens, 4096, "largest max_tokens of a continuation");
+ABSL_FLAG(int32_t, max_inflight_per_stream, 64, "requests in flight on one Stream call");
+ABSL_FLAG(int32_t, max_sessions, 1024, "sessions in total");
+ABSL_FLAG(int32_t, max_sessions_per_user, 64, "sessions per user");
+ABSL_FLAG(int64_t, device_memory_budget, int64_t{2} << 30,
+          "bytes of session state on the device before idle sessions move down");
+ABSL_FLAG(int64_t, host_memory_budget, int64_t{8} << 30,
+          "bytes of session state in host memory before idle sessions go to disk");
+ABSL_FLAG(bool, wait_for_session_lock, false,
+          "a second writer to a session waits instead of getting ABORTED");
+ABSL_FLAG(int32_t, worker_threads, 0,
+          "threads running requests (0: one per core; with batching, raise it to the batch "
+          "size you want)");
+ABSL_FLAG(std::string, batching, "auto",
+          "continuous batching of concurrent sessions' steps: auto (on for CUDA), on, off");
+ABSL_FLAG(absl::Duration, batch_max_wait, absl::Microseconds(500),
+          "longest a step waits for others to join its batch");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "on SIGTERM, how long running requests may take to finish");
+
+namespace hecate {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model> model) {
+  const std::string choice = absl::GetFlag(FLAGS_backend);
+  const std::string gemm = absl::GetFlag(FLAGS_gemm);
+  if (choice != "auto" && choice != "cpu" && choice != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat("--backend must be auto, cpu or cuda, got ", choice));
+  }
+  if (gemm != "fp32" && gemm != "tf32") {
+    return absl::InvalidArgumentError(absl::StrCat("--gemm must be fp32 or tf32, got ", gemm));
+  }
+  if (choice == "cuda" || (choice == "auto" && CudaDeviceAvailable())) {
+    CudaBackendOptions options;
+    options.tf32 = gemm == "tf32";
+    return MakeCudaBackend(std::move(model), options);
+  }
+  return MakeCpuBackend(std::move(model));
+}
+
+int Run() {
+  absl::StatusOr<std::shared_ptr<const Model>> model =
+      LoadModel(absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_seed));
+  if (!model.ok()) {
+    LOG(ERROR) << "cannot load model: " << model.status();
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(*model);
+  if (!backend.ok()) {
+    LOG(ERROR) << backend.status();
+    return 1;
+  }
+  std::unique_ptr<ApiKeys> keys = std::make_unique<ApiKeys>();
+  if (!absl::GetFlag(FLAGS_api_keys).empty()) {
+    absl::StatusOr<std::unique_ptr<ApiKeys>> loaded = ApiKeys::FromFile(absl::GetFlag(FLAGS_api_keys));
+    if (!loaded.ok()) {
+      LOG(ERROR) << loaded.status();
+      return 1;
+    }
+    keys = *std::move(loaded);
+  } else {
+    LOG(WARNING) << "no --api_keys: authentication is OFF; serving loopback only";
+  }
+
+  ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  const std::string batching = absl::GetFlag(FLAGS_batching);
+  if (batching != "auto" && batching != "on" && batching != "off") {
+    LOG(ERROR) << "--batching must be auto, on or off, got " << batching;
+    return 1;
+  }
+  options.batching = batching == "on" || (batching == "auto" && (*backend)->name() == "cuda");
+  options.batch.max_wait = absl::GetFlag(FLAGS_batch_max_wait);
+  options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
+  options.limits.max_generate_tokens = absl::GetFlag(FLAGS_max_generate_tokens);
+  options.limits.max_inflight_per_stream = absl::GetFlag(FLAGS_max_inflight_per_stream);
+  options.store.max_sessions_total = absl::GetFlag(FLAGS_max_sessions);
+  options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
+  options.store.device_budget_bytes = absl::GetFlag(FLAGS_device_memory_budget);
+  options.store.host_budget_bytes = absl::GetFlag(FLAGS_host_memory_budget);
+  options.store.host_tier = (*backend)->name() != "cpu";
+  options.store.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.store.wait_for_lock = absl::GetFlag(FLAGS_wait_for_session_lock);
+
+  // Signals are taken by one thread with sigwait; block them everywhere first.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<HecateServer>> server =
+      HecateServer::Start(options, *std::move(backend), std::move(keys));
+  if (!server.ok()) {
+    LOG(ERROR) << "cannot start: " << server.status();
+    return 1;
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
+    const std::string tmp = path + ".tmp";
+    // Line 1: the gRPC port; line 2: the HTTP (metrics) port.
+    std::ofstream(tmp) << (*server)->grpc_port() << "\n" << (*server)->http_port() << "\n";
+    std::rename(tmp.c_str(), path.c_str());
+  }
+  for (;;) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal == SIGHUP) {
+      absl::Status reloaded = (*server)->keys().Reload();
+      if (reloaded.ok()) {
+        LOG(INFO) << "SIGHUP: api keys reloaded (" << (*server)->keys().size() << " keys)";
+      } else {
+        LOG(ERROR) << "SIGHUP: keeping the old api keys: " << reloaded;
+      }
+      continue;
+    }
+    LOG(INFO) << (signal == SIGINT ? "SIGINT" : "SIGTERM") << ": draining";
+    absl::Status drained = (*server)->Drain();
+    if (!drained.ok()) {
+      LOG(ERROR) << "drain: " << drained;
+      return 1;
+    }
+    LOG(INFO) << "drained; exiting";
+    return 0;
+  }
+}
+
+}  // namespace
+}  // namespace hecate
+
+int main(int argc, char** argv) {
+  // Session states are megabytes each and come and go with sessions: a fixed
+  // mmap threshold returns them to the OS on delete instead of letting
+  // glibc's adaptive threshold park them in per-thread arenas.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  absl::SetProgramUsageMessage(
+      "hecated: serves HecateLM sessions over gRPC.\n"
+      "  hecated [--listen=127.0.0.1:50051] [--model=random:tiny] [--state_dir=hecate-state] ...");
+  // --help lists the flags of this file (absl matches on the file name otherwise).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  return hecate::Run();
+}

@@ -1,0 +1,46 @@
+// ServiceContext: what every RPC handler of hecated shares — the session
+// store, the worker pool, limits, auth, metrics and the drain flag. Owned by
+// HecateServer; handlers hold a pointer.
+#ifndef HECATE_SERVER_SERVICE_CONTEXT_H_
+#define HECATE_SERVER_SERVICE_CONTEXT_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
+#include "proto/hecate/v1/hecate.pb.h"
+#include "server/auth.h"
+#include "server/executor.h"
+#include "server/step_batcher.h"
+#include "server/metrics/hecate_metrics.h"
+#include "server/validation.h"
+#include "sessions/session_store.h"
+
+namespace hecate {
+
+struct ServiceContext {
+  SessionStore* store = nullptr;
+  Executor* executor = nullptr;
+  const ApiKeys* keys = nullptr;
+  metrics::ServerMetrics* metrics = nullptr;
+  // Continuous batching of small steps across sessions; null: each step runs
+  // on its own (CPU backend).
+  StepBatcher* batcher = nullptr;
+  ServiceLimits limits;
+  v1::ModelInfo model_info;
+  std::atomic<bool> draining{false};
+  // Requests (unary calls and stream chunks) being worked on right now; the
+  // drain waits for it to reach zero.
+  std::atomic<int> busy_requests{0};
+
+  // The caller's user, or UNAUTHENTICATED; UNAVAILABLE while draining.
+  absl::StatusOr<std::string> Authenticate(const grpc::CallbackServerContext& call) const;
+};
+
+// Session metadata as the API shows it.
+v1::Session ToProto(const SessionInfo& info);
+
+}  // namespace hecate
+
+#endif  // HECATE_SERVER_SERVICE_CONTEXT_H_

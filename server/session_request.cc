@@ -1,0 +1,67 @@
+#include "server/session_request.h"
+
+namespace hecate {
+namespace {
+
+// Steps up to this many tokens go through the batcher; longer chunks run on
+// their own, where cancellation can roll them back mid-chunk.
+constexpr size_t kMaxBatchedTokens = 16;
+
+}  // namespace
+
+absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::string_view user,
+                                               absl::string_view session_id,
+                                               absl::string_view input,
+                                               const v1::OutputSpec& spec,
+                                               const std::atomic<bool>* cancel,
+                                               const TokenSink& sink) {
+  SessionStore& store = *context.store;
+  absl::StatusOr<SessionLease> lease =
+      store.Acquire(session_id, user);
+  if (!lease.ok()) return lease.status();
+  StepBatcher::Participant participant(context.batcher);
+  // The first apply is the input chunk; every later one a generated token.
+  bool generating = false;
+  ApplyFn apply = [&](absl::Span<const uint8_t> tokens, LogitsMode mode,
+                      std::vector<float>* logits) -> absl::StatusOr<uint64_t> {
+    const TokenSource source = generating ? TokenSource::kGenerated : TokenSource::kInput;
+    generating = true;
+    absl::Status s =
+        context.batcher != nullptr && tokens.size() <= kMaxBatchedTokens
+            ? context.batcher->Apply(ChunkRequest{&*lease, tokens, mode, logits, source})
+            : store.ApplyChunk(*lease, tokens, mode, logits, cancel, source);
+    if (!s.ok()) return s;
+    return lease->pulse_id();
+  };
+  absl::StatusOr<ChunkOutcome> outcome =
+      RunChunk(apply, lease->pulse_id(), input, spec, cancel, sink);
+  lease->Release();
+  if (!outcome.ok()) return outcome;
+
+  metrics::ServerMetrics* m = context.metrics;
+  m->chunk_forward_duration_seconds->Observe(absl::ToDoubleSeconds(outcome->forward_time));
+  m->tokens_in->Increment(static_cast<double>(input.size() + outcome->generated_tokens));
+  if (outcome->generated_tokens > 0) {
+    m->tokens_out->Increment(outcome->generated_tokens);
+    m->time_to_first_token_seconds->Observe(absl::ToDoubleSeconds(outcome->first_token_latency));
+    for (absl::Duration d : outcome->inter_token) {
+      m->inter_token_latency_seconds->Observe(absl::ToDoubleSeconds(d));
+    }
+  }
+  return outcome;
+}
+
+v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {
+  v1::ChunkDone done;
+  done.set_finish_reason(outcome.finish_reason);
+  for (const TokenChoice& c : outcome.top_k) {
+    v1::TokenLogProb* t = done.add_top_k();
+    t->set_token(static_cast<uint32_t>(c.token));
+    t->set_logprob(c.logprob);
+  }
+  done.set_generated_tokens(outcome.generated_tokens);
+  done.set_forward_seconds(absl::ToDoubleSeconds(outcome.forward_time));
+  return done;
+}
+
+}  // namespace hecate

@@ -1,0 +1,199 @@
+#include "server/stream_reactor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status_util.h"
+#include "server/session_request.h"
+
+namespace hecate {
+
+StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call)
+    : context_(context), call_(call), start_(absl::Now()), writes_(this) {
+  context_->metrics->active_streams->Add(1);
+  absl::StatusOr<std::string> user = context_->Authenticate(*call_);
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (user.ok()) {
+      user_ = *std::move(user);
+      reading_ = true;
+      StartRead(&incoming_);
+      return;
+    }
+    EndStream(ToGrpcStatus(user.status()));
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void StreamReactor::OnReadDone(bool ok) {
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    OnReadDoneLocked(ok);
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void StreamReactor::OnReadDoneLocked(bool ok) {
+  reading_ = false;
+  if (!ok) {
+    reads_done_ = true;  // half-close, cancellation or a broken connection
+  } else if (context_->draining.load()) {
+    EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "server is draining; retry on another replica"));
+  } else {
+    Accept();
+  }
+  if (!reads_done_ && !end_status_.has_value()) {
+    reading_ = true;
+    StartRead(&incoming_);
+  }
+}
+
+void StreamReactor::Accept() {
+  const ServiceLimits& limits = context_->limits;
+  absl::Status valid = ValidateRequestId(incoming_.request_id(), limits);
+  if (valid.ok()) valid = ValidateChunk(incoming_.input(), limits);
+  if (valid.ok()) valid = ValidateOutputSpec(incoming_.output(), limits);
+  if (!valid.ok()) {
+    v1::StreamResponse response;
+    response.set_request_id(incoming_.request_id());
+    response.set_session_id(incoming_.session_id());
+    response.mutable_error()->set_code(static_cast<int>(valid.code()));
+    response.mutable_error()->set_message(std::string(valid.message()));
+    writes_.Push(std::move(response));
+    return;
+  }
+  if (inflight_ >= limits.max_inflight_per_stream) {
+    EndStream(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           absl::StrCat("more than ", limits.max_inflight_per_stream,
+                                        " requests in flight on one stream "
+                                        "(--max_inflight_per_stream)")));
+    return;
+  }
+  ++inflight_;
+  std::string session_id = incoming_.session_id();
+  auto [it, first] = waiting_.try_emplace(session_id);
+  it->second.push_back(Pending{std::move(incoming_), absl::Now()});
+  incoming_.Clear();
+  if (first) ScheduleNext(session_id);
+}
+
+void StreamReactor::ScheduleNext(const std::string& session_id) {
+  auto it = waiting_.find(session_id);
+  if (it == waiting_.end()) return;
+  if (it->second.empty()) {
+    waiting_.erase(it);  // nothing of this session runs any more
+    return;
+  }
+  Pending next = std::move(it->second.front());
+  it->second.pop_front();
+  context_->busy_requests.fetch_add(1);
+  auto task = std::make_shared<Pending>(std::move(next));
+  if (!context_->executor->Post([this, task] { Run(std::move(*task)); })) {
+    // Shutting down: this request and the session's queued ones are dropped.
+    context_->busy_requests.fetch_sub(1);
+    inflight_ -= 1 + static_cast<int>(it->second.size());
+    waiting_.erase(it);
+    EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+  }
+}
+
+void StreamReactor::Run(Pending pending) {
+  const v1::StreamRequest& request = pending.request;
+  auto respond = [&](v1::StreamResponse response) {
+    response.set_request_id(request.request_id());
+    response.set_session_id(request.session_id());
+    Reply(std::move(response));
+  };
+  TokenSink sink = [&](const GeneratedTokenEvent& event) {
+    v1::StreamResponse response;
+    response.set_pulse_id(event.pulse_id);
+    v1::GeneratedToken* token = response.mutable_token();
+    token->set_token(static_cast<uint32_t>(event.token));
+    token->set_logprob(event.logprob);
+    token->set_index(event.index);
+    respond(std::move(response));
+  };
+  absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
+      *context_, user_, request.session_id(), request.input(), request.output(), &cancel_, sink);
+  v1::StreamResponse last;
+  if (outcome.ok()) {
+    last.set_pulse_id(outcome->pulse_id);
+    *last.mutable_done() = ToChunkDone(*outcome);
+  } else {
+    last.mutable_error()->set_code(static_cast<int>(outcome.status().code()));
+    last.mutable_error()->set_message(std::string(outcome.status().message()));
+  }
+  respond(std::move(last));
+  context_->metrics->chunk_latency_seconds->Observe(
+      absl::ToDoubleSeconds(absl::Now() - pending.arrival));
+
+  const std::string session_id = request.session_id();
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    --inflight_;
+    context_->busy_requests.fetch_sub(1);
+    ScheduleNext(session_id);
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void StreamReactor::Reply(v1::StreamResponse response) {
+  absl::MutexLock lock(&mu_);
+  writes_.Push(std::move(response));
+}
+
+void StreamReactor::OnWriteDone(bool ok) {
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    writes_.OnWriteDone(ok);
+    if (!ok) cancel_.store(true);  // nobody is listening: stop generating
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void StreamReactor::OnCancel() {
+  cancel_.store(true);
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    EndStream(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+    status = TakeFinish();
+  }
+  FinishWith(std::move(status));
+}
+
+void StreamReactor::EndStream(grpc::Status status) {
+  if (!end_status_.has_value()) end_status_ = std::move(status);
+}
+
+std::optional<grpc::Status> StreamReactor::TakeFinish() {
+  if (finished_ || reading_ || inflight_ > 0 || !writes_.idle()) return std::nullopt;
+  if (!reads_done_ && !end_status_.has_value()) return std::nullopt;
+  finished_ = true;
+  grpc::Status status = end_status_.value_or(grpc::Status::OK);
+  context_->metrics->ObserveRequest("Stream", GrpcCodeName(status.error_code()),
+                                    absl::ToDoubleSeconds(absl::Now() - start_));
+  return status;
+}
+
+void StreamReactor::FinishWith(std::optional<grpc::Status> status) {
+  // Called outside the lock: OnDone deletes this reactor and its mutex, and
+  // may run as soon as Finish is called. Nothing touches `this` afterwards.
+  if (status.has_value()) Finish(*status);
+}
+
+void StreamReactor::OnDone() {
+  context_->metrics->active_streams->Add(-1);
+  delete this;
+}
+
+}  // namespace hecate

@@ -1,0 +1,80 @@
+// StreamReactor: one bidirectional Stream call (hecate.v1.Hecate.Stream).
+//
+// Reads chunks, validates each, and queues it behind earlier chunks of the
+// same session (per-session order; different sessions run concurrently on
+// the executor, up to --max_inflight_per_stream requests). Replies, including
+// generated tokens as they are sampled, go out through one WriteQueue. A
+// per-request failure is a StreamResponse with `error`; the stream ends on
+// client half-close (after every accepted request is answered), on
+// cancellation (work stops at the next token), when the in-flight limit is
+// exceeded (RESOURCE_EXHAUSTED) or when the server drains (UNAVAILABLE).
+// Owns itself: deleted in OnDone, which gRPC calls only after Finish, which
+// is called only when no task references the reactor.
+#ifndef HECATE_SERVER_STREAM_REACTOR_H_
+#define HECATE_SERVER_STREAM_REACTOR_H_
+
+#include <atomic>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/server_callback.h"
+#include "proto/hecate/v1/hecate.pb.h"
+#include "server/service_context.h"
+#include "server/write_queue.h"
+
+namespace hecate {
+
+class StreamReactor : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+ public:
+  StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  struct Pending {
+    v1::StreamRequest request;
+    absl::Time arrival;
+  };
+
+  void OnReadDoneLocked(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Accept() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleNext(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs on the executor.
+  void Run(Pending pending);
+  void Reply(v1::StreamResponse response) ABSL_LOCKS_EXCLUDED(mu_);
+  void EndStream(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The status to Finish with, once: when reads are over (or the stream is
+  // ending), nothing is in flight and every reply is written.
+  std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishWith(std::optional<grpc::Status> status) ABSL_LOCKS_EXCLUDED(mu_);
+
+  ServiceContext* const context_;
+  grpc::CallbackServerContext* const call_;
+  const absl::Time start_;
+  std::string user_;
+  std::atomic<bool> cancel_{false};
+
+  absl::Mutex mu_;
+  v1::StreamRequest incoming_ ABSL_GUARDED_BY(mu_);
+  WriteQueue<StreamReactor, v1::StreamResponse> writes_ ABSL_GUARDED_BY(mu_);
+  // Accepted requests not yet running, per session; a session is a key here
+  // exactly while one of its requests runs.
+  absl::flat_hash_map<std::string, std::deque<Pending>> waiting_ ABSL_GUARDED_BY(mu_);
+  int inflight_ ABSL_GUARDED_BY(mu_) = 0;  // accepted, not yet answered
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> end_status_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SERVER_STREAM_REACTOR_H_

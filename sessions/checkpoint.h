@@ -1,0 +1,53 @@
+// Encoding and verified decoding of session checkpoints
+// (format: sessions/checkpoint_format.h, docs/CHECKPOINT_FORMAT.md).
+//
+// DecodeCheckpoint verifies everything before it returns a state: magic and
+// version, every CRC, every length against the buffer (it never reads out of
+// range and never allocates from an untrusted size), the fingerprint and
+// config against the loaded model, tensor names and shapes against the
+// StateLayout, the pulse-id invariant (stored per-level phases and
+// state_invariants.h), finiteness, and the caller's expected pulse id. An
+// accepted checkpoint re-encodes to exactly the same bytes.
+//
+//   absl::StatusOr<std::string> bytes = EncodeCheckpoint(model, state);
+//   absl::StatusOr<ModelState> back = DecodeCheckpoint(model, *bytes, 1234);
+//
+// Error codes:
+//   DATA_LOSS            corrupt or truncated bytes, bad magic, CRC mismatch,
+//                        inconsistent lengths, names or shapes, broken
+//                        invariant, non-finite value
+//   INVALID_ARGUMENT     a format version newer than this reader supports
+//   FAILED_PRECONDITION  another model's checkpoint (fingerprint or config),
+//                        or a pulse id other than expected_pulse_id
+#ifndef HECATE_SESSIONS_CHECKPOINT_H_
+#define HECATE_SESSIONS_CHECKPOINT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "runtime/model.h"
+#include "runtime/model_config.h"
+#include "runtime/model_state.h"
+
+namespace hecate {
+
+// The checkpoint of `state`. INVALID_ARGUMENT when the state's config is not
+// the model's; DATA_LOSS when the state breaks an invariant (it would not
+// restore), e.g. holds a NaN.
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state);
+
+// The state stored in `bytes`, fully verified (see above).
+absl::StatusOr<ModelState> DecodeCheckpoint(
+    const Model& model, absl::string_view bytes,
+    std::optional<uint64_t> expected_pulse_id = std::nullopt);
+
+// Exact size in bytes of every checkpoint of a model with this config.
+size_t CheckpointSize(const ModelConfig& config);
+
+}  // namespace hecate
+
+#endif  // HECATE_SESSIONS_CHECKPOINT_H_

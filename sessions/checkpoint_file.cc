@@ -1,0 +1,304 @@
+#include "sessions/checkpoint_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace hecate {
+namespace {
+
+constexpr absl::string_view kTempPrefix = ".tmp-";
+constexpr absl::string_view kSessionSuffix = ".ckpt";
+
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
+  const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// mkdir that tolerates an existing directory but not a file or a symlink.
+absl::Status EnsureDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) == 0) return absl::OkStatus();
+  const int err = errno;
+  if (err != EEXIST) return ErrnoStatus(err, "cannot create directory", path);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a directory (symlinks are refused)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open directory", dir);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus(err, "cannot fsync directory", dir);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "cannot write", path);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// Unique among this process's writes and (by pid) among processes sharing
+// the directory.
+std::string TempName(absl::string_view file_name) {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat(kTempPrefix, file_name, "-", ::getpid(), "-", counter.fetch_add(1));
+}
+
+// Names of the entries of `dir` (without "." and ".."); NOT_FOUND if missing.
+absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoStatus(errno, "cannot list", dir);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    absl::string_view name(e->d_name);
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+}  // namespace
+
+absl::Status ValidateName(absl::string_view what, absl::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must have 1..", kMaxNameLength,
+                                                   " characters, got ", name.size()));
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " may only contain [A-Za-z0-9._-]; found byte 0x",
+                       absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2)));
+    }
+  }
+  if (name[0] == '.') {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must not start with '.'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& dir, absl::string_view file_name,
+                                 absl::string_view bytes, const WriteStepHook& hook) {
+  const std::string target = absl::StrCat(dir, "/", file_name);
+  const std::string temp = absl::StrCat(dir, "/", TempName(file_name));
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "cannot create", temp);
+  auto fail = [&](absl::Status s, bool close_fd) {
+    if (close_fd) ::close(fd);
+    ::unlink(temp.c_str());
+    return s;
+  };
+  if (absl::Status s = WriteAll(fd, bytes, temp); !s.ok()) return fail(s, true);
+  if (hook) hook(WriteStep::kTempWritten);
+  if (::fsync(fd) != 0) return fail(ErrnoStatus(errno, "cannot fsync", temp), true);
+  if (::close(fd) != 0) return fail(ErrnoStatus(errno, "cannot close", temp), false);
+  if (hook) hook(WriteStep::kTempSynced);
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, "cannot rename into", target), false);
+  }
+  if (hook) hook(WriteStep::kRenamed);
+  // The rename is only durable once the directory entry is on disk.
+  if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  if (hook) hook(WriteStep::kDirSynced);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat(path, " has ", st.st_size,
+                                            " bytes, more than a checkpoint's ", max_bytes));
+  }
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      if (n == 0) return absl::DataLossError(absl::StrCat(path, " shrank while being read"));
+      return ErrnoStatus(err, "cannot read", path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return bytes;
+}
+
+absl::StatusOr<CheckpointDir> CheckpointDir::Open(const std::string& state_dir) {
+  if (state_dir.empty()) return absl::InvalidArgumentError("state directory must be given");
+  std::string root = state_dir;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  if (absl::Status s = EnsureDirectory(root); !s.ok()) return s;
+  if (absl::Status s = EnsureDirectory(root + "/users"); !s.ok()) return s;
+  return CheckpointDir(std::move(root));
+}
+
+absl::StatusOr<std::string> CheckpointDir::UserDir(absl::string_view user, absl::string_view kind,
+                                                   bool create) const {
+  if (absl::Status s = ValidateName("user name", user); !s.ok()) return s;
+  const std::string user_dir = absl::StrCat(root_, "/users/", user);
+  const std::string dir = absl::StrCat(user_dir, "/", kind);
+  if (create) {
+    if (absl::Status s = EnsureDirectory(user_dir); !s.ok()) return s;
+    if (absl::Status s = EnsureDirectory(dir); !s.ok()) return s;
+  }
+  return dir;
+}
+
+absl::Status CheckpointDir::WriteNamed(absl::string_view user, absl::string_view name,
+                                       absl::string_view bytes) const {
+  if (absl::Status s = ValidateName("checkpoint name", name); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  return WriteFileAtomically(*dir, name, bytes, hook_);
+}
+
+absl::StatusOr<std::string> CheckpointDir::ReadNamed(absl::string_view user, absl::string_view name,
+                                                     size_t max_bytes) const {
+  if (absl::Status s = ValidateName("checkpoint name", name); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  absl::StatusOr<std::string> bytes = ReadFileLimited(absl::StrCat(*dir, "/", name), max_bytes);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint named '", name, "'"));
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::vector<std::string>> CheckpointDir::ListNamed(absl::string_view user) const {
+  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  absl::StatusOr<std::vector<std::string>> entries = ListDirectory(*dir);
+  if (absl::IsNotFound(entries.status())) return std::vector<std::string>{};
+  if (!entries.ok()) return entries.status();
+  std::vector<std::string> names;
+  for (std::string& e : *entries) {
+    if (ValidateName("checkpoint name", e).ok()) names.push_back(std::move(e));
+  }
+  return names;
+}
+
+absl::Status CheckpointDir::WriteSession(absl::string_view user, absl::string_view session_id,
+                                         absl::string_view bytes) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  return WriteFileAtomically(*dir, absl::StrCat(session_id, kSessionSuffix), bytes, hook_);
+}
+
+absl::StatusOr<std::string> CheckpointDir::ReadSession(absl::string_view user,
+                                                       absl::string_view session_id,
+                                                       size_t max_bytes) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, kSessionSuffix), max_bytes);
+}
+
+absl::Status CheckpointDir::RemoveSession(absl::string_view user,
+                                          absl::string_view session_id) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  const std::string path = absl::StrCat(*dir, "/", session_id, kSessionSuffix);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, "cannot remove", path);
+  }
+  return SyncDirectory(*dir);
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+CheckpointDir::ListSessionFiles() const {
+  absl::StatusOr<std::vector<std::string>> users = ListDirectory(root_ + "/users");
+  if (!users.ok()) return users.status();
+  std::vector<std::pair<std::string, std::string>> found;
+  for (const std::string& user : *users) {
+    if (!ValidateName("user name", user).ok()) continue;
+    absl::StatusOr<std::vector<std::string>> files =
+        ListDirectory(absl::StrCat(root_, "/users/", user, "/sessions"));
+    if (absl::IsNotFound(files.status())) continue;
+    if (!files.ok()) return files.status();
+    for (const std::string& file : *files) {
+      absl::string_view id = file;
+      if (!absl::ConsumeSuffix(&id, kSessionSuffix) || !ValidateName("session id", id).ok()) {
+        continue;
+      }
+      found.emplace_back(user, std::string(id));
+    }
+  }
+  return found;
+}
+
+size_t CheckpointDir::RemoveStaleTempFiles(absl::Duration min_age) const {
+  size_t removed = 0;
+  const absl::Time cutoff = absl::Now() - min_age;
+  absl::StatusOr<std::vector<std::string>> users = ListDirectory(root_ + "/users");
+  if (!users.ok()) return 0;
+  for (const std::string& user : *users) {
+    if (!ValidateName("user name", user).ok()) continue;
+    for (absl::string_view kind : {"checkpoints", "sessions"}) {
+      const std::string dir = absl::StrCat(root_, "/users/", user, "/", kind);
+      absl::StatusOr<std::vector<std::string>> files = ListDirectory(dir);
+      if (!files.ok()) continue;
+      for (const std::string& file : *files) {
+        if (!absl::StartsWith(file, kTempPrefix)) continue;
+        const std::string path = absl::StrCat(dir, "/", file);
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0 || absl::FromTimeT(st.st_mtime) > cutoff) continue;
+        if (::unlink(path.c_str()) == 0) ++removed;
+      }
+    }
+  }
+  return removed;
+}
+
+}  // namespace hecate

@@ -1,0 +1,262 @@
+// SessionStore's residency tiers: moving idle sessions down when a tier is
+// over budget, bringing them back on use, drain and restart.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sessions/checkpoint.h"
+#include "sessions/session_store.h"
+
+namespace hecate {
+namespace {
+
+// Temporary files younger than this may belong to a writer that is still
+// running (another process sharing the state directory).
+constexpr absl::Duration kStaleTempFileAge = absl::Minutes(10);
+
+int Tier(Residency r) { return static_cast<int>(r); }
+
+}  // namespace
+
+void SessionStore::Account(Session& session) {
+  const Residency tier = session.residency();
+  const size_t bytes =
+      tier == Residency::kDevice ? session.device_state()->resident_bytes() : state_bytes_;
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session.id());
+  if (it == sessions_.end()) return;
+  Entry& entry = it->second;
+  tier_bytes_[Tier(entry.tier)] -= entry.bytes;
+  --tier_sessions_[Tier(entry.tier)];
+  entry.tier = tier;
+  entry.bytes = bytes;
+  tier_bytes_[Tier(tier)] += bytes;
+  ++tier_sessions_[Tier(tier)];
+}
+
+absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
+  switch (session.residency()) {
+    case Residency::kDevice: {
+      ModelState host(model().config());
+      if (absl::Status s = backend_.Download(*session.device_state(), host); !s.ok()) return s;
+      return EncodeCheckpoint(model(), host);
+    }
+    case Residency::kHost:
+      return EncodeCheckpoint(model(), *session.host_state());
+    case Residency::kDisk: {
+      if (!dir_.has_value()) return absl::InternalError("disk-resident session without a state dir");
+      absl::StatusOr<std::string> bytes =
+          dir_->ReadSession(session.owner(), session.id(), checkpoint_size_);
+      if (!bytes.ok()) return bytes.status();
+      // Verified like any restore: a damaged file is reported, never served.
+      absl::StatusOr<ModelState> check = DecodeCheckpoint(model(), *bytes, session.pulse_id());
+      if (!check.ok()) {
+        return absl::DataLossError(absl::StrCat("session ", session.id(),
+                                                "'s offloaded checkpoint is unusable: ",
+                                                check.status().message()));
+      }
+      return bytes;
+    }
+  }
+  return absl::InternalError("unknown residency");
+}
+
+absl::Status SessionStore::BringToDevice(Session& session) {
+  const Residency from = session.residency();
+  if (from == Residency::kDevice) return absl::OkStatus();
+  std::unique_ptr<ModelState> host;
+  if (from == Residency::kHost) {
+    host = std::make_unique<ModelState>(std::move(*session.host_state()));
+  } else {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<std::string> bytes = CheckpointBytes(session);
+    absl::StatusOr<ModelState> decoded =
+        bytes.ok() ? DecodeCheckpoint(model(), *bytes, session.pulse_id()) : bytes.status();
+    Notify(CheckpointEvent::Kind::kReload, bytes.ok() ? bytes->size() : 0, start,
+           decoded.status());
+    if (!decoded.ok()) return decoded.status();
+    host = std::make_unique<ModelState>(std::move(*decoded));
+  }
+  absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
+  absl::Status uploaded = state.ok() ? backend_.Upload(*host, **state) : state.status();
+  if (!uploaded.ok()) {
+    // Nothing lost: a host state goes back where it was; a disk one is still there.
+    if (from == Residency::kHost) session.SetOnHost(std::move(host));
+    return uploaded;
+  }
+  session.SetOnDevice(std::move(*state));
+  if (from == Residency::kDisk) {
+    // The file is stale from now on; a failure to remove it only leaves a
+    // stale file that the next offload or drain overwrites.
+    dir_->RemoveSession(session.owner(), session.id()).IgnoreError();
+  }
+  Account(session);
+  absl::MutexLock lock(&mu_);
+  if (from == Residency::kHost) {
+    ++counters_.reloads_from_host;
+  } else {
+    ++counters_.reloads_from_disk;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind) {
+  if (to == Residency::kHost) {
+    auto host = std::make_unique<ModelState>(model().config());
+    if (absl::Status s = backend_.Download(*session.device_state(), *host); !s.ok()) return s;
+    session.SetOnHost(std::move(host));
+    Account(session);
+    return absl::OkStatus();
+  }
+  if (!dir_.has_value()) return absl::FailedPreconditionError("no state directory");
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> bytes = CheckpointBytes(session);
+  absl::Status written =
+      bytes.ok() ? dir_->WriteSession(session.owner(), session.id(), *bytes) : bytes.status();
+  Notify(kind, bytes.ok() ? bytes->size() : 0, start, written);
+  if (!written.ok()) return written;
+  session.SetOnDisk();
+  Account(session);
+  absl::MutexLock lock(&mu_);
+  ++counters_.checkpoints_written;
+  counters_.checkpoint_bytes_written += bytes->size();
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Session> SessionStore::ClaimEvictionVictim(Residency* from, Residency* to) {
+  const bool disk = dir_.has_value();
+  struct TierRule {
+    Residency tier;
+    size_t budget;
+    bool can_move;
+    Residency dest;
+  };
+  const TierRule rules[] = {
+      {Residency::kDevice, options_.device_budget_bytes, options_.host_tier || disk,
+       options_.host_tier ? Residency::kHost : Residency::kDisk},
+      {Residency::kHost, options_.host_budget_bytes, disk, Residency::kDisk},
+  };
+  for (const TierRule& rule : rules) {
+    const int t = Tier(rule.tier);
+    if (!rule.can_move || tier_bytes_[t] - leaving_bytes_[t] <= rule.budget) continue;
+    std::vector<std::pair<uint64_t, Session*>> candidates;
+    for (const auto& [id, entry] : sessions_) {
+      if (entry.tier == rule.tier) {
+        candidates.emplace_back(entry.session->last_use_sequence(), entry.session.get());
+      }
+    }
+    std::sort(candidates.begin(), candidates.end());
+    for (const auto& [sequence, session] : candidates) {
+      // Busy sessions never move; damaged ones have nothing worth keeping.
+      if (!session->damage().empty() || !session->TryBeginWrite()) continue;
+      *from = rule.tier;
+      *to = rule.dest;
+      return sessions_.find(session->id())->second.session;
+    }
+  }
+  return nullptr;
+}
+
+void SessionStore::EnforceBudgets() {
+  for (;;) {
+    std::shared_ptr<Session> victim;
+    Residency from = Residency::kDevice, to = Residency::kDevice;
+    size_t bytes = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      victim = ClaimEvictionVictim(&from, &to);
+      if (victim == nullptr) return;
+      bytes = sessions_.find(victim->id())->second.bytes;
+      leaving_bytes_[Tier(from)] += bytes;
+    }
+    const absl::Status moved = MoveDown(*victim, to, CheckpointEvent::Kind::kOffload);
+    {
+      absl::MutexLock lock(&mu_);
+      leaving_bytes_[Tier(from)] -= bytes;
+      if (!moved.ok()) {
+        ++counters_.eviction_failures;
+      } else if (from == Residency::kHost) {
+        ++counters_.evictions_host_to_disk;
+      } else if (to == Residency::kHost) {
+        ++counters_.evictions_device_to_host;
+      } else {
+        ++counters_.evictions_device_to_disk;
+      }
+    }
+    victim->EndWrite();
+    // A failure (disk full, say) would repeat at once; try again on the next
+    // call instead of spinning.
+    if (!moved.ok()) return;
+  }
+}
+
+absl::StatusOr<DrainReport> SessionStore::CheckpointAll() {
+  if (!dir_.has_value()) {
+    return absl::FailedPreconditionError("this server has no state directory to drain into");
+  }
+  std::vector<std::shared_ptr<Session>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : sessions_) all.push_back(entry.session);
+  }
+  DrainReport report;
+  for (const std::shared_ptr<Session>& session : all) {
+    if (!session->BeginWrite(/*wait=*/true).ok()) continue;  // deleted meanwhile
+    absl::Status saved = absl::OkStatus();
+    if (std::string damage = session->damage(); !damage.empty()) {
+      saved = absl::DataLossError(damage);
+    } else if (session->residency() == Residency::kDisk) {
+      ++report.already_on_disk;
+    } else {
+      saved = MoveDown(*session, Residency::kDisk, CheckpointEvent::Kind::kDrain);
+      if (saved.ok()) ++report.written;
+    }
+    if (!saved.ok()) report.errors.push_back(absl::StrCat(session->id(), ": ", saved.message()));
+    session->EndWrite();
+  }
+  return report;
+}
+
+absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
+  if (!dir_.has_value()) {
+    return absl::FailedPreconditionError("this server has no state directory to load from");
+  }
+  LoadReport report;
+  report.stale_temp_files_removed = dir_->RemoveStaleTempFiles(kStaleTempFileAge);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> files =
+      dir_->ListSessionFiles();
+  if (!files.ok()) return files.status();
+  for (const auto& [owner, id] : *files) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (sessions_.contains(id)) {
+        ++report.already_present;
+        continue;
+      }
+    }
+    absl::StatusOr<std::string> bytes = dir_->ReadSession(owner, id, checkpoint_size_);
+    absl::StatusOr<ModelState> state =
+        bytes.ok() ? DecodeCheckpoint(model(), *bytes) : bytes.status();
+    if (!state.ok()) {
+      report.errors.push_back(absl::StrCat("users/", owner, "/sessions/", id,
+                                           ".ckpt: ", state.status().message()));
+      continue;
+    }
+    auto session = std::make_shared<Session>(id, owner, model().fingerprint(), state_bytes_,
+                                             state->pulse_id(), absl::Now());
+    session->SetOnDisk();
+    absl::MutexLock lock(&mu_);
+    if (!sessions_.emplace(id, Entry{session, Residency::kDisk, state_bytes_}).second) {
+      ++report.already_present;
+      continue;
+    }
+    session->RecordUse(0, 0, ++use_sequence_, absl::Now());
+    ++sessions_per_user_[owner];
+    tier_bytes_[Tier(Residency::kDisk)] += state_bytes_;
+    ++tier_sessions_[Tier(Residency::kDisk)];
+    ++report.loaded;
+  }
+  return report;
+}
+
+}  // namespace hecate

@@ -1,0 +1,494 @@
+#include "sessions/session_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "sessions/checkpoint.h"
+
+namespace hecate {
+
+// ---- SessionLease ----
+
+SessionLease::SessionLease(SessionStore* store, std::shared_ptr<Session> session)
+    : store_(store), session_(std::move(session)) {}
+
+SessionLease::SessionLease(SessionLease&& other) noexcept
+    : store_(other.store_), session_(std::move(other.session_)) {
+  other.store_ = nullptr;
+}
+
+SessionLease& SessionLease::operator=(SessionLease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    store_ = other.store_;
+    session_ = std::move(other.session_);
+    other.store_ = nullptr;
+  }
+  return *this;
+}
+
+SessionLease::~SessionLease() { Release(); }
+
+const std::string& SessionLease::session_id() const { return session_->id(); }
+uint64_t SessionLease::pulse_id() const { return session_->pulse_id(); }
+SessionInfo SessionLease::info() const { return session_->Info(); }
+
+void SessionLease::Release() {
+  if (session_ == nullptr) return;
+  std::shared_ptr<Session> session = std::move(session_);
+  session_ = nullptr;
+  store_->ReleaseLease(*session);
+  store_ = nullptr;
+}
+
+// ---- SessionStore: lifecycle ----
+
+absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(Backend& backend,
+                                                                  SessionStoreOptions options) {
+  if (options.max_sessions_total == 0 || options.max_sessions_per_user == 0) {
+    return absl::InvalidArgumentError("session limits must be at least 1");
+  }
+  if (options.snapshot_min_tokens == 0) {
+    return absl::InvalidArgumentError("snapshot_min_tokens must be at least 1");
+  }
+  std::optional<CheckpointDir> dir;
+  if (!options.state_dir.empty()) {
+    absl::StatusOr<CheckpointDir> opened = CheckpointDir::Open(options.state_dir);
+    if (!opened.ok()) return opened.status();
+    dir = std::move(*opened);
+  }
+  return std::unique_ptr<SessionStore>(
+      new SessionStore(backend, std::move(options), std::move(dir)));
+}
+
+SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
+                           std::optional<CheckpointDir> dir)
+    : backend_(backend),
+      options_(std::move(options)),
+      dir_(std::move(dir)),
+      checkpoint_size_(CheckpointSize(backend.model().config())),
+      state_bytes_(StateLayout(backend.model().config()).total_bytes()) {}
+
+SessionStore::~SessionStore() = default;
+
+absl::Status SessionStore::LimitError(absl::string_view owner) const {
+  if (sessions_.size() >= options_.max_sessions_total) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "session limit in total (", options_.max_sessions_total, ") reached"));
+  }
+  auto it = sessions_per_user_.find(owner);
+  if (it != sessions_per_user_.end() && it->second >= options_.max_sessions_per_user) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "session limit per user (", options_.max_sessions_per_user, ") reached"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner) {
+  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  {
+    absl::MutexLock lock(&mu_);  // fail before allocating device memory
+    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+  }
+  absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
+  if (!state.ok()) return state.status();
+  return Insert(owner, std::move(*state), 0);
+}
+
+absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
+                                                 std::unique_ptr<BackendState> state,
+                                                 uint64_t pulse_id) {
+  const size_t bytes = state->resident_bytes();
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+    std::string id;
+    do {
+      absl::StatusOr<std::string> fresh = NewSessionId();
+      if (!fresh.ok()) return fresh.status();
+      id = std::move(*fresh);
+    } while (sessions_.contains(id));
+    const absl::Time now = absl::Now();
+    session = std::make_shared<Session>(id, std::string(owner), backend_.model().fingerprint(),
+                                        state_bytes_, pulse_id, now);
+    session->SetOnDevice(std::move(state));
+    session->RecordUse(0, 0, ++use_sequence_, now);
+    sessions_.emplace(id, Entry{session, Residency::kDevice, bytes});
+    ++sessions_per_user_[owner];
+    tier_bytes_[static_cast<int>(Residency::kDevice)] += bytes;
+    ++tier_sessions_[static_cast<int>(Residency::kDevice)];
+  }
+  EnforceBudgets();
+  return session->Info();
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionStore::Find(absl::string_view id,
+                                                            absl::string_view owner) const {
+  if (absl::Status s = ValidateSessionId(id); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  // Another user's session reads exactly like a missing one.
+  if (it == sessions_.end() || it->second.session->owner() != owner) {
+    return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
+  }
+  return it->second.session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionStore::Claim(absl::string_view id,
+                                                             absl::string_view owner) {
+  absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
+  if (!session.ok()) return session.status();
+  if (absl::Status s = (*session)->BeginWrite(options_.wait_for_lock); !s.ok()) return s;
+  return session;
+}
+
+absl::StatusOr<SessionInfo> SessionStore::Get(absl::string_view id, absl::string_view owner) const {
+  absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
+  if (!session.ok()) return session.status();
+  return (*session)->Info();
+}
+
+std::vector<SessionInfo> SessionStore::List(absl::string_view owner) const {
+  std::vector<SessionInfo> infos;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : sessions_) {
+      if (entry.session->owner() == owner) infos.push_back(entry.session->Info());
+    }
+  }
+  std::sort(infos.begin(), infos.end(), [](const SessionInfo& a, const SessionInfo& b) {
+    return a.created != b.created ? a.created < b.created : a.id < b.id;
+  });
+  return infos;
+}
+
+absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner) {
+  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
+  if (!claimed.ok()) return claimed.status();
+  Session& session = **claimed;
+  if (session.residency() == Residency::kDisk && dir_.has_value()) {
+    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
+      session.EndWrite();
+      return s;
+    }
+  }
+  session.Close();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session.id());
+    if (it != sessions_.end()) {
+      tier_bytes_[static_cast<int>(it->second.tier)] -= it->second.bytes;
+      --tier_sessions_[static_cast<int>(it->second.tier)];
+      auto user = sessions_per_user_.find(session.owner());
+      if (user != sessions_per_user_.end() && --user->second == 0) sessions_per_user_.erase(user);
+      sessions_.erase(it);
+    }
+  }
+  session.EndWrite();  // wakes waiters, who now get NOT_FOUND
+  return absl::OkStatus();
+}
+
+// ---- Leases and chunks ----
+
+absl::StatusOr<SessionLease> SessionStore::Acquire(absl::string_view id, absl::string_view owner) {
+  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
+  if (!claimed.ok()) return claimed.status();
+  std::shared_ptr<Session> session = std::move(*claimed);
+  absl::Status ready = absl::OkStatus();
+  if (std::string damage = session->damage(); !damage.empty()) {
+    ready = absl::DataLossError(damage);
+  } else {
+    ready = BringToDevice(*session);
+  }
+  if (!ready.ok()) {
+    session->EndWrite();
+    return ready;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    session->RecordUse(0, 0, ++use_sequence_, absl::Now());
+  }
+  EnforceBudgets();  // this session is claimed, so only others move
+  return SessionLease(this, std::move(session));
+}
+
+absl::Status SessionStore::WithSession(absl::string_view id, absl::string_view owner,
+                                       absl::FunctionRef<absl::Status(SessionLease&)> fn) {
+  absl::StatusOr<SessionLease> lease = Acquire(id, owner);
+  if (!lease.ok()) return lease.status();
+  return fn(*lease);
+}
+
+void SessionStore::ReleaseLease(Session& session) {
+  {
+    absl::MutexLock lock(&mu_);
+    session.RecordUse(0, 0, ++use_sequence_, absl::Now());
+  }
+  session.EndWrite();
+  EnforceBudgets();  // the session is idle now and may move down
+}
+
+void SessionStore::RecordChunk(Session& session, size_t tokens, TokenSource source) {
+  session.set_pulse_id(session.device_state()->pulse_id());
+  absl::MutexLock lock(&mu_);
+  session.RecordUse(tokens, source == TokenSource::kGenerated ? tokens : 0, ++use_sequence_,
+                    absl::Now());
+}
+
+absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_before,
+                                            const ModelState* snapshot,
+                                            const absl::Status& failure) {
+  BackendState& state = *session.device_state();
+  const bool unchanged_by_contract =
+      absl::IsInvalidArgument(failure) && state.pulse_id() == pulse_before;
+  if (unchanged_by_contract) return failure;
+  if (snapshot != nullptr) {
+    absl::Status restored = backend_.Upload(*snapshot, state);
+    if (restored.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++counters_.chunks_rolled_back;
+      }
+      if (absl::IsCancelled(failure)) {
+        return absl::CancelledError(absl::StrCat("chunk cancelled; session ", session.id(),
+                                                 " unchanged at pulse id ", pulse_before));
+      }
+      return failure;
+    }
+  }
+  session.MarkDamaged(absl::StrCat("session ", session.id(),
+                                   " lost its state when a chunk failed at pulse id ",
+                                   pulse_before, " (", failure.message(),
+                                   "); restore it from a checkpoint or delete it"));
+  {
+    absl::MutexLock lock(&mu_);
+    ++counters_.sessions_damaged;
+  }
+  return failure;
+}
+
+absl::Status SessionStore::ApplyChunk(SessionLease& lease, absl::Span<const uint8_t> tokens,
+                                      LogitsMode mode, std::vector<float>* logits,
+                                      const std::atomic<bool>* cancel, TokenSource source) {
+  if (!lease.valid() || lease.store_ != this) {
+    return absl::FailedPreconditionError("ApplyChunk needs a live lease of this store");
+  }
+  Session& session = *lease.session_;
+  BackendState& state = *session.device_state();
+  const uint64_t before = state.pulse_id();
+  if (cancel != nullptr && cancel->load()) {
+    return absl::CancelledError(absl::StrCat("chunk cancelled; session ", session.id(),
+                                             " unchanged at pulse id ", before));
+  }
+  std::unique_ptr<ModelState> snapshot;
+  if (tokens.size() >= options_.snapshot_min_tokens) {
+    snapshot = std::make_unique<ModelState>(model().config());
+    if (absl::Status s = backend_.Download(state, *snapshot); !s.ok()) return s;
+  }
+  absl::Status status = backend_.Forward(state, tokens, mode, logits,
+                                         snapshot != nullptr ? cancel : nullptr, nullptr);
+  if (!status.ok()) return RollBackOrDamage(session, before, snapshot.get(), status);
+  RecordChunk(session, tokens.size(), source);
+  return absl::OkStatus();
+}
+
+absl::Status SessionStore::ApplyBatch(absl::Span<ChunkRequest> chunks) {
+  absl::flat_hash_set<const Session*> seen;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ChunkRequest& c = chunks[i];
+    if (c.lease == nullptr || !c.lease->valid() || c.lease->store_ != this) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", i, " has no live lease"));
+    }
+    if (!seen.insert(c.lease->session_.get()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", i, " names session ", c.lease->session_id(), " twice"));
+    }
+    if (c.mode != LogitsMode::kNone && c.logits == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk ", i, " asks for logits but has no buffer"));
+    }
+    if (c.mode == LogitsMode::kLast && c.tokens.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", i, " is empty, so it has no last token to give logits for"));
+    }
+  }
+  std::vector<std::unique_ptr<ModelState>> snapshots(chunks.size());
+  std::vector<uint64_t> before(chunks.size());
+  std::vector<ForwardItem> items(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    BackendState& state = *chunks[i].lease->session_->device_state();
+    before[i] = state.pulse_id();
+    if (chunks[i].tokens.size() >= options_.snapshot_min_tokens) {
+      snapshots[i] = std::make_unique<ModelState>(model().config());
+      if (absl::Status s = backend_.Download(state, *snapshots[i]); !s.ok()) return s;
+    }
+    items[i] = ForwardItem{&state, chunks[i].tokens, chunks[i].mode, chunks[i].logits};
+  }
+  absl::Status status = backend_.ForwardBatch(absl::MakeSpan(items));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Session& session = *chunks[i].lease->session_;
+    if (status.ok()) {
+      RecordChunk(session, chunks[i].tokens.size(), chunks[i].source);
+    } else {
+      // A batch has no "unchanged by contract": another item may have failed.
+      RollBackOrDamage(session, before[i], snapshots[i].get(),
+                       absl::IsInvalidArgument(status) ? absl::InternalError(status.message())
+                                                       : status)
+          .IgnoreError();
+    }
+  }
+  return status;
+}
+
+// ---- Checkpoints ----
+
+void SessionStore::Notify(CheckpointEvent::Kind kind, size_t bytes, absl::Time start,
+                          const absl::Status& status) const {
+  if (!options_.on_checkpoint) return;
+  options_.on_checkpoint(CheckpointEvent{kind, bytes, absl::Now() - start, status.code()});
+}
+
+absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
+                                                        absl::string_view owner,
+                                                        absl::string_view save_as) {
+  if (!save_as.empty()) {
+    if (absl::Status s = ValidateName("checkpoint name", save_as); !s.ok()) return s;
+    if (!dir_.has_value()) {
+      return absl::FailedPreconditionError(
+          "this server has no state directory, so checkpoints cannot be stored by name");
+    }
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
+  if (!claimed.ok()) return claimed.status();
+  Session& session = **claimed;
+  absl::StatusOr<std::string> bytes = absl::DataLossError(session.damage());
+  if (session.damage().empty()) bytes = CheckpointBytes(session);
+  const uint64_t pulse_id = session.pulse_id();
+  session.EndWrite();
+  if (bytes.ok() && !save_as.empty()) {
+    absl::Status written = dir_->WriteNamed(owner, save_as, *bytes);
+    if (!written.ok()) bytes = written;
+  }
+  if (bytes.ok() && !save_as.empty()) {
+    absl::MutexLock lock(&mu_);
+    ++counters_.checkpoints_written;
+    counters_.checkpoint_bytes_written += bytes->size();
+  }
+  Notify(CheckpointEvent::Kind::kExport, bytes.ok() ? bytes->size() : 0, start, bytes.status());
+  if (!bytes.ok()) return bytes.status();
+  return ExportedCheckpoint{std::move(*bytes), pulse_id, model().fingerprint(),
+                            std::string(save_as)};
+}
+
+absl::StatusOr<std::vector<std::string>> SessionStore::ListCheckpoints(
+    absl::string_view owner) const {
+  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  if (!dir_.has_value()) return std::vector<std::string>{};
+  return dir_->ListNamed(owner);
+}
+
+void SessionStore::CountRestore(absl::StatusCode code) {
+  absl::MutexLock lock(&mu_);
+  switch (code) {
+    case absl::StatusCode::kOk:
+      ++counters_.restores_ok;
+      break;
+    case absl::StatusCode::kDataLoss:
+      ++counters_.restores_data_loss;
+      break;
+    case absl::StatusCode::kFailedPrecondition:
+      ++counters_.restores_failed_precondition;
+      break;
+    case absl::StatusCode::kInvalidArgument:
+      ++counters_.restores_invalid_argument;
+      break;
+    default:
+      ++counters_.restores_other;
+  }
+}
+
+absl::StatusOr<SessionInfo> SessionStore::RestoreFromBytes(
+    absl::string_view owner, absl::string_view bytes, std::optional<uint64_t> expected_pulse_id,
+    absl::string_view target_id) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<SessionInfo> info = Restore(owner, bytes, expected_pulse_id, target_id);
+  CountRestore(info.status().code());
+  Notify(CheckpointEvent::Kind::kRestore, bytes.size(), start, info.status());
+  return info;
+}
+
+absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
+    absl::string_view owner, absl::string_view name, std::optional<uint64_t> expected_pulse_id,
+    absl::string_view target_id) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> bytes = absl::FailedPreconditionError(
+      "this server has no state directory, so it has no named checkpoints");
+  if (absl::Status s = ValidateName("user name", owner); !s.ok()) {
+    bytes = s;
+  } else if (dir_.has_value()) {
+    bytes = dir_->ReadNamed(owner, name, checkpoint_size_);
+  }
+  absl::StatusOr<SessionInfo> info =
+      bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id) : bytes.status();
+  CountRestore(info.status().code());
+  Notify(CheckpointEvent::Kind::kRestore, bytes.ok() ? bytes->size() : 0, start, info.status());
+  return info;
+}
+
+absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
+                                                  absl::string_view bytes,
+                                                  std::optional<uint64_t> expected_pulse_id,
+                                                  absl::string_view target_id) {
+  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  if (!target_id.empty()) {
+    if (absl::Status s = ValidateSessionId(target_id); !s.ok()) return s;
+  }
+  // Everything is verified before anything is touched.
+  absl::StatusOr<ModelState> decoded = DecodeCheckpoint(model(), bytes, expected_pulse_id);
+  if (!decoded.ok()) return decoded.status();
+  if (target_id.empty()) {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+  }
+  absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
+  if (!state.ok()) return state.status();
+  if (absl::Status s = backend_.Upload(*decoded, **state); !s.ok()) return s;
+  if (target_id.empty()) return Insert(owner, std::move(*state), decoded->pulse_id());
+
+  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(target_id, owner);
+  if (!claimed.ok()) return claimed.status();
+  Session& session = **claimed;
+  if (session.residency() == Residency::kDisk && dir_.has_value()) {
+    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
+      session.EndWrite();
+      return s;
+    }
+  }
+  session.SetOnDevice(std::move(*state));
+  session.set_pulse_id(decoded->pulse_id());
+  session.ClearDamage();
+  Account(session);
+  {
+    absl::MutexLock lock(&mu_);
+    session.RecordUse(0, 0, ++use_sequence_, absl::Now());
+  }
+  session.EndWrite();
+  EnforceBudgets();
+  return session.Info();
+}
+
+SessionStoreStats SessionStore::Stats() const {
+  absl::MutexLock lock(&mu_);
+  SessionStoreStats stats = counters_;
+  stats.sessions = sessions_.size();
+  for (int t = 0; t < kResidencyTiers; ++t) {
+    stats.sessions_by_tier[t] = tier_sessions_[t];
+    stats.bytes_by_tier[t] = tier_bytes_[t];
+  }
+  return stats;
+}
+
+}  // namespace hecate

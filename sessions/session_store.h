@@ -1,0 +1,311 @@
+// SessionStore: every live session of one daemon — ownership, limits,
+// one-writer leases, whole-or-nothing chunks, residency tiers, checkpoints.
+//
+// Ownership: every call names the calling user. A session id that belongs to
+// another user is NOT_FOUND with exactly the message of an id that does not
+// exist. Ids are validated (INVALID_ARGUMENT when malformed), users are
+// validated like checkpoint names (checkpoint_file.h).
+//
+// Limits: sessions in total and per user (RESOURCE_EXHAUSTED naming the
+// limit, e.g. "session limit per user (8) reached").
+//
+// Residency: a session's state lives on the device (a BackendState), in host
+// memory (a ModelState) or on disk (a checkpoint file in the state
+// directory). When a tier is over its byte budget, its least recently used
+// idle sessions move down (device -> host -> disk; device -> disk when the
+// host tier is off, as on the CPU backend whose "device" is host memory).
+// Budgets are soft: busy sessions never move, so a tier may exceed its budget
+// while every session on it is in use. Acquire brings a session back to the
+// device transparently; no state is lost in either direction.
+//
+// Writing: Acquire returns a SessionLease, the session's single writer claim
+// (a second writer gets ABORTED, or waits when options.wait_for_lock). Chunks
+// go through ApplyChunk/ApplyBatch, which apply a chunk whole or not at all:
+// chunks of at least options.snapshot_min_tokens tokens are snapshotted
+// (Backend::Download) and rolled back (Upload) on cancellation or error;
+// shorter chunks run without a cancel flag, and if the backend fails after
+// touching the state the session is marked damaged (every later use is
+// DATA_LOSS until a restore replaces its state).
+//
+// Checkpoints: Export serialises a session (sessions/checkpoint.h), optionally
+// storing it under a per-user name; Restore* verifies a checkpoint completely
+// before it creates or replaces anything. CheckpointAll (drain) writes every
+// session to the state directory; LoadFromStateDir (restart) finds them again
+// with the same ids, owners and pulse ids.
+//
+// Thread safety: every method may be called concurrently. A thread must not
+// Acquire a session it already holds a lease on (with wait_for_lock it would
+// wait for itself). The store must outlive its leases.
+#ifndef HECATE_SESSIONS_SESSION_STORE_H_
+#define HECATE_SESSIONS_SESSION_STORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/backend.h"
+#include "sessions/checkpoint_file.h"
+#include "sessions/session.h"
+
+namespace hecate {
+
+// What the metrics exposition learns about checkpoint I/O, one call per
+// checkpoint written or read (SessionStoreOptions::on_checkpoint).
+struct CheckpointEvent {
+  enum class Kind {
+    kExport,   // Export (bytes returned and/or stored by name)
+    kOffload,  // an idle session written to disk by eviction
+    kDrain,    // CheckpointAll
+    kReload,   // a disk-resident session read back on use
+    kRestore,  // RestoreFromBytes / RestoreFromName (verification included)
+  };
+  Kind kind;
+  size_t bytes = 0;
+  absl::Duration duration;
+  absl::StatusCode code = absl::StatusCode::kOk;
+};
+
+struct SessionStoreOptions {
+  size_t max_sessions_total = 1024;
+  size_t max_sessions_per_user = 8;
+  // Soft budgets of resident state bytes per tier (see above).
+  size_t device_budget_bytes = size_t{1} << 30;
+  size_t host_budget_bytes = size_t{4} << 30;
+  // False where the backend's device memory is host memory (the CPU
+  // backend): idle sessions then go from the device straight to disk.
+  bool host_tier = true;
+  // Where checkpoints live (checkpoint_file.h). Empty: no disk tier, no
+  // named checkpoints, no drain.
+  std::string state_dir;
+  // A second writer waits instead of getting ABORTED.
+  bool wait_for_lock = false;
+  // Chunks with at least this many tokens are snapshotted so that
+  // cancellation and errors can roll them back.
+  size_t snapshot_min_tokens = 2;
+  // Called after every checkpoint written or read; must be thread-safe.
+  std::function<void(const CheckpointEvent&)> on_checkpoint;
+};
+
+// Counters for metrics; monotonic except the current sessions and bytes.
+struct SessionStoreStats {
+  size_t sessions = 0;
+  size_t sessions_by_tier[kResidencyTiers] = {};  // indexed by Residency
+  size_t bytes_by_tier[kResidencyTiers] = {};     // resident bytes (disk: state bytes)
+  uint64_t evictions_device_to_host = 0;
+  uint64_t evictions_device_to_disk = 0;
+  uint64_t evictions_host_to_disk = 0;
+  uint64_t eviction_failures = 0;
+  uint64_t reloads_from_host = 0;
+  uint64_t reloads_from_disk = 0;
+  uint64_t restores_ok = 0;
+  uint64_t restores_data_loss = 0;
+  uint64_t restores_failed_precondition = 0;
+  uint64_t restores_invalid_argument = 0;
+  uint64_t restores_other = 0;  // NOT_FOUND, ABORTED, RESOURCE_EXHAUSTED, ...
+  uint64_t checkpoints_written = 0;
+  uint64_t checkpoint_bytes_written = 0;
+  uint64_t chunks_rolled_back = 0;
+  uint64_t sessions_damaged = 0;
+};
+
+// Whether applied tokens came from the client or from the sampler.
+enum class TokenSource { kInput, kGenerated };
+
+class SessionStore;
+
+// The single writer claim on one session, whose state is on the device while
+// the lease lives. Move-only; released by its destructor or Release().
+class SessionLease {
+ public:
+  SessionLease(SessionLease&& other) noexcept;
+  SessionLease& operator=(SessionLease&& other) noexcept;
+  ~SessionLease();
+
+  bool valid() const { return session_ != nullptr; }
+  const std::string& session_id() const;
+  uint64_t pulse_id() const;
+  SessionInfo info() const;
+  void Release();
+
+ private:
+  friend class SessionStore;
+  SessionLease(SessionStore* store, std::shared_ptr<Session> session);
+
+  SessionStore* store_ = nullptr;
+  std::shared_ptr<Session> session_;
+};
+
+// A checkpoint made by Export.
+struct ExportedCheckpoint {
+  std::string bytes;
+  uint64_t pulse_id = 0;
+  std::string model_fingerprint;
+  std::string name;  // the name it was stored under, if any
+};
+
+// One session's chunk in ApplyBatch.
+struct ChunkRequest {
+  SessionLease* lease = nullptr;
+  absl::Span<const uint8_t> tokens;
+  LogitsMode mode = LogitsMode::kLast;
+  std::vector<float>* logits = nullptr;
+  TokenSource source = TokenSource::kInput;
+};
+
+struct DrainReport {
+  size_t written = 0;        // sessions written to disk by this call
+  size_t already_on_disk = 0;
+  std::vector<std::string> errors;  // one line per session that could not be saved
+};
+
+struct LoadReport {
+  size_t loaded = 0;                // sessions registered (disk-resident)
+  size_t already_present = 0;
+  size_t stale_temp_files_removed = 0;
+  std::vector<std::string> errors;  // one line per file skipped, with the reason
+};
+
+class SessionStore {
+ public:
+  // `backend` must outlive the store. INVALID_ARGUMENT for bad options;
+  // errors opening options.state_dir pass through.
+  static absl::StatusOr<std::unique_ptr<SessionStore>> Open(Backend& backend,
+                                                            SessionStoreOptions options);
+  ~SessionStore();
+
+  const SessionStoreOptions& options() const { return options_; }
+  const Model& model() const { return backend_.model(); }
+
+  // A new session at pulse id 0, all-zero state, on the device.
+  absl::StatusOr<SessionInfo> Create(absl::string_view owner);
+  absl::StatusOr<SessionInfo> Get(absl::string_view id, absl::string_view owner) const;
+  // The owner's sessions, oldest first.
+  std::vector<SessionInfo> List(absl::string_view owner) const;
+  // Frees the session on every tier. ABORTED when busy (unless waiting).
+  absl::Status Delete(absl::string_view id, absl::string_view owner);
+
+  // Claims the session for writing and brings its state to the device.
+  absl::StatusOr<SessionLease> Acquire(absl::string_view id, absl::string_view owner);
+  // Acquire, run `fn`, release.
+  absl::Status WithSession(absl::string_view id, absl::string_view owner,
+                           absl::FunctionRef<absl::Status(SessionLease&)> fn);
+
+  // Advances the leased session by `tokens`, whole or not at all. With
+  // `cancel` set mid-chunk: CANCELLED and the session unchanged. Logits as
+  // Backend::Forward. Counts tokens_in (and tokens_out for kGenerated).
+  absl::Status ApplyChunk(SessionLease& lease, absl::Span<const uint8_t> tokens,
+                          LogitsMode mode, std::vector<float>* logits,
+                          const std::atomic<bool>* cancel = nullptr,
+                          TokenSource source = TokenSource::kInput);
+  // Many leased sessions in one Backend::ForwardBatch call (continuous
+  // batching). Requests are validated first (INVALID_ARGUMENT, nothing
+  // changed). If the backend then fails, every chunk is rolled back; one
+  // without a snapshot (shorter than snapshot_min_tokens) marks its session
+  // damaged instead.
+  absl::Status ApplyBatch(absl::Span<ChunkRequest> chunks);
+
+  // The session's checkpoint. With a non-empty `save_as`, also stored
+  // atomically under that per-user name (validated first: INVALID_ARGUMENT).
+  absl::StatusOr<ExportedCheckpoint> Export(absl::string_view id, absl::string_view owner,
+                                            absl::string_view save_as = "");
+  // The owner's stored checkpoint names.
+  absl::StatusOr<std::vector<std::string>> ListCheckpoints(absl::string_view owner) const;
+
+  // Verifies `bytes` completely (checkpoint.h), then creates a new session
+  // from it, or replaces the state of the owner's session `target_id` when
+  // that is non-empty. Any failure changes nothing.
+  absl::StatusOr<SessionInfo> RestoreFromBytes(absl::string_view owner, absl::string_view bytes,
+                                               std::optional<uint64_t> expected_pulse_id,
+                                               absl::string_view target_id = "");
+  // As RestoreFromBytes, from a checkpoint the owner stored by name
+  // (NOT_FOUND "no checkpoint named ..." when there is none).
+  absl::StatusOr<SessionInfo> RestoreFromName(absl::string_view owner, absl::string_view name,
+                                              std::optional<uint64_t> expected_pulse_id,
+                                              absl::string_view target_id = "");
+
+  // Drain: writes every session to the state directory (waiting for busy
+  // ones to be released) and frees its memory. FAILED_PRECONDITION without a
+  // state directory.
+  absl::StatusOr<DrainReport> CheckpointAll();
+  // Restart: registers every session file in the state directory that is
+  // not already live, after verifying it (bad files are skipped and
+  // reported, never loaded). Limits are not applied to sessions found here.
+  absl::StatusOr<LoadReport> LoadFromStateDir();
+
+  SessionStoreStats Stats() const;
+
+ private:
+  friend class SessionLease;
+  // The store's accounting of one session (its tier as last accounted).
+  struct Entry {
+    std::shared_ptr<Session> session;
+    Residency tier = Residency::kDevice;
+    size_t bytes = 0;
+  };
+
+  SessionStore(Backend& backend, SessionStoreOptions options,
+               std::optional<CheckpointDir> dir);
+
+  absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view id,
+                                                absl::string_view owner) const;
+  absl::StatusOr<std::shared_ptr<Session>> Claim(absl::string_view id, absl::string_view owner);
+  void ReleaseLease(Session& session);
+  absl::StatusOr<SessionInfo> Insert(absl::string_view owner,
+                                     std::unique_ptr<BackendState> state, uint64_t pulse_id);
+  absl::StatusOr<SessionInfo> Restore(absl::string_view owner, absl::string_view bytes,
+                                      std::optional<uint64_t> expected_pulse_id,
+                                      absl::string_view target_id);
+  absl::Status LimitError(absl::string_view owner) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CountRestore(absl::StatusCode code);
+  void Notify(CheckpointEvent::Kind kind, size_t bytes, absl::Time start,
+              const absl::Status& status) const;
+
+  // Residency (session_residency.cc). The caller holds the session's claim.
+  absl::Status BringToDevice(Session& session);
+  absl::Status MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind);
+  absl::StatusOr<std::string> CheckpointBytes(Session& session);
+  void Account(Session& session) ABSL_LOCKS_EXCLUDED(mu_);
+  void EnforceBudgets() ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Session> ClaimEvictionVictim(Residency* from, Residency* to)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a failed Forward: puts `snapshot` back, or marks the session
+  // damaged when there is none and the state may have changed. Returns
+  // `failure`, reworded for cancellation.
+  absl::Status RollBackOrDamage(Session& session, uint64_t pulse_before,
+                                const ModelState* snapshot, const absl::Status& failure);
+  void RecordChunk(Session& session, size_t tokens, TokenSource source);
+
+  Backend& backend_;
+  const SessionStoreOptions options_;
+  const std::optional<CheckpointDir> dir_;
+  const size_t checkpoint_size_;
+  const size_t state_bytes_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, size_t> sessions_per_user_ ABSL_GUARDED_BY(mu_);
+  size_t tier_bytes_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
+  size_t tier_sessions_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
+  // Bytes of sessions being moved off a tier right now (not yet accounted).
+  size_t leaving_bytes_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
+  uint64_t use_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  SessionStoreStats counters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SESSIONS_SESSION_STORE_H_

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# device_e2e_bundle.sh: the end-to-end suite (tests/*_test driving a real
+# hecated) bundled for the GPU machine, so the same tests run there against
+# hecated --backend=cuda.
+#
+#   tools/device_e2e_bundle.sh                 # here: build and bundle
+#   .device_e2e/run_e2e.sh                     # there: logs to $OUT
+#
+# The bundle mirrors Bazel's runfiles tree (TEST_SRCDIR/hecate/...) so the
+# tests find hecated as they do under bazel test, plus lib/ with every shared
+# library ldd resolves that the device image may lack. Git-ignored.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+
+BUNDLE=.device_e2e
+TESTS=(isolation_test streaming_test checkpoint_e2e_test drain_metrics_test)
+bazel build --noshow_progress //server:hecated "${TESTS[@]/#///tests:}"
+
+rm -rf "$BUNDLE"
+mkdir -p "$BUNDLE/runfiles/hecate/server" "$BUNDLE/runfiles/hecate/tests" "$BUNDLE/lib"
+cp -L bazel-bin/server/hecated "$BUNDLE/runfiles/hecate/server/"
+for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
+chmod -R u+w "$BUNDLE"
+
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libstdc\+\+\.so|libgcc_s\.so|libcuda\.so|libcublas)'
+for bin in bazel-bin/server/hecated "${TESTS[@]/#/bazel-bin/tests/}"; do
+  ldd "$bin" | awk '/=>/ {print $1, $3}' | while read -r soname path; do
+    [[ "$soname" =~ $skip ]] && continue
+    [[ "$path" == "not" || ! -e "$path" ]] && { echo "unresolved $soname for $bin" >&2; exit 1; }
+    [[ -e "$BUNDLE/lib/$soname" ]] || cp -L "$path" "$BUNDLE/lib/$soname"
+  done
+done
+git rev-parse HEAD > "$BUNDLE/COMMIT"
+
+cat > "$BUNDLE/run_e2e.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs the end-to-end suite against hecated on the GPU (--backend=cuda, and
+# the streaming suite again with continuous batching); logs to $OUT.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
+export TEST_SRCDIR="$HERE/runfiles" TEST_WORKSPACE=hecate
+OUT=${OUT:-$HERE/out}
+mkdir -p "$OUT"
+: > "$OUT/e2e.log"
+summary=""
+run() {  # name flags
+  local name=$1 flags=$2 tmp
+  tmp=$(mktemp -d)
+  echo "===== $name [$flags]" >> "$OUT/e2e.log"
+  if TEST_TMPDIR=$tmp HECATE_E2E_EXTRA_FLAGS="$flags" timeout 300 \
+      "$HERE/runfiles/hecate/tests/$name" >> "$OUT/e2e.log" 2>&1; then r=PASS; else r="FAIL($?)"; fi
+  grep -h "serving" "$tmp"/hecated-*.log 2>/dev/null | head -1 | sed 's/^.*hecated serving/  hecated serving/' >> "$OUT/e2e.log"
+  summary+=$(printf '%-24s %-40s %s' "$name" "$flags" "$r")$'\n'
+  rm -rf "$tmp"
+}
+for t in isolation_test streaming_test checkpoint_e2e_test drain_metrics_test; do
+  run "$t" "--backend=cuda"
+done
+run streaming_test "--backend=cuda --batching=on --worker_threads=16"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+echo "$summary"
+RUN
+chmod +x "$BUNDLE/run_e2e.sh"
+echo "/$BUNDLE/" >> .git/info/exclude 2>/dev/null || true
+du -sh "$BUNDLE"
