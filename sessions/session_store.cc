@@ -145,6 +145,20 @@ absl::StatusOr<std::shared_ptr<Session>> SessionStore::Claim(absl::string_view i
   return session;
 }
 
+absl::StatusOr<std::shared_ptr<Session>> SessionStore::ClaimDroppingDiskCopy(
+    absl::string_view id, absl::string_view owner) {
+  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
+  if (!claimed.ok()) return claimed.status();
+  Session& session = **claimed;
+  if (session.residency() == Residency::kDisk && dir_.has_value()) {
+    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
+      session.EndWrite();
+      return s;
+    }
+  }
+  return claimed;
+}
+
 absl::StatusOr<SessionInfo> SessionStore::Get(absl::string_view id, absl::string_view owner) const {
   absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
   if (!session.ok()) return session.status();
@@ -166,15 +180,9 @@ std::vector<SessionInfo> SessionStore::List(absl::string_view owner) const {
 }
 
 absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner) {
-  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
+  absl::StatusOr<std::shared_ptr<Session>> claimed = ClaimDroppingDiskCopy(id, owner);
   if (!claimed.ok()) return claimed.status();
   Session& session = **claimed;
-  if (session.residency() == Residency::kDisk && dir_.has_value()) {
-    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
-      session.EndWrite();
-      return s;
-    }
-  }
   session.Close();
   {
     absl::MutexLock lock(&mu_);
@@ -458,15 +466,9 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
   if (absl::Status s = backend_.Upload(*decoded, **state); !s.ok()) return s;
   if (target_id.empty()) return Insert(owner, std::move(*state), decoded->pulse_id());
 
-  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(target_id, owner);
+  absl::StatusOr<std::shared_ptr<Session>> claimed = ClaimDroppingDiskCopy(target_id, owner);
   if (!claimed.ok()) return claimed.status();
   Session& session = **claimed;
-  if (session.residency() == Residency::kDisk && dir_.has_value()) {
-    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
-      session.EndWrite();
-      return s;
-    }
-  }
   session.SetOnDevice(std::move(*state));
   session.set_pulse_id(decoded->pulse_id());
   session.ClearDamage();

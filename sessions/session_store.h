@@ -263,6 +263,10 @@ class SessionStore {
   absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view id,
                                                 absl::string_view owner) const;
   absl::StatusOr<std::shared_ptr<Session>> Claim(absl::string_view id, absl::string_view owner);
+  // Claim() for a session whose state is about to be dropped or replaced:
+  // its on-disk copy goes first, so a failure leaves the session as it was.
+  absl::StatusOr<std::shared_ptr<Session>> ClaimDroppingDiskCopy(absl::string_view id,
+                                                                 absl::string_view owner);
   void ReleaseLease(Session& session);
   absl::StatusOr<SessionInfo> Insert(absl::string_view owner,
                                      std::unique_ptr<BackendState> state, uint64_t pulse_id);

@@ -267,15 +267,7 @@ absl::Status Run(bool quick) {
 }  // namespace hecate
 
 int main(int argc, char** argv) {
-  if (!hecate::CudaDeviceAvailable()) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return 0;
-  }
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  absl::Status s = hecate::Run(quick);
-  if (!s.ok()) {
-    std::fprintf(stderr, "cuda_backend_bench: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
+  return hecate::testing::BenchMain("cuda_backend_bench",
+                                    [quick] { return hecate::Run(quick); });
 }

@@ -22,21 +22,6 @@
 namespace hecate {
 namespace {
 
-absl::Status FillRandom(DeviceBuffer<float>& buf, float lo, float hi,
-                        std::mt19937_64& rng) {
-  // One random block of host data, repeated: fast, and never zeros.
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> block(std::min<size_t>(buf.size(), size_t(1) << 22));
-  for (float& x : block) x = dist(rng);
-  for (size_t at = 0; at < buf.size(); at += block.size()) {
-    const size_t n = std::min(block.size(), buf.size() - at);
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data() + at, block.data(),
-                                           n * sizeof(float),
-                                           cudaMemcpyHostToDevice));
-  }
-  return absl::OkStatus();
-}
-
 template <typename T>
 absl::StatusOr<DeviceBuffer<T>> Make(size_t n) {
   return DeviceBuffer<T>::Create(n);
@@ -71,7 +56,7 @@ absl::Status Run() {
     for (int s = 0; s < sets; ++s) {
       auto st = Make<float>(state_floats);
       if (!st.ok()) return st.status();
-      HECATE_RETURN_IF_ERROR(FillRandom(*st, -0.05f, 0.05f, rng));
+      HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*st, -0.05f, 0.05f, rng));
       std::vector<float*> host(batch);
       for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * heads * dim * dim;
       auto pt = Make<float*>(batch);
@@ -89,11 +74,11 @@ absl::Status Run() {
       if (!b->ok()) return b->status();
     }
     const float inv = 1.0f / 11.3137f;  // roughly unit-norm rows
-    HECATE_RETURN_IF_ERROR(FillRandom(*q, -inv * 1.7f, inv * 1.7f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*k, -inv * 1.7f, inv * 1.7f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*v, -1.0f, 1.0f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*alpha, 0.9f, 0.99f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*theta, 0.005f, 0.05f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*q, -inv * 1.7f, inv * 1.7f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*k, -inv * 1.7f, inv * 1.7f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*v, -1.0f, 1.0f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*alpha, 0.9f, 0.99f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*theta, 0.005f, 0.05f, rng));
 
     GdrDecodeParams p;
     p.batch = batch;
@@ -139,15 +124,4 @@ absl::Status Run() {
 }  // namespace
 }  // namespace hecate
 
-int main() {
-  if (!hecate::CudaDeviceAvailable()) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return 0;
-  }
-  absl::Status status = hecate::Run();
-  if (!status.ok()) {
-    std::fprintf(stderr, "gdr_decode_bench: %s\n", status.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
+int main() { return hecate::testing::BenchMain("gdr_decode_bench", hecate::Run); }

@@ -14,6 +14,8 @@
 
 #include <cstdint>
 
+#include "kernels/lane_vector_dispatch.cuh"
+
 namespace hecate {
 namespace {
 
@@ -107,17 +109,9 @@ cudaError_t Launch(const GdrDecodeParams& p, cudaStream_t stream) {
 
 cudaError_t LaunchGdrDecodeKernel(const GdrDecodeParams& p,
                                   cudaStream_t stream) {
-  switch ((p.dim + 31) / 32) {
-    case 1: return Launch<1>(p, stream);
-    case 2: return Launch<2>(p, stream);
-    case 3: return Launch<3>(p, stream);
-    case 4: return Launch<4>(p, stream);
-    case 5: return Launch<5>(p, stream);
-    case 6: return Launch<6>(p, stream);
-    case 7: return Launch<7>(p, stream);
-    case 8: return Launch<8>(p, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return DispatchLaneVector<8>(p.dim, [&](auto vec) {
+    return Launch<decltype(vec)::value>(p, stream);
+  });
 }
 
 }  // namespace hecate

@@ -20,19 +20,6 @@
 namespace hecate {
 namespace {
 
-absl::Status FillRandom(DeviceBuffer<float>& buf, std::mt19937_64& rng) {
-  std::normal_distribution<float> dist(0.f, 1.f);
-  std::vector<float> block(std::min<size_t>(buf.size(), size_t(1) << 22));
-  for (float& x : block) x = dist(rng);
-  for (size_t at = 0; at < buf.size(); at += block.size()) {
-    const size_t n = std::min(block.size(), buf.size() - at);
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data() + at, block.data(),
-                                           n * sizeof(float),
-                                           cudaMemcpyHostToDevice));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Run() {
   absl::StatusOr<DeviceInfo> info = QueryDevice();
   if (!info.ok()) return info.status();
@@ -60,7 +47,7 @@ absl::Status Run() {
     for (int s = 0; s < sets; ++s) {
       auto st = DeviceBuffer<float>::Create(per_session * batch);
       if (!st.ok()) return st.status();
-      HECATE_RETURN_IF_ERROR(FillRandom(*st, rng));
+      HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*st, 1.0f, rng));
       std::vector<float*> host(batch);
       for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * per_session;
       auto pt = DeviceBuffer<float*>::Create(batch);
@@ -79,9 +66,9 @@ absl::Status Run() {
       if (!b->ok()) return b->status();
     }
     if (!pulse.ok()) return pulse.status();
-    HECATE_RETURN_IF_ERROR(FillRandom(*q, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*k, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*v, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*q, 1.0f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*k, 1.0f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*v, 1.0f, rng));
     std::vector<uint64_t> host_pulse(batch);
     for (int b = 0; b < batch; ++b) host_pulse[b] = 100000 + 7 * b;  // full windows
     HECATE_RETURN_IF_ERROR(pulse->CopyFromHost(host_pulse));
@@ -127,15 +114,4 @@ absl::Status Run() {
 }  // namespace
 }  // namespace hecate
 
-int main() {
-  if (!hecate::CudaDeviceAvailable()) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return 0;
-  }
-  absl::Status status = hecate::Run();
-  if (!status.ok()) {
-    std::fprintf(stderr, "swa_decode_bench: %s\n", status.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
+int main() { return hecate::testing::BenchMain("swa_decode_bench", hecate::Run); }

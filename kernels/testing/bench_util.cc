@@ -1,9 +1,12 @@
 #include "kernels/testing/bench_util.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda_check.h"
+#include "kernels/device.h"
 #include "kernels/device_buffer.h"
 #include "kernels/testing/copy_kernel.h"
 
@@ -154,6 +157,48 @@ absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
   cudaStreamDestroy(stream);
   if (!status.ok()) return status;
   return Median(per_call);
+}
+
+namespace {
+
+absl::Status FillDeviceFromDraws(DeviceBuffer<float>& buf,
+                                 const std::function<float()>& draw) {
+  std::vector<float> block(std::min<size_t>(buf.size(), size_t(1) << 22));
+  for (float& x : block) x = draw();
+  for (size_t at = 0; at < buf.size(); at += block.size()) {
+    const size_t n = std::min(block.size(), buf.size() - at);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data() + at, block.data(),
+                                           n * sizeof(float),
+                                           cudaMemcpyHostToDevice));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FillDeviceUniform(DeviceBuffer<float>& buf, float lo, float hi,
+                               std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  return FillDeviceFromDraws(buf, [&] { return dist(rng); });
+}
+
+absl::Status FillDeviceNormal(DeviceBuffer<float>& buf, float stddev,
+                              std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, stddev);
+  return FillDeviceFromDraws(buf, [&] { return dist(rng); });
+}
+
+int BenchMain(const char* name, const std::function<absl::Status()>& run) {
+  if (!CudaDeviceAvailable()) {
+    std::printf("SKIPPED: no CUDA device\n");
+    return 0;
+  }
+  const absl::Status status = run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace testing

@@ -11,9 +11,11 @@
 
 #include <cstddef>
 #include <functional>
+#include <random>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/device_buffer.h"
 
 namespace hecate {
 namespace testing {
@@ -40,6 +42,19 @@ absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
 // Same without a graph: each repeat enqueues directly. For long kernels.
 absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
                                                int calls, int repeats = 20);
+
+// Fills a device buffer with values drawn uniformly from [lo, hi) (or from
+// N(0, stddev)). One host block is drawn and repeated, so multi-GiB buffers
+// fill quickly; the values are never all zeros.
+absl::Status FillDeviceUniform(DeviceBuffer<float>& buf, float lo, float hi,
+                               std::mt19937_64& rng);
+absl::Status FillDeviceNormal(DeviceBuffer<float>& buf, float stddev,
+                              std::mt19937_64& rng);
+
+// The main() of every kernel benchmark: prints "SKIPPED: no CUDA device" and
+// exits 0 without a GPU; otherwise runs `run` and exits 1, naming `name`, if
+// it fails.
+int BenchMain(const char* name, const std::function<absl::Status()>& run);
 
 }  // namespace testing
 }  // namespace hecate
