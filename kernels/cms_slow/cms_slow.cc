@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
 
 namespace hecate {
 namespace {
@@ -53,21 +54,13 @@ absl::Status Validate(const CmsSlowParams& p) {
     return Invalid(absl::StrCat("y_plane must be >= batch * tokens * heads * dim, got ",
                                 p.y_plane));
   }
-  const struct {
-    const void* ptr;
-    const char* name;
-    bool vector;
-  } pointers[] = {{p.states, "states", false}, {p.pulse, "pulse", false},
-                  {p.q, "q", true},           {p.k, "k", true},
-                  {p.v, "v", true},           {p.gates, "gates", false},
-                  {p.y, "y", false}};
-  for (const auto& ptr : pointers) {
-    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
-    if (ptr.vector && reinterpret_cast<uintptr_t>(ptr.ptr) % 16 != 0) {
-      return Invalid(absl::StrCat(ptr.name, " is not 16-byte aligned"));
-    }
-  }
-  return absl::OkStatus();
+  return CheckKernelPointers("CmsSlow", {{p.states, "states"},
+                                         {p.pulse, "pulse"},
+                                         {p.q, "q", kFloat4Loads},
+                                         {p.k, "k", kFloat4Loads},
+                                         {p.v, "v", kFloat4Loads},
+                                         {p.gates, "gates"},
+                                         {p.y, "y"}});
 }
 
 }  // namespace

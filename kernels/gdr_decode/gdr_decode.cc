@@ -4,13 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
 
 namespace hecate {
 namespace {
-
-bool Aligned16(const void* ptr) {
-  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
-}
 
 absl::Status Validate(const GdrDecodeParams& p) {
   if (p.batch < 1) {
@@ -30,25 +27,13 @@ absl::Status Validate(const GdrDecodeParams& p) {
         "GdrDecode: state_offset must be a multiple of 4 floats, got ",
         p.state_offset));
   }
-  const struct {
-    const void* ptr;
-    const char* name;
-    bool vector;
-  } pointers[] = {{p.states, "states", false}, {p.q, "q", true},
-                  {p.k, "k", true},           {p.v, "v", true},
-                  {p.alpha, "alpha", false},  {p.theta, "theta", false},
-                  {p.y, "y", true}};
-  for (const auto& ptr : pointers) {
-    if (ptr.ptr == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("GdrDecode: ", ptr.name, " is null"));
-    }
-    if (ptr.vector && !Aligned16(ptr.ptr)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("GdrDecode: ", ptr.name, " is not 16-byte aligned"));
-    }
-  }
-  return absl::OkStatus();
+  return CheckKernelPointers("GdrDecode", {{p.states, "states"},
+                                           {p.q, "q", kFloat4Loads},
+                                           {p.k, "k", kFloat4Loads},
+                                           {p.v, "v", kFloat4Loads},
+                                           {p.alpha, "alpha"},
+                                           {p.theta, "theta"},
+                                           {p.y, "y", kFloat4Loads}});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
 
 namespace hecate {
 namespace {
@@ -29,19 +30,12 @@ absl::Status Validate(const SwaDecodeParams& p) {
   if (p.k_offset % 4 != 0 || p.v_offset % 4 != 0) {
     return Invalid("k_offset and v_offset must be multiples of 4 floats");
   }
-  const struct {
-    const void* ptr;
-    const char* name;
-    bool vector;
-  } pointers[] = {{p.states, "states", false}, {p.pulse, "pulse", false},
-                  {p.q, "q", true},           {p.k, "k", true},
-                  {p.v, "v", true},           {p.out, "out", true}};
-  for (const auto& ptr : pointers) {
-    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
-    if (ptr.vector && reinterpret_cast<uintptr_t>(ptr.ptr) % 16 != 0) {
-      return Invalid(absl::StrCat(ptr.name, " is not 16-byte aligned"));
-    }
-  }
+  HECATE_RETURN_IF_ERROR(CheckKernelPointers("SwaDecode", {{p.states, "states"},
+                                                           {p.pulse, "pulse"},
+                                                           {p.q, "q", kFloat4Loads},
+                                                           {p.k, "k", kFloat4Loads},
+                                                           {p.v, "v", kFloat4Loads},
+                                                           {p.out, "out", kFloat4Loads}}));
   if (int64_t(p.batch) * p.heads > 65535) {
     return Invalid(absl::StrCat("batch * heads must be <= 65535, got ",
                                 int64_t(p.batch) * p.heads));

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
 
 namespace hecate {
 namespace {
@@ -32,15 +33,12 @@ absl::Status Validate(const SwaPrefillParams& p) {
   if (!(std::isfinite(p.scale) && p.scale > 0)) {
     return Invalid(absl::StrCat("scale must be finite and > 0, got ", p.scale));
   }
-  const struct {
-    const void* ptr;
-    const char* name;
-  } pointers[] = {{p.states, "states"}, {p.pulse, "pulse"}, {p.q, "q"},
-                  {p.k, "k"},           {p.v, "v"},         {p.out, "out"}};
-  for (const auto& ptr : pointers) {
-    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
-  }
-  return absl::OkStatus();
+  return CheckKernelPointers("SwaPrefill", {{p.states, "states"},
+                                            {p.pulse, "pulse"},
+                                            {p.q, "q"},
+                                            {p.k, "k"},
+                                            {p.v, "v"},
+                                            {p.out, "out"}});
 }
 
 }  // namespace
