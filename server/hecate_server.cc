@@ -118,7 +118,7 @@ absl::Status HecateServer::Init() {
     if (!loaded.ok()) return loaded.status();
     LOG(INFO) << "state dir " << options_.store.state_dir << ": " << loaded->loaded
               << " sessions found";
-    for (const std::string& error : loaded->errors) LOG(WARNING) << "skipped: " << error;
+    for (const std::string& error : loaded->errors) LOG(WARNING) << "state dir: " << error;
   }
   for (int tier = 0; tier < kResidencyTiers; ++tier) {
     SessionStore* s = store_.get();

@@ -19,6 +19,8 @@ namespace {
 
 constexpr absl::string_view kTempPrefix = ".tmp-";
 constexpr absl::string_view kSessionSuffix = ".ckpt";
+constexpr absl::string_view kMetadataSuffix = ".meta";
+constexpr size_t kMaxMetadataBytes = 4096;
 
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
   const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
@@ -248,12 +250,33 @@ absl::Status CheckpointDir::RemoveSession(absl::string_view user,
   if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
   absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
   if (!dir.ok()) return dir.status();
-  const std::string path = absl::StrCat(*dir, "/", session_id, kSessionSuffix);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, "cannot remove", path);
+  // Metadata first: a crash in between leaves a checkpoint without metadata,
+  // which loads (with fresh times), never metadata without a checkpoint.
+  for (absl::string_view suffix : {kMetadataSuffix, kSessionSuffix}) {
+    const std::string path = absl::StrCat(*dir, "/", session_id, suffix);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "cannot remove", path);
+    }
   }
   return SyncDirectory(*dir);
+}
+
+absl::Status CheckpointDir::WriteSessionMetadata(absl::string_view user,
+                                                 absl::string_view session_id,
+                                                 absl::string_view text) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  return WriteFileAtomically(*dir, absl::StrCat(session_id, kMetadataSuffix), text, hook_);
+}
+
+absl::StatusOr<std::string> CheckpointDir::ReadSessionMetadata(
+    absl::string_view user, absl::string_view session_id) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, kMetadataSuffix),
+                         kMaxMetadataBytes);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>

@@ -72,7 +72,14 @@ class CheckpointDir {
                             absl::string_view bytes) const;
   absl::StatusOr<std::string> ReadSession(absl::string_view user, absl::string_view session_id,
                                           size_t max_bytes) const;
-  // OK also when the file does not exist.
+  // A session's metadata (times and counters, see session_metadata.h) in a
+  // small file beside its checkpoint, written after it. NOT_FOUND when absent
+  // (state directories from before it existed).
+  absl::Status WriteSessionMetadata(absl::string_view user, absl::string_view session_id,
+                                    absl::string_view text) const;
+  absl::StatusOr<std::string> ReadSessionMetadata(absl::string_view user,
+                                                  absl::string_view session_id) const;
+  // Removes the session file and its metadata; OK also when they do not exist.
   absl::Status RemoveSession(absl::string_view user, absl::string_view session_id) const;
   // Every (user, session id) that has a session file, in no particular order.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSessionFiles() const;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sessions/checkpoint.h"
+#include "sessions/session_metadata.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -113,6 +114,12 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
   absl::StatusOr<std::string> bytes = CheckpointBytes(session);
   absl::Status written =
       bytes.ok() ? dir_->WriteSession(session.owner(), session.id(), *bytes) : bytes.status();
+  if (written.ok()) {
+    const SessionInfo info = session.Info();
+    written = dir_->WriteSessionMetadata(
+        session.owner(), session.id(),
+        EncodeSessionMetadata({info.created, info.last_used, info.tokens_in, info.tokens_out}));
+  }
   Notify(kind, bytes.ok() ? bytes->size() : 0, start, written);
   if (!written.ok()) return written;
   session.SetOnDisk();
@@ -242,15 +249,29 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
                                            ".ckpt: ", state.status().message()));
       continue;
     }
+    // Times and counters from before; a state directory without them (or
+    // with damaged ones) still loads, as if the session were new.
+    SessionMetadata metadata{absl::Now(), absl::Now(), 0, 0};
+    absl::StatusOr<std::string> text = dir_->ReadSessionMetadata(owner, id);
+    absl::StatusOr<SessionMetadata> decoded =
+        text.ok() ? DecodeSessionMetadata(*text) : text.status();
+    if (decoded.ok()) {
+      metadata = *decoded;
+    } else if (!absl::IsNotFound(decoded.status())) {
+      report.errors.push_back(absl::StrCat("users/", owner, "/sessions/", id,
+                                           ".meta (loaded with fresh times and counters): ",
+                                           decoded.status().message()));
+    }
     auto session = std::make_shared<Session>(id, owner, model().fingerprint(), state_bytes_,
-                                             state->pulse_id(), absl::Now());
+                                             state->pulse_id(), metadata.created);
     session->SetOnDisk();
     absl::MutexLock lock(&mu_);
     if (!sessions_.emplace(id, Entry{session, Residency::kDisk, state_bytes_}).second) {
       ++report.already_present;
       continue;
     }
-    session->RecordUse(0, 0, ++use_sequence_, absl::Now());
+    session->RecordUse(metadata.tokens_in, metadata.tokens_out, ++use_sequence_,
+                       metadata.last_used);
     ++sessions_per_user_[owner];
     tier_bytes_[Tier(Residency::kDisk)] += state_bytes_;
     ++tier_sessions_[Tier(Residency::kDisk)];

@@ -1,11 +1,13 @@
 // Residency tiers under tiny budgets: eviction order, offload round trips,
 // drain and restart.
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint.h"
@@ -202,6 +204,7 @@ TEST_F(ResidencyTest, CorruptOffloadedFileIsReportedAndKept) {
 
 TEST_F(ResidencyTest, DrainAndRestartKeepIdsOwnersAndPulseIds) {
   std::vector<std::tuple<std::string, std::string, std::string>> sessions;  // id, owner, bytes
+  std::vector<SessionInfo> before;
   {
     auto store = OpenStore(/*device=*/2, /*host=*/1);
     for (const char* owner : {"alice", "bob", "alice", "carol"}) {
@@ -209,6 +212,7 @@ TEST_F(ResidencyTest, DrainAndRestartKeepIdsOwnersAndPulseIds) {
       sessions.emplace_back(id, owner, "");
     }
     for (auto& [id, owner, bytes] : sessions) bytes = Export(*store, id, owner);
+    for (const auto& [id, owner, bytes] : sessions) before.push_back(*store->Get(id, owner));
     absl::StatusOr<DrainReport> drained = store->CheckpointAll();
     ASSERT_TRUE(drained.ok()) << drained.status();
     EXPECT_TRUE(drained->errors.empty());
@@ -221,11 +225,18 @@ TEST_F(ResidencyTest, DrainAndRestartKeepIdsOwnersAndPulseIds) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->loaded, 4u);
   EXPECT_TRUE(loaded->errors.empty());
-  for (const auto& [id, owner, bytes] : sessions) {
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    const auto& [id, owner, bytes] = sessions[i];
     absl::StatusOr<SessionInfo> info = restarted->Get(id, owner);
     ASSERT_TRUE(info.ok()) << info.status();
     EXPECT_EQ(info->owner, owner);
     EXPECT_EQ(info->residency, Residency::kDisk);
+    // Times and counters survive the restart, to the nanosecond.
+    EXPECT_EQ(info->created, before[i].created);
+    EXPECT_EQ(info->last_used, before[i].last_used);
+    EXPECT_EQ(info->tokens_in, before[i].tokens_in);
+    EXPECT_GT(info->tokens_in, 0u);
+    EXPECT_EQ(info->tokens_out, before[i].tokens_out);
     EXPECT_EQ(Export(*restarted, id, owner), bytes);
     Use(*restarted, id, owner, 3);  // comes back to the device and continues
     EXPECT_EQ(restarted->Get(id, owner)->pulse_id, DecodeCheckpoint(*model_, bytes)->pulse_id() + 3);
@@ -253,6 +264,40 @@ TEST_F(ResidencyTest, RestartSkipsBadFilesAndReportsThem) {
   EXPECT_NE(loaded->errors[0].find(bad), std::string::npos) << loaded->errors[0];
   EXPECT_TRUE(restarted->Get(good, "alice").ok());
   EXPECT_TRUE(absl::IsNotFound(restarted->Get(bad, "alice").status()));
+}
+
+TEST_F(ResidencyTest, RestartWithDamagedOrMissingMetadataLoadsWithFreshTimes) {
+  std::string damaged, missing;
+  absl::Time created;
+  {
+    auto store = OpenStore(/*device=*/0);
+    damaged = CreateWithTokens(*store, "alice", 5);
+    missing = CreateWithTokens(*store, "alice", 6);
+    created = store->Get(damaged, "alice")->created;
+  }
+  const std::string sessions_dir = absl::StrCat(dir_, "/users/alice/sessions/");
+  std::ofstream(absl::StrCat(sessions_dir, damaged, ".meta"), std::ios::trunc)
+      << "hecate-session-metadata v1\ncreated_unix_ns twelve\n";
+  ASSERT_EQ(std::remove(absl::StrCat(sessions_dir, missing, ".meta").c_str()), 0);
+  absl::SleepFor(absl::Milliseconds(2));
+  auto restarted = OpenStore(/*device=*/1);
+  absl::StatusOr<LoadReport> loaded = restarted->LoadFromStateDir();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->loaded, 2u);
+  ASSERT_EQ(loaded->errors.size(), 1u);  // the damaged one; a missing file is not an error
+  EXPECT_NE(loaded->errors[0].find(damaged), std::string::npos) << loaded->errors[0];
+  EXPECT_NE(loaded->errors[0].find("created_unix_ns"), std::string::npos) << loaded->errors[0];
+  for (const std::string& id : {damaged, missing}) {
+    absl::StatusOr<SessionInfo> info = restarted->Get(id, "alice");
+    ASSERT_TRUE(info.ok());
+    EXPECT_GT(info->created, created);
+    EXPECT_EQ(info->tokens_in, 0u);
+    EXPECT_EQ(restarted->Get(id, "alice")->pulse_id, id == damaged ? 5u : 6u);
+  }
+  // Deleting removes both files.
+  ASSERT_TRUE(restarted->Delete(damaged, "alice").ok());
+  EXPECT_FALSE(std::ifstream(absl::StrCat(sessions_dir, damaged, ".ckpt")).good());
+  EXPECT_FALSE(std::ifstream(absl::StrCat(sessions_dir, damaged, ".meta")).good());
 }
 
 TEST_F(ResidencyTest, CheckpointEventsReachTheHook) {

@@ -176,7 +176,9 @@ struct LoadReport {
   size_t loaded = 0;                // sessions registered (disk-resident)
   size_t already_present = 0;
   size_t stale_temp_files_removed = 0;
-  std::vector<std::string> errors;  // one line per file skipped, with the reason
+  // One line per file skipped, or per session loaded without its metadata
+  // (fresh times and counters), with the reason.
+  std::vector<std::string> errors;
 };
 
 class SessionStore {
