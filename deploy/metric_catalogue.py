@@ -46,11 +46,17 @@ _PROMQL_WORDS = frozenset("""
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
+    """One metric family hecated registers: its kind and label names."""
     kind: str  # histogram, counter, gauge, summary
     labels: Tuple[str, ...]
 
 
 def load_catalogue(cc_path: str) -> Dict[str, Metric]:
+    """{family name: Metric} for every registry->AddX call in `cc_path`.
+
+    Raises ValueError when the file has none (a moved or rewritten file must
+    fail the tests, not make every expression look unknown).
+    """
     with open(cc_path, encoding="utf-8") as f:
         text = f.read()
     catalogue: Dict[str, Metric] = {}
@@ -94,6 +100,7 @@ def series_labels(name: str, catalogue: Dict[str, Metric]) -> Set[str]:
 
 
 def _strip_strings(expr: str) -> str:
+    """`expr` with every string literal emptied (label values, regexes)."""
     return re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
 
 
@@ -127,7 +134,10 @@ def grouping_labels(expr: str) -> List[str]:
 
 def check_expression(expr: str, catalogue: Dict[str, Metric],
                      target_labels: Iterable[str]) -> List[str]:
-    """Problems with `expr`: unknown series, or labels no series in it has."""
+    """Problems with `expr` ([] when none): a series hecated does not export,
+    a matcher on a label its series lacks, or a by/on/ignoring/without label
+    that no series of the expression carries. `target_labels` are the labels
+    Prometheus' relabelling adds to every hecated series (namespace, pod)."""
     problems = []
     known_extra = set(target_labels) | SCRAPE_LABELS
     available: Set[str] = set(known_extra)
