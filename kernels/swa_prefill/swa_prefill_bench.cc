@@ -1,0 +1,135 @@
+// Benchmark: sliding-window attention prefill (swa_prefill.h) at the `base`
+// config's sizes (H = 8, d = 128, W = 512), in forward_engine.cc's layout.
+//
+// Prefill-like calls of T = 2048 tokens at B = 1 and 4, from a fresh session
+// (pulse 0: windows fill up over the first W tokens) and with full windows
+// (pulse 100000: the first W - 1 queries also read the pre-chunk ring), with
+// the register-tiled kernel the engine's layout selects and, for comparison,
+// the general kernel (forced by an odd output stride); plus many short
+// chunks (B = 64, T = 32). Events, median of repeats. Reported: µs per call,
+// the FLOP rate over the useful work (q.k and p.v over each query's window:
+// 4 d FLOPs per key) — the kernel is compute-bound at these sizes — and GB/s
+// over the minimum bytes (q, k, v read, out written, the old ring's window
+// read, the ring's new part written) with % of the copy bandwidth measured
+// in the same run.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/cuda_check.h"
+#include "kernels/device.h"
+#include "kernels/device_buffer.h"
+#include "kernels/swa_prefill/swa_prefill.h"
+#include "kernels/testing/bench_util.h"
+#include "runtime/model_config.h"
+
+namespace hecate {
+namespace {
+
+struct Shape {
+  int batch, tokens;
+  uint64_t pulse;
+  bool general;  // force the general kernel
+};
+
+// Keys attended over the chunk by one head of one session.
+double KeysAttended(int window, int tokens, uint64_t pulse) {
+  double keys = 0;
+  for (int t = 0; t < tokens; ++t) keys += double(std::min<uint64_t>(window, pulse + t + 1));
+  return keys;
+}
+
+absl::Status Run() {
+  absl::StatusOr<DeviceInfo> info = QueryDevice();
+  if (!info.ok()) return info.status();
+  std::printf("device: %s\n", DescribeDevice(*info).c_str());
+  absl::StatusOr<testing::CopyBandwidth> copy = testing::MeasureCopyBandwidth();
+  if (!copy.ok()) return copy.status();
+  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
+              copy->memcpy_gbps, copy->kernel_gbps);
+  absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
+  if (!base.ok()) return base.status();
+  const int heads = base->n_heads, dim = base->head_dim(), window = base->window;
+  const int dm = base->d_model;
+  const size_t ring = size_t(heads) * window * dim;
+  std::mt19937_64 rng(20261123);
+
+  const Shape shapes[] = {{1, 2048, 0, false},      {1, 2048, 100000, false},
+                          {1, 2048, 100000, true},  {4, 2048, 100000, false},
+                          {64, 32, 100000, false}};
+  struct Row {
+    Shape shape;
+    bool tiled;
+    double us, gflops, gbps, pct;
+  };
+  std::vector<Row> rows;
+  for (const Shape& s : shapes) {
+    const size_t n = size_t(s.batch) * s.tokens * dm;
+    const size_t out_stride = s.general ? dm + 1 : dm;
+    auto states = DeviceBuffer<float>::Create(2 * ring * s.batch);
+    auto qkv = DeviceBuffer<float>::Create(3 * n);
+    auto out = DeviceBuffer<float>::Create(size_t(s.batch) * s.tokens * out_stride);
+    auto ptrs = DeviceBuffer<float*>::Create(s.batch);
+    auto pulse = DeviceBuffer<uint64_t>::Create(s.batch);
+    for (auto* b : {&states, &qkv, &out}) {
+      if (!b->ok()) return b->status();
+    }
+    if (!ptrs.ok()) return ptrs.status();
+    if (!pulse.ok()) return pulse.status();
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*states, 1.0f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*qkv, 1.0f, rng));
+    std::vector<float*> host(s.batch);
+    for (int b = 0; b < s.batch; ++b) host[b] = states->data() + size_t(b) * 2 * ring;
+    HECATE_RETURN_IF_ERROR(ptrs->CopyFromHost(host));
+    HECATE_RETURN_IF_ERROR(pulse->CopyFromHost(std::vector<uint64_t>(s.batch, s.pulse)));
+
+    SwaPrefillParams p;
+    p.batch = s.batch;
+    p.heads = heads;
+    p.dim = dim;
+    p.window = window;
+    p.tokens = s.tokens;
+    p.states = ptrs->data();
+    p.k_offset = 0;
+    p.v_offset = ring;
+    p.pulse = pulse->data();
+    p.q = qkv->data();
+    p.k = p.q + n;
+    p.v = p.k + n;
+    p.qkv_stride = dm;
+    p.out = out->data();
+    p.out_stride = out_stride;
+    p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
+    absl::StatusOr<double> us = testing::TimeEventsMicrosPerCall(
+        [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20);
+    if (!us.ok()) return us.status();
+
+    const double keys = KeysAttended(window, s.tokens, s.pulse) * s.batch * heads;
+    const double old_positions = double(std::min<uint64_t>(window - 1, s.pulse));
+    const double new_positions = double(std::min(window, s.tokens));
+    const double bytes =
+        (4.0 * n + 2.0 * s.batch * (old_positions + new_positions) * dm) * sizeof(float);
+    const double gbps = bytes / (*us * 1e3);
+    rows.push_back({s, SwaPrefillTiledSupports(p), *us, 4.0 * dim * keys / (*us * 1e3), gbps,
+                    100.0 * gbps / copy->best()});
+  }
+
+  std::printf("\nswa_prefill: base H=%d d=%d W=%d, fp32, events (median)\n", heads, dim,
+              window);
+  std::printf("%4s %6s %8s %8s %10s %10s %10s %9s\n", "B", "T", "pulse", "kernel", "us/call",
+              "GFLOP/s", "GB/s", "%copy");
+  for (const Row& r : rows) {
+    std::printf("%4d %6d %8llu %8s %10.1f %10.0f %10.0f %8.1f%%\n", r.shape.batch,
+                r.shape.tokens, static_cast<unsigned long long>(r.shape.pulse),
+                r.tiled ? "tiled" : "general", r.us, r.gflops, r.gbps, r.pct);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace hecate
+
+int main() { return hecate::testing::BenchMain("swa_prefill_bench", hecate::Run); }
