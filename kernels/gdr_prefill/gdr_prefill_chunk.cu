@@ -13,7 +13,9 @@
 //   Y  = Y0 + Q' M0^T    (outputs y_r = M_r q_r)
 //   M  = gamma_last M0 + U^T diag(exp(g_last - g)) K
 // This kernel writes W, Q', U~, Y0, the key decays exp(g_last - g_s) and
-// gamma_last; phase 2 (gdr_prefill_scan.cu) applies the last three lines.
+// gamma_last, and copies K next to W and Q' (the scan's tile, laid out as
+// the scan's shared memory: gdr_prefill_kernel.h); phase 2
+// (gdr_prefill_scan.cu) applies the last three lines.
 //
 // Shape of the work: A and P are register-tiled products (tiles wholly above
 // the diagonal skipped). (I + A)^-1 B is a blocked forward substitution in
@@ -218,6 +220,16 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const int chunks = (p.tokens + C - 1) / C;
   float* ws = p.workspace + (size_t(bh) * chunks + chunk) * GdrPrefillChunkFloats(D);
+  float* tile = ws;  // [3C][DS]: W, Q', K
+  float* ut_out = ws + GdrPrefillUtOffset(D);
+  // K into the tile (padded rows are already zero), and the zero pads.
+  for (int idx = t; idx < C * G; idx += kThreads) {
+    const int r = idx / G, c = (idx % G) * 4;
+    Store4(tile + (2 * C + r) * DS + c, Load4(buf + r * DS + c));
+  }
+  for (int r = t; r < 3 * C; r += kThreads) {
+    Store4(tile + r * DS + D, make_float4(0.f, 0.f, 0.f, 0.f));
+  }
   for (int half = 0; half < 2; ++half) {  // 0: W from keys, 1: U~ from values
     // 3. Right-hand side in buf: theta gamma K (K is already there), or
     // theta V (fetched asynchronously into buf, zeros for padding).
@@ -240,17 +252,19 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
     // 4. X = (I + A)^-1 rhs, written out as W or U~.
     BlockForwardSubstitution<D>(as, buf);
-    float* x_out = ws + (half == 0 ? 0 : 2 * C * D);
+    float* x_out = half == 0 ? tile : ut_out;
+    const int x_stride = half == 0 ? DS : D;
     for (int idx = t; idx < C * G; idx += kThreads) {
       const int r = idx / G, c = (idx % G) * 4;
-      Store4(x_out + r * D + c, Load4(buf + r * DS + c));
+      Store4(x_out + r * x_stride + c, Load4(buf + r * DS + c));
     }
     // 5. P X, then Q' = diag(gamma) Q - P W or Y0 = P U~.
     constexpr int RG = LowerProductShape<D>::RG, NG = LowerProductShape<D>::NG;
     const int pair = t / (D / 4), cg = t % (D / 4);
     float4 lo[RG], hi[RG];
     LowerProduct<D>(ps, buf, pair, cg, lo, hi);
-    float* z_out = ws + (half == 0 ? C * D : 3 * C * D);
+    float* z_out = half == 0 ? tile + C * DS : ut_out + C * D;
+    const int z_stride = half == 0 ? DS : D;
     const int c = cg * 4;
 #pragma unroll
     for (int i = 0; i < 2 * RG; ++i) {
@@ -262,13 +276,14 @@ __global__ void __launch_bounds__(kThreads, 2)
         z = make_float4(fmaf(gamma, q.x, -z.x), fmaf(gamma, q.y, -z.y),
                         fmaf(gamma, q.z, -z.z), fmaf(gamma, q.w, -z.w));
       }
-      Store4(z_out + r * D + c, z);
+      Store4(z_out + r * z_stride + c, z);
     }
     __syncthreads();  // buf is rewritten by the next half
   }
   // 6. Key decays exp(g_last - g_s), then gamma_last and padding.
-  if (t < C) ws[4 * C * D + t] = expf(gs[C - 1] - gs[t]);
-  if (t < 4) ws[4 * C * D + C + t] = t == 0 ? expf(gs[C - 1]) : 0.f;
+  float* decays = ws + GdrPrefillTileFloats(D);
+  if (t < C) decays[t] = expf(gs[C - 1] - gs[t]);
+  if (t < 4) decays[C + t] = t == 0 ? expf(gs[C - 1]) : 0.f;
 }
 
 template <int D>

@@ -48,14 +48,25 @@ struct GdrPrefillParams {
   // aligned; workspace_floats says how many it holds.
   float* workspace = nullptr;
   size_t workspace_floats = 0;
-  // Value rows of M per block of the sequential pass: 8 or 16.
+  // Value rows of M per block of the sequential pass: 8 or 16. Since v4
+  // the cluster scan always uses 8 (shared memory holds no more); the field
+  // is still validated so callers need not change.
   int rows_per_block = 16;
 };
 
-// Per (session, head, chunk): W, Q', U~, Y0 [kGdrChunk x dim] each, the
-// chunk's key decays [kGdrChunk] and its total decay (padded to 4 floats).
+// Per (session, head, chunk), in floats: the tile [W; Q'; K] (3 kGdrChunk
+// rows of dim + 4, the last 4 zero: the scan's shared-memory layout, so one
+// bulk copy moves it), then the key decays exp(g_last - g_s) [kGdrChunk] and
+// gamma_last (padded to 4), then U~ and Y0 [kGdrChunk x dim] each. Rows past
+// the end of a partial chunk are zero.
+HECATE_GDR_HOST_DEVICE inline size_t GdrPrefillTileFloats(int dim) {
+  return 3 * size_t(kGdrChunk) * (dim + 4);
+}
+HECATE_GDR_HOST_DEVICE inline size_t GdrPrefillUtOffset(int dim) {
+  return GdrPrefillTileFloats(dim) + kGdrChunk + 4;
+}
 HECATE_GDR_HOST_DEVICE inline size_t GdrPrefillChunkFloats(int dim) {
-  return 4 * size_t(kGdrChunk) * dim + kGdrChunk + 4;
+  return GdrPrefillUtOffset(dim) + 2 * size_t(kGdrChunk) * dim;
 }
 inline size_t GdrPrefillWorkspaceFloats(int batch, int heads, int dim,
                                         int tokens) {
