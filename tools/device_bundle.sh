@@ -26,26 +26,16 @@ bazel build --noshow_progress $targets
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
+bins=()
 for target in $targets; do
   pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
+  bins+=("bazel-bin/$pkg/$name")
   cp -L "bazel-bin/$pkg/$name" "$BUNDLE/bin/$name"
   chmod u+w "$BUNDLE/bin/$name"
 done
-
-# Libraries the device image provides itself (glibc, the C++ runtime, the
-# CUDA driver and cuBLAS) stay out; everything else ldd resolves comes along.
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libstdc\+\+\.so|libgcc_s\.so|libcuda\.so|libcublas)'
-# ldd runs on bazel-bin's copies: their RUNPATHs ($ORIGIN/...) resolve there.
-for target in $targets; do
-  pkg=${target#//}; pkg=${pkg%%:*}; bin="bazel-bin/$pkg/${target##*:}"
-  ldd "$bin" | awk '/=>/ {print $1, $3}' | while read -r soname path; do
-    if [[ "$soname" =~ $skip ]]; then continue; fi
-    if [[ "$path" == "not" || ! -e "$path" ]]; then
-      echo "unresolved library $soname for $bin" >&2; exit 1
-    fi
-    [[ -e "$BUNDLE/lib/$soname" ]] || cp -L "$path" "$BUNDLE/lib/$soname"
-  done
-done
+# shellcheck source=tools/bundle_lib.sh
+source tools/bundle_lib.sh
+copy_needed_libs "$BUNDLE/lib" "${bins[@]}"
 
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 git status --porcelain -- kernels tools >> "$BUNDLE/COMMIT" || true

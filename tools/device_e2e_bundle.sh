@@ -22,14 +22,9 @@ cp -L bazel-bin/server/hecated "$BUNDLE/runfiles/hecate/server/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
 chmod -R u+w "$BUNDLE"
 
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libstdc\+\+\.so|libgcc_s\.so|libcuda\.so|libcublas)'
-for bin in bazel-bin/server/hecated "${TESTS[@]/#/bazel-bin/tests/}"; do
-  ldd "$bin" | awk '/=>/ {print $1, $3}' | while read -r soname path; do
-    [[ "$soname" =~ $skip ]] && continue
-    [[ "$path" == "not" || ! -e "$path" ]] && { echo "unresolved $soname for $bin" >&2; exit 1; }
-    [[ -e "$BUNDLE/lib/$soname" ]] || cp -L "$path" "$BUNDLE/lib/$soname"
-  done
-done
+# shellcheck source=tools/bundle_lib.sh
+source tools/bundle_lib.sh
+copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated "${TESTS[@]/#/bazel-bin/tests/}"
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 
 cat > "$BUNDLE/run_e2e.sh" <<'RUN'

@@ -22,8 +22,8 @@ namespace {
 
 TEST(ParseCommandLineTest, FlagsAndArgumentsInterleave) {
   absl::FlagSaver saver;
-  const int64_t count = std::uniform_int_distribution<int64_t>(-1000000, 1000000)(
-      *new std::mt19937_64(std::random_device()()));
+  std::mt19937_64 rng(std::random_device{}());
+  const int64_t count = std::uniform_int_distribution<int64_t>(-1000000, 1000000)(rng);
   const std::vector<std::string> args = {
       "--test_target=10.0.0.1:99", "stream", "--test_count", absl::StrCat(count), "abc",
       "-test_json", "-", "--test_timeout=2m"};

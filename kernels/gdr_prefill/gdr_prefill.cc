@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
 
 namespace hecate {
 namespace {
@@ -42,20 +43,14 @@ absl::Status Validate(const GdrPrefillParams& p) {
     return Invalid(absl::StrCat("state_offset must be a multiple of 4, got ",
                                 p.state_offset));
   }
-  const struct {
-    const void* ptr;
-    const char* name;
-    bool vector;
-  } pointers[] = {{p.states, "states", false}, {p.q, "q", true},
-                  {p.k, "k", true},           {p.v, "v", true},
-                  {p.alpha, "alpha", false},  {p.theta, "theta", false},
-                  {p.y, "y", true},           {p.workspace, "workspace", true}};
-  for (const auto& ptr : pointers) {
-    if (ptr.ptr == nullptr) return Invalid(absl::StrCat(ptr.name, " is null"));
-    if (ptr.vector && reinterpret_cast<uintptr_t>(ptr.ptr) % 16 != 0) {
-      return Invalid(absl::StrCat(ptr.name, " is not 16-byte aligned"));
-    }
-  }
+  HECATE_RETURN_IF_ERROR(CheckKernelPointers("GdrPrefill", {{p.states, "states"},
+                                                            {p.q, "q", kFloat4Loads},
+                                                            {p.k, "k", kFloat4Loads},
+                                                            {p.v, "v", kFloat4Loads},
+                                                            {p.alpha, "alpha"},
+                                                            {p.theta, "theta"},
+                                                            {p.y, "y", kFloat4Loads},
+                                                            {p.workspace, "workspace", kFloat4Loads}}));
   const size_t needed =
       GdrPrefillWorkspaceFloats(p.batch, p.heads, p.dim, p.tokens);
   if (p.workspace_floats < needed) {

@@ -21,20 +21,6 @@
 namespace hecate {
 namespace {
 
-absl::Status FillRandom(DeviceBuffer<float>& buf, float lo, float hi,
-                        std::mt19937_64& rng) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> block(std::min<size_t>(buf.size(), size_t(1) << 22));
-  for (float& x : block) x = dist(rng);
-  for (size_t at = 0; at < buf.size(); at += block.size()) {
-    const size_t n = std::min(block.size(), buf.size() - at);
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpy(buf.data() + at, block.data(),
-                                           n * sizeof(float),
-                                           cudaMemcpyHostToDevice));
-  }
-  return absl::OkStatus();
-}
-
 struct Shape {
   int batch, tokens;
 };
@@ -70,12 +56,12 @@ absl::Status Run(const std::vector<Shape>& shapes) {
     }
     if (!ptrs.ok()) return ptrs.status();
     const float inv = 1.7f / 11.3137f;  // about unit-norm keys and queries
-    HECATE_RETURN_IF_ERROR(FillRandom(*q, -inv, inv, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*k, -inv, inv, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*v, -1.f, 1.f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*alpha, 0.9f, 0.99f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*theta, 0.005f, 0.05f, rng));
-    HECATE_RETURN_IF_ERROR(FillRandom(*states, -0.05f, 0.05f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*q, -inv, inv, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*k, -inv, inv, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*v, -1.f, 1.f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*alpha, 0.9f, 0.99f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*theta, 0.005f, 0.05f, rng));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*states, -0.05f, 0.05f, rng));
     std::vector<float*> host(s.batch);
     for (int b = 0; b < s.batch; ++b) host[b] = states->data() + size_t(b) * heads * dim * dim;
     HECATE_RETURN_IF_ERROR(ptrs->CopyFromHost(host));
@@ -134,10 +120,6 @@ absl::Status Run(const std::vector<Shape>& shapes) {
 
 // Usage: gdr_prefill_bench [batch tokens]   (default: the standard shapes)
 int main(int argc, char** argv) {
-  if (!hecate::CudaDeviceAvailable()) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return 0;
-  }
   std::vector<hecate::Shape> shapes = {{1, 8192}, {1, 2048}, {4, 2048}, {16, 512}};
   if (argc == 3) {
     const int batch = std::atoi(argv[1]), tokens = std::atoi(argv[2]);
@@ -147,10 +129,6 @@ int main(int argc, char** argv) {
     }
     shapes = {{batch, tokens}};
   }
-  absl::Status status = hecate::Run(shapes);
-  if (!status.ok()) {
-    std::fprintf(stderr, "gdr_prefill_bench: %s\n", status.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return hecate::testing::BenchMain("gdr_prefill_bench",
+                                    [&shapes] { return hecate::Run(shapes); });
 }

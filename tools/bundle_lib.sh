@@ -1,0 +1,28 @@
+# bundle_lib.sh: sourced by the scripts that bundle binaries for the GPU
+# machine (tools/device_bundle.sh, tools/device_e2e_bundle.sh).
+#
+#   copy_needed_libs LIB_DIR BINARY...
+#
+# copies into LIB_DIR every shared library that ldd resolves for the binaries
+# here and that the device image does not provide itself (glibc, the C++
+# runtime, the CUDA driver and cuBLAS stay out; absl, grpc, protobuf, bazel's
+# own solibs and cudart come along). Fails naming any library ldd cannot
+# resolve. Run ldd on bazel-bin's copies, whose $ORIGIN RUNPATHs resolve.
+
+DEVICE_PROVIDED_LIBS='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libstdc\+\+\.so|libgcc_s\.so|libcuda\.so|libcublas)'
+
+copy_needed_libs() {
+  local lib_dir=$1 bin soname path
+  shift
+  mkdir -p "$lib_dir"
+  for bin in "$@"; do
+    while read -r soname path; do
+      [[ "$soname" =~ $DEVICE_PROVIDED_LIBS ]] && continue
+      if [[ "$path" == "not" || ! -e "$path" ]]; then
+        echo "unresolved library $soname for $bin" >&2
+        return 1
+      fi
+      [[ -e "$lib_dir/$soname" ]] || cp -L "$path" "$lib_dir/$soname"
+    done < <(ldd "$bin" | awk '/=>/ {print $1, $3}')
+  done
+}
