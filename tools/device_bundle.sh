@@ -12,6 +12,8 @@
 #   # on the device, with .device_bundle carried:
 #   .device_bundle/run_all.sh                    # logs to $OUT
 #   SANITIZE=1 .device_bundle/run_all.sh         # + compute-sanitizer
+#   .device_bundle/parity_and_benchmarks.sh      # capped: fits one short call
+#   .device_bundle/sanitize_parity.sh            # sanitizers on selected tests
 #
 # .device_bundle/ is git-ignored. cuBLAS is not bundled (the device has it).
 set -euo pipefail
@@ -37,6 +39,8 @@ done
 source tools/bundle_lib.sh
 copy_needed_libs "$BUNDLE/lib" "${bins[@]}"
 
+# Scripted device runs whose results BENCHMARKS.md records.
+cp tools/device_runs/*.sh "$BUNDLE/"
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 git status --porcelain -- kernels tools >> "$BUNDLE/COMMIT" || true
 

@@ -57,5 +57,5 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "$summary"
 RUN
 chmod +x "$BUNDLE/run_e2e.sh"
-echo "/$BUNDLE/" >> .git/info/exclude 2>/dev/null || true
+
 du -sh "$BUNDLE"
