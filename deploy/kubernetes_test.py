@@ -108,6 +108,16 @@ class KubernetesTest(unittest.TestCase):
         self.assertIn(state_mounts[0]["name"], claims, "--state_dir is on the pod's PVC")
         self.assertFalse(state_mounts[0].get("readOnly", False))
         self.assertNotIn(state_mounts[0]["name"], volumes)
+        # Named checkpoints: one ReadWriteMany claim that every replica mounts.
+        shared_mounts = [m for m in hecated["volumeMounts"]
+                         if m["mountPath"] == flag_value(argv, "checkpoint_dir")]
+        self.assertEqual(len(shared_mounts), 1, "one volume at --checkpoint_dir")
+        self.assertFalse(shared_mounts[0].get("readOnly", False))
+        claim_name = volumes[shared_mounts[0]["name"]]["persistentVolumeClaim"]["claimName"]
+        claim = one(load_yaml_documents(os.path.join(BASE, "checkpoints.yaml")),
+                    "PersistentVolumeClaim", claim_name)
+        self.assertEqual(claim["spec"]["accessModes"], ["ReadWriteMany"])
+        self.assertNotEqual(flag_value(argv, "checkpoint_dir"), flag_value(argv, "state_dir"))
 
         keys = flag_value(argv, "api_keys")
         key_mount = mounts["api-keys"]
@@ -207,7 +217,7 @@ class KubernetesTest(unittest.TestCase):
         docs = self.kustomize("base")
         self.assertEqual({d["kind"] for d in docs},
                          {"Namespace", "Service", "StatefulSet", "Deployment",
-                          "PodDisruptionBudget"})
+                          "PodDisruptionBudget", "PersistentVolumeClaim"})
         self.check_hecated(docs, gpu=False)
         self.check_services(docs)
 

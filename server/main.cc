@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, gemm, "fp32",
           "CUDA projections: fp32, or tf32 (tensor cores; looser tolerance, flagged in ModelInfo)");
 ABSL_FLAG(std::string, state_dir, "hecate-state",
           "directory for checkpoints, offloaded and drained sessions");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "directory for checkpoints stored by name, if not under --state_dir: shared "
+          "storage lets every replica restore them");
 ABSL_FLAG(std::string, api_keys, "",
           "file of user:key lines; without it auth is off and only loopback is served");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
@@ -127,6 +130,7 @@ int Run() {
   options.store.host_budget_bytes = absl::GetFlag(FLAGS_host_memory_budget);
   options.store.host_tier = (*backend)->name() != "cpu";
   options.store.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.store.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   options.store.wait_for_lock = absl::GetFlag(FLAGS_wait_for_session_lock);
 
   // Signals are taken by one thread with sigwait; block them everywhere first.

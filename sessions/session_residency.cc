@@ -230,6 +230,9 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
   }
   LoadReport report;
   report.stale_temp_files_removed = dir_->RemoveStaleTempFiles(kStaleTempFileAge);
+  if (!options_.checkpoint_dir.empty()) {
+    report.stale_temp_files_removed += named_dir_->RemoveStaleTempFiles(kStaleTempFileAge);
+  }
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> files =
       dir_->ListSessionFiles();
   if (!files.ok()) return files.status();

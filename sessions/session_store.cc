@@ -53,21 +53,32 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(Backend& backen
   if (options.snapshot_min_tokens == 0) {
     return absl::InvalidArgumentError("snapshot_min_tokens must be at least 1");
   }
-  std::optional<CheckpointDir> dir;
+  if (!options.checkpoint_dir.empty() && options.state_dir.empty()) {
+    return absl::InvalidArgumentError("a checkpoint directory needs a state directory too");
+  }
+  std::optional<CheckpointDir> dir, named_dir;
   if (!options.state_dir.empty()) {
     absl::StatusOr<CheckpointDir> opened = CheckpointDir::Open(options.state_dir);
     if (!opened.ok()) return opened.status();
     dir = std::move(*opened);
+    named_dir = dir;
+  }
+  if (!options.checkpoint_dir.empty()) {
+    absl::StatusOr<CheckpointDir> opened = CheckpointDir::Open(options.checkpoint_dir);
+    if (!opened.ok()) return opened.status();
+    named_dir = std::move(*opened);
   }
   return std::unique_ptr<SessionStore>(
-      new SessionStore(backend, std::move(options), std::move(dir)));
+      new SessionStore(backend, std::move(options), std::move(dir), std::move(named_dir)));
 }
 
 SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
-                           std::optional<CheckpointDir> dir)
+                           std::optional<CheckpointDir> dir,
+                           std::optional<CheckpointDir> named_dir)
     : backend_(backend),
       options_(std::move(options)),
       dir_(std::move(dir)),
+      named_dir_(std::move(named_dir)),
       checkpoint_size_(CheckpointSize(backend.model().config())),
       state_bytes_(StateLayout(backend.model().config()).total_bytes()) {}
 
@@ -363,7 +374,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
                                                         absl::string_view save_as) {
   if (!save_as.empty()) {
     if (absl::Status s = ValidateName("checkpoint name", save_as); !s.ok()) return s;
-    if (!dir_.has_value()) {
+    if (!named_dir_.has_value()) {
       return absl::FailedPreconditionError(
           "this server has no state directory, so checkpoints cannot be stored by name");
     }
@@ -377,7 +388,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
   const uint64_t pulse_id = session.pulse_id();
   session.EndWrite();
   if (bytes.ok() && !save_as.empty()) {
-    absl::Status written = dir_->WriteNamed(owner, save_as, *bytes);
+    absl::Status written = named_dir_->WriteNamed(owner, save_as, *bytes);
     if (!written.ok()) bytes = written;
   }
   if (bytes.ok() && !save_as.empty()) {
@@ -394,8 +405,8 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
 absl::StatusOr<std::vector<std::string>> SessionStore::ListCheckpoints(
     absl::string_view owner) const {
   if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
-  if (!dir_.has_value()) return std::vector<std::string>{};
-  return dir_->ListNamed(owner);
+  if (!named_dir_.has_value()) return std::vector<std::string>{};
+  return named_dir_->ListNamed(owner);
 }
 
 void SessionStore::CountRestore(absl::StatusCode code) {
@@ -436,8 +447,8 @@ absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
       "this server has no state directory, so it has no named checkpoints");
   if (absl::Status s = ValidateName("user name", owner); !s.ok()) {
     bytes = s;
-  } else if (dir_.has_value()) {
-    bytes = dir_->ReadNamed(owner, name, checkpoint_size_);
+  } else if (named_dir_.has_value()) {
+    bytes = named_dir_->ReadNamed(owner, name, checkpoint_size_);
   }
   absl::StatusOr<SessionInfo> info =
       bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id) : bytes.status();

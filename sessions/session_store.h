@@ -91,6 +91,11 @@ struct SessionStoreOptions {
   // Where checkpoints live (checkpoint_file.h). Empty: no disk tier, no
   // named checkpoints, no drain.
   std::string state_dir;
+  // Where checkpoints stored by name live, when not under state_dir: a
+  // directory shared by several replicas (network storage) lets a session
+  // exported by name on one replica be restored on any other. Session files
+  // (offload, drain) always stay in state_dir, which is this replica's own.
+  std::string checkpoint_dir;
   // A second writer waits instead of getting ABORTED.
   bool wait_for_lock = false;
   // Chunks with at least this many tokens are snapshotted so that
@@ -260,7 +265,7 @@ class SessionStore {
   };
 
   SessionStore(Backend& backend, SessionStoreOptions options,
-               std::optional<CheckpointDir> dir);
+               std::optional<CheckpointDir> dir, std::optional<CheckpointDir> named_dir);
 
   absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view id,
                                                 absl::string_view owner) const;
@@ -297,7 +302,8 @@ class SessionStore {
 
   Backend& backend_;
   const SessionStoreOptions options_;
-  const std::optional<CheckpointDir> dir_;
+  const std::optional<CheckpointDir> dir_;        // session files
+  const std::optional<CheckpointDir> named_dir_;  // checkpoints stored by name
   const size_t checkpoint_size_;
   const size_t state_bytes_;
 

@@ -1,5 +1,6 @@
 #include "sessions/session_store.h"
 
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -342,6 +343,38 @@ TEST_F(SessionStoreTest, NamedCheckpointsArePerUser) {
   absl::StatusOr<SessionInfo> bob = store->RestoreFromName("bob", "before-edit", std::nullopt);
   EXPECT_TRUE(absl::IsNotFound(bob.status())) << bob.status();
   EXPECT_EQ(bob.status().message(), "no checkpoint named 'before-edit'");
+}
+
+// Two replicas, each with its own state directory, sharing one checkpoint
+// directory: what one stores by name, the other restores, bit for bit.
+TEST_F(SessionStoreTest, SharedCheckpointDirServesEveryReplica) {
+  SessionStoreOptions a_options, b_options;
+  a_options.state_dir = TestDir("replica-a");
+  b_options.state_dir = TestDir("replica-b");
+  a_options.checkpoint_dir = b_options.checkpoint_dir = TestDir("shared");
+  auto a = OpenStore(a_options);
+  auto b = OpenStore(b_options);
+  const std::string id = a->Create("alice")->id;
+  Apply(*a, id, "alice", RandomTokens(9, rng_));
+  absl::StatusOr<ExportedCheckpoint> saved = a->Export(id, "alice", "handoff");
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(*b->ListCheckpoints("alice"), std::vector<std::string>{"handoff"});
+  EXPECT_TRUE(b->ListCheckpoints("bob")->empty());
+  absl::StatusOr<SessionInfo> moved = b->RestoreFromName("alice", "handoff", 9);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->pulse_id, 9u);
+  EXPECT_EQ(ExportBytes(*b, moved->id, "alice"), saved->bytes);
+  // The same next chunk gives the same logits on both replicas.
+  const std::vector<uint8_t> next = RandomTokens(5, rng_);
+  EXPECT_EQ(Apply(*a, id, "alice", next), Apply(*b, moved->id, "alice", next));
+  // Session files stay per replica: drained sessions are not in the shared dir.
+  ASSERT_TRUE(a->CheckpointAll().ok());
+  EXPECT_FALSE(std::filesystem::exists(a_options.checkpoint_dir + "/users/alice/sessions"));
+  EXPECT_TRUE(std::filesystem::exists(a_options.state_dir + "/users/alice/sessions"));
+  // A checkpoint directory without a state directory is refused.
+  SessionStoreOptions bad;
+  bad.checkpoint_dir = a_options.checkpoint_dir;
+  EXPECT_TRUE(absl::IsInvalidArgument(SessionStore::Open(backend_, bad).status()));
 }
 
 TEST_F(SessionStoreTest, BatchEqualsOneByOne) {
