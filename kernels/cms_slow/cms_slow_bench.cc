@@ -115,13 +115,10 @@ double Flops(const CmsSlowParams& p, uint64_t pulse) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<testing::CopyBandwidth> copy = testing::MeasureCopyBandwidth();
-  if (!copy.ok()) return copy.status();
-  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
-              copy->memcpy_gbps, copy->kernel_gbps);
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const DeviceInfo* info = &bench_device->info;
+  const testing::CopyBandwidth* copy = &bench_device->copy;
   absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
   if (!base.ok()) return base.status();
   std::mt19937_64 rng(20261123);

@@ -134,14 +134,9 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
 }
 
 absl::Status Run(bool quick) {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<testing::CopyBandwidth> bw = testing::MeasureCopyBandwidth();
-  if (!bw.ok()) return bw.status();
-  const double gbps = bw->best();
-  std::printf("copy bandwidth: memcpy %.0f GB/s, kernel %.0f GB/s (read + write)\n",
-              bw->memcpy_gbps, bw->kernel_gbps);
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const double gbps = bench_device->copy.best();
 
   absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel("random:base", 7);
   if (!model.ok()) return model.status();

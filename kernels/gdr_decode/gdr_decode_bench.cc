@@ -28,14 +28,11 @@ absl::StatusOr<DeviceBuffer<T>> Make(size_t n) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<testing::CopyBandwidth> copy = testing::MeasureCopyBandwidth();
-  if (!copy.ok()) return copy.status();
-  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s; "
-              "reference = %.0f GB/s\n",
-              copy->memcpy_gbps, copy->kernel_gbps, copy->best());
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const DeviceInfo* info = &bench_device->info;
+  const testing::CopyBandwidth* copy = &bench_device->copy;
+  std::printf("%% copy below is against %.0f GB/s\n", copy->best());
 
   const int heads = 8, dim = 128;
   const int batches[] = {1, 16, 64, 256, 1024};

@@ -21,13 +21,10 @@ namespace hecate {
 namespace {
 
 absl::Status Run() {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<testing::CopyBandwidth> copy = testing::MeasureCopyBandwidth();
-  if (!copy.ok()) return copy.status();
-  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
-              copy->memcpy_gbps, copy->kernel_gbps);
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const DeviceInfo* info = &bench_device->info;
+  const testing::CopyBandwidth* copy = &bench_device->copy;
 
   const int heads = 8, dim = 128, window = 512;
   std::mt19937_64 rng(20261123);

@@ -43,13 +43,9 @@ double KeysAttended(int window, int tokens, uint64_t pulse) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<testing::CopyBandwidth> copy = testing::MeasureCopyBandwidth();
-  if (!copy.ok()) return copy.status();
-  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
-              copy->memcpy_gbps, copy->kernel_gbps);
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const testing::CopyBandwidth* copy = &bench_device->copy;
   absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
   if (!base.ok()) return base.status();
   const int heads = base->n_heads, dim = base->head_dim(), window = base->window;

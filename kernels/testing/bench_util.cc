@@ -188,6 +188,17 @@ absl::Status FillDeviceNormal(DeviceBuffer<float>& buf, float stddev,
   return FillDeviceFromDraws(buf, [&] { return dist(rng); });
 }
 
+absl::StatusOr<BenchDevice> StartBenchmark() {
+  absl::StatusOr<DeviceInfo> info = QueryDevice();
+  if (!info.ok()) return info.status();
+  std::printf("device: %s\n", DescribeDevice(*info).c_str());
+  absl::StatusOr<CopyBandwidth> copy = MeasureCopyBandwidth();
+  if (!copy.ok()) return copy.status();
+  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
+              copy->memcpy_gbps, copy->kernel_gbps);
+  return BenchDevice{*info, *copy};
+}
+
 int BenchMain(const char* name, const std::function<absl::Status()>& run) {
   if (!CudaDeviceAvailable()) {
     std::printf("SKIPPED: no CUDA device\n");

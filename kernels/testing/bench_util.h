@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/device.h"
 #include "kernels/device_buffer.h"
 
 namespace hecate {
@@ -29,6 +30,15 @@ struct CopyBandwidth {
 };
 absl::StatusOr<CopyBandwidth> MeasureCopyBandwidth(size_t bytes = size_t(1) << 30,
                                                    int repeats = 20);
+
+// What every benchmark prints first: the device, and the copy-bandwidth
+// ceiling measured in the same run ("device: ..." and "copy bandwidth
+// (read+write): memcpy N GB/s, kernel N GB/s" lines).
+struct BenchDevice {
+  DeviceInfo info;
+  CopyBandwidth copy;
+};
+absl::StatusOr<BenchDevice> StartBenchmark();
 
 // Enqueues work on the stream; `calls` says how many logical calls it makes.
 using EnqueueFn = std::function<absl::Status(cudaStream_t)>;
