@@ -21,6 +21,7 @@
 #include "runtime/cpu_backend.h"
 #include "runtime/model.h"
 #include "server/hecate_server.h"
+#include "sessions/checkpoint_format.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
@@ -191,6 +192,12 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {
     return absl::EndsWith(path, "server/main.cc");
+  };
+  // absl's default --version line describes absl's own build, not ours.
+  usage.version_string = [] {
+    return absl::StrCat("hecated ", hecate::ServerOptions().version,
+                        " (hecate.v1 API, checkpoint format v",
+                        hecate::checkpoint_format::kFormatVersion, ")\n");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
