@@ -228,27 +228,56 @@ absl::StatusOr<std::vector<std::string>> CheckpointDir::ListNamed(absl::string_v
   return names;
 }
 
+absl::StatusOr<std::string> CheckpointDir::SessionsDir(absl::string_view user,
+                                                       absl::string_view session_id,
+                                                       bool create) const {
+  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  return UserDir(user, "sessions", create);
+}
+
+absl::Status CheckpointDir::WriteSessionFile(absl::string_view user,
+                                             absl::string_view session_id,
+                                             absl::string_view suffix,
+                                             absl::string_view bytes) const {
+  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  return WriteFileAtomically(*dir, absl::StrCat(session_id, suffix), bytes, hook_);
+}
+
+absl::StatusOr<std::string> CheckpointDir::ReadSessionFile(absl::string_view user,
+                                                           absl::string_view session_id,
+                                                           absl::string_view suffix,
+                                                           size_t max_bytes) const {
+  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, suffix), max_bytes);
+}
+
 absl::Status CheckpointDir::WriteSession(absl::string_view user, absl::string_view session_id,
                                          absl::string_view bytes) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/true);
-  if (!dir.ok()) return dir.status();
-  return WriteFileAtomically(*dir, absl::StrCat(session_id, kSessionSuffix), bytes, hook_);
+  return WriteSessionFile(user, session_id, kSessionSuffix, bytes);
 }
 
 absl::StatusOr<std::string> CheckpointDir::ReadSession(absl::string_view user,
                                                        absl::string_view session_id,
                                                        size_t max_bytes) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
-  if (!dir.ok()) return dir.status();
-  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, kSessionSuffix), max_bytes);
+  return ReadSessionFile(user, session_id, kSessionSuffix, max_bytes);
+}
+
+absl::Status CheckpointDir::WriteSessionMetadata(absl::string_view user,
+                                                 absl::string_view session_id,
+                                                 absl::string_view text) const {
+  return WriteSessionFile(user, session_id, kMetadataSuffix, text);
+}
+
+absl::StatusOr<std::string> CheckpointDir::ReadSessionMetadata(
+    absl::string_view user, absl::string_view session_id) const {
+  return ReadSessionFile(user, session_id, kMetadataSuffix, kMaxMetadataBytes);
 }
 
 absl::Status CheckpointDir::RemoveSession(absl::string_view user,
                                           absl::string_view session_id) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
+  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/false);
   if (!dir.ok()) return dir.status();
   // Metadata first: a crash in between leaves a checkpoint without metadata,
   // which loads (with fresh times), never metadata without a checkpoint.
@@ -259,24 +288,6 @@ absl::Status CheckpointDir::RemoveSession(absl::string_view user,
     }
   }
   return SyncDirectory(*dir);
-}
-
-absl::Status CheckpointDir::WriteSessionMetadata(absl::string_view user,
-                                                 absl::string_view session_id,
-                                                 absl::string_view text) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/true);
-  if (!dir.ok()) return dir.status();
-  return WriteFileAtomically(*dir, absl::StrCat(session_id, kMetadataSuffix), text, hook_);
-}
-
-absl::StatusOr<std::string> CheckpointDir::ReadSessionMetadata(
-    absl::string_view user, absl::string_view session_id) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
-  absl::StatusOr<std::string> dir = UserDir(user, "sessions", /*create=*/false);
-  if (!dir.ok()) return dir.status();
-  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, kMetadataSuffix),
-                         kMaxMetadataBytes);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>

@@ -95,6 +95,15 @@ class CheckpointDir {
   explicit CheckpointDir(std::string root) : root_(std::move(root)) {}
   absl::StatusOr<std::string> UserDir(absl::string_view user, absl::string_view kind,
                                       bool create) const;
+  // users/<user>/sessions, after validating the session id; the session's
+  // files are <id><suffix> there (.ckpt, .meta).
+  absl::StatusOr<std::string> SessionsDir(absl::string_view user, absl::string_view session_id,
+                                          bool create) const;
+  absl::Status WriteSessionFile(absl::string_view user, absl::string_view session_id,
+                                absl::string_view suffix, absl::string_view bytes) const;
+  absl::StatusOr<std::string> ReadSessionFile(absl::string_view user,
+                                              absl::string_view session_id,
+                                              absl::string_view suffix, size_t max_bytes) const;
 
   std::string root_;
   WriteStepHook hook_;
