@@ -57,5 +57,4 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "$summary"
 RUN
 chmod +x "$BUNDLE/run_e2e.sh"
-
 du -sh "$BUNDLE"
