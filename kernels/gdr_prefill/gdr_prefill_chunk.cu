@@ -17,38 +17,36 @@
 // the scan's shared memory: gdr_prefill_kernel.h); phase 2
 // (gdr_prefill_scan.cu) applies the last three lines.
 //
-// Shape of the work: A and P are register-tiled products (tiles wholly above
-// the diagonal skipped). (I + A)^-1 B is a blocked forward substitution in
-// place on B, 16 rows at a time: a small product with the rows already
-// solved, then a 16-step substitution with each thread owning one column.
-// P X is a register-tiled product over the lower triangle. W and U~ are done
-// one after the other in the same buffer. All loops stay rolled where their
-// bodies are large: fully unrolled 64 x 64 triangles overflow the
-// instruction cache (measured: a third of all stalls were instruction fetch).
+// Shape of the work (v5): every product runs on tensor cores in 3xTF32
+// (mma.sync m16n8k8, operands split hi + lo: error near float32).
+//   1. K K^T and Q K^T over their lower triangles, 40 m16n8 tiles.
+//   2. (I + A)^-1 [theta gamma K | theta V] by blocked forward substitution
+//      on 16-row blocks: X_i = T_ii (X_i - A_i,<i X_<i), with the four
+//      16 x 16 inverses T_ii found first (one warp each, float32 FMA).
+//      Right-hand-side columns never mix, so each warp owns 32 of the 256
+//      columns for the whole substitution: no block barrier inside it.
+//   3. P [W | U~] over P's lower triangle, the same column split.
+// The A operand of each step (A, T_ii or P rows) is split once and used for
+// all of the warp's column tiles. Shared-memory rows are d + 4 or C + 4
+// floats (4 mod 32 words), and a column tile's 8 columns are {c .. c+3,
+// c+16 .. c+19}, so both operand patterns are free of bank conflicts.
+// Q is dropped from shared memory after step 1 (V takes its place: two
+// blocks fit per multiprocessor) and read again from global memory for Q'.
 // A partial last chunk is padded with alpha = 1, theta = 0 and zero vectors,
 // which leaves every padded row of W, U~, Q', Y0 zero.
 #include "kernels/gdr_prefill/cp_async.cuh"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
+#include "kernels/gdr_prefill/sm90_ptx.cuh"
 
 namespace hecate {
 namespace {
 
 constexpr int C = kGdrChunk;
 constexpr int kThreads = 256;
-constexpr int kTri = C + 4;  // A and P row stride, 16-byte aligned
+constexpr int kWarps = kThreads / 32;
+constexpr int kTri = C + 4;  // A/T and P row stride
+static_assert(C == 64, "the tile schedules below assume 64-token chunks");
 
-__device__ __forceinline__ float Dot4(float4 a, float4 b, float acc) {
-  acc = fmaf(a.x, b.x, acc);
-  acc = fmaf(a.y, b.y, acc);
-  acc = fmaf(a.z, b.z, acc);
-  return fmaf(a.w, b.w, acc);
-}
-__device__ __forceinline__ void Fma4(float a, float4 x, float4& acc) {
-  acc.x = fmaf(a, x.x, acc.x);
-  acc.y = fmaf(a, x.y, acc.y);
-  acc.z = fmaf(a, x.z, acc.z);
-  acc.w = fmaf(a, x.w, acc.w);
-}
 __device__ __forceinline__ float4 Load4(const float* p) {
   return *reinterpret_cast<const float4*>(p);
 }
@@ -56,89 +54,121 @@ __device__ __forceinline__ void Store4(float* p, float4 v) {
   *reinterpret_cast<float4*>(p) = v;
 }
 
-// X = (I + A)^-1 X in place (A strictly lower, [C][kTri]; X [C][DS]).
-template <int D>
-__device__ void BlockForwardSubstitution(const float* as, float* x) {
-  constexpr int DS = D + 4, G = D / 4;
-  const int t = threadIdx.x;
-  for (int block = 0; block < C / 16; ++block) {
-    const int r0 = block * 16;
-    if (block > 0) {  // rows r0..r0+15 -= A[rows][0:r0] X[0:r0]
-      for (int idx = t; idx < 16 * G; idx += kThreads) {
-        const int r = r0 + idx / G, c = (idx % G) * 4;
-        float4 acc = Load4(x + r * DS + c);
-        for (int k = 0; k < r0; ++k) Fma4(-as[r * kTri + k], Load4(x + k * DS + c), acc);
-        Store4(x + r * DS + c, acc);
-      }
-      __syncthreads();
-    }
-    if (t < D) {  // the 16 x 16 diagonal block, one column per thread
-      float col[16];
+// An A fragment (rows g, g + 8; columns k, k + 4 of a 16 x 8 slab at `at`,
+// row stride `ld`), split into tf32 hi and lo.
+struct AFrag {
+  uint32_t hi[4], lo[4];
+};
+__device__ __forceinline__ AFrag LoadA(const float* at, int ld, int g, int tig) {
+  const float v[4] = {at[g * ld + tig], at[(g + 8) * ld + tig], at[g * ld + tig + 4],
+                      at[(g + 8) * ld + tig + 4]};
+  AFrag f;
 #pragma unroll
-      for (int r = 0; r < 16; ++r) col[r] = x[(r0 + r) * DS + t];
-#pragma unroll
-      for (int r = 1; r < 16; ++r) {
-#pragma unroll
-        for (int s = 0; s < r; ++s) col[r] = fmaf(-as[(r0 + r) * kTri + r0 + s], col[s], col[r]);
-      }
-#pragma unroll
-      for (int r = 0; r < 16; ++r) x[(r0 + r) * DS + t] = col[r];
-    }
-    __syncthreads();
+  for (int e = 0; e < 4; ++e) {
+    const Tf32Pair s = Split(v[e]);
+    f.hi[e] = s.hi;
+    f.lo[e] = s.lo;
+  }
+  return f;
+}
+// d += A B in 3xTF32 with B = (b0, b1) not yet split.
+__device__ __forceinline__ void Mma3(float (&d)[4], const AFrag& a, float b0, float b1) {
+  const Tf32Pair y0 = Split(b0), y1 = Split(b1);
+  MmaTf32(d, a.lo[0], a.lo[1], a.lo[2], a.lo[3], y0.hi, y1.hi);
+  MmaTf32(d, a.hi[0], a.hi[1], a.hi[2], a.hi[3], y0.lo, y1.lo);
+  MmaTf32(d, a.hi[0], a.hi[1], a.hi[2], a.hi[3], y0.hi, y1.hi);
+}
+
+// Column n (0..7) of column tile q: {c .. c+3, c+16 .. c+19} with c = 32
+// (q / 4) + 4 (q % 4). Four consecutive tiles cover 32 whole columns.
+__device__ __forceinline__ int TileColumn(int q, int n) {
+  return 32 * (q >> 2) + 4 * (q & 3) + (n & 3) + 16 * (n >> 2);
+}
+
+// Lower-triangle tiles of K K^T (warps 0-3) and Q K^T (warps 4-7): m-tile i
+// needs column tiles 0 .. 2i + 1, 20 per matrix, five per warp as
+// (i, first j, end j) runs.
+struct TileRun {
+  int i, jb, je;
+};
+__device__ __forceinline__ void WarpRuns(int w, TileRun& r0, TileRun& r1) {
+  switch (w & 3) {
+    case 0: r0 = {3, 0, 5}; r1 = {0, 0, 0}; break;
+    case 1: r0 = {3, 5, 8}; r1 = {0, 0, 2}; break;
+    case 2: r0 = {2, 0, 5}; r1 = {0, 0, 0}; break;
+    default: r0 = {2, 5, 6}; r1 = {1, 0, 4}; break;
   }
 }
 
-// Z = P X over the lower triangle (P[r][k] = 0 for k > r). Rows come in
-// groups of RG; thread `pair` owns group `pair` and group NG - 1 - pair, so
-// every thread walks the same number of k steps (a plain row split leaves
-// the first warps idle at the barrier while the last ones work). Column
-// group cg is the float4 at column 4 cg.
 template <int D>
-struct LowerProductShape {
-  static constexpr int RG = D == 128 ? 4 : 2;  // rows per group
-  static constexpr int NG = C / RG;             // groups
-  static_assert((NG / 2) * (D / 4) == kThreads, "one (pair, cg) per thread");
-};
-
-template <int D>
-__device__ void LowerProduct(const float* ps, const float* x, int pair, int cg,
-                             float4 (&lo)[LowerProductShape<D>::RG],
-                             float4 (&hi)[LowerProductShape<D>::RG]) {
+__device__ void GramRun(const TileRun& run, const float* rows, const float* ks,
+                        const float* gs, const float* th, bool is_a, float* out,
+                        int g, int tig) {
   constexpr int DS = D + 4;
-  constexpr int RG = LowerProductShape<D>::RG, NG = LowerProductShape<D>::NG;
-  const int lo_row = RG * pair, hi_row = RG * (NG - 1 - pair);
-#pragma unroll
-  for (int i = 0; i < RG; ++i) lo[i] = hi[i] = make_float4(0.f, 0.f, 0.f, 0.f);
-  int k = 0;
+  if (run.je <= run.jb) return;
+  float acc[5][4] = {};
+  const float* arow = rows + 16 * run.i * DS;
 #pragma unroll 2
-  for (; k < lo_row + RG; ++k) {
-    const float4 xv = Load4(x + k * DS + cg * 4);
+  for (int k0 = 0; k0 < D; k0 += 8) {
+    const AFrag a = LoadA(arow + k0, DS, g, tig);
 #pragma unroll
-    for (int i = 0; i < RG; ++i) {
-      Fma4(ps[(lo_row + i) * kTri + k], xv, lo[i]);
-      Fma4(ps[(hi_row + i) * kTri + k], xv, hi[i]);
+    for (int u = 0; u < 5; ++u) {
+      const int j = run.jb + u;
+      if (j < run.je) {
+        const float* b = ks + (8 * j + g) * DS + k0 + tig;
+        Mma3(acc[u], a, b[0], b[4]);
+      }
     }
   }
-#pragma unroll 2
-  for (; k < hi_row + RG; ++k) {
-    const float4 xv = Load4(x + k * DS + cg * 4);
 #pragma unroll
-    for (int i = 0; i < RG; ++i) Fma4(ps[(hi_row + i) * kTri + k], xv, hi[i]);
+  for (int u = 0; u < 5; ++u) {
+    const int j = run.jb + u;
+    if (j >= run.je) continue;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = 16 * run.i + g + 8 * (e >> 1), s = 8 * j + 2 * tig + (e & 1);
+      const float decay = s <= r ? expf(gs[r] - gs[s]) : 0.f;
+      // A is stored negated (the substitution accumulates -A X).
+      out[r * kTri + s] = is_a ? (s < r ? -th[r] * decay * acc[u][e] : 0.f)
+                               : decay * acc[u][e];
+    }
   }
+}
+
+// T = (I + A)^-1 of the 16 x 16 diagonal block `blk`, in place over -A's
+// block (lane c < 16 owns column c).
+__device__ void InvertDiagonalBlock(float* an, int blk, int lane) {
+  float* base = an + 16 * blk * kTri + 16 * blk;
+  float t[16];
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    float acc = r == lane ? 1.f : 0.f;
+#pragma unroll
+    for (int s = 0; s < r; ++s) acc = fmaf(base[r * kTri + s], t[s], acc);
+    t[r] = acc;
+  }
+  __syncwarp();
+  if (lane < 16) {
+#pragma unroll
+    for (int r = 0; r < 16; ++r) base[r * kTri + lane] = t[r];
+  }
+  __syncwarp();
 }
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 2)
     GdrPrefillChunkKernel(GdrPrefillParams p) {
-  constexpr int DS = D + 4;  // 4 x odd words: conflict-free column walks
+  constexpr int DS = D + 4;
   constexpr int G = D / 4;
+  constexpr int kTilesPerWarp = 2 * D / 8 / kWarps;  // column tiles of [K | V]
+  constexpr int kTilesPerMatrix = D / 8;
   extern __shared__ float4 smem4[];
-  float* buf = reinterpret_cast<float*>(smem4);  // [C][DS] K, then X
-  float* qs = buf + C * DS;                      // [C][DS]
-  float* as = qs + C * DS;                       // [C][kTri]
-  float* ps = as + C * kTri;                     // [C][kTri]
-  float* gs = ps + C * kTri;                     // [C] cumulative log decay
-  float* th = gs + C;                            // [C] theta
+  float* const ks = reinterpret_cast<float*>(smem4);  // [C][DS] K -> X_K -> W
+  float* const xs = ks + C * DS;   // [C][DS] Q, then V -> X_V -> U~
+  float* const an = xs + C * DS;   // [C][kTri] -A, diagonal blocks T_ii
+  float* const ps = an + C * kTri;  // [C][kTri] P
+  float* const gs = ps + C * kTri;  // [C] cumulative log decay
+  float* const th = gs + C;         // [C] theta
 
   const int chunk = blockIdx.x;
   const int bh = blockIdx.y;
@@ -147,16 +177,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int t0 = chunk * C;
   const int len = min(C, p.tokens - t0);
   const int t = threadIdx.x;
+  const int lane = t & 31, warp = t >> 5;
+  const int g = lane >> 2, tig = lane & 3;
   const size_t token0 = size_t(b) * p.tokens + t0;
   const size_t head_at = size_t(h) * D;
+  auto input_at = [&](int r, int c) {
+    return r < len ? (token0 + r) * p.qkv_stride + head_at + c : 0;
+  };
 
-  // 1. Keys, queries (asynchronous, all in flight at once), gates; padded
-  // rows are zero / alpha 1 / theta 0.
+  // 1. Keys and queries (asynchronous), gates; padded rows are zero /
+  // alpha 1 / theta 0.
   for (int idx = t; idx < C * G; idx += kThreads) {
     const int r = idx / G, c = (idx % G) * 4;
-    const size_t at = r < len ? (token0 + r) * p.qkv_stride + head_at + c : 0;
-    CpAsync16(buf + r * DS + c, p.k + at, r < len ? 16 : 0);
-    CpAsync16(qs + r * DS + c, p.q + at, r < len ? 16 : 0);
+    CpAsync16(ks + r * DS + c, p.k + input_at(r, c), r < len ? 16 : 0);
+    CpAsync16(xs + r * DS + c, p.q + input_at(r, c), r < len ? 16 : 0);
   }
   CpAsyncCommit();
   if (t < C) {
@@ -168,14 +202,13 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     // alpha == 0 exactly would make exp(g_r - g_s) 0/0; 1e-30 differs from
     // it by far less than float rounding of anything it multiplies.
-    float g = logf(fmaxf(alpha, 1e-30f));
-    const int lane = t & 31;
+    float gl = logf(fmaxf(alpha, 1e-30f));
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
-      const float up = __shfl_up_sync(0xFFFFFFFFu, g, o);
-      if (lane >= o) g += up;
+      const float up = __shfl_up_sync(0xFFFFFFFFu, gl, o);
+      if (lane >= o) gl += up;
     }
-    gs[t] = g;
+    gs[t] = gl;
     th[t] = theta;
   }
   CpAsyncWait<0>();
@@ -183,102 +216,165 @@ __global__ void __launch_bounds__(kThreads, 2)
   if (t >= 32 && t < C) gs[t] += gs[31];
   __syncthreads();
 
-  // 2. A = K K^T and P = Q K^T: 4x4 tiles at rows tr + 16i, cols tc + 16j;
-  // sub-tiles with i < j lie wholly above the diagonal and are skipped.
-  {
-    const int tr = t / 16, tc = t % 16;
-    float a[4][4] = {}, pq[4][4] = {};
-    for (int c = 0; c < D; c += 4) {
-      float4 kr[4], qr[4], kc[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        kr[i] = Load4(buf + (tr + 16 * i) * DS + c);
-        qr[i] = Load4(qs + (tr + 16 * i) * DS + c);
-        kc[i] = Load4(buf + (tc + 16 * i) * DS + c);
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-#pragma unroll
-        for (int j = 0; j <= i; ++j) {
-          a[i][j] = Dot4(kr[i], kc[j], a[i][j]);
-          pq[i][j] = Dot4(qr[i], kc[j], pq[i][j]);
-        }
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int r = tr + 16 * i, s = tc + 16 * j;
-        const float decay = s <= r ? expf(gs[r] - gs[s]) : 0.f;
-        as[r * kTri + s] = s < r ? th[r] * decay * a[i][j] : 0.f;
-        ps[r * kTri + s] = s <= r ? decay * pq[i][j] : 0.f;
-      }
-    }
-  }
-  __syncthreads();
-
   const int chunks = (p.tokens + C - 1) / C;
-  float* ws = p.workspace + (size_t(bh) * chunks + chunk) * GdrPrefillChunkFloats(D);
-  float* tile = ws;  // [3C][DS]: W, Q', K
-  float* ut_out = ws + GdrPrefillUtOffset(D);
-  // K into the tile (padded rows are already zero), and the zero pads.
+  float* const ws = p.workspace + (size_t(bh) * chunks + chunk) * GdrPrefillChunkFloats(D);
+  float* const tile = ws;  // [3C][DS]: W, Q', K
+  float* const ut_out = ws + GdrPrefillUtOffset(D);
+
+  // 2. -A = -theta decay K K^T and P = decay Q K^T (lower triangles), and
+  // K out to the tile with the zero pads.
+  {
+    TileRun r0, r1;
+    WarpRuns(warp, r0, r1);
+    const bool is_a = warp < 4;
+    const float* rows = is_a ? ks : xs;
+    float* out = is_a ? an : ps;
+    GramRun<D>(r0, rows, ks, gs, th, is_a, out, g, tig);
+    GramRun<D>(r1, rows, ks, gs, th, is_a, out, g, tig);
+  }
   for (int idx = t; idx < C * G; idx += kThreads) {
     const int r = idx / G, c = (idx % G) * 4;
-    Store4(tile + (2 * C + r) * DS + c, Load4(buf + r * DS + c));
+    Store4(tile + (2 * C + r) * DS + c, Load4(ks + r * DS + c));
   }
   for (int r = t; r < 3 * C; r += kThreads) {
     Store4(tile + r * DS + D, make_float4(0.f, 0.f, 0.f, 0.f));
   }
-  for (int half = 0; half < 2; ++half) {  // 0: W from keys, 1: U~ from values
-    // 3. Right-hand side in buf: theta gamma K (K is already there), or
-    // theta V (fetched asynchronously into buf, zeros for padding).
-    if (half == 1) {
-      for (int idx = t; idx < C * G; idx += kThreads) {
-        const int r = idx / G, c = (idx % G) * 4;
-        const size_t at = r < len ? (token0 + r) * p.qkv_stride + head_at + c : 0;
-        CpAsync16(buf + r * DS + c, p.v + at, r < len ? 16 : 0);
-      }
-      CpAsyncCommit();
-      CpAsyncWait<0>();
-      __syncthreads();
-    }
-    for (int idx = t; idx < C * G; idx += kThreads) {
+  __syncthreads();
+
+  // 3. V replaces Q (asynchronously); meanwhile warps 0-3 invert the
+  // diagonal blocks and warps 4-7 scale K to theta gamma K.
+  for (int idx = t; idx < C * G; idx += kThreads) {
+    const int r = idx / G, c = (idx % G) * 4;
+    CpAsync16(xs + r * DS + c, p.v + input_at(r, c), r < len ? 16 : 0);
+  }
+  CpAsyncCommit();
+  if (warp < 4) {
+    InvertDiagonalBlock(an, warp, lane);
+  } else {
+    for (int idx = t - 128; idx < C * G; idx += kThreads - 128) {
       const int r = idx / G, c = (idx % G) * 4;
-      const float scale = half == 0 ? th[r] * expf(gs[r]) : th[r];
-      const float4 v = Load4(buf + r * DS + c);
-      Store4(buf + r * DS + c, make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale));
+      const float s = th[r] * expf(gs[r]);
+      const float4 v = Load4(ks + r * DS + c);
+      Store4(ks + r * DS + c, make_float4(v.x * s, v.y * s, v.z * s, v.w * s));
     }
-    __syncthreads();
-    // 4. X = (I + A)^-1 rhs, written out as W or U~.
-    BlockForwardSubstitution<D>(as, buf);
-    float* x_out = half == 0 ? tile : ut_out;
-    const int x_stride = half == 0 ? DS : D;
-    for (int idx = t; idx < C * G; idx += kThreads) {
-      const int r = idx / G, c = (idx % G) * 4;
-      Store4(x_out + r * x_stride + c, Load4(buf + r * DS + c));
-    }
-    // 5. P X, then Q' = diag(gamma) Q - P W or Y0 = P U~.
-    constexpr int RG = LowerProductShape<D>::RG, NG = LowerProductShape<D>::NG;
-    const int pair = t / (D / 4), cg = t % (D / 4);
-    float4 lo[RG], hi[RG];
-    LowerProduct<D>(ps, buf, pair, cg, lo, hi);
-    float* z_out = half == 0 ? tile + C * DS : ut_out + C * D;
-    const int z_stride = half == 0 ? DS : D;
-    const int c = cg * 4;
+  }
+  CpAsyncWait<0>();
+  __syncthreads();
+  for (int idx = t; idx < C * G; idx += kThreads) {
+    const int r = idx / G, c = (idx % G) * 4;
+    const float s = th[r];
+    const float4 v = Load4(xs + r * DS + c);
+    Store4(xs + r * DS + c, make_float4(v.x * s, v.y * s, v.z * s, v.w * s));
+  }
+  __syncthreads();
+
+  // 4. Forward substitution over this warp's column tiles of [X_K | X_V].
+  // Column tile q of the pair: matrix q / (D / 8), tile q % (D / 8) in it.
+  float* xcol[kTilesPerWarp];   // column base (row 0) of this lane's n = g
+  int ccol[kTilesPerWarp];      // accumulator column 2 tig (and + 1)
 #pragma unroll
-    for (int i = 0; i < 2 * RG; ++i) {
-      const int r = i < RG ? RG * pair + i : RG * (NG - 1 - pair) + i - RG;
-      float4 z = i < RG ? lo[i] : hi[i - RG];
-      if (half == 0) {
-        const float gamma = expf(gs[r]);
-        const float4 q = Load4(qs + r * DS + c);
-        z = make_float4(fmaf(gamma, q.x, -z.x), fmaf(gamma, q.y, -z.y),
-                        fmaf(gamma, q.z, -z.z), fmaf(gamma, q.w, -z.w));
+  for (int u = 0; u < kTilesPerWarp; ++u) {
+    const int q = warp * kTilesPerWarp + u;
+    float* m = q < kTilesPerMatrix ? ks : xs;
+    const int qq = q % kTilesPerMatrix;
+    xcol[u] = m + TileColumn(qq, g);
+    ccol[u] = int((m - ks) + TileColumn(qq, 2 * tig));  // + 1 is adjacent
+  }
+#pragma unroll 1
+  for (int i = 0; i < C / 16; ++i) {
+    float acc[kTilesPerWarp][4];
+#pragma unroll
+    for (int u = 0; u < kTilesPerWarp; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[u][e] = ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)];
       }
-      Store4(z_out + r * z_stride + c, z);
     }
-    __syncthreads();  // buf is rewritten by the next half
+#pragma unroll 1
+    for (int k0 = 0; k0 < 16 * i; k0 += 8) {
+      const AFrag a = LoadA(an + 16 * i * kTri + k0, kTri, g, tig);
+#pragma unroll
+      for (int u = 0; u < kTilesPerWarp; ++u) {
+        Mma3(acc[u], a, xcol[u][(k0 + tig) * DS], xcol[u][(k0 + tig + 4) * DS]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kTilesPerWarp; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = acc[u][e];
+        acc[u][e] = 0.f;
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int k0 = 0; k0 < 16; k0 += 8) {
+      const AFrag a = LoadA(an + 16 * i * kTri + 16 * i + k0, kTri, g, tig);
+#pragma unroll
+      for (int u = 0; u < kTilesPerWarp; ++u) {
+        const int k = 16 * i + k0 + tig;
+        Mma3(acc[u], a, xcol[u][k * DS], xcol[u][(k + 4) * DS]);
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int u = 0; u < kTilesPerWarp; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = acc[u][e];
+      }
+    }
+    __syncwarp();
+  }
+  __syncthreads();
+
+  // 5. W and U~ out; then Z = P [W | U~] over the same column tiles, in
+  // place: m-tile i reads rows < 16 (i + 1), so going down from the last
+  // m-tile never reads a row already overwritten.
+  for (int idx = t; idx < C * G; idx += kThreads) {
+    const int r = idx / G, c = (idx % G) * 4;
+    Store4(tile + r * DS + c, Load4(ks + r * DS + c));
+    Store4(ut_out + r * D + c, Load4(xs + r * DS + c));
+  }
+  __syncthreads();  // the copies above read every warp's columns
+#pragma unroll 1
+  for (int i = C / 16 - 1; i >= 0; --i) {
+    float z[kTilesPerWarp][4];
+#pragma unroll
+    for (int u = 0; u < kTilesPerWarp; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) z[u][e] = 0.f;
+    }
+#pragma unroll 1
+    for (int k0 = 0; k0 < 16 * (i + 1); k0 += 8) {
+      const AFrag a = LoadA(ps + 16 * i * kTri + k0, kTri, g, tig);
+#pragma unroll
+      for (int u = 0; u < kTilesPerWarp; ++u) {
+        Mma3(z[u], a, xcol[u][(k0 + tig) * DS], xcol[u][(k0 + tig + 4) * DS]);
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int u = 0; u < kTilesPerWarp; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = z[u][e];
+      }
+    }
+    __syncwarp();
+  }
+  __syncthreads();
+  // Q' = diag(gamma) Q - P W (Q again from global memory), Y0 = P U~.
+  for (int idx = t; idx < C * G; idx += kThreads) {
+    const int r = idx / G, c = (idx % G) * 4;
+    const float gamma = expf(gs[r]);
+    const float4 pw = Load4(ks + r * DS + c);
+    float4 q = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (r < len) q = __ldg(reinterpret_cast<const float4*>(p.q + input_at(r, c)));
+    Store4(tile + (C + r) * DS + c,
+           make_float4(fmaf(gamma, q.x, -pw.x), fmaf(gamma, q.y, -pw.y),
+                       fmaf(gamma, q.z, -pw.z), fmaf(gamma, q.w, -pw.w)));
+    Store4(ut_out + (C + r) * D + c, Load4(xs + r * DS + c));
   }
   // 6. Key decays exp(g_last - g_s), then gamma_last and padding.
   float* decays = ws + GdrPrefillTileFloats(D);
