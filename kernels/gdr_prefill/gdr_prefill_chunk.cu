@@ -85,53 +85,53 @@ __device__ __forceinline__ int TileColumn(int q, int n) {
   return 32 * (q >> 2) + 4 * (q & 3) + (n & 3) + 16 * (n >> 2);
 }
 
-// Lower-triangle tiles of K K^T (warps 0-3) and Q K^T (warps 4-7): m-tile i
-// needs column tiles 0 .. 2i + 1, 20 per matrix, five per warp as
-// (i, first j, end j) runs.
-struct TileRun {
-  int i, jb, je;
-};
-__device__ __forceinline__ void WarpRuns(int w, TileRun& r0, TileRun& r1) {
-  switch (w & 3) {
-    case 0: r0 = {3, 0, 5}; r1 = {0, 0, 0}; break;
-    case 1: r0 = {3, 5, 8}; r1 = {0, 0, 2}; break;
-    case 2: r0 = {2, 0, 5}; r1 = {0, 0, 0}; break;
-    default: r0 = {2, 5, 6}; r1 = {1, 0, 4}; break;
-  }
-}
-
-template <int D>
-__device__ void GramRun(const TileRun& run, const float* rows, const float* ks,
+// N column tiles jb .. jb + N - 1 of m-tile i of a lower-triangle Gram
+// product (rows . K rows), scaled by the decays into `out`.
+template <int D, int N>
+__device__ void GramRun(int i, int jb, const float* rows, const float* ks,
                         const float* gs, const float* th, bool is_a, float* out,
                         int g, int tig) {
   constexpr int DS = D + 4;
-  if (run.je <= run.jb) return;
-  float acc[5][4] = {};
-  const float* arow = rows + 16 * run.i * DS;
+  float acc[N][4] = {};
+  const float* arow = rows + 16 * i * DS;
 #pragma unroll 2
   for (int k0 = 0; k0 < D; k0 += 8) {
     const AFrag a = LoadA(arow + k0, DS, g, tig);
 #pragma unroll
-    for (int u = 0; u < 5; ++u) {
-      const int j = run.jb + u;
-      if (j < run.je) {
-        const float* b = ks + (8 * j + g) * DS + k0 + tig;
-        Mma3(acc[u], a, b[0], b[4]);
-      }
+    for (int u = 0; u < N; ++u) {
+      const float* b = ks + (8 * (jb + u) + g) * DS + k0 + tig;
+      Mma3(acc[u], a, b[0], b[4]);
     }
   }
 #pragma unroll
-  for (int u = 0; u < 5; ++u) {
-    const int j = run.jb + u;
-    if (j >= run.je) continue;
+  for (int u = 0; u < N; ++u) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int r = 16 * run.i + g + 8 * (e >> 1), s = 8 * j + 2 * tig + (e & 1);
+      const int r = 16 * i + g + 8 * (e >> 1), s = 8 * (jb + u) + 2 * tig + (e & 1);
       const float decay = s <= r ? expf(gs[r] - gs[s]) : 0.f;
       // A is stored negated (the substitution accumulates -A X).
       out[r * kTri + s] = is_a ? (s < r ? -th[r] * decay * acc[u][e] : 0.f)
                                : decay * acc[u][e];
     }
+  }
+}
+
+// The lower triangles of K K^T (warps 0-3) and Q K^T (warps 4-7): m-tile i
+// needs column tiles 0 .. 2i + 1, 20 per matrix, five per warp.
+template <int D>
+__device__ void GramTiles(int warp, const float* rows, const float* ks, const float* gs,
+                          const float* th, bool is_a, float* out, int g, int tig) {
+  switch (warp & 3) {
+    case 0: GramRun<D, 5>(3, 0, rows, ks, gs, th, is_a, out, g, tig); break;
+    case 1:
+      GramRun<D, 3>(3, 5, rows, ks, gs, th, is_a, out, g, tig);
+      GramRun<D, 2>(0, 0, rows, ks, gs, th, is_a, out, g, tig);
+      break;
+    case 2: GramRun<D, 5>(2, 0, rows, ks, gs, th, is_a, out, g, tig); break;
+    default:
+      GramRun<D, 1>(2, 5, rows, ks, gs, th, is_a, out, g, tig);
+      GramRun<D, 4>(1, 0, rows, ks, gs, th, is_a, out, g, tig);
+      break;
   }
 }
 
@@ -223,15 +223,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   // 2. -A = -theta decay K K^T and P = decay Q K^T (lower triangles), and
   // K out to the tile with the zero pads.
-  {
-    TileRun r0, r1;
-    WarpRuns(warp, r0, r1);
-    const bool is_a = warp < 4;
-    const float* rows = is_a ? ks : xs;
-    float* out = is_a ? an : ps;
-    GramRun<D>(r0, rows, ks, gs, th, is_a, out, g, tig);
-    GramRun<D>(r1, rows, ks, gs, th, is_a, out, g, tig);
-  }
+  GramTiles<D>(warp, warp < 4 ? ks : xs, ks, gs, th, warp < 4, warp < 4 ? an : ps, g,
+               tig);
   for (int idx = t; idx < C * G; idx += kThreads) {
     const int r = idx / G, c = (idx % G) * 4;
     Store4(tile + (2 * C + r) * DS + c, Load4(ks + r * DS + c));
@@ -336,6 +329,17 @@ __global__ void __launch_bounds__(kThreads, 2)
     Store4(tile + r * DS + c, Load4(ks + r * DS + c));
     Store4(ut_out + r * D + c, Load4(xs + r * DS + c));
   }
+  // Q for the Q' epilogue, fetched now so its latency hides behind the
+  // products below.
+  constexpr int kRowIters = C * G / kThreads;
+  static_assert(C * G % kThreads == 0, "whole float4 rows per thread");
+  float4 qreg[kRowIters];
+#pragma unroll
+  for (int it = 0; it < kRowIters; ++it) {
+    const int idx = t + it * kThreads, r = idx / G, c = (idx % G) * 4;
+    qreg[it] = r < len ? __ldg(reinterpret_cast<const float4*>(p.q + input_at(r, c)))
+                       : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
   __syncthreads();  // the copies above read every warp's columns
 #pragma unroll 1
   for (int i = C / 16 - 1; i >= 0; --i) {
@@ -365,12 +369,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   __syncthreads();
   // Q' = diag(gamma) Q - P W (Q again from global memory), Y0 = P U~.
-  for (int idx = t; idx < C * G; idx += kThreads) {
-    const int r = idx / G, c = (idx % G) * 4;
+#pragma unroll
+  for (int it = 0; it < kRowIters; ++it) {
+    const int idx = t + it * kThreads, r = idx / G, c = (idx % G) * 4;
     const float gamma = expf(gs[r]);
     const float4 pw = Load4(ks + r * DS + c);
-    float4 q = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (r < len) q = __ldg(reinterpret_cast<const float4*>(p.q + input_at(r, c)));
+    const float4 q = qreg[it];
     Store4(tile + (C + r) * DS + c,
            make_float4(fmaf(gamma, q.x, -pw.x), fmaf(gamma, q.y, -pw.y),
                        fmaf(gamma, q.z, -pw.z), fmaf(gamma, q.w, -pw.w)));
