@@ -25,6 +25,10 @@ absl::Status Validate(const GdrPrefillParams& p) {
                                 "specialised per head width), got ", p.dim));
   }
   if (p.tokens < 0) return Invalid(absl::StrCat("tokens must be >= 0, got ", p.tokens));
+  if ((int64_t(p.tokens) + kGdrChunk - 1) / kGdrChunk > 65535) {
+    return Invalid(absl::StrCat("tokens must be <= ", 65535 * kGdrChunk,
+                                " (65535 chunks of ", kGdrChunk, "), got ", p.tokens));
+  }
   if ((p.rows_per_block != 8 && p.rows_per_block != 16) ||
       p.dim % p.rows_per_block != 0) {
     return Invalid(absl::StrCat("rows_per_block must be 8 or 16 and divide dim ",

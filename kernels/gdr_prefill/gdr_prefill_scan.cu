@@ -59,10 +59,8 @@ struct ScanLayout {
   static constexpr int kYt = kUt + kSliceBufs * C * RS;  // [3][C][YS] Y0 slice
   static constexpr int kM = kYt + kSliceBufs * C * YS;   // [2][R][DS] M hi, lo
   static constexpr int kU = kM + 2 * R * DS;        // [C][RS] U'
-  // 4 mbarriers: buffer b full at kBar + 2 b, empty (every warp of the
-  // cluster done reading it) at kBar + 4 + 2 b.
-  static constexpr int kBar = kU + C * RS;
-  static constexpr int kFloats = kBar + 8;
+  static constexpr int kBar = kU + C * RS;          // 2 mbarriers
+  static constexpr int kFloats = kBar + 4;
   static constexpr uint32_t kTileBytes = kTile * 4;
   static_assert(kFloats * 4 <= 227 * 1024, "fits one block's shared memory");
   static_assert(kTile % 4 == 0, "16-byte aligned buffers");
@@ -83,8 +81,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   float* const sm = reinterpret_cast<float*>(smem4);
   float* const ms = sm + L::kM;
   float* const us = sm + L::kU;
-  const uint32_t bar0 = SmemAddr(sm + L::kBar);  // full[b]: bar0 + 8 b
-  const uint32_t empty0 = bar0 + 16;              // empty[b]: empty0 + 8 b
+  const uint32_t bar0 = SmemAddr(sm + L::kBar);  // buffer b: bar0 + 8 b
 
   const int t = threadIdx.x;
   const int lane = t & 31, warp = t >> 5;
@@ -103,8 +100,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (t == 0) {
     MbarInit(bar0, 1);
     MbarInit(bar0 + 8, 1);
-    MbarInit(empty0, kWarps * cluster);
-    MbarInit(empty0 + 8, kWarps * cluster);
     MbarInitFence();
   }
   // M in the second product's accumulator layout: value rows 2 tig and
@@ -166,14 +161,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int buf = chunk & 1;
     const int sbuf = chunk % kSliceBufs;
     const int len = min(C, p.tokens - chunk * C);
-    // Every warp of the cluster is done with chunk - 1 before its buffer
-    // is refilled: the producer thread waits on its block's empty barrier,
-    // which each warp of every block arrives on (v4 used a cluster barrier
-    // here, whose release fence in all 256 threads cost a fifth of the time).
-    if (t == 0 && chunk + 1 < chunks) {
-      if (chunk > 0) MbarWait(empty0 + 8 * (buf ^ 1), ((chunk - 1) >> 1) & 1);
-      issue_tile(chunk + 1, buf ^ 1);
-    }
+    // Every block is done with chunk - 1 before its buffer is refilled.
+    // (Waiting in thread 0 only, the others later, hung: keep the split
+    // cluster barrier uniform across each warp.) Per-warp arrivals on
+    // remote mbarriers ran as fast, but racecheck cannot see that order.
+    if (chunk > 0) ClusterWait();
+    if (t == 0 && chunk + 1 < chunks) issue_tile(chunk + 1, buf ^ 1);
     if (chunk + kSliceBufs - 1 < chunks) issue_slices(chunk + kSliceBufs - 1);
     CpAsyncCommit();
     MbarWait(bar0 + 8 * buf, (chunk >> 1) & 1);
@@ -258,17 +251,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         ms[R * DS + at] = __uint_as_float(split.lo);
       }
     }
-    // Done reading this chunk's buffer: one arrival per warp on every
-    // block's empty barrier. (M and U' are rewritten next chunk only after
-    // the barrier that follows its tile wait.)
-    __syncwarp();
-    if (lane == 0) {
-      for (uint32_t r = 0; r < cluster; ++r) MbarArriveCluster(empty0 + 8 * buf, r);
-    }
+    // Done reading this chunk's buffer: every value read from it has been
+    // consumed by now (into M, U' or y), so the reads are complete and a
+    // relaxed arrival is enough. M and U' are rewritten next chunk only
+    // after the barrier that follows its tile wait.
+    ClusterArriveRelaxed();
   }
-  // No block leaves while peers may still multicast or arrive on it.
-  ClusterArrive();
-  ClusterWait();
+  ClusterWait();  // no block leaves while peers may still multicast to it
 
   if (owns_m) {
 #pragma unroll

@@ -218,6 +218,10 @@ TEST(GdrPrefillValidationTest, RejectsBadShapesAndWorkspace) {
   p.gate_stride = 1;
   p.tokens = -1;
   expect_invalid(p, "tokens -1");
+  p.tokens = 65535 * kGdrChunk + 1;  // one chunk more than a grid column holds
+  p.workspace_floats = GdrPrefillWorkspaceFloats(1, 1, 64, p.tokens);
+  expect_invalid(p, "65536 chunks");
+  p.workspace_floats = 1 << 20;
   p.tokens = 1;
   p.v = nullptr;
   expect_invalid(p, "null v");
