@@ -18,7 +18,7 @@ memcheck gdr_prefill_test *B3_H2_d64_T130*:*B2_H3_d128_T64*:*B1_H1_d64_T1*
 memcheck cms_slow_test *
 memcheck swa_prefill_test *
 memcheck fused_test *
-racecheck gdr_prefill_test *B3_H2_d64_T130*:*B1_H1_d64_T1*
+racecheck gdr_prefill_test *B3_H2_d64_T130*:*B1_H1_d64_T1*:*B1_H2_d128_T200*
 racecheck swa_prefill_test *
 racecheck cms_slow_test *
 LIST
