@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "kernels/cms_slow/cms_slow_kernel.h"
+#include "kernels/cp_async.cuh"
 
 namespace hecate {
 namespace {
@@ -43,23 +44,6 @@ __device__ __forceinline__ float4 Load4(const float* p, bool ok) {
 
 __device__ __forceinline__ void Store4(float* p, float4 v) {
   *reinterpret_cast<float4*>(p) = v;
-}
-
-__device__ __forceinline__ unsigned SharedAddress(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void CopyAsync16(float* smem, const float* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SharedAddress(smem)),
-               "l"(gmem));
-}
-__device__ __forceinline__ void CopyAsync4(float* smem, const float* gmem) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(SharedAddress(smem)),
-               "l"(gmem));
-}
-__device__ __forceinline__ void CommitAsync() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void WaitAsync() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
 // One shared-memory buffer: `tile` tokens of keys and queries of head h,
@@ -93,18 +77,18 @@ __device__ void StageTile(const CmsSlowParams& p, int b, int h, int row0, int t0
     const int t = rest / chunks, c = (rest % chunks) * 4;
     const size_t r = size_t(b) * p.tokens + t0 + t;
     const float* src = (which == 0 ? p.k : p.q) + r * p.qkv_stride + h * d + c;
-    CopyAsync16((which == 0 ? dst.k : dst.q) + t * d + c, src);
+    CpAsync16((which == 0 ? dst.k : dst.q) + t * d + c, src);
   }
   for (int idx = threadIdx.x; idx < n * kRowsPerBlock; idx += kThreads) {
     const int t = idx / kRowsPerBlock, i = idx % kRowsPerBlock;
     if (row0 + i >= d) continue;
     const size_t r = size_t(b) * p.tokens + t0 + t;
-    CopyAsync4(dst.v + idx, p.v + r * p.qkv_stride + h * d + row0 + i);
+    CpAsync4(dst.v + idx, p.v + r * p.qkv_stride + h * d + row0 + i);
   }
   for (int idx = threadIdx.x; idx < n * 3; idx += kThreads) {
     const int t = idx / 3, g = idx % 3;
     const size_t r = size_t(b) * p.tokens + t0 + t;
-    CopyAsync4(dst.gates + t * 4 + g,
+    CpAsync4(dst.gates + t * 4 + g,
                p.gates + r * p.gate_stride + gate_index0 + g * gate_stride_kind);
   }
 }
@@ -158,17 +142,17 @@ __global__ void __launch_bounds__(kThreads)
   const int tiles = (p.tokens + tile - 1) / tile;
   StageTile(p, b, h, row0, 0, min(tile, p.tokens), gate_index0, gate_stride_kind,
             View(smem, d, tile));
-  CommitAsync();
+  CpAsyncCommit();
   for (int i = 0; i < tiles; ++i) {
     const int t0 = i * tile, n = min(tile, p.tokens - t0);
     if (i + 1 < tiles) {
       const int t1 = t0 + tile;
       StageTile(p, b, h, row0, t1, min(tile, p.tokens - t1), gate_index0, gate_stride_kind,
                 View(smem + ((i + 1) & 1) * buffer_floats, d, tile));
-      CommitAsync();
-      WaitAsync<1>();
+      CpAsyncCommit();
+      CpAsyncWait<1>();
     } else {
-      WaitAsync<0>();
+      CpAsyncWait<0>();
     }
     __syncthreads();
     const TileView in = View(smem + (i & 1) * buffer_floats, d, tile);

@@ -34,7 +34,7 @@
 // blocks fit per multiprocessor) and read again from global memory for Q'.
 // A partial last chunk is padded with alpha = 1, theta = 0 and zero vectors,
 // which leaves every padded row of W, U~, Q', Y0 zero.
-#include "kernels/gdr_prefill/cp_async.cuh"
+#include "kernels/cp_async.cuh"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
 #include "kernels/gdr_prefill/sm90_ptx.cuh"
 
@@ -273,51 +273,49 @@ __global__ void __launch_bounds__(kThreads, 2)
     xcol[u] = m + TileColumn(qq, g);
     ccol[u] = int((m - ks) + TileColumn(qq, 2 * tig));  // + 1 is adjacent
   }
+  // The warp's accumulators for rows 16 i .. 16 i + 15 of its column tiles:
+  // element e is row g + 8 (e / 2), column 2 tig + e % 2.
+  auto tile_at = [&](int u, int i, int e) {
+    return ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1);
+  };
+  // acc += A[rows of `arow`][k_begin, k_end) X[k_begin, k_end)[its tiles],
+  // A's 16 rows starting at `arow` (stride kTri).
+  auto accumulate = [&](float (&acc)[kTilesPerWarp][4], const float* arow, int k_begin,
+                        int k_end) {
 #pragma unroll 1
-  for (int i = 0; i < C / 16; ++i) {
-    float acc[kTilesPerWarp][4];
-#pragma unroll
-    for (int u = 0; u < kTilesPerWarp; ++u) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        acc[u][e] = ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)];
-      }
-    }
-#pragma unroll 1
-    for (int k0 = 0; k0 < 16 * i; k0 += 8) {
-      const AFrag a = LoadA(an + 16 * i * kTri + k0, kTri, g, tig);
+    for (int k0 = k_begin; k0 < k_end; k0 += 8) {
+      const AFrag a = LoadA(arow + k0, kTri, g, tig);
 #pragma unroll
       for (int u = 0; u < kTilesPerWarp; ++u) {
         Mma3(acc[u], a, xcol[u][(k0 + tig) * DS], xcol[u][(k0 + tig + 4) * DS]);
       }
     }
+  };
+  // Rows 16 i .. 16 i + 15 of the warp's tiles = acc, then acc = 0.
+  auto store_rows = [&](float (&acc)[kTilesPerWarp][4], int i) {
+    __syncwarp();  // the warp's reads of these rows are done
 #pragma unroll
     for (int u = 0; u < kTilesPerWarp; ++u) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = acc[u][e];
+        ks[tile_at(u, i, e)] = acc[u][e];
         acc[u][e] = 0.f;
       }
     }
     __syncwarp();
-#pragma unroll
-    for (int k0 = 0; k0 < 16; k0 += 8) {
-      const AFrag a = LoadA(an + 16 * i * kTri + 16 * i + k0, kTri, g, tig);
-#pragma unroll
-      for (int u = 0; u < kTilesPerWarp; ++u) {
-        const int k = 16 * i + k0 + tig;
-        Mma3(acc[u], a, xcol[u][k * DS], xcol[u][(k + 4) * DS]);
-      }
-    }
-    __syncwarp();
+  };
+  float acc[kTilesPerWarp][4];
+#pragma unroll 1
+  for (int i = 0; i < C / 16; ++i) {  // X_i = T_ii (X_i - A_i,<i X_<i)
 #pragma unroll
     for (int u = 0; u < kTilesPerWarp; ++u) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = acc[u][e];
-      }
+      for (int e = 0; e < 4; ++e) acc[u][e] = ks[tile_at(u, i, e)];
     }
-    __syncwarp();
+    accumulate(acc, an + 16 * i * kTri, 0, 16 * i);  // an holds -A
+    store_rows(acc, i);
+    accumulate(acc, an + 16 * i * kTri, 16 * i, 16 * i + 16);  // T_ii
+    store_rows(acc, i);
   }
   __syncthreads();
 
@@ -341,31 +339,11 @@ __global__ void __launch_bounds__(kThreads, 2)
                        : make_float4(0.f, 0.f, 0.f, 0.f);
   }
   __syncthreads();  // the copies above read every warp's columns
+  // acc is zero here (store_rows cleared it).
 #pragma unroll 1
   for (int i = C / 16 - 1; i >= 0; --i) {
-    float z[kTilesPerWarp][4];
-#pragma unroll
-    for (int u = 0; u < kTilesPerWarp; ++u) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) z[u][e] = 0.f;
-    }
-#pragma unroll 1
-    for (int k0 = 0; k0 < 16 * (i + 1); k0 += 8) {
-      const AFrag a = LoadA(ps + 16 * i * kTri + k0, kTri, g, tig);
-#pragma unroll
-      for (int u = 0; u < kTilesPerWarp; ++u) {
-        Mma3(z[u], a, xcol[u][(k0 + tig) * DS], xcol[u][(k0 + tig + 4) * DS]);
-      }
-    }
-    __syncwarp();
-#pragma unroll
-    for (int u = 0; u < kTilesPerWarp; ++u) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        ks[ccol[u] + (16 * i + g + 8 * (e >> 1)) * DS + (e & 1)] = z[u][e];
-      }
-    }
-    __syncwarp();
+    accumulate(acc, ps + 16 * i * kTri, 0, 16 * (i + 1));
+    store_rows(acc, i);
   }
   __syncthreads();
   // Q' = diag(gamma) Q - P W (Q again from global memory), Y0 = P U~.

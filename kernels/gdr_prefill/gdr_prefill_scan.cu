@@ -24,7 +24,7 @@
 // accumulators; a float32 copy in shared memory feeds the first product.
 #include <cstdint>
 
-#include "kernels/gdr_prefill/cp_async.cuh"
+#include "kernels/cp_async.cuh"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
 #include "kernels/gdr_prefill/sm90_ptx.cuh"
 
