@@ -61,7 +61,16 @@ absl::Status Validate(const GdrPrefillParams& p) {
     return Invalid(absl::StrCat("workspace holds ", p.workspace_floats,
                                 " floats, needs ", needed));
   }
-  return absl::OkStatus();
+  const size_t rows = size_t(p.batch) * p.tokens, width = size_t(p.heads) * p.dim;
+  const size_t qkv = StridedFloats(rows, p.qkv_stride, width);
+  const size_t gates = StridedFloats(rows, p.gate_stride, p.heads);
+  return CheckNoOverlap("GdrPrefill",
+                        {{p.y, rows * width, "y"}, {p.workspace, needed, "workspace"}},
+                        {{p.q, qkv, "q"},
+                         {p.k, qkv, "k"},
+                         {p.v, qkv, "v"},
+                         {p.alpha, gates, "alpha"},
+                         {p.theta, gates, "theta"}});
 }
 
 }  // namespace

@@ -28,11 +28,14 @@ namespace hecate {
 
 // Requirements (else INVALID_ARGUMENT): batch, heads >= 1, batch * heads <=
 // 65535; dim 64 or 128 (tiny and base; the kernels are specialised per
-// head width, add an instantiation for another); tokens >= 0 (0 does nothing);
+// head width, add an instantiation for another); tokens in [0, 65535 * 64]
+// (0 does nothing);
 // rows_per_block 8 or 16 and dividing dim; qkv_stride >= heads * dim and a
 // multiple of 4; gate_stride >= heads; state_offset a multiple of 4; every
 // pointer non-null; q, k, v, y, workspace 16-byte aligned; workspace_floats
-// >= GdrPrefillWorkspaceFloats(batch, heads, dim, tokens). Device-side
+// >= GdrPrefillWorkspaceFloats(batch, heads, dim, tokens); y and the
+// workspace overlap neither each other nor q, k, v, alpha, theta (the
+// spans the call touches). Device-side
 // pointers in `states` must be 16-byte aligned and distinct.
 absl::Status GdrPrefill(const GdrPrefillParams& params, cudaStream_t stream);
 

@@ -176,17 +176,20 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& info) { return Name(info.param); });
 
 TEST(GdrPrefillValidationTest, RejectsBadShapesAndWorkspace) {
-  alignas(16) float buf[256] = {};
+  // Host memory stands in for device memory: validation never touches it.
+  // Inputs may share memory; outputs (y, workspace) get their own spans.
+  alignas(16) static float buf[1024] = {};
   float* state_ptr = buf;
   GdrPrefillParams good;
   good.batch = good.heads = 1;
   good.dim = 64;
   good.tokens = 1;
   good.states = &state_ptr;
-  good.q = good.k = good.v = good.alpha = good.theta = good.y = buf;
+  good.q = good.k = good.v = good.alpha = good.theta = buf;
+  good.y = buf + 64;
   good.qkv_stride = 64;
   good.gate_stride = 1;
-  good.workspace = buf;
+  good.workspace = buf + 128;
   good.workspace_floats = 0;  // too small for 1 token: checked below
   good.rows_per_block = 8;
   auto expect_invalid = [](const GdrPrefillParams& p, const char* what) {
@@ -226,8 +229,28 @@ TEST(GdrPrefillValidationTest, RejectsBadShapesAndWorkspace) {
   p.v = nullptr;
   expect_invalid(p, "null v");
   p.v = buf;
-  p.y = buf + 1;
+  p.y = good.y + 1;
   expect_invalid(p, "misaligned y");
+  // Overlaps: each case differs from `good` in one pointer, and the error
+  // must be the overlap one (good itself cannot be run here: it would
+  // launch on host memory).
+  auto expect_overlap = [](const GdrPrefillParams& p, const char* what) {
+    const absl::Status s = GdrPrefill(p, nullptr);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << what;
+    EXPECT_NE(s.message().find(what), absl::string_view::npos) << s;
+  };
+  p = good;
+  p.workspace_floats = 1 << 20;
+  p.y = buf + 32;  // floats 32..95: meets q's 0..63
+  expect_overlap(p, "y overlaps q");
+  p = good;
+  p.workspace_floats = 1 << 20;
+  p.workspace = good.y + 60;  // aligned, and meets y's last floats
+  expect_overlap(p, "y overlaps workspace");
+  p = good;
+  p.workspace_floats = 1 << 20;
+  p.theta = good.workspace + 1000;  // inside the span the call writes
+  expect_overlap(p, "workspace overlaps theta");
 }
 
 }  // namespace

@@ -33,12 +33,16 @@ absl::Status Validate(const SwaPrefillParams& p) {
   if (!(std::isfinite(p.scale) && p.scale > 0)) {
     return Invalid(absl::StrCat("scale must be finite and > 0, got ", p.scale));
   }
-  return CheckKernelPointers("SwaPrefill", {{p.states, "states"},
-                                            {p.pulse, "pulse"},
-                                            {p.q, "q"},
-                                            {p.k, "k"},
-                                            {p.v, "v"},
-                                            {p.out, "out"}});
+  HECATE_RETURN_IF_ERROR(CheckKernelPointers("SwaPrefill", {{p.states, "states"},
+                                                            {p.pulse, "pulse"},
+                                                            {p.q, "q"},
+                                                            {p.k, "k"},
+                                                            {p.v, "v"},
+                                                            {p.out, "out"}}));
+  const size_t rows = size_t(p.batch) * p.tokens;
+  const size_t qkv = StridedFloats(rows, p.qkv_stride, width);
+  return CheckNoOverlap("SwaPrefill", {{p.out, StridedFloats(rows, p.out_stride, width), "out"}},
+                        {{p.q, qkv, "q"}, {p.k, qkv, "k"}, {p.v, qkv, "v"}});
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ namespace hecate {
 // 65535], window >= 1; dim a multiple of 4 in [4, 128]; tokens >= 0 (0 does
 // nothing); qkv_stride, out_stride >= heads * dim; scale finite and > 0;
 // every pointer non-null. Device pointers in `states` must hold both rings
-// and be distinct; `out` must not overlap q, k, v.
+// and be distinct (not checked: they live on the device); `out` must not
+// overlap q, k, v (the rows the call touches).
 absl::Status SwaPrefill(const SwaPrefillParams& params, cudaStream_t stream);
 
 }  // namespace hecate

@@ -295,6 +295,12 @@ TEST(SwaPrefillValidationTest, RejectsBadShapesAndPointers) {
     const absl::Status s = SwaPrefill(p, nullptr);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << e.what << ": " << s;
   }
+  // out may not overlap an input; the error says which.
+  p = good;
+  p.out = buf + 2;
+  const absl::Status overlap = SwaPrefill(p, nullptr);
+  EXPECT_EQ(overlap.code(), absl::StatusCode::kInvalidArgument) << overlap;
+  EXPECT_NE(overlap.message().find("out overlaps q"), absl::string_view::npos) << overlap;
   // Alignment is not required: a misaligned layout takes the general kernel
   // (SwaPrefillTiledSupports), so there is no misalignment error to test.
   p = good;
