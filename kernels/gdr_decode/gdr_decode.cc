@@ -27,13 +27,20 @@ absl::Status Validate(const GdrDecodeParams& p) {
         "GdrDecode: state_offset must be a multiple of 4 floats, got ",
         p.state_offset));
   }
-  return CheckKernelPointers("GdrDecode", {{p.states, "states"},
-                                           {p.q, "q", kFloat4Loads},
-                                           {p.k, "k", kFloat4Loads},
-                                           {p.v, "v", kFloat4Loads},
-                                           {p.alpha, "alpha"},
-                                           {p.theta, "theta"},
-                                           {p.y, "y", kFloat4Loads}});
+  HECATE_RETURN_IF_ERROR(CheckKernelPointers("GdrDecode", {{p.states, "states"},
+                                                           {p.q, "q", kFloat4Loads},
+                                                           {p.k, "k", kFloat4Loads},
+                                                           {p.v, "v", kFloat4Loads},
+                                                           {p.alpha, "alpha"},
+                                                           {p.theta, "theta"},
+                                                           {p.y, "y", kFloat4Loads}}));
+  const size_t gates = size_t(p.batch) * p.heads, vectors = gates * p.dim;
+  return CheckNoOverlap("GdrDecode", {{p.y, vectors, "y"}},
+                        {{p.q, vectors, "q"},
+                         {p.k, vectors, "k"},
+                         {p.v, vectors, "v"},
+                         {p.alpha, gates, "alpha"},
+                         {p.theta, gates, "theta"}});
 }
 
 }  // namespace

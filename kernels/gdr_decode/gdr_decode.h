@@ -25,7 +25,8 @@ namespace hecate {
 
 // Requirements (else INVALID_ARGUMENT): batch >= 1, heads >= 1, dim a
 // multiple of 4 in [4, 256]; every pointer non-null; q, k, v, y 16-byte
-// aligned; state_offset a multiple of 4 floats. The pointers in `states`
+// aligned; y overlapping none of q, k, v, alpha, theta; state_offset a
+// multiple of 4 floats. The pointers in `states`
 // live on the device and cannot be checked here: each must be 16-byte
 // aligned (cudaMalloc gives 256) and hold state_offset + heads*dim*dim
 // floats. Sessions must be distinct (no two states[b] may alias).

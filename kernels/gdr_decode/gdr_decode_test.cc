@@ -190,6 +190,11 @@ TEST(GdrDecodeValidationTest, RejectsBadShapesAndPointers) {
   p = good;
   p.q = buf + 1;
   expect_invalid(p, "misaligned q");
+  p = good;
+  p.theta = good.y + 3;  // y spans 4 floats
+  const absl::Status overlap = GdrDecode(p, nullptr);
+  EXPECT_EQ(overlap.code(), absl::StatusCode::kInvalidArgument) << overlap;
+  EXPECT_NE(overlap.message().find("y overlaps theta"), absl::string_view::npos) << overlap;
 }
 
 }  // namespace

@@ -40,7 +40,9 @@ absl::Status Validate(const SwaDecodeParams& p) {
     return Invalid(absl::StrCat("batch * heads must be <= 65535, got ",
                                 int64_t(p.batch) * p.heads));
   }
-  return absl::OkStatus();
+  const size_t vectors = size_t(p.batch) * p.heads * p.dim;
+  return CheckNoOverlap("SwaDecode", {{p.out, vectors, "out"}},
+                        {{p.q, vectors, "q"}, {p.k, vectors, "k"}, {p.v, vectors, "v"}});
 }
 
 }  // namespace

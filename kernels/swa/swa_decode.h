@@ -26,7 +26,8 @@ namespace hecate {
 // Requirements (else INVALID_ARGUMENT): batch, heads, window >= 1; dim a
 // multiple of 4 in [4, 256]; splits in {1, 2, 4, 8}; scale finite and > 0;
 // k_offset and v_offset multiples of 4; every pointer non-null; q, k, v, out
-// 16-byte aligned. Device-side pointers (states, pulse) cannot be checked
+// 16-byte aligned; out overlapping none of q, k, v. Device-side pointers
+// (states, pulse) cannot be checked
 // here: each states[b] must be 16-byte aligned and hold both rings.
 absl::Status SwaDecode(const SwaDecodeParams& params, cudaStream_t stream);
 

@@ -178,6 +178,11 @@ TEST(SwaDecodeValidationTest, RejectsBadShapesAndPointers) {
   p = good;
   p.k_offset = 2;
   expect_invalid(p, "k_offset 2");
+  p = good;
+  p.v = good.out;  // aligned, and the very floats out writes
+  const absl::Status overlap = SwaDecode(p, nullptr);
+  EXPECT_EQ(overlap.code(), absl::StatusCode::kInvalidArgument) << overlap;
+  EXPECT_NE(overlap.message().find("out overlaps v"), absl::string_view::npos) << overlap;
 }
 
 TEST(SwaDecodeSplitsTest, FillsTheMachineWithinLimits) {
