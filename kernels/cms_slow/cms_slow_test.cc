@@ -22,6 +22,7 @@
 #include "kernels/device_buffer.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "kernels/testing/parity_util.h"
+#include "kernels/testing/validation_util.h"
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"
 
@@ -308,21 +309,15 @@ TEST(CmsSlowValidationTest, RejectsBadShapesAndPointers) {
   good.gate_stride = 6;
   good.y = buf + 16;
   good.y_plane = 4;
-  auto expect_invalid = [](const CmsSlowParams& p, const char* what) {
-    const absl::Status s = CmsSlow(p, nullptr);
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << what << ": " << s;
-  };
   // tokens == 0 is a valid call that launches nothing.
   CmsSlowParams p = good;
   p.tokens = 0;
   p.y_plane = 0;
   EXPECT_TRUE(CmsSlow(p, nullptr).ok());
 
-  struct Edit {
-    const char* what;
-    void (*apply)(CmsSlowParams&);
-  };
-  const Edit edits[] = {
+  testing::ExpectEditsRejected<CmsSlowParams>(
+      good, [](const CmsSlowParams& q) { return CmsSlow(q, nullptr); },
+      {
       {"batch 0", [](CmsSlowParams& q) { q.batch = 0; }},
       {"batch 65536", [](CmsSlowParams& q) { q.batch = 65536; }},
       {"heads 0", [](CmsSlowParams& q) { q.heads = 0; }},
@@ -359,12 +354,7 @@ TEST(CmsSlowValidationTest, RejectsBadShapesAndPointers) {
       {"misaligned q", [](CmsSlowParams& q) { q.q = q.q + 1; }},
       {"misaligned k", [](CmsSlowParams& q) { q.k = q.k + 2; }},
       {"misaligned v", [](CmsSlowParams& q) { q.v = q.v + 3; }},
-  };
-  for (const Edit& e : edits) {
-    p = good;
-    e.apply(p);
-    expect_invalid(p, e.what);
-  }
+      });
 }
 
 }  // namespace

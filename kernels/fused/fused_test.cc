@@ -17,6 +17,7 @@
 #include "kernels/fused/fused_reference.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "kernels/testing/parity_util.h"
+#include "kernels/testing/validation_util.h"
 
 namespace hecate {
 namespace {
@@ -339,42 +340,29 @@ TEST(FusedValidationTest, RejectsBadShapesAndPointers) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << what << ": " << s;
   };
 
-  const EmbedGatherParams eg{2, 4, tokens, buf, buf + 32};
-  EmbedGatherParams e = eg;
-  e.rows = 0;
-  expect_invalid(EmbedGather(e, nullptr), "EmbedGather rows 0");
-  e = eg;
-  e.width = -1;
-  expect_invalid(EmbedGather(e, nullptr), "EmbedGather width -1");
-  e = eg;
-  e.tokens = nullptr;
-  expect_invalid(EmbedGather(e, nullptr), "EmbedGather null tokens");
-  e = eg;
-  e.embed = nullptr;
-  expect_invalid(EmbedGather(e, nullptr), "EmbedGather null embed");
-  e = eg;
-  e.out = nullptr;
-  expect_invalid(EmbedGather(e, nullptr), "EmbedGather null out");
+  using testing::ExpectEditsRejected;
+  ExpectEditsRejected<EmbedGatherParams>(
+      EmbedGatherParams{2, 4, tokens, buf, buf + 32},
+      [](const EmbedGatherParams& p) { return EmbedGather(p, nullptr); },
+      {
+          {"EmbedGather rows 0", [](EmbedGatherParams& p) { p.rows = 0; }},
+          {"EmbedGather width -1", [](EmbedGatherParams& p) { p.width = -1; }},
+          {"EmbedGather null tokens", [](EmbedGatherParams& p) { p.tokens = nullptr; }},
+          {"EmbedGather null embed", [](EmbedGatherParams& p) { p.embed = nullptr; }},
+          {"EmbedGather null out", [](EmbedGatherParams& p) { p.out = nullptr; }},
+      });
 
-  const RmsNormParams rg{2, 8, buf, 8, buf, buf + 32};
-  RmsNormParams r = rg;
-  r.rows = 0;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm rows 0");
-  r = rg;
-  r.width = 0;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm width 0");
-  r = rg;
-  r.in_stride = 7;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm in_stride < width");
-  r = rg;
-  r.in = nullptr;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm null in");
-  r = rg;
-  r.gain = nullptr;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm null gain");
-  r = rg;
-  r.out = nullptr;
-  expect_invalid(RmsNorm(r, nullptr), "RmsNorm null out");
+  ExpectEditsRejected<RmsNormParams>(
+      RmsNormParams{2, 8, buf, 8, buf, buf + 32},
+      [](const RmsNormParams& p) { return RmsNorm(p, nullptr); },
+      {
+          {"RmsNorm rows 0", [](RmsNormParams& p) { p.rows = 0; }},
+          {"RmsNorm width 0", [](RmsNormParams& p) { p.width = 0; }},
+          {"RmsNorm in_stride < width", [](RmsNormParams& p) { p.in_stride = 7; }},
+          {"RmsNorm null in", [](RmsNormParams& p) { p.in = nullptr; }},
+          {"RmsNorm null gain", [](RmsNormParams& p) { p.gain = nullptr; }},
+          {"RmsNorm null out", [](RmsNormParams& p) { p.out = nullptr; }},
+      });
 
   MixerPrepParams mg;
   mg.batch = 2;
@@ -393,70 +381,40 @@ TEST(FusedValidationTest, RejectsBadShapesAndPointers) {
   mg.gates = buf;
   mg.alpha1 = buf;
   mg.theta1 = buf;
-  MixerPrepParams m = mg;
-  m.batch = 0;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep batch 0");
-  m = mg;
-  m.tokens = -3;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep tokens -3");
-  m = mg;
-  m.heads = 0;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep heads 0");
-  m = mg;
-  m.levels = 0;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep levels 0");
-  m = mg;
-  m.dim = 5;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep odd dim");
-  m = mg;
-  m.dim = 0;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep dim 0");
-  m = mg;
-  m.delta_level = -2;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep delta_level -2");
-  m = mg;
-  m.delta_level = 2;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep delta_level == levels");
-  m = mg;
-  m.proj_stride -= 1;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep proj_stride one short");
-  m = mg;
-  m.plane = 7;
-  expect_invalid(MixerPrep(m, nullptr), "MixerPrep plane < rows * width");
-  for (const char* field : {"pulse", "inv_freq", "proj", "gate_bias", "act", "gates",
-                            "alpha1", "theta1"}) {
-    m = mg;
-    const std::string f = field;
-    if (f == "pulse") m.pulse = nullptr;
-    if (f == "inv_freq") m.inv_freq = nullptr;
-    if (f == "proj") m.proj = nullptr;
-    if (f == "gate_bias") m.gate_bias = nullptr;
-    if (f == "act") m.act = nullptr;
-    if (f == "gates") m.gates = nullptr;
-    if (f == "alpha1") m.alpha1 = nullptr;
-    if (f == "theta1") m.theta1 = nullptr;
-    expect_invalid(MixerPrep(m, nullptr), field);
-  }
+  ExpectEditsRejected<MixerPrepParams>(
+      mg, [](const MixerPrepParams& p) { return MixerPrep(p, nullptr); },
+      {
+          {"MixerPrep batch 0", [](MixerPrepParams& p) { p.batch = 0; }},
+          {"MixerPrep tokens -3", [](MixerPrepParams& p) { p.tokens = -3; }},
+          {"MixerPrep heads 0", [](MixerPrepParams& p) { p.heads = 0; }},
+          {"MixerPrep levels 0", [](MixerPrepParams& p) { p.levels = 0; }},
+          {"MixerPrep odd dim", [](MixerPrepParams& p) { p.dim = 5; }},
+          {"MixerPrep dim 0", [](MixerPrepParams& p) { p.dim = 0; }},
+          {"MixerPrep delta_level -2", [](MixerPrepParams& p) { p.delta_level = -2; }},
+          {"MixerPrep delta_level == levels", [](MixerPrepParams& p) { p.delta_level = 2; }},
+          {"MixerPrep proj_stride one short", [](MixerPrepParams& p) { p.proj_stride -= 1; }},
+          {"MixerPrep plane < rows * width", [](MixerPrepParams& p) { p.plane = 7; }},
+          {"MixerPrep null pulse", [](MixerPrepParams& p) { p.pulse = nullptr; }},
+          {"MixerPrep null inv_freq", [](MixerPrepParams& p) { p.inv_freq = nullptr; }},
+          {"MixerPrep null proj", [](MixerPrepParams& p) { p.proj = nullptr; }},
+          {"MixerPrep null gate_bias", [](MixerPrepParams& p) { p.gate_bias = nullptr; }},
+          {"MixerPrep null act", [](MixerPrepParams& p) { p.act = nullptr; }},
+          {"MixerPrep null gates", [](MixerPrepParams& p) { p.gates = nullptr; }},
+          {"MixerPrep null alpha1", [](MixerPrepParams& p) { p.alpha1 = nullptr; }},
+          {"MixerPrep null theta1", [](MixerPrepParams& p) { p.theta1 = nullptr; }},
+      });
 
-  const MagGateParams gg{2, 4, 2, 1.0f, buf, buf + 16, 8};
-  MagGateParams g = gg;
-  g.rows = 0;
-  expect_invalid(MagGate(g, nullptr), "MagGate rows 0");
-  g = gg;
-  g.width = 0;
-  expect_invalid(MagGate(g, nullptr), "MagGate width 0");
-  g = gg;
-  g.levels = 0;
-  expect_invalid(MagGate(g, nullptr), "MagGate levels 0");
-  g = gg;
-  g.plane = 7;
-  expect_invalid(MagGate(g, nullptr), "MagGate plane < rows * width");
-  g = gg;
-  g.attn = nullptr;
-  expect_invalid(MagGate(g, nullptr), "MagGate null attn");
-  g = gg;
-  g.y = nullptr;
-  expect_invalid(MagGate(g, nullptr), "MagGate null y");
+  ExpectEditsRejected<MagGateParams>(
+      MagGateParams{2, 4, 2, 1.0f, buf, buf + 16, 8},
+      [](const MagGateParams& p) { return MagGate(p, nullptr); },
+      {
+          {"MagGate rows 0", [](MagGateParams& p) { p.rows = 0; }},
+          {"MagGate width 0", [](MagGateParams& p) { p.width = 0; }},
+          {"MagGate levels 0", [](MagGateParams& p) { p.levels = 0; }},
+          {"MagGate plane < rows * width", [](MagGateParams& p) { p.plane = 7; }},
+          {"MagGate null attn", [](MagGateParams& p) { p.attn = nullptr; }},
+          {"MagGate null y", [](MagGateParams& p) { p.y = nullptr; }},
+      });
 
   expect_invalid(SwiGlu(SwiGluParams{0, 4, buf}, nullptr), "SwiGlu rows 0");
   expect_invalid(SwiGlu(SwiGluParams{2, 0, buf}, nullptr), "SwiGlu ff 0");

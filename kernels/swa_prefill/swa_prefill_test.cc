@@ -27,6 +27,7 @@
 #include "kernels/swa_prefill/swa_prefill_reference.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "kernels/testing/parity_util.h"
+#include "kernels/testing/validation_util.h"
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"
 
@@ -262,11 +263,9 @@ TEST(SwaPrefillValidationTest, RejectsBadShapesAndPointers) {
   p.tokens = 0;
   EXPECT_TRUE(SwaPrefill(p, nullptr).ok());
 
-  struct Edit {
-    const char* what;
-    void (*apply)(SwaPrefillParams&);
-  };
-  const Edit edits[] = {
+  testing::ExpectEditsRejected<SwaPrefillParams>(
+      good, [](const SwaPrefillParams& q) { return SwaPrefill(q, nullptr); },
+      {
       {"batch 0", [](SwaPrefillParams& q) { q.batch = 0; }},
       {"batch 65536", [](SwaPrefillParams& q) { q.batch = 65536; }},
       {"heads 0", [](SwaPrefillParams& q) { q.heads = 0; }},
@@ -288,13 +287,7 @@ TEST(SwaPrefillValidationTest, RejectsBadShapesAndPointers) {
       {"null k", [](SwaPrefillParams& q) { q.k = nullptr; }},
       {"null v", [](SwaPrefillParams& q) { q.v = nullptr; }},
       {"null out", [](SwaPrefillParams& q) { q.out = nullptr; }},
-  };
-  for (const Edit& e : edits) {
-    p = good;
-    e.apply(p);
-    const absl::Status s = SwaPrefill(p, nullptr);
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << e.what << ": " << s;
-  }
+      });
   // out may not overlap an input; the error says which.
   p = good;
   p.out = buf + 2;
