@@ -70,6 +70,17 @@ class PrometheusTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0,
                          f"promtool {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
 
+    def run_promtool_on_copy(self, edited: Any, edited_name: str, companion: str,
+                             companion_name: str, *args: str) -> None:
+        """promtool `args`, run in a scratch folder holding `edited` written as
+        YAML to `edited_name` and a copy of the file `companion` as
+        `companion_name` (the name the edited file refers to it by)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, edited_name), "w", encoding="utf-8") as f:
+                yaml.safe_dump(edited, f)
+            shutil.copy(companion, os.path.join(tmp, companion_name))
+            self.run_promtool(*args, cwd=tmp)
+
     def test_promtool_check_config(self):
         result = subprocess.run([self.promtool(), "check", "config", CONFIG], cwd=PROMETHEUS_DIR,
                                 capture_output=True, text=True, timeout=60)
@@ -85,11 +96,8 @@ class PrometheusTest(unittest.TestCase):
         for job in config["scrape_configs"]:
             if job.pop("kubernetes_sd_configs", None) is not None:
                 job["static_configs"] = [{"targets": ["127.0.0.1:9464"]}]
-        with tempfile.TemporaryDirectory() as tmp:
-            with open(os.path.join(tmp, "prometheus.yml"), "w", encoding="utf-8") as f:
-                yaml.safe_dump(config, f)
-            shutil.copy(ALERTS, os.path.join(tmp, "alerts.yml"))
-            self.run_promtool("check", "config", "prometheus.yml", cwd=tmp)
+        self.run_promtool_on_copy(config, "prometheus.yml", ALERTS, "alerts.yml",
+                                  "check", "config", "prometheus.yml")
 
     def test_promtool_check_rules(self):
         self.run_promtool("check", "rules", ALERTS)
@@ -104,11 +112,8 @@ class PrometheusTest(unittest.TestCase):
         for group in rules["groups"]:
             for rule in group["rules"]:
                 rule.pop("annotations", None)
-        with tempfile.TemporaryDirectory() as tmp:
-            with open(os.path.join(tmp, "alerts.yml"), "w", encoding="utf-8") as f:
-                yaml.safe_dump(rules, f)
-            shutil.copy(ALERTS_TEST, os.path.join(tmp, "alerts_test.yml"))
-            self.run_promtool("test", "rules", "alerts_test.yml", cwd=tmp)
+        self.run_promtool_on_copy(rules, "alerts.yml", ALERTS_TEST, "alerts_test.yml",
+                                  "test", "rules", "alerts_test.yml")
 
     def test_every_alert_has_a_unit_test_case(self):
         tests = load_yaml(ALERTS_TEST)
