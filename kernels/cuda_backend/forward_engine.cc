@@ -219,7 +219,6 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
       p.y = y;
       p.workspace = ws_.gdr;
       p.workspace_floats = ws_.gdr_floats;
-      p.rows_per_block = GdrPrefillRowsPerBlock(batch, heads, d, multiprocessors_);
       HECATE_RETURN_IF_ERROR(GdrPrefill(p, stream_));
     }
   }

@@ -29,11 +29,6 @@ absl::Status Validate(const GdrPrefillParams& p) {
     return Invalid(absl::StrCat("tokens must be <= ", 65535 * kGdrChunk,
                                 " (65535 chunks of ", kGdrChunk, "), got ", p.tokens));
   }
-  if ((p.rows_per_block != 8 && p.rows_per_block != 16) ||
-      p.dim % p.rows_per_block != 0) {
-    return Invalid(absl::StrCat("rows_per_block must be 8 or 16 and divide dim ",
-                                p.dim, ", got ", p.rows_per_block));
-  }
   if (p.qkv_stride < size_t(p.heads) * p.dim || p.qkv_stride % 4 != 0) {
     return Invalid(absl::StrCat("qkv_stride must be >= heads * dim = ",
                                 p.heads * p.dim, " and a multiple of 4, got ",
@@ -82,12 +77,6 @@ absl::Status GdrPrefill(const GdrPrefillParams& params, cudaStream_t stream) {
                                     "GdrPrefill chunk launch"));
   return CudaStatus(LaunchGdrPrefillScanKernel(params, stream),
                     "GdrPrefill scan launch");
-}
-
-int GdrPrefillRowsPerBlock(int batch, int heads, int dim, int multiprocessors) {
-  if (dim % 16 != 0) return 8;
-  const int64_t blocks16 = int64_t(batch) * heads * (dim / 16);
-  return blocks16 < multiprocessors ? 8 : 16;
 }
 
 }  // namespace hecate

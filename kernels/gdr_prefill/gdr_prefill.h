@@ -9,7 +9,6 @@
 // token-by-token loop within float32 rounding (parity tests: < 1e-4).
 //
 //   GdrPrefillParams p;  // shapes, strides, device pointers, workspace
-//   p.rows_per_block = GdrPrefillRowsPerBlock(batch, heads, dim, sm_count);
 //   HECATE_RETURN_IF_ERROR(GdrPrefill(p, stream));
 //
 // Requires |k_t| = 1 (the model l2-normalises keys) and alpha, theta in
@@ -30,7 +29,7 @@ namespace hecate {
 // 65535; dim 64 or 128 (tiny and base; the kernels are specialised per
 // head width, add an instantiation for another); tokens in [0, 65535 * 64]
 // (0 does nothing);
-// rows_per_block 8 or 16 and dividing dim; qkv_stride >= heads * dim and a
+// qkv_stride >= heads * dim and a
 // multiple of 4; gate_stride >= heads; state_offset a multiple of 4; every
 // pointer non-null; q, k, v, y, workspace 16-byte aligned; workspace_floats
 // >= GdrPrefillWorkspaceFloats(batch, heads, dim, tokens); y and the
@@ -38,9 +37,6 @@ namespace hecate {
 // spans the call touches). Device-side
 // pointers in `states` must be 16-byte aligned and distinct.
 absl::Status GdrPrefill(const GdrPrefillParams& params, cudaStream_t stream);
-
-// 8 when 16-row blocks would leave much of the machine idle, else 16.
-int GdrPrefillRowsPerBlock(int batch, int heads, int dim, int multiprocessors);
 
 }  // namespace hecate
 

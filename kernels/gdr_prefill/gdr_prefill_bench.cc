@@ -2,7 +2,7 @@
 // (H = 8, d = 128). Target in issue 6: B = 1, T = 8192 at >= 20 M tokens/s.
 //
 // Times the whole call and each phase (per-chunk pass, then the pass over
-// chunks) with events, median of repeats, for both state-row splits.
+// chunks) with events, median of repeats.
 // Floors printed alongside: bytes (q, k, v, gates read, y written, the
 // workspace written and read back) over the copy bandwidth measured here.
 #include <algorithm>
@@ -33,7 +33,7 @@ absl::Status Run(const std::vector<Shape>& shapes) {
   const int heads = 8, dim = 128;
   std::mt19937_64 rng(20261123);
   struct Row {
-    int batch, tokens, rows;
+    int batch, tokens;
     double chunk_us, scan_us, total_us, mtok, floor_us;
   };
   std::vector<Row> results;
@@ -80,32 +80,29 @@ absl::Status Run(const std::vector<Shape>& shapes) {
     p.workspace_floats = ws->size();
     const double tokens = double(s.batch) * s.tokens;
     const double bytes = (4.0 * n + 2.0 * g + 2.0 * ws_floats + 2.0 * s.batch * heads * dim * dim) * 4;
-    for (int rows : {8, 16}) {
-      p.rows_per_block = rows;
-      auto whole = [&](cudaStream_t st) { return GdrPrefill(p, st); };
-      auto chunk = [&](cudaStream_t st) {
-        return CudaStatus(LaunchGdrPrefillChunkKernel(p, st), "chunk");
-      };
-      auto scan = [&](cudaStream_t st) {
-        return CudaStatus(LaunchGdrPrefillScanKernel(p, st), "scan");
-      };
-      absl::StatusOr<double> total = testing::TimeEventsMicrosPerCall(whole, 1, 15);
-      if (!total.ok()) return total.status();
-      absl::StatusOr<double> chunk_us = testing::TimeEventsMicrosPerCall(chunk, 1, 15);
-      if (!chunk_us.ok()) return chunk_us.status();
-      absl::StatusOr<double> scan_us = testing::TimeEventsMicrosPerCall(scan, 1, 15);
-      if (!scan_us.ok()) return scan_us.status();
-      results.push_back({s.batch, s.tokens, rows, *chunk_us, *scan_us, *total,
-                         tokens / *total, bytes / (copy->best() * 1e3)});
-    }
+    auto whole = [&](cudaStream_t st) { return GdrPrefill(p, st); };
+    auto chunk = [&](cudaStream_t st) {
+      return CudaStatus(LaunchGdrPrefillChunkKernel(p, st), "chunk");
+    };
+    auto scan = [&](cudaStream_t st) {
+      return CudaStatus(LaunchGdrPrefillScanKernel(p, st), "scan");
+    };
+    absl::StatusOr<double> total = testing::TimeEventsMicrosPerCall(whole, 1, 15);
+    if (!total.ok()) return total.status();
+    absl::StatusOr<double> chunk_us = testing::TimeEventsMicrosPerCall(chunk, 1, 15);
+    if (!chunk_us.ok()) return chunk_us.status();
+    absl::StatusOr<double> scan_us = testing::TimeEventsMicrosPerCall(scan, 1, 15);
+    if (!scan_us.ok()) return scan_us.status();
+    results.push_back({s.batch, s.tokens, *chunk_us, *scan_us, *total,
+                       tokens / *total, bytes / (copy->best() * 1e3)});
   }
   std::printf("\ngdr_prefill: H=%d d=%d, fp32, chunk %d, events (median)\n", heads,
               dim, kGdrChunk);
-  std::printf("%4s %6s %5s %10s %10s %10s %12s %12s\n", "B", "T", "rows",
-              "chunk us", "scan us", "total us", "M tokens/s", "bytes floor");
+  std::printf("%4s %6s %10s %10s %10s %12s %12s\n", "B", "T", "chunk us", "scan us",
+              "total us", "M tokens/s", "bytes floor");
   for (const Row& r : results) {
-    std::printf("%4d %6d %5d %10.1f %10.1f %10.1f %12.2f %10.1fus\n", r.batch,
-                r.tokens, r.rows, r.chunk_us, r.scan_us, r.total_us, r.mtok,
+    std::printf("%4d %6d %10.1f %10.1f %10.1f %12.2f %10.1fus\n", r.batch,
+                r.tokens, r.chunk_us, r.scan_us, r.total_us, r.mtok,
                 r.floor_us);
   }
   return absl::OkStatus();

@@ -48,10 +48,6 @@ struct GdrPrefillParams {
   // aligned; workspace_floats says how many it holds.
   float* workspace = nullptr;
   size_t workspace_floats = 0;
-  // Value rows of M per block of the sequential pass: 8 or 16. Since v4
-  // the cluster scan always uses 8 (shared memory holds no more); the field
-  // is still validated so callers need not change.
-  int rows_per_block = 16;
 };
 
 // Per (session, head, chunk), in floats: the tile [W; Q'; K] (3 kGdrChunk
@@ -76,7 +72,7 @@ inline size_t GdrPrefillWorkspaceFloats(int batch, int heads, int dim,
 
 // Dynamic shared memory each phase needs (the launcher raises the limit).
 size_t GdrPrefillChunkSmemBytes(int dim);
-size_t GdrPrefillScanSmemBytes(int dim, int rows_per_block);
+size_t GdrPrefillScanSmemBytes(int dim);
 
 // Phase 1: every chunk independently (grid chunks x batch*heads).
 cudaError_t LaunchGdrPrefillChunkKernel(const GdrPrefillParams& params,

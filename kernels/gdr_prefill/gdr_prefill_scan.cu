@@ -331,7 +331,7 @@ cudaError_t Launch(const GdrPrefillParams& p, cudaStream_t stream) {
 
 }  // namespace
 
-size_t GdrPrefillScanSmemBytes(int dim, int /*rows_per_block*/) {
+size_t GdrPrefillScanSmemBytes(int dim) {
   return (dim == 64 ? ScanLayout<64>::kFloats : ScanLayout<128>::kFloats) *
          sizeof(float);
 }
