@@ -12,7 +12,6 @@
 // session): events, median of repeats; µs, M tokens/s, the FLOP rate (the
 // recurrence is serial in tokens, so this is latency-bound rather than
 // limited by bandwidth) and GB/s.
-#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -122,6 +121,9 @@ absl::Status Run() {
   absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
   if (!base.ok()) return base.status();
   std::mt19937_64 rng(20261123);
+  auto fill_states = [&rng](DeviceBuffer<float>& buf) {
+    return testing::FillDeviceUniform(buf, -0.05f, 0.05f, rng);
+  };
 
   struct DecodeRow {
     int batch, sets;
@@ -133,28 +135,19 @@ absl::Status Run() {
     for (uint64_t pulse : {uint64_t(0), uint64_t(511)}) {
       absl::StatusOr<Setup> s = MakeSetup(*base, batch, 1, pulse, rng);
       if (!s.ok()) return s.status();
-      const size_t set_floats = s->state_floats * batch;
-      const size_t set_bytes = set_floats * sizeof(float);
-      const int sets = static_cast<int>(std::clamp<size_t>(
-          (4 * info->l2_cache_bytes + set_bytes - 1) / set_bytes, 2, 64));
-      std::vector<DeviceBuffer<float>> states;
-      std::vector<DeviceBuffer<float*>> ptrs;
+      const int sets = testing::RotationSets(s->state_floats * batch * sizeof(float),
+                                             info->l2_cache_bytes, 64);
+      std::vector<testing::SessionStates> states;
       for (int k = 0; k < sets; ++k) {
-        auto st = DeviceBuffer<float>::Create(set_floats);
+        absl::StatusOr<testing::SessionStates> st =
+            testing::MakeSessionStates(batch, s->state_floats, fill_states);
         if (!st.ok()) return st.status();
-        HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*st, -0.05f, 0.05f, rng));
-        std::vector<float*> host(batch);
-        for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * s->state_floats;
-        auto pt = DeviceBuffer<float*>::Create(batch);
-        if (!pt.ok()) return pt.status();
-        HECATE_RETURN_IF_ERROR(pt->CopyFromHost(host));
         states.push_back(*std::move(st));
-        ptrs.push_back(*std::move(pt));
       }
       auto rotate = [&](cudaStream_t stream) -> absl::Status {
         for (int k = 0; k < sets; ++k) {
           CmsSlowParams p = s->p;
-          p.states = ptrs[k].data();
+          p.states = states[k].bases.data();
           HECATE_RETURN_IF_ERROR(CmsSlow(p, stream));
         }
         return absl::OkStatus();
@@ -176,15 +169,10 @@ absl::Status Run() {
     const int tokens = 2048;
     absl::StatusOr<Setup> s = MakeSetup(*base, batch, tokens, 0, rng);
     if (!s.ok()) return s.status();
-    auto st = DeviceBuffer<float>::Create(s->state_floats * batch);
+    absl::StatusOr<testing::SessionStates> st =
+        testing::MakeSessionStates(batch, s->state_floats, fill_states);
     if (!st.ok()) return st.status();
-    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*st, -0.05f, 0.05f, rng));
-    std::vector<float*> host(batch);
-    for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * s->state_floats;
-    auto pt = DeviceBuffer<float*>::Create(batch);
-    if (!pt.ok()) return pt.status();
-    HECATE_RETURN_IF_ERROR(pt->CopyFromHost(host));
-    s->p.states = pt->data();
+    s->p.states = st->bases.data();
     const CmsSlowParams p = s->p;
     absl::StatusOr<double> us = testing::TimeEventsMicrosPerCall(
         [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15);

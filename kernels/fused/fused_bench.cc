@@ -9,7 +9,6 @@
 // (every input read once, every output written once), and that as % of the
 // device-to-device copy bandwidth measured in the same run. These stages are
 // memory-bound; at B = 1 the time is launch latency.
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -47,9 +46,7 @@ struct Row {
 absl::Status Measure(const Op& op, const std::string& size, const DeviceInfo& info,
                      double copy_gbps, std::mt19937_64& rng, std::vector<Row>& rows) {
   const size_t set_floats = AlignUp(op.set_floats);
-  const size_t set_bytes = set_floats * sizeof(float);
-  const int sets = static_cast<int>(std::clamp<size_t>(
-      (4 * info.l2_cache_bytes + set_bytes - 1) / set_bytes, 2, 64));
+  const int sets = testing::RotationSets(set_floats * sizeof(float), info.l2_cache_bytes, 64);
   absl::StatusOr<DeviceBuffer<float>> arena = DeviceBuffer<float>::Create(sets * set_floats);
   if (!arena.ok()) return arena.status();
   HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*arena, 1.0f, rng));

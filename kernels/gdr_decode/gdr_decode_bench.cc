@@ -7,7 +7,6 @@
 // the minimum bytes (state read + written once, plus vectors), and that as %
 // of the device-to-device copy bandwidth measured in the same run. B = 1 is
 // also timed as a graph of one call (launch overhead included).
-#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -43,24 +42,18 @@ absl::Status Run() {
   };
   std::vector<Row> rows;
   for (int batch : batches) {
-    const size_t state_floats = size_t(batch) * heads * dim * dim;
-    const size_t state_bytes = state_floats * sizeof(float);
-    const size_t rotate_bytes = 4 * info->l2_cache_bytes;
-    const int sets = static_cast<int>(std::clamp<size_t>(
-        (rotate_bytes + state_bytes - 1) / state_bytes, 2, 256));
-    std::vector<DeviceBuffer<float>> states;
-    std::vector<DeviceBuffer<float*>> ptrs;
+    const size_t per_session = size_t(heads) * dim * dim;
+    const int sets = testing::RotationSets(per_session * batch * sizeof(float),
+                                           info->l2_cache_bytes, 256);
+    std::vector<testing::SessionStates> states;
     for (int s = 0; s < sets; ++s) {
-      auto st = Make<float>(state_floats);
+      absl::StatusOr<testing::SessionStates> st = testing::MakeSessionStates(
+          batch, per_session,
+          [&rng](DeviceBuffer<float>& buf) {
+            return testing::FillDeviceUniform(buf, -0.05f, 0.05f, rng);
+          });
       if (!st.ok()) return st.status();
-      HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*st, -0.05f, 0.05f, rng));
-      std::vector<float*> host(batch);
-      for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * heads * dim * dim;
-      auto pt = Make<float*>(batch);
-      if (!pt.ok()) return pt.status();
-      HECATE_RETURN_IF_ERROR(pt->CopyFromHost(host));
-      states.push_back(std::move(*st));
-      ptrs.push_back(std::move(*pt));
+      states.push_back(*std::move(st));
     }
     const size_t vec = size_t(batch) * heads * dim;
     auto q = Make<float>(vec), k = Make<float>(vec), v = Make<float>(vec),
@@ -90,7 +83,7 @@ absl::Status Run() {
     auto rotate = [&](cudaStream_t stream) -> absl::Status {
       for (int s = 0; s < sets; ++s) {
         GdrDecodeParams ps = p;
-        ps.states = ptrs[s].data();
+        ps.states = states[s].bases.data();
         HECATE_RETURN_IF_ERROR(GdrDecode(ps, stream));
       }
       return absl::OkStatus();
@@ -99,7 +92,7 @@ absl::Status Run() {
     if (!us.ok()) return us.status();
     auto single = [&](cudaStream_t stream) -> absl::Status {
       GdrDecodeParams ps = p;
-      ps.states = ptrs[0].data();
+      ps.states = states[0].bases.data();
       return GdrDecode(ps, stream);
     };
     absl::StatusOr<double> single_us = testing::TimeGraphMicrosPerCall(single, 1, 200);

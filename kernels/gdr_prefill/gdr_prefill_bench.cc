@@ -5,7 +5,6 @@
 // chunks) with events, median of repeats.
 // Floors printed alongside: bytes (q, k, v, gates read, y written, the
 // workspace written and read back) over the copy bandwidth measured here.
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -43,31 +42,29 @@ absl::Status Run(const std::vector<Shape>& shapes) {
     auto q = DeviceBuffer<float>::Create(n), k = DeviceBuffer<float>::Create(n),
          v = DeviceBuffer<float>::Create(n), y = DeviceBuffer<float>::Create(n);
     auto alpha = DeviceBuffer<float>::Create(g), theta = DeviceBuffer<float>::Create(g);
-    auto states = DeviceBuffer<float>::Create(size_t(s.batch) * heads * dim * dim);
-    auto ptrs = DeviceBuffer<float*>::Create(s.batch);
     const size_t ws_floats = GdrPrefillWorkspaceFloats(s.batch, heads, dim, s.tokens);
     auto ws = DeviceBuffer<float>::Create(ws_floats);
-    for (auto* b : {&q, &k, &v, &y, &alpha, &theta, &states, &ws}) {
+    for (auto* b : {&q, &k, &v, &y, &alpha, &theta, &ws}) {
       if (!b->ok()) return b->status();
     }
-    if (!ptrs.ok()) return ptrs.status();
     const float inv = 1.7f / 11.3137f;  // about unit-norm keys and queries
     HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*q, -inv, inv, rng));
     HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*k, -inv, inv, rng));
     HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*v, -1.f, 1.f, rng));
     HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*alpha, 0.9f, 0.99f, rng));
     HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*theta, 0.005f, 0.05f, rng));
-    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*states, -0.05f, 0.05f, rng));
-    std::vector<float*> host(s.batch);
-    for (int b = 0; b < s.batch; ++b) host[b] = states->data() + size_t(b) * heads * dim * dim;
-    HECATE_RETURN_IF_ERROR(ptrs->CopyFromHost(host));
+    absl::StatusOr<testing::SessionStates> states = testing::MakeSessionStates(
+        s.batch, size_t(heads) * dim * dim, [&rng](DeviceBuffer<float>& buf) {
+          return testing::FillDeviceUniform(buf, -0.05f, 0.05f, rng);
+        });
+    if (!states.ok()) return states.status();
 
     GdrPrefillParams p;
     p.batch = s.batch;
     p.heads = heads;
     p.dim = dim;
     p.tokens = s.tokens;
-    p.states = ptrs->data();
+    p.states = states->bases.data();
     p.q = q->data();
     p.k = k->data();
     p.v = v->data();

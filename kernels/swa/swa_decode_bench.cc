@@ -4,7 +4,6 @@
 // Timed like gdr_decode_bench: a CUDA graph of N calls rotating over N state
 // sets that together exceed L2; µs per call, GB/s over the minimum bytes
 // (both rings read once), and % of the copy bandwidth measured in this run.
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -36,22 +35,15 @@ absl::Status Run() {
   for (int batch : {1, 16, 64, 256, 1024}) {
     const size_t ring = size_t(heads) * window * dim;
     const size_t per_session = 2 * ring;
-    const size_t set_bytes = per_session * batch * sizeof(float);
-    const int sets = static_cast<int>(std::clamp<size_t>(
-        (4 * info->l2_cache_bytes + set_bytes - 1) / set_bytes, 2, 64));
-    std::vector<DeviceBuffer<float>> states;
-    std::vector<DeviceBuffer<float*>> ptrs;
+    const int sets = testing::RotationSets(per_session * batch * sizeof(float),
+                                           info->l2_cache_bytes, 64);
+    std::vector<testing::SessionStates> states;
     for (int s = 0; s < sets; ++s) {
-      auto st = DeviceBuffer<float>::Create(per_session * batch);
+      absl::StatusOr<testing::SessionStates> st = testing::MakeSessionStates(
+          batch, per_session,
+          [&rng](DeviceBuffer<float>& buf) { return testing::FillDeviceNormal(buf, 1.0f, rng); });
       if (!st.ok()) return st.status();
-      HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*st, 1.0f, rng));
-      std::vector<float*> host(batch);
-      for (int b = 0; b < batch; ++b) host[b] = st->data() + size_t(b) * per_session;
-      auto pt = DeviceBuffer<float*>::Create(batch);
-      if (!pt.ok()) return pt.status();
-      HECATE_RETURN_IF_ERROR(pt->CopyFromHost(host));
-      states.push_back(std::move(*st));
-      ptrs.push_back(std::move(*pt));
+      states.push_back(*std::move(st));
     }
     const size_t vec = size_t(batch) * heads * dim;
     auto q = DeviceBuffer<float>::Create(vec);
@@ -87,7 +79,7 @@ absl::Status Run() {
     auto rotate = [&](cudaStream_t stream) -> absl::Status {
       for (int s = 0; s < sets; ++s) {
         SwaDecodeParams ps = p;
-        ps.states = ptrs[s].data();
+        ps.states = states[s].bases.data();
         HECATE_RETURN_IF_ERROR(SwaDecode(ps, stream));
       }
       return absl::OkStatus();

@@ -65,21 +65,18 @@ absl::Status Run() {
   for (const Shape& s : shapes) {
     const size_t n = size_t(s.batch) * s.tokens * dm;
     const size_t out_stride = s.general ? dm + 1 : dm;
-    auto states = DeviceBuffer<float>::Create(2 * ring * s.batch);
     auto qkv = DeviceBuffer<float>::Create(3 * n);
     auto out = DeviceBuffer<float>::Create(size_t(s.batch) * s.tokens * out_stride);
-    auto ptrs = DeviceBuffer<float*>::Create(s.batch);
     auto pulse = DeviceBuffer<uint64_t>::Create(s.batch);
-    for (auto* b : {&states, &qkv, &out}) {
+    for (auto* b : {&qkv, &out}) {
       if (!b->ok()) return b->status();
     }
-    if (!ptrs.ok()) return ptrs.status();
     if (!pulse.ok()) return pulse.status();
-    HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*states, 1.0f, rng));
+    absl::StatusOr<testing::SessionStates> states = testing::MakeSessionStates(
+        s.batch, 2 * ring,
+        [&rng](DeviceBuffer<float>& buf) { return testing::FillDeviceNormal(buf, 1.0f, rng); });
+    if (!states.ok()) return states.status();
     HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*qkv, 1.0f, rng));
-    std::vector<float*> host(s.batch);
-    for (int b = 0; b < s.batch; ++b) host[b] = states->data() + size_t(b) * 2 * ring;
-    HECATE_RETURN_IF_ERROR(ptrs->CopyFromHost(host));
     HECATE_RETURN_IF_ERROR(pulse->CopyFromHost(std::vector<uint64_t>(s.batch, s.pulse)));
 
     SwaPrefillParams p;
@@ -88,7 +85,7 @@ absl::Status Run() {
     p.dim = dim;
     p.window = window;
     p.tokens = s.tokens;
-    p.states = ptrs->data();
+    p.states = states->bases.data();
     p.k_offset = 0;
     p.v_offset = ring;
     p.pulse = pulse->data();

@@ -133,6 +133,26 @@ absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
   return Median(per_call);
 }
 
+absl::StatusOr<SessionStates> MakeSessionStates(
+    int batch, size_t floats_per_session,
+    const std::function<absl::Status(DeviceBuffer<float>&)>& fill) {
+  absl::StatusOr<DeviceBuffer<float>> floats =
+      DeviceBuffer<float>::Create(size_t(batch) * floats_per_session);
+  if (!floats.ok()) return floats.status();
+  HECATE_RETURN_IF_ERROR(fill(*floats));
+  std::vector<float*> host(batch);
+  for (int b = 0; b < batch; ++b) host[b] = floats->data() + size_t(b) * floats_per_session;
+  absl::StatusOr<DeviceBuffer<float*>> bases = DeviceBuffer<float*>::Create(batch);
+  if (!bases.ok()) return bases.status();
+  HECATE_RETURN_IF_ERROR(bases->CopyFromHost(host));
+  return SessionStates{*std::move(floats), *std::move(bases)};
+}
+
+int RotationSets(size_t set_bytes, size_t l2_cache_bytes, int max_sets) {
+  return static_cast<int>(std::clamp<size_t>(
+      (4 * l2_cache_bytes + set_bytes - 1) / set_bytes, 2, size_t(max_sets)));
+}
+
 absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
                                                int calls, int repeats) {
   cudaStream_t stream = nullptr;

@@ -61,6 +61,22 @@ absl::Status FillDeviceUniform(DeviceBuffer<float>& buf, float lo, float hi,
 absl::Status FillDeviceNormal(DeviceBuffer<float>& buf, float stddev,
                               std::mt19937_64& rng);
 
+// `batch` sessions' state buffers of `floats_per_session` floats each, in
+// one device allocation that `fill` fills, and the device table of their
+// base pointers that kernels take as `states`.
+struct SessionStates {
+  DeviceBuffer<float> floats;
+  DeviceBuffer<float*> bases;
+};
+absl::StatusOr<SessionStates> MakeSessionStates(
+    int batch, size_t floats_per_session,
+    const std::function<absl::Status(DeviceBuffer<float>&)>& fill);
+
+// How many sets of `set_bytes` a timed loop should rotate through so that it
+// reads device memory rather than L2: enough to cover 4x the L2 size,
+// clamped to [2, max_sets].
+int RotationSets(size_t set_bytes, size_t l2_cache_bytes, int max_sets);
+
 // The main() of every kernel benchmark: prints "SKIPPED: no CUDA device" and
 // exits 0 without a GPU; otherwise runs `run` and exits 1, naming `name`, if
 // it fails.
