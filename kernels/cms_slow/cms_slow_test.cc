@@ -137,12 +137,8 @@ TEST_P(CmsSlowParityTest, MatchesTokenByTokenDefinition) {
 
   const std::vector<float> initial = testing::RandomNormal(rng, stride * c.batch, 0.2f);
   DeviceBuffer<float> states = ToDevice(initial);
-  std::vector<int> perm(c.batch);
-  for (int b = 0; b < c.batch; ++b) perm[b] = b;
-  std::shuffle(perm.begin(), perm.end(), rng);
-  std::vector<float*> host_ptrs(c.batch);
-  for (int b = 0; b < c.batch; ++b) host_ptrs[b] = states.data() + perm[b] * stride + kLead;
-  DeviceBuffer<float*> ptrs = ToDevice(host_ptrs);
+  const std::vector<int> perm = testing::ShuffledSlots(c.batch, rng);
+  DeviceBuffer<float*> ptrs = ToDevice(testing::SlotBases(states.data(), perm, stride, kLead));
   // The reference's copy of every session's buffer, in double.
   std::vector<std::vector<double>> ref(c.batch);
   for (int b = 0; b < c.batch; ++b) {

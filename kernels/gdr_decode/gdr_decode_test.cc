@@ -59,14 +59,10 @@ TEST_P(GdrDecodeParityTest, MatchesDefinitionOverSteps) {
   ASSERT_TRUE(states.ok());
   ASSERT_TRUE(states->CopyFromHost(host_states).ok());
   // Session b lives at slot perm[b]: the kernel must follow the pointers.
-  std::vector<int> perm(c.batch);
-  for (int b = 0; b < c.batch; ++b) perm[b] = b;
-  std::shuffle(perm.begin(), perm.end(), rng);
-  std::vector<float*> host_ptrs(c.batch);
-  for (int b = 0; b < c.batch; ++b) host_ptrs[b] = states->data() + perm[b] * stride;
+  const std::vector<int> perm = testing::ShuffledSlots(c.batch, rng);
   auto ptrs = DeviceBuffer<float*>::Create(c.batch);
   ASSERT_TRUE(ptrs.ok());
-  ASSERT_TRUE(ptrs->CopyFromHost(host_ptrs).ok());
+  ASSERT_TRUE(ptrs->CopyFromHost(testing::SlotBases(states->data(), perm, stride)).ok());
 
   std::vector<std::vector<double>> ref(c.batch);
   for (int b = 0; b < c.batch; ++b) {

@@ -85,12 +85,8 @@ TEST_P(GdrPrefillParityTest, MatchesTokenByTokenDefinition) {
   ASSERT_TRUE(qkv_buf->CopyFromHost(dev_qkv).ok());
   ASSERT_TRUE(gate_buf->CopyFromHost(dev_gates).ok());
   ASSERT_TRUE(states->CopyFromHost(host_states).ok());
-  std::vector<int> perm(c.batch);
-  for (int b = 0; b < c.batch; ++b) perm[b] = b;
-  std::shuffle(perm.begin(), perm.end(), rng);
-  std::vector<float*> host_ptrs(c.batch);
-  for (int b = 0; b < c.batch; ++b) host_ptrs[b] = states->data() + perm[b] * stride;
-  ASSERT_TRUE(ptrs->CopyFromHost(host_ptrs).ok());
+  const std::vector<int> perm = testing::ShuffledSlots(c.batch, rng);
+  ASSERT_TRUE(ptrs->CopyFromHost(testing::SlotBases(states->data(), perm, stride)).ok());
   ASSERT_TRUE(y->Fill(0xFF).ok());
   ASSERT_TRUE(ws->Fill(0xFF).ok());  // every workspace value must be written
 

@@ -56,12 +56,8 @@ TEST_P(SwaDecodeParityTest, MatchesDefinitionForEverySplit) {
     ASSERT_TRUE(states.ok() && ptrs.ok() && dpulse.ok() && q.ok() && k.ok() &&
                 v.ok() && out.ok());
     ASSERT_TRUE(states->CopyFromHost(host_states).ok());
-    std::vector<int> perm(c.batch);
-    for (int b = 0; b < c.batch; ++b) perm[b] = b;
-    std::shuffle(perm.begin(), perm.end(), rng);
-    std::vector<float*> host_ptrs(c.batch);
-    for (int b = 0; b < c.batch; ++b) host_ptrs[b] = states->data() + perm[b] * stride;
-    ASSERT_TRUE(ptrs->CopyFromHost(host_ptrs).ok());
+    const std::vector<int> perm = testing::ShuffledSlots(c.batch, rng);
+    ASSERT_TRUE(ptrs->CopyFromHost(testing::SlotBases(states->data(), perm, stride)).ok());
     ASSERT_TRUE(dpulse->CopyFromHost(pulse).ok());
     ASSERT_TRUE(q->CopyFromHost(hq).ok());
     ASSERT_TRUE(k->CopyFromHost(hk).ok());

@@ -110,9 +110,7 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
   std::vector<uint64_t> pulse(c.batch);
   const size_t shift = rng() % candidates.size();
   for (int b = 0; b < c.batch; ++b) pulse[b] = candidates[(b + shift) % candidates.size()];
-  std::vector<int> perm(c.batch);
-  for (int b = 0; b < c.batch; ++b) perm[b] = b;
-  std::shuffle(perm.begin(), perm.end(), rng);
+  const std::vector<int> perm = testing::ShuffledSlots(c.batch, rng);
 
   // Random state; ring slots that hold no position yet (P < W) are NaN.
   std::vector<float> expected = testing::RandomNormal(rng, stride * c.batch);
@@ -126,9 +124,7 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
     }
   }
   DeviceBuffer<float> states = ToDevice(expected);
-  std::vector<float*> host_ptrs(c.batch);
-  for (int b = 0; b < c.batch; ++b) host_ptrs[b] = states.data() + perm[b] * stride + kLead;
-  DeviceBuffer<float*> ptrs = ToDevice(host_ptrs);
+  DeviceBuffer<float*> ptrs = ToDevice(testing::SlotBases(states.data(), perm, stride, kLead));
   std::vector<std::vector<double>> ref(c.batch);  // each session's buffer, in double
   for (int b = 0; b < c.batch; ++b) {
     ref[b].assign(expected.begin() + perm[b] * stride, expected.begin() + (perm[b] + 1) * stride);

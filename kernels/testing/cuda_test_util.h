@@ -8,6 +8,7 @@
 #ifndef HECATE_KERNELS_TESTING_CUDA_TEST_UTIL_H_
 #define HECATE_KERNELS_TESTING_CUDA_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -37,6 +38,26 @@ inline std::mt19937_64 FreshRng(const char* what) {
       std::random_device{}();
   std::printf("[%s] seed %llu\n", what, static_cast<unsigned long long>(seed));
   return std::mt19937_64(seed);
+}
+
+// A random order of slots 0 .. n-1: session b's state goes to slot
+// slots[b], so a kernel that ignored the table of state pointers and
+// assumed sessions in order would fail.
+inline std::vector<int> ShuffledSlots(int n, std::mt19937_64& rng) {
+  std::vector<int> slots(n);
+  for (int b = 0; b < n; ++b) slots[b] = b;
+  std::shuffle(slots.begin(), slots.end(), rng);
+  return slots;
+}
+
+// Each session's state base when slots are `stride` floats apart from
+// `states` and a state starts `lead` floats into its slot: the host copy of
+// the pointer table kernels take.
+inline std::vector<float*> SlotBases(float* states, const std::vector<int>& slots,
+                                     size_t stride, size_t lead = 0) {
+  std::vector<float*> bases(slots.size());
+  for (size_t b = 0; b < slots.size(); ++b) bases[b] = states + slots[b] * stride + lead;
+  return bases;
 }
 
 inline std::vector<float> RandomNormal(std::mt19937_64& rng, size_t n,
