@@ -124,6 +124,7 @@ def main(argv):
     parser.add_argument("--fresh", type=int, default=256, help="window; 0: skip")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--depth", type=int, default=0, help="stream length; 0: skip")
+    parser.add_argument("--depth_stride", type=int, default=1024)
     parser.add_argument("--norms", type=int, default=0, help="bytes of all text; 0: skip")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the figures here")
@@ -149,8 +150,13 @@ def main(argv):
               f"{float(losses.mean()):.4f} nats/byte, "
               f"{float(losses.mean()) / math.log(2):.4f} bits/byte")
     if args.depth:
-        losses = stream_losses(cfg, w, data[: (len(data) // args.depth) * args.depth],
-                               chunk=256, streams=len(data) // args.depth)
+        # Streams start every --depth_stride bytes and wrap around the text, so
+        # every byte is scored at every depth alike and the buckets compare
+        # depth, not passages.
+        starts = range(0, len(data), args.depth_stride)
+        ring = data + data[: args.depth + 1]
+        streams = b"".join(ring[s:s + args.depth + 1] for s in starts)
+        losses = stream_losses(cfg, w, streams, chunk=256, streams=len(starts))
         figures["depth"] = depth_buckets(losses)
         print(f"streams of {args.depth} bytes, nats/byte by position: {figures['depth']}")
     if args.norms:

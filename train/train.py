@@ -64,11 +64,12 @@ class StreamSampler:
         return self.data[idx], restarted
 
 
-def lr_at(step, total, peak, floor, warmup):
+def lr_at(step, progress, peak, floor, warmup):
+    """Linear warmup over `warmup` steps, then cosine from peak to floor as
+    progress (the share of the run done, 0..1) goes to 1."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def level_grad_norms(cfg, params):
@@ -101,9 +102,10 @@ def parse_args(argv):
     p.add_argument("--out", required=True)
     p.add_argument("--config", default="tiny", choices=sorted(hl.NAMED_CONFIGS))
     p.add_argument("--text", default=os.path.join(HERE, "..", "data", "tinyshakespeare.txt"))
-    p.add_argument("--steps", type=int, default=0, help="total steps (0: from --time_budget)")
+    p.add_argument("--steps", type=int, default=0, help="total steps (or use --time_budget)")
     p.add_argument("--time_budget", type=float, default=0,
-                   help="seconds of training; sets --steps from the measured speed")
+                   help="seconds of training instead of --steps: the schedule follows the "
+                        "clock and the run ends, annealed, when the time is up")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--window", type=int, default=256, help="tokens per window (BPTT length)")
     p.add_argument("--fresh_fraction", type=float, default=0.5,
@@ -167,13 +169,21 @@ def train(args, cfg=None, text=None):
 
     say(f"training {args.config} ({n_params} parameters) on {len(train_bytes)} bytes, "
         f"validating on {len(val_bytes)}; device {meta['device']}")
-    total_steps = args.steps or 10**9
+    if bool(args.steps) == bool(args.time_budget):
+        raise ValueError("give exactly one of --steps and --time_budget")
     best, best_step, tokens_seen = float("inf"), -1, 0
     t_start = time.time()
     t_log, tokens_log = t_start, 0
     step = 0
-    while step < total_steps:
-        lr = lr_at(step, total_steps, args.lr, args.min_lr, args.warmup)
+
+    def progress():
+        if args.steps:
+            return (step - args.warmup) / max(1, args.steps - args.warmup)
+        return (time.time() - t_start) / args.time_budget
+
+    done = False
+    while not done:
+        lr = lr_at(step, progress(), args.lr, args.min_lr, args.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
         batch, restarted = sampler.next()
@@ -191,24 +201,21 @@ def train(args, cfg=None, text=None):
         step += 1
         tokens_seen += batch[:, 1:].numel()
         tokens_log += batch[:, 1:].numel()
-        if step == 30 and not args.steps:  # fix the schedule from the measured speed
-            per_step = (time.time() - t_start) / step
-            total_steps = max(step + 1, int(args.time_budget / per_step))
-            say(f"{per_step * 1e3:.0f} ms/step: {total_steps} steps fit {args.time_budget:.0f} s")
+        done = step >= args.steps if args.steps else progress() >= 1
         if stats is not None:
             now = time.time()
-            record = {"step": step, "loss": float(loss), "lr": lr, "grad_norm": float(grad_norm),
+            record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": float(grad_norm),
                       "tokens": tokens_seen, "tokens_per_s": tokens_log / (now - t_log),
                       "gates": stats, "level_grad_norms": level_norms,
                       "elapsed_s": now - t_start}
             t_log, tokens_log = now, 0
             log.write(json.dumps(record) + "\n")
             log.flush()
-            say(f"step {step:5d}  loss {float(loss):.4f}  lr {lr:.2e}  "
+            say(f"step {step:5d}  loss {record['loss']:.4f}  lr {lr:.2e}  "
                 f"{record['tokens_per_s'] / 1e3:.0f}k tok/s  gates " +
                 " ".join(f"{k}={v:.3f}" for k, v in sorted(stats.items())) +
                 "  level grads " + " ".join(f"{g:.2e}" for g in level_norms))
-        if step % args.eval_every == 0 or step == total_steps:
+        if step % args.eval_every == 0 or done:
             w = {n: t.detach() for n, t in params.items()}
             total, count = eval_fresh_windows(cfg, w, val_bytes, args.window)
             val = total / count
