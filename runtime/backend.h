@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,13 @@ enum class LogitsMode {
   kLast,  // logits of the last token: [V]
   kAll,   // logits of every token: [T, V]
 };
+
+// Receives the logits of consecutive tokens of one chunk, a slice at a time,
+// for callers that want every token's logits without holding [T, V] floats
+// for a long chunk: `rows` is [tokens.size(), V], row i the next-token
+// logits after tokens[i]. An error fails the chunk (callers roll it back).
+using LogitRowsSink = std::function<absl::Status(absl::Span<const uint8_t> tokens,
+                                                 absl::Span<const float> rows)>;
 
 // One session's part of a batched call.
 struct ForwardItem {

@@ -6,9 +6,15 @@
 namespace hecate {
 
 absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse,
+                                      absl::Span<const float> start_logits,
                                       absl::string_view input, const v1::OutputSpec& spec,
                                       const std::atomic<bool>* cancel, const TokenSink& sink) {
   const bool wants_logits = spec.has_top_k() || spec.has_sample();
+  if (input.empty() && spec.has_score()) {
+    return absl::InvalidArgumentError(
+        "input must hold at least one token when output asks for score (there is nothing "
+        "to score)");
+  }
   if (input.empty() && wants_logits) {
     return absl::InvalidArgumentError(
         "input must hold at least one token when output asks for top_k or sample "
@@ -19,18 +25,30 @@ absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse
   out.pulse_id = start_pulse;
   const absl::Time start = absl::Now();
   std::vector<float> logits;
-  auto timed_apply = [&](absl::Span<const uint8_t> tokens, LogitsMode mode) -> absl::Status {
+  auto timed_apply = [&](absl::Span<const uint8_t> tokens, LogitsMode mode,
+                         const LogitRowsSink& rows = nullptr) -> absl::Status {
     const absl::Time t0 = absl::Now();
-    absl::StatusOr<uint64_t> pulse = apply(tokens, mode, &logits);
+    absl::StatusOr<uint64_t> pulse = apply(tokens, mode, &logits, rows);
     out.forward_time += absl::Now() - t0;
     if (!pulse.ok()) return pulse.status();
     out.pulse_id = *pulse;
     return absl::OkStatus();
   };
-  if (!input.empty()) {
-    const auto* bytes = reinterpret_cast<const uint8_t*>(input.data());
-    if (absl::Status s = timed_apply(absl::MakeConstSpan(bytes, input.size()),
-                                     wants_logits ? LogitsMode::kLast : LogitsMode::kNone);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(input.data());
+  const absl::Span<const uint8_t> tokens = absl::MakeConstSpan(bytes, input.size());
+  if (spec.has_score()) {
+    // Every token's logits, scored slice by slice as they come.
+    ByteScorer scorer(start_logits, spec.score().per_byte());
+    const LogitRowsSink score = [&scorer](absl::Span<const uint8_t> slice,
+                                          absl::Span<const float> rows) {
+      return scorer.Add(slice, rows);
+    };
+    if (absl::Status s = timed_apply(tokens, LogitsMode::kAll, score); !s.ok()) return s;
+    out.score = scorer.scores();
+    return out;
+  }
+  if (!tokens.empty()) {
+    if (absl::Status s = timed_apply(tokens, wants_logits ? LogitsMode::kLast : LogitsMode::kNone);
         !s.ok()) {
       return s;
     }

@@ -1,8 +1,8 @@
 // RunChunk: what one Stream request (or one Generate call) does to a session
 // the caller holds exclusively: apply the input chunk, then answer what the
-// request asked for (nothing, the top-k next tokens, or a sampled
-// continuation whose tokens are applied one by one and handed to a sink as
-// they are made).
+// request asked for (nothing, the top-k next tokens, the log-likelihood of
+// the chunk's own bytes, or a sampled continuation whose tokens are applied
+// one by one and handed to a sink as they are made).
 //
 // It knows nothing of gRPC or of how sessions are stored: the caller passes
 // `apply`, which advances the held session atomically (SessionStore's lease).
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,15 +22,18 @@
 #include "absl/types/span.h"
 #include "proto/hecate/v1/hecate.pb.h"
 #include "runtime/backend.h"
+#include "runtime/byte_scorer.h"
 #include "runtime/sampler.h"
 
 namespace hecate {
 
-// Advances the held session by `tokens`, all or nothing; fills `logits` per
-// `mode`. Returns the pulse id reached.
-using ApplyFn = std::function<absl::StatusOr<uint64_t>(absl::Span<const uint8_t> tokens,
-                                                         LogitsMode mode,
-                                                         std::vector<float>* logits)>;
+// Advances the held session by `tokens`, all or nothing, and returns the
+// pulse id reached. kNone and kLast fill `logits` as Backend::Forward does;
+// kAll hands every token's logits to `rows` instead, a slice at a time (a
+// long chunk never holds [T, V] floats at once), and leaves `logits` alone.
+using ApplyFn = std::function<absl::StatusOr<uint64_t>(
+    absl::Span<const uint8_t> tokens, LogitsMode mode, std::vector<float>* logits,
+    const LogitRowsSink& rows)>;
 
 struct GeneratedTokenEvent {
   int token;
@@ -42,6 +46,8 @@ using TokenSink = std::function<void(const GeneratedTokenEvent&)>;
 struct ChunkOutcome {
   v1::FinishReason finish_reason = v1::FINISH_REASON_CHUNK_APPLIED;
   std::vector<TokenChoice> top_k;
+  // Set only for a score request.
+  std::optional<ByteScores> score;
   int generated_tokens = 0;
   uint64_t pulse_id = 0;
   absl::Duration forward_time;        // all forward passes of this request
@@ -50,11 +56,14 @@ struct ChunkOutcome {
 };
 
 // `spec` must have passed ValidateOutputSpec. `start_pulse` is the session's
-// pulse id before the request. Empty input with top-k or sampling is
-// INVALID_ARGUMENT (the distribution comes from the last input token).
-// Cancellation between generated tokens ends with FINISH_REASON_CANCELLED and
-// keeps the tokens made so far.
+// pulse id before the request and `start_logits` its next-token logits then
+// (empty when unknown: a score request then leaves the chunk's first byte
+// unscored). Empty input with top-k, sampling or score is INVALID_ARGUMENT
+// (the distribution comes from the last input token; there is nothing to
+// score). Cancellation between generated tokens ends with
+// FINISH_REASON_CANCELLED and keeps the tokens made so far.
 absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse,
+                                      absl::Span<const float> start_logits,
                                       absl::string_view input, const v1::OutputSpec& spec,
                                       const std::atomic<bool>* cancel, const TokenSink& sink);
 

@@ -1,5 +1,8 @@
 #include "server/chunk_runner.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -10,18 +13,49 @@
 namespace hecate {
 namespace {
 
+// HECATE_TEST_SEED reproduces a run; otherwise a fresh seed, printed.
+uint64_t TestSeed() {
+  const char* env = std::getenv("HECATE_TEST_SEED");
+  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+absl::Span<const uint8_t> Bytes(const std::string& s) {
+  return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+v1::OutputSpec Score(bool per_byte) {
+  v1::OutputSpec spec;
+  spec.mutable_score()->set_per_byte(per_byte);
+  return spec;
+}
+
 class ChunkRunnerTest : public ::testing::Test {
  protected:
   ChunkRunnerTest()
       : backend_(MakeCpuBackend(testing::SensitiveModel(testing::SmallConfig(), 5))),
         state_(*backend_->NewState()) {}
 
-  ApplyFn Apply(BackendState* state) {
-    return [this, state](absl::Span<const uint8_t> tokens, LogitsMode mode,
-                         std::vector<float>* logits) -> absl::StatusOr<uint64_t> {
+  // Rows of kAll come in slices of at most `slice` tokens, as the store
+  // hands them over.
+  ApplyFn Apply(BackendState* state, size_t slice = 1 << 20) {
+    return [this, state, slice](absl::Span<const uint8_t> tokens, LogitsMode mode,
+                                std::vector<float>* logits,
+                                const LogitRowsSink& rows) -> absl::StatusOr<uint64_t> {
       ++applies_;
-      absl::Status s = backend_->Forward(*state, tokens, mode, logits);
-      if (!s.ok()) return s;
+      if (mode != LogitsMode::kAll) {
+        absl::Status s = backend_->Forward(*state, tokens, mode, logits);
+        if (!s.ok()) return s;
+        return state->pulse_id();
+      }
+      std::vector<float> all;
+      for (size_t at = 0; at < tokens.size(); at += slice) {
+        absl::Span<const uint8_t> part = tokens.subspan(at, slice);
+        absl::Status s = backend_->Forward(*state, part, LogitsMode::kAll, &all);
+        if (s.ok()) s = rows(part, all);
+        if (!s.ok()) return s;
+      }
       return state->pulse_id();
     };
   }
@@ -43,7 +77,7 @@ class ChunkRunnerTest : public ::testing::Test {
 };
 
 TEST_F(ChunkRunnerTest, NoOutputAppliesTheChunk) {
-  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, "hello world", {}, nullptr, ignore_);
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "hello world", {}, nullptr, ignore_);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->pulse_id, 11u);
   EXPECT_EQ(state_->pulse_id(), 11u);
@@ -53,7 +87,7 @@ TEST_F(ChunkRunnerTest, NoOutputAppliesTheChunk) {
 TEST_F(ChunkRunnerTest, TopKIsTheDistributionAfterTheChunk) {
   v1::OutputSpec spec;
   spec.mutable_top_k()->set_k(7);
-  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, "To be, or not", spec, nullptr, ignore_);
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "To be, or not", spec, nullptr, ignore_);
   ASSERT_TRUE(out.ok());
   auto fresh = *backend_->NewState();
   std::vector<float> logits;
@@ -73,9 +107,9 @@ TEST_F(ChunkRunnerTest, SamplingIsDeterministicAndAppliesEveryToken) {
   auto collect = [](std::string* s) {
     return [s](const GeneratedTokenEvent& e) { s->push_back(static_cast<char>(e.token)); };
   };
-  absl::StatusOr<ChunkOutcome> a = RunChunk(Apply(state_.get()), 0, "abc", Sample(20, 99), nullptr, collect(&first));
+  absl::StatusOr<ChunkOutcome> a = RunChunk(Apply(state_.get()), 0, {}, "abc", Sample(20, 99), nullptr, collect(&first));
   auto other = *backend_->NewState();
-  absl::StatusOr<ChunkOutcome> b = RunChunk(Apply(other.get()), 0, "abc", Sample(20, 99), nullptr, collect(&second));
+  absl::StatusOr<ChunkOutcome> b = RunChunk(Apply(other.get()), 0, {}, "abc", Sample(20, 99), nullptr, collect(&second));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(first, second);
   EXPECT_EQ(a->generated_tokens, 20);
@@ -97,7 +131,7 @@ TEST_F(ChunkRunnerTest, StopByteEndsGeneration) {
   // Every byte is a stop byte: exactly one token is generated.
   std::string all(256, '\0');
   for (int i = 0; i < 256; ++i) all[i] = static_cast<char>(i);
-  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, "x", Sample(50, 1, all), nullptr,
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "x", Sample(50, 1, all), nullptr,
                                               [&](const GeneratedTokenEvent& e) { text.push_back(char(e.token)); });
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->finish_reason, v1::FINISH_REASON_STOP_BYTE);
@@ -107,7 +141,7 @@ TEST_F(ChunkRunnerTest, StopByteEndsGeneration) {
 
 TEST_F(ChunkRunnerTest, CancellationKeepsTheInputAndStopsGenerating) {
   std::atomic<bool> cancel{true};
-  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, "xyz", Sample(50, 1), &cancel, ignore_);
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "xyz", Sample(50, 1), &cancel, ignore_);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->finish_reason, v1::FINISH_REASON_CANCELLED);
   EXPECT_EQ(out->generated_tokens, 0);
@@ -117,8 +151,90 @@ TEST_F(ChunkRunnerTest, CancellationKeepsTheInputAndStopsGenerating) {
 TEST_F(ChunkRunnerTest, EmptyInputWithTopKIsRejectedBeforeAnyWork) {
   v1::OutputSpec spec;
   spec.mutable_top_k()->set_k(3);
-  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, "", spec, nullptr, ignore_);
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "", spec, nullptr, ignore_);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(applies_, 0);
+  EXPECT_EQ(state_->pulse_id(), 0u);
+}
+
+// The reference: every row's log-softmax straight from the backend.
+std::vector<double> ReferenceLogprobs(Backend& backend, const std::string& text) {
+  auto state = *backend.NewState();
+  std::vector<float> logits;
+  EXPECT_TRUE(backend.Forward(*state, Bytes(text), LogitsMode::kAll, &logits).ok());
+  const size_t vocab = backend.model().config().vocab_size;
+  std::vector<double> out;  // out[i]: log P(text[i + 1])
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    const std::vector<float> row =
+        LogSoftmax(absl::MakeConstSpan(logits).subspan(i * vocab, vocab));
+    out.push_back(row[static_cast<uint8_t>(text[i + 1])]);
+  }
+  return out;
+}
+
+std::string RandomText(std::mt19937_64& rng, size_t n) {
+  std::string text(n, ' ');
+  for (char& c : text) c = static_cast<char>(rng() & 0xff);
+  return text;
+}
+
+TEST_F(ChunkRunnerTest, ScoreIsTheLogSoftmaxOfEachPreviousRow) {
+  std::mt19937_64 rng(TestSeed());
+  const std::string text = RandomText(rng, 2 + rng() % 300);
+  // Slices as small as 7 rows: the scorer must carry rows across them.
+  absl::StatusOr<ChunkOutcome> out =
+      RunChunk(Apply(state_.get(), 7), 0, {}, text, Score(true), nullptr, ignore_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->score.has_value());
+  EXPECT_EQ(out->pulse_id, text.size());
+  EXPECT_FALSE(out->score->first_byte_scored);
+  const std::vector<double> want = ReferenceLogprobs(*backend_, text);
+  ASSERT_EQ(out->score->scored_bytes, static_cast<int64_t>(want.size()));
+  ASSERT_EQ(out->score->byte_logprobs.size(), want.size());
+  double sum = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(out->score->byte_logprobs[i], want[i], 1e-5 * std::max(1.0, -want[i])) << i;
+    sum += want[i];
+  }
+  EXPECT_NEAR(out->score->sum_logprob, sum, 1e-5 * -sum);
+  EXPECT_TRUE(out->top_k.empty());
+}
+
+TEST_F(ChunkRunnerTest, ScoreUsesTheDistributionBeforeTheChunk) {
+  std::mt19937_64 rng(TestSeed());
+  const std::string text = RandomText(rng, 20 + rng() % 100);
+  const size_t cut = 1 + rng() % (text.size() - 1);
+  // Score the tail of the text with the head's last logits: the same
+  // numbers as scoring the whole text, from byte `cut` on.
+  std::vector<float> head_logits;
+  ASSERT_TRUE(backend_->Forward(*state_, Bytes(text.substr(0, cut)), LogitsMode::kLast,
+                                &head_logits).ok());
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), cut, head_logits,
+                                              text.substr(cut), Score(true), nullptr, ignore_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->score->first_byte_scored);
+  ASSERT_EQ(out->score->scored_bytes, static_cast<int64_t>(text.size() - cut));
+  const std::vector<double> want = ReferenceLogprobs(*backend_, text);
+  for (size_t i = 0; i < text.size() - cut; ++i) {
+    EXPECT_NEAR(out->score->byte_logprobs[i], want[cut - 1 + i],
+                1e-5 * std::max(1.0, -want[cut - 1 + i])) << i;
+  }
+}
+
+TEST_F(ChunkRunnerTest, ScoreWithoutPerByteSendsOnlyTheSum) {
+  absl::StatusOr<ChunkOutcome> out =
+      RunChunk(Apply(state_.get()), 0, {}, "abcdef", Score(false), nullptr, ignore_);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->score->scored_bytes, 5);
+  EXPECT_TRUE(out->score->byte_logprobs.empty());
+  EXPECT_LT(out->score->sum_logprob, 0.0);
+}
+
+TEST_F(ChunkRunnerTest, EmptyInputWithScoreIsRejectedBeforeAnyWork) {
+  absl::StatusOr<ChunkOutcome> out =
+      RunChunk(Apply(state_.get()), 0, {}, "", Score(true), nullptr, ignore_);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(out.status().message().find("score"), std::string::npos) << out.status();
   EXPECT_EQ(applies_, 0);
   EXPECT_EQ(state_->pulse_id(), 0u);
 }

@@ -16,25 +16,35 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
                                                const std::atomic<bool>* cancel,
                                                const TokenSink& sink) {
   SessionStore& store = *context.store;
-  absl::StatusOr<SessionLease> lease =
-      store.Acquire(session_id, user);
+  absl::StatusOr<SessionLease> lease = store.Acquire(session_id, user);
   if (!lease.ok()) return lease.status();
   StepBatcher::Participant participant(context.batcher);
   // The first apply is the input chunk; every later one a generated token.
   bool generating = false;
+  std::vector<float> batch_rows;
   ApplyFn apply = [&](absl::Span<const uint8_t> tokens, LogitsMode mode,
-                      std::vector<float>* logits) -> absl::StatusOr<uint64_t> {
+                      std::vector<float>* logits,
+                      const LogitRowsSink& rows) -> absl::StatusOr<uint64_t> {
     const TokenSource source = generating ? TokenSource::kGenerated : TokenSource::kInput;
     generating = true;
-    absl::Status s =
-        context.batcher != nullptr && tokens.size() <= kMaxBatchedTokens
-            ? context.batcher->Apply(ChunkRequest{&*lease, tokens, mode, logits, source})
-            : store.ApplyChunk(*lease, tokens, mode, logits, cancel, source);
+    absl::Status s;
+    if (context.batcher != nullptr && tokens.size() <= kMaxBatchedTokens) {
+      // A short chunk's rows fit in one buffer, handed to `rows` by the batch.
+      const bool all = mode == LogitsMode::kAll;
+      s = context.batcher->Apply(ChunkRequest{&*lease, tokens, mode, all ? &batch_rows : logits,
+                                              source, all ? rows : nullptr});
+    } else if (mode == LogitsMode::kAll) {
+      s = store.ApplyChunkWithRows(*lease, tokens, rows, cancel, source);
+    } else {
+      s = store.ApplyChunk(*lease, tokens, mode, logits, cancel, source);
+    }
     if (!s.ok()) return s;
     return lease->pulse_id();
   };
+  // Copied: the lease's next-token logits change with the chunk.
+  const std::vector<float> start_logits = lease->next_logits();
   absl::StatusOr<ChunkOutcome> outcome =
-      RunChunk(apply, lease->pulse_id(), input, spec, cancel, sink);
+      RunChunk(apply, lease->pulse_id(), start_logits, input, spec, cancel, sink);
   lease->Release();
   if (!outcome.ok()) return outcome;
 
@@ -58,6 +68,14 @@ v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {
     v1::TokenLogProb* t = done.add_top_k();
     t->set_token(static_cast<uint32_t>(c.token));
     t->set_logprob(c.logprob);
+  }
+  if (outcome.score.has_value()) {
+    v1::ChunkScore* score = done.mutable_score();
+    score->set_sum_logprob(outcome.score->sum_logprob);
+    score->set_scored_bytes(outcome.score->scored_bytes);
+    score->set_first_byte_scored(outcome.score->first_byte_scored);
+    score->mutable_byte_logprobs()->Add(outcome.score->byte_logprobs.begin(),
+                                        outcome.score->byte_logprobs.end());
   }
   done.set_generated_tokens(outcome.generated_tokens);
   done.set_forward_seconds(absl::ToDoubleSeconds(outcome.forward_time));

@@ -93,5 +93,71 @@ TEST_F(StepBatcherTest, ALoneParticipantRunsAlone) {
   EXPECT_EQ(sizes, std::vector<int>(5, 1));
 }
 
+TEST_F(StepBatcherTest, BatchedRowsEqualSoloRowsAndKeepTheLastOne) {
+  // Scored chunks take every row; the batch hands them to each chunk's sink.
+  constexpr int kSessions = 4, kSteps = 10, kChunk = 3;
+  StepBatcher batcher(store_.get(), {.max_batch = 4, .max_wait = absl::Milliseconds(50)},
+                      nullptr);
+  std::vector<std::string> batched_ids, solo_ids;
+  for (int i = 0; i < kSessions; ++i) {
+    batched_ids.push_back(store_->Create("u")->id);
+    solo_ids.push_back(store_->Create("u")->id);
+  }
+  std::vector<std::vector<float>> batched_rows(kSessions), solo_rows(kSessions);
+  std::vector<std::vector<float>> batched_next(kSessions);
+  auto collect = [](std::vector<float>* into) -> LogitRowsSink {
+    return [into](absl::Span<const uint8_t>, absl::Span<const float> rows) {
+      into->insert(into->end(), rows.begin(), rows.end());
+      return absl::OkStatus();
+    };
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSessions; ++i) {
+    threads.emplace_back([&, i] {
+      SessionLease lease = *store_->Acquire(batched_ids[i], "u");
+      StepBatcher::Participant participant(&batcher);
+      const std::vector<uint8_t> tokens = testing::RandomTokens(kSteps * kChunk, 200 + i);
+      std::vector<float> buffer;
+      for (int t = 0; t < kSteps; ++t) {
+        ASSERT_TRUE(batcher.Apply(ChunkRequest{&lease,
+                                               absl::MakeConstSpan(&tokens[t * kChunk], kChunk),
+                                               LogitsMode::kAll, &buffer, TokenSource::kInput,
+                                               collect(&batched_rows[i])})
+                        .ok());
+      }
+      batched_next[i] = lease.next_logits();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const size_t vocab = backend_->model().config().vocab_size;
+  for (int i = 0; i < kSessions; ++i) {
+    SessionLease lease = *store_->Acquire(solo_ids[i], "u");
+    const std::vector<uint8_t> tokens = testing::RandomTokens(kSteps * kChunk, 200 + i);
+    ASSERT_TRUE(store_->ApplyChunkWithRows(lease, tokens, collect(&solo_rows[i])).ok());
+    ASSERT_EQ(batched_rows[i].size(), size_t{kSteps * kChunk} * vocab);
+    EXPECT_LT(testing::RelativeError(batched_rows[i], solo_rows[i]), 1e-5) << i;
+    ASSERT_EQ(batched_next[i].size(), vocab);
+    EXPECT_EQ(batched_next[i],
+              std::vector<float>(batched_rows[i].end() - vocab, batched_rows[i].end()));
+  }
+}
+
+TEST_F(StepBatcherTest, AFailingRowsSinkFailsTheBatchAndRollsItBack) {
+  StepBatcher batcher(store_.get(), {}, nullptr);
+  const std::string id = store_->Create("u")->id;
+  SessionLease lease = *store_->Acquire(id, "u");
+  StepBatcher::Participant participant(&batcher);
+  const std::vector<uint8_t> tokens = testing::RandomTokens(4, 3);
+  std::vector<float> buffer;
+  const absl::Status status = batcher.Apply(ChunkRequest{
+      &lease, tokens, LogitsMode::kAll, &buffer, TokenSource::kInput,
+      [](absl::Span<const uint8_t>, absl::Span<const float>) {
+        return absl::InternalError("sink refused");
+      }});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(lease.pulse_id(), 0u);
+  EXPECT_TRUE(lease.next_logits().empty());
+}
+
 }  // namespace
 }  // namespace hecate

@@ -60,6 +60,8 @@ absl::Status ValidateOutputSpec(const v1::OutputSpec& spec, const ServiceLimits&
       return absl::OkStatus();
     case v1::OutputSpec::kSample:
       return ValidateSampling(spec.sample(), limits);
+    case v1::OutputSpec::kScore:
+      return absl::OkStatus();
   }
   return absl::InvalidArgumentError("output: unknown kind");
 }

@@ -32,8 +32,8 @@ absl::Status ValidateSampling(const v1::SamplingParams& params, const ServiceLim
 // The sampler's options for a (validated) SamplingParams.
 SamplingOptions ToSamplingOptions(const v1::SamplingParams& params);
 
-// Checks what a StreamRequest asks for; an empty chunk is only valid when it
-// asks for top-k or a continuation of a session that has seen tokens.
+// Checks what a StreamRequest asks for (RunChunk then refuses an empty chunk
+// with top-k, a continuation or a score).
 absl::Status ValidateOutputSpec(const v1::OutputSpec& spec, const ServiceLimits& limits);
 
 }  // namespace hecate

@@ -167,6 +167,7 @@ std::string Session::damage() const {
 void Session::Close() {
   device_.reset();
   host_.reset();
+  next_logits_.clear();
   absl::MutexLock lock(&mu_);
   closed_ = true;
 }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -28,6 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "runtime/backend.h"
 #include "runtime/model_state.h"
 
@@ -95,6 +97,15 @@ class Session {
   void SetOnHost(std::unique_ptr<ModelState> state);
   void SetOnDisk();
   void set_pulse_id(uint64_t pulse_id);
+  // The next-token logits ([V]) the session's last forward pass produced,
+  // which a scored chunk's first byte is scored with; empty when unknown
+  // (pulse id 0, or a state restored from a checkpoint, which holds only the
+  // canonical state). Kept on every tier: V floats beside megabytes of state.
+  const std::vector<float>& next_logits() const { return next_logits_; }
+  void set_next_logits(absl::Span<const float> logits) {
+    next_logits_.assign(logits.begin(), logits.end());
+  }
+  void clear_next_logits() { next_logits_.clear(); }
   void RecordUse(uint64_t tokens_in, uint64_t tokens_out, uint64_t use_sequence, absl::Time now);
   // A failed, unsnapshotted chunk left the state half-advanced: every later
   // use fails with DATA_LOSS `reason` until a restore replaces the state.
@@ -128,6 +139,7 @@ class Session {
   // Touched only by the claim holder.
   std::unique_ptr<BackendState> device_;
   std::unique_ptr<ModelState> host_;
+  std::vector<float> next_logits_;
 };
 
 }  // namespace hecate

@@ -4,9 +4,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/base/casts.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sessions/byte_io.h"
 
 namespace hecate {
 namespace {
@@ -17,14 +20,41 @@ absl::Status Malformed(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("session metadata: ", what));
 }
 
+// Floats as the hex of their little-endian bytes: exact, and the same on
+// any host.
+std::string FloatsToHex(const std::vector<float>& values) {
+  std::string bytes;
+  ByteWriter writer(&bytes);
+  for (float v : values) writer.PutU32(absl::bit_cast<uint32_t>(v));
+  return absl::BytesToHexString(bytes);
+}
+
+bool HexToFloats(absl::string_view hex, std::vector<float>* values) {
+  if (hex.empty() || hex.size() % 8 != 0) return false;
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  const std::string bytes = absl::HexStringToBytes(hex);
+  ByteReader reader(bytes);
+  uint32_t bits = 0;
+  while (reader.ReadU32(&bits)) values->push_back(absl::bit_cast<float>(bits));
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeSessionMetadata(const SessionMetadata& metadata) {
-  return absl::StrCat(kVersionLine, "\n",                                      //
-                      "created_unix_ns ", absl::ToUnixNanos(metadata.created), "\n",
-                      "last_used_unix_ns ", absl::ToUnixNanos(metadata.last_used), "\n",
-                      "tokens_in ", metadata.tokens_in, "\n",                  //
-                      "tokens_out ", metadata.tokens_out, "\n");
+  std::string text =
+      absl::StrCat(kVersionLine, "\n",                                      //
+                   "created_unix_ns ", absl::ToUnixNanos(metadata.created), "\n",
+                   "last_used_unix_ns ", absl::ToUnixNanos(metadata.last_used), "\n",
+                   "tokens_in ", metadata.tokens_in, "\n",                  //
+                   "tokens_out ", metadata.tokens_out, "\n");
+  if (!metadata.next_logits.empty()) {
+    absl::StrAppend(&text, "next_logits_pulse_id ", metadata.next_logits_pulse_id, "\n",
+                    "next_logits ", FloatsToHex(metadata.next_logits), "\n");
+  }
+  return text;
 }
 
 absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view text) {
@@ -58,6 +88,21 @@ absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view text) {
   }
   metadata.created = absl::FromUnixNanos(created_ns);
   metadata.last_used = absl::FromUnixNanos(last_used_ns);
+  // The next-byte logits are optional, but come as a pair.
+  const bool has_pulse = values.contains("next_logits_pulse_id");
+  const bool has_logits = values.contains("next_logits");
+  if (has_pulse != has_logits) {
+    return Malformed(has_pulse ? "key 'next_logits' missing"
+                               : "key 'next_logits_pulse_id' missing");
+  }
+  if (has_logits) {
+    if (absl::Status s = get("next_logits_pulse_id", &metadata.next_logits_pulse_id); !s.ok()) {
+      return s;
+    }
+    if (!HexToFloats(values["next_logits"], &metadata.next_logits)) {
+      return Malformed("key 'next_logits' has a bad value (not lowercase hex of float32s)");
+    }
+  }
   return metadata;
 }
 

@@ -8,6 +8,13 @@
 //   last_used_unix_ns 1795420860000000000
 //   tokens_in 5120
 //   tokens_out 256
+//   next_logits_pulse_id 5376                     (optional, with next_logits)
+//   next_logits 0000803f...                       (optional: V float32s, hex)
+// next_logits are the next-byte logits the session's last forward pass
+// produced (the distribution a scored chunk's first byte is scored with),
+// each float's little-endian bytes as 8 hex digits; next_logits_pulse_id is
+// the pulse id they follow, so a reader pairs them only with a checkpoint at
+// that pulse id. Both are absent when the distribution is unknown.
 // Unknown keys are ignored (a later version may add some); a missing,
 // repeated or malformed known key is DATA_LOSS naming it.
 #ifndef HECATE_SESSIONS_SESSION_METADATA_H_
@@ -15,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -27,6 +35,9 @@ struct SessionMetadata {
   absl::Time last_used;
   uint64_t tokens_in = 0;
   uint64_t tokens_out = 0;
+  // Empty when unknown; then next_logits_pulse_id is meaningless.
+  std::vector<float> next_logits;
+  uint64_t next_logits_pulse_id = 0;
 };
 
 std::string EncodeSessionMetadata(const SessionMetadata& metadata);

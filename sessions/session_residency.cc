@@ -1,6 +1,7 @@
 // SessionStore's residency tiers: moving idle sessions down when a tier is
 // over budget, bringing them back on use, drain and restart.
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,28 @@ namespace {
 constexpr absl::Duration kStaleTempFileAge = absl::Minutes(10);
 
 int Tier(Residency r) { return static_cast<int>(r); }
+
+// Whether a session file's metadata carries next-token logits that belong to
+// its checkpoint: NOT_FOUND when it has none, FAILED_PRECONDITION when they
+// cannot be its (another pulse id: metadata older than the checkpoint; wrong
+// size; not finite).
+absl::Status UsableNextLogits(const SessionMetadata& metadata, uint64_t pulse_id,
+                              int vocab_size) {
+  if (metadata.next_logits.empty()) return absl::NotFoundError("no next-token logits");
+  if (metadata.next_logits_pulse_id != pulse_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("next-byte logits follow pulse id ", metadata.next_logits_pulse_id,
+                     ", the checkpoint is at ", pulse_id));
+  }
+  if (metadata.next_logits.size() != static_cast<size_t>(vocab_size)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        metadata.next_logits.size(), " next-byte logits for a vocabulary of ", vocab_size));
+  }
+  for (float x : metadata.next_logits) {
+    if (!std::isfinite(x)) return absl::FailedPreconditionError("next-byte logits not finite");
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -118,7 +141,8 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
     const SessionInfo info = session.Info();
     written = dir_->WriteSessionMetadata(
         session.owner(), session.id(),
-        EncodeSessionMetadata({info.created, info.last_used, info.tokens_in, info.tokens_out}));
+        EncodeSessionMetadata({info.created, info.last_used, info.tokens_in, info.tokens_out,
+                               session.next_logits(), info.pulse_id}));
   }
   Notify(kind, bytes.ok() ? bytes->size() : 0, start, written);
   if (!written.ok()) return written;
@@ -254,7 +278,8 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
     }
     // Times and counters from before; a state directory without them (or
     // with damaged ones) still loads, as if the session were new.
-    SessionMetadata metadata{absl::Now(), absl::Now(), 0, 0};
+    SessionMetadata metadata;
+    metadata.created = metadata.last_used = absl::Now();
     absl::StatusOr<std::string> text = dir_->ReadSessionMetadata(owner, id);
     absl::StatusOr<SessionMetadata> decoded =
         text.ok() ? DecodeSessionMetadata(*text) : text.status();
@@ -268,6 +293,15 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
     auto session = std::make_shared<Session>(id, owner, model().fingerprint(), state_bytes_,
                                              state->pulse_id(), metadata.created);
     session->SetOnDisk();
+    const absl::Status usable =
+        UsableNextLogits(metadata, state->pulse_id(), model().config().vocab_size);
+    if (usable.ok()) {
+      session->set_next_logits(metadata.next_logits);
+    } else if (!absl::IsNotFound(usable)) {
+      report.errors.push_back(absl::StrCat("users/", owner, "/sessions/", id,
+                                           ".meta (loaded without its next-byte logits): ",
+                                           usable.message()));
+    }
     absl::MutexLock lock(&mu_);
     if (!sessions_.emplace(id, Entry{session, Residency::kDisk, state_bytes_}).second) {
       ++report.already_present;

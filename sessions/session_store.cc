@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "sessions/checkpoint.h"
 
@@ -34,6 +33,7 @@ SessionLease::~SessionLease() { Release(); }
 const std::string& SessionLease::session_id() const { return session_->id(); }
 uint64_t SessionLease::pulse_id() const { return session_->pulse_id(); }
 SessionInfo SessionLease::info() const { return session_->Info(); }
+const std::vector<float>& SessionLease::next_logits() const { return session_->next_logits(); }
 
 void SessionLease::Release() {
   if (session_ == nullptr) return;
@@ -210,7 +210,7 @@ absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner)
   return absl::OkStatus();
 }
 
-// ---- Leases and chunks ----
+// ---- Leases ----
 
 absl::StatusOr<SessionLease> SessionStore::Acquire(absl::string_view id, absl::string_view owner) {
   absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
@@ -248,117 +248,6 @@ void SessionStore::ReleaseLease(Session& session) {
   }
   session.EndWrite();
   EnforceBudgets();  // the session is idle now and may move down
-}
-
-void SessionStore::RecordChunk(Session& session, size_t tokens, TokenSource source) {
-  session.set_pulse_id(session.device_state()->pulse_id());
-  absl::MutexLock lock(&mu_);
-  session.RecordUse(tokens, source == TokenSource::kGenerated ? tokens : 0, ++use_sequence_,
-                    absl::Now());
-}
-
-absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_before,
-                                            const ModelState* snapshot,
-                                            const absl::Status& failure) {
-  BackendState& state = *session.device_state();
-  const bool unchanged_by_contract =
-      absl::IsInvalidArgument(failure) && state.pulse_id() == pulse_before;
-  if (unchanged_by_contract) return failure;
-  if (snapshot != nullptr) {
-    absl::Status restored = backend_.Upload(*snapshot, state);
-    if (restored.ok()) {
-      {
-        absl::MutexLock lock(&mu_);
-        ++counters_.chunks_rolled_back;
-      }
-      if (absl::IsCancelled(failure)) {
-        return absl::CancelledError(absl::StrCat("chunk cancelled; session ", session.id(),
-                                                 " unchanged at pulse id ", pulse_before));
-      }
-      return failure;
-    }
-  }
-  session.MarkDamaged(absl::StrCat("session ", session.id(),
-                                   " lost its state when a chunk failed at pulse id ",
-                                   pulse_before, " (", failure.message(),
-                                   "); restore it from a checkpoint or delete it"));
-  {
-    absl::MutexLock lock(&mu_);
-    ++counters_.sessions_damaged;
-  }
-  return failure;
-}
-
-absl::Status SessionStore::ApplyChunk(SessionLease& lease, absl::Span<const uint8_t> tokens,
-                                      LogitsMode mode, std::vector<float>* logits,
-                                      const std::atomic<bool>* cancel, TokenSource source) {
-  if (!lease.valid() || lease.store_ != this) {
-    return absl::FailedPreconditionError("ApplyChunk needs a live lease of this store");
-  }
-  Session& session = *lease.session_;
-  BackendState& state = *session.device_state();
-  const uint64_t before = state.pulse_id();
-  if (cancel != nullptr && cancel->load()) {
-    return absl::CancelledError(absl::StrCat("chunk cancelled; session ", session.id(),
-                                             " unchanged at pulse id ", before));
-  }
-  std::unique_ptr<ModelState> snapshot;
-  if (tokens.size() >= options_.snapshot_min_tokens) {
-    snapshot = std::make_unique<ModelState>(model().config());
-    if (absl::Status s = backend_.Download(state, *snapshot); !s.ok()) return s;
-  }
-  absl::Status status = backend_.Forward(state, tokens, mode, logits,
-                                         snapshot != nullptr ? cancel : nullptr, nullptr);
-  if (!status.ok()) return RollBackOrDamage(session, before, snapshot.get(), status);
-  RecordChunk(session, tokens.size(), source);
-  return absl::OkStatus();
-}
-
-absl::Status SessionStore::ApplyBatch(absl::Span<ChunkRequest> chunks) {
-  absl::flat_hash_set<const Session*> seen;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const ChunkRequest& c = chunks[i];
-    if (c.lease == nullptr || !c.lease->valid() || c.lease->store_ != this) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", i, " has no live lease"));
-    }
-    if (!seen.insert(c.lease->session_.get()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunk ", i, " names session ", c.lease->session_id(), " twice"));
-    }
-    if (c.mode != LogitsMode::kNone && c.logits == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("chunk ", i, " asks for logits but has no buffer"));
-    }
-    if (c.mode == LogitsMode::kLast && c.tokens.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunk ", i, " is empty, so it has no last token to give logits for"));
-    }
-  }
-  std::vector<std::unique_ptr<ModelState>> snapshots(chunks.size());
-  std::vector<uint64_t> before(chunks.size());
-  std::vector<ForwardItem> items(chunks.size());
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    BackendState& state = *chunks[i].lease->session_->device_state();
-    before[i] = state.pulse_id();
-    if (chunks[i].tokens.size() >= options_.snapshot_min_tokens) {
-      snapshots[i] = std::make_unique<ModelState>(model().config());
-      if (absl::Status s = backend_.Download(state, *snapshots[i]); !s.ok()) return s;
-    }
-    items[i] = ForwardItem{&state, chunks[i].tokens, chunks[i].mode, chunks[i].logits};
-  }
-  absl::Status status = backend_.ForwardBatch(absl::MakeSpan(items));
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    Session& session = *chunks[i].lease->session_;
-    if (status.ok()) {
-      RecordChunk(session, chunks[i].tokens.size(), chunks[i].source);
-    } else {
-      // A batch has no "unchanged by contract": another item may have failed.
-      RollBackOrDamage(session, before[i], snapshots[i].get(),
-                       absl::IsInvalidArgument(status) ? absl::InternalError(status.message())
-                                                       : status)
-          .IgnoreError();
-    }
-  }
-  return status;
 }
 
 // ---- Checkpoints ----
@@ -482,6 +371,8 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
   Session& session = **claimed;
   session.SetOnDevice(std::move(*state));
   session.set_pulse_id(decoded->pulse_id());
+  // A checkpoint holds only the canonical state, not the next-token logits.
+  session.clear_next_logits();
   session.ClearDamage();
   Account(session);
   {

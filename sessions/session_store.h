@@ -27,6 +27,14 @@
 // touching the state the session is marked damaged (every later use is
 // DATA_LOSS until a restore replaces its state).
 //
+// Next-token logits: after every chunk applied (any output, generated tokens
+// included) the session keeps the logits of its last token
+// (Session::next_logits), which a scored chunk's first byte needs. A chunk that asks
+// for none gets the last row computed anyway: one row of logits is a small
+// product beside a chunk's forward pass. They stay with the session on every
+// tier, are written to the session's metadata file on offload and drain (so
+// a restart keeps them), and are unknown after a restore from a checkpoint.
+//
 // Checkpoints: Export serialises a session (sessions/checkpoint.h), optionally
 // storing it under a per-user name; Restore* verifies a checkpoint completely
 // before it creates or replaces anything. CheckpointAll (drain) writes every
@@ -101,6 +109,9 @@ struct SessionStoreOptions {
   // Chunks with at least this many tokens are snapshotted so that
   // cancellation and errors can roll them back.
   size_t snapshot_min_tokens = 2;
+  // ApplyChunkWithRows asks the backend for at most this many tokens' logits
+  // at a time (4096 x V=256 floats: 4 MiB).
+  size_t logit_rows_per_slice = 4096;
   // Called after every checkpoint written or read; must be thread-safe.
   std::function<void(const CheckpointEvent&)> on_checkpoint;
 };
@@ -144,6 +155,9 @@ class SessionLease {
   const std::string& session_id() const;
   uint64_t pulse_id() const;
   SessionInfo info() const;
+  // The next-token logits of the session's last forward pass; empty when
+  // unknown. Changes with the next chunk applied through this lease.
+  const std::vector<float>& next_logits() const;
   void Release();
 
  private:
@@ -169,6 +183,9 @@ struct ChunkRequest {
   LogitsMode mode = LogitsMode::kLast;
   std::vector<float>* logits = nullptr;
   TokenSource source = TokenSource::kInput;
+  // Only with kAll, optional: also hands `*logits` to this after the forward
+  // pass, before the chunk counts as applied (its error fails the batch).
+  LogitRowsSink rows = nullptr;
 };
 
 struct DrainReport {
@@ -218,11 +235,20 @@ class SessionStore {
                           LogitsMode mode, std::vector<float>* logits,
                           const std::atomic<bool>* cancel = nullptr,
                           TokenSource source = TokenSource::kInput);
+  // As ApplyChunk, handing every token's logits to `rows` a slice of at most
+  // options.logit_rows_per_slice tokens at a time (a long chunk never holds
+  // [T, V] floats at once), in order. Whole or not at all as ApplyChunk: an
+  // error from `rows` or the backend, or cancellation between slices, rolls
+  // the chunk back; `rows` may then have seen slices of it.
+  absl::Status ApplyChunkWithRows(SessionLease& lease, absl::Span<const uint8_t> tokens,
+                                  const LogitRowsSink& rows,
+                                  const std::atomic<bool>* cancel = nullptr,
+                                  TokenSource source = TokenSource::kInput);
   // Many leased sessions in one Backend::ForwardBatch call (continuous
   // batching). Requests are validated first (INVALID_ARGUMENT, nothing
-  // changed). If the backend then fails, every chunk is rolled back; one
-  // without a snapshot (shorter than snapshot_min_tokens) marks its session
-  // damaged instead.
+  // changed). If the backend or a chunk's `rows` then fails, every chunk is
+  // rolled back; one without a snapshot (shorter than snapshot_min_tokens)
+  // marks its session damaged instead.
   absl::Status ApplyBatch(absl::Span<ChunkRequest> chunks);
 
   // The session's checkpoint. With a non-empty `save_as`, also stored
@@ -293,12 +319,20 @@ class SessionStore {
   void EnforceBudgets() ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<Session> ClaimEvictionVictim(Residency* from, Residency* to)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Chunks (session_chunks.cc). Checks that a chunk may start and, when it is
+  // long enough, snapshots the state into `*snapshot` for a roll-back.
+  absl::Status PrepareChunk(const SessionLease& lease, size_t tokens,
+                            const std::atomic<bool>* cancel,
+                            std::unique_ptr<ModelState>* snapshot);
   // After a failed Forward: puts `snapshot` back, or marks the session
   // damaged when there is none and the state may have changed. Returns
   // `failure`, reworded for cancellation.
   absl::Status RollBackOrDamage(Session& session, uint64_t pulse_before,
                                 const ModelState* snapshot, const absl::Status& failure);
-  void RecordChunk(Session& session, size_t tokens, TokenSource source);
+  // After a chunk applied: the pulse id, counters and `next_logits` (the
+  // last token's logits; empty for an empty chunk, which changes nothing).
+  void RecordChunk(Session& session, size_t tokens, TokenSource source,
+                   absl::Span<const float> next_logits);
 
   Backend& backend_;
   const SessionStoreOptions options_;
