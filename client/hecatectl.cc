@@ -99,7 +99,8 @@ int Main(int argc, char** argv) {
     return kExitFailure;
   }
 
-  VerbContext context{client->get(), absl::GetFlag(FLAGS_json), &std::cout, &std::cerr};
+  VerbContext context{client->get(), absl::GetFlag(FLAGS_json), &std::cout, &std::cerr,
+                      &command_line->flags_given};
   const std::vector<std::string> verb_args(command_line->arguments.begin() + 1,
                                            command_line->arguments.end());
   absl::Status status = verb->run(context, verb_args);

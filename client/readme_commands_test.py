@@ -26,6 +26,7 @@ class ReadmeCommandsTest(unittest.TestCase):
             return any(all(w in line for w in words) for line in lines)
         self.assertTrue(has("hecatectl create"))
         self.assertTrue(has("hecatectl stream"))
+        self.assertTrue(has("hecatectl eval"))
         self.assertTrue(has("hecatectl generate", "--prompt="))
         self.assertTrue(has("hecatectl checkpoint", "--out="))
         self.assertTrue(has("hecatectl restore", "--expect_pulse="))

@@ -3,7 +3,8 @@
 #include "absl/flags/flag.h"
 
 ABSL_FLAG(int64_t, chunk_bytes, 4096,
-          "stream, bench: bytes per chunk (each chunk is one Stream request)");
+          "stream, bench, eval: bytes per chunk (each chunk is one Stream request); eval's "
+          "default is 65536, at most the server's --max_chunk_bytes");
 ABSL_FLAG(int32_t, top_k, 0,
           "stream, bench: also return the K most likely next bytes with log-probs after each "
           "chunk (0: none); generate: sample only among the K most likely (0: no cut)");

@@ -8,7 +8,7 @@
 
 #include "absl/flags/declare.h"
 
-ABSL_DECLARE_FLAG(int64_t, chunk_bytes);  // stream, bench
+ABSL_DECLARE_FLAG(int64_t, chunk_bytes);  // stream, bench, eval
 ABSL_DECLARE_FLAG(int32_t, top_k);        // stream, bench (output); generate (sampling)
 ABSL_DECLARE_FLAG(uint64_t, seed);        // generate (sampler), bench (pseudo-text)
 ABSL_DECLARE_FLAG(std::string, name);     // checkpoint, restore

@@ -1,13 +1,9 @@
 // hecatectl stream ID [FILE|-]: a file or stdin through one Stream call.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "client/chunker.h"
 #include "client/ctl/argument_values.h"
+#include "client/ctl/input_file.h"
 #include "client/ctl/output.h"
 #include "client/ctl/shared_flags.h"
 #include "client/ctl/verb.h"
@@ -37,24 +33,6 @@ void PrintChunkResult(VerbContext& context, int chunk_number, size_t bytes,
   context.out->flush();
 }
 
-// Opens FILE, or stdin for "-" or no argument. Owns what it opened.
-class InputFile {
- public:
-  absl::Status Open(absl::Span<const std::string> args) {
-    if (args.size() < 2 || args[1] == "-") return absl::OkStatus();
-    fd_ = open(args[1].c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", args[1]));
-    return absl::OkStatus();
-  }
-  ~InputFile() {
-    if (fd_ != STDIN_FILENO) close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = STDIN_FILENO;
-};
-
 }  // namespace
 
 absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args) {
@@ -66,7 +44,9 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
   const int top_k = absl::GetFlag(FLAGS_top_k);
   const std::string& session_id = args[0];
   InputFile input;
-  if (absl::Status status = input.Open(args); !status.ok()) return status;
+  if (absl::Status status = input.Open(args.size() > 1 ? args[1] : ""); !status.ok()) {
+    return status;
+  }
 
   absl::StatusOr<std::unique_ptr<StreamSession>> stream = context.client->OpenStream();
   if (!stream.ok()) return stream.status();

@@ -13,6 +13,11 @@ const std::vector<Verb>& AllVerbs() {
        "stream a file (or stdin) through the session in chunks; print the pulse id "
        "reached per chunk (and the top-k next bytes with --top_k)",
        {"chunk_bytes", "top_k"}, RunStream},
+      {"eval", "[FILE|-]",
+       "score a file (or stdin) with the model through a fresh session (or fresh windows "
+       "with --window=N) and print nats/byte and bits/byte (--chunk_bytes defaults to 65536 "
+       "here)",
+       {"chunk_bytes", "window", "per_byte_out"}, RunEval},
       {"generate", "[ID]",
        "feed --prompt and print a sampled continuation as it streams (no ID: a "
        "temporary session)",

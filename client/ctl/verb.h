@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct VerbContext {
   // Progress and side notes that must not mix into `out` (e.g. generate's
   // summary line after the generated text).
   std::ostream* err;
+  // Flags given on the command line (a verb whose default differs from a
+  // shared flag's, like eval's --chunk_bytes, tells "given" from "default").
+  const std::set<std::string>* flags_given = nullptr;
 };
 
 using VerbFunction = absl::Status (*)(VerbContext& context, absl::Span<const std::string> args);
@@ -52,6 +56,7 @@ absl::Status RunGet(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunInfo(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunEval(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunGenerate(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunCheckpoint(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args);

@@ -7,6 +7,7 @@
     for result in client.stream(session.id, [b"Hello, ", b"world"], top_k=5):
         print(result.pulse_id, result.top_k)
     print(client.generate(b"Once upon a time", max_tokens=32, seed=7).text)
+    print(client.evaluate(open("text.txt", "rb").read()).bits_per_byte)
     data = client.export_checkpoint(session.id).checkpoint_data
     copy = client.restore_checkpoint(data=data, expected_pulse_id=session.pulse_id + 12)
 
@@ -15,9 +16,12 @@ server's message (the same code whether the whole call failed or one chunk
 of a stream did). Messages are the generated hecate.v1 protos.
 """
 
+import concurrent.futures
 import dataclasses
+import math
 import queue
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+import threading
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -48,6 +52,46 @@ def status_code_from_number(number: int) -> grpc.StatusCode:
 
 
 @dataclasses.dataclass
+class ScoreResult:
+    """The log-likelihood of bytes under the model (hecate.v1 ChunkScore),
+    for one chunk or summed over several."""
+
+    # Natural log, summed over the scored bytes; <= 0.
+    sum_logprob: float
+    scored_bytes: int
+    # Whether the first byte was scored (False for a fresh session: it has no
+    # distribution before its first byte).
+    first_byte_scored: bool
+    # Each scored byte's log-probability, in order, when per_byte was asked.
+    byte_logprobs: Optional[List[float]]
+
+    @property
+    def nats_per_byte(self) -> float:
+        return -self.sum_logprob / self.scored_bytes if self.scored_bytes else float("nan")
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """The outcome of evaluate(): how well the model predicts a text."""
+
+    bytes: int
+    scored_bytes: int
+    sum_logprob: float
+    # window 0: one session carried its state through the whole text.
+    window: int
+    # With per_byte: {offset: log-probability} for every scored byte.
+    byte_logprobs: Optional[Dict[int, float]]
+
+    @property
+    def nats_per_byte(self) -> float:
+        return -self.sum_logprob / self.scored_bytes if self.scored_bytes else float("nan")
+
+    @property
+    def bits_per_byte(self) -> float:
+        return self.nats_per_byte / math.log(2)
+
+
+@dataclasses.dataclass
 class ChunkResult:
     """The outcome of one chunk sent through stream()."""
 
@@ -60,6 +104,8 @@ class ChunkResult:
     generated: bytes
     finish_reason: int
     forward_seconds: float
+    # The chunk's own log-likelihood, when score was asked.
+    score: Optional[ScoreResult] = None
 
 
 @dataclasses.dataclass
@@ -79,6 +125,20 @@ def sampling_params(max_tokens: int = 64, temperature: float = 1.0, top_k: int =
     """SamplingParams with hecatectl's defaults."""
     return hecate_pb2.SamplingParams(max_tokens=max_tokens, temperature=temperature,
                                      top_k=top_k, top_p=top_p, seed=seed, stop_bytes=stop)
+
+
+def _score_result(score: hecate_pb2.ChunkScore, per_byte: bool) -> ScoreResult:
+    return ScoreResult(sum_logprob=score.sum_logprob, scored_bytes=score.scored_bytes,
+                       first_byte_scored=score.first_byte_scored,
+                       byte_logprobs=list(score.byte_logprobs) if per_byte else None)
+
+
+def eval_windows(size: int, window: int) -> List[Tuple[int, int]]:
+    """The [begin, end) windows of `hecatectl eval --window`: window k is
+    bytes [k*window, k*window + window + 1), its first byte context only, so
+    every byte after byte 0 is scored exactly once."""
+    return [(begin, min(size, begin + window + 1))
+            for begin in range(0, max(size - 1, 0), window)]
 
 
 def _error_from_rpc(error: grpc.RpcError) -> HecateError:
@@ -169,20 +229,26 @@ class HecateClient:
     # Streaming --------------------------------------------------------------
 
     def stream(self, session_id: str, chunks: Iterable[bytes], top_k: int = 0,
-               sampling: Optional[hecate_pb2.SamplingParams] = None) -> Iterator[ChunkResult]:
+               sampling: Optional[hecate_pb2.SamplingParams] = None, score: bool = False,
+               per_byte: bool = False) -> Iterator[ChunkResult]:
         """Streams chunks through one Stream call, one at a time (the next is
         sent when the previous one is done), yielding a ChunkResult per chunk.
         top_k > 0 asks for the next-token distribution after each chunk;
-        sampling asks for a continuation after each chunk instead. A failed
-        chunk raises HecateError and ends the call; closing the generator
-        early cancels it."""
-        if top_k and sampling is not None:
-            raise ValueError("stream takes top_k or sampling, not both")
+        sampling asks for a continuation after each chunk instead; score for
+        the log-likelihood of each chunk's own bytes (per_byte: also each
+        byte's log-probability). A failed chunk raises HecateError and ends
+        the call; closing the generator early cancels it."""
+        if sum([bool(top_k), sampling is not None, score]) > 1:
+            raise ValueError("stream takes one of top_k, sampling and score")
+        if per_byte and not score:
+            raise ValueError("per_byte needs score=True")
         output = hecate_pb2.OutputSpec()
         if sampling is not None:
             output.sample.CopyFrom(sampling)
         elif top_k:
             output.top_k.k = top_k
+        elif score:
+            output.score.per_byte = per_byte
         else:
             output.none.SetInParent()
 
@@ -234,7 +300,9 @@ class HecateClient:
                         request_id=response.request_id, pulse_id=response.pulse_id,
                         top_k=[(entry.token, entry.logprob) for entry in response.done.top_k],
                         generated=bytes(generated), finish_reason=response.done.finish_reason,
-                        forward_seconds=response.done.forward_seconds)
+                        forward_seconds=response.done.forward_seconds,
+                        score=(_score_result(response.done.score, per_byte)
+                               if response.done.HasField("score") else None))
                     generated = bytearray()
                     request = send_next()
             for _ in call:  # the server ends the call after our half-close
@@ -281,3 +349,68 @@ class HecateClient:
                               "Generate ended without a final (done) response")
         return GenerateResult(text=bytes(text), logprobs=logprobs,
                               finish_reason=done.finish_reason, pulse_id=pulse_id)
+
+    # Scoring ----------------------------------------------------------------
+
+    def score(self, session_id: str, chunks: Iterable[bytes],
+              per_byte: bool = False) -> ScoreResult:
+        """Streams chunks through the session with score output and returns
+        the log-likelihood of all their bytes, each conditioned on everything
+        the session saw before it. The session advances as with any chunk.
+        The first byte is scored only when the session knows its next-byte
+        distribution (not at pulse 0, not right after a restore)."""
+        total = ScoreResult(sum_logprob=0.0, scored_bytes=0, first_byte_scored=False,
+                            byte_logprobs=[] if per_byte else None)
+        for number, result in enumerate(self.stream(session_id, chunks, score=True,
+                                                    per_byte=per_byte)):
+            if result.score is None:
+                raise HecateError(grpc.StatusCode.INTERNAL,
+                                  "the server answered a score request without a score")
+            if number == 0:
+                total.first_byte_scored = result.score.first_byte_scored
+            total.sum_logprob += result.score.sum_logprob
+            total.scored_bytes += result.score.scored_bytes
+            if per_byte:
+                total.byte_logprobs.extend(result.score.byte_logprobs)
+        return total
+
+    def evaluate(self, text: bytes, chunk_bytes: int = 65536, window: int = 0,
+                 per_byte: bool = False, workers: int = 8) -> EvalResult:
+        """What `hecatectl eval` measures. window 0: one fresh session reads
+        the whole text in chunks of chunk_bytes, carrying its state, so every
+        byte after the first is scored with all the text before it. window N:
+        eval_windows(); each window through a fresh session, `workers` at a
+        time. Every session is deleted at the end."""
+        if len(text) < 2:
+            raise ValueError("evaluate needs at least 2 bytes (a fresh session's first "
+                             "byte is context only)")
+        if chunk_bytes < 1 or window < 0 or workers < 1:
+            raise ValueError("chunk_bytes and workers must be >= 1, window >= 0")
+        spans = [(0, len(text))] if window == 0 else eval_windows(len(text), window)
+        lock = threading.Lock()
+        result = EvalResult(bytes=len(text), scored_bytes=0, sum_logprob=0.0, window=window,
+                            byte_logprobs={} if per_byte else None)
+
+        def run(span: Tuple[int, int]) -> None:
+            begin, end = span
+            session = self.create_session()
+            try:
+                pieces = [text[at:min(end, at + chunk_bytes)]
+                          for at in range(begin, end, chunk_bytes)]
+                scored = self.score(session.id, pieces, per_byte=per_byte)
+            finally:
+                self.delete_session(session.id)
+            if scored.first_byte_scored:
+                raise HecateError(grpc.StatusCode.INTERNAL,
+                                  "a fresh session scored its first byte")
+            with lock:
+                result.sum_logprob += scored.sum_logprob
+                result.scored_bytes += scored.scored_bytes
+                if per_byte:
+                    for offset, logprob in enumerate(scored.byte_logprobs, start=begin + 1):
+                        result.byte_logprobs[offset] = logprob
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(spans))) as pool:
+            for future in [pool.submit(run, span) for span in spans]:
+                future.result()
+        return result

@@ -4,6 +4,7 @@ HECATED=bazel-bin/server/hecated PYTHONPATH=bazel-bin/client/python:client/pytho
     /usr/bin/python3 client/python/python_client_test.py
 """
 
+import math
 import os
 import random
 import sys
@@ -45,7 +46,10 @@ class LiveDaemonTest(unittest.TestCase):
         cls.tmp = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
         cls.daemon = LiveDaemon(cls.tmp)
         cls.client = HecateClient(cls.daemon.target, timeout=60)
-        cls.rng = random.Random(int.from_bytes(os.urandom(8), "little"))
+        # HECATE_TEST_SEED reproduces a run's texts.
+        seed = int(os.environ.get("HECATE_TEST_SEED") or int.from_bytes(os.urandom(8), "little"))
+        print(f"HECATE_TEST_SEED={seed}", file=sys.stderr)
+        cls.rng = random.Random(seed)
 
     @classmethod
     def tearDownClass(cls):
@@ -235,6 +239,96 @@ class LiveDaemonTest(unittest.TestCase):
                               data=bytes(flipped))
         self.assertEqual(len(self.client.list_sessions()), before)
         self.assertEqual(self.client.get_session(session.id).pulse_id, 150)
+
+    # Scoring ----------------------------------------------------------------
+
+    def test_score_follows_the_distribution_before_each_byte(self):
+        text = english_like(self.rng, self.rng.randint(200, 600))
+        cut = self.rng.randint(1, len(text) - 2)
+        session = self.new_session()
+        # The distribution after the head (top-256: all of it) must be what
+        # the tail's first byte is scored with.
+        [head] = list(self.client.stream(session.id, [text[:cut]], top_k=256))
+        tail = self.client.score(session.id, [text[cut:]], per_byte=True)
+        self.assertTrue(tail.first_byte_scored)
+        self.assertEqual(tail.scored_bytes, len(text) - cut)
+        self.assertEqual(len(tail.byte_logprobs), len(text) - cut)
+        self.assertAlmostEqual(tail.byte_logprobs[0], distribution(head)[text[cut]], delta=1e-5)
+        self.assertAlmostEqual(tail.sum_logprob, sum(tail.byte_logprobs),
+                               delta=1e-4 * abs(tail.sum_logprob))
+        self.assertTrue(all(lp <= 0 for lp in tail.byte_logprobs))
+        self.assertEqual(self.client.get_session(session.id).pulse_id, len(text),
+                         "a scored chunk advances the session as any chunk")
+
+    def test_score_is_the_same_in_one_chunk_or_many(self):
+        text = english_like(self.rng, self.rng.randint(300, 1500))
+        whole = self.client.score(self.new_session().id, [text], per_byte=True)
+        self.assertFalse(whole.first_byte_scored, "a fresh session has no distribution yet")
+        self.assertEqual(whole.scored_bytes, len(text) - 1)
+        cuts = sorted(self.rng.sample(range(1, len(text)), 9))
+        pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+        chunked = self.new_session()
+        results = list(self.client.stream(chunked.id, pieces, score=True, per_byte=True))
+        self.assertFalse(results[0].score.first_byte_scored)
+        self.assertTrue(all(r.score.first_byte_scored for r in results[1:]),
+                        "the session keeps the last distribution between chunks")
+        self.assertEqual(sum(r.score.scored_bytes for r in results), len(text) - 1)
+        total = sum(r.score.sum_logprob for r in results)
+        self.assertAlmostEqual(total, whole.sum_logprob,
+                               delta=CHUNKING_TOLERANCE * abs(whole.sum_logprob))
+        per_byte = [lp for r in results for lp in r.score.byte_logprobs]
+        for got, want in zip(per_byte, whole.byte_logprobs):
+            self.assertAlmostEqual(got, want, delta=CHUNKING_TOLERANCE * max(1, abs(want)))
+
+    def test_score_errors_change_nothing(self):
+        session = self.new_session()
+        list(self.client.stream(session.id, [b"some context"]))
+        data = self.client.export_checkpoint(session.id).checkpoint_data
+        error = self.assertRaisesCode(grpc.StatusCode.INVALID_ARGUMENT, self.client.score,
+                                      session.id, [b""])
+        self.assertIn("score", error.message)
+        unknown = "%032x" % self.rng.getrandbits(128)
+        self.assertRaisesCode(grpc.StatusCode.NOT_FOUND, self.client.score, unknown, [b"abc"])
+        self.assertEqual(self.client.export_checkpoint(session.id).checkpoint_data, data)
+        self.assertTrue(self.client.score(session.id, [b"x"]).first_byte_scored)
+        with self.assertRaises(ValueError):
+            list(self.client.stream(session.id, [b"x"], top_k=3, score=True))
+
+    def test_a_restored_session_does_not_score_its_first_byte(self):
+        session = self.new_session()
+        list(self.client.stream(session.id, [english_like(self.rng, 100)]))
+        data = self.client.export_checkpoint(session.id).checkpoint_data
+        restored = self.client.restore_checkpoint(data=data)
+        self.addCleanup(self.delete_quietly, restored.id)
+        result = self.client.score(restored.id, [b"abc"])
+        self.assertFalse(result.first_byte_scored)
+        self.assertEqual(result.scored_bytes, 2)
+
+    def test_evaluate_carried_and_in_windows(self):
+        text = english_like(self.rng, self.rng.randint(400, 900))
+        before = {s.id for s in self.client.list_sessions()}
+        carried = self.client.evaluate(text, chunk_bytes=self.rng.randint(50, 300), per_byte=True)
+        self.assertEqual(carried.scored_bytes, len(text) - 1)
+        self.assertEqual(sorted(carried.byte_logprobs), list(range(1, len(text))))
+        reference = self.client.score(self.new_session().id, [text])
+        self.assertAlmostEqual(carried.sum_logprob, reference.sum_logprob,
+                               delta=CHUNKING_TOLERANCE * abs(reference.sum_logprob))
+        self.assertAlmostEqual(carried.bits_per_byte, carried.nats_per_byte / math.log(2))
+
+        window = self.rng.randint(20, 90)
+        windows = self.client.evaluate(text, window=window, chunk_bytes=33, per_byte=True)
+        self.assertEqual(windows.scored_bytes, len(text) - 1)
+        self.assertEqual(sorted(windows.byte_logprobs), list(range(1, len(text))))
+        # Window k is a fresh session over bytes [k*window, k*window + window + 1).
+        k = self.rng.randrange(len(hecate_client.eval_windows(len(text), window)))
+        begin, end = hecate_client.eval_windows(len(text), window)[k]
+        self.assertEqual(begin, k * window)
+        alone = self.client.score(self.new_session().id, [text[begin:end]], per_byte=True)
+        for offset, logprob in enumerate(alone.byte_logprobs, start=begin + 1):
+            self.assertAlmostEqual(windows.byte_logprobs[offset], logprob,
+                                   delta=CHUNKING_TOLERANCE * max(1, abs(logprob)))
+        leftover = {s.id for s in self.client.list_sessions()} - before
+        self.assertEqual(len(leftover), 2, "evaluate deletes its sessions (2 are this test's)")
 
 
 if __name__ == "__main__":

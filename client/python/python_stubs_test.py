@@ -62,6 +62,32 @@ class ClientPartsTest(unittest.TestCase):
             client.restore_checkpoint(data=b"x", name="y")
         client.close()
 
+    def test_eval_windows_score_every_byte_after_the_first_once(self):
+        for size in range(0, 30):
+            for window in range(1, 9):
+                scored = [0] * size
+                windows = hecate_client.eval_windows(size, window)
+                for k, (begin, end) in enumerate(windows):
+                    self.assertEqual(begin, k * window)
+                    self.assertLessEqual(end - begin, window + 1)
+                    self.assertGreaterEqual(end - begin, 2)
+                    for i in range(begin + 1, end):
+                        scored[i] += 1
+                self.assertEqual(scored, [0] + [1] * (size - 1) if size else [], (size, window))
+        self.assertEqual(hecate_client.eval_windows(10, 4), [(0, 5), (4, 9), (8, 10)])
+
+    def test_score_arguments_are_checked(self):
+        client = hecate_client.HecateClient("127.0.0.1:1")
+        with self.assertRaises(ValueError):
+            list(client.stream("0" * 32, [b"x"], top_k=3, score=True))
+        with self.assertRaises(ValueError):
+            list(client.stream("0" * 32, [b"x"], per_byte=True))
+        with self.assertRaises(ValueError):
+            client.evaluate(b"x")
+        with self.assertRaises(ValueError):
+            client.evaluate(b"xyz", window=-1)
+        client.close()
+
     def test_refused_connection_is_unavailable(self):
         # A bound but non-listening port refuses connections.
         with socket.socket() as sock:
