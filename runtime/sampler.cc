@@ -76,12 +76,18 @@ TokenChoice SampleToken(absl::Span<const float> logits, const SamplingOptions& o
 
   size_t keep = order.size();
   if (o.top_k > 0) keep = std::min<size_t>(keep, o.top_k);
-  // Tempered probabilities of the kept tokens, in rank order.
+  // Tempered probabilities of the kept tokens, in rank order, relative to the
+  // most likely one: exp((logit - top) / T), in double. The difference is
+  // <= 0, so the quotient never overflows to +inf for a temperature just above
+  // zero (a float logit / 1e-40 does: inf - inf made every weight NaN and the
+  // draw fell through to the least likely token); it can only underflow to a
+  // weight of 0, so tiny temperatures act as greedy.
   std::vector<double> probs(keep);
-  const double top = logits[order[0]] / o.temperature;
+  const double top = logits[order[0]];
+  const double temperature = o.temperature;
   double total = 0.0;
   for (size_t i = 0; i < keep; ++i) {
-    probs[i] = std::exp(logits[order[i]] / o.temperature - top);
+    probs[i] = std::exp((static_cast<double>(logits[order[i]]) - top) / temperature);
     total += probs[i];
   }
   if (o.top_p > 0.0f && o.top_p < 1.0f) {

@@ -1,6 +1,9 @@
 #include "runtime/sampler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <vector>
@@ -9,6 +12,14 @@
 
 namespace hecate {
 namespace {
+
+// HECATE_TEST_SEED reproduces a run; otherwise a fresh seed, printed.
+uint64_t TestSeed() {
+  const char* env = std::getenv("HECATE_TEST_SEED");
+  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
 
 std::vector<float> RandomLogits(uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -71,6 +82,39 @@ TEST(SamplerTest, FrequenciesFollowTheDistribution) {
   EXPECT_NEAR(counts[10] / double(n), 0.5, 0.02);
   EXPECT_NEAR(counts[20] / double(n), 0.3, 0.02);
   EXPECT_NEAR(counts[30] / double(n), 0.2, 0.02);
+}
+
+// Every accepted temperature > 0 samples from the tempered distribution; one
+// just above zero (down to the smallest float denormal) is greedy. Dividing
+// float logits by such a temperature once overflowed to inf, every weight
+// became NaN and the draw fell through to the least likely token.
+TEST(SamplerTest, TinyTemperaturesActAsGreedy) {
+  std::mt19937_64 rng(TestSeed());
+  const float temperatures[] = {1e-45f, 1e-40f, 1e-38f, 1e-30f, 1e-6f};
+  for (float temperature : temperatures) {
+    ASSERT_TRUE(ValidateSamplingOptions({.temperature = temperature}, 256).ok()) << temperature;
+  }
+  for (int trial = 0; trial < 200; ++trial) {
+    // Logits as a model may give them, small and large, with a top token
+    // ahead of the next by a margin that 1e-6 turns into certainty.
+    std::normal_distribution<float> normal(0.0f, trial % 2 == 0 ? 2.0f : 20.0f);
+    std::vector<float> logits(256);
+    for (float& v : logits) v = normal(rng);
+    const int best = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    logits[best] += 0.01f;
+    const float best_logprob = LogSoftmax(logits)[best];
+    for (float temperature : temperatures) {
+      for (int variant = 0; variant < 3; ++variant) {
+        SamplingOptions o{.temperature = temperature, .top_k = variant == 1 ? 40 : 0,
+                          .top_p = variant == 2 ? 0.9f : 1.0f, .seed = rng()};
+        const uint64_t pulse = rng() % 100000;
+        const TokenChoice c = SampleToken(logits, o, pulse);
+        ASSERT_EQ(c.token, best) << "temperature " << temperature << " top_k " << o.top_k
+                                 << " top_p " << o.top_p << " trial " << trial;
+        ASSERT_FLOAT_EQ(c.logprob, best_logprob);
+      }
+    }
+  }
 }
 
 TEST(SamplerTest, ValidationNamesTheField) {
