@@ -24,13 +24,14 @@ class ReadmeExampleTest(unittest.TestCase):
         os.makedirs(work_dir, exist_ok=True)
         with open(runfile("README.md")) as f:
             commands = readme_example.extract_commands(f.read())
-        daemon = LiveDaemon(daemon_dir)
+        # The model ./hecate serve serves by default, as the README was recorded.
+        daemon = LiveDaemon(daemon_dir, ["--model=" + runfile("models/tiny-shakespeare")])
         try:
             script = readme_example.build_script(commands, runfile("client/hecatectl"),
                                                  daemon.target, daemon.metrics_target)
             env = dict(os.environ)
             env.pop("HECATE_API_KEY", None)
-            # Sampled text from a random model is arbitrary bytes, not UTF-8.
+            # Sampled text may hold any bytes, not only UTF-8.
             run = subprocess.run(["bash", "-c", script], cwd=work_dir, capture_output=True,
                                  text=True, errors="replace", env=env, timeout=600,
                                  stdin=subprocess.DEVNULL)

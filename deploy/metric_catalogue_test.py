@@ -31,7 +31,7 @@ def scrape_live_hecated() -> str:
         port_file, log = os.path.join(tmp, "ports"), os.path.join(tmp, "log")
         with open(log, "w", encoding="utf-8") as log_file:
             server = subprocess.Popen(
-                [HECATED, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                [HECATED, "--model=random:tiny", "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                  f"--state_dir={tmp}/state", f"--port_file={port_file}"],
                 stdout=subprocess.DEVNULL, stderr=log_file)
         try:

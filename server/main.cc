@@ -26,8 +26,12 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "HTTP address for /metrics, /healthz and /readyz");
-ABSL_FLAG(std::string, model, "random:tiny",
-          "model folder (config.json + model.safetensors) or random:PRESET (tiny, base)");
+// The trained default ships in the repository; `./hecate serve` runs hecated
+// from the repository root, where this relative path resolves.
+constexpr char kDefaultModel[] = "models/tiny-shakespeare";
+ABSL_FLAG(std::string, model, kDefaultModel,
+          "model folder (config.json + model.safetensors) or random:PRESET (tiny, base; "
+          "untrained weights from --seed)");
 ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
 ABSL_FLAG(std::string, backend, "auto", "auto (CUDA when a GPU is present, else CPU), cpu or cuda");
 ABSL_FLAG(std::string, gemm, "fp32",
@@ -89,6 +93,11 @@ int Run() {
       LoadModel(absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_seed));
   if (!model.ok()) {
     LOG(ERROR) << "cannot load model: " << model.status();
+    if (absl::GetFlag(FLAGS_model) == kDefaultModel) {
+      LOG(ERROR) << "the default --model=" << kDefaultModel
+                 << " is relative to the repository root; run hecated from there, or pass "
+                    "--model=PATH (a model folder) or --model=random:tiny";
+    }
     return 1;
   }
   absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(*model);
@@ -187,7 +196,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   absl::SetProgramUsageMessage(
       "hecated: serves HecateLM sessions over gRPC.\n"
-      "  hecated [--listen=127.0.0.1:50051] [--model=random:tiny] [--state_dir=hecate-state] ...");
+      "  hecated [--listen=127.0.0.1:50051] [--model=models/tiny-shakespeare] [--state_dir=hecate-state] ...");
   // --help lists the flags of this file (absl matches on the file name otherwise).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {

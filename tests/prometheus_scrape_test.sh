@@ -12,7 +12,7 @@ check="$2"
 # The generated hecate/__init__.py; its parent's parent is the import root.
 python_client_dir="$(dirname "$(dirname "$3")")"
 tmp="${TEST_TMPDIR:-$(mktemp -d)}"
-"$hecated" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --state_dir="$tmp/state" \
+"$hecated" --model=random:tiny --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --state_dir="$tmp/state" \
   --port_file="$tmp/ports" 2>"$tmp/hecated.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT

@@ -5,6 +5,7 @@
 #
 #   tools/device_e2e_bundle.sh                 # here: build and bundle
 #   .device_e2e/run_e2e.sh                     # there: logs to $OUT
+#   .device_e2e/model_quality.sh               # there: the shipped model's quality, CUDA vs trainer
 #
 # The bundle mirrors Bazel's runfiles tree (TEST_SRCDIR/hecate/...) so the
 # tests find hecated as they do under bazel test, plus lib/ with every shared
@@ -14,17 +15,21 @@ cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_e2e
 TESTS=(isolation_test streaming_test checkpoint_e2e_test drain_metrics_test score_test)
-bazel build --noshow_progress //server:hecated "${TESTS[@]/#///tests:}"
+bazel build --noshow_progress //server:hecated //client:hecatectl "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/runfiles/hecate/server" "$BUNDLE/runfiles/hecate/tests" "$BUNDLE/lib"
 cp -L bazel-bin/server/hecated "$BUNDLE/runfiles/hecate/server/"
+mkdir -p "$BUNDLE/runfiles/hecate/client"
+cp -L bazel-bin/client/hecatectl "$BUNDLE/runfiles/hecate/client/"
+cp tools/device_runs/model_quality.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
 chmod -R u+w "$BUNDLE"
 
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
-copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated "${TESTS[@]/#/bazel-bin/tests/}"
+copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated bazel-bin/client/hecatectl \
+  "${TESTS[@]/#/bazel-bin/tests/}"
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 
 cat > "$BUNDLE/run_e2e.sh" <<'RUN'

@@ -62,7 +62,8 @@ class LiveDaemon:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [hecated_path(), "--listen=127.0.0.1:0", f"--port_file={port_file}",
-             "--metrics_listen=127.0.0.1:0", f"--state_dir={os.path.join(workdir, 'state')}"]
+             "--metrics_listen=127.0.0.1:0", f"--state_dir={os.path.join(workdir, 'state')}",
+             "--model=random:tiny"]  # plumbing; a caller's own --model comes later and wins
             + list(extra_flags or []),
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_SECONDS

@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Daemon
       "--port_file=" + port_file,
       "--state_dir=" + options.state_dir,
       "--worker_threads=4",
+      // Plumbing tests need no trained weights; a test's own --model wins (last flag).
+      "--model=random:tiny",
   };
   if (!options.api_keys_file.empty()) args.push_back("--api_keys=" + options.api_keys_file);
   args.insert(args.end(), options.extra_flags.begin(), options.extra_flags.end());
