@@ -8,27 +8,23 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "sessions/byte_io.h"
+#include "sessions/crc32c.h"
+#include "sessions/session_metadata.pb.h"
 
 namespace hecate {
 namespace {
 
-constexpr absl::string_view kVersionLine = "hecate-session-metadata v1";
+constexpr absl::string_view kVersion1Line = "hecate-session-metadata v1";
+constexpr absl::string_view kVersion2Line = "hecate-session-metadata v2\n";
 
 absl::Status Malformed(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("session metadata: ", what));
 }
 
-// Floats as the hex of their little-endian bytes: exact, and the same on
-// any host.
-std::string FloatsToHex(const std::vector<float>& values) {
-  std::string bytes;
-  ByteWriter writer(&bytes);
-  for (float v : values) writer.PutU32(absl::bit_cast<uint32_t>(v));
-  return absl::BytesToHexString(bytes);
-}
-
+// Version 1 stored floats as the hex of their little-endian bytes.
 bool HexToFloats(absl::string_view hex, std::vector<float>* values) {
   if (hex.empty() || hex.size() % 8 != 0) return false;
   for (char c : hex) {
@@ -41,26 +37,10 @@ bool HexToFloats(absl::string_view hex, std::vector<float>* values) {
   return true;
 }
 
-}  // namespace
-
-std::string EncodeSessionMetadata(const SessionMetadata& metadata) {
-  std::string text =
-      absl::StrCat(kVersionLine, "\n",                                      //
-                   "created_unix_ns ", absl::ToUnixNanos(metadata.created), "\n",
-                   "last_used_unix_ns ", absl::ToUnixNanos(metadata.last_used), "\n",
-                   "tokens_in ", metadata.tokens_in, "\n",                  //
-                   "tokens_out ", metadata.tokens_out, "\n");
-  if (!metadata.next_logits.empty()) {
-    absl::StrAppend(&text, "next_logits_pulse_id ", metadata.next_logits_pulse_id, "\n",
-                    "next_logits ", FloatsToHex(metadata.next_logits), "\n");
-  }
-  return text;
-}
-
-absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view text) {
+absl::StatusOr<SessionMetadata> DecodeVersion1(absl::string_view text) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
-  if (lines.empty() || lines[0] != kVersionLine) {
-    return Malformed(absl::StrCat("first line must be '", kVersionLine, "'"));
+  if (lines.empty() || lines[0] != kVersion1Line) {
+    return Malformed(absl::StrCat("first line must be '", kVersion1Line, "'"));
   }
   absl::flat_hash_map<absl::string_view, absl::string_view> values;
   for (size_t i = 1; i < lines.size(); ++i) {
@@ -104,6 +84,59 @@ absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view text) {
     }
   }
   return metadata;
+}
+
+absl::StatusOr<SessionMetadata> DecodeVersion2(absl::string_view bytes) {
+  ByteReader reader(bytes.substr(kVersion2Line.size()));
+  uint32_t stored_crc = 0;
+  if (!reader.ReadU32(&stored_crc)) return Malformed("truncated before the checksum");
+  const absl::string_view payload = bytes.substr(kVersion2Line.size() + 4);
+  if (crc32c::Unmask(stored_crc) != crc32c::Value(payload)) {
+    return Malformed("checksum mismatch (damaged or torn file)");
+  }
+  sessions::SessionMetadataRecord record;
+  if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Malformed("payload is not a SessionMetadataRecord");
+  }
+  SessionMetadata metadata;
+  metadata.created = absl::FromUnixNanos(record.created_unix_ns());
+  metadata.last_used = absl::FromUnixNanos(record.last_used_unix_ns());
+  metadata.tokens_in = record.tokens_in();
+  metadata.tokens_out = record.tokens_out();
+  if (record.has_next_logits()) {
+    if (record.next_logits().logits().empty()) return Malformed("next_logits has no logits");
+    metadata.next_logits.assign(record.next_logits().logits().begin(),
+                                record.next_logits().logits().end());
+    metadata.next_logits_pulse_id = record.next_logits().pulse_id();
+  }
+  return metadata;
+}
+
+}  // namespace
+
+std::string EncodeSessionMetadata(const SessionMetadata& metadata) {
+  sessions::SessionMetadataRecord record;
+  record.set_created_unix_ns(absl::ToUnixNanos(metadata.created));
+  record.set_last_used_unix_ns(absl::ToUnixNanos(metadata.last_used));
+  record.set_tokens_in(metadata.tokens_in);
+  record.set_tokens_out(metadata.tokens_out);
+  if (!metadata.next_logits.empty()) {
+    record.mutable_next_logits()->set_pulse_id(metadata.next_logits_pulse_id);
+    record.mutable_next_logits()->mutable_logits()->Add(metadata.next_logits.begin(),
+                                                        metadata.next_logits.end());
+  }
+  const std::string payload = record.SerializeAsString();
+  std::string bytes(kVersion2Line);
+  ByteWriter(&bytes).PutU32(crc32c::Mask(crc32c::Value(payload)));
+  bytes += payload;
+  return bytes;
+}
+
+absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view bytes) {
+  if (absl::StartsWith(bytes, kVersion2Line)) return DecodeVersion2(bytes);
+  if (absl::StartsWith(bytes, kVersion1Line)) return DecodeVersion1(bytes);
+  return Malformed(absl::StrCat("first line must be '", kVersion2Line.substr(0, 26), "' (or '",
+                                kVersion1Line, "')"));
 }
 
 }  // namespace hecate

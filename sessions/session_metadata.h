@@ -2,7 +2,15 @@
 // session read back from disk (after an offload, or a drain and restart)
 // reports the same creation time, last use and token counters as before.
 //
-// Text, one "key value" line each, after a version line:
+// Version 2, written since the metadata became a protobuf message:
+//   "hecate-session-metadata v2\n"        version line (27 bytes)
+//   masked CRC32C of the payload          4 bytes, little-endian
+//   payload                               hecate.sessions.SessionMetadataRecord
+//                                         (session_metadata.proto), binary
+// The CRC catches a torn or damaged file, which a binary protobuf might
+// otherwise parse as other values. Fields unknown to this reader are skipped.
+//
+// Version 1 (text, written before version 2) stays readable:
 //   hecate-session-metadata v1
 //   created_unix_ns 1795420800123456789
 //   last_used_unix_ns 1795420860000000000
@@ -10,13 +18,13 @@
 //   tokens_out 256
 //   next_logits_pulse_id 5376                     (optional, with next_logits)
 //   next_logits 0000803f...                       (optional: V float32s, hex)
+// each float's little-endian bytes as 8 hex digits; unknown keys are ignored.
+//
 // next_logits are the next-byte logits the session's last forward pass
-// produced (the distribution a scored chunk's first byte is scored with),
-// each float's little-endian bytes as 8 hex digits; next_logits_pulse_id is
-// the pulse id they follow, so a reader pairs them only with a checkpoint at
-// that pulse id. Both are absent when the distribution is unknown.
-// Unknown keys are ignored (a later version may add some); a missing,
-// repeated or malformed known key is DATA_LOSS naming it.
+// produced (the distribution a scored chunk's first byte is scored with);
+// next_logits_pulse_id is the pulse id they follow, so a reader pairs them
+// only with a checkpoint at that pulse id. Both are absent when the
+// distribution is unknown. Damage of any kind is DATA_LOSS naming what.
 #ifndef HECATE_SESSIONS_SESSION_METADATA_H_
 #define HECATE_SESSIONS_SESSION_METADATA_H_
 
@@ -40,8 +48,10 @@ struct SessionMetadata {
   uint64_t next_logits_pulse_id = 0;
 };
 
+// Version 2 bytes.
 std::string EncodeSessionMetadata(const SessionMetadata& metadata);
-absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view text);
+// Version 2 or version 1.
+absl::StatusOr<SessionMetadata> DecodeSessionMetadata(absl::string_view bytes);
 
 }  // namespace hecate
 

@@ -6,8 +6,12 @@
 
 #include "absl/base/casts.h"
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "sessions/byte_io.h"
+#include "sessions/crc32c.h"
 
 namespace hecate {
 namespace {
@@ -23,6 +27,37 @@ SessionMetadata RandomMetadata() {
   return m;
 }
 
+// The text format sessions were written in before version 2, as that writer
+// wrote it: files of it must stay readable.
+std::string EncodeVersion1(const SessionMetadata& m) {
+  std::string text = absl::StrCat("hecate-session-metadata v1\n",                          //
+                                  "created_unix_ns ", absl::ToUnixNanos(m.created), "\n",
+                                  "last_used_unix_ns ", absl::ToUnixNanos(m.last_used), "\n",
+                                  "tokens_in ", m.tokens_in, "\n",                          //
+                                  "tokens_out ", m.tokens_out, "\n");
+  if (!m.next_logits.empty()) {
+    std::string bytes;
+    ByteWriter writer(&bytes);
+    for (float v : m.next_logits) writer.PutU32(absl::bit_cast<uint32_t>(v));
+    absl::StrAppend(&text, "next_logits_pulse_id ", m.next_logits_pulse_id, "\n",
+                    "next_logits ", absl::BytesToHexString(bytes), "\n");
+  }
+  return text;
+}
+
+void ExpectSame(const SessionMetadata& got, const SessionMetadata& want) {
+  EXPECT_EQ(got.created, want.created);
+  EXPECT_EQ(got.last_used, want.last_used);
+  EXPECT_EQ(got.tokens_in, want.tokens_in);
+  EXPECT_EQ(got.tokens_out, want.tokens_out);
+  EXPECT_EQ(got.next_logits_pulse_id, want.next_logits_pulse_id);
+  ASSERT_EQ(got.next_logits.size(), want.next_logits.size());
+  for (size_t i = 0; i < want.next_logits.size(); ++i) {
+    EXPECT_EQ(absl::bit_cast<uint32_t>(got.next_logits[i]),
+              absl::bit_cast<uint32_t>(want.next_logits[i])) << i;
+  }
+}
+
 TEST(SessionMetadataTest, RoundTripsExactly) {
   for (int i = 0; i < 100; ++i) {
     const SessionMetadata m = RandomMetadata();
@@ -35,16 +70,16 @@ TEST(SessionMetadataTest, RoundTripsExactly) {
   }
 }
 
-TEST(SessionMetadataTest, IgnoresUnknownKeys) {
+TEST(SessionMetadataTest, Version1IgnoresUnknownKeys) {
   const SessionMetadata m = RandomMetadata();
   absl::StatusOr<SessionMetadata> back =
-      DecodeSessionMetadata(EncodeSessionMetadata(m) + "added_in_v2 17\n");
+      DecodeSessionMetadata(EncodeVersion1(m) + "added_later 17\n");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->tokens_out, m.tokens_out);
 }
 
-TEST(SessionMetadataTest, RejectsDamageNamingTheKey) {
-  const std::string good = EncodeSessionMetadata(RandomMetadata());
+TEST(SessionMetadataTest, Version1RejectsDamageNamingTheKey) {
+  const std::string good = EncodeVersion1(RandomMetadata());
   struct Case {
     std::string text;
     const char* expected;
@@ -89,18 +124,62 @@ TEST(SessionMetadataTest, NextLogitsRoundTripBitForBit) {
 TEST(SessionMetadataTest, NextLogitsAreOptional) {
   // A file from before they existed, or a session whose distribution is unknown.
   const SessionMetadata m = RandomMetadata();
-  const std::string text = EncodeSessionMetadata(m);
-  EXPECT_EQ(text.find("next_logits"), std::string::npos);
-  absl::StatusOr<SessionMetadata> back = DecodeSessionMetadata(text);
-  ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_TRUE(back->next_logits.empty());
+  for (const std::string& bytes : {EncodeSessionMetadata(m), EncodeVersion1(m)}) {
+    absl::StatusOr<SessionMetadata> back = DecodeSessionMetadata(bytes);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(back->next_logits.empty());
+  }
 }
 
-TEST(SessionMetadataTest, DamagedNextLogitsAreNamed) {
+TEST(SessionMetadataTest, Version1FilesStayReadable) {
+  std::mt19937_64 rng{std::random_device{}()};
+  for (int i = 0; i < 20; ++i) {
+    SessionMetadata m = RandomMetadata();
+    if (i % 2) {
+      for (int j = 0; j < 256; ++j) m.next_logits.push_back(static_cast<float>(rng() % 1000) / 7);
+      m.next_logits_pulse_id = rng();
+    }
+    absl::StatusOr<SessionMetadata> back = DecodeSessionMetadata(EncodeVersion1(m));
+    ASSERT_TRUE(back.ok()) << back.status();
+    ExpectSame(*back, m);
+  }
+}
+
+TEST(SessionMetadataTest, Version2DamageIsDataLoss) {
+  SessionMetadata m = RandomMetadata();
+  m.next_logits = {1.0f, -2.5f, 3.25f, 0.1f};
+  m.next_logits_pulse_id = 42;
+  const std::string good = EncodeSessionMetadata(m);
+  ASSERT_EQ(good.rfind("hecate-session-metadata v2\n", 0), 0u);
+  // Every byte flipped, and every truncation: refused, never misread.
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x20);
+    EXPECT_TRUE(absl::IsDataLoss(DecodeSessionMetadata(bad).status())) << "byte " << i;
+    EXPECT_TRUE(absl::IsDataLoss(DecodeSessionMetadata(good.substr(0, i)).status()))
+        << "first " << i << " bytes";
+  }
+}
+
+TEST(SessionMetadataTest, Version2SkipsFieldsAddedLater) {
+  const SessionMetadata m = RandomMetadata();
+  const std::string good = EncodeSessionMetadata(m);
+  const size_t header = std::string("hecate-session-metadata v2\n").size();
+  // Field 99, varint 17: what a later writer might add.
+  const std::string payload = good.substr(header + 4) + std::string("\x98\x06\x11", 3);
+  std::string bytes = good.substr(0, header);
+  ByteWriter(&bytes).PutU32(crc32c::Mask(crc32c::Value(payload)));
+  bytes += payload;
+  absl::StatusOr<SessionMetadata> back = DecodeSessionMetadata(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSame(*back, m);
+}
+
+TEST(SessionMetadataTest, Version1DamagedNextLogitsAreNamed) {
   SessionMetadata m = RandomMetadata();
   m.next_logits = {1.0f, -2.5f, 3.25f};
   m.next_logits_pulse_id = 42;
-  const std::string good = EncodeSessionMetadata(m);
+  const std::string good = EncodeVersion1(m);
   const size_t at = good.find("next_logits ");
   ASSERT_NE(at, std::string::npos);
   const std::string without_logits = good.substr(0, at);
