@@ -4,21 +4,23 @@
 #include <utility>
 
 #include "server/grpc_status_util.h"
+#include "server/raw_message.h"
 #include "server/session_request.h"
 
 namespace hecate {
 
 GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerContext* call,
-                                 const v1::GenerateRequest* request)
-    : context_(context), call_(call), request_(request), start_(absl::Now()), writes_(this) {
+                                 const grpc::ByteBuffer* raw_request)
+    : context_(context), call_(call), start_(absl::Now()), writes_(this) {
   context_->metrics->active_streams->Add(1);
   absl::StatusOr<std::string> user = context_->Authenticate(*call_);
   absl::Status valid = user.status();
-  if (valid.ok()) valid = ValidateChunk(request_->prompt(), context_->limits, "prompt");
-  if (valid.ok() && !request_->has_sampling()) {
+  if (valid.ok()) valid = ParseMessage(*raw_request, &request_);
+  if (valid.ok()) valid = ValidateChunk(request_.prompt(), context_->limits, "prompt");
+  if (valid.ok() && !request_.has_sampling()) {
     valid = absl::InvalidArgumentError("sampling is required");
   }
-  if (valid.ok()) valid = ValidateSampling(request_->sampling(), context_->limits);
+  if (valid.ok()) valid = ValidateSampling(request_.sampling(), context_->limits);
   if (valid.ok()) {
     context_->busy_requests.fetch_add(1);
     if (context_->executor->Post([this, u = *user] { Run(u); })) return;
@@ -47,7 +49,7 @@ void GenerateReactor::Run(std::string user) {
 }
 
 absl::Status GenerateReactor::Generate(const std::string& user) {
-  std::string session_id = request_->session_id();
+  std::string session_id = request_.session_id();
   const bool temporary = session_id.empty();
   if (temporary) {
     absl::StatusOr<SessionInfo> created = context_->store->Create(user);
@@ -55,7 +57,7 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
     session_id = created->id;
   }
   v1::OutputSpec spec;
-  *spec.mutable_sample() = request_->sampling();
+  *spec.mutable_sample() = request_.sampling();
   TokenSink sink = [&](const GeneratedTokenEvent& event) {
     v1::GenerateResponse response;
     response.set_pulse_id(event.pulse_id);
@@ -66,7 +68,7 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
     Push(std::move(response));
   };
   absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
-      *context_, user, session_id, request_->prompt(), spec, &cancel_, sink);
+      *context_, user, session_id, request_.prompt(), spec, &cancel_, sink);
   if (temporary) (void)context_->store->Delete(session_id, user);
   if (!outcome.ok()) return outcome.status();
   v1::GenerateResponse done;
@@ -80,8 +82,15 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
 }
 
 void GenerateReactor::Push(v1::GenerateResponse response) {
+  absl::StatusOr<grpc::ByteBuffer> bytes = SerializeMessage(response);
+  if (!bytes.ok()) {
+    // Only a message over 2 GiB fails, which nothing here builds; stop
+    // rather than silently skip a token.
+    cancel_.store(true);
+    return;
+  }
   absl::MutexLock lock(&mu_);
-  writes_.Push(std::move(response));
+  writes_.Push(*std::move(bytes));
 }
 
 void GenerateReactor::OnWriteDone(bool ok) {

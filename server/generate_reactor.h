@@ -1,7 +1,9 @@
 // GenerateReactor: one server-streaming Generate call: feeds the prompt to
 // the caller's session (or to a temporary session deleted at the end),
 // streams each sampled token as it is made, then a final `done` message.
-// Runs on the executor; owns itself (deleted in OnDone).
+// Runs on the executor; owns itself (deleted in OnDone). Raw like every
+// method of HecateService: parses its request (INVALID_ARGUMENT when the
+// bytes are not a GenerateRequest) and serialises its responses.
 #ifndef HECATE_SERVER_GENERATE_REACTOR_H_
 #define HECATE_SERVER_GENERATE_REACTOR_H_
 
@@ -11,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/hecate/v1/hecate.pb.h"
 #include "server/service_context.h"
@@ -18,10 +21,10 @@
 
 namespace hecate {
 
-class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+class GenerateReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   GenerateReactor(ServiceContext* context, grpc::CallbackServerContext* call,
-                  const v1::GenerateRequest* request);
+                  const grpc::ByteBuffer* raw_request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -36,12 +39,12 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
 
   ServiceContext* const context_;
   grpc::CallbackServerContext* const call_;
-  const v1::GenerateRequest* const request_;
+  v1::GenerateRequest request_;  // parsed in the constructor, then read-only
   const absl::Time start_;
   std::atomic<bool> cancel_{false};
 
   absl::Mutex mu_;
-  WriteQueue<GenerateReactor, v1::GenerateResponse> writes_ ABSL_GUARDED_BY(mu_);
+  WriteQueue<GenerateReactor, grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> result_ ABSL_GUARDED_BY(mu_);  // set when the work is over
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "server/generate_reactor.h"
 #include "server/grpc_status_util.h"
+#include "server/raw_message.h"
 #include "server/stream_reactor.h"
 
 namespace hecate {
@@ -14,7 +15,7 @@ namespace {
 
 // Authenticates, runs `work(user)` on the executor, finishes the call with
 // its status and records the RPC's latency and code.
-grpc::ServerUnaryReactor* RunUnary(ServiceContext* context, grpc::CallbackServerContext* call,
+grpc::ServerUnaryReactor* RunUnaryWork(ServiceContext* context, grpc::CallbackServerContext* call,
                                    const char* method,
                                    std::function<absl::Status(const std::string& user)> work) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
@@ -43,109 +44,162 @@ grpc::ServerUnaryReactor* RunUnary(ServiceContext* context, grpc::CallbackServer
   return reactor;
 }
 
+// RunUnaryWork for a typed `work(user, request, response)`: the request is
+// parsed on the executor (after authentication), the response serialised
+// into `raw_response` when the work succeeds.
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* RunUnary(
+    ServiceContext* context, grpc::CallbackServerContext* call, const char* method,
+    const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response,
+    std::function<absl::Status(const std::string& user, const Request& request,
+                               Response* response)>
+        work) {
+  return RunUnaryWork(context, call, method,
+                      [raw_request, raw_response, work = std::move(work)](const std::string& user) {
+                        Request request;
+                        if (absl::Status s = ParseMessage(*raw_request, &request); !s.ok()) {
+                          return s;
+                        }
+                        Response response;
+                        if (absl::Status s = work(user, request, &response); !s.ok()) return s;
+                        absl::StatusOr<grpc::ByteBuffer> bytes = SerializeMessage(response);
+                        if (!bytes.ok()) return bytes.status();
+                        raw_response->Swap(&*bytes);
+                        return absl::OkStatus();
+                      });
+}
+
 }  // namespace
 
-grpc::ServerUnaryReactor* HecateService::CreateSession(grpc::CallbackServerContext* call,
-                                                       const v1::CreateSessionRequest*,
-                                                       v1::Session* response) {
-  return RunUnary(context_, call, "CreateSession", [this, response](const std::string& user) {
-    absl::StatusOr<SessionInfo> info = context_->store->Create(user);
-    if (!info.ok()) return info.status();
-    *response = ToProto(*info);
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* HecateService::CreateSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::CreateSessionRequest, v1::Session>(
+      context_, call, "CreateSession", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::CreateSessionRequest&,
+             v1::Session* response) -> absl::Status {
+        absl::StatusOr<SessionInfo> info = context_->store->Create(user);
+        if (!info.ok()) return info.status();
+        *response = ToProto(*info);
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerUnaryReactor* HecateService::GetSession(grpc::CallbackServerContext* call,
-                                                    const v1::GetSessionRequest* request,
-                                                    v1::Session* response) {
-  return RunUnary(context_, call, "GetSession", [this, request, response](const std::string& user) {
-    absl::StatusOr<SessionInfo> info = context_->store->Get(request->session_id(), user);
-    if (!info.ok()) return info.status();
-    *response = ToProto(*info);
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* HecateService::GetSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::GetSessionRequest, v1::Session>(
+      context_, call, "GetSession", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::GetSessionRequest& request,
+             v1::Session* response) -> absl::Status {
+        absl::StatusOr<SessionInfo> info = context_->store->Get(request.session_id(), user);
+        if (!info.ok()) return info.status();
+        *response = ToProto(*info);
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerUnaryReactor* HecateService::ListSessions(grpc::CallbackServerContext* call,
-                                                      const v1::ListSessionsRequest*,
-                                                      v1::ListSessionsResponse* response) {
-  return RunUnary(context_, call, "ListSessions", [this, response](const std::string& user) {
-    for (const SessionInfo& info : context_->store->List(user)) {
-      *response->add_sessions() = ToProto(info);
-    }
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* HecateService::ListSessions(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::ListSessionsRequest, v1::ListSessionsResponse>(
+      context_, call, "ListSessions", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::ListSessionsRequest&,
+             v1::ListSessionsResponse* response) -> absl::Status {
+        for (const SessionInfo& info : context_->store->List(user)) {
+          *response->add_sessions() = ToProto(info);
+        }
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerUnaryReactor* HecateService::DeleteSession(grpc::CallbackServerContext* call,
-                                                       const v1::DeleteSessionRequest* request,
-                                                       v1::DeleteSessionResponse*) {
-  return RunUnary(context_, call, "DeleteSession", [this, request](const std::string& user) {
-    return context_->store->Delete(request->session_id(), user);
-  });
+grpc::ServerUnaryReactor* HecateService::DeleteSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::DeleteSessionRequest, v1::DeleteSessionResponse>(
+      context_, call, "DeleteSession", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::DeleteSessionRequest& request,
+             v1::DeleteSessionResponse*) -> absl::Status {
+        return context_->store->Delete(request.session_id(), user);
+      });
 }
 
 grpc::ServerUnaryReactor* HecateService::ExportCheckpoint(
-    grpc::CallbackServerContext* call, const v1::ExportCheckpointRequest* request,
-    v1::ExportCheckpointResponse* response) {
-  return RunUnary(context_, call, "ExportCheckpoint", [this, request, response](const std::string& user) {
-    if (request->omit_data() && request->name().empty()) {
-      return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
-    }
-    absl::StatusOr<ExportedCheckpoint> exported =
-        context_->store->Export(request->session_id(), user, request->name());
-    if (!exported.ok()) return exported.status();
-    response->set_size_bytes(static_cast<int64_t>(exported->bytes.size()));
-    response->set_pulse_id(exported->pulse_id);
-    response->set_model_fingerprint(exported->model_fingerprint);
-    response->set_name(exported->name);
-    if (!request->omit_data()) response->set_checkpoint_data(std::move(exported->bytes));
-    return absl::OkStatus();
-  });
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::ExportCheckpointRequest, v1::ExportCheckpointResponse>(
+      context_, call, "ExportCheckpoint", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::ExportCheckpointRequest& request,
+             v1::ExportCheckpointResponse* response) -> absl::Status {
+        if (request.omit_data() && request.name().empty()) {
+          return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
+        }
+        absl::StatusOr<ExportedCheckpoint> exported =
+            context_->store->Export(request.session_id(), user, request.name());
+        if (!exported.ok()) return exported.status();
+        response->set_size_bytes(static_cast<int64_t>(exported->bytes.size()));
+        response->set_pulse_id(exported->pulse_id);
+        response->set_model_fingerprint(exported->model_fingerprint);
+        response->set_name(exported->name);
+        if (!request.omit_data()) response->set_checkpoint_data(std::move(exported->bytes));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
-    grpc::CallbackServerContext* call, const v1::RestoreCheckpointRequest* request,
-    v1::Session* response) {
-  return RunUnary(context_, call, "RestoreCheckpoint", [this, request, response](const std::string& user) {
-    std::optional<uint64_t> expected;
-    if (request->has_expected_pulse_id()) expected = request->expected_pulse_id();
-    absl::StatusOr<SessionInfo> info;
-    switch (request->source_case()) {
-      case v1::RestoreCheckpointRequest::kCheckpointData:
-        info = context_->store->RestoreFromBytes(user, request->checkpoint_data(),
-                                                 expected, request->session_id());
-        break;
-      case v1::RestoreCheckpointRequest::kCheckpointName:
-        info = context_->store->RestoreFromName(user, request->checkpoint_name(),
-                                                expected, request->session_id());
-        break;
-      default:
-        return absl::InvalidArgumentError("set checkpoint_data or checkpoint_name");
-    }
-    if (!info.ok()) return info.status();
-    *response = ToProto(*info);
-    return absl::OkStatus();
-  });
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::RestoreCheckpointRequest, v1::Session>(
+      context_, call, "RestoreCheckpoint", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::RestoreCheckpointRequest& request,
+             v1::Session* response) -> absl::Status {
+        std::optional<uint64_t> expected;
+        if (request.has_expected_pulse_id()) expected = request.expected_pulse_id();
+        absl::StatusOr<SessionInfo> info;
+        switch (request.source_case()) {
+          case v1::RestoreCheckpointRequest::kCheckpointData:
+            info = context_->store->RestoreFromBytes(user, request.checkpoint_data(),
+                                                     expected, request.session_id());
+            break;
+          case v1::RestoreCheckpointRequest::kCheckpointName:
+            info = context_->store->RestoreFromName(user, request.checkpoint_name(),
+                                                    expected, request.session_id());
+            break;
+          default:
+            return absl::InvalidArgumentError("set checkpoint_data or checkpoint_name");
+        }
+        if (!info.ok()) return info.status();
+        *response = ToProto(*info);
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerUnaryReactor* HecateService::GetModelInfo(grpc::CallbackServerContext* call,
-                                                      const v1::GetModelInfoRequest*,
-                                                      v1::ModelInfo* response) {
-  return RunUnary(context_, call, "GetModelInfo", [this, response](const std::string&) {
-    *response = context_->model_info;
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* HecateService::GetModelInfo(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::GetModelInfoRequest, v1::ModelInfo>(
+      context_, call, "GetModelInfo", raw_request, raw_response,
+      [this](const std::string&,
+             const v1::GetModelInfoRequest&,
+             v1::ModelInfo* response) -> absl::Status {
+        *response = context_->model_info;
+        return absl::OkStatus();
+      });
 }
 
-grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* HecateService::Stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* HecateService::Stream(
     grpc::CallbackServerContext* call) {
   return new StreamReactor(context_, call);
 }
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* HecateService::Generate(
-    grpc::CallbackServerContext* call, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* HecateService::Generate(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* request) {
   return new GenerateReactor(context_, call, request);
 }
 

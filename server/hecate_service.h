@@ -1,44 +1,60 @@
-// HecateService: the hecate.v1.Hecate callback service. Unary RPCs run their
-// work on the executor and finish from there; Stream and Generate are
-// StreamReactor and GenerateReactor. Every status leaves through
+// HecateService: the hecate.v1.Hecate callback service. Unary RPCs parse
+// their request, run their work on the executor and finish from there;
+// Stream and Generate are StreamReactor and GenerateReactor. Every status leaves through
 // ToGrpcStatus; every RPC is timed in hecate_request_duration_seconds.
 #ifndef HECATE_SERVER_HECATE_SERVICE_H_
 #define HECATE_SERVER_HECATE_SERVICE_H_
 
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/hecate/v1/hecate.grpc.pb.h"
 #include "server/service_context.h"
 
 namespace hecate {
 
-class HecateService final : public v1::Hecate::CallbackService {
+// Every method is registered raw (grpc::ByteBuffer in and out) and parses its
+// request itself (server/raw_message.h), so that bytes that are not the
+// request type are INVALID_ARGUMENT naming it rather than gRPC's bare
+// UNIMPLEMENTED, and a Stream can tell an unparsable message from a
+// half-close.
+using RawHecateService = v1::Hecate::WithRawCallbackMethod_CreateSession<
+    v1::Hecate::WithRawCallbackMethod_GetSession<v1::Hecate::WithRawCallbackMethod_ListSessions<
+        v1::Hecate::WithRawCallbackMethod_DeleteSession<v1::Hecate::WithRawCallbackMethod_Stream<
+            v1::Hecate::WithRawCallbackMethod_Generate<
+                v1::Hecate::WithRawCallbackMethod_ExportCheckpoint<
+                    v1::Hecate::WithRawCallbackMethod_RestoreCheckpoint<
+                        v1::Hecate::WithRawCallbackMethod_GetModelInfo<v1::Hecate::Service>>>>>>>>>;
+
+class HecateService final : public RawHecateService {
  public:
   explicit HecateService(ServiceContext* context) : context_(context) {}
 
+  // Unary methods: `request` holds the request's wire bytes, `response` gets
+  // the response's.
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* call,
-                                          const v1::CreateSessionRequest* request,
-                                          v1::Session* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* call,
-                                       const v1::GetSessionRequest* request,
-                                       v1::Session* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* call,
-                                         const v1::ListSessionsRequest* request,
-                                         v1::ListSessionsResponse* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* DeleteSession(grpc::CallbackServerContext* call,
-                                          const v1::DeleteSessionRequest* request,
-                                          v1::DeleteSessionResponse* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ExportCheckpoint(grpc::CallbackServerContext* call,
-                                             const v1::ExportCheckpointRequest* request,
-                                             v1::ExportCheckpointResponse* response) override;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* RestoreCheckpoint(grpc::CallbackServerContext* call,
-                                              const v1::RestoreCheckpointRequest* request,
-                                              v1::Session* response) override;
+                                              const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* call,
-                                         const v1::GetModelInfoRequest* request,
-                                         v1::ModelInfo* response) override;
-  grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* Stream(
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* call) override;
-  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
-      grpc::CallbackServerContext* call, const v1::GenerateRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* call,
+                                                       const grpc::ByteBuffer* request) override;
 
  private:
   ServiceContext* const context_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status_util.h"
+#include "server/raw_message.h"
 #include "server/session_request.h"
 
 namespace hecate {
@@ -45,7 +46,19 @@ void StreamReactor::OnReadDoneLocked(bool ok) {
     EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                            "server is draining; retry on another replica"));
   } else {
-    Accept();
+    v1::StreamRequest request;
+    absl::Status parsed = ParseMessage(incoming_, &request);
+    incoming_.Clear();
+    if (parsed.ok()) {
+      Accept(std::move(request));
+    } else {
+      // Reading on would answer the requests after it while this one is
+      // lost; ending OK (as gRPC's typed reads did) hid the loss.
+      EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             absl::StrCat(parsed.message(),
+                                          "; the stream ends here: requests before it are "
+                                          "answered, none after it is read")));
+    }
   }
   if (!reads_done_ && !end_status_.has_value()) {
     reading_ = true;
@@ -53,18 +66,18 @@ void StreamReactor::OnReadDoneLocked(bool ok) {
   }
 }
 
-void StreamReactor::Accept() {
+void StreamReactor::Accept(v1::StreamRequest request) {
   const ServiceLimits& limits = context_->limits;
-  absl::Status valid = ValidateRequestId(incoming_.request_id(), limits);
-  if (valid.ok()) valid = ValidateChunk(incoming_.input(), limits);
-  if (valid.ok()) valid = ValidateOutputSpec(incoming_.output(), limits);
+  absl::Status valid = ValidateRequestId(request.request_id(), limits);
+  if (valid.ok()) valid = ValidateChunk(request.input(), limits);
+  if (valid.ok()) valid = ValidateOutputSpec(request.output(), limits);
   if (!valid.ok()) {
     v1::StreamResponse response;
-    response.set_request_id(incoming_.request_id());
-    response.set_session_id(incoming_.session_id());
+    response.set_request_id(request.request_id());
+    response.set_session_id(request.session_id());
     response.mutable_error()->set_code(static_cast<int>(valid.code()));
     response.mutable_error()->set_message(std::string(valid.message()));
-    writes_.Push(std::move(response));
+    PushReply(response);
     return;
   }
   if (inflight_ >= limits.max_inflight_per_stream) {
@@ -75,10 +88,9 @@ void StreamReactor::Accept() {
     return;
   }
   ++inflight_;
-  std::string session_id = incoming_.session_id();
+  std::string session_id = request.session_id();
   auto [it, first] = waiting_.try_emplace(session_id);
-  it->second.push_back(Pending{std::move(incoming_), absl::Now()});
-  incoming_.Clear();
+  it->second.push_back(Pending{std::move(request), absl::Now()});
   if (first) ScheduleNext(session_id);
 }
 
@@ -107,7 +119,7 @@ void StreamReactor::Run(Pending pending) {
   auto respond = [&](v1::StreamResponse response) {
     response.set_request_id(request.request_id());
     response.set_session_id(request.session_id());
-    Reply(std::move(response));
+    Reply(response);
   };
   TokenSink sink = [&](const GeneratedTokenEvent& event) {
     v1::StreamResponse response;
@@ -144,9 +156,21 @@ void StreamReactor::Run(Pending pending) {
   FinishWith(std::move(status));
 }
 
-void StreamReactor::Reply(v1::StreamResponse response) {
+void StreamReactor::Reply(const v1::StreamResponse& response) {
   absl::MutexLock lock(&mu_);
-  writes_.Push(std::move(response));
+  PushReply(response);
+}
+
+void StreamReactor::PushReply(const v1::StreamResponse& response) {
+  absl::StatusOr<grpc::ByteBuffer> bytes = SerializeMessage(response);
+  if (!bytes.ok()) {
+    // Only a message over 2 GiB fails, which nothing here builds; end the
+    // stream rather than silently skip a reply.
+    cancel_.store(true);
+    EndStream(ToGrpcStatus(bytes.status()));
+    return;
+  }
+  writes_.Push(*std::move(bytes));
 }
 
 void StreamReactor::OnWriteDone(bool ok) {

@@ -7,7 +7,10 @@
 // per-request failure is a StreamResponse with `error`; the stream ends on
 // client half-close (after every accepted request is answered), on
 // cancellation (work stops at the next token), when the in-flight limit is
-// exceeded (RESOURCE_EXHAUSTED) or when the server drains (UNAVAILABLE).
+// exceeded (RESOURCE_EXHAUSTED), when a message does not parse as a
+// StreamRequest (INVALID_ARGUMENT, after answering the requests before it;
+// the stream is raw for this, see server/raw_message.h) or when the server
+// drains (UNAVAILABLE).
 // Owns itself: deleted in OnDone, which gRPC calls only after Finish, which
 // is called only when no task references the reactor.
 #ifndef HECATE_SERVER_STREAM_REACTOR_H_
@@ -22,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/hecate/v1/hecate.pb.h"
 #include "server/service_context.h"
@@ -29,7 +33,7 @@
 
 namespace hecate {
 
-class StreamReactor : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call);
 
@@ -45,11 +49,12 @@ class StreamReactor : public grpc::ServerBidiReactor<v1::StreamRequest, v1::Stre
   };
 
   void OnReadDoneLocked(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Accept() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Accept(v1::StreamRequest request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleNext(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs on the executor.
   void Run(Pending pending);
-  void Reply(v1::StreamResponse response) ABSL_LOCKS_EXCLUDED(mu_);
+  void Reply(const v1::StreamResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
+  void PushReply(const v1::StreamResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndStream(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The status to Finish with, once: when reads are over (or the stream is
   // ending), nothing is in flight and every reply is written.
@@ -63,8 +68,8 @@ class StreamReactor : public grpc::ServerBidiReactor<v1::StreamRequest, v1::Stre
   std::atomic<bool> cancel_{false};
 
   absl::Mutex mu_;
-  v1::StreamRequest incoming_ ABSL_GUARDED_BY(mu_);
-  WriteQueue<StreamReactor, v1::StreamResponse> writes_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // the message being read
+  WriteQueue<StreamReactor, grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);
   // Accepted requests not yet running, per session; a session is a key here
   // exactly while one of its requests runs.
   absl::flat_hash_map<std::string, std::deque<Pending>> waiting_ ABSL_GUARDED_BY(mu_);
