@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"  // HECATE_RETURN_IF_ERROR, for code that includes this header
 
 namespace hecate {
 
@@ -70,13 +71,6 @@ inline absl::Status CublasStatus(cublasStatus_t status, const char* what) {
     ::absl::Status hecate_cublas_status_ =                                 \
         ::hecate::CublasStatus((expr), #expr);                             \
     if (!hecate_cublas_status_.ok()) return hecate_cublas_status_;         \
-  } while (0)
-
-// Propagates a non-OK absl::Status.
-#define HECATE_RETURN_IF_ERROR(expr)                      \
-  do {                                                    \
-    ::absl::Status hecate_status_ = (expr);               \
-    if (!hecate_status_.ok()) return hecate_status_;      \
   } while (0)
 
 #endif  // HECATE_KERNELS_CUDA_CHECK_H_

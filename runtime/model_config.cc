@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace hecate {
@@ -84,7 +85,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
   for (auto [key, field] : {std::pair{"vocab_size", &c.vocab_size}, {"d_model", &c.d_model},
                             {"n_layers", &c.n_layers}, {"n_heads", &c.n_heads},
                             {"window", &c.window}, {"d_ff", &c.d_ff}}) {
-    if (absl::Status s = ReadInt(j, key, field); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(ReadInt(j, key, field));
   }
   auto periods = j.find("periods");
   if (periods == j.end() || !periods->is_array()) {
@@ -100,7 +101,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
     }
     c.periods.push_back(static_cast<int>(p.get<int64_t>()));
   }
-  if (absl::Status s = c.Validate(); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(c.Validate());
   return c;
 }
 

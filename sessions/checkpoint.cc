@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "base/status_macros.h"
 #include "sessions/byte_io.h"
 #include "sessions/checkpoint_format.h"
 #include "sessions/crc32c.h"
@@ -220,7 +221,7 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
     return absl::InternalError(absl::StrCat("model fingerprint has ", model.fingerprint().size(),
                                             " characters, not ", fmt::kFingerprintSize));
   }
-  if (absl::Status s = VerifyStateInvariants(state); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(VerifyStateInvariants(state));
 
   const std::vector<StateTensor>& tensors = state.layout().tensors();
   size_t payload = 0;
@@ -298,7 +299,7 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
   }
 
   Header h;
-  if (absl::Status s = ParseHeaderV1(body, &h); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ParseHeaderV1(body, &h));
   // The exact file size the header implies; header_length is small, so only
   // the payload length can overflow.
   const size_t fixed = fmt::kPreambleSize + header_length + fmt::kCrcSize + fmt::kFooterSize;
@@ -331,7 +332,7 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
     return Corrupt("footer does not belong to this header (header CRC differs)");
   }
 
-  if (absl::Status s = CheckModel(model, h); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(CheckModel(model, h));
   ModelState state(model.config());
   state.set_pulse_id(h.pulse_id);
   const std::vector<StateTensor>& tensors = state.layout().tensors();
@@ -343,7 +344,7 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
   r.ReadBytes(h.payload_length, &payload);  // the size check above guarantees it
   ByteReader sections(payload);
   for (size_t i = 0; i < tensors.size(); ++i) {
-    if (absl::Status s = ReadSection(sections, i, tensors[i], state); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(ReadSection(sections, i, tensors[i], state));
   }
   if (sections.remaining() != 0) {
     return Corrupt(absl::StrCat(sections.remaining(), " bytes after the last section"));

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/status_macros.h"
 
 namespace hecate {
 namespace {
@@ -134,7 +135,7 @@ absl::Status WriteFileAtomically(const std::string& dir, absl::string_view file_
   }
   if (hook) hook(WriteStep::kRenamed);
   // The rename is only durable once the directory entry is on disk.
-  if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(SyncDirectory(dir));
   if (hook) hook(WriteStep::kDirSynced);
   return absl::OkStatus();
 }
@@ -178,26 +179,26 @@ absl::StatusOr<CheckpointDir> CheckpointDir::Open(const std::string& state_dir) 
   if (state_dir.empty()) return absl::InvalidArgumentError("state directory must be given");
   std::string root = state_dir;
   while (root.size() > 1 && root.back() == '/') root.pop_back();
-  if (absl::Status s = EnsureDirectory(root); !s.ok()) return s;
-  if (absl::Status s = EnsureDirectory(root + "/users"); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(EnsureDirectory(root));
+  HECATE_RETURN_IF_ERROR(EnsureDirectory(root + "/users"));
   return CheckpointDir(std::move(root));
 }
 
 absl::StatusOr<std::string> CheckpointDir::UserDir(absl::string_view user, absl::string_view kind,
                                                    bool create) const {
-  if (absl::Status s = ValidateName("user name", user); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", user));
   const std::string user_dir = absl::StrCat(root_, "/users/", user);
   const std::string dir = absl::StrCat(user_dir, "/", kind);
   if (create) {
-    if (absl::Status s = EnsureDirectory(user_dir); !s.ok()) return s;
-    if (absl::Status s = EnsureDirectory(dir); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(EnsureDirectory(user_dir));
+    HECATE_RETURN_IF_ERROR(EnsureDirectory(dir));
   }
   return dir;
 }
 
 absl::Status CheckpointDir::WriteNamed(absl::string_view user, absl::string_view name,
                                        absl::string_view bytes) const {
-  if (absl::Status s = ValidateName("checkpoint name", name); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", name));
   absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/true);
   if (!dir.ok()) return dir.status();
   return WriteFileAtomically(*dir, name, bytes, hook_);
@@ -205,7 +206,7 @@ absl::Status CheckpointDir::WriteNamed(absl::string_view user, absl::string_view
 
 absl::StatusOr<std::string> CheckpointDir::ReadNamed(absl::string_view user, absl::string_view name,
                                                      size_t max_bytes) const {
-  if (absl::Status s = ValidateName("checkpoint name", name); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", name));
   absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/false);
   if (!dir.ok()) return dir.status();
   absl::StatusOr<std::string> bytes = ReadFileLimited(absl::StrCat(*dir, "/", name), max_bytes);
@@ -231,7 +232,7 @@ absl::StatusOr<std::vector<std::string>> CheckpointDir::ListNamed(absl::string_v
 absl::StatusOr<std::string> CheckpointDir::SessionsDir(absl::string_view user,
                                                        absl::string_view session_id,
                                                        bool create) const {
-  if (absl::Status s = ValidateName("session id", session_id); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("session id", session_id));
   return UserDir(user, "sessions", create);
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -83,7 +84,7 @@ absl::Status SessionStore::ApplyChunk(SessionLease& lease, absl::Span<const uint
                                       LogitsMode mode, std::vector<float>* logits,
                                       const std::atomic<bool>* cancel, TokenSource source) {
   std::unique_ptr<ModelState> snapshot;
-  if (absl::Status s = PrepareChunk(lease, tokens.size(), cancel, &snapshot); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(PrepareChunk(lease, tokens.size(), cancel, &snapshot));
   Session& session = *lease.session_;
   BackendState& state = *session.device_state();
   const uint64_t before = state.pulse_id();
@@ -107,7 +108,7 @@ absl::Status SessionStore::ApplyChunkWithRows(SessionLease& lease,
                                               const std::atomic<bool>* cancel,
                                               TokenSource source) {
   std::unique_ptr<ModelState> snapshot;
-  if (absl::Status s = PrepareChunk(lease, tokens.size(), cancel, &snapshot); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(PrepareChunk(lease, tokens.size(), cancel, &snapshot));
   Session& session = *lease.session_;
   BackendState& state = *session.device_state();
   const uint64_t before = state.pulse_id();
@@ -161,7 +162,7 @@ absl::Status SessionStore::ApplyBatch(absl::Span<ChunkRequest> chunks) {
     before[i] = state.pulse_id();
     if (chunks[i].tokens.size() >= options_.snapshot_min_tokens) {
       snapshots[i] = std::make_unique<ModelState>(model().config());
-      if (absl::Status s = backend_.Download(state, *snapshots[i]); !s.ok()) return s;
+      HECATE_RETURN_IF_ERROR(backend_.Download(state, *snapshots[i]));
     }
     items[i] = ForwardItem{&state, chunks[i].tokens, chunks[i].mode, chunks[i].logits};
     if (items[i].mode == LogitsMode::kNone && !items[i].tokens.empty()) {

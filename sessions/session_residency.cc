@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "sessions/checkpoint.h"
 #include "sessions/session_metadata.h"
 #include "sessions/session_store.h"
@@ -62,7 +63,7 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
   switch (session.residency()) {
     case Residency::kDevice: {
       ModelState host(model().config());
-      if (absl::Status s = backend_.Download(*session.device_state(), host); !s.ok()) return s;
+      HECATE_RETURN_IF_ERROR(backend_.Download(*session.device_state(), host));
       return EncodeCheckpoint(model(), host);
     }
     case Residency::kHost:
@@ -127,7 +128,7 @@ absl::Status SessionStore::BringToDevice(Session& session) {
 absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind) {
   if (to == Residency::kHost) {
     auto host = std::make_unique<ModelState>(model().config());
-    if (absl::Status s = backend_.Download(*session.device_state(), *host); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(backend_.Download(*session.device_state(), *host));
     session.SetOnHost(std::move(host));
     Account(session);
     return absl::OkStatus();

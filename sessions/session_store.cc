@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "sessions/checkpoint.h"
 
 namespace hecate {
@@ -98,10 +99,10 @@ absl::Status SessionStore::LimitError(absl::string_view owner) const {
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner) {
-  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
   {
     absl::MutexLock lock(&mu_);  // fail before allocating device memory
-    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
   if (!state.ok()) return state.status();
@@ -115,7 +116,7 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
   std::shared_ptr<Session> session;
   {
     absl::MutexLock lock(&mu_);
-    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(LimitError(owner));
     std::string id;
     do {
       absl::StatusOr<std::string> fresh = NewSessionId();
@@ -138,7 +139,7 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
 
 absl::StatusOr<std::shared_ptr<Session>> SessionStore::Find(absl::string_view id,
                                                             absl::string_view owner) const {
-  if (absl::Status s = ValidateSessionId(id); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateSessionId(id));
   absl::MutexLock lock(&mu_);
   auto it = sessions_.find(id);
   // Another user's session reads exactly like a missing one.
@@ -152,7 +153,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionStore::Claim(absl::string_view i
                                                              absl::string_view owner) {
   absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
   if (!session.ok()) return session.status();
-  if (absl::Status s = (*session)->BeginWrite(options_.wait_for_lock); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR((*session)->BeginWrite(options_.wait_for_lock));
   return session;
 }
 
@@ -262,7 +263,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
                                                         absl::string_view owner,
                                                         absl::string_view save_as) {
   if (!save_as.empty()) {
-    if (absl::Status s = ValidateName("checkpoint name", save_as); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", save_as));
     if (!named_dir_.has_value()) {
       return absl::FailedPreconditionError(
           "this server has no state directory, so checkpoints cannot be stored by name");
@@ -293,7 +294,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
 
 absl::StatusOr<std::vector<std::string>> SessionStore::ListCheckpoints(
     absl::string_view owner) const {
-  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
   if (!named_dir_.has_value()) return std::vector<std::string>{};
   return named_dir_->ListNamed(owner);
 }
@@ -350,20 +351,20 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
                                                   absl::string_view bytes,
                                                   std::optional<uint64_t> expected_pulse_id,
                                                   absl::string_view target_id) {
-  if (absl::Status s = ValidateName("user name", owner); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
   if (!target_id.empty()) {
-    if (absl::Status s = ValidateSessionId(target_id); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(ValidateSessionId(target_id));
   }
   // Everything is verified before anything is touched.
   absl::StatusOr<ModelState> decoded = DecodeCheckpoint(model(), bytes, expected_pulse_id);
   if (!decoded.ok()) return decoded.status();
   if (target_id.empty()) {
     absl::MutexLock lock(&mu_);
-    if (absl::Status s = LimitError(owner); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
   if (!state.ok()) return state.status();
-  if (absl::Status s = backend_.Upload(*decoded, **state); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(backend_.Upload(*decoded, **state));
   if (target_id.empty()) return Insert(owner, std::move(*state), decoded->pulse_id());
 
   absl::StatusOr<std::shared_ptr<Session>> claimed = ClaimDroppingDiskCopy(target_id, owner);

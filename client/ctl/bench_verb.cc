@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "base/status_macros.h"
 #include "client/bench/bench_runner.h"
 #include "client/ctl/argument_values.h"
 #include "client/ctl/output.h"
@@ -92,7 +93,7 @@ absl::StatusCode CodeNamed(const std::string& name) {
 }  // namespace
 
 absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) {
-  if (absl::Status status = ExpectArguments("bench", args, 0, 0, ""); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(ExpectArguments("bench", args, 0, 0, ""));
   absl::StatusOr<size_t> chunk_bytes = ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes));
   if (!chunk_bytes.ok()) return chunk_bytes.status();
   BenchOptions options;

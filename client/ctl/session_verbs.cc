@@ -1,12 +1,13 @@
 // hecatectl create | list | get ID | delete ID | info
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/ctl/output.h"
 #include "client/ctl/verb.h"
 
 namespace hecate {
 
 absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args) {
-  if (absl::Status status = ExpectArguments("create", args, 0, 0, ""); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(ExpectArguments("create", args, 0, 0, ""));
   absl::StatusOr<v1::Session> session = context.client->CreateSession();
   if (!session.ok()) return session.status();
   if (context.json) {
@@ -19,7 +20,7 @@ absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args)
 }
 
 absl::Status RunList(VerbContext& context, absl::Span<const std::string> args) {
-  if (absl::Status status = ExpectArguments("list", args, 0, 0, ""); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(ExpectArguments("list", args, 0, 0, ""));
   absl::StatusOr<std::vector<v1::Session>> sessions = context.client->ListSessions();
   if (!sessions.ok()) return sessions.status();
   if (context.json) {
@@ -38,7 +39,7 @@ absl::Status RunList(VerbContext& context, absl::Span<const std::string> args) {
 }
 
 absl::Status RunGet(VerbContext& context, absl::Span<const std::string> args) {
-  if (absl::Status status = ExpectArguments("get", args, 1, 1, "ID"); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(ExpectArguments("get", args, 1, 1, "ID"));
   absl::StatusOr<v1::Session> session = context.client->GetSession(args[0]);
   if (!session.ok()) return session.status();
   *context.out << (context.json ? DumpJson(SessionToJson(*session)) + "\n"
@@ -50,7 +51,7 @@ absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args)
   if (absl::Status status = ExpectArguments("delete", args, 1, 1, "ID"); !status.ok()) {
     return status;
   }
-  if (absl::Status status = context.client->DeleteSession(args[0]); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(context.client->DeleteSession(args[0]));
   if (context.json) {
     *context.out << DumpJson(nlohmann::json{{"deleted", args[0]}}) << "\n";
   } else {
@@ -60,7 +61,7 @@ absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args)
 }
 
 absl::Status RunInfo(VerbContext& context, absl::Span<const std::string> args) {
-  if (absl::Status status = ExpectArguments("info", args, 0, 0, ""); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR(ExpectArguments("info", args, 0, 0, ""));
   absl::StatusOr<v1::ModelInfo> info = context.client->GetModelInfo();
   if (!info.ok()) return info.status();
   *context.out << (context.json ? DumpJson(ModelInfoToJson(*info)) + "\n"

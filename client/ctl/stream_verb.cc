@@ -1,6 +1,7 @@
 // hecatectl stream ID [FILE|-]: a file or stdin through one Stream call.
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/chunker.h"
 #include "client/ctl/argument_values.h"
 #include "client/ctl/input_file.h"
@@ -71,7 +72,7 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
     PrintChunkResult(context, chunks, request.input().size(), *done);
     if (!chunk->has_value()) break;
   }
-  if (absl::Status status = (*stream)->Finish(); !status.ok()) return status;
+  HECATE_RETURN_IF_ERROR((*stream)->Finish());
   if (!context.json) {
     *context.out << "streamed " << reader.bytes_read() << " bytes in " << chunks << " chunk"
                  << (chunks == 1 ? "" : "s");

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/types/optional.h"
+#include "base/status_macros.h"
 #include "client/chunker.h"
 #include "client/eval/eval_windows.h"
 #include "client/grpc_status.h"
@@ -107,7 +108,7 @@ absl::Status ScoreChunks(StreamSession& stream, const std::string& session_id, s
       request.set_session_id(session_id);
       request.set_input(**std::move(chunk));
       request.mutable_output()->mutable_score()->set_per_byte(per_byte);
-      if (absl::Status sent = stream.Send(request); !sent.ok()) return sent;
+      HECATE_RETURN_IF_ERROR(stream.Send(request));
       in_flight.push_back({request.request_id(), offset, request.input().size()});
       offset += request.input().size();
       report->tokens_sent += request.input().size();
@@ -254,7 +255,7 @@ double EvalReport::tokens_per_second() const {
 }
 
 absl::StatusOr<EvalReport> RunEval(HecateClient& client, int fd, const EvalOptions& options) {
-  if (absl::Status valid = ValidateEvalOptions(options); !valid.ok()) return valid;
+  HECATE_RETURN_IF_ERROR(ValidateEvalOptions(options));
   return options.window == 0 ? RunCarried(client, fd, options)
                              : RunWindows(client, fd, options);
 }

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "kernels/cuda_backend/cuda_backend.h"
 #include "kernels/cuda_backend/forward_engine.h"
 #include "kernels/cuda_check.h"
@@ -75,12 +76,12 @@ struct Row {
 template <typename Fn>
 absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
   for (int i = 0; i < warmup; ++i) {
-    if (absl::Status s = fn(); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(fn());
   }
   std::vector<double> seconds;
   for (int i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
-    if (absl::Status s = fn(); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(fn());
     seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   return Median(seconds);
