@@ -5,7 +5,7 @@ a check that a PromQL expression only names series that catalogue exports.
     catalogue["hecate_errors_total"]   # Metric(kind="counter", labels=("method", "code"))
     problems = check_expression(expr, catalogue, target_labels={"namespace", "pod"})
 
-The catalogue is parsed from the registry->AddX("name", ..., {labels}, ...)
+The catalogue is parsed from the AddX(registry, "name", ..., {labels}, ...)
 calls, so a renamed or removed metric fails the dashboard and alert tests.
 """
 
@@ -13,8 +13,9 @@ import dataclasses
 import re
 from typing import Dict, Iterable, List, Set, Tuple
 
-# registry->AddHistogram( / AddCounter( / AddGauge( / AddCallbackGauge( / AddSummary(
-_ADD_CALL = re.compile(r'registry->Add(Histogram|Counter|Gauge|CallbackGauge|Summary)\(\s*"([a-z_:][a-z0-9_:]*)"')
+# AddHistogram(registry, / AddCounter( / AddGauge( / AddCallbackGauge( / AddSummary(
+_ADD_CALL = re.compile(
+    r'\bAdd(Histogram|Counter|Gauge|CallbackGauge|Summary)\(\s*registry,\s*"([a-z_:][a-z0-9_:]*)"')
 # The label list: the first brace group made only of string literals (or
 # empty) after the name and help text.
 _LABEL_LIST = re.compile(r'\{((?:\s*"[a-zA-Z_][a-zA-Z0-9_]*"\s*,?)*)\s*\}')
@@ -52,7 +53,7 @@ class Metric:
 
 
 def load_catalogue(cc_path: str) -> Dict[str, Metric]:
-    """{family name: Metric} for every registry->AddX call in `cc_path`.
+    """{family name: Metric} for every AddX(registry, ...) call in `cc_path`.
 
     Raises ValueError when the file has none (a moved or rewritten file must
     fail the tests, not make every expression look unknown).
@@ -73,7 +74,7 @@ def load_catalogue(cc_path: str) -> Dict[str, Metric]:
         labels = tuple(re.findall(r'"([^"]+)"', labels_match.group(1))) if labels_match else ()
         catalogue[name] = Metric(kind, labels)
     if not catalogue:
-        raise ValueError(f"no registry->AddX(\"hecate_...\") calls found in {cc_path}")
+        raise ValueError(f"no AddX(registry, \"hecate_...\") calls found in {cc_path}")
     return catalogue
 
 

@@ -68,10 +68,7 @@ HecateServer::HecateServer(const ServerOptions& options, std::unique_ptr<Backend
     : options_(options),
       backend_(std::move(backend)),
       keys_(std::move(keys)),
-      http_(&registry_, [this]() -> absl::Status {
-        if (context_.draining.load()) return absl::UnavailableError("draining");
-        return absl::OkStatus();
-      }) {}
+      registry_(prometheus::Registry::InsertBehavior::Throw) {}
 
 absl::StatusOr<std::unique_ptr<HecateServer>> HecateServer::Start(
     const ServerOptions& options, std::unique_ptr<Backend> backend,
@@ -97,6 +94,10 @@ absl::Status HecateServer::Init() {
       metrics::ServerMetrics::Create(&registry_, metric_options);
   if (!metrics.ok()) return metrics.status();
   metrics_ = *std::move(metrics);
+  http_ = std::make_unique<http::HttpServer>(metrics_->Collectables(), [this]() -> absl::Status {
+    if (context_.draining.load()) return absl::UnavailableError("draining");
+    return absl::OkStatus();
+  });
 
   SessionStoreOptions store_options = options_.store;
   metrics::ServerMetrics* m = metrics_.get();
@@ -122,10 +123,10 @@ absl::Status HecateServer::Init() {
   }
   for (int tier = 0; tier < kResidencyTiers; ++tier) {
     SessionStore* s = store_.get();
-    (*metrics_->sessions->WithLabels({kTiers[tier]}))->SetCallback([s, tier] {
+    metrics_->sessions->SetCallback({kTiers[tier]}, [s, tier] {
       return static_cast<double>(s->Stats().sessions_by_tier[tier]);
     });
-    (*metrics_->state_bytes->WithLabels({kTiers[tier]}))->SetCallback([s, tier] {
+    metrics_->state_bytes->SetCallback({kTiers[tier]}, [s, tier] {
       return static_cast<double>(s->Stats().bytes_by_tier[tier]);
     });
   }
@@ -175,7 +176,7 @@ absl::Status HecateServer::Init() {
         absl::StrCat("cannot listen on ", options_.listen, " (address in use or invalid?)"));
   }
   grpc_->GetHealthCheckService()->SetServingStatus(true);
-  if (absl::Status s = http_.Start(options_.metrics_listen); !s.ok()) {
+  if (absl::Status s = http_->Start(options_.metrics_listen); !s.ok()) {
     grpc_->Shutdown();
     return s;
   }
@@ -186,7 +187,7 @@ absl::Status HecateServer::Init() {
             << backend_->model().config().Summary() << " fingerprint "
             << backend_->model().fingerprint().substr(0, 16) << " on " << options_.listen
             << " (port " << grpc_port_ << "), metrics on " << options_.metrics_listen
-            << " (port " << http_.port() << "), auth "
+            << " (port " << http_->port() << "), auth "
             << (keys_->enabled() ? "on" : "OFF (loopback only)")
             << (options_.tls_cert.empty() ? "" : ", TLS on")
             << (options_.batching ? ", continuous batching on" : "");
@@ -239,7 +240,7 @@ absl::Status HecateServer::Drain() {
   stop_stats_.Notify();
   if (stats_thread_.joinable()) stats_thread_.join();
   SyncStoreStats();
-  http_.Stop();
+  http_->Stop();
   return result;
 }
 
@@ -250,10 +251,10 @@ HecateServer::~HecateServer() {
   }
   if (!stop_stats_.HasBeenNotified()) stop_stats_.Notify();
   if (stats_thread_.joinable()) stats_thread_.join();
-  http_.Stop();
+  if (http_ != nullptr) http_->Stop();
   for (int tier = 0; tier < kResidencyTiers && metrics_ && store_; ++tier) {
-    (*metrics_->sessions->WithLabels({kTiers[tier]}))->ClearCallback();
-    (*metrics_->state_bytes->WithLabels({kTiers[tier]}))->ClearCallback();
+    metrics_->sessions->ClearCallback({kTiers[tier]});
+    metrics_->state_bytes->ClearCallback({kTiers[tier]});
   }
 }
 

@@ -17,13 +17,13 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "prometheus/registry.h"
 #include "runtime/backend.h"
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/hecate_service.h"
 #include "server/http/http_server.h"
 #include "server/metrics/hecate_metrics.h"
-#include "server/metrics/registry.h"
 #include "server/service_context.h"
 #include "sessions/session_store.h"
 
@@ -52,7 +52,7 @@ class HecateServer {
   ~HecateServer();
 
   int grpc_port() const { return grpc_port_; }
-  int http_port() const { return http_.port(); }
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
   ApiKeys& keys() { return *keys_; }
 
   // SIGTERM: readiness goes false and new calls get UNAVAILABLE; running
@@ -69,7 +69,7 @@ class HecateServer {
   const ServerOptions options_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<ApiKeys> keys_;
-  metrics::MetricRegistry registry_;
+  prometheus::Registry registry_;
   std::unique_ptr<metrics::ServerMetrics> metrics_;
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<Executor> executor_;
@@ -77,7 +77,7 @@ class HecateServer {
   ServiceContext context_;
   std::unique_ptr<HecateService> service_;
   std::unique_ptr<grpc::Server> grpc_;
-  http::HttpServer http_;
+  std::unique_ptr<http::HttpServer> http_;  // made by Init, serves metrics_
   int grpc_port_ = 0;
 
   // Copies the store's monotonic counters into metrics once a second.

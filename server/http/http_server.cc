@@ -4,16 +4,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
-#include "server/metrics/text_format.h"
+#include "server/metrics/exposition.h"
 
 namespace hecate::http {
 namespace {
@@ -97,9 +99,9 @@ std::string BindFailureReason(const HostPort& address) {
 
 }  // namespace
 
-HttpServer::HttpServer(const metrics::MetricRegistry* registry,
-                       ReadinessCheck readiness, Options options)
-    : registry_(registry),
+HttpServer::HttpServer(Collectables collectables, ReadinessCheck readiness,
+                       Options options)
+    : collectables_(std::move(collectables)),
       readiness_(std::move(readiness)),
       options_(std::move(options)) {}
 
@@ -107,7 +109,7 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::RegisterHandlers(httplib::Server* server) const {
   server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(registry_->Expose(), metrics::kTextContentType);
+    res.set_content(metrics::SerializeText(collectables_), metrics::kTextContentType);
   });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain; charset=utf-8");
@@ -125,8 +127,9 @@ void HttpServer::RegisterHandlers(httplib::Server* server) const {
 }
 
 absl::Status HttpServer::Start(absl::string_view host_port) {
-  if (registry_ == nullptr) {
-    return absl::InvalidArgumentError("HttpServer needs a metric registry");
+  if (collectables_.empty() ||
+      std::find(collectables_.begin(), collectables_.end(), nullptr) != collectables_.end()) {
+    return absl::InvalidArgumentError("HttpServer needs metric collectables, none null");
   }
   if (options_.worker_threads < 1 || options_.worker_threads > 64) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,7 +1,8 @@
 // HttpServer: the operator's HTTP port of hecated.
 //
-//   GET /metrics  200, the registry's Prometheus text exposition (format
-//                 0.0.4, Content-Type text/plain; version=0.0.4; charset=utf-8)
+//   GET /metrics  200, the Prometheus text exposition (format 0.0.4,
+//                 Content-Type text/plain; version=0.0.4; charset=utf-8) of
+//                 the collectables, written by prometheus-cpp's TextSerializer
 //   GET /healthz  200 "ok" while the process runs (liveness)
 //   GET /readyz   200 "ready" when the readiness check returns OK; 503
 //                 "not ready: <reason>" otherwise, e.g. while draining
@@ -16,10 +17,11 @@
 // returns once no handler runs any more, and is prompt: it waits at most
 // ~Options::io_timeout for a client caught mid-request, and ~1 s for an idle
 // keep-alive connection. The destructor stops. Start() after Stop() starts
-// afresh. The readiness check and the registry's callback gauges run on the
-// server's threads and must be thread-safe.
+// afresh. The readiness check and the collectables (a prometheus::Registry,
+// Hecate's callback gauges) run on the server's threads and must be
+// thread-safe.
 //
-//   HttpServer http(&registry, [&] { return draining ? absl::UnavailableError(
+//   HttpServer http({&registry}, [&] { return draining ? absl::UnavailableError(
 //                                       "draining") : absl::OkStatus(); });
 //   absl::Status started = http.Start("127.0.0.1:9090");
 //   ...
@@ -32,11 +34,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/metrics/registry.h"
+#include "prometheus/collectable.h"
 
 namespace httplib {
 class Server;
@@ -56,11 +59,14 @@ class HttpServer {
   // OK means ready; any other status means not ready, its message the reason.
   using ReadinessCheck = std::function<absl::Status()>;
 
-  // `registry` must outlive the server. An empty `readiness` means always ready.
-  HttpServer(const metrics::MetricRegistry* registry, ReadinessCheck readiness,
-             Options options);
-  HttpServer(const metrics::MetricRegistry* registry, ReadinessCheck readiness)
-      : HttpServer(registry, std::move(readiness), Options()) {}
+  // What /metrics serves, in order; each must outlive the server, none may be
+  // null.
+  using Collectables = std::vector<const prometheus::Collectable*>;
+
+  // An empty `readiness` means always ready.
+  HttpServer(Collectables collectables, ReadinessCheck readiness, Options options);
+  HttpServer(Collectables collectables, ReadinessCheck readiness)
+      : HttpServer(std::move(collectables), std::move(readiness), Options()) {}
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -76,7 +82,7 @@ class HttpServer {
  private:
   void RegisterHandlers(httplib::Server* server) const;
 
-  const metrics::MetricRegistry* const registry_;
+  const Collectables collectables_;
   const ReadinessCheck readiness_;
   const Options options_;
 

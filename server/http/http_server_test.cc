@@ -7,45 +7,51 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "server/metrics/registry.h"
-#include "server/metrics/text_format.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "server/metrics/exposition.h"
 
 namespace hecate::http {
 namespace {
 
-using metrics::MetricRegistry;
-
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::mt19937_64 rng(std::random_device{}());
+    std::mt19937_64 rng(TestSeed());
     value_ = static_cast<double>(1 + rng() % 100000);
-    metrics::Family<metrics::Counter>* family =
-        *registry_.AddCounter("test_requests_total", "Requests.", {"code"});
-    (*family->WithLabels({"OK"}))->Increment(value_);
+    prometheus::BuildCounter()
+        .Name("test_requests_total")
+        .Help("Requests.")
+        .Register(registry_)
+        .Add({{"code", "OK"}})
+        .Increment(value_);
   }
+
+  std::string Expose() const { return metrics::SerializeText({&registry_}); }
 
   absl::Status Readiness() {
     if (draining_.load()) return absl::UnavailableError("draining sessions");
     return absl::OkStatus();
   }
 
-  MetricRegistry registry_;
+  prometheus::Registry registry_;
   double value_ = 0;
   std::atomic<bool> draining_{false};
 };
 
 TEST_F(HttpServerTest, ServesMetricsHealthAndReadiness) {
-  HttpServer server(&registry_, [this] { return Readiness(); });
+  HttpServer server({&registry_}, [this] { return Readiness(); });
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   ASSERT_GT(server.port(), 0);
   EXPECT_TRUE(server.running());
@@ -56,10 +62,11 @@ TEST_F(HttpServerTest, ServesMetricsHealthAndReadiness) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_EQ(metrics->get_header_value("Content-Type"),
             metrics::kTextContentType);
-  EXPECT_EQ(metrics->body, registry_.Expose());
+  EXPECT_EQ(metrics->body, Expose());
   EXPECT_NE(metrics->body.find(absl::StrCat("test_requests_total{code=\"OK\"} ",
-                                            metrics::FormatDouble(value_), "\n")),
-            std::string::npos);
+                                            static_cast<int64_t>(value_), "\n")),
+            std::string::npos)
+      << metrics->body;
 
   httplib::Result health = client.Get("/healthz");
   ASSERT_TRUE(health);
@@ -93,22 +100,24 @@ TEST_F(HttpServerTest, ServesMetricsHealthAndReadiness) {
 }
 
 TEST_F(HttpServerTest, MetricsReflectUpdatesBetweenScrapes) {
-  HttpServer server(&registry_, nullptr);  // no check: always ready
+  HttpServer server({&registry_}, nullptr);  // no check: always ready
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   httplib::Client client("127.0.0.1", server.port());
   EXPECT_EQ(client.Get("/readyz")->status, 200);
-  metrics::Counter* counter =
-      *(*registry_.AddCounter("late_total", "Registered after Start."))
-           ->WithLabels({});
-  counter->Increment(3);
+  prometheus::BuildCounter()
+      .Name("late_total")
+      .Help("Registered after Start.")
+      .Register(registry_)
+      .Add({})
+      .Increment(3);
   const std::string body = client.Get("/metrics")->body;
   EXPECT_NE(body.find("late_total 3\n"), std::string::npos) << body;
 }
 
 TEST_F(HttpServerTest, PortInUseIsAClearError) {
-  HttpServer first(&registry_, nullptr);
+  HttpServer first({&registry_}, nullptr);
   ASSERT_TRUE(first.Start("127.0.0.1:0").ok());
-  HttpServer second(&registry_, nullptr);
+  HttpServer second({&registry_}, nullptr);
   const absl::Status status =
       second.Start(absl::StrCat("127.0.0.1:", first.port()));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
@@ -124,7 +133,7 @@ TEST_F(HttpServerTest, PortInUseIsAClearError) {
 }
 
 TEST_F(HttpServerTest, BadAddressesAreRejected) {
-  HttpServer server(&registry_, nullptr);
+  HttpServer server({&registry_}, nullptr);
   for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":9090",
                           "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",
                           "[::1:0", "::1:0", "[]:0"}) {
@@ -138,22 +147,25 @@ TEST_F(HttpServerTest, BadAddressesAreRejected) {
   EXPECT_FALSE(server.running());
 }
 
-TEST_F(HttpServerTest, BadOptionsAndNullRegistryAreRejected) {
-  HttpServer no_registry(nullptr, nullptr);
-  EXPECT_EQ(no_registry.Start("127.0.0.1:0").code(),
+TEST_F(HttpServerTest, BadOptionsAndMissingCollectablesAreRejected) {
+  HttpServer no_collectables({}, nullptr);
+  EXPECT_EQ(no_collectables.Start("127.0.0.1:0").code(),
+            absl::StatusCode::kInvalidArgument);
+  HttpServer null_collectable({&registry_, nullptr}, nullptr);
+  EXPECT_EQ(null_collectable.Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
   HttpServer::Options options;
   options.worker_threads = 0;
-  EXPECT_EQ(HttpServer(&registry_, nullptr, options).Start("127.0.0.1:0").code(),
+  EXPECT_EQ(HttpServer({&registry_}, nullptr, options).Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
   options = HttpServer::Options();
   options.io_timeout = absl::Milliseconds(1500);
-  EXPECT_EQ(HttpServer(&registry_, nullptr, options).Start("127.0.0.1:0").code(),
+  EXPECT_EQ(HttpServer({&registry_}, nullptr, options).Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(HttpServerTest, StartTwiceFailsStopIsIdempotentAndRestartWorks) {
-  HttpServer server(&registry_, nullptr);
+  HttpServer server({&registry_}, nullptr);
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   EXPECT_EQ(server.Start("127.0.0.1:0").code(),
             absl::StatusCode::kFailedPrecondition);
@@ -173,7 +185,7 @@ TEST_F(HttpServerTest, StartTwiceFailsStopIsIdempotentAndRestartWorks) {
 // An idle client holding a connection open must not block Stop for long.
 // (Reports the time; no timing assertion.)
 TEST_F(HttpServerTest, StopWithIdleConnectionReturns) {
-  HttpServer server(&registry_, nullptr);
+  HttpServer server({&registry_}, nullptr);
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
@@ -196,9 +208,9 @@ TEST_F(HttpServerTest, StopWithIdleConnectionReturns) {
 TEST_F(HttpServerTest, ServesConcurrentClients) {
   HttpServer::Options options;
   options.worker_threads = 3;
-  HttpServer server(&registry_, nullptr, options);
+  HttpServer server({&registry_}, nullptr, options);
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
-  const std::string expected = registry_.Expose();
+  const std::string expected = Expose();
   std::atomic<int> good{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < 6; ++t) {

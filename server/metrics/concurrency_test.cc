@@ -1,5 +1,7 @@
-// Several threads observe the same metrics while another thread scrapes:
-// nothing is lost, and every intermediate scrape is self-consistent.
+// Several threads record through hecated's catalogue (prometheus-cpp metrics)
+// while another thread scrapes: nothing is lost, every intermediate scrape is
+// self-consistent, and labelled children created concurrently are created
+// once.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -9,60 +11,62 @@
 #include <thread>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
-#include "server/metrics/registry.h"
+#include "prometheus/registry.h"
+#include "server/metrics/exposition.h"
+#include "server/metrics/hecate_metrics.h"
 
 namespace hecate::metrics {
 namespace {
 
-TEST(ConcurrencyTest, ObservationsAreNeverLostAndScrapesStayConsistent) {
-  MetricRegistry registry;
-  Family<Histogram>* histograms = *registry.AddHistogram(
-      "lat_seconds", "h", {"worker_group"}, {*ExponentialBuckets(1e-4, 4, 8)});
-  Family<Counter>* counters = *registry.AddCounter("events_total", "h");
-  Family<SlidingWindowSummary>* summaries =
-      *registry.AddSummary("window_seconds", "h", {});
-  Family<Gauge>* gauges = *registry.AddGauge("inflight", "h");
-  Histogram* histogram = *histograms->WithLabels({"shared"});
-  Counter* counter = *counters->WithLabels({});
-  SlidingWindowSummary* summary = *summaries->WithLabels({});
-  Gauge* gauge = *gauges->WithLabels({});
+// The value of the sample line that starts with `prefix` ("name{labels} "),
+// or -1 when there is none.
+double Sample(const std::string& text, const std::string& prefix) {
+  size_t at = text.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  at += 1 + prefix.size();
+  return std::stod(text.substr(at, text.find('\n', at) - at));
+}
 
-  constexpr int kThreads = 6;
-  const int per_thread = 20000 + static_cast<int>(std::random_device{}() % 5000);
-  std::vector<std::vector<uint64_t>> per_bucket(
-      kThreads, std::vector<uint64_t>(9, 0));
+TEST(ConcurrencyTest, ObservationsAreNeverLostAndScrapesStayConsistent) {
+  prometheus::Registry registry;
+  std::unique_ptr<ServerMetrics> m = *ServerMetrics::Create(&registry, ServerMetricsOptions());
+  const uint64_t seed = TestSeed();
+  std::mt19937_64 seeder(seed);
+
+  constexpr int kThreads = 4;
+  const int per_thread = 20000 + static_cast<int>(seeder() % 5000);
   std::atomic<bool> done{false};
   std::atomic<int> scrapes{0};
 
   std::thread scraper([&] {
     while (!done.load()) {
-      const Histogram::Snapshot s = histogram->TakeSnapshot();
-      // Cumulative counts never decrease and +Inf equals _count.
-      for (size_t b = 1; b < s.cumulative_counts.size(); ++b) {
-        ASSERT_LE(s.cumulative_counts[b - 1], s.cumulative_counts[b]);
-      }
-      ASSERT_EQ(s.cumulative_counts.back(), s.count);
-      registry.Expose();
+      const std::string text = SerializeText(m->Collectables());
+      // Within one histogram, +Inf equals _count (prometheus-cpp collects a
+      // histogram under its lock), and the gauge's pairs never leave it
+      // below zero.
+      const double count = Sample(text, "hecate_chunk_forward_duration_seconds_count ");
+      const double inf = Sample(text, "hecate_chunk_forward_duration_seconds_bucket{le=\"+Inf\"} ");
+      ASSERT_EQ(count, inf) << text;
+      ASSERT_GE(Sample(text, "hecate_active_streams "), 0);
       scrapes.fetch_add(1);
     }
   });
   std::vector<std::thread> workers;
   for (int t = 0; t < kThreads; ++t) {
-    workers.emplace_back([&, t] {
-      std::mt19937_64 rng(std::random_device{}() + t);
+    workers.emplace_back([&, t, thread_seed = seeder()] {
+      std::mt19937_64 rng(thread_seed);
       std::lognormal_distribution<double> latency(std::log(0.003), 1.5);
-      const std::vector<double> bounds = *ExponentialBuckets(1e-4, 4, 8);
       for (int i = 0; i < per_thread; ++i) {
         const double v = latency(rng);
-        histogram->Observe(v);
-        const size_t bucket =
-            std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
-        ++per_bucket[t][bucket];
-        counter->Increment();
-        summary->Observe(v);
-        gauge->Increment();
-        gauge->Decrement();
+        m->active_streams->Add(1);
+        m->chunk_forward_duration_seconds->Observe(v);
+        m->chunk_latency_seconds->Observe(v);
+        m->tokens_in->Increment();
+        // Labelled children, created by whichever thread comes first.
+        m->ObserveRequest("M" + std::to_string(rng() % 5), i % 3 == 0 ? "OK" : "INTERNAL", v);
+        m->active_streams->Add(-1);
       }
     });
   }
@@ -70,63 +74,29 @@ TEST(ConcurrencyTest, ObservationsAreNeverLostAndScrapesStayConsistent) {
   done.store(true);
   scraper.join();
 
-  const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;
-  const Histogram::Snapshot s = histogram->TakeSnapshot();
-  EXPECT_EQ(s.count, total);
-  uint64_t cumulative = 0;
-  for (size_t b = 0; b < s.cumulative_counts.size(); ++b) {
-    for (int t = 0; t < kThreads; ++t) cumulative += per_bucket[t][b];
-    EXPECT_EQ(s.cumulative_counts[b], cumulative) << "bucket " << b;
-  }
-  EXPECT_EQ(cumulative, total);
-  EXPECT_EQ(counter->Value(), static_cast<double>(total));
-  EXPECT_EQ(summary->TakeSnapshot().count, total);
-  EXPECT_EQ(gauge->Value(), 0.0);
-  EXPECT_GT(scrapes.load(), 0);
-}
-
-// Children created concurrently: each label set gets exactly one child, and
-// every increment lands in it, while scrapes run alongside.
-TEST(ConcurrencyTest, ConcurrentChildCreationYieldsOneChildPerLabelSet) {
-  MetricRegistry registry;
-  Family<Counter>* family =
-      *registry.AddCounter("calls_total", "h", {"method", "code"});
-  constexpr int kThreads = 4;
-  constexpr int kMethods = 5;
-  constexpr int kCodes = 4;
-  const int per_thread = 2000 + static_cast<int>(std::random_device{}() % 1000);
-  std::vector<std::vector<int>> expected(kThreads,
-                                         std::vector<int>(kMethods * kCodes, 0));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937 rng(std::random_device{}() + t);
-      for (int i = 0; i < per_thread; ++i) {
-        const int method = static_cast<int>(rng() % kMethods);
-        const int code = static_cast<int>(rng() % kCodes);
-        const std::string m = "M" + std::to_string(method);
-        const std::string c = "C" + std::to_string(code);
-        (*family->WithLabels({m, c}))->Increment();
-        ++expected[t][method * kCodes + code];
-        if (i % 500 == 0) registry.Expose();
+  const double total = static_cast<double>(kThreads) * per_thread;
+  const std::string text = SerializeText(m->Collectables());
+  EXPECT_EQ(Sample(text, "hecate_chunk_forward_duration_seconds_count "), total);
+  EXPECT_EQ(Sample(text, "hecate_chunk_latency_seconds_count "), total);
+  EXPECT_EQ(Sample(text, "hecate_tokens_total{direction=\"in\"} "), total);
+  EXPECT_EQ(Sample(text, "hecate_active_streams "), 0);
+  double requests = 0;
+  for (int method = 0; method < 5; ++method) {
+    for (const char* code : {"INTERNAL", "OK"}) {
+      const std::string labels =
+          std::string("{code=\"") + code + "\",method=\"M" + std::to_string(method) + "\"} ";
+      const double n = Sample(text, "hecate_request_duration_seconds_count" + labels);
+      if (n > 0) requests += n;
+      // One child per label set: its series appears exactly once.
+      const std::string line = "\nhecate_request_duration_seconds_count" + labels;
+      const size_t first = text.find(line);
+      if (first != std::string::npos) {
+        EXPECT_EQ(text.find(line, first + 1), std::string::npos) << line;
       }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  const std::string text = registry.Expose();
-  for (int method = 0; method < kMethods; ++method) {
-    for (int code = 0; code < kCodes; ++code) {
-      int total = 0;
-      for (int t = 0; t < kThreads; ++t) total += expected[t][method * kCodes + code];
-      if (total == 0) continue;
-      const std::string m = "M" + std::to_string(method);
-      const std::string c = "C" + std::to_string(code);
-      EXPECT_EQ((*family->WithLabels({m, c}))->Value(), total);
-      const std::string line = "calls_total{method=\"" + m + "\",code=\"" + c +
-                               "\"} " + std::to_string(total) + "\n";
-      EXPECT_NE(text.find(line), std::string::npos) << line;
     }
   }
+  EXPECT_EQ(requests, total);
+  EXPECT_GT(scrapes.load(), 0);
 }
 
 }  // namespace

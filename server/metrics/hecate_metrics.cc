@@ -1,212 +1,260 @@
 #include "server/metrics/hecate_metrics.h"
 
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "prometheus/check_names.h"
 
 namespace hecate::metrics {
 namespace {
 
-// Unwraps a StatusOr into *out, or returns its error from the caller.
-#define HECATE_ASSIGN_OR_RETURN_METRIC(out, expr) \
-  do {                                            \
-    auto result_ = (expr);                        \
-    if (!result_.ok()) return result_.status();   \
-    (out) = *result_;                             \
-  } while (false)
+using prometheus::Counter;
+using prometheus::Gauge;
+using prometheus::Histogram;
+using prometheus::Summary;
 
-absl::StatusOr<Histogram::Options> Exponential(double start, double factor,
-                                               int count) {
-  absl::StatusOr<std::vector<double>> bounds =
-      ExponentialBuckets(start, factor, count);
-  if (!bounds.ok()) return bounds.status();
-  return Histogram::Options{*std::move(bounds)};
+// The registration helpers below are what deploy/metric_catalogue.py reads:
+// AddX(registry, "name", "help", {"label", ...}, ...). They throw
+// std::invalid_argument (prometheus-cpp's error) on a bad name or a name the
+// registry already holds; Create turns that into a status.
+
+// prometheus-cpp checks metric and label names when it registers or adds;
+// these are the checks it leaves out: the label names a summary or histogram
+// reserves, and help text it would write unescaped (1.0.1 writes # HELP
+// verbatim, so a backslash or newline would break the exposition).
+void CheckFamily(const std::string& family, const std::string& help,
+                 const std::vector<std::string>& label_names) {
+  if (!prometheus::CheckMetricName(family)) {
+    throw std::invalid_argument(absl::StrCat("invalid metric name ", family));
+  }
+  if (help.find_first_of("\\\n") != std::string::npos) {
+    throw std::invalid_argument(absl::StrCat(family, ": help text with a backslash or newline"));
+  }
+  for (const std::string& label : label_names) {
+    if (!prometheus::CheckLabelName(label) || label == "le" || label == "quantile") {
+      throw std::invalid_argument(absl::StrCat(family, ": invalid label name ", label));
+    }
+  }
+}
+
+template <typename T>
+prometheus::Family<T>* Register(prometheus::detail::Builder<T> builder, prometheus::Registry* registry,
+                                const std::string& name, const std::string& help,
+                                const std::vector<std::string>& label_names) {
+  CheckFamily(name, help, label_names);
+  return &builder.Name(name).Help(help).Register(*registry);
+}
+
+std::unique_ptr<Family<Counter>> AddCounter(prometheus::Registry* registry, const std::string& name,
+                                            const std::string& help,
+                                            std::vector<std::string> label_names) {
+  prometheus::Family<Counter>* family =
+      Register(prometheus::BuildCounter(), registry, name, help, label_names);
+  return std::make_unique<Family<Counter>>(
+      family, std::move(label_names),
+      [](prometheus::Family<Counter>& f, const prometheus::Labels& labels) -> Counter& {
+        return f.Add(labels);
+      });
+}
+
+std::unique_ptr<Family<Gauge>> AddGauge(prometheus::Registry* registry, const std::string& name,
+                                        const std::string& help,
+                                        std::vector<std::string> label_names) {
+  prometheus::Family<Gauge>* family =
+      Register(prometheus::BuildGauge(), registry, name, help, label_names);
+  return std::make_unique<Family<Gauge>>(
+      family, std::move(label_names),
+      [](prometheus::Family<Gauge>& f, const prometheus::Labels& labels) -> Gauge& {
+        return f.Add(labels);
+      });
+}
+
+std::unique_ptr<Family<Histogram>> AddHistogram(prometheus::Registry* registry,
+                                                const std::string& name, const std::string& help,
+                                                std::vector<std::string> label_names,
+                                                Histogram::BucketBoundaries buckets) {
+  prometheus::Family<Histogram>* family =
+      Register(prometheus::BuildHistogram(), registry, name, help, label_names);
+  return std::make_unique<Family<Histogram>>(
+      family, std::move(label_names),
+      [buckets = std::move(buckets)](prometheus::Family<Histogram>& f,
+                                     const prometheus::Labels& labels) -> Histogram& {
+        return f.Add(labels, buckets);
+      });
+}
+
+std::unique_ptr<Family<Summary>> AddSummary(prometheus::Registry* registry, const std::string& name,
+                                            const std::string& help,
+                                            std::vector<std::string> label_names,
+                                            absl::Duration max_age, int age_buckets) {
+  prometheus::Family<Summary>* family =
+      Register(prometheus::BuildSummary(), registry, name, help, label_names);
+  const std::chrono::milliseconds max_age_ms(absl::ToInt64Milliseconds(max_age));
+  return std::make_unique<Family<Summary>>(
+      family, std::move(label_names),
+      [max_age_ms, age_buckets](prometheus::Family<Summary>& f,
+                                const prometheus::Labels& labels) -> Summary& {
+        // p50 +-5%, p90 +-1%, p99 +-0.1% in rank.
+        return f.Add(labels, Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}},
+                     max_age_ms, age_buckets);
+      });
+}
+
+// Not in the registry (prometheus-cpp has no callback gauge): served next to
+// it by Collectables().
+std::unique_ptr<CallbackGauge> AddCallbackGauge(prometheus::Registry* registry,
+                                                const std::string& name,
+                                                const std::string& help,
+                                                std::vector<std::string> label_names) {
+  (void)registry;  // in the signature so the catalogue reads alike
+  CheckFamily(name, help, label_names);
+  return std::make_unique<CallbackGauge>(name, help, std::move(label_names));
+}
+
+// start, start*factor, ..., start*factor^(count-1).
+Histogram::BucketBoundaries Exponential(double start, double factor, int count) {
+  Histogram::BucketBoundaries bounds;
+  for (int i = 0; i < count; ++i) bounds.push_back(start * std::pow(factor, i));
+  return bounds;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
-    MetricRegistry* registry, const ServerMetricsOptions& options) {
+    prometheus::Registry* registry, const ServerMetricsOptions& options) {
   if (registry == nullptr) {
     return absl::InvalidArgumentError("ServerMetrics needs a registry");
   }
+  if (options.chunk_latency_window < absl::Milliseconds(1) ||
+      options.chunk_latency_age_buckets < 1) {
+    return absl::InvalidArgumentError(
+        "chunk latency window must be >= 1 ms with at least one age bucket");
+  }
   auto m = std::make_unique<ServerMetrics>();
+  m->registry = registry;
 
   // Buckets: powers of two wide enough for a CPU tiny model and a GPU alike.
-  Histogram::Options rpc_buckets, chunk_buckets, token_buckets, batch_buckets,
-      checkpoint_seconds_buckets, checkpoint_bytes_buckets;
-  HECATE_ASSIGN_OR_RETURN_METRIC(rpc_buckets, Exponential(0.0005, 2, 18));  // 0.5 ms..65 s
-  HECATE_ASSIGN_OR_RETURN_METRIC(chunk_buckets, Exponential(0.0001, 2, 18));  // 0.1 ms..13 s
-  HECATE_ASSIGN_OR_RETURN_METRIC(token_buckets, Exponential(0.00001, 2, 18));  // 10 us..1.3 s
-  HECATE_ASSIGN_OR_RETURN_METRIC(batch_buckets, Exponential(1, 2, 10));  // 1..512
-  HECATE_ASSIGN_OR_RETURN_METRIC(checkpoint_seconds_buckets, Exponential(0.001, 2, 16));  // 1 ms..33 s
-  HECATE_ASSIGN_OR_RETURN_METRIC(checkpoint_bytes_buckets, Exponential(1024, 4, 12));  // 1 KiB..4 GiB
+  const Histogram::BucketBoundaries rpc_buckets = Exponential(0.0005, 2, 18);  // 0.5 ms..65 s
+  const Histogram::BucketBoundaries chunk_buckets = Exponential(0.0001, 2, 18);  // 0.1 ms..13 s
+  const Histogram::BucketBoundaries token_buckets = Exponential(0.00001, 2, 18);  // 10 us..1.3 s
+  const Histogram::BucketBoundaries batch_buckets = Exponential(1, 2, 10);  // 1..512
+  const Histogram::BucketBoundaries checkpoint_seconds_buckets =
+      Exponential(0.001, 2, 16);  // 1 ms..33 s
+  const Histogram::BucketBoundaries checkpoint_bytes_buckets =
+      Exponential(1024, 4, 12);  // 1 KiB..4 GiB
 
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->request_duration_seconds,
-      registry->AddHistogram(
-          "hecate_request_duration_seconds",
-          "Duration of gRPC calls from arrival to final status, by method and "
-          "gRPC code; for streaming calls the whole stream.",
-          {"method", "code"}, rpc_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->errors_total,
-      registry->AddCounter("hecate_errors_total",
-                           "gRPC calls that ended with a code other than OK.",
-                           {"method", "code"}));
+  try {
+    m->request_duration_seconds = AddHistogram(
+        registry, "hecate_request_duration_seconds",
+        "Duration of gRPC calls from arrival to final status, by method and "
+        "gRPC code; for streaming calls the whole stream.",
+        {"method", "code"}, rpc_buckets);
+    m->errors_total = AddCounter(registry, "hecate_errors_total",
+                                 "gRPC calls that ended with a code other than OK.",
+                                 {"method", "code"});
 
-  Family<Histogram>* family = nullptr;
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      family, registry->AddHistogram(
-                  "hecate_chunk_forward_duration_seconds",
-                  "Backend forward pass over one chunk of input bytes.", {},
-                  chunk_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->chunk_forward_duration_seconds,
-                                 family->WithLabels({}));
+    m->chunk_forward_duration_seconds =
+        AddHistogram(registry, "hecate_chunk_forward_duration_seconds",
+                     "Backend forward pass over one chunk of input bytes.", {}, chunk_buckets)
+            ->WithLabels({});
+    m->chunk_latency_seconds =
+        AddSummary(registry, "hecate_chunk_latency_seconds",
+                   absl::StrCat("Latency of one chunk from request to reply; quantiles "
+                                "over the last ",
+                                absl::FormatDuration(options.chunk_latency_window),
+                                ", _sum and _count since start."),
+                   {}, options.chunk_latency_window, options.chunk_latency_age_buckets)
+            ->WithLabels({});
+    m->time_to_first_token_seconds =
+        AddHistogram(registry, "hecate_time_to_first_token_seconds",
+                     "From a generation request to its first sampled token sent.", {},
+                     chunk_buckets)
+            ->WithLabels({});
+    m->inter_token_latency_seconds =
+        AddHistogram(registry, "hecate_inter_token_latency_seconds",
+                     "Between consecutive generated tokens of one generation.", {},
+                     token_buckets)
+            ->WithLabels({});
 
-  SlidingWindowSummary::Options window;
-  window.window = options.chunk_latency_window;
-  window.clock_nanos = options.clock_nanos;
-  Family<SlidingWindowSummary>* summary = nullptr;
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      summary,
-      registry->AddSummary(
-          "hecate_chunk_latency_seconds",
-          absl::StrCat("Latency of one chunk from request to reply; quantiles "
-                       "over the last ",
-                       absl::FormatDuration(options.chunk_latency_window),
-                       ", _sum and _count since start."),
-          {}, window));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->chunk_latency_seconds,
-                                 summary->WithLabels({}));
+    std::unique_ptr<Family<Counter>> tokens =
+        AddCounter(registry, "hecate_tokens_total",
+                   "Tokens (bytes) processed: direction=\"in\" fed by clients, "
+                   "\"out\" generated. Tokens/s: rate(hecate_tokens_total[1m]).",
+                   {"direction"});
+    m->tokens_in = tokens->WithLabels({"in"});
+    m->tokens_out = tokens->WithLabels({"out"});
 
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      family, registry->AddHistogram(
-                  "hecate_time_to_first_token_seconds",
-                  "From a generation request to its first sampled token sent.",
-                  {}, chunk_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->time_to_first_token_seconds,
-                                 family->WithLabels({}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      family, registry->AddHistogram(
-                  "hecate_inter_token_latency_seconds",
-                  "Between consecutive generated tokens of one generation.",
-                  {}, token_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->inter_token_latency_seconds,
-                                 family->WithLabels({}));
+    m->active_streams = std::make_unique<UpDownGauge>(
+        AddGauge(registry, "hecate_active_streams", "Open Stream and Generate calls.", {})
+            ->WithLabels({}));
 
-  Family<Counter>* tokens = nullptr;
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      tokens, registry->AddCounter(
-                  "hecate_tokens_total",
-                  "Tokens (bytes) processed: direction=\"in\" fed by clients, "
-                  "\"out\" generated. Tokens/s: rate(hecate_tokens_total[1m]).",
-                  {"direction"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->tokens_in, tokens->WithLabels({"in"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->tokens_out, tokens->WithLabels({"out"}));
+    m->batch_size = AddHistogram(registry, "hecate_batch_size",
+                                 "Sessions per batched forward call (1 without batching).", {},
+                                 batch_buckets)
+                        ->WithLabels({});
 
-  Family<Gauge>* gauge = nullptr;
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      gauge, registry->AddGauge("hecate_active_streams",
-                                "Open Stream and Generate calls."));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->active_streams, gauge->WithLabels({}));
+    m->sessions = AddCallbackGauge(registry, "hecate_sessions",
+                                   "Live sessions per residency tier (device, host, disk).",
+                                   {"tier"});
+    m->state_bytes = AddCallbackGauge(registry, "hecate_state_bytes",
+                                      "Bytes of session state per residency tier.", {"tier"});
+    m->session_evictions_total =
+        AddCounter(registry, "hecate_session_evictions_total",
+                   "Sessions moved down a residency tier.", {"from", "to"});
+    m->checkpoint_restores_total =
+        AddCounter(registry, "hecate_checkpoint_restores_total",
+                   "Checkpoint restores by result: ok, or the reason they failed.", {"result"});
+    m->checkpoint_duration_seconds =
+        AddHistogram(registry, "hecate_checkpoint_duration_seconds",
+                     "Writing (save) or verifying and loading "
+                     "(restore) one checkpoint.",
+                     {"operation"}, checkpoint_seconds_buckets);
+    m->checkpoint_size_bytes =
+        AddHistogram(registry, "hecate_checkpoint_size_bytes",
+                     "Size of checkpoint files saved or restored.", {"operation"},
+                     checkpoint_bytes_buckets);
 
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      family, registry->AddHistogram(
-                  "hecate_batch_size",
-                  "Sessions per batched forward call (1 without batching).",
-                  {}, batch_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(m->batch_size, family->WithLabels({}));
-
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->sessions,
-      registry->AddCallbackGauge(
-          "hecate_sessions",
-          "Live sessions per residency tier (device, host, disk).", {"tier"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->state_bytes,
-      registry->AddCallbackGauge("hecate_state_bytes",
-                                 "Bytes of session state per residency tier.",
-                                 {"tier"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->session_evictions_total,
-      registry->AddCounter("hecate_session_evictions_total",
-                           "Sessions moved down a residency tier.",
-                           {"from", "to"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->checkpoint_restores_total,
-      registry->AddCounter(
-          "hecate_checkpoint_restores_total",
-          "Checkpoint restores by result: ok, or the reason they failed.",
-          {"result"}));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->checkpoint_duration_seconds,
-      registry->AddHistogram("hecate_checkpoint_duration_seconds",
-                             "Writing (save) or verifying and loading "
-                             "(restore) one checkpoint.",
-                             {"operation"}, checkpoint_seconds_buckets));
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->checkpoint_size_bytes,
-      registry->AddHistogram("hecate_checkpoint_size_bytes",
-                             "Size of checkpoint files saved or restored.",
-                             {"operation"}, checkpoint_bytes_buckets));
-
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      m->build_info,
-      registry->AddGauge("hecate_build_info",
-                         "Constant 1; labels name the version and backend.",
-                         {"version", "backend"}));
-  Gauge* info = nullptr;
-  HECATE_ASSIGN_OR_RETURN_METRIC(
-      info, m->build_info->WithLabels({options.version, options.backend}));
-  info->Set(1);
+    m->build_info = AddGauge(registry, "hecate_build_info",
+                             "Constant 1; labels name the version and backend.",
+                             {"version", "backend"});
+    m->build_info->WithLabels({options.version, options.backend})->Set(1);
+  } catch (const std::invalid_argument& e) {
+    // prometheus-cpp reports both a bad name and a taken one this way.
+    if (absl::StrContains(e.what(), "already exists")) {
+      return absl::AlreadyExistsError(absl::StrCat("metrics: ", e.what()));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("metrics: ", e.what()));
+  }
   return m;
 }
 
-#undef HECATE_ASSIGN_OR_RETURN_METRIC
+std::vector<const prometheus::Collectable*> ServerMetrics::Collectables() const {
+  return {registry, sessions.get(), state_bytes.get()};
+}
 
 void ServerMetrics::ObserveRequest(absl::string_view method,
                                    absl::string_view code, double seconds) {
-  if (absl::StatusOr<Histogram*> h =
-          request_duration_seconds->WithLabels({method, code});
-      h.ok()) {
-    (*h)->Observe(seconds);
-  }
-  if (code != "OK") {
-    if (absl::StatusOr<Counter*> c = errors_total->WithLabels({method, code});
-        c.ok()) {
-      (*c)->Increment();
-    }
-  }
+  request_duration_seconds->WithLabels({method, code})->Observe(seconds);
+  if (code != "OK") errors_total->WithLabels({method, code})->Increment();
 }
 
 void ServerMetrics::CountEviction(absl::string_view from_tier,
                                   absl::string_view to_tier) {
-  if (absl::StatusOr<Counter*> c =
-          session_evictions_total->WithLabels({from_tier, to_tier});
-      c.ok()) {
-    (*c)->Increment();
-  }
+  session_evictions_total->WithLabels({from_tier, to_tier})->Increment();
 }
 
 void ServerMetrics::CountRestore(absl::string_view result) {
-  if (absl::StatusOr<Counter*> c = checkpoint_restores_total->WithLabels({result});
-      c.ok()) {
-    (*c)->Increment();
-  }
+  checkpoint_restores_total->WithLabels({result})->Increment();
 }
 
 void ServerMetrics::ObserveCheckpoint(absl::string_view operation,
                                       double seconds, double bytes) {
-  if (absl::StatusOr<Histogram*> h =
-          checkpoint_duration_seconds->WithLabels({operation});
-      h.ok()) {
-    (*h)->Observe(seconds);
-  }
-  if (absl::StatusOr<Histogram*> h = checkpoint_size_bytes->WithLabels({operation});
-      h.ok()) {
-    (*h)->Observe(bytes);
-  }
+  checkpoint_duration_seconds->WithLabels({operation})->Observe(seconds);
+  checkpoint_size_bytes->WithLabels({operation})->Observe(bytes);
 }
 
 }  // namespace hecate::metrics

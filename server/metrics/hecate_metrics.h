@@ -1,14 +1,20 @@
 // ServerMetrics: the catalogue of every metric hecated exports, registered in
-// one place so names, labels, units and buckets are reviewed together.
+// one place so names, labels, units and buckets are reviewed together. The
+// metrics themselves are prometheus-cpp's (Counter, Gauge, Histogram, Summary
+// in a prometheus::Registry); what is Hecate's is the catalogue, the label
+// names of each family, and the callback gauges the store answers at scrape
+// time (callback_gauge.h).
 //
 // Promises: Create() registers all families below in the given registry, or
 // returns the first registration error (AlreadyExists when called twice on
-// one registry); the pointers stay valid as long as the registry.
-// Unlabelled metrics are resolved once here, so hot-path updates are a single
-// lock-free operation (`metrics->tokens_in->Increment(n)`). Labelled families
-// are looked up per event (a mutex and a map lookup), meant for per-RPC and
-// per-checkpoint events, not per token. Names follow Prometheus conventions:
-// base units (seconds, bytes), counters end in _total.
+// one registry); the pointers stay valid as long as the registry and this
+// object. Unlabelled metrics are resolved once here, so hot-path updates are
+// one prometheus-cpp call (`metrics->tokens_in->Increment(n)`: an atomic
+// compare-exchange for counters and gauges, a short mutex for histograms and
+// summaries). Labelled families are looked up per event (a mutex and a hash
+// lookup), meant for per-RPC and per-checkpoint events, not per token. Names
+// follow Prometheus conventions: base units (seconds, bytes), counters end in
+// _total. Collectables() is everything /metrics serves.
 //
 // What each metric measures (the lead's wiring should match):
 //   hecate_request_duration_seconds{method,code}   histogram: one RPC, from
@@ -17,9 +23,10 @@
 //   hecate_errors_total{method,code}                RPCs that ended != OK.
 //   hecate_chunk_forward_duration_seconds           histogram: the backend's
 //       forward pass over one chunk (session lock held, excluding queueing).
-//   hecate_chunk_latency_seconds{quantile}          summary, sliding window
-//       (60 s, 6 slots; see sliding_window_summary.h for accuracy): one chunk
-//       from its request message to its reply written, queueing included.
+//   hecate_chunk_latency_seconds{quantile}          summary over a sliding
+//       window (prometheus-cpp's CKMS quantiles over max_age = 60 s in 6 age
+//       buckets; p50 +-5%, p90 +-1%, p99 +-0.1% in rank): one chunk from its
+//       request message to its reply written, queueing included.
 //   hecate_time_to_first_token_seconds              histogram: Generate (or a
 //       Stream chunk asking to generate) until its first sampled token is sent.
 //   hecate_inter_token_latency_seconds              histogram: between
@@ -42,25 +49,36 @@
 //   hecate_checkpoint_size_bytes{operation}         histogram of file sizes.
 //   hecate_build_info{version,backend}              constant 1.
 //
-//   MetricRegistry registry;
+//   prometheus::Registry registry;
 //   ServerMetricsOptions options;
 //   options.version = "0.1.0";
 //   options.backend = "cpu";
 //   absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
 //       ServerMetrics::Create(&registry, options);
 //   (*metrics)->ObserveRequest("Stream", "OK", seconds);
+//   std::string body = SerializeText((*metrics)->Collectables());  // exposition.h
 #ifndef HECATE_SERVER_METRICS_HECATE_METRICS_H_
 #define HECATE_SERVER_METRICS_HECATE_METRICS_H_
 
-#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/metrics/registry.h"
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/labels.h"
+#include "prometheus/registry.h"
+#include "prometheus/summary.h"
+#include "server/metrics/callback_gauge.h"
 
 namespace hecate::metrics {
 
@@ -69,21 +87,69 @@ inline constexpr char kTierDevice[] = "device";
 inline constexpr char kTierHost[] = "host";
 inline constexpr char kTierDisk[] = "disk";
 
+// A prometheus-cpp family with the label names the catalogue gives it, so a
+// child is found by its label values in that order:
+//   errors_total->WithLabels({"Stream", "NOT_FOUND"})->Increment();
+template <typename T>
+class Family {
+ public:
+  // Creates (or finds) the child with these labels: prometheus::Family::Add
+  // plus the constructor arguments of T (a histogram's buckets).
+  using AddChild = std::function<T&(prometheus::Family<T>&, const prometheus::Labels&)>;
+
+  Family(prometheus::Family<T>* family, std::vector<std::string> label_names, AddChild add)
+      : family_(family), label_names_(std::move(label_names)), add_(std::move(add)) {}
+
+  // The child with one value per label name, created on first use; null when
+  // the number of values is not the number of label names.
+  T* WithLabels(std::initializer_list<absl::string_view> values) const {
+    if (values.size() != label_names_.size()) return nullptr;
+    prometheus::Labels labels;
+    auto name = label_names_.begin();
+    for (absl::string_view value : values) labels.emplace(*name++, std::string(value));
+    return &add_(*family_, labels);
+  }
+
+  const std::vector<std::string>& label_names() const { return label_names_; }
+
+ private:
+  prometheus::Family<T>* const family_;
+  const std::vector<std::string> label_names_;
+  const AddChild add_;
+};
+
+// hecate_active_streams: a prometheus::Gauge moved by signed deltas, the
+// spelling the reactors use (Add(1) when a stream opens, Add(-1) when it ends).
+class UpDownGauge {
+ public:
+  explicit UpDownGauge(prometheus::Gauge* gauge) : gauge_(gauge) {}
+  void Add(double delta) { gauge_->Increment(delta); }
+  void Increment() { gauge_->Increment(); }
+  void Decrement() { gauge_->Decrement(); }
+  double Value() const { return gauge_->Value(); }
+
+ private:
+  prometheus::Gauge* const gauge_;
+};
+
 struct ServerMetricsOptions {
   std::string version;  // hecate_build_info{version}
   std::string backend;  // hecate_build_info{backend}: "cpu" or "cuda"
+  // hecate_chunk_latency_seconds: quantiles over the last `window`, forgotten
+  // one age bucket (window / age_buckets) at a time.
   absl::Duration chunk_latency_window = absl::Seconds(60);
-  // For tests; steady_clock when empty.
-  std::function<int64_t()> clock_nanos;
+  int chunk_latency_age_buckets = 6;
 };
 
 struct ServerMetrics {
   static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
-      MetricRegistry* registry, const ServerMetricsOptions& options);
+      prometheus::Registry* registry, const ServerMetricsOptions& options);
+
+  // What /metrics serves: the registry, then the callback gauges.
+  std::vector<const prometheus::Collectable*> Collectables() const;
 
   // One RPC finished: observes its duration and, when code != "OK", counts an
-  // error. A label value that is not UTF-8 (never the case for method and
-  // code names) is ignored.
+  // error.
   void ObserveRequest(absl::string_view method, absl::string_view code,
                       double seconds);
   void CountEviction(absl::string_view from_tier, absl::string_view to_tier);
@@ -92,27 +158,28 @@ struct ServerMetrics {
   void ObserveCheckpoint(absl::string_view operation, double seconds,
                          double bytes);
 
+  prometheus::Registry* registry = nullptr;
   // Per RPC.
-  Family<Histogram>* request_duration_seconds = nullptr;  // {method, code}
-  Family<Counter>* errors_total = nullptr;                // {method, code}
-  // Per chunk and token: resolved children, one lock-free update each.
-  Histogram* chunk_forward_duration_seconds = nullptr;
-  SlidingWindowSummary* chunk_latency_seconds = nullptr;
-  Histogram* time_to_first_token_seconds = nullptr;
-  Histogram* inter_token_latency_seconds = nullptr;
-  Counter* tokens_in = nullptr;   // hecate_tokens_total{direction="in"}
-  Counter* tokens_out = nullptr;  // hecate_tokens_total{direction="out"}
-  Gauge* active_streams = nullptr;
-  Histogram* batch_size = nullptr;
+  std::unique_ptr<Family<prometheus::Histogram>> request_duration_seconds;  // {method, code}
+  std::unique_ptr<Family<prometheus::Counter>> errors_total;                // {method, code}
+  // Per chunk and token: resolved children, one prometheus-cpp call each.
+  prometheus::Histogram* chunk_forward_duration_seconds = nullptr;
+  prometheus::Summary* chunk_latency_seconds = nullptr;
+  prometheus::Histogram* time_to_first_token_seconds = nullptr;
+  prometheus::Histogram* inter_token_latency_seconds = nullptr;
+  prometheus::Counter* tokens_in = nullptr;   // hecate_tokens_total{direction="in"}
+  prometheus::Counter* tokens_out = nullptr;  // hecate_tokens_total{direction="out"}
+  std::unique_ptr<UpDownGauge> active_streams;
+  prometheus::Histogram* batch_size = nullptr;
   // Sessions: set a callback per tier with
-  //   (*sessions->WithLabels({kTierHost}))->SetCallback(...).
-  Family<CallbackGauge>* sessions = nullptr;     // {tier}
-  Family<CallbackGauge>* state_bytes = nullptr;  // {tier}
-  Family<Counter>* session_evictions_total = nullptr;    // {from, to}
-  Family<Counter>* checkpoint_restores_total = nullptr;  // {result}
-  Family<Histogram>* checkpoint_duration_seconds = nullptr;  // {operation}
-  Family<Histogram>* checkpoint_size_bytes = nullptr;        // {operation}
-  Family<Gauge>* build_info = nullptr;  // {version, backend}, value 1
+  //   sessions->SetCallback({kTierHost}, [store] { ... }).
+  std::unique_ptr<CallbackGauge> sessions;     // {tier}
+  std::unique_ptr<CallbackGauge> state_bytes;  // {tier}
+  std::unique_ptr<Family<prometheus::Counter>> session_evictions_total;    // {from, to}
+  std::unique_ptr<Family<prometheus::Counter>> checkpoint_restores_total;  // {result}
+  std::unique_ptr<Family<prometheus::Histogram>> checkpoint_duration_seconds;  // {operation}
+  std::unique_ptr<Family<prometheus::Histogram>> checkpoint_size_bytes;        // {operation}
+  std::unique_ptr<Family<prometheus::Gauge>> build_info;  // {version, backend}, value 1
 };
 
 }  // namespace hecate::metrics

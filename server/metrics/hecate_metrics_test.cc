@@ -2,8 +2,13 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
+#include "base/test_seed.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "server/metrics/exposition.h"
 
 namespace hecate::metrics {
 namespace {
@@ -13,7 +18,7 @@ bool Contains(const std::string& text, const std::string& part) {
 }
 
 TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
-  MetricRegistry registry;
+  prometheus::Registry registry(prometheus::Registry::InsertBehavior::Throw);
   ServerMetricsOptions options;
   options.version = "1.2.3";
   options.backend = "cpu";
@@ -22,14 +27,15 @@ TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
   ASSERT_TRUE(created.ok()) << created.status();
   ServerMetrics& m = **created;
 
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   const int streams = 1 + static_cast<int>(rng() % 20);
   const int errors = 1 + static_cast<int>(rng() % 20);
   for (int i = 0; i < streams; ++i) m.ObserveRequest("Stream", "OK", 0.01);
   for (int i = 0; i < errors; ++i) m.ObserveRequest("Stream", "NOT_FOUND", 0.001);
   m.tokens_in->Increment(100);
   m.tokens_out->Increment(7);
-  m.active_streams->Increment();
+  m.active_streams->Add(2);
+  m.active_streams->Add(-1);
   m.chunk_forward_duration_seconds->Observe(0.002);
   m.chunk_latency_seconds->Observe(0.003);
   m.time_to_first_token_seconds->Observe(0.004);
@@ -39,38 +45,80 @@ TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
   m.CountRestore("ok");
   m.CountRestore("pulse_mismatch");
   m.ObserveCheckpoint("save", 0.02, 123456);
-  (*m.sessions->WithLabels({kTierHost}))->SetCallback([] { return 5.0; });
-  (*m.state_bytes->WithLabels({kTierHost}))->SetCallback([] { return 4096.0; });
+  ASSERT_TRUE(m.sessions->SetCallback({kTierHost}, [] { return 5.0; }));
+  ASSERT_TRUE(m.state_bytes->SetCallback({kTierHost}, [] { return 4096.0; }));
 
-  const std::string text = registry.Expose();
-  EXPECT_TRUE(Contains(text, "hecate_request_duration_seconds_count{method=\"Stream\",code=\"OK\"} " +
-                                 std::to_string(streams) + "\n"));
-  EXPECT_TRUE(Contains(text, "hecate_errors_total{method=\"Stream\",code=\"NOT_FOUND\"} " +
+  // prometheus-cpp writes labels sorted by name.
+  const std::string text = SerializeText(m.Collectables());
+  EXPECT_TRUE(Contains(text, "hecate_request_duration_seconds_count{code=\"OK\",method=\"Stream\"} " +
+                                 std::to_string(streams) + "\n")) << text;
+  EXPECT_TRUE(Contains(text, "hecate_errors_total{code=\"NOT_FOUND\",method=\"Stream\"} " +
                                  std::to_string(errors) + "\n"));
-  EXPECT_FALSE(Contains(text, "hecate_errors_total{method=\"Stream\",code=\"OK\"}"));
+  EXPECT_FALSE(Contains(text, "hecate_errors_total{code=\"OK\""));
   EXPECT_TRUE(Contains(text, "hecate_tokens_total{direction=\"in\"} 100\n"));
   EXPECT_TRUE(Contains(text, "hecate_tokens_total{direction=\"out\"} 7\n"));
   EXPECT_TRUE(Contains(text, "hecate_active_streams 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_chunk_forward_duration_seconds_count 1\n"));
-  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds{quantile=\"0.99\"} "));
+  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds{quantile=\"0.99\"} 0.003\n"));
   EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds_count 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_time_to_first_token_seconds_count 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_inter_token_latency_seconds_count 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_batch_size_sum 3\n"));
+  EXPECT_TRUE(Contains(text, "hecate_batch_size_bucket{le=\"4\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_sessions{tier=\"host\"} 5\n"));
   EXPECT_TRUE(Contains(text, "hecate_state_bytes{tier=\"host\"} 4096\n"));
   EXPECT_TRUE(Contains(text, "hecate_session_evictions_total{from=\"device\",to=\"host\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_checkpoint_restores_total{result=\"pulse_mismatch\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_checkpoint_duration_seconds_count{operation=\"save\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_checkpoint_size_bytes_sum{operation=\"save\"} 123456\n"));
-  EXPECT_TRUE(Contains(text, "hecate_build_info{version=\"1.2.3\",backend=\"cpu\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "hecate_build_info{backend=\"cpu\",version=\"1.2.3\"} 1\n"));
   EXPECT_TRUE(Contains(text, "# TYPE hecate_chunk_latency_seconds summary\n"));
+  EXPECT_TRUE(Contains(text, "# TYPE hecate_sessions gauge\n"));
+  EXPECT_TRUE(Contains(text,
+                       "# HELP hecate_chunk_latency_seconds Latency of one chunk from request to "
+                       "reply; quantiles over the last 1m, _sum and _count since start.\n"));
 
   // A second catalogue in the same registry would export duplicates.
   EXPECT_EQ(ServerMetrics::Create(&registry, options).status().code(),
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(ServerMetrics::Create(nullptr, options).status().code(),
             absl::StatusCode::kInvalidArgument);
+  ServerMetricsOptions no_window = options;
+  no_window.chunk_latency_window = absl::ZeroDuration();
+  prometheus::Registry other;
+  EXPECT_EQ(ServerMetrics::Create(&other, no_window).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerMetricsTest, LabelledFamiliesNeedOneValuePerLabel) {
+  prometheus::Registry registry;
+  std::unique_ptr<ServerMetrics> m = *ServerMetrics::Create(&registry, ServerMetricsOptions());
+  EXPECT_EQ(m->errors_total->WithLabels({"Stream"}), nullptr);
+  EXPECT_EQ(m->errors_total->WithLabels({"Stream", "OK", "extra"}), nullptr);
+  prometheus::Counter* counter = m->errors_total->WithLabels({"Stream", "INTERNAL"});
+  ASSERT_NE(counter, nullptr);
+  EXPECT_EQ(m->errors_total->WithLabels({"Stream", "INTERNAL"}), counter);  // the same child
+  EXPECT_EQ(m->errors_total->label_names(), (std::vector<std::string>{"method", "code"}));
+  EXPECT_FALSE(m->sessions->SetCallback({}, [] { return 1.0; }));
+}
+
+// The summary forgets what is older than its window (prometheus-cpp's
+// max_age), unlike _sum and _count.
+TEST(ServerMetricsTest, ChunkLatencyQuantilesCoverOnlyTheWindow) {
+  prometheus::Registry registry;
+  ServerMetricsOptions options;
+  options.chunk_latency_window = absl::Milliseconds(200);
+  options.chunk_latency_age_buckets = 2;
+  std::unique_ptr<ServerMetrics> m = *ServerMetrics::Create(&registry, options);
+  for (int i = 0; i < 100; ++i) m->chunk_latency_seconds->Observe(5.0);
+  std::string text = SerializeText(m->Collectables());
+  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds{quantile=\"0.5\"} 5\n")) << text;
+  absl::SleepFor(absl::Milliseconds(450));
+  m->chunk_latency_seconds->Observe(0.25);
+  text = SerializeText(m->Collectables());
+  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds{quantile=\"0.5\"} 0.25\n")) << text;
+  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds_count 101\n")) << text;
+  EXPECT_TRUE(Contains(text, "hecate_chunk_latency_seconds_sum 500.25\n")) << text;
 }
 
 }  // namespace
