@@ -10,6 +10,11 @@ absl::StatusOr<std::string> ServiceContext::Authenticate(
     return absl::UnavailableError("server is draining; retry on another replica");
   }
   const auto& metadata = call.client_metadata();
+  // Two credentials are ambiguous: which user is calling? Never pick one.
+  if (metadata.count("authorization") > 1) {
+    return absl::UnauthenticatedError(
+        "more than one `authorization` metadata value; send exactly one `Bearer <api key>`");
+  }
   auto it = metadata.find("authorization");
   absl::string_view value;
   if (it != metadata.end()) value = absl::string_view(it->second.data(), it->second.size());

@@ -1,6 +1,10 @@
 // Two users on one daemon: nothing of one user's sessions is visible or
 // reachable by the other (NOT_FOUND, exactly as for a missing id); calls
 // without a valid key are UNAUTHENTICATED.
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "proto/hecate/v1/hecate.grpc.pb.h"
 #include "tests/test_util/e2e.h"
 
 namespace hecate::testing {
@@ -65,6 +69,25 @@ TEST_F(IsolationTest, CallsWithoutAValidKeyAreUnauthenticated) {
     (void)stream->Finish();
   }
   EXPECT_TRUE(alice_->ListSessions()->empty());
+}
+
+TEST_F(IsolationTest, TwoAuthorizationValuesAreUnauthenticated) {
+  StartDaemon();
+  auto stub = v1::Hecate::NewStub(
+      grpc::CreateChannel(daemon_->grpc_target(), grpc::InsecureChannelCredentials()));
+  // Two users' keys, or one key twice: ambiguous either way, never "first wins".
+  for (const char* second : {kBobKey, kAliceKey}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", kAliceKey));
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", second));
+    v1::Session session;
+    const grpc::Status status = stub->CreateSession(&context, v1::CreateSessionRequest(), &session);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << second;
+    EXPECT_NE(status.error_message().find("more than one `authorization`"), std::string::npos)
+        << status.error_message();
+  }
+  EXPECT_TRUE(alice_->ListSessions()->empty());
+  EXPECT_TRUE(bob_->ListSessions()->empty());
 }
 
 }  // namespace
