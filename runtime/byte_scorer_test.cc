@@ -1,11 +1,10 @@
 #include "runtime/byte_scorer.h"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/sampler.h"
 
@@ -13,14 +12,6 @@ namespace hecate {
 namespace {
 
 constexpr int kVocab = 256;
-
-// HECATE_TEST_SEED reproduces a run; otherwise a fresh seed, printed.
-uint64_t TestSeed() {
-  const char* env = std::getenv("HECATE_TEST_SEED");
-  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 std::vector<float> RandomLogits(size_t rows, std::mt19937_64& rng, float scale) {
   std::normal_distribution<float> normal(0.0f, scale);

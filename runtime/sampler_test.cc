@@ -2,24 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <random>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
 namespace {
-
-// HECATE_TEST_SEED reproduces a run; otherwise a fresh seed, printed.
-uint64_t TestSeed() {
-  const char* env = std::getenv("HECATE_TEST_SEED");
-  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 std::vector<float> RandomLogits(uint64_t seed) {
   std::mt19937_64 rng(seed);

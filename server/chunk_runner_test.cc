@@ -1,25 +1,16 @@
 #include "server/chunk_runner.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/test_util.h"
 
 namespace hecate {
 namespace {
-
-// HECATE_TEST_SEED reproduces a run; otherwise a fresh seed, printed.
-uint64_t TestSeed() {
-  const char* env = std::getenv("HECATE_TEST_SEED");
-  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 absl::Span<const uint8_t> Bytes(const std::string& s) {
   return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());

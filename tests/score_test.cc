@@ -6,12 +6,12 @@
 // HECATE_TEST_SEED reproduces a run (model weights and texts).
 #include <signal.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "base/test_seed.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
@@ -19,13 +19,6 @@
 
 namespace hecate::testing {
 namespace {
-
-uint64_t TestSeed() {
-  const char* env = std::getenv("HECATE_TEST_SEED");
-  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-  std::printf("HECATE_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
 
 v1::StreamRequest ScoreChunk(const std::string& session_id, const std::string& input,
                              bool per_byte = true) {
