@@ -6,11 +6,33 @@
 #include "server/grpc_status_util.h"
 #include "server/raw_message.h"
 #include "server/session_request.h"
+#include "sessions/session.h"
 
 namespace hecate {
+namespace {
+
+// Session ids are 128-bit, as 32 lowercase hex characters.
+constexpr size_t kSessionIdChars = 32;
+
+// At most `max` bytes of `text` (valid UTF-8, as parsed proto3 strings are),
+// cut before a character, so the echo is valid UTF-8 too.
+std::string Utf8Prefix(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
+}  // namespace
 
 StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call)
-    : context_(context), call_(call), start_(absl::Now()), writes_(this) {
+    : context_(context),
+      call_(call),
+      start_(absl::Now()),
+      writes_(this,
+              {.max_messages = static_cast<size_t>(context->limits.max_queued_replies_per_stream),
+               .max_bytes =
+                   static_cast<size_t>(context->limits.max_queued_reply_bytes_per_stream)}) {
   context_->metrics->active_streams->Add(1);
   absl::StatusOr<std::string> user = context_->Authenticate(*call_);
   std::optional<grpc::Status> status;
@@ -60,21 +82,29 @@ void StreamReactor::OnReadDoneLocked(bool ok) {
                                           "answered, none after it is read")));
     }
   }
-  if (!reads_done_ && !end_status_.has_value()) {
-    reading_ = true;
-    StartRead(&incoming_);
-  }
+  MaybeRead();
+}
+
+void StreamReactor::MaybeRead() {
+  if (reading_ || reads_done_ || end_status_.has_value() || writes_.full()) return;
+  reading_ = true;
+  StartRead(&incoming_);
 }
 
 void StreamReactor::Accept(v1::StreamRequest request) {
   const ServiceLimits& limits = context_->limits;
+  // The ids first, before anything copies them: a session id is a map key
+  // below and is echoed in every reply.
   absl::Status valid = ValidateRequestId(request.request_id(), limits);
+  if (valid.ok()) valid = ValidateSessionId(request.session_id());
   if (valid.ok()) valid = ValidateChunk(request.input(), limits);
   if (valid.ok()) valid = ValidateOutputSpec(request.output(), limits);
   if (!valid.ok()) {
+    // Echo at most the documented sizes: a hostile client's 60 KB ids
+    // queued once per rejected request grew the daemon without bound.
     v1::StreamResponse response;
-    response.set_request_id(request.request_id());
-    response.set_session_id(request.session_id());
+    response.set_request_id(Utf8Prefix(request.request_id(), limits.max_request_id_bytes));
+    response.set_session_id(Utf8Prefix(request.session_id(), kSessionIdChars));
     response.mutable_error()->set_code(static_cast<int>(valid.code()));
     response.mutable_error()->set_message(std::string(valid.message()));
     PushReply(response);
@@ -179,6 +209,7 @@ void StreamReactor::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writes_.OnWriteDone(ok);
     if (!ok) cancel_.store(true);  // nobody is listening: stop generating
+    MaybeRead();                   // reading may have paused on a full queue
     status = TakeFinish();
   }
   FinishWith(std::move(status));

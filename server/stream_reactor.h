@@ -10,7 +10,12 @@
 // exceeded (RESOURCE_EXHAUSTED), when a message does not parse as a
 // StreamRequest (INVALID_ARGUMENT, after answering the requests before it;
 // the stream is raw for this, see server/raw_message.h) or when the server
-// drains (UNAVAILABLE).
+// drains (UNAVAILABLE). Backpressure: while the replies queued for the
+// client are over ServiceLimits' caps, no further request is read (the
+// client's writes then wait on flow control), so a client that sends without
+// reading holds a bounded amount of the daemon's memory. Fields are checked
+// for size before anything copies them, and a rejected request echoes at
+// most the documented sizes of its ids.
 // Owns itself: deleted in OnDone, which gRPC calls only after Finish, which
 // is called only when no task references the reactor.
 #ifndef HECATE_SERVER_STREAM_REACTOR_H_
@@ -49,6 +54,10 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   };
 
   void OnReadDoneLocked(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the next read unless reads are over, the stream is ending, one
+  // is outstanding, or the write queue is full (then OnWriteDone calls this
+  // again as it drains).
+  void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Accept(v1::StreamRequest request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleNext(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs on the executor.

@@ -19,6 +19,11 @@ struct ServiceLimits {
   int max_inflight_per_stream = 64;
   int max_request_id_bytes = 128;
   int max_stop_bytes = 256;
+  // Backpressure on Stream: past either many replies queued for a client that
+  // is not reading them, the stream stops reading its requests until the
+  // replies drain (server/write_queue.h).
+  int max_queued_replies_per_stream = 1024;
+  int64_t max_queued_reply_bytes_per_stream = int64_t{4} << 20;
 };
 
 absl::Status ValidateRequestId(absl::string_view id, const ServiceLimits& limits);

@@ -34,6 +34,7 @@ class DaemonProcess {
   ~DaemonProcess();  // SIGKILL if still running
 
   std::string grpc_target() const;
+  pid_t pid() const { return pid_; }
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
   const std::string& log_path() const { return log_path_; }

@@ -26,10 +26,15 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& target) {
+std::shared_ptr<grpc::Channel> Channel(const std::string& target,
+                                      bool small_receive_window = false) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  if (small_receive_window) {
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 10);
+  }
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -57,10 +62,10 @@ grpc::Status RawUnaryCall(const std::string& target, const std::string& method,
 }
 
 RawStream::RawStream(const std::string& target, const std::string& method,
-                     const std::string& api_key) {
+                     const std::string& api_key, bool small_receive_window) {
   context_.AddMetadata("authorization", absl::StrCat("Bearer ", api_key));
   context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
-  grpc::GenericStub stub(Channel(target));
+  grpc::GenericStub stub(Channel(target, small_receive_window));
   call_ = stub.PrepareCall(&context_, method, &cq_);
   const intptr_t tag = next_tag_++;
   call_->StartCall(reinterpret_cast<void*>(tag));

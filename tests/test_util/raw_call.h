@@ -34,7 +34,10 @@ grpc::Status RawUnaryCall(const std::string& target, const std::string& method,
 // Writes and reads may be outstanding at once; neither blocks forever.
 class RawStream {
  public:
-  RawStream(const std::string& target, const std::string& method, const std::string& api_key);
+  // `small_receive_window`: the client's HTTP/2 window stays at 64 KB (no
+  // BDP probing), so replies it does not read stay on the server's side.
+  RawStream(const std::string& target, const std::string& method, const std::string& api_key,
+            bool small_receive_window = false);
   ~RawStream();  // cancels the call if it is not finished
 
   // Sends one message. False when the write failed or did not complete
