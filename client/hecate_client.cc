@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/file_io.h"
 #include "client/grpc_status.h"
 #include "grpcpp/create_channel.h"
@@ -17,10 +18,9 @@ absl::StatusOr<std::unique_ptr<HecateClient>> HecateClient::Connect(const Client
   if (options.tls_root_cert_path.empty()) {
     credentials = grpc::InsecureChannelCredentials();
   } else {
-    absl::StatusOr<std::string> roots = ReadFileToString(options.tls_root_cert_path);
-    if (!roots.ok()) return roots.status();
+    HECATE_ASSIGN_OR_RETURN(std::string roots, ReadFileToString(options.tls_root_cert_path));
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = *std::move(roots);
+    ssl.pem_root_certs = std::move(roots);
     credentials = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments arguments;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/grpc_status.h"
 
 namespace hecate {
@@ -135,15 +136,14 @@ absl::StatusOr<v1::StreamResponse> StreamSession::Call(const v1::StreamRequest& 
   absl::Status sent = Send(with_id);
   if (!sent.ok()) return sent;
   while (true) {
-    absl::StatusOr<v1::StreamResponse> response = ReadFor(with_id.request_id());
-    if (!response.ok()) return response.status();
-    switch (response->event_case()) {
+    HECATE_ASSIGN_OR_RETURN(v1::StreamResponse response, ReadFor(with_id.request_id()));
+    switch (response.event_case()) {
       case v1::StreamResponse::kDone:
         return response;
       case v1::StreamResponse::kError:
-        return FromRequestError(response->error());
+        return FromRequestError(response.error());
       case v1::StreamResponse::kToken:
-        if (on_token) on_token(*response);
+        if (on_token) on_token(response);
         break;
       case v1::StreamResponse::EVENT_NOT_SET:
         // A response with no event carries nothing the caller asked for;

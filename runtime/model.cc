@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "base/status_macros.h"
 
 namespace hecate {
 namespace {
@@ -57,17 +58,14 @@ Model::Model(ModelConfig config, Weights weights)
 absl::StatusOr<std::shared_ptr<const Model>> LoadModelDir(absl::string_view dir) {
   const std::string config_path = absl::StrCat(dir, "/config.json");
   const std::string weights_path = absl::StrCat(dir, "/model.safetensors");
-  absl::StatusOr<std::string> config_text = ReadFile(config_path);
-  if (!config_text.ok()) return config_text.status();
-  absl::StatusOr<ModelConfig> config = ModelConfig::FromJson(*config_text);
+  HECATE_ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
+  absl::StatusOr<ModelConfig> config = ModelConfig::FromJson(config_text);
   if (!config.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", config.status().message()));
   }
-  absl::StatusOr<std::string> bytes = ReadFile(weights_path);
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<Weights> weights = Weights::FromSafetensors(*config, *bytes, weights_path);
-  if (!weights.ok()) return weights.status();
-  return std::make_shared<const Model>(*std::move(config), *std::move(weights));
+  HECATE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(weights_path));
+  HECATE_ASSIGN_OR_RETURN(Weights weights, Weights::FromSafetensors(*config, bytes, weights_path));
+  return std::make_shared<const Model>(*std::move(config), std::move(weights));
 }
 
 absl::Status WriteModelDir(const Model& model, absl::string_view dir) {
@@ -83,10 +81,9 @@ absl::Status WriteModelDir(const Model& model, absl::string_view dir) {
 
 absl::StatusOr<std::shared_ptr<const Model>> LoadModel(absl::string_view spec, uint64_t seed) {
   if (absl::StartsWith(spec, "random:")) {
-    absl::StatusOr<ModelConfig> config = ModelConfig::Preset(spec.substr(7));
-    if (!config.ok()) return config.status();
-    Weights weights = Weights::Random(*config, seed);
-    return std::make_shared<const Model>(*std::move(config), std::move(weights));
+    HECATE_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::Preset(spec.substr(7)));
+    Weights weights = Weights::Random(config, seed);
+    return std::make_shared<const Model>(std::move(config), std::move(weights));
   }
   if (spec.empty()) return absl::InvalidArgumentError("empty model spec");
   return LoadModelDir(spec);

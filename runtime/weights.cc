@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "runtime/safetensors.h"
 
 namespace hecate {
@@ -112,12 +113,11 @@ Weights Weights::Random(const ModelConfig& config, uint64_t seed) {
 absl::StatusOr<Weights> Weights::FromSafetensors(const ModelConfig& config,
                                                  absl::string_view bytes,
                                                  absl::string_view source) {
-  absl::StatusOr<SafetensorsView> view = ParseSafetensors(bytes, source);
-  if (!view.ok()) return view.status();
+  HECATE_ASSIGN_OR_RETURN(SafetensorsView view, ParseSafetensors(bytes, source));
   Weights w(config);
   for (const WeightSpec& s : w.specs_) {
-    auto it = view->find(s.name);
-    if (it == view->end()) {
+    auto it = view.find(s.name);
+    if (it == view.end()) {
       return absl::InvalidArgumentError(absl::StrCat(source, ": missing tensor ", s.name));
     }
     const SafetensorsEntry& e = it->second;
@@ -143,8 +143,8 @@ absl::StatusOr<Weights> Weights::FromSafetensors(const ModelConfig& config,
       }
     }
   }
-  if (view->size() != w.specs_.size()) {
-    for (const auto& [name, e] : *view) {
+  if (view.size() != w.specs_.size()) {
+    for (const auto& [name, e] : view) {
       bool known = false;
       for (const WeightSpec& s : w.specs_) known |= s.name == name;
       if (!known) {

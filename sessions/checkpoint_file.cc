@@ -199,17 +199,15 @@ absl::StatusOr<std::string> CheckpointDir::UserDir(absl::string_view user, absl:
 absl::Status CheckpointDir::WriteNamed(absl::string_view user, absl::string_view name,
                                        absl::string_view bytes) const {
   HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", name));
-  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/true);
-  if (!dir.ok()) return dir.status();
-  return WriteFileAtomically(*dir, name, bytes, hook_);
+  HECATE_ASSIGN_OR_RETURN(std::string dir, UserDir(user, "checkpoints", /*create=*/true));
+  return WriteFileAtomically(dir, name, bytes, hook_);
 }
 
 absl::StatusOr<std::string> CheckpointDir::ReadNamed(absl::string_view user, absl::string_view name,
                                                      size_t max_bytes) const {
   HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", name));
-  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/false);
-  if (!dir.ok()) return dir.status();
-  absl::StatusOr<std::string> bytes = ReadFileLimited(absl::StrCat(*dir, "/", name), max_bytes);
+  HECATE_ASSIGN_OR_RETURN(std::string dir, UserDir(user, "checkpoints", /*create=*/false));
+  absl::StatusOr<std::string> bytes = ReadFileLimited(absl::StrCat(dir, "/", name), max_bytes);
   if (absl::IsNotFound(bytes.status())) {
     return absl::NotFoundError(absl::StrCat("no checkpoint named '", name, "'"));
   }
@@ -217,9 +215,8 @@ absl::StatusOr<std::string> CheckpointDir::ReadNamed(absl::string_view user, abs
 }
 
 absl::StatusOr<std::vector<std::string>> CheckpointDir::ListNamed(absl::string_view user) const {
-  absl::StatusOr<std::string> dir = UserDir(user, "checkpoints", /*create=*/false);
-  if (!dir.ok()) return dir.status();
-  absl::StatusOr<std::vector<std::string>> entries = ListDirectory(*dir);
+  HECATE_ASSIGN_OR_RETURN(std::string dir, UserDir(user, "checkpoints", /*create=*/false));
+  absl::StatusOr<std::vector<std::string>> entries = ListDirectory(dir);
   if (absl::IsNotFound(entries.status())) return std::vector<std::string>{};
   if (!entries.ok()) return entries.status();
   std::vector<std::string> names;
@@ -240,18 +237,16 @@ absl::Status CheckpointDir::WriteSessionFile(absl::string_view user,
                                              absl::string_view session_id,
                                              absl::string_view suffix,
                                              absl::string_view bytes) const {
-  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/true);
-  if (!dir.ok()) return dir.status();
-  return WriteFileAtomically(*dir, absl::StrCat(session_id, suffix), bytes, hook_);
+  HECATE_ASSIGN_OR_RETURN(std::string dir, SessionsDir(user, session_id, /*create=*/true));
+  return WriteFileAtomically(dir, absl::StrCat(session_id, suffix), bytes, hook_);
 }
 
 absl::StatusOr<std::string> CheckpointDir::ReadSessionFile(absl::string_view user,
                                                            absl::string_view session_id,
                                                            absl::string_view suffix,
                                                            size_t max_bytes) const {
-  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/false);
-  if (!dir.ok()) return dir.status();
-  return ReadFileLimited(absl::StrCat(*dir, "/", session_id, suffix), max_bytes);
+  HECATE_ASSIGN_OR_RETURN(std::string dir, SessionsDir(user, session_id, /*create=*/false));
+  return ReadFileLimited(absl::StrCat(dir, "/", session_id, suffix), max_bytes);
 }
 
 absl::Status CheckpointDir::WriteSession(absl::string_view user, absl::string_view session_id,
@@ -278,25 +273,23 @@ absl::StatusOr<std::string> CheckpointDir::ReadSessionMetadata(
 
 absl::Status CheckpointDir::RemoveSession(absl::string_view user,
                                           absl::string_view session_id) const {
-  absl::StatusOr<std::string> dir = SessionsDir(user, session_id, /*create=*/false);
-  if (!dir.ok()) return dir.status();
+  HECATE_ASSIGN_OR_RETURN(std::string dir, SessionsDir(user, session_id, /*create=*/false));
   // Metadata first: a crash in between leaves a checkpoint without metadata,
   // which loads (with fresh times), never metadata without a checkpoint.
   for (absl::string_view suffix : {kMetadataSuffix, kSessionSuffix}) {
-    const std::string path = absl::StrCat(*dir, "/", session_id, suffix);
+    const std::string path = absl::StrCat(dir, "/", session_id, suffix);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return ErrnoStatus(errno, "cannot remove", path);
     }
   }
-  return SyncDirectory(*dir);
+  return SyncDirectory(dir);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 CheckpointDir::ListSessionFiles() const {
-  absl::StatusOr<std::vector<std::string>> users = ListDirectory(root_ + "/users");
-  if (!users.ok()) return users.status();
+  HECATE_ASSIGN_OR_RETURN(std::vector<std::string> users, ListDirectory(root_ + "/users"));
   std::vector<std::pair<std::string, std::string>> found;
-  for (const std::string& user : *users) {
+  for (const std::string& user : users) {
     if (!ValidateName("user name", user).ok()) continue;
     absl::StatusOr<std::vector<std::string>> files =
         ListDirectory(absl::StrCat(root_, "/users/", user, "/sessions"));

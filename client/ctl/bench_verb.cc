@@ -94,11 +94,10 @@ absl::StatusCode CodeNamed(const std::string& name) {
 
 absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("bench", args, 0, 0, ""));
-  absl::StatusOr<size_t> chunk_bytes = ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes));
-  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  HECATE_ASSIGN_OR_RETURN(size_t chunk_bytes, ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes)));
   BenchOptions options;
   options.sessions = absl::GetFlag(FLAGS_sessions);
-  options.chunk_bytes = *chunk_bytes;
+  options.chunk_bytes = chunk_bytes;
   options.duration = absl::GetFlag(FLAGS_duration);
   options.tokens = absl::GetFlag(FLAGS_tokens);
   options.top_k = absl::GetFlag(FLAGS_top_k);
@@ -107,10 +106,9 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
     return UsageError(absl::StrCat("bench: ", valid.message()));
   }
   if (const std::string path = absl::GetFlag(FLAGS_text); !path.empty()) {
-    absl::StatusOr<std::string> text = ReadFileToString(path);
-    if (!text.ok()) return text.status();
-    if (text->empty()) return UsageError(absl::StrCat("--text file ", path, " is empty"));
-    options.text = *std::move(text);
+    HECATE_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+    if (text.empty()) return UsageError(absl::StrCat("--text file ", path, " is empty"));
+    options.text = std::move(text);
   }
 
   const BenchReport report = RunBench(*context.client, options);

@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/ctl/argument_values.h"
 #include "client/ctl/output.h"
 #include "client/ctl/shared_flags.h"
@@ -29,30 +30,30 @@ absl::Status RunCheckpoint(VerbContext& context, absl::Span<const std::string> a
   if (out.empty() && name.empty()) {
     return UsageError("checkpoint needs --out=FILE, --name=NAME, or both");
   }
-  absl::StatusOr<v1::ExportCheckpointResponse> checkpoint =
-      context.client->ExportCheckpoint(args[0], name, /*omit_data=*/out.empty());
-  if (!checkpoint.ok()) return checkpoint.status();
+  HECATE_ASSIGN_OR_RETURN(
+      v1::ExportCheckpointResponse checkpoint,
+      context.client->ExportCheckpoint(args[0], name, /*omit_data=*/out.empty()));
   if (!out.empty()) {
-    absl::Status written = WriteFileAtomically(out, checkpoint->checkpoint_data());
+    absl::Status written = WriteFileAtomically(out, checkpoint.checkpoint_data());
     if (!written.ok()) return written;
   }
   if (context.json) {
     *context.out << DumpJson(nlohmann::json{
                         {"session_id", args[0]},
-                        {"pulse_id", checkpoint->pulse_id()},
-                        {"model_fingerprint", checkpoint->model_fingerprint()},
-                        {"size_bytes", checkpoint->size_bytes()},
+                        {"pulse_id", checkpoint.pulse_id()},
+                        {"model_fingerprint", checkpoint.model_fingerprint()},
+                        {"size_bytes", checkpoint.size_bytes()},
                         {"file", out},
-                        {"name", checkpoint->name()},
+                        {"name", checkpoint.name()},
                     })
                  << "\n";
     return absl::OkStatus();
   }
-  *context.out << "checkpoint of session " << args[0] << " at pulse " << checkpoint->pulse_id()
-               << " (" << HumanBytes(checkpoint->size_bytes()) << ")";
+  *context.out << "checkpoint of session " << args[0] << " at pulse " << checkpoint.pulse_id()
+               << " (" << HumanBytes(checkpoint.size_bytes()) << ")";
   if (!out.empty()) *context.out << " written to " << out;
   if (!out.empty() && !name.empty()) *context.out << " and";
-  if (!name.empty()) *context.out << " stored as " << checkpoint->name();
+  if (!name.empty()) *context.out << " stored as " << checkpoint.name();
   *context.out << "\n";
   return absl::OkStatus();
 }
@@ -69,27 +70,24 @@ absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args
   if (in.empty() == name.empty()) {
     return UsageError("restore needs exactly one of --in=FILE and --name=NAME");
   }
-  absl::StatusOr<absl::optional<uint64_t>> expected =
-      ExpectedPulseValue(absl::GetFlag(FLAGS_expect_pulse));
-  if (!expected.ok()) return expected.status();
+  HECATE_ASSIGN_OR_RETURN(absl::optional<uint64_t> expected,
+                          ExpectedPulseValue(absl::GetFlag(FLAGS_expect_pulse)));
 
   v1::RestoreCheckpointRequest request;
   if (!in.empty()) {
-    absl::StatusOr<std::string> data = ReadFileToString(in);
-    if (!data.ok()) return data.status();
-    request.set_checkpoint_data(*std::move(data));
+    HECATE_ASSIGN_OR_RETURN(std::string data, ReadFileToString(in));
+    request.set_checkpoint_data(std::move(data));
   } else {
     request.set_checkpoint_name(name);
   }
   request.set_session_id(absl::GetFlag(FLAGS_session));
-  if (expected->has_value()) request.set_expected_pulse_id(**expected);
+  if (expected.has_value()) request.set_expected_pulse_id(*expected);
 
-  absl::StatusOr<v1::Session> session = context.client->RestoreCheckpoint(request);
-  if (!session.ok()) return session.status();
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->RestoreCheckpoint(request));
   if (context.json) {
-    *context.out << DumpJson(SessionToJson(*session)) << "\n";
+    *context.out << DumpJson(SessionToJson(session)) << "\n";
   } else {
-    *context.out << "session " << session->id() << " restored at pulse " << session->pulse_id()
+    *context.out << "session " << session.id() << " restored at pulse " << session.pulse_id()
                  << "\n";
   }
   return absl::OkStatus();

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "base/status_macros.h"
 
 namespace hecate {
 namespace {
@@ -68,15 +69,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(absl::Span<const std::string> args)
       command_line.help = true;
       continue;
     }
-    absl::StatusOr<PendingFlag> resolved = ResolveFlag(name, has_value, value);
-    if (!resolved.ok()) return resolved.status();
-    if (!has_value && !resolved->flag->IsOfType<bool>()) {
+    HECATE_ASSIGN_OR_RETURN(PendingFlag resolved, ResolveFlag(name, has_value, value));
+    if (!has_value && !resolved.flag->IsOfType<bool>()) {
       if (i + 1 >= args.size()) {
         return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
       }
-      resolved->value = args[++i];
+      resolved.value = args[++i];
     }
-    pending.push_back(*std::move(resolved));
+    pending.push_back(std::move(resolved));
   }
   // Check every value before setting any, so a bad command line changes nothing.
   for (const PendingFlag& flag : pending) {

@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 #include "client/ctl/argument_values.h"
 #include "client/ctl/input_file.h"
 #include "client/ctl/output.h"
@@ -59,14 +60,14 @@ absl::Status RunEval(VerbContext& context, absl::Span<const std::string> args) {
   }
   const bool chunk_bytes_given =
       context.flags_given != nullptr && context.flags_given->count("chunk_bytes") > 0;
-  absl::StatusOr<size_t> chunk_bytes =
-      ChunkBytesValue(chunk_bytes_given ? absl::GetFlag(FLAGS_chunk_bytes) : kEvalChunkBytes);
-  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  HECATE_ASSIGN_OR_RETURN(
+      size_t chunk_bytes,
+      ChunkBytesValue(chunk_bytes_given ? absl::GetFlag(FLAGS_chunk_bytes) : kEvalChunkBytes));
   const int64_t window = absl::GetFlag(FLAGS_window);
   if (window < 0) return UsageError(absl::StrCat("--window must be >= 0, got ", window));
   const std::string per_byte_out = absl::GetFlag(FLAGS_per_byte_out);
   EvalOptions options;
-  options.chunk_bytes = *chunk_bytes;
+  options.chunk_bytes = chunk_bytes;
   options.window = static_cast<size_t>(window);
   options.per_byte = !per_byte_out.empty();
   InputFile input;
@@ -74,15 +75,14 @@ absl::Status RunEval(VerbContext& context, absl::Span<const std::string> args) {
     return status;
   }
 
-  absl::StatusOr<EvalReport> report = RunEval(*context.client, input.fd(), options);
-  if (!report.ok()) return report.status();
+  HECATE_ASSIGN_OR_RETURN(EvalReport report, RunEval(*context.client, input.fd(), options));
   if (options.per_byte) {
     absl::Status written =
-        WriteFileAtomically(per_byte_out, FormatByteLogprobs(report->byte_logprobs));
+        WriteFileAtomically(per_byte_out, FormatByteLogprobs(report.byte_logprobs));
     if (!written.ok()) return written;
   }
-  *context.out << (context.json ? DumpJson(ReportToJson(*report, options)) + "\n"
-                                : ReportToText(*report, options));
+  *context.out << (context.json ? DumpJson(ReportToJson(report, options)) + "\n"
+                                : ReportToText(report, options));
   context.out->flush();
   return absl::OkStatus();
 }

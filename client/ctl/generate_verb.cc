@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/ctl/argument_values.h"
 #include "client/ctl/output.h"
 #include "client/ctl/shared_flags.h"
@@ -22,8 +23,7 @@ absl::Status RunGenerate(VerbContext& context, absl::Span<const std::string> arg
   if (absl::Status status = ExpectArguments("generate", args, 0, 1, "[ID]"); !status.ok()) {
     return status;
   }
-  absl::StatusOr<std::string> stop = StopBytesValue(absl::GetFlag(FLAGS_stop));
-  if (!stop.ok()) return stop.status();
+  HECATE_ASSIGN_OR_RETURN(std::string stop, StopBytesValue(absl::GetFlag(FLAGS_stop)));
   v1::GenerateRequest request;
   if (!args.empty()) request.set_session_id(args[0]);
   request.set_prompt(absl::GetFlag(FLAGS_prompt));
@@ -33,7 +33,7 @@ absl::Status RunGenerate(VerbContext& context, absl::Span<const std::string> arg
   sampling->set_top_p(static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   sampling->set_seed(absl::GetFlag(FLAGS_seed));
   sampling->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
-  sampling->set_stop_bytes(*stop);
+  sampling->set_stop_bytes(stop);
 
   std::string text;
   std::vector<uint32_t> tokens;

@@ -8,12 +8,11 @@ namespace hecate {
 
 absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("create", args, 0, 0, ""));
-  absl::StatusOr<v1::Session> session = context.client->CreateSession();
-  if (!session.ok()) return session.status();
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->CreateSession());
   if (context.json) {
-    *context.out << DumpJson(SessionToJson(*session)) << "\n";
+    *context.out << DumpJson(SessionToJson(session)) << "\n";
   } else {
-    *context.out << "session " << session->id() << " created (pulse " << session->pulse_id()
+    *context.out << "session " << session.id() << " created (pulse " << session.pulse_id()
                  << ")\n";
   }
   return absl::OkStatus();
@@ -21,29 +20,27 @@ absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args)
 
 absl::Status RunList(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("list", args, 0, 0, ""));
-  absl::StatusOr<std::vector<v1::Session>> sessions = context.client->ListSessions();
-  if (!sessions.ok()) return sessions.status();
+  HECATE_ASSIGN_OR_RETURN(std::vector<v1::Session> sessions, context.client->ListSessions());
   if (context.json) {
     nlohmann::json list = nlohmann::json::array();
-    for (const v1::Session& session : *sessions) list.push_back(SessionToJson(session));
+    for (const v1::Session& session : sessions) list.push_back(SessionToJson(session));
     *context.out << DumpJson(nlohmann::json{{"sessions", list}}) << "\n";
     return absl::OkStatus();
   }
-  if (sessions->empty()) {
+  if (sessions.empty()) {
     *context.out << "no sessions\n";
     return absl::OkStatus();
   }
   *context.out << SessionTableHeader();
-  for (const v1::Session& session : *sessions) *context.out << SessionTableRow(session);
+  for (const v1::Session& session : sessions) *context.out << SessionTableRow(session);
   return absl::OkStatus();
 }
 
 absl::Status RunGet(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("get", args, 1, 1, "ID"));
-  absl::StatusOr<v1::Session> session = context.client->GetSession(args[0]);
-  if (!session.ok()) return session.status();
-  *context.out << (context.json ? DumpJson(SessionToJson(*session)) + "\n"
-                                : DescribeSession(*session));
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->GetSession(args[0]));
+  *context.out << (context.json ? DumpJson(SessionToJson(session)) + "\n"
+                                : DescribeSession(session));
   return absl::OkStatus();
 }
 
@@ -62,10 +59,9 @@ absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args)
 
 absl::Status RunInfo(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("info", args, 0, 0, ""));
-  absl::StatusOr<v1::ModelInfo> info = context.client->GetModelInfo();
-  if (!info.ok()) return info.status();
-  *context.out << (context.json ? DumpJson(ModelInfoToJson(*info)) + "\n"
-                                : DescribeModelInfo(*info));
+  HECATE_ASSIGN_OR_RETURN(v1::ModelInfo info, context.client->GetModelInfo());
+  *context.out << (context.json ? DumpJson(ModelInfoToJson(info)) + "\n"
+                                : DescribeModelInfo(info));
   return absl::OkStatus();
 }
 

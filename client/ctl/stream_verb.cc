@@ -40,8 +40,7 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
   if (absl::Status status = ExpectArguments("stream", args, 1, 2, "ID [FILE|-]"); !status.ok()) {
     return status;
   }
-  absl::StatusOr<size_t> chunk_bytes = ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes));
-  if (!chunk_bytes.ok()) return chunk_bytes.status();
+  HECATE_ASSIGN_OR_RETURN(size_t chunk_bytes, ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes)));
   const int top_k = absl::GetFlag(FLAGS_top_k);
   const std::string& session_id = args[0];
   InputFile input;
@@ -49,30 +48,27 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
     return status;
   }
 
-  absl::StatusOr<std::unique_ptr<StreamSession>> stream = context.client->OpenStream();
-  if (!stream.ok()) return stream.status();
-  ChunkReader reader(input.fd(), *chunk_bytes);
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<StreamSession> stream, context.client->OpenStream());
+  ChunkReader reader(input.fd(), chunk_bytes);
   int chunks = 0;
   uint64_t pulse = 0;
   while (true) {
-    absl::StatusOr<absl::optional<std::string>> chunk = reader.Next();
-    if (!chunk.ok()) return chunk.status();
+    HECATE_ASSIGN_OR_RETURN(absl::optional<std::string> chunk, reader.Next());
     // Empty input with --top_k still asks for the distribution at the
     // session's current position, through one empty chunk.
-    if (!chunk->has_value() && !(chunks == 0 && top_k > 0)) break;
+    if (!chunk.has_value() && !(chunks == 0 && top_k > 0)) break;
     v1::StreamRequest request;
-    request.set_request_id((*stream)->NextRequestId());
+    request.set_request_id(stream->NextRequestId());
     request.set_session_id(session_id);
-    if (chunk->has_value()) request.set_input(**chunk);
+    if (chunk.has_value()) request.set_input(*chunk);
     if (top_k > 0) request.mutable_output()->mutable_top_k()->set_k(top_k);
-    absl::StatusOr<v1::StreamResponse> done = (*stream)->Call(request);
-    if (!done.ok()) return done.status();
+    HECATE_ASSIGN_OR_RETURN(v1::StreamResponse done, stream->Call(request));
     ++chunks;
-    pulse = done->pulse_id();
-    PrintChunkResult(context, chunks, request.input().size(), *done);
-    if (!chunk->has_value()) break;
+    pulse = done.pulse_id();
+    PrintChunkResult(context, chunks, request.input().size(), done);
+    if (!chunk.has_value()) break;
   }
-  HECATE_RETURN_IF_ERROR((*stream)->Finish());
+  HECATE_RETURN_IF_ERROR(stream->Finish());
   if (!context.json) {
     *context.out << "streamed " << reader.bytes_read() << " bytes in " << chunks << " chunk"
                  << (chunks == 1 ? "" : "s");

@@ -37,16 +37,15 @@ using NextChunkFn = std::function<absl::StatusOr<absl::optional<std::string>>()>
 // The final response to `request_id`: its score, or its error.
 absl::StatusOr<v1::ChunkScore> AwaitScore(StreamSession& stream, const std::string& request_id) {
   while (true) {
-    absl::StatusOr<v1::StreamResponse> response = stream.ReadFor(request_id);
-    if (!response.ok()) return response.status();
-    if (response->has_error()) return FromRequestError(response->error());
-    if (!response->has_done()) continue;
-    if (!response->done().has_score()) {
+    HECATE_ASSIGN_OR_RETURN(v1::StreamResponse response, stream.ReadFor(request_id));
+    if (response.has_error()) return FromRequestError(response.error());
+    if (!response.has_done()) continue;
+    if (!response.done().has_score()) {
       return absl::InternalError(
           "the server answered a score request without a score (a server older than "
           "hecate.v1 ChunkScore?)");
     }
-    return response->done().score();
+    return response.done().score();
   }
 }
 
@@ -97,16 +96,15 @@ absl::Status ScoreChunks(StreamSession& stream, const std::string& session_id, s
   bool at_end = false;
   while (true) {
     while (!at_end && in_flight.size() < kChunksInFlight) {
-      absl::StatusOr<absl::optional<std::string>> chunk = next_chunk();
-      if (!chunk.ok()) return chunk.status();
-      if (!chunk->has_value()) {
+      HECATE_ASSIGN_OR_RETURN(absl::optional<std::string> chunk, next_chunk());
+      if (!chunk.has_value()) {
         at_end = true;
         break;
       }
       v1::StreamRequest request;
       request.set_request_id(stream.NextRequestId());
       request.set_session_id(session_id);
-      request.set_input(**std::move(chunk));
+      request.set_input(*std::move(chunk));
       request.mutable_output()->mutable_score()->set_per_byte(per_byte);
       HECATE_RETURN_IF_ERROR(stream.Send(request));
       in_flight.push_back({request.request_id(), offset, request.input().size()});
@@ -116,9 +114,8 @@ absl::Status ScoreChunks(StreamSession& stream, const std::string& session_id, s
     if (in_flight.empty()) return absl::OkStatus();
     const Sent done = std::move(in_flight.front());
     in_flight.pop_front();
-    absl::StatusOr<v1::ChunkScore> score = AwaitScore(stream, done.request_id);
-    if (!score.ok()) return score.status();
-    absl::Status added = AddScore(*score, done.offset, done.length, done.offset == base,
+    HECATE_ASSIGN_OR_RETURN(v1::ChunkScore score, AwaitScore(stream, done.request_id));
+    absl::Status added = AddScore(score, done.offset, done.length, done.offset == base,
                                   per_byte, report, byte_logprobs);
     if (!added.ok()) return added;
   }
@@ -131,8 +128,7 @@ absl::Status TooShort(uint64_t bytes) {
 }
 
 absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOptions& options) {
-  absl::StatusOr<v1::Session> session = client.CreateSession();
-  if (!session.ok()) return session.status();
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, client.CreateSession());
   EvalReport report;
   const absl::Time start = absl::Now();
   absl::Status status = absl::OkStatus();
@@ -141,7 +137,7 @@ absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOp
     status = stream.status();
   } else {
     ChunkReader reader(fd, options.chunk_bytes);
-    status = ScoreChunks(**stream, session->id(), 0, [&] { return reader.Next(); },
+    status = ScoreChunks(**stream, session.id(), 0, [&] { return reader.Next(); },
                          options.per_byte, &report, &report.byte_logprobs);
     report.bytes = reader.bytes_read();
     if (!status.ok()) (*stream)->Cancel();
@@ -149,7 +145,7 @@ absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOp
     if (status.ok()) status = finished;
   }
   report.wall_seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  const absl::Status deleted = client.DeleteSession(session->id());
+  const absl::Status deleted = client.DeleteSession(session.id());
   if (!status.ok()) return status;
   if (!deleted.ok()) return deleted;
   if (report.bytes < 2) return TooShort(report.bytes);
@@ -160,8 +156,7 @@ absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOp
 absl::Status ScoreWindow(HecateClient& client, StreamSession& stream, absl::string_view text,
                          const EvalWindow& window, const EvalOptions& options,
                          EvalReport* report, std::vector<float>* byte_logprobs) {
-  absl::StatusOr<v1::Session> session = client.CreateSession();
-  if (!session.ok()) return session.status();
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, client.CreateSession());
   size_t at = window.begin;
   const NextChunkFn next = [&]() -> absl::StatusOr<absl::optional<std::string>> {
     if (at >= window.end) return absl::optional<std::string>();
@@ -170,9 +165,9 @@ absl::Status ScoreWindow(HecateClient& client, StreamSession& stream, absl::stri
     at += length;
     return absl::optional<std::string>(std::move(chunk));
   };
-  const absl::Status status = ScoreChunks(stream, session->id(), window.begin, next,
+  const absl::Status status = ScoreChunks(stream, session.id(), window.begin, next,
                                           options.per_byte, report, byte_logprobs);
-  const absl::Status deleted = client.DeleteSession(session->id());
+  const absl::Status deleted = client.DeleteSession(session.id());
   return status.ok() ? deleted : status;
 }
 
@@ -180,10 +175,9 @@ absl::StatusOr<EvalReport> RunWindows(HecateClient& client, int fd, const EvalOp
   std::string text;
   ChunkReader reader(fd, kReadBytes);
   while (true) {
-    absl::StatusOr<absl::optional<std::string>> chunk = reader.Next();
-    if (!chunk.ok()) return chunk.status();
-    if (!chunk->has_value()) break;
-    text += **chunk;
+    HECATE_ASSIGN_OR_RETURN(absl::optional<std::string> chunk, reader.Next());
+    if (!chunk.has_value()) break;
+    text += *chunk;
   }
   if (text.size() < 2) return TooShort(text.size());
   const std::vector<EvalWindow> windows = SplitEvalWindows(text.size(), options.window);
