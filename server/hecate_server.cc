@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -15,9 +16,6 @@
 namespace hecate {
 namespace {
 
-constexpr const char* kTiers[kResidencyTiers] = {metrics::kTierDevice, metrics::kTierHost,
-                                                 metrics::kTierDisk};
-
 bool IsLoopback(absl::string_view host_port) {
   return absl::StartsWith(host_port, "127.") || absl::StartsWith(host_port, "localhost:") ||
          absl::StartsWith(host_port, "[::1]:");
@@ -29,18 +27,6 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// "ok", or the failure reason label of a restore.
-const char* RestoreResult(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk: return "ok";
-    case absl::StatusCode::kDataLoss: return "data_loss";
-    case absl::StatusCode::kFailedPrecondition: return "failed_precondition";
-    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
-    case absl::StatusCode::kNotFound: return "not_found";
-    default: return "other";
-  }
 }
 
 v1::ModelInfo DescribeModel(const Backend& backend) {
@@ -99,17 +85,11 @@ absl::Status HecateServer::Init() {
     return absl::OkStatus();
   });
 
+  // The store reports tiers, evictions and checkpoints to the metrics itself.
+  store_metrics_ = std::make_unique<metrics::StoreMetrics>(metrics_.get());
   SessionStoreOptions store_options = options_.store;
+  store_options.observer = store_metrics_.get();
   metrics::ServerMetrics* m = metrics_.get();
-  store_options.on_checkpoint = [m](const CheckpointEvent& event) {
-    const bool restore =
-        event.kind == CheckpointEvent::Kind::kRestore || event.kind == CheckpointEvent::Kind::kReload;
-    if (event.kind == CheckpointEvent::Kind::kRestore) m->CountRestore(RestoreResult(event.code));
-    if (event.code == absl::StatusCode::kOk) {
-      m->ObserveCheckpoint(restore ? "restore" : "save", absl::ToDoubleSeconds(event.duration),
-                           static_cast<double>(event.bytes));
-    }
-  };
   absl::StatusOr<std::unique_ptr<SessionStore>> store =
       SessionStore::Open(*backend_, std::move(store_options));
   if (!store.ok()) return store.status();
@@ -120,15 +100,6 @@ absl::Status HecateServer::Init() {
     LOG(INFO) << "state dir " << options_.store.state_dir << ": " << loaded->loaded
               << " sessions found";
     for (const std::string& error : loaded->errors) LOG(WARNING) << "state dir: " << error;
-  }
-  for (int tier = 0; tier < kResidencyTiers; ++tier) {
-    SessionStore* s = store_.get();
-    metrics_->sessions->SetCallback({kTiers[tier]}, [s, tier] {
-      return static_cast<double>(s->Stats().sessions_by_tier[tier]);
-    });
-    metrics_->state_bytes->SetCallback({kTiers[tier]}, [s, tier] {
-      return static_cast<double>(s->Stats().bytes_by_tier[tier]);
-    });
   }
 
   const int threads = options_.worker_threads > 0
@@ -180,9 +151,6 @@ absl::Status HecateServer::Init() {
     grpc_->Shutdown();
     return s;
   }
-  stats_thread_ = std::thread([this] {
-    while (!stop_stats_.WaitForNotificationWithTimeout(absl::Seconds(1))) SyncStoreStats();
-  });
   LOG(INFO) << "hecated serving " << context_.model_info.backend() << " model "
             << backend_->model().config().Summary() << " fingerprint "
             << backend_->model().fingerprint().substr(0, 16) << " on " << options_.listen
@@ -192,19 +160,6 @@ absl::Status HecateServer::Init() {
             << (options_.tls_cert.empty() ? "" : ", TLS on")
             << (options_.batching ? ", continuous batching on" : "");
   return absl::OkStatus();
-}
-
-void HecateServer::SyncStoreStats() {
-  const SessionStoreStats now = store_->Stats();
-  auto add = [&](uint64_t current, uint64_t& seen, const char* from, const char* to) {
-    for (; seen < current; ++seen) metrics_->CountEviction(from, to);
-  };
-  add(now.evictions_device_to_host, synced_.evictions_device_to_host, metrics::kTierDevice,
-      metrics::kTierHost);
-  add(now.evictions_device_to_disk, synced_.evictions_device_to_disk, metrics::kTierDevice,
-      metrics::kTierDisk);
-  add(now.evictions_host_to_disk, synced_.evictions_host_to_disk, metrics::kTierHost,
-      metrics::kTierDisk);
 }
 
 absl::Status HecateServer::Drain() {
@@ -237,9 +192,6 @@ absl::Status HecateServer::Drain() {
       }
     }
   }
-  stop_stats_.Notify();
-  if (stats_thread_.joinable()) stats_thread_.join();
-  SyncStoreStats();
   http_->Stop();
   return result;
 }
@@ -249,13 +201,7 @@ HecateServer::~HecateServer() {
     grpc_->Shutdown(std::chrono::system_clock::now());
     executor_->Shutdown();
   }
-  if (!stop_stats_.HasBeenNotified()) stop_stats_.Notify();
-  if (stats_thread_.joinable()) stats_thread_.join();
   if (http_ != nullptr) http_->Stop();
-  for (int tier = 0; tier < kResidencyTiers && metrics_ && store_; ++tier) {
-    metrics_->sessions->ClearCallback({kTiers[tier]});
-    metrics_->state_bytes->ClearCallback({kTiers[tier]});
-  }
 }
 
 }  // namespace hecate

@@ -11,10 +11,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "prometheus/registry.h"
@@ -24,6 +22,7 @@
 #include "server/hecate_service.h"
 #include "server/http/http_server.h"
 #include "server/metrics/hecate_metrics.h"
+#include "server/metrics/store_metrics.h"
 #include "server/service_context.h"
 #include "sessions/session_store.h"
 
@@ -64,13 +63,13 @@ class HecateServer {
   HecateServer(const ServerOptions& options, std::unique_ptr<Backend> backend,
                std::unique_ptr<ApiKeys> keys);
   absl::Status Init();
-  void SyncStoreStats();
 
   const ServerOptions options_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<ApiKeys> keys_;
   prometheus::Registry registry_;
   std::unique_ptr<metrics::ServerMetrics> metrics_;
+  std::unique_ptr<metrics::StoreMetrics> store_metrics_;  // store_'s observer: outlives it
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<StepBatcher> batcher_;
@@ -79,11 +78,6 @@ class HecateServer {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<http::HttpServer> http_;  // made by Init, serves metrics_
   int grpc_port_ = 0;
-
-  // Copies the store's monotonic counters into metrics once a second.
-  std::thread stats_thread_;
-  absl::Notification stop_stats_;
-  SessionStoreStats synced_;
 
   std::atomic<bool> drained_{false};
 };

@@ -39,10 +39,6 @@ absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_bef
   if (snapshot != nullptr) {
     absl::Status restored = backend_.Upload(*snapshot, state);
     if (restored.ok()) {
-      {
-        absl::MutexLock lock(&mu_);
-        ++counters_.chunks_rolled_back;
-      }
       if (absl::IsCancelled(failure)) {
         return absl::CancelledError(absl::StrCat("chunk cancelled; session ", session.id(),
                                                  " unchanged at pulse id ", pulse_before));
@@ -54,10 +50,6 @@ absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_bef
                                    " lost its state when a chunk failed at pulse id ",
                                    pulse_before, " (", failure.message(),
                                    "); restore it from a checkpoint or delete it"));
-  {
-    absl::MutexLock lock(&mu_);
-    ++counters_.sessions_damaged;
-  }
   return failure;
 }
 

@@ -57,6 +57,7 @@ void SessionStore::Account(Session& session) {
   entry.bytes = bytes;
   tier_bytes_[Tier(tier)] += bytes;
   ++tier_sessions_[Tier(tier)];
+  PublishTierUsage();
 }
 
 absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
@@ -116,12 +117,6 @@ absl::Status SessionStore::BringToDevice(Session& session) {
     dir_->RemoveSession(session.owner(), session.id()).IgnoreError();
   }
   Account(session);
-  absl::MutexLock lock(&mu_);
-  if (from == Residency::kHost) {
-    ++counters_.reloads_from_host;
-  } else {
-    ++counters_.reloads_from_disk;
-  }
   return absl::OkStatus();
 }
 
@@ -149,9 +144,6 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
   if (!written.ok()) return written;
   session.SetOnDisk();
   Account(session);
-  absl::MutexLock lock(&mu_);
-  ++counters_.checkpoints_written;
-  counters_.checkpoint_bytes_written += bytes->size();
   return absl::OkStatus();
 }
 
@@ -205,16 +197,8 @@ void SessionStore::EnforceBudgets() {
     {
       absl::MutexLock lock(&mu_);
       leaving_bytes_[Tier(from)] -= bytes;
-      if (!moved.ok()) {
-        ++counters_.eviction_failures;
-      } else if (from == Residency::kHost) {
-        ++counters_.evictions_host_to_disk;
-      } else if (to == Residency::kHost) {
-        ++counters_.evictions_device_to_host;
-      } else {
-        ++counters_.evictions_device_to_disk;
-      }
     }
+    if (moved.ok() && options_.observer != nullptr) options_.observer->OnEviction(from, to);
     victim->EndWrite();
     // A failure (disk full, say) would repeat at once; try again on the next
     // call instead of spinning.
@@ -313,6 +297,7 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
     ++sessions_per_user_[owner];
     tier_bytes_[Tier(Residency::kDisk)] += state_bytes_;
     ++tier_sessions_[Tier(Residency::kDisk)];
+    PublishTierUsage();
     ++report.loaded;
   }
   return report;

@@ -12,6 +12,7 @@
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
+#include "sessions/recording_store_observer.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -39,12 +40,7 @@ class ResidencyTest : public ::testing::Test {
     options.host_budget_bytes = host * bytes_;
     options.host_tier = host > 0;
     options.state_dir = dir_;
-    options.on_checkpoint = [this](const CheckpointEvent& e) {
-      events_.push_back(e.kind);
-      if (expect_ok_events_) {
-        EXPECT_EQ(e.code, absl::StatusCode::kOk);
-      }
-    };
+    options.observer = &seen_;
     absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(*backend_, options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
@@ -84,8 +80,19 @@ class ResidencyTest : public ::testing::Test {
   std::unique_ptr<Backend> backend_;
   size_t bytes_;
   std::string dir_;
-  std::vector<CheckpointEvent::Kind> events_;
-  bool expect_ok_events_ = true;
+  // Records what every store reports, and fails the test on a failed
+  // checkpoint unless expect_ok_events is cleared.
+  class Observer : public RecordingStoreObserver {
+   public:
+    void OnCheckpoint(const CheckpointEvent& e) override {
+      if (expect_ok_events) {
+        EXPECT_EQ(e.code, absl::StatusCode::kOk);
+      }
+      RecordingStoreObserver::OnCheckpoint(e);
+    }
+    std::atomic<bool> expect_ok_events{true};
+  };
+  Observer seen_;
 };
 
 TEST_F(ResidencyTest, LeastRecentlyUsedIdleSessionMovesToDiskFirst) {
@@ -101,17 +108,20 @@ TEST_F(ResidencyTest, LeastRecentlyUsedIdleSessionMovesToDiskFirst) {
   EXPECT_EQ(Where(*store, c), Residency::kDisk);
   EXPECT_EQ(Where(*store, b), Residency::kDevice);
   EXPECT_EQ(Where(*store, d), Residency::kDevice);
-  SessionStoreStats stats = store->Stats();
-  EXPECT_EQ(stats.evictions_device_to_disk, 2u);
-  EXPECT_EQ(stats.sessions_by_tier[static_cast<int>(Residency::kDevice)], 2u);
-  EXPECT_EQ(stats.sessions_by_tier[static_cast<int>(Residency::kDisk)], 2u);
-  EXPECT_EQ(stats.bytes_by_tier[static_cast<int>(Residency::kDevice)], 2 * bytes_);
+  EXPECT_EQ(seen_.Evictions(Residency::kDevice, Residency::kDisk), 2u);
+  EXPECT_EQ(seen_.Sessions(Residency::kDevice), 2u);
+  EXPECT_EQ(seen_.Sessions(Residency::kDisk), 2u);
+  EXPECT_EQ(seen_.Bytes(Residency::kDevice), 2 * bytes_);
+  EXPECT_EQ(seen_.Bytes(Residency::kDisk), 2 * bytes_);
   // Using a comes back transparently and pushes out the LRU one (b).
   Use(*store, a, "alice", 2);
   EXPECT_EQ(Where(*store, a), Residency::kDevice);
   EXPECT_EQ(Where(*store, b), Residency::kDisk);
   EXPECT_EQ(store->Get(a, "alice")->pulse_id, 5u);
-  EXPECT_EQ(store->Stats().reloads_from_disk, 1u);
+  EXPECT_EQ(seen_.Count(CheckpointEvent::Kind::kReload, absl::StatusCode::kOk), 1u);
+  EXPECT_EQ(seen_.Evictions(Residency::kDevice, Residency::kDisk), 3u);
+  EXPECT_EQ(seen_.Sessions(Residency::kDevice), 2u);
+  EXPECT_EQ(seen_.Sessions(Residency::kDisk), 2u);
 }
 
 TEST_F(ResidencyTest, DeviceToHostToDisk) {
@@ -123,11 +133,15 @@ TEST_F(ResidencyTest, DeviceToHostToDisk) {
   EXPECT_EQ(Where(*store, a), Residency::kDisk);
   EXPECT_EQ(Where(*store, b), Residency::kHost);
   EXPECT_EQ(Where(*store, c), Residency::kDevice);
-  SessionStoreStats stats = store->Stats();
-  EXPECT_EQ(stats.evictions_device_to_host, 2u);
-  EXPECT_EQ(stats.evictions_host_to_disk, 1u);
-  Use(*store, b, "alice", 1);
-  EXPECT_EQ(store->Stats().reloads_from_host, 1u);
+  EXPECT_EQ(seen_.Evictions(Residency::kDevice, Residency::kHost), 2u);
+  EXPECT_EQ(seen_.Evictions(Residency::kHost, Residency::kDisk), 1u);
+  EXPECT_EQ(seen_.Evictions(Residency::kDevice, Residency::kDisk), 0u);
+  for (Residency tier : {Residency::kDevice, Residency::kHost, Residency::kDisk}) {
+    EXPECT_EQ(seen_.Sessions(tier), 1u);
+  }
+  Use(*store, b, "alice", 1);  // b back from the host (no checkpoint read), c down to it
+  EXPECT_EQ(seen_.Count(CheckpointEvent::Kind::kReload), 0u);
+  EXPECT_EQ(seen_.Evictions(Residency::kDevice, Residency::kHost), 3u);
   EXPECT_EQ(Where(*store, b), Residency::kDevice);
   EXPECT_EQ(Where(*store, c), Residency::kHost);
 }
@@ -184,7 +198,8 @@ TEST_F(ResidencyTest, DeleteRemovesTheOffloadedFile) {
   ASSERT_TRUE(std::ifstream(file).good());
   ASSERT_TRUE(store->Delete(a, "alice").ok());
   EXPECT_FALSE(std::ifstream(file).good());
-  EXPECT_EQ(store->Stats().sessions, 0u);
+  EXPECT_EQ(seen_.Sessions(), 0u);
+  EXPECT_EQ(seen_.Bytes(Residency::kDisk), 0u);
 }
 
 TEST_F(ResidencyTest, CorruptOffloadedFileIsReportedAndKept) {
@@ -195,7 +210,7 @@ TEST_F(ResidencyTest, CorruptOffloadedFileIsReportedAndKept) {
   f.seekp(200);
   f.put('\x5a');
   f.close();
-  expect_ok_events_ = false;  // the reload fails, and says so
+  seen_.expect_ok_events = false;  // the reload fails, and says so
   absl::StatusOr<SessionLease> lease = store->Acquire(a, "alice");
   EXPECT_TRUE(absl::IsDataLoss(lease.status())) << lease.status();
   EXPECT_EQ(store->Get(a, "alice")->residency, Residency::kDisk);
@@ -217,13 +232,17 @@ TEST_F(ResidencyTest, DrainAndRestartKeepIdsOwnersAndPulseIds) {
     ASSERT_TRUE(drained.ok()) << drained.status();
     EXPECT_TRUE(drained->errors.empty());
     EXPECT_EQ(drained->written + drained->already_on_disk, 4u);
-    EXPECT_EQ(store->Stats().sessions_by_tier[static_cast<int>(Residency::kDisk)], 4u);
+    EXPECT_EQ(seen_.Sessions(Residency::kDisk), 4u);
+    EXPECT_EQ(seen_.Sessions(), 4u);
+    EXPECT_EQ(seen_.Count(CheckpointEvent::Kind::kDrain), drained->written);
   }
-  events_.clear();
+  seen_.Clear();
   auto restarted = OpenStore(/*device=*/2);
   absl::StatusOr<LoadReport> loaded = restarted->LoadFromStateDir();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->loaded, 4u);
+  EXPECT_EQ(seen_.Sessions(Residency::kDisk), 4u);
+  EXPECT_EQ(seen_.Bytes(Residency::kDisk), 4 * bytes_);
   EXPECT_TRUE(loaded->errors.empty());
   for (size_t i = 0; i < sessions.size(); ++i) {
     const auto& [id, owner, bytes] = sessions[i];
@@ -306,11 +325,14 @@ TEST_F(ResidencyTest, CheckpointEventsReachTheHook) {
   Export(*store, a, "alice");
   ASSERT_TRUE(store->CheckpointAll().ok());
   using K = CheckpointEvent::Kind;
-  EXPECT_NE(std::find(events_.begin(), events_.end(), K::kOffload), events_.end());
-  EXPECT_NE(std::find(events_.begin(), events_.end(), K::kReload), events_.end());
-  EXPECT_NE(std::find(events_.begin(), events_.end(), K::kExport), events_.end());
-  EXPECT_GT(store->Stats().checkpoints_written, 0u);
-  EXPECT_GT(store->Stats().checkpoint_bytes_written, 0u);
+  EXPECT_EQ(seen_.Count(K::kOffload), 2u);
+  EXPECT_EQ(seen_.Count(K::kReload), 1u);
+  EXPECT_EQ(seen_.Count(K::kExport), 1u);
+  EXPECT_EQ(seen_.Count(K::kDrain), 0u);  // already on disk
+  for (const CheckpointEvent& e : seen_.Checkpoints()) {
+    EXPECT_GT(e.bytes, 0u);
+    EXPECT_GE(e.duration, absl::ZeroDuration());
+  }
 }
 
 // Writers on several threads, with every release evicting someone: each
@@ -350,10 +372,13 @@ TEST_F(ResidencyTest, ConcurrentWritersUnderEvictionChurn) {
     EXPECT_EQ(DecodeCheckpoint(*model_, Export(*store, ids[i], "alice"))->pulse_id(),
               applied[i].load());
   }
-  SessionStoreStats stats = store->Stats();
-  EXPECT_EQ(stats.eviction_failures, 0u);
-  EXPECT_EQ(stats.sessions_by_tier[0] + stats.sessions_by_tier[1] + stats.sessions_by_tier[2],
-            static_cast<size_t>(kSessions));
+  // The last usage reported is the store's: every session somewhere once.
+  EXPECT_EQ(seen_.Sessions(), static_cast<size_t>(kSessions));
+  size_t bytes = 0;
+  for (Residency tier : {Residency::kDevice, Residency::kHost, Residency::kDisk}) {
+    bytes += seen_.Bytes(tier);
+  }
+  EXPECT_EQ(bytes, kSessions * bytes_);
 }
 
 }  // namespace

@@ -132,6 +132,7 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     ++sessions_per_user_[owner];
     tier_bytes_[static_cast<int>(Residency::kDevice)] += bytes;
     ++tier_sessions_[static_cast<int>(Residency::kDevice)];
+    PublishTierUsage();
   }
   EnforceBudgets();
   return session->Info();
@@ -205,6 +206,7 @@ absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner)
       auto user = sessions_per_user_.find(session.owner());
       if (user != sessions_per_user_.end() && --user->second == 0) sessions_per_user_.erase(user);
       sessions_.erase(it);
+      PublishTierUsage();
     }
   }
   session.EndWrite();  // wakes waiters, who now get NOT_FOUND
@@ -253,10 +255,20 @@ void SessionStore::ReleaseLease(Session& session) {
 
 // ---- Checkpoints ----
 
+void SessionStore::PublishTierUsage() const {
+  if (options_.observer == nullptr) return;
+  TierUsage usage;
+  for (int t = 0; t < kResidencyTiers; ++t) {
+    usage.sessions[t] = tier_sessions_[t];
+    usage.bytes[t] = tier_bytes_[t];
+  }
+  options_.observer->OnTierUsage(usage);
+}
+
 void SessionStore::Notify(CheckpointEvent::Kind kind, size_t bytes, absl::Time start,
                           const absl::Status& status) const {
-  if (!options_.on_checkpoint) return;
-  options_.on_checkpoint(CheckpointEvent{kind, bytes, absl::Now() - start, status.code()});
+  if (options_.observer == nullptr) return;
+  options_.observer->OnCheckpoint(CheckpointEvent{kind, bytes, absl::Now() - start, status.code()});
 }
 
 absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
@@ -281,11 +293,6 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
     absl::Status written = named_dir_->WriteNamed(owner, save_as, *bytes);
     if (!written.ok()) bytes = written;
   }
-  if (bytes.ok() && !save_as.empty()) {
-    absl::MutexLock lock(&mu_);
-    ++counters_.checkpoints_written;
-    counters_.checkpoint_bytes_written += bytes->size();
-  }
   Notify(CheckpointEvent::Kind::kExport, bytes.ok() ? bytes->size() : 0, start, bytes.status());
   if (!bytes.ok()) return bytes.status();
   return ExportedCheckpoint{std::move(*bytes), pulse_id, model().fingerprint(),
@@ -299,32 +306,11 @@ absl::StatusOr<std::vector<std::string>> SessionStore::ListCheckpoints(
   return named_dir_->ListNamed(owner);
 }
 
-void SessionStore::CountRestore(absl::StatusCode code) {
-  absl::MutexLock lock(&mu_);
-  switch (code) {
-    case absl::StatusCode::kOk:
-      ++counters_.restores_ok;
-      break;
-    case absl::StatusCode::kDataLoss:
-      ++counters_.restores_data_loss;
-      break;
-    case absl::StatusCode::kFailedPrecondition:
-      ++counters_.restores_failed_precondition;
-      break;
-    case absl::StatusCode::kInvalidArgument:
-      ++counters_.restores_invalid_argument;
-      break;
-    default:
-      ++counters_.restores_other;
-  }
-}
-
 absl::StatusOr<SessionInfo> SessionStore::RestoreFromBytes(
     absl::string_view owner, absl::string_view bytes, std::optional<uint64_t> expected_pulse_id,
     absl::string_view target_id) {
   const absl::Time start = absl::Now();
   absl::StatusOr<SessionInfo> info = Restore(owner, bytes, expected_pulse_id, target_id);
-  CountRestore(info.status().code());
   Notify(CheckpointEvent::Kind::kRestore, bytes.size(), start, info.status());
   return info;
 }
@@ -342,7 +328,6 @@ absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
   }
   absl::StatusOr<SessionInfo> info =
       bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id) : bytes.status();
-  CountRestore(info.status().code());
   Notify(CheckpointEvent::Kind::kRestore, bytes.ok() ? bytes->size() : 0, start, info.status());
   return info;
 }
@@ -383,17 +368,6 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
   session.EndWrite();
   EnforceBudgets();
   return session.Info();
-}
-
-SessionStoreStats SessionStore::Stats() const {
-  absl::MutexLock lock(&mu_);
-  SessionStoreStats stats = counters_;
-  stats.sessions = sessions_.size();
-  for (int t = 0; t < kResidencyTiers; ++t) {
-    stats.sessions_by_tier[t] = tier_sessions_[t];
-    stats.bytes_by_tier[t] = tier_bytes_[t];
-  }
-  return stats;
 }
 
 }  // namespace hecate

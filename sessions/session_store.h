@@ -41,6 +41,10 @@
 // session to the state directory; LoadFromStateDir (restart) finds them again
 // with the same ids, owners and pulse ids.
 //
+// Observation: options.observer (store_observer.h) is told of the sessions
+// and bytes per tier, evictions and checkpoints as they happen; the store
+// keeps no statistics of its own.
+//
 // Thread safety: every method may be called concurrently. A thread must not
 // Acquire a session it already holds a lease on (with wait_for_lock it would
 // wait for itself). The store must outlive its leases.
@@ -50,7 +54,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,24 +71,9 @@
 #include "runtime/backend.h"
 #include "sessions/checkpoint_file.h"
 #include "sessions/session.h"
+#include "sessions/store_observer.h"
 
 namespace hecate {
-
-// What the metrics exposition learns about checkpoint I/O, one call per
-// checkpoint written or read (SessionStoreOptions::on_checkpoint).
-struct CheckpointEvent {
-  enum class Kind {
-    kExport,   // Export (bytes returned and/or stored by name)
-    kOffload,  // an idle session written to disk by eviction
-    kDrain,    // CheckpointAll
-    kReload,   // a disk-resident session read back on use
-    kRestore,  // RestoreFromBytes / RestoreFromName (verification included)
-  };
-  Kind kind;
-  size_t bytes = 0;
-  absl::Duration duration;
-  absl::StatusCode code = absl::StatusCode::kOk;
-};
 
 struct SessionStoreOptions {
   size_t max_sessions_total = 1024;
@@ -112,30 +100,9 @@ struct SessionStoreOptions {
   // ApplyChunkWithRows asks the backend for at most this many tokens' logits
   // at a time (4096 x V=256 floats: 4 MiB).
   size_t logit_rows_per_slice = 4096;
-  // Called after every checkpoint written or read; must be thread-safe.
-  std::function<void(const CheckpointEvent&)> on_checkpoint;
-};
-
-// Counters for metrics; monotonic except the current sessions and bytes.
-struct SessionStoreStats {
-  size_t sessions = 0;
-  size_t sessions_by_tier[kResidencyTiers] = {};  // indexed by Residency
-  size_t bytes_by_tier[kResidencyTiers] = {};     // resident bytes (disk: state bytes)
-  uint64_t evictions_device_to_host = 0;
-  uint64_t evictions_device_to_disk = 0;
-  uint64_t evictions_host_to_disk = 0;
-  uint64_t eviction_failures = 0;
-  uint64_t reloads_from_host = 0;
-  uint64_t reloads_from_disk = 0;
-  uint64_t restores_ok = 0;
-  uint64_t restores_data_loss = 0;
-  uint64_t restores_failed_precondition = 0;
-  uint64_t restores_invalid_argument = 0;
-  uint64_t restores_other = 0;  // NOT_FOUND, ABORTED, RESOURCE_EXHAUSTED, ...
-  uint64_t checkpoints_written = 0;
-  uint64_t checkpoint_bytes_written = 0;
-  uint64_t chunks_rolled_back = 0;
-  uint64_t sessions_damaged = 0;
+  // Told of tier usage, evictions and checkpoints as they happen
+  // (store_observer.h); null: nobody. Must outlive the store.
+  StoreObserver* observer = nullptr;
 };
 
 // Whether applied tokens came from the client or from the sampler.
@@ -279,8 +246,6 @@ class SessionStore {
   // reported, never loaded). Limits are not applied to sessions found here.
   absl::StatusOr<LoadReport> LoadFromStateDir();
 
-  SessionStoreStats Stats() const;
-
  private:
   friend class SessionLease;
   // The store's accounting of one session (its tier as last accounted).
@@ -307,7 +272,8 @@ class SessionStore {
                                       std::optional<uint64_t> expected_pulse_id,
                                       absl::string_view target_id);
   absl::Status LimitError(absl::string_view owner) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CountRestore(absl::StatusCode code);
+  // Tells the observer, if any.
+  void PublishTierUsage() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify(CheckpointEvent::Kind kind, size_t bytes, absl::Time start,
               const absl::Status& status) const;
 
@@ -349,7 +315,6 @@ class SessionStore {
   // Bytes of sessions being moved off a tier right now (not yet accounted).
   size_t leaving_bytes_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
   uint64_t use_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  SessionStoreStats counters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hecate

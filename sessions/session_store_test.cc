@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint_test_util.h"
+#include "sessions/recording_store_observer.h"
 
 namespace hecate {
 namespace {
@@ -75,6 +76,7 @@ class SessionStoreTest : public ::testing::Test {
   std::unique_ptr<SessionStore> OpenStore(SessionStoreOptions options = {}) {
     if (options.state_dir.empty()) options.state_dir = TestDir("store");
     options.host_tier = false;
+    if (options.observer == nullptr) options.observer = &seen_;
     absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(backend_, options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
@@ -100,6 +102,7 @@ class SessionStoreTest : public ::testing::Test {
   std::mt19937_64 rng_;
   std::shared_ptr<const Model> model_;
   FaultyBackend backend_;
+  RecordingStoreObserver seen_;  // every store a test opens reports here
 };
 
 TEST_F(SessionStoreTest, CreateGetListDelete) {
@@ -123,7 +126,7 @@ TEST_F(SessionStoreTest, CreateGetListDelete) {
   EXPECT_TRUE(absl::IsNotFound(store->Get(a->id, "alice").status()));
   EXPECT_TRUE(absl::IsNotFound(store->Delete(a->id, "alice")));
   EXPECT_EQ(store->List("alice").size(), 1u);
-  EXPECT_EQ(store->Stats().sessions, 1u);
+  EXPECT_EQ(seen_.Sessions(), 1u);
 }
 
 TEST_F(SessionStoreTest, AnotherUsersSessionIsIndistinguishableFromAMissingOne) {
@@ -151,7 +154,7 @@ TEST_F(SessionStoreTest, MalformedIdsAndUsersAreInvalidArgument) {
   EXPECT_TRUE(absl::IsInvalidArgument(store->Get("xyz", "alice").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(store->Create("../alice").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(store->Create("").status()));
-  EXPECT_EQ(store->Stats().sessions, 0u);
+  EXPECT_EQ(seen_.Sessions(), 0u);
 }
 
 TEST_F(SessionStoreTest, LimitsNameTheLimit) {
@@ -173,7 +176,7 @@ TEST_F(SessionStoreTest, LimitsNameTheLimit) {
       store->RestoreFromBytes("alice", bytes, std::nullopt).status()));
   ASSERT_TRUE(store->Delete(a1, "alice").ok());
   EXPECT_TRUE(store->Create("alice").ok());
-  EXPECT_EQ(store->Stats().sessions, 3u);
+  EXPECT_EQ(seen_.Sessions(), 3u);
 }
 
 TEST_F(SessionStoreTest, OneWriterAtATime) {
@@ -250,7 +253,6 @@ TEST_F(SessionStoreTest, CancelledOrFailedChunkLeavesTheSessionUnchanged) {
     EXPECT_EQ(info.pulse_id, 9u);
     EXPECT_EQ(info.tokens_in, 9u);
   }
-  EXPECT_EQ(store->Stats().chunks_rolled_back, 2u);
   // Cancelled before it starts: nothing happens at all.
   std::atomic<bool> cancel{true};
   absl::Status s = store->WithSession(id, "alice", [&](SessionLease& lease) {
@@ -274,7 +276,6 @@ TEST_F(SessionStoreTest, UnsnapshottedFailureDamagesUntilRestored) {
   absl::StatusOr<SessionLease> lease = store->Acquire(id, "alice");
   EXPECT_TRUE(absl::IsDataLoss(lease.status())) << lease.status();
   EXPECT_TRUE(absl::IsDataLoss(store->Export(id, "alice").status()));
-  EXPECT_EQ(store->Stats().sessions_damaged, 1u);
   ASSERT_TRUE(store->RestoreFromBytes("alice", good, 6, id).ok());
   EXPECT_EQ(ExportBytes(*store, id, "alice"), good);
 }
@@ -319,11 +320,11 @@ TEST_F(SessionStoreTest, FailedRestoreChangesNothing) {
   absl::StatusOr<SessionInfo> r3 = store->RestoreFromBytes("alice", good.substr(0, 100), 11);
   EXPECT_TRUE(absl::IsDataLoss(r3.status())) << r3.status();
   EXPECT_EQ(ExportBytes(*store, id, "alice"), good);
-  SessionStoreStats stats = store->Stats();
-  EXPECT_EQ(stats.sessions, 1u);
-  EXPECT_EQ(stats.restores_data_loss, 2u);
-  EXPECT_EQ(stats.restores_failed_precondition, 1u);
-  EXPECT_EQ(stats.restores_ok, 0u);
+  EXPECT_EQ(seen_.Sessions(), 1u);
+  using Kind = CheckpointEvent::Kind;
+  EXPECT_EQ(seen_.Count(Kind::kRestore), 3u);
+  EXPECT_EQ(seen_.Count(Kind::kRestore, absl::StatusCode::kDataLoss), 2u);
+  EXPECT_EQ(seen_.Count(Kind::kRestore, absl::StatusCode::kFailedPrecondition), 1u);
 }
 
 TEST_F(SessionStoreTest, NamedCheckpointsArePerUser) {

@@ -17,9 +17,8 @@
 // returns once no handler runs any more, and is prompt: it waits at most
 // ~Options::io_timeout for a client caught mid-request, and ~1 s for an idle
 // keep-alive connection. The destructor stops. Start() after Stop() starts
-// afresh. The readiness check and the collectables (a prometheus::Registry,
-// Hecate's callback gauges) run on the server's threads and must be
-// thread-safe.
+// afresh. The readiness check and the collectables (a prometheus::Registry)
+// run on the server's threads and must be thread-safe.
 //
 //   HttpServer http({&registry}, [&] { return draining ? absl::UnavailableError(
 //                                       "draining") : absl::OkStatus(); });

@@ -1,7 +1,7 @@
 // The text exposition of hecated's metrics (Prometheus format 0.0.4, what
 // /metrics serves), written by prometheus-cpp's TextSerializer from any
-// number of prometheus::Collectable (the prometheus-cpp Registry and Hecate's
-// callback gauges).
+// number of prometheus::Collectable (hecated serves one: the prometheus-cpp
+// Registry).
 //
 // Promises: families appear in the order of `collectables`, each collectable's
 // in its own order (a prometheus::Registry: counters, gauges, histograms, then
@@ -9,7 +9,7 @@
 // out. Thread-safe as far as the collectables are (prometheus-cpp's are); never
 // blocks observers for longer than one metric's Collect.
 //
-//   std::string body = SerializeText({&registry, &sessions_gauge});
+//   std::string body = SerializeText({&registry});
 //   // Content-Type: kTextContentType
 #ifndef HECATE_SERVER_METRICS_EXPOSITION_H_
 #define HECATE_SERVER_METRICS_EXPOSITION_H_

@@ -2,8 +2,8 @@
 // one place so names, labels, units and buckets are reviewed together. The
 // metrics themselves are prometheus-cpp's (Counter, Gauge, Histogram, Summary
 // in a prometheus::Registry); what is Hecate's is the catalogue, the label
-// names of each family, and the callback gauges the store answers at scrape
-// time (callback_gauge.h).
+// names of each family. The session store's reports reach it through one
+// path, store_metrics.h (a StoreObserver).
 //
 // Promises: Create() registers all families below in the given registry, or
 // returns the first registration error (AlreadyExists when called twice on
@@ -37,10 +37,10 @@
 //   hecate_active_streams                           open Stream/Generate RPCs.
 //   hecate_batch_size                               histogram: sessions per
 //       batched forward call (1 when not batching).
-//   hecate_sessions{tier="device"|"host"|"disk"}    callback gauge: live
-//       sessions per residency tier, read from the store at scrape time.
-//   hecate_state_bytes{tier}                        callback gauge: bytes of
-//       session state per tier.
+//   hecate_sessions{tier="device"|"host"|"disk"}    gauge: live sessions per
+//       residency tier, set by the store on every change (store_metrics.h).
+//   hecate_state_bytes{tier}                        gauge: bytes of session
+//       state per tier, likewise.
 //   hecate_session_evictions_total{from,to}         tier moves down
 //       ("device"->"host", "host"->"disk", ...).
 //   hecate_checkpoint_restores_total{result}        "ok" or the failure reason
@@ -78,7 +78,6 @@
 #include "prometheus/labels.h"
 #include "prometheus/registry.h"
 #include "prometheus/summary.h"
-#include "server/metrics/callback_gauge.h"
 
 namespace hecate::metrics {
 
@@ -86,6 +85,9 @@ namespace hecate::metrics {
 inline constexpr char kTierDevice[] = "device";
 inline constexpr char kTierHost[] = "host";
 inline constexpr char kTierDisk[] = "disk";
+// The per-tier gauges below are indexed in this order.
+inline constexpr int kTiers = 3;
+inline constexpr const char* kTierNames[kTiers] = {kTierDevice, kTierHost, kTierDisk};
 
 // A prometheus-cpp family with the label names the catalogue gives it, so a
 // child is found by its label values in that order:
@@ -145,7 +147,7 @@ struct ServerMetrics {
   static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
       prometheus::Registry* registry, const ServerMetricsOptions& options);
 
-  // What /metrics serves: the registry, then the callback gauges.
+  // What /metrics serves: the registry.
   std::vector<const prometheus::Collectable*> Collectables() const;
 
   // One RPC finished: observes its duration and, when code != "OK", counts an
@@ -171,10 +173,9 @@ struct ServerMetrics {
   prometheus::Counter* tokens_out = nullptr;  // hecate_tokens_total{direction="out"}
   std::unique_ptr<UpDownGauge> active_streams;
   prometheus::Histogram* batch_size = nullptr;
-  // Sessions: set a callback per tier with
-  //   sessions->SetCallback({kTierHost}, [store] { ... }).
-  std::unique_ptr<CallbackGauge> sessions;     // {tier}
-  std::unique_ptr<CallbackGauge> state_bytes;  // {tier}
+  // Per tier, indexed as kTierNames (present from the start, at 0).
+  prometheus::Gauge* sessions[kTiers] = {};     // hecate_sessions{tier}
+  prometheus::Gauge* state_bytes[kTiers] = {};  // hecate_state_bytes{tier}
   std::unique_ptr<Family<prometheus::Counter>> session_evictions_total;    // {from, to}
   std::unique_ptr<Family<prometheus::Counter>> checkpoint_restores_total;  // {result}
   std::unique_ptr<Family<prometheus::Histogram>> checkpoint_duration_seconds;  // {operation}

@@ -45,8 +45,8 @@ TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
   m.CountRestore("ok");
   m.CountRestore("pulse_mismatch");
   m.ObserveCheckpoint("save", 0.02, 123456);
-  ASSERT_TRUE(m.sessions->SetCallback({kTierHost}, [] { return 5.0; }));
-  ASSERT_TRUE(m.state_bytes->SetCallback({kTierHost}, [] { return 4096.0; }));
+  m.sessions[1]->Set(5);  // kTierNames[1] == kTierHost
+  m.state_bytes[1]->Set(4096);
 
   // prometheus-cpp writes labels sorted by name.
   const std::string text = SerializeText(m.Collectables());
@@ -67,6 +67,7 @@ TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
   EXPECT_TRUE(Contains(text, "hecate_batch_size_bucket{le=\"4\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_sessions{tier=\"host\"} 5\n"));
   EXPECT_TRUE(Contains(text, "hecate_state_bytes{tier=\"host\"} 4096\n"));
+  EXPECT_TRUE(Contains(text, "hecate_sessions{tier=\"device\"} 0\n"));  // present from the start
   EXPECT_TRUE(Contains(text, "hecate_session_evictions_total{from=\"device\",to=\"host\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_checkpoint_restores_total{result=\"pulse_mismatch\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_checkpoint_duration_seconds_count{operation=\"save\"} 1\n"));
@@ -99,7 +100,6 @@ TEST(ServerMetricsTest, LabelledFamiliesNeedOneValuePerLabel) {
   ASSERT_NE(counter, nullptr);
   EXPECT_EQ(m->errors_total->WithLabels({"Stream", "INTERNAL"}), counter);  // the same child
   EXPECT_EQ(m->errors_total->label_names(), (std::vector<std::string>{"method", "code"}));
-  EXPECT_FALSE(m->sessions->SetCallback({}, [] { return 1.0; }));
 }
 
 // The summary forgets what is older than its window (prometheus-cpp's

@@ -1,0 +1,47 @@
+#include "server/metrics/store_metrics.h"
+
+namespace hecate::metrics {
+namespace {
+
+static_assert(kTiers == kResidencyTiers, "one gauge per residency tier");
+static_assert(static_cast<int>(Residency::kDevice) == 0 &&
+                  static_cast<int>(Residency::kHost) == 1 &&
+                  static_cast<int>(Residency::kDisk) == 2,
+              "kTierNames is indexed by Residency");
+
+const char* TierName(Residency tier) { return kTierNames[static_cast<int>(tier)]; }
+
+}  // namespace
+
+absl::string_view StoreMetrics::RestoreResult(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return "ok";
+    case absl::StatusCode::kDataLoss: return "data_loss";
+    case absl::StatusCode::kFailedPrecondition: return "failed_precondition";
+    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
+    case absl::StatusCode::kNotFound: return "not_found";
+    default: return "other";
+  }
+}
+
+void StoreMetrics::OnTierUsage(const TierUsage& usage) {
+  for (int tier = 0; tier < kTiers; ++tier) {
+    metrics_->sessions[tier]->Set(static_cast<double>(usage.sessions[tier]));
+    metrics_->state_bytes[tier]->Set(static_cast<double>(usage.bytes[tier]));
+  }
+}
+
+void StoreMetrics::OnEviction(Residency from, Residency to) {
+  metrics_->CountEviction(TierName(from), TierName(to));
+}
+
+void StoreMetrics::OnCheckpoint(const CheckpointEvent& event) {
+  using Kind = CheckpointEvent::Kind;
+  if (event.kind == Kind::kRestore) metrics_->CountRestore(RestoreResult(event.code));
+  if (event.code != absl::StatusCode::kOk) return;
+  const bool restore = event.kind == Kind::kRestore || event.kind == Kind::kReload;
+  metrics_->ObserveCheckpoint(restore ? "restore" : "save", absl::ToDoubleSeconds(event.duration),
+                              static_cast<double>(event.bytes));
+}
+
+}  // namespace hecate::metrics
