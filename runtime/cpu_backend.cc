@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "runtime/cpu/forward.h"
 
 namespace hecate {
@@ -30,15 +31,14 @@ class CpuBackend final : public Backend {
   }
 
   absl::Status Upload(const ModelState& host, BackendState& state) override {
-    absl::StatusOr<CpuState*> cpu = Cast(state);
-    if (!cpu.ok()) return cpu.status();
+    HECATE_ASSIGN_OR_RETURN(CpuState* cpu, Cast(state));
     if (host.config() != model_->config()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Upload: state of config ", host.config().Summary(), ", model is ",
           model_->config().Summary()));
     }
-    std::memcpy((*cpu)->state.data().data(), host.data().data(), host.layout().total_bytes());
-    (*cpu)->state.set_pulse_id(host.pulse_id());
+    std::memcpy(cpu->state.data().data(), host.data().data(), host.layout().total_bytes());
+    cpu->state.set_pulse_id(host.pulse_id());
     return absl::OkStatus();
   }
 
@@ -57,8 +57,7 @@ class CpuBackend final : public Backend {
                        std::vector<float>* logits, const std::atomic<bool>* cancel,
                        size_t* applied) override {
     if (applied != nullptr) *applied = 0;
-    absl::StatusOr<CpuState*> cpu = Cast(state);
-    if (!cpu.ok()) return cpu.status();
+    HECATE_ASSIGN_OR_RETURN(CpuState* cpu, Cast(state));
     if (mode != LogitsMode::kNone && logits == nullptr) {
       return absl::InvalidArgumentError("Forward: logits requested but no output vector");
     }
@@ -85,7 +84,7 @@ class CpuBackend final : public Backend {
         out = logits->data();
         rows = 1;
       }
-      cpu::ForwardChunk(*model_, constants_, forward_options, (*cpu)->state,
+      cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state,
                         tokens.subspan(begin, end - begin), rows, out);
       if (applied != nullptr) *applied = static_cast<size_t>(end);
     }

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status_macros.h"
 
 namespace hecate {
 namespace {
@@ -68,11 +69,10 @@ absl::StatusOr<std::vector<ApiKeys::Entry>> ApiKeys::Parse(absl::string_view tex
 }
 
 absl::StatusOr<std::unique_ptr<ApiKeys>> ApiKeys::FromText(absl::string_view text) {
-  absl::StatusOr<std::vector<Entry>> entries = Parse(text);
-  if (!entries.ok()) return entries.status();
+  HECATE_ASSIGN_OR_RETURN(std::vector<Entry> entries, Parse(text));
   auto keys = std::make_unique<ApiKeys>();
   keys->enabled_ = true;
-  keys->entries_ = *std::move(entries);
+  keys->entries_ = std::move(entries);
   return keys;
 }
 
@@ -80,7 +80,7 @@ absl::StatusOr<std::unique_ptr<ApiKeys>> ApiKeys::FromFile(std::string path) {
   auto keys = std::make_unique<ApiKeys>();
   keys->enabled_ = true;
   keys->path_ = std::move(path);
-  if (absl::Status s = keys->Reload(); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(keys->Reload());
   return keys;
 }
 

@@ -1,6 +1,7 @@
 #include "server/chunk_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "server/validation.h"
 
 namespace hecate {
@@ -43,7 +44,7 @@ absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse
                                           absl::Span<const float> rows) {
       return scorer.Add(slice, rows);
     };
-    if (absl::Status s = timed_apply(tokens, LogitsMode::kAll, score); !s.ok()) return s;
+    HECATE_RETURN_IF_ERROR(timed_apply(tokens, LogitsMode::kAll, score));
     out.score = scorer.scores();
     return out;
   }

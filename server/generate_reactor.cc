@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "base/status_macros.h"
 #include "server/grpc_status_util.h"
 #include "server/raw_message.h"
 #include "server/session_request.h"
@@ -52,9 +53,8 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
   std::string session_id = request_.session_id();
   const bool temporary = session_id.empty();
   if (temporary) {
-    absl::StatusOr<SessionInfo> created = context_->store->Create(user);
-    if (!created.ok()) return created.status();
-    session_id = created->id;
+    HECATE_ASSIGN_OR_RETURN(SessionInfo created, context_->store->Create(user));
+    session_id = created.id;
   }
   v1::OutputSpec spec;
   *spec.mutable_sample() = request_.sampling();

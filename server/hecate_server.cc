@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -68,7 +69,7 @@ absl::StatusOr<std::unique_ptr<HecateServer>> HecateServer::Start(
   }
   std::unique_ptr<HecateServer> server(
       new HecateServer(options, std::move(backend), std::move(keys)));
-  if (absl::Status s = server->Init(); !s.ok()) return s;
+  HECATE_RETURN_IF_ERROR(server->Init());
   return server;
 }
 
@@ -76,10 +77,9 @@ absl::Status HecateServer::Init() {
   metrics::ServerMetricsOptions metric_options;
   metric_options.version = options_.version;
   metric_options.backend = backend_->name();
-  absl::StatusOr<std::unique_ptr<metrics::ServerMetrics>> metrics =
-      metrics::ServerMetrics::Create(&registry_, metric_options);
-  if (!metrics.ok()) return metrics.status();
-  metrics_ = *std::move(metrics);
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<metrics::ServerMetrics> metrics,
+                          metrics::ServerMetrics::Create(&registry_, metric_options));
+  metrics_ = std::move(metrics);
   http_ = std::make_unique<http::HttpServer>(metrics_->Collectables(), [this]() -> absl::Status {
     if (context_.draining.load()) return absl::UnavailableError("draining");
     return absl::OkStatus();
@@ -90,16 +90,14 @@ absl::Status HecateServer::Init() {
   SessionStoreOptions store_options = options_.store;
   store_options.observer = store_metrics_.get();
   metrics::ServerMetrics* m = metrics_.get();
-  absl::StatusOr<std::unique_ptr<SessionStore>> store =
-      SessionStore::Open(*backend_, std::move(store_options));
-  if (!store.ok()) return store.status();
-  store_ = *std::move(store);
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<SessionStore> store,
+                          SessionStore::Open(*backend_, std::move(store_options)));
+  store_ = std::move(store);
   if (!options_.store.state_dir.empty()) {
-    absl::StatusOr<LoadReport> loaded = store_->LoadFromStateDir();
-    if (!loaded.ok()) return loaded.status();
-    LOG(INFO) << "state dir " << options_.store.state_dir << ": " << loaded->loaded
+    HECATE_ASSIGN_OR_RETURN(LoadReport loaded, store_->LoadFromStateDir());
+    LOG(INFO) << "state dir " << options_.store.state_dir << ": " << loaded.loaded
               << " sessions found";
-    for (const std::string& error : loaded->errors) LOG(WARNING) << "state dir: " << error;
+    for (const std::string& error : loaded.errors) LOG(WARNING) << "state dir: " << error;
   }
 
   const int threads = options_.worker_threads > 0

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "server/generate_reactor.h"
 #include "server/grpc_status_util.h"
 #include "server/raw_message.h"
@@ -61,10 +62,9 @@ grpc::ServerUnaryReactor* RunUnary(
                           return s;
                         }
                         Response response;
-                        if (absl::Status s = work(user, request, &response); !s.ok()) return s;
-                        absl::StatusOr<grpc::ByteBuffer> bytes = SerializeMessage(response);
-                        if (!bytes.ok()) return bytes.status();
-                        raw_response->Swap(&*bytes);
+                        HECATE_RETURN_IF_ERROR(work(user, request, &response));
+                        HECATE_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, SerializeMessage(response));
+                        raw_response->Swap(&bytes);
                         return absl::OkStatus();
                       });
 }
@@ -79,9 +79,8 @@ grpc::ServerUnaryReactor* HecateService::CreateSession(
       [this](const std::string& user,
              const v1::CreateSessionRequest&,
              v1::Session* response) -> absl::Status {
-        absl::StatusOr<SessionInfo> info = context_->store->Create(user);
-        if (!info.ok()) return info.status();
-        *response = ToProto(*info);
+        HECATE_ASSIGN_OR_RETURN(SessionInfo info, context_->store->Create(user));
+        *response = ToProto(info);
         return absl::OkStatus();
       });
 }
@@ -94,9 +93,8 @@ grpc::ServerUnaryReactor* HecateService::GetSession(
       [this](const std::string& user,
              const v1::GetSessionRequest& request,
              v1::Session* response) -> absl::Status {
-        absl::StatusOr<SessionInfo> info = context_->store->Get(request.session_id(), user);
-        if (!info.ok()) return info.status();
-        *response = ToProto(*info);
+        HECATE_ASSIGN_OR_RETURN(SessionInfo info, context_->store->Get(request.session_id(), user));
+        *response = ToProto(info);
         return absl::OkStatus();
       });
 }
@@ -139,14 +137,14 @@ grpc::ServerUnaryReactor* HecateService::ExportCheckpoint(
         if (request.omit_data() && request.name().empty()) {
           return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
         }
-        absl::StatusOr<ExportedCheckpoint> exported =
-            context_->store->Export(request.session_id(), user, request.name());
-        if (!exported.ok()) return exported.status();
-        response->set_size_bytes(static_cast<int64_t>(exported->bytes.size()));
-        response->set_pulse_id(exported->pulse_id);
-        response->set_model_fingerprint(exported->model_fingerprint);
-        response->set_name(exported->name);
-        if (!request.omit_data()) response->set_checkpoint_data(std::move(exported->bytes));
+        HECATE_ASSIGN_OR_RETURN(
+            ExportedCheckpoint exported,
+            context_->store->Export(request.session_id(), user, request.name()));
+        response->set_size_bytes(static_cast<int64_t>(exported.bytes.size()));
+        response->set_pulse_id(exported.pulse_id);
+        response->set_model_fingerprint(exported.model_fingerprint);
+        response->set_name(exported.name);
+        if (!request.omit_data()) response->set_checkpoint_data(std::move(exported.bytes));
         return absl::OkStatus();
       });
 }

@@ -1,4 +1,5 @@
 #include "server/session_request.h"
+#include "base/status_macros.h"
 
 namespace hecate {
 namespace {
@@ -16,8 +17,7 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
                                                const std::atomic<bool>* cancel,
                                                const TokenSink& sink) {
   SessionStore& store = *context.store;
-  absl::StatusOr<SessionLease> lease = store.Acquire(session_id, user);
-  if (!lease.ok()) return lease.status();
+  HECATE_ASSIGN_OR_RETURN(SessionLease lease, store.Acquire(session_id, user));
   StepBatcher::Participant participant(context.batcher);
   // The first apply is the input chunk; every later one a generated token.
   bool generating = false;
@@ -31,21 +31,21 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
     if (context.batcher != nullptr && tokens.size() <= kMaxBatchedTokens) {
       // A short chunk's rows fit in one buffer, handed to `rows` by the batch.
       const bool all = mode == LogitsMode::kAll;
-      s = context.batcher->Apply(ChunkRequest{&*lease, tokens, mode, all ? &batch_rows : logits,
+      s = context.batcher->Apply(ChunkRequest{&lease, tokens, mode, all ? &batch_rows : logits,
                                               source, all ? rows : nullptr});
     } else if (mode == LogitsMode::kAll) {
-      s = store.ApplyChunkWithRows(*lease, tokens, rows, cancel, source);
+      s = store.ApplyChunkWithRows(lease, tokens, rows, cancel, source);
     } else {
-      s = store.ApplyChunk(*lease, tokens, mode, logits, cancel, source);
+      s = store.ApplyChunk(lease, tokens, mode, logits, cancel, source);
     }
     if (!s.ok()) return s;
-    return lease->pulse_id();
+    return lease.pulse_id();
   };
   // Copied: the lease's next-token logits change with the chunk.
-  const std::vector<float> start_logits = lease->next_logits();
+  const std::vector<float> start_logits = lease.next_logits();
   absl::StatusOr<ChunkOutcome> outcome =
-      RunChunk(apply, lease->pulse_id(), start_logits, input, spec, cancel, sink);
-  lease->Release();
+      RunChunk(apply, lease.pulse_id(), start_logits, input, spec, cancel, sink);
+  lease.Release();
   if (!outcome.ok()) return outcome;
 
   metrics::ServerMetrics* m = context.metrics;

@@ -71,11 +71,10 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
       return EncodeCheckpoint(model(), *session.host_state());
     case Residency::kDisk: {
       if (!dir_.has_value()) return absl::InternalError("disk-resident session without a state dir");
-      absl::StatusOr<std::string> bytes =
-          dir_->ReadSession(session.owner(), session.id(), checkpoint_size_);
-      if (!bytes.ok()) return bytes.status();
+      HECATE_ASSIGN_OR_RETURN(std::string bytes,
+                              dir_->ReadSession(session.owner(), session.id(), checkpoint_size_));
       // Verified like any restore: a damaged file is reported, never served.
-      absl::StatusOr<ModelState> check = DecodeCheckpoint(model(), *bytes, session.pulse_id());
+      absl::StatusOr<ModelState> check = DecodeCheckpoint(model(), bytes, session.pulse_id());
       if (!check.ok()) {
         return absl::DataLossError(absl::StrCat("session ", session.id(),
                                                 "'s offloaded checkpoint is unusable: ",
@@ -242,10 +241,9 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
   if (!options_.checkpoint_dir.empty()) {
     report.stale_temp_files_removed += named_dir_->RemoveStaleTempFiles(kStaleTempFileAge);
   }
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> files =
-      dir_->ListSessionFiles();
-  if (!files.ok()) return files.status();
-  for (const auto& [owner, id] : *files) {
+  HECATE_ASSIGN_OR_RETURN(auto files,  // (owner, session id) pairs
+                          dir_->ListSessionFiles());
+  for (const auto& [owner, id] : files) {
     {
       absl::MutexLock lock(&mu_);
       if (sessions_.contains(id)) {

@@ -59,15 +59,13 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(Backend& backen
   }
   std::optional<CheckpointDir> dir, named_dir;
   if (!options.state_dir.empty()) {
-    absl::StatusOr<CheckpointDir> opened = CheckpointDir::Open(options.state_dir);
-    if (!opened.ok()) return opened.status();
-    dir = std::move(*opened);
+    HECATE_ASSIGN_OR_RETURN(CheckpointDir opened, CheckpointDir::Open(options.state_dir));
+    dir = std::move(opened);
     named_dir = dir;
   }
   if (!options.checkpoint_dir.empty()) {
-    absl::StatusOr<CheckpointDir> opened = CheckpointDir::Open(options.checkpoint_dir);
-    if (!opened.ok()) return opened.status();
-    named_dir = std::move(*opened);
+    HECATE_ASSIGN_OR_RETURN(CheckpointDir opened, CheckpointDir::Open(options.checkpoint_dir));
+    named_dir = std::move(opened);
   }
   return std::unique_ptr<SessionStore>(
       new SessionStore(backend, std::move(options), std::move(dir), std::move(named_dir)));
@@ -104,9 +102,8 @@ absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner) {
     absl::MutexLock lock(&mu_);  // fail before allocating device memory
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
-  absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
-  if (!state.ok()) return state.status();
-  return Insert(owner, std::move(*state), 0);
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
+  return Insert(owner, std::move(state), 0);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
@@ -119,9 +116,8 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     HECATE_RETURN_IF_ERROR(LimitError(owner));
     std::string id;
     do {
-      absl::StatusOr<std::string> fresh = NewSessionId();
-      if (!fresh.ok()) return fresh.status();
-      id = std::move(*fresh);
+      HECATE_ASSIGN_OR_RETURN(std::string fresh, NewSessionId());
+      id = std::move(fresh);
     } while (sessions_.contains(id));
     const absl::Time now = absl::Now();
     session = std::make_shared<Session>(id, std::string(owner), backend_.model().fingerprint(),
@@ -152,17 +148,15 @@ absl::StatusOr<std::shared_ptr<Session>> SessionStore::Find(absl::string_view id
 
 absl::StatusOr<std::shared_ptr<Session>> SessionStore::Claim(absl::string_view id,
                                                              absl::string_view owner) {
-  absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
-  if (!session.ok()) return session.status();
-  HECATE_RETURN_IF_ERROR((*session)->BeginWrite(options_.wait_for_lock));
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(id, owner));
+  HECATE_RETURN_IF_ERROR(session->BeginWrite(options_.wait_for_lock));
   return session;
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionStore::ClaimDroppingDiskCopy(
     absl::string_view id, absl::string_view owner) {
-  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
-  if (!claimed.ok()) return claimed.status();
-  Session& session = **claimed;
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, Claim(id, owner));
+  Session& session = *claimed;
   if (session.residency() == Residency::kDisk && dir_.has_value()) {
     if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
       session.EndWrite();
@@ -173,9 +167,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionStore::ClaimDroppingDiskCopy(
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Get(absl::string_view id, absl::string_view owner) const {
-  absl::StatusOr<std::shared_ptr<Session>> session = Find(id, owner);
-  if (!session.ok()) return session.status();
-  return (*session)->Info();
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(id, owner));
+  return session->Info();
 }
 
 std::vector<SessionInfo> SessionStore::List(absl::string_view owner) const {
@@ -193,9 +186,8 @@ std::vector<SessionInfo> SessionStore::List(absl::string_view owner) const {
 }
 
 absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner) {
-  absl::StatusOr<std::shared_ptr<Session>> claimed = ClaimDroppingDiskCopy(id, owner);
-  if (!claimed.ok()) return claimed.status();
-  Session& session = **claimed;
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, ClaimDroppingDiskCopy(id, owner));
+  Session& session = *claimed;
   session.Close();
   {
     absl::MutexLock lock(&mu_);
@@ -216,9 +208,8 @@ absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner)
 // ---- Leases ----
 
 absl::StatusOr<SessionLease> SessionStore::Acquire(absl::string_view id, absl::string_view owner) {
-  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
-  if (!claimed.ok()) return claimed.status();
-  std::shared_ptr<Session> session = std::move(*claimed);
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, Claim(id, owner));
+  std::shared_ptr<Session> session = std::move(claimed);
   absl::Status ready = absl::OkStatus();
   if (std::string damage = session->damage(); !damage.empty()) {
     ready = absl::DataLossError(damage);
@@ -239,9 +230,8 @@ absl::StatusOr<SessionLease> SessionStore::Acquire(absl::string_view id, absl::s
 
 absl::Status SessionStore::WithSession(absl::string_view id, absl::string_view owner,
                                        absl::FunctionRef<absl::Status(SessionLease&)> fn) {
-  absl::StatusOr<SessionLease> lease = Acquire(id, owner);
-  if (!lease.ok()) return lease.status();
-  return fn(*lease);
+  HECATE_ASSIGN_OR_RETURN(SessionLease lease, Acquire(id, owner));
+  return fn(lease);
 }
 
 void SessionStore::ReleaseLease(Session& session) {
@@ -282,9 +272,8 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
     }
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::shared_ptr<Session>> claimed = Claim(id, owner);
-  if (!claimed.ok()) return claimed.status();
-  Session& session = **claimed;
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, Claim(id, owner));
+  Session& session = *claimed;
   absl::StatusOr<std::string> bytes = absl::DataLossError(session.damage());
   if (session.damage().empty()) bytes = CheckpointBytes(session);
   const uint64_t pulse_id = session.pulse_id();
@@ -341,22 +330,20 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
     HECATE_RETURN_IF_ERROR(ValidateSessionId(target_id));
   }
   // Everything is verified before anything is touched.
-  absl::StatusOr<ModelState> decoded = DecodeCheckpoint(model(), bytes, expected_pulse_id);
-  if (!decoded.ok()) return decoded.status();
+  HECATE_ASSIGN_OR_RETURN(ModelState decoded, DecodeCheckpoint(model(), bytes, expected_pulse_id));
   if (target_id.empty()) {
     absl::MutexLock lock(&mu_);
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
-  absl::StatusOr<std::unique_ptr<BackendState>> state = backend_.NewState();
-  if (!state.ok()) return state.status();
-  HECATE_RETURN_IF_ERROR(backend_.Upload(*decoded, **state));
-  if (target_id.empty()) return Insert(owner, std::move(*state), decoded->pulse_id());
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
+  HECATE_RETURN_IF_ERROR(backend_.Upload(decoded, *state));
+  if (target_id.empty()) return Insert(owner, std::move(state), decoded.pulse_id());
 
-  absl::StatusOr<std::shared_ptr<Session>> claimed = ClaimDroppingDiskCopy(target_id, owner);
-  if (!claimed.ok()) return claimed.status();
-  Session& session = **claimed;
-  session.SetOnDevice(std::move(*state));
-  session.set_pulse_id(decoded->pulse_id());
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed,
+                          ClaimDroppingDiskCopy(target_id, owner));
+  Session& session = *claimed;
+  session.SetOnDevice(std::move(state));
+  session.set_pulse_id(decoded.pulse_id());
   // A checkpoint holds only the canonical state, not the next-token logits.
   session.clear_next_logits();
   session.ClearDamage();

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "httplib.h"
 #include "server/metrics/exposition.h"
 
@@ -143,8 +144,7 @@ absl::Status HttpServer::Start(absl::string_view host_port) {
         "HttpServer io_timeout must be whole seconds in [1s, 1h], got ",
         absl::FormatDuration(options_.io_timeout)));
   }
-  absl::StatusOr<HostPort> address = ParseHostPort(host_port);
-  if (!address.ok()) return address.status();
+  HECATE_ASSIGN_OR_RETURN(HostPort address, ParseHostPort(host_port));
 
   std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
   if (server_ != nullptr) {
@@ -167,18 +167,18 @@ absl::Status HttpServer::Start(absl::string_view host_port) {
   });
   RegisterHandlers(server.get());
 
-  int bound_port = address->port;
+  int bound_port = address.port;
   bool bound;
-  if (address->port == 0) {
-    bound_port = server->bind_to_any_port(address->host);
+  if (address.port == 0) {
+    bound_port = server->bind_to_any_port(address.host);
     bound = bound_port > 0;
   } else {
-    bound = server->bind_to_port(address->host, address->port);
+    bound = server->bind_to_port(address.host, address.port);
   }
   if (!bound) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen for HTTP on ", host_port, ": ",
-                     BindFailureReason(*address)));
+                     BindFailureReason(address)));
   }
 
   // httplib's stop() is a no-op until the accept loop has marked itself
