@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
@@ -22,7 +23,7 @@ bool IsRejection(absl::StatusCode code) {
 
 class CorruptionTest : public ::testing::Test {
  protected:
-  CorruptionTest() : rng_(std::random_device{}()) {}
+  CorruptionTest() : rng_(TestSeed()) {}
 
   std::string RealCheckpoint(const Model& model) {
     ModelState state(model.config());

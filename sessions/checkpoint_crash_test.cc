@@ -10,6 +10,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint.h"
@@ -29,7 +30,7 @@ std::string TestDir(absl::string_view name) {
 
 class CrashTest : public ::testing::Test {
  protected:
-  CrashTest() : seed_(std::random_device{}()) {
+  CrashTest() : seed_(TestSeed()) {
     model_ = *LoadModel("random:tiny", seed_);  // ~2.4 MB checkpoints
     root_ = TestDir("crash");
     dir_ = *CheckpointDir::Open(root_);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
@@ -57,8 +58,9 @@ TEST(ValidateNameTest, RejectsEverythingThatCouldLeaveTheDirectory) {
 TEST(CheckpointDirTest, NamedRoundTripPerUser) {
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestDir("named"));
   ASSERT_TRUE(dir.ok()) << dir.status();
-  const std::string a = RandomBytes(1000, std::random_device{}());
-  const std::string b = RandomBytes(2000, std::random_device{}());
+  const uint64_t seed = TestSeed();
+  const std::string a = RandomBytes(1000, seed);
+  const std::string b = RandomBytes(2000, seed + 1);
   ASSERT_TRUE(dir->WriteNamed("alice", "one", a).ok());
   ASSERT_TRUE(dir->WriteNamed("bob", "one", b).ok());
   EXPECT_EQ(*dir->ReadNamed("alice", "one", 1 << 20), a);
@@ -91,7 +93,7 @@ TEST(CheckpointDirTest, SessionFilesAreListedRemovedAndConfined) {
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestDir("sessions"));
   ASSERT_TRUE(dir.ok());
   const std::string id = "0123456789abcdef0123456789abcdef";
-  const std::string bytes = RandomBytes(500, std::random_device{}());
+  const std::string bytes = RandomBytes(500, TestSeed());
   ASSERT_TRUE(dir->WriteSession("alice", id, bytes).ok());
   EXPECT_EQ(*dir->ReadSession("alice", id, 1 << 20), bytes);
   auto files = dir->ListSessionFiles();
@@ -186,7 +188,7 @@ TEST(WriteFileAtomicallyTest, SigkillAtRandomMomentsNeverTearsTheFile) {
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   ASSERT_TRUE(dir->WriteNamed("alice", "ckpt", Generation(0)).ok());
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   uint64_t next_generation = 1;
   for (int trial = 0; trial < 25; ++trial) {
     int ready[2];

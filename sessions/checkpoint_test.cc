@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_format.h"
 #include "sessions/checkpoint_test_util.h"
@@ -24,7 +25,7 @@ using testing::RecomputeChecksums;
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  CheckpointTest() : seed_(std::random_device{}()), model_(MicroModel(seed_)) {}
+  CheckpointTest() : seed_(TestSeed()), model_(MicroModel(seed_)) {}
 
   std::string Encode(uint64_t pulse, uint64_t seed) {
     ModelState state(model_->config());

@@ -3,6 +3,7 @@
 #include <random>
 #include <string>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 namespace hecate::crc32c {
@@ -30,7 +31,7 @@ TEST(Crc32cTest, KnownVectors) {
 }
 
 TEST(Crc32cTest, ExtendEqualsValueOfConcatenation) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   for (int trial = 0; trial < 200; ++trial) {
     const std::string a = RandomBytes(rng() % 300, rng);
     const std::string b = RandomBytes(rng() % 300, rng);
@@ -39,7 +40,7 @@ TEST(Crc32cTest, ExtendEqualsValueOfConcatenation) {
 }
 
 TEST(Crc32cTest, PortableAndHardwareAgreeAtEveryLengthAndAlignment) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   const std::string buffer = RandomBytes(4096 + 16, rng);
   for (size_t offset = 0; offset < 16; ++offset) {
     for (size_t n = 0; n < 300; ++n) {
@@ -54,7 +55,7 @@ TEST(Crc32cTest, PortableAndHardwareAgreeAtEveryLengthAndAlignment) {
 }
 
 TEST(Crc32cTest, DifferentDataGivesDifferentCrc) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   std::string data = RandomBytes(1000, rng);
   const uint32_t before = Value(data);
   data[rng() % data.size()] ^= static_cast<char>(1 + rng() % 255);
@@ -62,7 +63,7 @@ TEST(Crc32cTest, DifferentDataGivesDifferentCrc) {
 }
 
 TEST(Crc32cTest, MaskIsInvertibleAndChangesTheValue) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   for (int trial = 0; trial < 1000; ++trial) {
     const uint32_t crc = static_cast<uint32_t>(rng());
     EXPECT_NE(Mask(crc), crc);

@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "sessions/byte_io.h"
 #include "sessions/crc32c.h"
@@ -17,7 +18,7 @@ namespace hecate {
 namespace {
 
 SessionMetadata RandomMetadata() {
-  std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64 rng{TestSeed()};
   SessionMetadata m;
   // Any time from 1970 to ~2262 (int64 nanoseconds), counters up to 2^64-1.
   m.created = absl::FromUnixNanos(static_cast<int64_t>(rng() >> 1));
@@ -101,7 +102,7 @@ TEST(SessionMetadataTest, Version1RejectsDamageNamingTheKey) {
 }
 
 TEST(SessionMetadataTest, NextLogitsRoundTripBitForBit) {
-  std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64 rng{TestSeed()};
   SessionMetadata m = RandomMetadata();
   std::normal_distribution<float> normal(0.0f, 5.0f);
   for (int i = 0; i < 256; ++i) m.next_logits.push_back(normal(rng));
@@ -132,7 +133,7 @@ TEST(SessionMetadataTest, NextLogitsAreOptional) {
 }
 
 TEST(SessionMetadataTest, Version1FilesStayReadable) {
-  std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64 rng{TestSeed()};
   for (int i = 0; i < 20; ++i) {
     SessionMetadata m = RandomMetadata();
     if (i % 2) {

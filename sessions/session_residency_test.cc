@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint.h"
@@ -26,7 +27,7 @@ std::string TestDir(absl::string_view name) {
 class ResidencyTest : public ::testing::Test {
  protected:
   ResidencyTest()
-      : rng_(std::random_device{}()),
+      : rng_(TestSeed()),
         model_(testing::MicroModel(rng_())),
         backend_(MakeCpuBackend(model_)),
         bytes_(StateLayout(model_->config()).total_bytes()),

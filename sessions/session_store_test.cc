@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/cpu_backend.h"
 #include "sessions/checkpoint_test_util.h"
@@ -69,7 +70,7 @@ class FaultyBackend : public Backend {
 class SessionStoreTest : public ::testing::Test {
  protected:
   SessionStoreTest()
-      : rng_(std::random_device{}()),
+      : rng_(TestSeed()),
         model_(testing::MicroModel(rng_())),
         backend_(model_) {}
 

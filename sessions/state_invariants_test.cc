@@ -4,6 +4,7 @@
 #include <limits>
 #include <random>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
 
@@ -16,7 +17,7 @@ using testing::MicroConfig;
 // Micro config: W=4, periods (1, 2, 4).
 class StateInvariantsTest : public ::testing::Test {
  protected:
-  StateInvariantsTest() : state_(MicroConfig()), seed_(std::random_device{}()) {}
+  StateInvariantsTest() : state_(MicroConfig()), seed_(TestSeed()) {}
 
   float* Tensor(int layer, StateKind kind, int level) {
     return state_.tensor(layer, kind, level);

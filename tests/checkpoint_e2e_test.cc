@@ -3,6 +3,7 @@
 // the restored session continues bit for bit like the original.
 #include <random>
 
+#include "base/test_seed.h"
 #include "tests/test_util/e2e.h"
 
 namespace hecate::testing {
@@ -90,7 +91,7 @@ TEST_F(CheckpointE2eTest, CorruptOrForeignCheckpointsChangeNothing) {
   std::unique_ptr<StreamSession> stream = *alice_->OpenStream();
   ASSERT_TRUE(stream->Call(TopKRequest(id, Text(50, 3), 1)).ok());
   std::string bytes = alice_->ExportCheckpoint(id)->checkpoint_data();
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   for (int trial = 0; trial < 20; ++trial) {
     std::string corrupt = bytes;
     corrupt[rng() % corrupt.size()] ^= static_cast<char>(1 + rng() % 255);

@@ -4,6 +4,7 @@
 #include <random>
 #include <thread>
 
+#include "base/test_seed.h"
 #include "tests/test_util/e2e.h"
 
 namespace hecate::testing {
@@ -20,7 +21,7 @@ TEST_F(StreamingTest, ChunkedStreamingEqualsOneShot) {
   absl::StatusOr<v1::StreamResponse> whole = stream->Call(TopKRequest(one, text, 256));
   ASSERT_TRUE(whole.ok()) << whole.status();
   // Random splits; all but the last ask for nothing back.
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   size_t at = 0;
   absl::StatusOr<v1::StreamResponse> last;
   while (at < text.size()) {

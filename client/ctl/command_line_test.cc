@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 ABSL_FLAG(std::string, test_target, "default:1", "a string flag");
@@ -22,7 +23,7 @@ namespace {
 
 TEST(ParseCommandLineTest, FlagsAndArgumentsInterleave) {
   absl::FlagSaver saver;
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   const int64_t count = std::uniform_int_distribution<int64_t>(-1000000, 1000000)(rng);
   const std::vector<std::string> args = {
       "--test_target=10.0.0.1:99", "stream", "--test_count", absl::StrCat(count), "abc",

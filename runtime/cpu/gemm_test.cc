@@ -4,13 +4,14 @@
 #include <random>
 #include <vector>
 
+#include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 namespace hecate::cpu {
 namespace {
 
 TEST(GemmTest, MatchesNaiveProductOnAwkwardShapes) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   std::normal_distribution<float> normal;
   const int64_t shapes[][3] = {{1, 1, 1}, {1, 97, 33}, {3, 5, 7}, {4, 32, 16}, {5, 33, 65},
                                {67, 130, 71}, {128, 768, 256}, {1, 2752, 1024}};
@@ -36,7 +37,7 @@ TEST(GemmTest, MatchesNaiveProductOnAwkwardShapes) {
 }
 
 TEST(GemmTest, TransposeRoundTrips) {
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(TestSeed());
   std::vector<float> a(37 * 19), t(19 * 37), back(37 * 19);
   for (auto& v : a) v = float(rng() % 1000);
   Transpose(37, 19, a.data(), 19, t.data(), 37);
