@@ -4,11 +4,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/base/casts.h"
-#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "sessions/byte_io.h"
 #include "sessions/crc32c.h"
@@ -22,19 +20,6 @@ constexpr absl::string_view kVersion2Line = "hecate-session-metadata v2\n";
 
 absl::Status Malformed(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("session metadata: ", what));
-}
-
-// Version 1 stored floats as the hex of their little-endian bytes.
-bool HexToFloats(absl::string_view hex, std::vector<float>* values) {
-  if (hex.empty() || hex.size() % 8 != 0) return false;
-  for (char c : hex) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  const std::string bytes = absl::HexStringToBytes(hex);
-  ByteReader reader(bytes);
-  uint32_t bits = 0;
-  while (reader.ReadU32(&bits)) values->push_back(absl::bit_cast<float>(bits));
-  return true;
 }
 
 absl::StatusOr<SessionMetadata> DecodeVersion1(absl::string_view text) {
@@ -68,21 +53,6 @@ absl::StatusOr<SessionMetadata> DecodeVersion1(absl::string_view text) {
   }
   metadata.created = absl::FromUnixNanos(created_ns);
   metadata.last_used = absl::FromUnixNanos(last_used_ns);
-  // The next-byte logits are optional, but come as a pair.
-  const bool has_pulse = values.contains("next_logits_pulse_id");
-  const bool has_logits = values.contains("next_logits");
-  if (has_pulse != has_logits) {
-    return Malformed(has_pulse ? "key 'next_logits' missing"
-                               : "key 'next_logits_pulse_id' missing");
-  }
-  if (has_logits) {
-    if (absl::Status s = get("next_logits_pulse_id", &metadata.next_logits_pulse_id); !s.ok()) {
-      return s;
-    }
-    if (!HexToFloats(values["next_logits"], &metadata.next_logits)) {
-      return Malformed("key 'next_logits' has a bad value (not lowercase hex of float32s)");
-    }
-  }
   return metadata;
 }
 

@@ -16,9 +16,7 @@
 //   last_used_unix_ns 1795420860000000000
 //   tokens_in 5120
 //   tokens_out 256
-//   next_logits_pulse_id 5376                     (optional, with next_logits)
-//   next_logits 0000803f...                       (optional: V float32s, hex)
-// each float's little-endian bytes as 8 hex digits; unknown keys are ignored.
+// Unknown keys are ignored; version 1 never held next_logits.
 //
 // next_logits are the next-byte logits the session's last forward pass
 // produced (the distribution a scored chunk's first byte is scored with);
