@@ -31,7 +31,7 @@ their dtype (float64 for the parity tests, float32 to train and serve).
 import dataclasses
 import json
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -364,7 +364,7 @@ def forward(cfg, w, tokens, state, dropout=0.0, chunk=64, token_loop=False, gate
     gate_stats, a dict, receives per level j the mean alpha, theta and eta
     over layers, heads and tokens (`alpha{j}` ...), detached."""
     B, T = tokens.shape
-    H, d, D, W = cfg.n_heads, cfg.head_dim, cfg.d_model, cfg.window
+    H, d, D = cfg.n_heads, cfg.head_dim, cfg.d_model
     pulse = state.pulse
     phases = [int(pulse[0]) % p for p in cfg.periods]
     for p, ph in zip(cfg.periods, phases):

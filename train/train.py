@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 import time
@@ -136,7 +135,6 @@ def train(args, cfg=None, text=None):
     if args.window % max(cfg.periods):
         raise ValueError(f"--window must be a multiple of the largest period {max(cfg.periods)}")
     torch.manual_seed(args.seed)
-    random.seed(args.seed)
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
