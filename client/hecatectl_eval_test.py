@@ -42,7 +42,8 @@ class HecatectlEvalTest(unittest.TestCase):
         words = ("to be or not that is the question whether tis nobler in the mind "
                  "suffer slings and arrows of outrageous fortune").split()
         text = " ".join(cls.rng.choice(words) for _ in range(2000)).encode()
-        cls.text = text[:cls.rng.randint(3000, 6000)] + bytes(range(256))
+        # Longer than one server chunk, so eval's default chunk size is refused.
+        cls.text = text[:cls.rng.randint(MAX_CHUNK_BYTES + 1, 6000)] + bytes(range(256))
         cls.path = os.path.join(cls.tmp, "text.txt")
         with open(cls.path, "wb") as f:
             f.write(cls.text)
