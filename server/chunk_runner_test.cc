@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
-#include "runtime/cpu_backend.h"
 #include "runtime/test_util.h"
 
 namespace hecate {

@@ -3,8 +3,8 @@
 #include <thread>
 #include <vector>
 
+#include "backends/cpu/cpu_backend.h"
 #include "gtest/gtest.h"
-#include "runtime/cpu_backend.h"
 #include "runtime/test_util.h"
 
 namespace hecate {

@@ -10,9 +10,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
-#include "runtime/cpu_backend.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_file.h"
 #include "sessions/checkpoint_test_util.h"

@@ -12,9 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
-#include "runtime/cpu_backend.h"
 #include "sessions/checkpoint_test_util.h"
 #include "sessions/session_metadata.h"
 #include "sessions/session_store.h"

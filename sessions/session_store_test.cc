@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
-#include "runtime/cpu_backend.h"
 #include "sessions/checkpoint_test_util.h"
 #include "sessions/recording_store_observer.h"
 

@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
-#include "runtime/cpu_backend.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "tests/test_util/e2e.h"

@@ -2,8 +2,8 @@
 # device_bundle.sh: build the CUDA tests and benchmarks here and bundle them
 # for the GPU machine.
 #
-# Builds every cc_test and *_bench cc_binary under //kernels/... with bazel,
-# copies them into .device_bundle/bin and every shared library they load
+# Builds every cc_test and *_bench cc_binary under //kernels/... and //backends/cuda/...
+# with bazel, copies them into .device_bundle/bin and every shared library they load
 # that the device machine lacks (absl, bazel's own solibs, cudart; not libc,
 # libstdc++ or the driver) into .device_bundle/lib, with the run scripts of
 # tools/device_runs beside them:
@@ -21,7 +21,7 @@ cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_bundle
 targets=$(bazel query --noshow_progress \
-  'kind("cc_test", //kernels/...) + attr(name, "_bench$", kind("cc_binary", //kernels/...))' 2>/dev/null)
+  'kind("cc_test", //kernels/... + //backends/cuda/...) + attr(name, "_bench$", kind("cc_binary", //kernels/... + //backends/cuda/...))' 2>/dev/null)
 echo "targets:"; echo "$targets" | sed 's/^/  /'
 # shellcheck disable=SC2086
 bazel build --noshow_progress $targets

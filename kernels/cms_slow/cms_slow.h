@@ -13,7 +13,7 @@
 // Fire points may fall anywhere inside the chunk and differ between
 // sessions (each has its own pulse id). The result equals the token-by-token
 // definition; between fire points it is the span-wise matrix products of
-// the CPU reference (runtime/cpu/memory.cc) up to summation order.
+// the CPU reference (backends/cpu/memory.cc) up to summation order.
 //
 //   CmsSlowParams p;  // shapes, level table, pointers (see the struct)
 //   HECATE_RETURN_IF_ERROR(CmsSlow(p, stream));

@@ -1,6 +1,6 @@
 // Benchmark: the slow CMS levels (cms_slow.h) at the `base` config's sizes
 // (H = 8, d = 128, periods 1, 8, 64, 512: the three slow levels in one call,
-// as kernels/cuda_backend/forward_engine.cc makes it; level 1 goes to
+// as backends/cuda/forward_engine.cc makes it; level 1 goes to
 // gdr_decode / gdr_prefill there).
 //
 // Decode-like (T = 1) at B = 1, 64, 256, once at a pulse id where no level

@@ -168,7 +168,7 @@ __global__ void __launch_bounds__(kThreads)
       const float alpha = in.gates[t * 4 + 0], theta = in.gates[t * 4 + 1];
       float dk = 0.f, dq = 0.f;
       if (period == 1) {
-        // The gated delta rule, as runtime/cpu/memory.cc DeltaRuleLevel:
+        // The gated delta rule, as backends/cpu/memory.cc DeltaRuleLevel:
         // e = alpha (M k) - v;  M = alpha M - theta e k^T;  y = M q.
 #pragma unroll
         for (int e = 0; e < kVec; ++e) dk = Dot4(m[e], kk[e], dk);

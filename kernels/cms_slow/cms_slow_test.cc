@@ -2,7 +2,7 @@
 // definition in double (cms_slow_reference.h, itself proven against the CPU
 // backend by kernels/fused:model_reference_test), over consecutive chunks.
 //
-// Layouts are those of kernels/cuda_backend/forward_engine.cc: each session's
+// Layouts are those of backends/cuda/forward_engine.cc: each session's
 // state is a whole StateLayout buffer (layer 1 advanced, offsets from the
 // layout), reached through a shuffled pointer table; q, k, v are planes of
 // the activation buffer (or, second layout, interleaved projection rows);

@@ -1,6 +1,6 @@
 // Elementwise and per-row reduction stages of the HecateLM forward pass.
 //
-// Each kernel mirrors runtime/cpu/ops.{h,cc} operation for operation
+// Each kernel mirrors backends/cpu/ops.{h,cc} operation for operation
 // (fp64 sums in the norms, float exp in silu/sigmoid, fp64 RoPE angles from
 // a host-computed inverse-frequency table) so that the CUDA backend differs
 // from the CPU reference by float rounding only.

@@ -1,7 +1,7 @@
 // Parity of the fused stages (fused.h) with docs/MODEL.md computed in double
 // (fused_reference.h, itself proven against the CPU backend by
 // model_reference_test.cc), on fresh random inputs of awkward sizes, in the
-// layouts kernels/cuda_backend/forward_engine.cc uses. Outputs are
+// layouts backends/cuda/forward_engine.cc uses. Outputs are
 // NaN-poisoned before each call, and the memory around them (row gaps, plane
 // gaps, trailing guards) must keep the poison.
 #include "kernels/fused/fused.h"
@@ -32,7 +32,7 @@ using testing::ToHost;
 
 constexpr size_t kGuard = 67;  // floats after every output; odd on purpose
 
-// As kernels/cuda_backend/step_workspace.cc: planes start 256-byte aligned.
+// As backends/cuda/step_workspace.cc: planes start 256-byte aligned.
 size_t AlignUp(size_t n) { return (n + 63) / 64 * 64; }
 
 absl::Span<const float> Part(const std::vector<float>& v, size_t at, size_t n) {
@@ -139,7 +139,7 @@ TEST_P(MixerPrepParityTest, MatchesDefinitionAtEveryPulse) {
   std::mt19937_64 rng = testing::FreshRng("MixerPrepParity");
   const int rows = c.batch * c.tokens, width = c.heads * c.dim;
   const int n_gates = 3 * c.levels * c.heads;
-  // As kernels/cuda_backend/device_weights.cc ProjCols (a multiple of 4),
+  // As backends/cuda/device_weights.cc ProjCols (a multiple of 4),
   // plus the case's extra columns.
   const size_t proj_stride = size_t(6 * width + n_gates + 3) / 4 * 4 + c.stride_pad;
   const size_t n = size_t(rows) * width;

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
 #include "gtest/gtest.h"
 #include "kernels/cms_slow/cms_slow_reference.h"
 #include "kernels/fused/fused_reference.h"
 #include "kernels/swa_prefill/swa_prefill_reference.h"
 #include "kernels/testing/parity_util.h"
-#include "runtime/cpu_backend.h"
 #include "runtime/model.h"
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"

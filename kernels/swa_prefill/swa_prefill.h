@@ -4,7 +4,7 @@
 // For session b (pulse id P) and token t at position P + t, per head:
 //   out = softmax_j((q . k_j) * scale) v_j over the last min(W, P + t + 1)
 //         positions, this one included
-// exactly as runtime/cpu/attention.cc computes it token by token: earlier
+// exactly as backends/cpu/attention.cc computes it token by token: earlier
 // tokens of the same chunk are in the window, and the ring may wrap inside
 // the chunk. Afterwards ring slot (P + t) % W holds token t's key and value
 // for the chunk's last min(T, W) tokens (StateLayout attn.k / attn.v).

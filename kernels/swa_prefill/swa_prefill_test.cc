@@ -3,7 +3,7 @@
 // against the CPU backend by kernels/fused:model_reference_test), over
 // consecutive chunks.
 //
-// Layouts are those of kernels/cuda_backend/forward_engine.cc: each session's
+// Layouts are those of backends/cuda/forward_engine.cc: each session's
 // state is a whole StateLayout buffer (layer 1's rings), reached through a
 // shuffled pointer table; q, k, v are planes of the activation buffer with
 // stride D and out is [rows, D]; that layout takes the register-tiled kernel

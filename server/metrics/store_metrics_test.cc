@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
-#include "runtime/cpu_backend.h"
 #include "runtime/model_state.h"
 #include "server/metrics/exposition.h"
 #include "sessions/checkpoint_test_util.h"

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
 #include "nlohmann/json.hpp"
-#include "runtime/cpu_backend.h"
 #include "runtime/safetensors.h"
 #include "runtime/test_util.h"
 

@@ -1,0 +1,136 @@
+#include "backends/cpu/forward.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/gemm.h"
+#include "backends/cpu/mixers.h"
+#include "backends/cpu/ops.h"
+#include "backends/cpu/parallel.h"
+#include "runtime/conductor.h"
+
+namespace hecate::cpu {
+
+ForwardConstants::ForwardConstants(const Model& model) {
+  const ModelConfig& c = model.config();
+  embed_t.resize(static_cast<size_t>(c.vocab_size) * c.d_model);
+  Transpose(c.vocab_size, c.d_model, model.weights().embed(), c.d_model, embed_t.data(),
+            c.vocab_size);
+}
+
+namespace {
+
+// Row-wise rmsnorm of x [rows, n] into out.
+void RmsNormRows(const float* x, const float* gain, int64_t rows, int64_t n, float* out) {
+  ParallelFor(rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) RmsNorm(x + r * n, gain, n, out + r * n);
+  });
+}
+
+// Scratch for one chunk of T tokens.
+struct Workspace {
+  Workspace(const ModelConfig& c, int64_t t)
+      : x(t * c.d_model), u(t * c.d_model), qkv_a(t * 3 * c.d_model),
+        qkv_m(t * 3 * c.d_model), gates(t * 3 * c.levels() * c.n_heads),
+        attn(t * c.d_model), mem(t * c.d_model), hidden1(t * c.d_ff), hidden3(t * c.d_ff) {}
+  std::vector<float> x, u, qkv_a, qkv_m, gates, attn, mem, hidden1, hidden3;
+};
+
+void Layer(const Model& model, const ForwardOptions& options, const Conductor& conductor,
+           int layer, ModelState& state, int64_t t, const std::vector<float>& rope_cos,
+           const std::vector<float>& rope_sin, Workspace& ws) {
+  const ModelConfig& c = model.config();
+  const LayerWeights& w = model.weights().layer(layer);
+  const int64_t dm = c.d_model, f = c.d_ff, n_gates = 3 * c.levels() * c.n_heads;
+
+  RmsNormRows(ws.x.data(), w.norm1, t, dm, ws.u.data());
+  Gemm(t, 3 * dm, dm, ws.u.data(), dm, w.attn_wqkv, 3 * dm, ws.qkv_a.data(), 3 * dm, false);
+  Gemm(t, 3 * dm, dm, ws.u.data(), dm, w.mem_wqkv, 3 * dm, ws.qkv_m.data(), 3 * dm, false);
+  Gemm(t, n_gates, dm, ws.u.data(), dm, w.mem_wgate, n_gates, ws.gates.data(), n_gates, false);
+  for (int64_t r = 0; r < t; ++r) {
+    for (int64_t i = 0; i < n_gates; ++i) ws.gates[r * n_gates + i] += w.mem_bgate[i];
+  }
+
+  const ChunkActivations act{
+      t,
+      state.pulse_id(),
+      ws.qkv_a.data(),
+      ws.qkv_a.data() + dm,
+      ws.qkv_a.data() + 2 * dm,
+      3 * dm,
+      ws.qkv_m.data(),
+      ws.qkv_m.data() + dm,
+      ws.qkv_m.data() + 2 * dm,
+      ws.gates.data(),
+      n_gates,
+      rope_cos.data(),
+      rope_sin.data(),
+      ws.attn.data(),
+      ws.mem.data(),
+  };
+  const int64_t d = c.head_dim(), head_state = d * d, ring = static_cast<int64_t>(c.window) * d;
+  float* ring_k = state.tensor(layer, StateKind::kWindowKeys, -1);
+  float* ring_v = state.tensor(layer, StateKind::kWindowValues, -1);
+  // Heads are independent in both mixers: one task per head.
+  ParallelFor(c.n_heads, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; ++h) {
+      AttentionHead(c, static_cast<int>(h), act, ring_k + h * ring, ring_v + h * ring);
+      std::vector<LevelState> levels(c.levels());
+      for (int j = 0; j < c.levels(); ++j) {
+        float* g = state.tensor(layer, StateKind::kErrorBuffer, j);
+        levels[j] = LevelState{state.tensor(layer, StateKind::kMemory, j) + h * head_state,
+                               state.tensor(layer, StateKind::kMomentum, j) + h * head_state,
+                               g ? g + h * head_state : nullptr};
+      }
+      MemoryHead(c, conductor, static_cast<int>(h), act, levels.data(),
+                 options.slow_levels_as_matmul);
+    }
+  });
+
+  // MAG: memory gates attention; h += (a * sigmoid(m)) @ Wo.
+  for (int64_t i = 0; i < t * dm; ++i) ws.attn[i] *= Sigmoid(ws.mem[i]);
+  Gemm(t, dm, dm, ws.attn.data(), dm, w.wo, dm, ws.x.data(), dm, /*accumulate=*/true);
+
+  // SwiGLU MLP.
+  RmsNormRows(ws.x.data(), w.norm2, t, dm, ws.u.data());
+  Gemm(t, f, dm, ws.u.data(), dm, w.w1, f, ws.hidden1.data(), f, false);
+  Gemm(t, f, dm, ws.u.data(), dm, w.w3, f, ws.hidden3.data(), f, false);
+  for (int64_t i = 0; i < t * f; ++i) ws.hidden1[i] = Silu(ws.hidden1[i]) * ws.hidden3[i];
+  Gemm(t, dm, f, ws.hidden1.data(), f, w.w2, dm, ws.x.data(), dm, /*accumulate=*/true);
+}
+
+}  // namespace
+
+void ForwardChunk(const Model& model, const ForwardConstants& constants,
+                  const ForwardOptions& options, ModelState& state,
+                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits) {
+  const ModelConfig& c = model.config();
+  const int64_t t = static_cast<int64_t>(tokens.size()), dm = c.d_model;
+  Workspace ws(c, t);
+  const float* embed = model.weights().embed();
+  for (int64_t r = 0; r < t; ++r) {
+    std::copy(embed + tokens[r] * dm, embed + (tokens[r] + 1) * dm, ws.x.data() + r * dm);
+  }
+  // RoPE angles depend only on the position: once per chunk for all layers.
+  const int64_t half = c.head_dim() / 2;
+  std::vector<float> rope_cos(t * half), rope_sin(t * half);
+  for (int64_t r = 0; r < t; ++r) {
+    RopeAngles(state.pulse_id() + r, c.head_dim(), rope_cos.data() + r * half,
+               rope_sin.data() + r * half);
+  }
+  const Conductor conductor(c.periods);
+  for (int l = 0; l < c.n_layers; ++l) {
+    Layer(model, options, conductor, l, state, t, rope_cos, rope_sin, ws);
+  }
+  state.set_pulse_id(state.pulse_id() + static_cast<uint64_t>(t));
+
+  if (logits != nullptr && logit_rows > 0) {
+    logit_rows = std::min(logit_rows, t);
+    const float* last = ws.x.data() + (t - logit_rows) * dm;
+    RmsNormRows(last, model.weights().norm_f(), logit_rows, dm, ws.u.data());
+    Gemm(logit_rows, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size,
+         logits, c.vocab_size, false);
+  }
+}
+
+}  // namespace hecate::cpu

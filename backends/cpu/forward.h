@@ -1,0 +1,40 @@
+// The CPU reference forward pass over one chunk of tokens (docs/MODEL.md
+// section 2), advancing a ModelState in place.
+//
+// Projections and the MLP are matrix products over the chunk. Attention and
+// level-1 memory (the gated delta rule) run token by token per head. Slower
+// CMS levels hold M fixed between fire points, so each span between fire
+// points is computed with matrix products (errors E = K M^T - V, the error
+// buffer G += (c E)^T K, reads Y = Q M^T); `slow_levels_as_matmul = false`
+// selects the token-by-token loop instead, which tests compare against.
+#ifndef HECATE_BACKENDS_CPU_FORWARD_H_
+#define HECATE_BACKENDS_CPU_FORWARD_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "runtime/model.h"
+#include "runtime/model_state.h"
+
+namespace hecate::cpu {
+
+struct ForwardOptions {
+  bool slow_levels_as_matmul = true;
+};
+
+// Precomputed per model: the transposed embedding for the tied head.
+struct ForwardConstants {
+  explicit ForwardConstants(const Model& model);
+  std::vector<float> embed_t;  // [D, V]
+};
+
+// Advances `state` by `tokens` (non-empty). When `logits` is non-null, writes
+// the logits of the last `logit_rows` tokens there ([logit_rows, V]).
+void ForwardChunk(const Model& model, const ForwardConstants& constants,
+                  const ForwardOptions& options, ModelState& state,
+                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits);
+
+}  // namespace hecate::cpu
+
+#endif  // HECATE_BACKENDS_CPU_FORWARD_H_

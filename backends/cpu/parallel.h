@@ -1,0 +1,23 @@
+// ParallelFor: splits [0, n) into fixed chunks run on a small shared pool.
+//
+// The split depends only on n and the grain, never on timing or thread
+// count, and each index is handled by exactly one call: results that are
+// computed per index are bitwise deterministic. Safe to call from many
+// threads at once (each call waits only for its own chunks).
+#ifndef HECATE_BACKENDS_CPU_PARALLEL_H_
+#define HECATE_BACKENDS_CPU_PARALLEL_H_
+
+#include <cstdint>
+#include <functional>
+
+namespace hecate::cpu {
+
+// Runs fn(begin, end) over chunks of at least `grain` indices.
+void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Threads the pool uses besides the caller (hardware threads - 1).
+int PoolThreads();
+
+}  // namespace hecate::cpu
+
+#endif  // HECATE_BACKENDS_CPU_PARALLEL_H_

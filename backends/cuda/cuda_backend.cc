@@ -1,0 +1,287 @@
+#include "backends/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "backends/cuda/forward_engine.h"
+#include "kernels/cuda_check.h"
+
+namespace hecate {
+namespace {
+
+// One session's state: one device allocation in StateLayout order.
+class CudaState final : public BackendState {
+ public:
+  CudaState(const void* owner, float* data, size_t bytes)
+      : owner_(owner), data_(data), bytes_(bytes) {}
+  ~CudaState() override { cudaFree(data_); }
+  CudaState(const CudaState&) = delete;
+  CudaState& operator=(const CudaState&) = delete;
+
+  uint64_t pulse_id() const override { return pulse_; }
+  size_t resident_bytes() const override { return bytes_; }
+
+  const void* owner() const { return owner_; }
+  float* data() const { return data_; }
+  void set_pulse(uint64_t pulse) { pulse_ = pulse; }
+
+ private:
+  const void* owner_;
+  float* data_;
+  size_t bytes_;
+  uint64_t pulse_ = 0;
+};
+
+absl::Status ValidateRequest(const ModelConfig& c, absl::Span<const uint8_t> tokens,
+                             LogitsMode mode, const std::vector<float>* logits) {
+  if (mode != LogitsMode::kNone && logits == nullptr) {
+    return absl::InvalidArgumentError("Forward: logits requested but no output vector");
+  }
+  if (mode == LogitsMode::kLast && tokens.empty()) {
+    return absl::InvalidArgumentError("Forward: last-token logits of an empty chunk");
+  }
+  if (c.vocab_size < 256) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i] >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("Forward: token ", int(tokens[i]),
+                                                       " at ", i, " is outside the vocabulary of ",
+                                                       c.vocab_size));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(std::shared_ptr<const Model> model, CudaBackendOptions options,
+              std::unique_ptr<ForwardEngine> engine)
+      : model_(std::move(model)),
+        options_(options),
+        layout_(model_->config()),
+        engine_(std::move(engine)) {}
+
+  std::string name() const override { return "cuda"; }
+  const Model& model() const override { return *model_; }
+  bool tf32() const override { return options_.tf32; }
+
+  absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    void* data = nullptr;
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, layout_.total_bytes()));
+    auto state =
+        std::make_unique<CudaState>(this, static_cast<float*>(data), layout_.total_bytes());
+    HECATE_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(data, 0, layout_.total_bytes(), engine_->stream()));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+    return state;
+  }
+
+  absl::Status Upload(const ModelState& host, BackendState& state) override {
+    absl::StatusOr<CudaState*> cuda = Cast(state, "Upload");
+    if (!cuda.ok()) return cuda.status();
+    if (host.config() != model_->config()) {
+      return absl::InvalidArgumentError(absl::StrCat("Upload: state of config ",
+                                                     host.config().Summary(), ", model is ",
+                                                     model_->config().Summary()));
+    }
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync((*cuda)->data(), host.data().data(),
+                                                layout_.total_bytes(), cudaMemcpyHostToDevice,
+                                                engine_->stream()));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+    (*cuda)->set_pulse(host.pulse_id());
+    return absl::OkStatus();
+  }
+
+  absl::Status Download(const BackendState& state, ModelState& host) override {
+    const CudaState* cuda = dynamic_cast<const CudaState*>(&state);
+    if (cuda == nullptr || cuda->owner() != this) {
+      return absl::InvalidArgumentError("Download: not a state of this CUDA backend");
+    }
+    if (host.config() != model_->config()) {
+      return absl::InvalidArgumentError("Download: host state has another config");
+    }
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host.data().data(), cuda->data(),
+                                                layout_.total_bytes(), cudaMemcpyDeviceToHost,
+                                                engine_->stream()));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+    host.set_pulse_id(cuda->pulse_id());
+    return absl::OkStatus();
+  }
+
+  absl::Status Forward(BackendState& state, absl::Span<const uint8_t> tokens, LogitsMode mode,
+                       std::vector<float>* logits, const std::atomic<bool>* cancel,
+                       size_t* applied) override {
+    if (applied != nullptr) *applied = 0;
+    absl::StatusOr<CudaState*> cuda = Cast(state, "Forward");
+    if (!cuda.ok()) return cuda.status();
+    HECATE_RETURN_IF_ERROR(ValidateRequest(model_->config(), tokens, mode, logits));
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    return ForwardLocked(**cuda, tokens, mode, logits, cancel, applied);
+  }
+
+  absl::Status ForwardBatch(absl::Span<ForwardItem> items) override {
+    // Validate everything before any state moves.
+    absl::flat_hash_set<const BackendState*> seen;
+    std::vector<CudaState*> states;
+    for (const ForwardItem& item : items) {
+      if (item.state == nullptr) return absl::InvalidArgumentError("ForwardBatch: null state");
+      absl::StatusOr<CudaState*> cuda = Cast(*item.state, "ForwardBatch");
+      if (!cuda.ok()) return cuda.status();
+      if (!seen.insert(item.state).second) {
+        return absl::InvalidArgumentError("ForwardBatch: the same state appears twice");
+      }
+      HECATE_RETURN_IF_ERROR(ValidateRequest(model_->config(), item.tokens, item.mode,
+                                             item.logits));
+      states.push_back(*cuda);
+    }
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    std::vector<size_t> decode;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].tokens.size() == 1) {
+        decode.push_back(i);
+      } else {
+        HECATE_RETURN_IF_ERROR(ForwardLocked(*states[i], items[i].tokens, items[i].mode,
+                                             items[i].logits, nullptr, nullptr));
+      }
+    }
+    for (size_t begin = 0; begin < decode.size(); begin += options_.max_batch) {
+      const size_t end = std::min(decode.size(), begin + size_t(options_.max_batch));
+      HECATE_RETURN_IF_ERROR(DecodeGroup(items, states, absl::MakeConstSpan(decode).subspan(
+                                                            begin, end - begin)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::StatusOr<CudaState*> Cast(BackendState& state, const char* op) const {
+    CudaState* cuda = dynamic_cast<CudaState*>(&state);
+    if (cuda == nullptr || cuda->owner() != this) {
+      return absl::InvalidArgumentError(absl::StrCat(op, ": not a state of this CUDA backend"));
+    }
+    return cuda;
+  }
+
+  absl::Status ForwardLocked(CudaState& state, absl::Span<const uint8_t> tokens,
+                             LogitsMode mode, std::vector<float>* logits,
+                             const std::atomic<bool>* cancel, size_t* applied)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t vocab = model_->config().vocab_size;
+    const int64_t total = static_cast<int64_t>(tokens.size());
+    if (mode == LogitsMode::kAll) logits->assign(total * vocab, 0.0f);
+    if (mode == LogitsMode::kLast) logits->assign(vocab, 0.0f);
+    float* const states[1] = {state.data()};
+    for (int64_t begin = 0; begin < total; begin += options_.max_step_tokens) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+        return absl::CancelledError(
+            absl::StrCat("forward cancelled after ", begin, " of ", total, " tokens"));
+      }
+      const int64_t end = std::min(total, begin + options_.max_step_tokens);
+      LogitRows rows = LogitRows::kNone;
+      float* out = nullptr;
+      if (mode == LogitsMode::kAll) {
+        rows = LogitRows::kAll;
+        out = logits->data() + begin * vocab;
+      } else if (mode == LogitsMode::kLast && end == total) {
+        rows = LogitRows::kLast;
+        out = logits->data();
+      }
+      const uint64_t pulses[1] = {state.pulse_id()};
+      HECATE_RETURN_IF_ERROR(engine_->Step(states, pulses, tokens.subspan(begin, end - begin),
+                                           static_cast<int>(end - begin), rows, out));
+      state.set_pulse(state.pulse_id() + static_cast<uint64_t>(end - begin));
+      if (applied != nullptr) *applied = static_cast<size_t>(end);
+    }
+    return absl::OkStatus();
+  }
+
+  // One batched decode step for items[group[i]] (one token each).
+  absl::Status DecodeGroup(absl::Span<ForwardItem> items, const std::vector<CudaState*>& states,
+                           absl::Span<const size_t> group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t vocab = model_->config().vocab_size;
+    std::vector<float*> data;
+    std::vector<uint64_t> pulses;
+    std::vector<uint8_t> tokens;
+    bool any_logits = false;
+    for (size_t i : group) {
+      data.push_back(states[i]->data());
+      pulses.push_back(states[i]->pulse_id());
+      tokens.push_back(items[i].tokens[0]);
+      any_logits = any_logits || items[i].mode != LogitsMode::kNone;
+    }
+    batch_logits_.resize(any_logits ? group.size() * vocab : 0);
+    HECATE_RETURN_IF_ERROR(engine_->Step(data, pulses, tokens, 1,
+                                         any_logits ? LogitRows::kLast : LogitRows::kNone,
+                                         batch_logits_.data()));
+    for (size_t b = 0; b < group.size(); ++b) {
+      ForwardItem& item = items[group[b]];
+      states[group[b]]->set_pulse(states[group[b]]->pulse_id() + 1);
+      if (item.mode != LogitsMode::kNone) {
+        item.logits->assign(batch_logits_.begin() + b * vocab,
+                            batch_logits_.begin() + (b + 1) * vocab);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<const Model> model_;
+  const CudaBackendOptions options_;
+  const StateLayout layout_;
+  absl::Mutex mu_;
+  std::unique_ptr<ForwardEngine> engine_ ABSL_GUARDED_BY(mu_);
+  std::vector<float> batch_logits_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const Model> model,
+                                                         CudaBackendOptions options) {
+  if (model == nullptr) return absl::InvalidArgumentError("MakeCudaBackend: null model");
+  if (options.max_step_tokens < 1 || options.max_batch < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MakeCudaBackend: max_step_tokens and max_batch must be >= 1, got ",
+        options.max_step_tokens, " and ", options.max_batch));
+  }
+  const ModelConfig& c = model->config();
+  const int d = c.head_dim();
+  if (d % 8 != 0 || d > 128) {
+    return absl::UnimplementedError(absl::StrCat(
+        "MakeCudaBackend: head width must be a multiple of 8, at most 128; got ", d));
+  }
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count <= options.device ||
+      options.device < 0) {
+    cudaGetLastError();
+    return absl::FailedPreconditionError(
+        absl::StrCat("MakeCudaBackend: no CUDA device ", options.device));
+  }
+  HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
+  ForwardEngineOptions engine_options;
+  engine_options.tf32 = options.tf32;
+  engine_options.max_batch = options.max_batch;
+  engine_options.max_prefill_tokens = options.max_step_tokens;
+  engine_options.poison_scratch = options.poison_scratch;
+  engine_options.decode_graphs = options.decode_graphs;
+  engine_options.max_rows = std::max(options.max_step_tokens, options.max_batch);
+  absl::StatusOr<std::unique_ptr<ForwardEngine>> engine =
+      ForwardEngine::Create(model, engine_options);
+  if (!engine.ok()) return engine.status();
+  return std::make_unique<CudaBackend>(std::move(model), options, *std::move(engine));
+}
+
+}  // namespace hecate

@@ -1,0 +1,54 @@
+// The CUDA backend: docs/MODEL.md computed on one GPU, proven equal to the
+// CPU reference (backends/cpu/cpu_backend.h) by backends/cuda/
+// cuda_backend_test.cc.
+//
+// Weights are uploaded once. Each session's state lives in one device
+// allocation in exactly the StateLayout order, so Upload and Download are
+// single copies (the pulse id is kept on the host). Forward splits a chunk
+// into steps of at most `max_step_tokens` tokens and observes `cancel`
+// between steps; ForwardBatch advances all one-token items together as one
+// batched decode step (one GEMM per projection for all sessions) and the
+// others one by one. Calls are serialised on the backend's stream.
+//
+//   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model);
+//   auto state = (*cuda)->NewState();
+//   (*cuda)->Forward(**state, tokens, LogitsMode::kLast, &logits);
+//
+// On a CUDA error mid-Forward the state's contents are undefined (callers
+// that need atomicity snapshot with Download first, as for cancellation).
+#ifndef HECATE_BACKENDS_CUDA_CUDA_BACKEND_H_
+#define HECATE_BACKENDS_CUDA_CUDA_BACKEND_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "runtime/backend.h"
+#include "runtime/model.h"
+
+namespace hecate {
+
+struct CudaBackendOptions {
+  // TF32 tensor-core GEMMs (looser tolerance; reported by Backend::tf32()).
+  bool tf32 = false;
+  int device = 0;
+  // Tokens per internal step of one session: sizes the device scratch and
+  // is the granularity at which cancellation is observed.
+  int max_step_tokens = 2048;
+  // Sessions per batched decode step.
+  int max_batch = 256;
+  // Tests: fill the device scratch with NaN before every step, so a stage
+  // that reads something no stage wrote shows up as NaN in the results.
+  bool poison_scratch = false;
+  // Replay decode steps (one token per session) from captured CUDA graphs.
+  bool decode_graphs = true;
+};
+
+// FAILED_PRECONDITION without a usable device; UNIMPLEMENTED for configs
+// the kernels do not cover (head width must be a multiple of 8, at most
+// 128); INVALID_ARGUMENT for bad options.
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const Model> model,
+                                                         CudaBackendOptions options = {});
+
+}  // namespace hecate
+
+#endif  // HECATE_BACKENDS_CUDA_CUDA_BACKEND_H_

@@ -1,0 +1,269 @@
+// Whole-model benchmark of the CUDA backend on the `base` config
+// (random:base): decode steps at B = 1 and B = 256 and prefill of T = 2048,
+// through the public Backend interface (host overhead and the final
+// synchronisation included). Prints a table.
+//
+// The decode floor is the bytes a step must move: the weights once plus each
+// session's state read and written once, over the device-to-device copy
+// bandwidth measured in the same run (kernels/testing/bench_util.h).
+//
+//   bazel run //backends/cuda:cuda_backend_bench [-- --quick]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/forward_engine.h"
+#include "base/status_macros.h"
+#include "kernels/cuda_check.h"
+#include "kernels/device.h"
+#include "kernels/testing/bench_util.h"
+#include "runtime/model.h"
+#include "runtime/model_state.h"
+
+namespace hecate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// A random state with modest values (never time on zeros).
+ModelState RandomState(const ModelConfig& config, uint64_t seed, uint64_t pulse) {
+  ModelState s(config);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (float& v : s.data()) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v = (static_cast<float>(x >> 40) / 16777216.0f - 0.5f) * 0.1f;
+  }
+  s.set_pulse_id(pulse);
+  return s;
+}
+
+std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed) {
+  std::vector<uint8_t> out(n);
+  uint64_t x = seed * 0x2545F4914F6CDD1Dull + 7;
+  for (auto& b : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<uint8_t>(x >> 56);
+  }
+  return out;
+}
+
+struct Row {
+  std::string name;
+  int batch;
+  int tokens;
+  double ms;
+  double floor_ms;      // 0 when not a bandwidth floor
+  double min_floor_ms;  // bytes a step must touch
+};
+
+// Median seconds of `repeats` calls of `fn` after `warmup` calls.
+template <typename Fn>
+absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
+  for (int i = 0; i < warmup; ++i) {
+    HECATE_RETURN_IF_ERROR(fn());
+  }
+  std::vector<double> seconds;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = Clock::now();
+    HECATE_RETURN_IF_ERROR(fn());
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return Median(seconds);
+}
+
+// Per-stage device time of one step (events between stages, no graphs).
+absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens) {
+  const ModelConfig& config = model->config();
+  ForwardEngineOptions options;
+  absl::StatusOr<std::unique_ptr<ForwardEngine>> engine = ForwardEngine::Create(model, options);
+  if (!engine.ok()) return engine.status();
+  const StateLayout layout(config);
+  std::vector<float*> states(batch, nullptr);
+  std::vector<uint64_t> pulses(batch);
+  absl::Status status = absl::OkStatus();
+  const ModelState start = RandomState(config, 9, 0);
+  for (int b = 0; b < batch && status.ok(); ++b) {
+    status = CudaStatus(cudaMalloc(reinterpret_cast<void**>(&states[b]), layout.total_bytes()),
+                        "cudaMalloc state");
+    if (status.ok()) {
+      status = CudaStatus(cudaMemcpy(states[b], start.data().data(), layout.total_bytes(),
+                                     cudaMemcpyHostToDevice),
+                          "state upload");
+    }
+    pulses[b] = 1000 + 37 * b;
+  }
+  std::vector<float> logits(size_t(batch) * config.vocab_size);
+  const std::vector<uint8_t> tokens_in = RandomBytes(size_t(batch) * tokens, 11);
+  constexpr int kRepeats = 3;
+  for (int i = 0; i <= kRepeats && status.ok(); ++i) {
+    if (i == 1) (*engine)->ClearProfile();
+    (*engine)->set_profiling(true);
+    status = (*engine)->Step(states, pulses, tokens_in, tokens, LogitRows::kLast, logits.data());
+  }
+  if (status.ok()) {
+    std::vector<std::pair<double, std::string>> stages;
+    double total = 0;
+    for (const auto& [name, ms] : (*engine)->profile_ms()) {
+      stages.push_back({ms / kRepeats, name});
+      total += ms / kRepeats;
+    }
+    std::sort(stages.rbegin(), stages.rend());
+    std::printf("\nstage breakdown, B=%d T=%d (fp32, no graph): %.3f ms per step\n", batch,
+                tokens, total);
+    for (const auto& [ms, name] : stages) {
+      std::printf("  %-16s %9.3f ms %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
+    }
+  }
+  for (float* p : states) cudaFree(p);
+  return status;
+}
+
+absl::Status Run(bool quick) {
+  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
+  if (!bench_device.ok()) return bench_device.status();
+  const double gbps = bench_device->copy.best();
+
+  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel("random:base", 7);
+  if (!model.ok()) return model.status();
+  const ModelConfig& config = (*model)->config();
+  const double weight_bytes = (*model)->weights().data().size() * sizeof(float);
+  const double state_bytes = StateLayout(config).total_bytes();
+  std::printf("model: random:base %s, weights %.1f MB, state %.1f MB per session\n",
+              config.Summary().c_str(), weight_bytes / 1e6, state_bytes / 1e6);
+  // Bytes a decode step must touch per session (not the whole state twice):
+  // level-1 M read and written; slow levels M read, G read and written, and
+  // at a fire (1/p of steps) S read, S and M written; both rings read.
+  const double mat = double(config.n_heads) * config.head_dim() * config.head_dim() * 4;
+  const double ring = double(config.n_heads) * config.window * config.head_dim() * 4;
+  double per_layer = 2 * ring;
+  for (int p : config.periods) per_layer += p == 1 ? 2 * mat : 3 * mat + 3 * mat / p;
+  const double min_state_bytes = per_layer * config.n_layers;
+  auto min_floor_ms = [&](int batch) {
+    return (weight_bytes + min_state_bytes * batch) / (gbps * 1e9) * 1e3;
+  };
+  auto floor_ms = [&](int batch) {
+    return (weight_bytes + 2.0 * state_bytes * batch) / (gbps * 1e9) * 1e3;
+  };
+
+  std::vector<Row> rows;
+  for (bool tf32 : {false, true}) {
+    CudaBackendOptions options;
+    options.tf32 = tf32;
+    options.max_step_tokens = 2048;
+    options.max_batch = 256;
+    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeCudaBackend(*model, options);
+    if (!backend.ok()) return backend.status();
+    const std::string tag = tf32 ? " tf32" : " fp32";
+    std::vector<float> logits;
+
+    // Decode B = 1.
+    {
+      auto state = (*backend)->NewState();
+      if (!state.ok()) return state.status();
+      HECATE_RETURN_IF_ERROR((*backend)->Upload(RandomState(config, 1, 12345), **state));
+      const std::vector<uint8_t> tokens = RandomBytes(4096, 2);
+      size_t next = 0;
+      absl::StatusOr<double> s = TimeCalls(10, quick ? 30 : 100, [&] {
+        return (*backend)->Forward(**state, absl::MakeConstSpan(tokens).subspan(next++ % 4096, 1),
+                                   LogitsMode::kLast, &logits);
+      });
+      if (!s.ok()) return s.status();
+      rows.push_back({"decode" + tag, 1, 1, *s * 1e3, floor_ms(1), min_floor_ms(1)});
+    }
+    // Prefill T = 2048, B = 1, from a random state.
+    {
+      auto state = (*backend)->NewState();
+      if (!state.ok()) return state.status();
+      const ModelState start = RandomState(config, 3, 0);
+      const std::vector<uint8_t> tokens = RandomBytes(2048, 4);
+      // Each repeat restarts from the same state; only Forward is timed.
+      std::vector<double> seconds;
+      for (int i = 0; i < (quick ? 4 : 6); ++i) {
+        HECATE_RETURN_IF_ERROR((*backend)->Upload(start, **state));
+        const auto t0 = Clock::now();
+        HECATE_RETURN_IF_ERROR((*backend)->Forward(**state, tokens, LogitsMode::kLast, &logits));
+        if (i > 0) seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+      rows.push_back({"prefill" + tag, 1, 2048, Median(seconds) * 1e3, 0, 0});
+    }
+    // Decode B = 256 (fp32 only: the state traffic dominates, not the GEMMs).
+    if (!tf32) {
+      constexpr int kBatch = 256;
+      std::vector<std::unique_ptr<BackendState>> states;
+      const ModelState start = RandomState(config, 5, 0);
+      ModelState staged = RandomState(config, 5, 0);
+      for (int b = 0; b < kBatch; ++b) {
+        auto state = (*backend)->NewState();
+        if (!state.ok()) return state.status();
+        staged.set_pulse_id(1000 + 37 * b);  // different fire and ring phases
+        HECATE_RETURN_IF_ERROR((*backend)->Upload(staged, **state));
+        states.push_back(*std::move(state));
+      }
+      const std::vector<uint8_t> tokens = RandomBytes(kBatch * 64, 6);
+      std::vector<std::vector<float>> outs(kBatch);
+      int step = 0;
+      absl::StatusOr<double> s = TimeCalls(3, quick ? 8 : 20, [&] {
+        std::vector<ForwardItem> items(kBatch);
+        for (int b = 0; b < kBatch; ++b) {
+          items[b].state = states[b].get();
+          items[b].tokens = absl::MakeConstSpan(tokens).subspan((step % 64) * kBatch + b, 1);
+          items[b].mode = LogitsMode::kLast;
+          items[b].logits = &outs[b];
+        }
+        ++step;
+        return (*backend)->ForwardBatch(absl::MakeSpan(items));
+      });
+      if (!s.ok()) return s.status();
+      rows.push_back(
+          {"decode" + tag, kBatch, 1, *s * 1e3, floor_ms(kBatch), min_floor_ms(kBatch)});
+    }
+  }
+
+  std::printf("\n%-14s %5s %6s %10s %12s %10s %8s %10s %8s\n", "case", "B", "T", "ms/call",
+              "tokens/s", "floor ms", "x floor", "min floor", "x min");
+  for (const Row& r : rows) {
+    const double tps = r.batch * r.tokens / (r.ms * 1e-3);
+    if (r.floor_ms > 0) {
+      std::printf("%-14s %5d %6d %10.3f %12.0f %10.3f %8.2f %10.3f %8.2f\n", r.name.c_str(),
+                  r.batch, r.tokens, r.ms, tps, r.floor_ms, r.ms / r.floor_ms, r.min_floor_ms,
+                  r.ms / r.min_floor_ms);
+    } else {
+      std::printf("%-14s %5d %6d %10.3f %12.0f %10s %8s %10s %8s\n", r.name.c_str(), r.batch,
+                  r.tokens, r.ms, tps, "-", "-", "-", "-");
+    }
+  }
+  std::printf("floor = (weights %.0f MB + B x 2 x state %.1f MB) / %.0f GB/s\n",
+              weight_bytes / 1e6, state_bytes / 1e6, gbps);
+  std::printf("min floor = (weights + B x %.1f MB touched: M of level 1 read+written, slow "
+              "M read, G read+written, S/M fire traffic amortised, rings read) / bandwidth\n",
+              min_state_bytes / 1e6);
+  HECATE_RETURN_IF_ERROR(Breakdown(*model, 1, 2048));
+  HECATE_RETURN_IF_ERROR(Breakdown(*model, 1, 1));
+  HECATE_RETURN_IF_ERROR(Breakdown(*model, 256, 1));
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace hecate
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  return hecate::testing::BenchMain("cuda_backend_bench",
+                                    [quick] { return hecate::Run(quick); });
+}

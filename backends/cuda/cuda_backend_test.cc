@@ -1,0 +1,309 @@
+// Parity of the CUDA backend with the CPU reference (docs/MODEL.md section
+// 6): the same model, the same fresh random token stream cut into chunks
+// that straddle fire points and wrap the attention ring, logits and every
+// state tensor compared after each chunk. The device scratch is NaN-poisoned
+// before every step and host outputs are NaN-filled, so an unwritten value
+// fails (relative error is +inf for any non-finite value).
+#include "backends/cuda/cuda_backend.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "gtest/gtest.h"
+#include "kernels/testing/cuda_test_util.h"
+#include "runtime/model_state.h"
+#include "runtime/test_util.h"
+
+namespace hecate {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
+  return testing::RelativeError(absl::MakeConstSpan(got), absl::MakeConstSpan(want));
+}
+
+// Fresh seed per run, printed so a failure can be replayed.
+uint64_t FreshSeed(const char* what) {
+  std::mt19937_64 rng = testing::FreshRng(what);
+  return rng();
+}
+
+struct Case {
+  std::string name;
+  ModelConfig config;
+  int max_step_tokens;
+  bool tf32;
+  double tolerance;
+  bool graphs = true;
+};
+
+ModelConfig Preset(const char* name) {
+  absl::StatusOr<ModelConfig> c = ModelConfig::Preset(name);
+  EXPECT_TRUE(c.ok());
+  return *c;
+}
+
+// SmallConfig without a period-1 level: every level is a slow one.
+ModelConfig NoDeltaConfig() {
+  ModelConfig c = testing::SmallConfig();
+  c.periods = {2, 6};
+  return c;
+}
+
+// Head width 128 (the base config's), small enough for the CPU reference:
+// the d = 128 paths of the chunked delta rule, the tiled attention and the
+// row kernel.
+ModelConfig WideHeadsConfig() {
+  ModelConfig c;
+  c.d_model = 256;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.window = 96;
+  c.periods = {1, 4, 32};
+  c.d_ff = 192;
+  return c;
+}
+
+std::vector<Case> Cases() {
+  return {
+      {"small", testing::SmallConfig(), 2048, false, 1e-4},
+      {"small_step64", testing::SmallConfig(), 64, false, 1e-4},
+      {"no_delta_level", NoDeltaConfig(), 2048, false, 1e-4},
+      {"tiny", Preset("tiny"), 2048, false, 1e-4},
+      {"wide_heads", WideHeadsConfig(), 2048, false, 1e-4},
+      {"tiny_step48", Preset("tiny"), 48, false, 1e-4},
+      {"tiny_tf32", Preset("tiny"), 2048, true, 3e-3},
+      {"tiny_no_graphs", Preset("tiny"), 2048, false, 1e-4, /*graphs=*/false},
+  };
+}
+
+class CudaBackendParityTest : public ::testing::TestWithParam<Case> {};
+
+struct Worst {
+  double logits = 0, state = 0;
+  std::string state_tensor;
+};
+
+// Compares every state tensor of `got` with `want`; records the worst.
+void CompareStates(const ModelState& got, const ModelState& want, double tolerance,
+                   const std::string& where, Worst& worst) {
+  ASSERT_EQ(got.pulse_id(), want.pulse_id()) << where;
+  for (const StateTensor& t : want.layout().tensors()) {
+    const absl::Span<const float> g = got.tensor(t), w = want.tensor(t);
+    const double err = testing::RelativeError(g, w);
+    EXPECT_LT(err, tolerance) << where << " state " << t.name;
+    if (err > worst.state) {
+      worst.state = err;
+      worst.state_tensor = t.name;
+    }
+  }
+}
+
+TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const Case& c = GetParam();
+  const uint64_t seed = FreshSeed(c.name.c_str());
+  std::shared_ptr<const Model> model = testing::SensitiveModel(c.config, seed);
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  CudaBackendOptions options;
+  options.tf32 = c.tf32;
+  options.max_step_tokens = c.max_step_tokens;
+  options.poison_scratch = true;
+  options.decode_graphs = c.graphs;
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  EXPECT_EQ((*cuda)->name(), "cuda");
+  EXPECT_EQ((*cuda)->tf32(), c.tf32);
+
+  auto cpu_state = cpu->NewState();
+  auto gpu_state = (*cuda)->NewState();
+  ASSERT_TRUE(cpu_state.ok() && gpu_state.ok());
+
+  // Splits straddle fire points (periods 4/8/16...) and wrap the ring
+  // (windows 24/128); the upload in the middle jumps to a random pulse id.
+  const std::vector<int> splits = {1, 7, 33, 64, 200, 1, 1, 130, -1, 5, 61, 1, 150};
+  const std::vector<uint8_t> stream = testing::RandomTokens(1024, seed + 1);
+  size_t at = 0;
+  Worst worst;
+  ModelState got(c.config), want(c.config);
+  for (size_t i = 0; i < splits.size(); ++i) {
+    const std::string where = absl::StrCat(c.name, " chunk ", i, " (", splits[i], " tokens)");
+    if (splits[i] < 0) {
+      // Jump to a random state and pulse id (ring phase, fire phase).
+      ModelState random(c.config);
+      testing::FillRandom(random, seed + 2);
+      // Keep memories modest so the stream stays well conditioned.
+      for (float& v : random.data()) v *= 0.05f;
+      ASSERT_TRUE(cpu->Upload(random, **cpu_state).ok());
+      ASSERT_TRUE((*cuda)->Upload(random, **gpu_state).ok());
+      continue;
+    }
+    const auto chunk = absl::MakeConstSpan(stream).subspan(at, splits[i]);
+    at += splits[i];
+    const LogitsMode mode = i % 3 == 1 ? LogitsMode::kLast : LogitsMode::kAll;
+    std::vector<float> cpu_logits, gpu_logits(3, kNaN);
+    ASSERT_TRUE(cpu->Forward(**cpu_state, chunk, mode, &cpu_logits).ok());
+    size_t applied = 0;
+    absl::Status s = (*cuda)->Forward(**gpu_state, chunk, mode, &gpu_logits, nullptr, &applied);
+    ASSERT_TRUE(s.ok()) << where << ": " << s;
+    EXPECT_EQ(applied, chunk.size());
+    const double logit_err = RelErr(gpu_logits, cpu_logits);
+    EXPECT_LT(logit_err, c.tolerance) << where << " logits";
+    worst.logits = std::max(worst.logits, logit_err);
+
+    std::fill(got.data().begin(), got.data().end(), kNaN);
+    ASSERT_TRUE((*cuda)->Download(**gpu_state, got).ok());
+    ASSERT_TRUE(cpu->Download(**cpu_state, want).ok());
+    CompareStates(got, want, c.tolerance, where, worst);
+  }
+  std::printf("PARITY %-16s logits %.3g  state %.3g (%s)  tolerance %.0e\n", c.name.c_str(),
+              worst.logits, worst.state, worst.state_tensor.c_str(), c.tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, CudaBackendParityTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.name;
+                         });
+
+// ForwardBatch: an odd number of sessions at different pulse ids, decoding
+// together (one batched step), equals each session's CPU Forward; a
+// multi-token item and a kNone item ride along.
+TEST(CudaBackendBatchTest, BatchedDecodeMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const uint64_t seed = FreshSeed("BatchedDecode");
+  const ModelConfig config = testing::SmallConfig();
+  std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  CudaBackendOptions options;
+  options.poison_scratch = true;
+  options.max_batch = 4;  // 7 decode items: two batched steps
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+
+  constexpr int kSessions = 8;
+  std::vector<std::unique_ptr<BackendState>> cpu_states, gpu_states;
+  for (int b = 0; b < kSessions; ++b) {
+    cpu_states.push_back(*cpu->NewState());
+    gpu_states.push_back(*(*cuda)->NewState());
+    // Different prefixes: different pulse ids, fire phases and ring phases.
+    const auto prefix = testing::RandomTokens(3 + 11 * b, seed + 10 + b);
+    ASSERT_TRUE(cpu->Forward(*cpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+    ASSERT_TRUE((*cuda)->Forward(*gpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+  }
+  double worst_logits = 0, worst_state = 0;
+  for (int step = 0; step < 20; ++step) {
+    const auto tokens = testing::RandomTokens(kSessions + 9, seed + 100 + step);
+    std::vector<std::vector<float>> cpu_logits(kSessions), gpu_logits(kSessions);
+    std::vector<ForwardItem> items(kSessions);
+    for (int b = 0; b < kSessions; ++b) {
+      gpu_logits[b].assign(5, kNaN);
+      items[b].state = gpu_states[b].get();
+      // Session 0 takes a 10-token chunk; session 1 wants no logits.
+      items[b].tokens = b == 0 ? absl::MakeConstSpan(tokens).subspan(kSessions - 1, 10)
+                               : absl::MakeConstSpan(tokens).subspan(b, 1);
+      items[b].mode = b == 1 ? LogitsMode::kNone : LogitsMode::kLast;
+      items[b].logits = &gpu_logits[b];
+      ASSERT_TRUE(
+          cpu->Forward(*cpu_states[b], items[b].tokens, items[b].mode, &cpu_logits[b]).ok());
+    }
+    absl::Status s = (*cuda)->ForwardBatch(absl::MakeSpan(items));
+    ASSERT_TRUE(s.ok()) << s;
+    for (int b = 0; b < kSessions; ++b) {
+      if (b == 1) continue;
+      const double err = RelErr(gpu_logits[b], cpu_logits[b]);
+      EXPECT_LT(err, 1e-4) << "step " << step << " session " << b;
+      worst_logits = std::max(worst_logits, err);
+    }
+  }
+  ModelState got(config), want(config);
+  for (int b = 0; b < kSessions; ++b) {
+    ASSERT_TRUE((*cuda)->Download(*gpu_states[b], got).ok());
+    ASSERT_TRUE(cpu->Download(*cpu_states[b], want).ok());
+    ASSERT_EQ(got.pulse_id(), want.pulse_id());
+    const double err = testing::RelativeError(got.data(), want.data());
+    EXPECT_LT(err, 1e-4) << "session " << b;
+    worst_state = std::max(worst_state, err);
+  }
+  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", "batched_decode",
+              worst_logits, worst_state);
+}
+
+TEST(CudaBackendStateTest, UploadDownloadRoundTripIsBitExact) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const uint64_t seed = FreshSeed("RoundTrip");
+  const ModelConfig config = Preset("tiny");
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeCudaBackend(testing::SensitiveModel(config, seed));
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  auto state = (*cuda)->NewState();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ((*state)->resident_bytes(), StateLayout(config).total_bytes());
+
+  ModelState zero(config), fresh(config);
+  std::fill(fresh.data().begin(), fresh.data().end(), kNaN);
+  ASSERT_TRUE((*cuda)->Download(**state, fresh).ok());
+  EXPECT_TRUE(fresh.BitwiseEquals(zero)) << "a new state is all zeros, pulse 0";
+
+  ModelState host(config), back(config);
+  testing::FillRandom(host, seed);
+  ASSERT_TRUE((*cuda)->Upload(host, **state).ok());
+  EXPECT_EQ((*state)->pulse_id(), host.pulse_id());
+  std::fill(back.data().begin(), back.data().end(), kNaN);
+  ASSERT_TRUE((*cuda)->Download(**state, back).ok());
+  EXPECT_TRUE(back.BitwiseEquals(host));
+}
+
+TEST(CudaBackendValidationTest, BadInputsLeaveStateUnchanged) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const uint64_t seed = FreshSeed("Validation");
+  const ModelConfig config = testing::SmallConfig();
+  std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model);
+  absl::StatusOr<std::unique_ptr<Backend>> other = MakeCudaBackend(model);
+  ASSERT_TRUE(cuda.ok() && other.ok());
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  auto state = (*cuda)->NewState();
+  auto foreign = (*other)->NewState();
+  auto cpu_state = cpu->NewState();
+  ASSERT_TRUE(state.ok() && foreign.ok() && cpu_state.ok());
+  ModelState before(config);
+  testing::FillRandom(before, seed);
+  ASSERT_TRUE((*cuda)->Upload(before, **state).ok());
+
+  const auto tokens = testing::RandomTokens(20, seed);
+  std::vector<float> logits;
+  EXPECT_EQ((*cuda)->Forward(**foreign, tokens, LogitsMode::kNone, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*cuda)->Forward(**cpu_state, tokens, LogitsMode::kNone, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*cuda)->Forward(**state, {}, LogitsMode::kLast, &logits).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*cuda)->Forward(**state, tokens, LogitsMode::kAll, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::atomic<bool> cancel{true};
+  size_t applied = 99;
+  EXPECT_EQ((*cuda)->Forward(**state, tokens, LogitsMode::kLast, &logits, &cancel, &applied)
+                .code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(applied, 0u);
+  ForwardItem twice[2];
+  twice[0].state = twice[1].state = state->get();
+  twice[0].tokens = twice[1].tokens = absl::MakeConstSpan(tokens).first(1);
+  twice[0].mode = twice[1].mode = LogitsMode::kNone;
+  EXPECT_EQ((*cuda)->ForwardBatch(absl::MakeSpan(twice)).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  ModelState after(config);
+  ASSERT_TRUE((*cuda)->Download(**state, after).ok());
+  EXPECT_TRUE(after.BitwiseEquals(before));
+}
+
+}  // namespace
+}  // namespace hecate

@@ -1,0 +1,399 @@
+#include "backends/cuda/forward_engine.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cms_slow/cms_slow.h"
+#include "kernels/cuda_check.h"
+#include "kernels/fused/fused.h"
+#include "kernels/gdr_decode/gdr_decode.h"
+#include "kernels/gdr_prefill/gdr_prefill.h"
+#include "kernels/swa_decode/swa_decode.h"
+#include "kernels/swa_prefill/swa_prefill.h"
+#include "runtime/model_state.h"
+
+namespace hecate {
+
+absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
+    std::shared_ptr<const Model> model, const ForwardEngineOptions& options) {
+  const ModelConfig& c = model->config();
+  absl::StatusOr<DeviceWeights> weights = DeviceWeights::Upload(*model);
+  if (!weights.ok()) return weights.status();
+  absl::StatusOr<StepWorkspace> ws =
+      StepWorkspace::Create(c, weights->proj_cols(), options.max_rows, options.max_batch,
+                            options.max_prefill_tokens);
+  if (!ws.ok()) return ws.status();
+  std::unique_ptr<ForwardEngine> engine(new ForwardEngine(
+      std::move(model), options, *std::move(weights), *std::move(ws)));
+
+  int device = 0;
+  HECATE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  HECATE_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&engine->multiprocessors_,
+                                                     cudaDevAttrMultiProcessorCount, device));
+  HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&engine->stream_, cudaStreamNonBlocking));
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasCreate(&engine->cublas_));
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetStream(engine->cublas_, engine->stream_));
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(
+      engine->cublas_, options.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+  absl::StatusOr<DeviceBuffer<char>> cublas_ws = DeviceBuffer<char>::Create(kCublasWorkspaceBytes);
+  if (!cublas_ws.ok()) return cublas_ws.status();
+  engine->cublas_workspace_ = *std::move(cublas_ws);
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(
+      engine->cublas_, engine->cublas_workspace_.data(), kCublasWorkspaceBytes));
+  return engine;
+}
+
+ForwardEngine::ForwardEngine(std::shared_ptr<const Model> model,
+                             const ForwardEngineOptions& options, DeviceWeights weights,
+                             StepWorkspace workspace)
+    : model_(std::move(model)),
+      options_(options),
+      weights_(std::move(weights)),
+      ws_(std::move(workspace)) {
+  const ModelConfig& c = model_->config();
+  const StateLayout layout(c);
+  auto offset = [&](int l, StateKind kind, int level) -> size_t {
+    const int i = layout.Find(l, kind, level);
+    return i < 0 ? 0 : layout.tensors()[i].offset;
+  };
+  offsets_.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerStateOffsets& o = offsets_[l];
+    for (int j = 0; j < c.levels(); ++j) {
+      o.m.push_back(offset(l, StateKind::kMemory, j));
+      o.s.push_back(offset(l, StateKind::kMomentum, j));
+      o.g.push_back(offset(l, StateKind::kErrorBuffer, j));
+    }
+    o.ring_k = offset(l, StateKind::kWindowKeys, -1);
+    o.ring_v = offset(l, StateKind::kWindowValues, -1);
+  }
+  for (int j = 0; j < c.levels(); ++j) {
+    if (c.periods[j] == 1) delta_level_ = j;
+  }
+  // kernels/gdr_prefill is specialised for these head widths.
+  chunked_delta_rule_ = c.head_dim() == 64 || c.head_dim() == 128;
+}
+
+ForwardEngine::~ForwardEngine() {
+  for (auto& [key, exec] : decode_graphs_) cudaGraphExecDestroy(exec);
+  for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  if (cublas_ != nullptr) cublasDestroy(cublas_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+absl::Status ForwardEngine::Gemm(int rows, int n, int k, const float* a, int lda,
+                                 const float* b, int ldb, float* c, int ldc, float beta) {
+  const float one = 1.0f;
+  if (rows == 1) {
+    // One row: c = B^T a in column-major terms, a matrix-vector product
+    // (cuBLAS's GEMM kernels move the weights far below bandwidth here).
+    HECATE_CUBLAS_RETURN_IF_ERROR(
+        cublasSgemv(cublas_, CUBLAS_OP_N, n, k, &one, b, ldb, a, 1, &beta, c, 1));
+    return absl::OkStatus();
+  }
+  // Row-major C = A B is column-major C^T = B^T A^T: swap the operands.
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, n, rows, k, &one,
+                                            b, ldb, a, lda, &beta, c, ldc));
+  return absl::OkStatus();
+}
+
+absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
+  const ModelConfig& c = model_->config();
+  const DeviceLayerWeights& w = weights_.layer(l);
+  const LayerStateOffsets& o = offsets_[l];
+  const int rows = batch * tokens, dm = c.d_model, f = c.d_ff, d = c.head_dim();
+  const int heads = c.n_heads, levels = c.levels(), pc = weights_.proj_cols();
+  const size_t plane = ws_.plane();
+  float* const qa = ws_.act;
+  float* const ka = qa + plane;
+  float* const va = ka + plane;
+  float* const mq = va + plane;
+  float* const mk = mq + plane;
+  float* const mv = mk + plane;
+
+  HECATE_RETURN_IF_ERROR(
+      RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("norm"));
+  HECATE_RETURN_IF_ERROR(Gemm(rows, pc, dm, ws_.u, dm, w.proj, pc, ws_.proj, pc, 0.0f));
+  HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+
+  MixerPrepParams prep;
+  prep.batch = batch;
+  prep.tokens = tokens;
+  prep.heads = heads;
+  prep.dim = d;
+  prep.levels = levels;
+  prep.delta_level = delta_level_;
+  prep.pulse = ws_.device_pulse;
+  prep.inv_freq = weights_.inv_freq();
+  prep.proj = ws_.proj;
+  prep.proj_stride = pc;
+  prep.gate_bias = w.gate_bias;
+  prep.act = ws_.act;
+  prep.plane = plane;
+  prep.gates = ws_.gates;
+  prep.alpha1 = ws_.alpha1;
+  prep.theta1 = ws_.theta1;
+  HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
+
+  // Sliding-window attention (the ring is updated inside).
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  if (tokens == 1) {
+    SwaDecodeParams p;
+    p.batch = batch;
+    p.heads = heads;
+    p.dim = d;
+    p.window = c.window;
+    p.states = ws_.device_states;
+    p.k_offset = o.ring_k;
+    p.v_offset = o.ring_v;
+    p.pulse = ws_.device_pulse;
+    p.q = qa;
+    p.k = ka;
+    p.v = va;
+    p.out = ws_.attn;
+    p.scale = scale;
+    p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
+    HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
+  } else {
+    SwaPrefillParams p;
+    p.batch = batch;
+    p.heads = heads;
+    p.dim = d;
+    p.window = c.window;
+    p.tokens = tokens;
+    p.states = ws_.device_states;
+    p.k_offset = o.ring_k;
+    p.v_offset = o.ring_v;
+    p.pulse = ws_.device_pulse;
+    p.q = qa;
+    p.k = ka;
+    p.v = va;
+    p.qkv_stride = dm;
+    p.out = ws_.attn;
+    p.out_stride = dm;
+    p.scale = scale;
+    HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
+  }
+
+  HECATE_RETURN_IF_ERROR(Mark("attention"));
+
+  // Level 1: the gated delta rule; its reads go to plane delta_level_. For a
+  // chunk, head widths the chunked kernel does not cover go through the
+  // token-by-token row kernel with the slow levels below.
+  const bool delta_in_rows = delta_level_ >= 0 && tokens > 1 && !chunked_delta_rule_;
+  if (delta_level_ >= 0 && !delta_in_rows) {
+    float* y = ws_.ys + delta_level_ * plane;
+    if (tokens == 1) {
+      GdrDecodeParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.states = ws_.device_states;
+      p.state_offset = o.m[delta_level_];
+      p.q = mq;
+      p.k = mk;
+      p.v = mv;
+      p.alpha = ws_.alpha1;
+      p.theta = ws_.theta1;
+      p.y = y;
+      HECATE_RETURN_IF_ERROR(GdrDecode(p, stream_));
+    } else {
+      GdrPrefillParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.tokens = tokens;
+      p.states = ws_.device_states;
+      p.state_offset = o.m[delta_level_];
+      p.q = mq;
+      p.k = mk;
+      p.v = mv;
+      p.qkv_stride = dm;
+      p.alpha = ws_.alpha1;
+      p.theta = ws_.theta1;
+      p.gate_stride = heads;
+      p.y = y;
+      p.workspace = ws_.gdr;
+      p.workspace_floats = ws_.gdr_floats;
+      HECATE_RETURN_IF_ERROR(GdrPrefill(p, stream_));
+    }
+  }
+
+  HECATE_RETURN_IF_ERROR(Mark("delta rule"));
+
+  // Slow levels (and the delta rule when delta_in_rows), in one launch.
+  CmsSlowParams slow;
+  slow.batch = batch;
+  slow.heads = heads;
+  slow.dim = d;
+  slow.tokens = tokens;
+  slow.levels = levels;
+  int first_slow = -1;
+  for (int j = 0; j < levels; ++j) {
+    if (c.periods[j] == 1 && !delta_in_rows) continue;
+    if (first_slow < 0) first_slow = j;
+    const int i = slow.count++;
+    slow.level[i] = j;
+    slow.period[i] = c.periods[j];
+    slow.m_offset[i] = o.m[j];
+    slow.s_offset[i] = o.s[j];
+    slow.g_offset[i] = o.g[j];
+  }
+  if (slow.count > 0) {
+    slow.states = ws_.device_states;
+    slow.pulse = ws_.device_pulse;
+    slow.q = mq;
+    slow.k = mk;
+    slow.v = mv;
+    slow.qkv_stride = dm;
+    slow.gates = ws_.gates;
+    slow.gate_stride = 3 * levels * heads;
+    // The levels of the call are consecutive, so plane j is level j.
+    slow.y = ws_.ys + first_slow * plane;
+    slow.y_plane = plane;
+    HECATE_RETURN_IF_ERROR(CmsSlow(slow, stream_));
+  }
+
+  HECATE_RETURN_IF_ERROR(Mark("cms rows"));
+
+  // MAG, then h += (a * sigmoid(m)) @ Wo.
+  HECATE_RETURN_IF_ERROR(MagGate(
+      MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("mag"));
+  HECATE_RETURN_IF_ERROR(Gemm(rows, dm, dm, ws_.attn, dm, w.wo, dm, ws_.x, dm, 1.0f));
+  HECATE_RETURN_IF_ERROR(Mark("gemm wo"));
+
+  // SwiGLU MLP with the residual.
+  HECATE_RETURN_IF_ERROR(
+      RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm2, ws_.u}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("norm"));
+  HECATE_RETURN_IF_ERROR(Gemm(rows, 2 * f, dm, ws_.u, dm, w.w13, 2 * f, ws_.h13, 2 * f, 0.0f));
+  HECATE_RETURN_IF_ERROR(Mark("gemm w1|w3"));
+  HECATE_RETURN_IF_ERROR(SwiGlu(SwiGluParams{rows, f, ws_.h13}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("swiglu"));
+  HECATE_RETURN_IF_ERROR(Gemm(rows, dm, f, ws_.h13, 2 * f, w.w2, dm, ws_.x, dm, 1.0f));
+  return Mark("gemm w2");
+}
+
+absl::Status ForwardEngine::Mark(const char* name) {
+  if (!profiling_) return absl::OkStatus();
+  if (marks_.size() == events_.size()) {
+    cudaEvent_t e = nullptr;
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
+    events_.push_back(e);
+  }
+  HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events_[marks_.size()], stream_));
+  marks_.push_back(name);
+  return absl::OkStatus();
+}
+
+absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitRows logit_rows) {
+  const ModelConfig& c = model_->config();
+  const int rows = batch * tokens, dm = c.d_model;
+  HECATE_RETURN_IF_ERROR(Mark("start"));
+  HECATE_RETURN_IF_ERROR(EmbedGather(
+      EmbedGatherParams{rows, dm, ws_.device_tokens, weights_.embed(), ws_.x}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("embed"));
+  for (int l = 0; l < c.n_layers; ++l) HECATE_RETURN_IF_ERROR(Layer(l, batch, tokens));
+  if (logit_rows == LogitRows::kNone) return absl::OkStatus();
+
+  const bool all = logit_rows == LogitRows::kAll;
+  const int out_rows = all ? rows : batch;
+  const float* in = all ? ws_.x : ws_.x + size_t(tokens - 1) * dm;
+  const size_t in_stride = all ? size_t(dm) : size_t(tokens) * dm;
+  HECATE_RETURN_IF_ERROR(RmsNorm(
+      RmsNormParams{out_rows, dm, in, in_stride, weights_.norm_f(), ws_.normed}, stream_));
+  // logits = normed @ E^T: column-major logits^T = E (op T of E^T) normed^T.
+  const float one = 1.0f, zero = 0.0f;
+  if (out_rows == 1) {
+    HECATE_CUBLAS_RETURN_IF_ERROR(cublasSgemv(cublas_, CUBLAS_OP_T, dm, c.vocab_size, &one,
+                                              weights_.embed(), dm, ws_.normed, 1, &zero,
+                                              ws_.logits, 1));
+    return Mark("logits");
+  }
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, c.vocab_size,
+                                            out_rows, dm, &one, weights_.embed(), dm,
+                                            ws_.normed, dm, &zero, ws_.logits, c.vocab_size));
+  return Mark("logits");
+}
+
+absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitRows logit_rows) {
+  const std::pair<int, int> key(batch, static_cast<int>(logit_rows));
+  if (auto it = decode_graphs_.find(key); it != decode_graphs_.end()) return it->second;
+  HECATE_CUDA_RETURN_IF_ERROR(
+      cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  const absl::Status enqueued = Enqueue(batch, 1, logit_rows);
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  if (!enqueued.ok() || ended != cudaSuccess) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    if (!enqueued.ok()) return enqueued;
+    return CudaStatus(ended, "cudaStreamEndCapture (decode graph)");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  HECATE_CUDA_RETURN_IF_ERROR(instantiated);
+  decode_graphs_[key] = exec;
+  return exec;
+}
+
+absl::Status ForwardEngine::Step(absl::Span<float* const> states,
+                                 absl::Span<const uint64_t> pulses,
+                                 absl::Span<const uint8_t> tokens, int tokens_per_session,
+                                 LogitRows logit_rows, float* logits) {
+  const ModelConfig& c = model_->config();
+  const int batch = static_cast<int>(states.size());
+  const int64_t rows = int64_t(batch) * tokens_per_session;
+  if (batch < 1 || batch > ws_.max_batch() || pulses.size() != states.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ForwardEngine::Step: batch must be in [1, ", ws_.max_batch(),
+                     "] with one pulse id per state, got ", batch, " and ", pulses.size()));
+  }
+  if (tokens_per_session < 1 || rows > ws_.max_rows() ||
+      tokens.size() != static_cast<size_t>(rows)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ForwardEngine::Step: need 1..", ws_.max_rows(), " rows and batch * tokens_per_session "
+        "token bytes, got ", tokens.size(), " for ", batch, " x ", tokens_per_session));
+  }
+  if (logit_rows != LogitRows::kNone && logits == nullptr) {
+    return absl::InvalidArgumentError("ForwardEngine::Step: logits requested, no output");
+  }
+  if (options_.poison_scratch) HECATE_RETURN_IF_ERROR(ws_.Poison(stream_));
+  // The previous step synchronised the stream, so the pinned table is free.
+  for (int b = 0; b < batch; ++b) {
+    ws_.host_states[b] = states[b];
+    ws_.host_pulse[b] = pulses[b];
+  }
+  std::copy(tokens.begin(), tokens.end(), ws_.host_tokens);
+  HECATE_RETURN_IF_ERROR(ws_.UploadTable(static_cast<int>(rows), stream_));
+
+  marks_.clear();
+  if (tokens_per_session == 1 && options_.decode_graphs && !profiling_) {
+    absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(batch, logit_rows);
+    if (!graph.ok()) return graph.status();
+    HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(*graph, stream_));
+  } else {
+    HECATE_RETURN_IF_ERROR(Enqueue(batch, tokens_per_session, logit_rows));
+  }
+  if (logit_rows != LogitRows::kNone) {
+    const size_t out_rows = logit_rows == LogitRows::kAll ? size_t(rows) : size_t(batch);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, ws_.logits,
+                                                out_rows * c.vocab_size * sizeof(float),
+                                                cudaMemcpyDeviceToHost, stream_));
+  }
+  HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  for (size_t i = 1; i < marks_.size(); ++i) {
+    float ms = 0;
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, events_[i - 1], events_[i]));
+    profile_ms_[marks_[i]] += ms;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hecate

@@ -1,0 +1,123 @@
+// ForwardEngine: enqueues HecateLM's forward pass (docs/MODEL.md section 2)
+// on the device for `batch` sessions x `tokens` tokens each, and waits for it.
+//
+// Per layer: rmsnorm -> one GEMM for the attention, memory and gate
+// projections -> MixerPrep (RoPE, memory activations, gates) -> sliding-
+// window attention (decode kernel for one token, prefill kernel otherwise)
+// -> level-1 gated delta rule (decode or chunked prefill kernel; the row
+// kernel of kernels/cms_slow for head widths the chunked one lacks) -> slow
+// CMS levels -> MAG gate -> Wo GEMM with the residual -> rmsnorm -> W1|W3 GEMM ->
+// SwiGLU -> W2 GEMM with the residual. Then the final norm and the tied-
+// embedding logits GEMM for the requested rows only.
+//
+// GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `tf32` is set.
+// Not thread-safe: the owning backend serialises calls.
+#ifndef HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
+#define HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "backends/cuda/device_weights.h"
+#include "backends/cuda/step_workspace.h"
+#include "runtime/model.h"
+
+namespace hecate {
+
+struct ForwardEngineOptions {
+  bool tf32 = false;
+  int max_rows = 2048;            // sessions x tokens per step
+  int max_batch = 256;            // sessions per step
+  int max_prefill_tokens = 2048;  // tokens per step of a single session
+  bool poison_scratch = false;    // tests: NaN-fill the scratch before each step
+  // Decode steps (one token per session) are captured once per batch size
+  // into a CUDA graph and replayed: the per-call table lives at fixed device
+  // addresses, so one graph serves any sessions and pulse ids.
+  bool decode_graphs = true;
+};
+
+enum class LogitRows {
+  kNone,  // no logits
+  kLast,  // each session's last token: [batch, V]
+  kAll,   // every token: [batch * tokens, V], session-major
+};
+
+class ForwardEngine {
+ public:
+  // Uses the current CUDA device.
+  static absl::StatusOr<std::unique_ptr<ForwardEngine>> Create(
+      std::shared_ptr<const Model> model, const ForwardEngineOptions& options);
+  ~ForwardEngine();
+  ForwardEngine(const ForwardEngine&) = delete;
+  ForwardEngine& operator=(const ForwardEngine&) = delete;
+
+  // Advances the sessions whose state buffers are `states` (StateLayout
+  // order, pulse ids `pulses`) by `tokens` (session-major, `tokens_per_
+  // session` each) and, unless `rows` is kNone, copies the logits to
+  // `logits` on the host. Returns after the device has finished. Pulse ids
+  // are the caller's to advance. On a CUDA error the states are undefined.
+  absl::Status Step(absl::Span<float* const> states, absl::Span<const uint64_t> pulses,
+                    absl::Span<const uint8_t> tokens, int tokens_per_session, LogitRows rows,
+                    float* logits);
+
+  // Benchmarks: with profiling on, steps run without graphs and record an
+  // event after each stage; profile_ms() sums the stage times (ms) since
+  // the last ClearProfile().
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, double>& profile_ms() const { return profile_ms_; }
+  void ClearProfile() { profile_ms_.clear(); }
+
+  const DeviceWeights& weights() const { return weights_; }
+  const ForwardEngineOptions& options() const { return options_; }
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  // Offsets (floats) of one layer's state tensors from a state's base.
+  struct LayerStateOffsets {
+    std::vector<size_t> m, s, g;  // per level (g: 0 for period 1)
+    size_t ring_k = 0, ring_v = 0;
+  };
+
+  ForwardEngine(std::shared_ptr<const Model> model, const ForwardEngineOptions& options,
+                DeviceWeights weights, StepWorkspace workspace);
+  // Enqueues the whole step (logits into the workspace) on stream_.
+  absl::Status Enqueue(int batch, int tokens, LogitRows rows);
+  absl::Status Layer(int layer, int batch, int tokens);
+  // The replayable decode graph for `batch` sessions (built on first use).
+  absl::StatusOr<cudaGraphExec_t> DecodeGraph(int batch, LogitRows rows);
+  // Records the end of stage `name` when profiling.
+  absl::Status Mark(const char* name);
+  // Row-major C[rows, n] = A[rows, k] @ B[k, n] + beta * C.
+  absl::Status Gemm(int rows, int n, int k, const float* a, int lda, const float* b, int ldb,
+                    float* c, int ldc, float beta);
+
+  std::shared_ptr<const Model> model_;
+  ForwardEngineOptions options_;
+  DeviceWeights weights_;
+  StepWorkspace ws_;
+  std::vector<LayerStateOffsets> offsets_;
+  int delta_level_ = -1;  // level with period 1, or -1
+  bool chunked_delta_rule_ = false;  // kernels/gdr_prefill covers the head width
+  int multiprocessors_ = 1;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  DeviceBuffer<char> cublas_workspace_;  // fixed, so GEMMs can be captured
+  std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
+  bool profiling_ = false;
+  std::vector<cudaEvent_t> events_;
+  std::vector<const char*> marks_;
+  std::map<std::string, double> profile_ms_;
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
