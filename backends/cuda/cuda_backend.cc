@@ -192,13 +192,13 @@ class CudaBackend final : public Backend {
             absl::StrCat("forward cancelled after ", begin, " of ", total, " tokens"));
       }
       const int64_t end = std::min(total, begin + options_.max_step_tokens);
-      LogitRows rows = LogitRows::kNone;
+      LogitsMode rows = LogitsMode::kNone;
       float* out = nullptr;
       if (mode == LogitsMode::kAll) {
-        rows = LogitRows::kAll;
+        rows = LogitsMode::kAll;
         out = logits->data() + begin * vocab;
       } else if (mode == LogitsMode::kLast && end == total) {
-        rows = LogitRows::kLast;
+        rows = LogitsMode::kLast;
         out = logits->data();
       }
       const uint64_t pulses[1] = {state.pulse_id()};
@@ -226,7 +226,7 @@ class CudaBackend final : public Backend {
     }
     batch_logits_.resize(any_logits ? group.size() * vocab : 0);
     HECATE_RETURN_IF_ERROR(engine_->Step(data, pulses, tokens, 1,
-                                         any_logits ? LogitRows::kLast : LogitRows::kNone,
+                                         any_logits ? LogitsMode::kLast : LogitsMode::kNone,
                                          batch_logits_.data()));
     for (size_t b = 0; b < group.size(); ++b) {
       ForwardItem& item = items[group[b]];
@@ -274,7 +274,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   ForwardEngineOptions engine_options;
   engine_options.tf32 = options.tf32;
   engine_options.max_batch = options.max_batch;
-  engine_options.max_prefill_tokens = options.max_step_tokens;
+  engine_options.max_step_tokens = options.max_step_tokens;
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;
   engine_options.max_rows = std::max(options.max_step_tokens, options.max_batch);

@@ -114,7 +114,7 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
   for (int i = 0; i <= kRepeats && status.ok(); ++i) {
     if (i == 1) (*engine)->ClearProfile();
     (*engine)->set_profiling(true);
-    status = (*engine)->Step(states, pulses, tokens_in, tokens, LogitRows::kLast, logits.data());
+    status = (*engine)->Step(states, pulses, tokens_in, tokens, LogitsMode::kLast, logits.data());
   }
   if (status.ok()) {
     std::vector<std::pair<double, std::string>> stages;

@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   if (!weights.ok()) return weights.status();
   absl::StatusOr<StepWorkspace> ws =
       StepWorkspace::Create(c, weights->proj_cols(), options.max_rows, options.max_batch,
-                            options.max_prefill_tokens);
+                            options.max_step_tokens);
   if (!ws.ok()) return ws.status();
   std::unique_ptr<ForwardEngine> engine(new ForwardEngine(
       std::move(model), options, *std::move(weights), *std::move(ws)));
@@ -291,7 +291,7 @@ absl::Status ForwardEngine::Mark(const char* name) {
   return absl::OkStatus();
 }
 
-absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitRows logit_rows) {
+absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitsMode logit_rows) {
   const ModelConfig& c = model_->config();
   const int rows = batch * tokens, dm = c.d_model;
   HECATE_RETURN_IF_ERROR(Mark("start"));
@@ -299,9 +299,9 @@ absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitRows logit_rows)
       EmbedGatherParams{rows, dm, ws_.device_tokens, weights_.embed(), ws_.x}, stream_));
   HECATE_RETURN_IF_ERROR(Mark("embed"));
   for (int l = 0; l < c.n_layers; ++l) HECATE_RETURN_IF_ERROR(Layer(l, batch, tokens));
-  if (logit_rows == LogitRows::kNone) return absl::OkStatus();
+  if (logit_rows == LogitsMode::kNone) return absl::OkStatus();
 
-  const bool all = logit_rows == LogitRows::kAll;
+  const bool all = logit_rows == LogitsMode::kAll;
   const int out_rows = all ? rows : batch;
   const float* in = all ? ws_.x : ws_.x + size_t(tokens - 1) * dm;
   const size_t in_stride = all ? size_t(dm) : size_t(tokens) * dm;
@@ -321,7 +321,7 @@ absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitRows logit_rows)
   return Mark("logits");
 }
 
-absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitRows logit_rows) {
+absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitsMode logit_rows) {
   const std::pair<int, int> key(batch, static_cast<int>(logit_rows));
   if (auto it = decode_graphs_.find(key); it != decode_graphs_.end()) return it->second;
   HECATE_CUDA_RETURN_IF_ERROR(
@@ -346,7 +346,7 @@ absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitRows 
 absl::Status ForwardEngine::Step(absl::Span<float* const> states,
                                  absl::Span<const uint64_t> pulses,
                                  absl::Span<const uint8_t> tokens, int tokens_per_session,
-                                 LogitRows logit_rows, float* logits) {
+                                 LogitsMode logit_rows, float* logits) {
   const ModelConfig& c = model_->config();
   const int batch = static_cast<int>(states.size());
   const int64_t rows = int64_t(batch) * tokens_per_session;
@@ -361,7 +361,7 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
         "ForwardEngine::Step: need 1..", ws_.max_rows(), " rows and batch * tokens_per_session "
         "token bytes, got ", tokens.size(), " for ", batch, " x ", tokens_per_session));
   }
-  if (logit_rows != LogitRows::kNone && logits == nullptr) {
+  if (logit_rows != LogitsMode::kNone && logits == nullptr) {
     return absl::InvalidArgumentError("ForwardEngine::Step: logits requested, no output");
   }
   if (options_.poison_scratch) HECATE_RETURN_IF_ERROR(ws_.Poison(stream_));
@@ -381,8 +381,8 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
   } else {
     HECATE_RETURN_IF_ERROR(Enqueue(batch, tokens_per_session, logit_rows));
   }
-  if (logit_rows != LogitRows::kNone) {
-    const size_t out_rows = logit_rows == LogitRows::kAll ? size_t(rows) : size_t(batch);
+  if (logit_rows != LogitsMode::kNone) {
+    const size_t out_rows = logit_rows == LogitsMode::kAll ? size_t(rows) : size_t(batch);
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits, ws_.logits,
                                                 out_rows * c.vocab_size * sizeof(float),
                                                 cudaMemcpyDeviceToHost, stream_));

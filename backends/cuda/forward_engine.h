@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "backends/cuda/device_weights.h"
 #include "backends/cuda/step_workspace.h"
+#include "runtime/backend.h"
 #include "runtime/model.h"
 
 namespace hecate {
@@ -37,18 +38,12 @@ struct ForwardEngineOptions {
   bool tf32 = false;
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
-  int max_prefill_tokens = 2048;  // tokens per step of a single session
+  int max_step_tokens = 2048;     // tokens per step of a single session
   bool poison_scratch = false;    // tests: NaN-fill the scratch before each step
   // Decode steps (one token per session) are captured once per batch size
   // into a CUDA graph and replayed: the per-call table lives at fixed device
   // addresses, so one graph serves any sessions and pulse ids.
   bool decode_graphs = true;
-};
-
-enum class LogitRows {
-  kNone,  // no logits
-  kLast,  // each session's last token: [batch, V]
-  kAll,   // every token: [batch * tokens, V], session-major
 };
 
 class ForwardEngine {
@@ -63,10 +58,11 @@ class ForwardEngine {
   // Advances the sessions whose state buffers are `states` (StateLayout
   // order, pulse ids `pulses`) by `tokens` (session-major, `tokens_per_
   // session` each) and, unless `rows` is kNone, copies the logits to
-  // `logits` on the host. Returns after the device has finished. Pulse ids
+  // `logits` on the host: kLast gives [batch, V], kAll [batch * tokens, V]
+  // session-major. Returns after the device has finished. Pulse ids
   // are the caller's to advance. On a CUDA error the states are undefined.
   absl::Status Step(absl::Span<float* const> states, absl::Span<const uint64_t> pulses,
-                    absl::Span<const uint8_t> tokens, int tokens_per_session, LogitRows rows,
+                    absl::Span<const uint8_t> tokens, int tokens_per_session, LogitsMode rows,
                     float* logits);
 
   // Benchmarks: with profiling on, steps run without graphs and record an
@@ -90,10 +86,10 @@ class ForwardEngine {
   ForwardEngine(std::shared_ptr<const Model> model, const ForwardEngineOptions& options,
                 DeviceWeights weights, StepWorkspace workspace);
   // Enqueues the whole step (logits into the workspace) on stream_.
-  absl::Status Enqueue(int batch, int tokens, LogitRows rows);
+  absl::Status Enqueue(int batch, int tokens, LogitsMode rows);
   absl::Status Layer(int layer, int batch, int tokens);
   // The replayable decode graph for `batch` sessions (built on first use).
-  absl::StatusOr<cudaGraphExec_t> DecodeGraph(int batch, LogitRows rows);
+  absl::StatusOr<cudaGraphExec_t> DecodeGraph(int batch, LogitsMode rows);
   // Records the end of stage `name` when profiling.
   absl::Status Mark(const char* name);
   // Row-major C[rows, n] = A[rows, k] @ B[k, n] + beta * C.

@@ -47,13 +47,13 @@ size_t TableBytes(int max_batch, int max_rows) {
 
 absl::StatusOr<StepWorkspace> StepWorkspace::Create(const ModelConfig& c, int proj_cols,
                                                     int max_rows, int max_batch,
-                                                    int max_prefill_tokens) {
+                                                    int max_step_tokens) {
   StepWorkspace ws;
   ws.max_rows_ = max_rows;
   ws.max_batch_ = max_batch;
   const size_t rows = size_t(max_rows), dm = c.d_model;
   ws.plane_ = AlignUp(rows * dm);
-  ws.gdr_floats = GdrPrefillWorkspaceFloats(1, c.n_heads, c.head_dim(), max_prefill_tokens);
+  ws.gdr_floats = GdrPrefillWorkspaceFloats(1, c.n_heads, c.head_dim(), max_step_tokens);
 
   // Carve every buffer from one allocation, each 256-byte aligned.
   std::vector<std::pair<float**, size_t>> parts = {

@@ -40,11 +40,11 @@ class PinnedBuffer {
 
 class StepWorkspace {
  public:
-  // `max_prefill_tokens`: the longest single-session chunk (sizes the
+  // `max_step_tokens`: the longest single-session chunk (sizes the
   // level-1 prefill scratch).
   static absl::StatusOr<StepWorkspace> Create(const ModelConfig& config, int proj_cols,
                                               int max_rows, int max_batch,
-                                              int max_prefill_tokens);
+                                              int max_step_tokens);
 
   int max_rows() const { return max_rows_; }
   int max_batch() const { return max_batch_; }
