@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Fuzzes one of the server's libFuzzer targets (server/fuzz/) with libFuzzer.
+#
+#   tools/fuzz_server.sh TARGET [SECONDS] [libFuzzer flags...]
+#     TARGET: validation_fuzzer | auth_fuzzer | stream_fuzzer
+#     SECONDS: default 600; 0 only builds.
+#   e.g. tools/fuzz_server.sh validation_fuzzer 300 -runs=10000000
+#
+# Bazel's toolchain is gcc, which has no libFuzzer, so this script compiles
+# the target directly with Debian's clang (clang, libclang-rt-14-dev) with
+# AddressSanitizer and UndefinedBehaviorSanitizer, as tools/fuzz_checkpoint.sh
+# does. The sources, generated protobuf files and link flags are read from
+# Bazel (bazel query over //server/fuzz:<name>_fuzz_target), so the script
+# follows the BUILD files when code moves. Objects are cached per source
+# under $FUZZ_OUT/obj and rebuilt when the source is newer.
+# It runs over a scratch corpus ($FUZZ_OUT/<target>/corpus) seeded from the
+# committed one (server/fuzz/corpus/<target>), so the repository is never
+# modified; crash-* files land in $FUZZ_OUT/<target> (exit status != 0).
+# Output: $FUZZ_OUT (default fuzz-out/, ignored by git). Runs under nice -n 10
+# (the machine is shared). Reproduce: fuzz-out/<target>/<target> crash-<hash>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${1:?usage: tools/fuzz_server.sh validation_fuzzer|auth_fuzzer|stream_fuzzer [SECONDS] [flags]}
+seconds=${2:-600}
+shift $(( $# >= 2 ? 2 : 1 ))
+name=${target%_fuzzer}
+label=//server/fuzz:${name}_fuzz_target
+out=${FUZZ_OUT:-fuzz-out}
+cxx=${CXX_FUZZ:-clang++}
+jobs=${FUZZ_JOBS:-2}
+mkdir -p "$out/$target/corpus" "$out/obj"
+
+bazel build "$label" >&2  # the generated .pb.cc/.pb.h files
+bin=$(bazel info bazel-bin 2>/dev/null)
+mapfile -t sources < <(bazel query "kind('source file', deps($label))" 2>/dev/null |
+  grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e 's|^/||')
+mapfile -t generated < <(bazel query "kind('generated file', deps($label))" 2>/dev/null |
+  grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e "s|^|$bin/|")
+mapfile -t libs < <(bazel query --output=build "deps($label)" 2>/dev/null |
+  grep -o '"-l[a-zA-Z0-9_+.-]*"' | tr -d '"' | awk '!seen[$0]++')
+
+flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+       -fno-sanitize-recover=undefined -I. -I"$bin" -Wno-unused-command-line-argument)
+objects=()
+pending=()
+for src in "${sources[@]}" "${generated[@]}"; do
+  obj="$out/obj/$(echo "$src" | sed -e "s|^$bin/|gen/|" -e 's|\.cc$|.o|')"
+  objects+=("$obj")
+  if [[ ! -f "$obj" || "$src" -nt "$obj" ]]; then pending+=("$src" "$obj"); fi
+done
+echo "fuzz_server: ${#objects[@]} sources, $(( ${#pending[@]} / 2 )) to compile with $cxx" >&2
+if (( ${#pending[@]} > 0 )); then
+  printf '%s\0' "${pending[@]}" |
+    FLAGS="${flags[*]}" xargs -0 -n 2 -P "$jobs" bash -c \
+      'mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $FLAGS -c "$0" -o "$1"'
+fi
+nice -n 10 "$cxx" -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/$target/$target" \
+  "${libs[@]}" -lpthread
+echo "fuzz_server: built $out/$target/$target" >&2
+(( seconds > 0 )) || exit 0
+
+echo "fuzz_server: running for ${seconds}s, corpus in $out/$target/corpus" >&2
+seeds=$PWD/server/fuzz/corpus/$target
+cd "$out/$target"
+exec nice -n 10 "./$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=30 \
+  -rss_limit_mb=4096 -max_len=4096 "$@" corpus "$seeds"
