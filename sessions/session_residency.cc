@@ -119,6 +119,20 @@ absl::Status SessionStore::BringToDevice(Session& session) {
   return absl::OkStatus();
 }
 
+absl::Status SessionStore::CheckRoomForSessionFile(const Session& session, size_t bytes) const {
+  const FreeSpaceFn& probe = options_.free_space ? options_.free_space : FilesystemFreeBytes;
+  absl::StatusOr<uint64_t> free_bytes = probe(dir_->root());
+  // When the filesystem cannot be asked, the write itself reports ENOSPC.
+  if (!free_bytes.ok()) return absl::OkStatus();
+  const uint64_t needed = bytes + kSessionMetadataAllowance;
+  if (*free_bytes < needed) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no room on disk for session ", session.id(), ": its file needs ", needed, " bytes, ",
+        *free_bytes, " are free"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind) {
   if (to == Residency::kHost) {
     auto host = std::make_unique<ModelState>(model().config());
@@ -130,8 +144,11 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
   if (!dir_.has_value()) return absl::FailedPreconditionError("no state directory");
   const absl::Time start = absl::Now();
   absl::StatusOr<std::string> bytes = CheckpointBytes(session);
-  absl::Status written =
-      bytes.ok() ? dir_->WriteSession(session.owner(), session.id(), *bytes) : bytes.status();
+  absl::Status written = bytes.ok() ? CheckRoomForSessionFile(session, bytes->size())
+                                    : bytes.status();
+  // A temporary file renamed over the old one: a failure leaves any
+  // earlier file of the session as it was.
+  if (written.ok()) written = dir_->WriteSession(session.owner(), session.id(), *bytes);
   if (written.ok()) {
     const SessionInfo info = session.Info();
     written = dir_->WriteSessionMetadata(
@@ -226,7 +243,13 @@ absl::StatusOr<DrainReport> SessionStore::CheckpointAll() {
       saved = MoveDown(*session, Residency::kDisk, CheckpointEvent::Kind::kDrain);
       if (saved.ok()) ++report.written;
     }
-    if (!saved.ok()) report.errors.push_back(absl::StrCat(session->id(), ": ", saved.message()));
+    // A full disk fails this session only: the others are still tried, and
+    // any that fit (or are already on disk) are kept.
+    if (!saved.ok()) {
+      report.errors.push_back(absl::StrCat("session ", session->id(), " of user ",
+                                           session->owner(), " not saved: ", saved.ToString()));
+      report.unsaved.push_back({session->id(), session->owner(), saved});
+    }
     session->EndWrite();
   }
   return report;
@@ -239,7 +262,17 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
   LoadReport report;
   report.stale_temp_files_removed = dir_->RemoveStaleTempFiles(kStaleTempFileAge);
   if (!options_.checkpoint_dir.empty()) {
-    report.stale_temp_files_removed += named_dir_->RemoveStaleTempFiles(kStaleTempFileAge);
+    report.stale_temp_files_removed += named_->RemoveStaleTempFiles(kStaleTempFileAge);
+  }
+  // Named checkpoints count against their users' quotas from the files
+  // themselves; this scan reports what a restart found.
+  if (named_ != nullptr) {
+    absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> usage = named_->UsageByUser();
+    if (usage.ok()) {
+      report.checkpoint_usage = std::move(*usage);
+    } else {
+      report.errors.push_back(absl::StrCat("named checkpoints: ", usage.status().message()));
+    }
   }
   HECATE_ASSIGN_OR_RETURN(auto files,  // (owner, session id) pairs
                           dir_->ListSessionFiles());

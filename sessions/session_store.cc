@@ -63,23 +63,40 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(Backend& backen
     dir = std::move(opened);
     named_dir = dir;
   }
+  // Room for every session's file (and its metadata) unless told otherwise.
+  uint64_t reserved = options.reserved_state_bytes.value_or(
+      uint64_t{options.max_sessions_total} *
+      (CheckpointSize(backend.model().config()) + kSessionMetadataAllowance));
   if (!options.checkpoint_dir.empty()) {
     HECATE_ASSIGN_OR_RETURN(CheckpointDir opened, CheckpointDir::Open(options.checkpoint_dir));
     named_dir = std::move(opened);
+    // Named checkpoints elsewhere cannot take the session files' space.
+    HECATE_ASSIGN_OR_RETURN(bool shared, SameFilesystem(dir->root(), named_dir->root()));
+    if (!shared) reserved = 0;
   }
-  return std::unique_ptr<SessionStore>(
-      new SessionStore(backend, std::move(options), std::move(dir), std::move(named_dir)));
+  return std::unique_ptr<SessionStore>(new SessionStore(
+      backend, std::move(options), std::move(dir), std::move(named_dir), reserved));
 }
 
 SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
                            std::optional<CheckpointDir> dir,
-                           std::optional<CheckpointDir> named_dir)
+                           std::optional<CheckpointDir> named_dir, uint64_t reserved_bytes)
     : backend_(backend),
       options_(std::move(options)),
       dir_(std::move(dir)),
-      named_dir_(std::move(named_dir)),
       checkpoint_size_(CheckpointSize(backend.model().config())),
-      state_bytes_(StateLayout(backend.model().config()).total_bytes()) {}
+      state_bytes_(StateLayout(backend.model().config()).total_bytes()) {
+  if (named_dir.has_value()) {
+    named_ = std::make_unique<NamedCheckpointStore>(
+        std::move(*named_dir),
+        NamedCheckpointLimits{options_.checkpoint_quota_bytes_per_user, reserved_bytes,
+                              options_.free_space});
+  }
+}
+
+uint64_t SessionStore::reserved_state_bytes() const {
+  return named_ == nullptr ? 0 : named_->limits().reserved_bytes;
+}
 
 SessionStore::~SessionStore() = default;
 
@@ -266,7 +283,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
                                                         absl::string_view save_as) {
   if (!save_as.empty()) {
     HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", save_as));
-    if (!named_dir_.has_value()) {
+    if (named_ == nullptr) {
       return absl::FailedPreconditionError(
           "this server has no state directory, so checkpoints cannot be stored by name");
     }
@@ -279,7 +296,7 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
   const uint64_t pulse_id = session.pulse_id();
   session.EndWrite();
   if (bytes.ok() && !save_as.empty()) {
-    absl::Status written = named_dir_->WriteNamed(owner, save_as, *bytes);
+    absl::Status written = named_->Write(owner, save_as, *bytes);
     if (!written.ok()) bytes = written;
   }
   Notify(CheckpointEvent::Kind::kExport, bytes.ok() ? bytes->size() : 0, start, bytes.status());
@@ -288,11 +305,24 @@ absl::StatusOr<ExportedCheckpoint> SessionStore::Export(absl::string_view id,
                             std::string(save_as)};
 }
 
-absl::StatusOr<std::vector<std::string>> SessionStore::ListCheckpoints(
+absl::StatusOr<std::vector<NamedCheckpointInfo>> SessionStore::ListCheckpoints(
     absl::string_view owner) const {
   HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
-  if (!named_dir_.has_value()) return std::vector<std::string>{};
-  return named_dir_->ListNamed(owner);
+  if (named_ == nullptr) return std::vector<NamedCheckpointInfo>{};
+  return named_->List(owner);
+}
+
+absl::Status SessionStore::DeleteCheckpoint(absl::string_view owner, absl::string_view name) {
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
+  HECATE_RETURN_IF_ERROR(ValidateName("checkpoint name", name));
+  if (named_ == nullptr) return absl::NotFoundError(absl::StrCat("no checkpoint named '", name, "'"));
+  return named_->Delete(owner, name);
+}
+
+absl::StatusOr<uint64_t> SessionStore::CheckpointBytesUsed(absl::string_view owner) const {
+  HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
+  if (named_ == nullptr) return 0;
+  return named_->UsedBytes(owner);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::RestoreFromBytes(
@@ -312,8 +342,8 @@ absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
       "this server has no state directory, so it has no named checkpoints");
   if (absl::Status s = ValidateName("user name", owner); !s.ok()) {
     bytes = s;
-  } else if (named_dir_.has_value()) {
-    bytes = named_dir_->ReadNamed(owner, name, checkpoint_size_);
+  } else if (named_ != nullptr) {
+    bytes = named_->Read(owner, name, checkpoint_size_);
   }
   absl::StatusOr<SessionInfo> info =
       bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id) : bytes.status();

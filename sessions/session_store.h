@@ -36,10 +36,20 @@
 // a restart keeps them), and are unknown after a restore from a checkpoint.
 //
 // Checkpoints: Export serialises a session (sessions/checkpoint.h), optionally
-// storing it under a per-user name; Restore* verifies a checkpoint completely
-// before it creates or replaces anything. CheckpointAll (drain) writes every
-// session to the state directory; LoadFromStateDir (restart) finds them again
-// with the same ids, owners and pulse ids.
+// storing it under a per-user name within the user's storage quota and
+// outside the disk reserve (named_checkpoints.h; ListCheckpoints and
+// DeleteCheckpoint show and free them); Restore* verifies a checkpoint
+// completely before it creates or replaces anything. CheckpointAll (drain)
+// writes every session to the state directory; LoadFromStateDir (restart)
+// finds them again with the same ids, owners and pulse ids.
+//
+// Disk space: session files (offload, drain) are written only when the
+// state directory's filesystem has room for them (options.free_space), so a
+// full disk is a clean RESOURCE_EXHAUSTED, never a torn file; every write is
+// a temporary file renamed over the old one, so a session's previous file
+// stays good until its new one is complete. Named checkpoints leave
+// options.reserved_state_bytes free for session files. Drain saves every
+// session it can, one by one, and reports each one it could not.
 //
 // Observation: options.observer (store_observer.h) is told of the sessions
 // and bytes per tier, evictions and checkpoints as they happen; the store
@@ -57,6 +67,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -70,10 +81,16 @@
 #include "absl/types/span.h"
 #include "runtime/backend.h"
 #include "sessions/checkpoint_file.h"
+#include "sessions/free_space.h"
+#include "sessions/named_checkpoints.h"
 #include "sessions/session.h"
 #include "sessions/store_observer.h"
 
 namespace hecate {
+
+// Room counted for a session file beyond its checkpoint bytes: its metadata
+// file and the filesystem's rounding of both to blocks.
+inline constexpr size_t kSessionMetadataAllowance = size_t{8} << 10;
 
 struct SessionStoreOptions {
   size_t max_sessions_total = 1024;
@@ -92,6 +109,15 @@ struct SessionStoreOptions {
   // exported by name on one replica be restored on any other. Session files
   // (offload, drain) always stay in state_dir, which is this replica's own.
   std::string checkpoint_dir;
+  // Bytes of named checkpoints one user may store (named_checkpoints.h).
+  uint64_t checkpoint_quota_bytes_per_user = kDefaultCheckpointQuotaBytesPerUser;
+  // Free bytes that named checkpoints must leave for session files on the
+  // state directory's filesystem. nullopt: room for max_sessions_total
+  // session files. Not applied when checkpoint_dir is on another filesystem.
+  std::optional<uint64_t> reserved_state_bytes;
+  // How free space is measured (tests stand in for a small disk); null:
+  // FilesystemFreeBytes.
+  FreeSpaceFn free_space;
   // A second writer waits instead of getting ABORTED.
   bool wait_for_lock = false;
   // Chunks with at least this many tokens are snapshotted so that
@@ -155,9 +181,17 @@ struct ChunkRequest {
   LogitRowsSink rows = nullptr;
 };
 
+// A session drain could not save, and why.
+struct UnsavedSession {
+  std::string id;
+  std::string owner;
+  absl::Status status;
+};
+
 struct DrainReport {
   size_t written = 0;        // sessions written to disk by this call
   size_t already_on_disk = 0;
+  std::vector<UnsavedSession> unsaved;  // lost when the process exits
   std::vector<std::string> errors;  // one line per session that could not be saved
 };
 
@@ -168,6 +202,8 @@ struct LoadReport {
   // One line per file skipped, or per session loaded without its metadata
   // (fresh times and counters), with the reason.
   std::vector<std::string> errors;
+  // (user, bytes) of stored named checkpoints, for every user with some.
+  std::vector<std::pair<std::string, uint64_t>> checkpoint_usage;
 };
 
 class SessionStore {
@@ -222,8 +258,22 @@ class SessionStore {
   // atomically under that per-user name (validated first: INVALID_ARGUMENT).
   absl::StatusOr<ExportedCheckpoint> Export(absl::string_view id, absl::string_view owner,
                                             absl::string_view save_as = "");
-  // The owner's stored checkpoint names.
-  absl::StatusOr<std::vector<std::string>> ListCheckpoints(absl::string_view owner) const;
+  // The owner's stored checkpoints, by name (none without a state
+  // directory).
+  absl::StatusOr<std::vector<NamedCheckpointInfo>> ListCheckpoints(
+      absl::string_view owner) const;
+  // Removes the owner's stored checkpoint `name`, freeing its quota.
+  // NOT_FOUND "no checkpoint named ..." when the owner has none by that name
+  // (another user's is exactly as missing).
+  absl::Status DeleteCheckpoint(absl::string_view owner, absl::string_view name);
+  // Bytes of the owner's stored checkpoints, and the quota they count against.
+  absl::StatusOr<uint64_t> CheckpointBytesUsed(absl::string_view owner) const;
+  uint64_t checkpoint_quota_bytes_per_user() const {
+    return options_.checkpoint_quota_bytes_per_user;
+  }
+  // Free bytes named checkpoints leave for session files (0 when they live
+  // on another filesystem).
+  uint64_t reserved_state_bytes() const;
 
   // Verifies `bytes` completely (checkpoint.h), then creates a new session
   // from it, or replaces the state of the owner's session `target_id` when
@@ -256,7 +306,8 @@ class SessionStore {
   };
 
   SessionStore(Backend& backend, SessionStoreOptions options,
-               std::optional<CheckpointDir> dir, std::optional<CheckpointDir> named_dir);
+               std::optional<CheckpointDir> dir, std::optional<CheckpointDir> named_dir,
+               uint64_t reserved_bytes);
 
   absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view id,
                                                 absl::string_view owner) const;
@@ -281,6 +332,9 @@ class SessionStore {
   absl::Status BringToDevice(Session& session);
   absl::Status MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind);
   absl::StatusOr<std::string> CheckpointBytes(Session& session);
+  // RESOURCE_EXHAUSTED unless the state directory's filesystem has room for
+  // `bytes` of session file (and its metadata).
+  absl::Status CheckRoomForSessionFile(const Session& session, size_t bytes) const;
   void Account(Session& session) ABSL_LOCKS_EXCLUDED(mu_);
   void EnforceBudgets() ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<Session> ClaimEvictionVictim(Residency* from, Residency* to)
@@ -303,7 +357,7 @@ class SessionStore {
   Backend& backend_;
   const SessionStoreOptions options_;
   const std::optional<CheckpointDir> dir_;        // session files
-  const std::optional<CheckpointDir> named_dir_;  // checkpoints stored by name
+  std::unique_ptr<NamedCheckpointStore> named_;  // checkpoints stored by name
   const size_t checkpoint_size_;
   const size_t state_bytes_;
 

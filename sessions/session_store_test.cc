@@ -328,6 +328,12 @@ TEST_F(SessionStoreTest, FailedRestoreChangesNothing) {
   EXPECT_EQ(seen_.Count(Kind::kRestore, absl::StatusCode::kFailedPrecondition), 1u);
 }
 
+std::vector<std::string> Names(const std::vector<NamedCheckpointInfo>& infos) {
+  std::vector<std::string> names;
+  for (const NamedCheckpointInfo& info : infos) names.push_back(info.name);
+  return names;
+}
+
 TEST_F(SessionStoreTest, NamedCheckpointsArePerUser) {
   auto store = OpenStore();
   const std::string id = store->Create("alice")->id;
@@ -336,7 +342,7 @@ TEST_F(SessionStoreTest, NamedCheckpointsArePerUser) {
   absl::StatusOr<ExportedCheckpoint> saved = store->Export(id, "alice", "before-edit");
   ASSERT_TRUE(saved.ok()) << saved.status();
   EXPECT_EQ(saved->name, "before-edit");
-  EXPECT_EQ(*store->ListCheckpoints("alice"), std::vector<std::string>{"before-edit"});
+  EXPECT_EQ(Names(*store->ListCheckpoints("alice")), std::vector<std::string>{"before-edit"});
   Apply(*store, id, "alice", RandomTokens(5, rng_));
   absl::StatusOr<SessionInfo> back = store->RestoreFromName("alice", "before-edit", 7, id);
   ASSERT_TRUE(back.ok()) << back.status();
@@ -360,7 +366,7 @@ TEST_F(SessionStoreTest, SharedCheckpointDirServesEveryReplica) {
   Apply(*a, id, "alice", RandomTokens(9, rng_));
   absl::StatusOr<ExportedCheckpoint> saved = a->Export(id, "alice", "handoff");
   ASSERT_TRUE(saved.ok()) << saved.status();
-  EXPECT_EQ(*b->ListCheckpoints("alice"), std::vector<std::string>{"handoff"});
+  EXPECT_EQ(Names(*b->ListCheckpoints("alice")), std::vector<std::string>{"handoff"});
   EXPECT_TRUE(b->ListCheckpoints("bob")->empty());
   absl::StatusOr<SessionInfo> moved = b->RestoreFromName("alice", "handoff", 9);
   ASSERT_TRUE(moved.ok()) << moved.status();
