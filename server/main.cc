@@ -18,7 +18,6 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cuda/cuda_backend.h"
 #include "glog/logging.h"
-#include "kernels/device.h"
 #include "runtime/model.h"
 #include "server/hecate_server.h"
 #include "sessions/checkpoint_format.h"
@@ -80,7 +79,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
   if (gemm != "fp32" && gemm != "tf32") {
     return absl::InvalidArgumentError(absl::StrCat("--gemm must be fp32 or tf32, got ", gemm));
   }
-  if (choice == "cuda" || (choice == "auto" && CudaDeviceAvailable())) {
+  if (choice == "cuda" || (choice == "auto" && CudaBackendAvailable())) {
     CudaBackendOptions options;
     options.tf32 = gemm == "tf32";
     return MakeCudaBackend(std::move(model), options);

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backends/cuda/forward_engine.h"
 #include "kernels/cuda_check.h"
+#include "kernels/device.h"
 
 namespace hecate {
 namespace {
@@ -248,6 +249,8 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+bool CudaBackendAvailable() { return CudaDeviceAvailable(); }
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const Model> model,
                                                          CudaBackendOptions options) {

@@ -27,6 +27,10 @@
 
 namespace hecate {
 
+// True when there is a CUDA device this backend can run on (hecated's
+// --backend=auto asks this; callers need not know about kernels/).
+bool CudaBackendAvailable();
+
 struct CudaBackendOptions {
   // TF32 tensor-core GEMMs (looser tolerance; reported by Backend::tf32()).
   bool tf32 = false;
