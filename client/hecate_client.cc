@@ -119,6 +119,24 @@ absl::StatusOr<v1::Session> HecateClient::RestoreCheckpoint(
   return session;
 }
 
+absl::StatusOr<v1::ListCheckpointsResponse> HecateClient::ListCheckpoints() {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::ListCheckpointsResponse response;
+  HECATE_RETURN_IF_ERROR(FromGrpcStatus(
+      stub_->ListCheckpoints(&context, v1::ListCheckpointsRequest(), &response)));
+  return response;
+}
+
+absl::Status HecateClient::DeleteCheckpoint(absl::string_view name) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline);
+  v1::DeleteCheckpointRequest request;
+  request.set_name(std::string(name));
+  v1::DeleteCheckpointResponse response;
+  return FromGrpcStatus(stub_->DeleteCheckpoint(&context, request, &response));
+}
+
 absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
                                                       const TokenCallback& on_token) {
   grpc::ClientContext context;

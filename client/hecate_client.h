@@ -76,6 +76,11 @@ class HecateClient {
                                                                 absl::string_view name = "",
                                                                 bool omit_data = false);
   absl::StatusOr<v1::Session> RestoreCheckpoint(const v1::RestoreCheckpointRequest& request);
+  // The checkpoints the caller stored by name (by name), with its usage and
+  // quota.
+  absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints();
+  // Deletes the caller's checkpoint `name` (NOT_FOUND when there is none).
+  absl::Status DeleteCheckpoint(absl::string_view name);
 
   // Feeds `request.prompt` and samples; `on_token` (may be null) sees each
   // token as it arrives. A call whose stream ends without a final ChunkDone

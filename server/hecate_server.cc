@@ -98,6 +98,17 @@ absl::Status HecateServer::Init() {
     LOG(INFO) << "state dir " << options_.store.state_dir << ": " << loaded.loaded
               << " sessions found";
     for (const std::string& error : loaded.errors) LOG(WARNING) << "state dir: " << error;
+    LOG(INFO) << "named checkpoints: quota " << store_->checkpoint_quota_bytes_per_user()
+              << " bytes per user, " << store_->reserved_state_bytes()
+              << " bytes of disk reserved for session files";
+    for (const auto& [user, bytes] : loaded.checkpoint_usage) {
+      const bool over = bytes > store_->checkpoint_quota_bytes_per_user();
+      LOG_IF(INFO, !over) << "named checkpoints: user " << user << " stores " << bytes
+                          << " bytes";
+      LOG_IF(WARNING, over) << "named checkpoints: user " << user << " stores " << bytes
+                            << " bytes, over the quota: further stores are refused until "
+                               "some are deleted";
+    }
   }
 
   const int threads = options_.worker_threads > 0
@@ -183,10 +194,17 @@ absl::Status HecateServer::Drain() {
       result = report.status();
     } else {
       LOG(INFO) << "drain: " << report->written << " sessions checkpointed, "
-                << report->already_on_disk << " already on disk";
+                << report->already_on_disk << " already on disk, " << report->unsaved.size()
+                << " NOT saved";
       for (const std::string& error : report->errors) LOG(ERROR) << "drain: " << error;
-      if (!report->errors.empty()) {
-        result = absl::InternalError(absl::StrCat(report->errors.size(), " sessions not saved"));
+      if (!report->unsaved.empty()) {
+        std::string ids;
+        for (const UnsavedSession& u : report->unsaved) {
+          absl::StrAppend(&ids, ids.empty() ? "" : " ", u.owner, "/", u.id);
+        }
+        LOG(ERROR) << "drain: sessions lost at exit (user/id): " << ids;
+        result = absl::InternalError(
+            absl::StrCat(report->unsaved.size(), " sessions not saved: ", ids));
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
 #include "base/status_macros.h"
 #include "server/generate_reactor.h"
 #include "server/grpc_status_util.h"
@@ -175,6 +176,46 @@ grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
         if (!info.ok()) return info.status();
         *response = ToProto(*info);
         return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* HecateService::ListCheckpoints(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::ListCheckpointsRequest, v1::ListCheckpointsResponse>(
+      context_, call, "ListCheckpoints", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::ListCheckpointsRequest&,
+             v1::ListCheckpointsResponse* response) -> absl::Status {
+        using google::protobuf::util::TimeUtil;
+        HECATE_ASSIGN_OR_RETURN(std::vector<NamedCheckpointInfo> stored,
+                                context_->store->ListCheckpoints(user));
+        int64_t used = 0;
+        for (const NamedCheckpointInfo& info : stored) {
+          v1::CheckpointInfo* out = response->add_checkpoints();
+          out->set_name(info.name);
+          out->set_size_bytes(static_cast<int64_t>(info.size_bytes));
+          *out->mutable_create_time() =
+              TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(info.created));
+          if (info.pulse_id.has_value()) out->set_pulse_id(*info.pulse_id);
+          used += static_cast<int64_t>(info.size_bytes);
+        }
+        response->set_used_bytes(used);
+        response->set_quota_bytes(
+            static_cast<int64_t>(context_->store->checkpoint_quota_bytes_per_user()));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* HecateService::DeleteCheckpoint(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::DeleteCheckpointRequest, v1::DeleteCheckpointResponse>(
+      context_, call, "DeleteCheckpoint", raw_request, raw_response,
+      [this](const std::string& user,
+             const v1::DeleteCheckpointRequest& request,
+             v1::DeleteCheckpointResponse*) -> absl::Status {
+        return context_->store->DeleteCheckpoint(user, request.name());
       });
 }
 

@@ -22,7 +22,10 @@ using RawHecateService = v1::Hecate::WithRawCallbackMethod_CreateSession<
             v1::Hecate::WithRawCallbackMethod_Generate<
                 v1::Hecate::WithRawCallbackMethod_ExportCheckpoint<
                     v1::Hecate::WithRawCallbackMethod_RestoreCheckpoint<
-                        v1::Hecate::WithRawCallbackMethod_GetModelInfo<v1::Hecate::Service>>>>>>>>>;
+                        v1::Hecate::WithRawCallbackMethod_ListCheckpoints<
+                            v1::Hecate::WithRawCallbackMethod_DeleteCheckpoint<
+                                v1::Hecate::WithRawCallbackMethod_GetModelInfo<
+                                    v1::Hecate::Service>>>>>>>>>>>;
 
 class HecateService final : public RawHecateService {
  public:
@@ -48,6 +51,12 @@ class HecateService final : public RawHecateService {
   grpc::ServerUnaryReactor* RestoreCheckpoint(grpc::CallbackServerContext* call,
                                               const grpc::ByteBuffer* request,
                                               grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* call,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* DeleteCheckpoint(grpc::CallbackServerContext* call,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* call,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;

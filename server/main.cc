@@ -40,6 +40,12 @@ ABSL_FLAG(std::string, state_dir, "hecate-state",
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "directory for checkpoints stored by name, if not under --state_dir: shared "
           "storage lets every replica restore them");
+ABSL_FLAG(int64_t, checkpoint_quota_bytes_per_user, int64_t{256} << 20,
+          "bytes of checkpoints one user may store by name (ExportCheckpoint with a name); "
+          "ListCheckpoints shows them, DeleteCheckpoint frees them");
+ABSL_FLAG(int64_t, reserved_state_bytes, -1,
+          "free bytes on --state_dir's filesystem that checkpoints stored by name must leave "
+          "for offloaded and drained sessions (-1: room for --max_sessions session files)");
 ABSL_FLAG(std::string, api_keys, "",
           "file of user:key lines; without it auth is off and only loopback is served");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
@@ -140,6 +146,18 @@ int Run() {
   options.store.host_tier = (*backend)->name() != "cpu";
   options.store.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.store.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  if (absl::GetFlag(FLAGS_checkpoint_quota_bytes_per_user) < 0) {
+    LOG(ERROR) << "--checkpoint_quota_bytes_per_user must be >= 0";
+    return 1;
+  }
+  options.store.checkpoint_quota_bytes_per_user =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_checkpoint_quota_bytes_per_user));
+  if (const int64_t reserve = absl::GetFlag(FLAGS_reserved_state_bytes); reserve >= 0) {
+    options.store.reserved_state_bytes = static_cast<uint64_t>(reserve);
+  } else if (reserve != -1) {
+    LOG(ERROR) << "--reserved_state_bytes must be >= 0, or -1 for the default";
+    return 1;
+  }
   options.store.wait_for_lock = absl::GetFlag(FLAGS_wait_for_session_lock);
 
   // Signals are taken by one thread with sigwait; block them everywhere first.

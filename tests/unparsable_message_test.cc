@@ -36,6 +36,8 @@ TEST_F(UnparsableMessageTest, UnaryRpcsAnswerInvalidArgumentNamingTheType) {
       {"DeleteSession", "DeleteSessionRequest"},
       {"ExportCheckpoint", "ExportCheckpointRequest"},
       {"RestoreCheckpoint", "RestoreCheckpointRequest"},
+      {"ListCheckpoints", "ListCheckpointsRequest"},
+      {"DeleteCheckpoint", "DeleteCheckpointRequest"},
       {"GetModelInfo", "GetModelInfoRequest"},
   };
   const std::string target = daemon_->grpc_target();

@@ -1,5 +1,8 @@
 // hecatectl checkpoint ID (--out=FILE | --name=NAME)
 // hecatectl restore (--in=FILE | --name=NAME) [--session=ID] [--expect_pulse=N]
+// hecatectl checkpoints
+// hecatectl delete-checkpoint NAME
+#include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -89,6 +92,56 @@ absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args
   } else {
     *context.out << "session " << session.id() << " restored at pulse " << session.pulse_id()
                  << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunCheckpoints(VerbContext& context, absl::Span<const std::string> args) {
+  HECATE_RETURN_IF_ERROR(ExpectArguments("checkpoints", args, 0, 0, ""));
+  HECATE_ASSIGN_OR_RETURN(v1::ListCheckpointsResponse list, context.client->ListCheckpoints());
+  if (context.json) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const v1::CheckpointInfo& c : list.checkpoints()) {
+      nlohmann::json item{{"name", c.name()},
+                          {"size_bytes", c.size_bytes()},
+                          {"create_time", FormatTimestamp(c.create_time())},
+                          {"pulse_id", nullptr}};
+      if (c.has_pulse_id()) item["pulse_id"] = c.pulse_id();
+      items.push_back(std::move(item));
+    }
+    *context.out << DumpJson(nlohmann::json{{"checkpoints", items},
+                                            {"used_bytes", list.used_bytes()},
+                                            {"quota_bytes", list.quota_bytes()}})
+                 << "\n";
+    return absl::OkStatus();
+  }
+  if (list.checkpoints().empty()) {
+    *context.out << "no checkpoints\n";
+  } else {
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-32s %10s %11s  %s\n", "NAME", "PULSE", "SIZE",
+                  "CREATED");
+    *context.out << line;
+    for (const v1::CheckpointInfo& c : list.checkpoints()) {
+      const std::string pulse = c.has_pulse_id() ? std::to_string(c.pulse_id()) : "?";
+      std::snprintf(line, sizeof(line), "%-32s %10s %11s  %s\n", c.name().c_str(),
+                    pulse.c_str(), HumanBytes(c.size_bytes()).c_str(),
+                    FormatTimestamp(c.create_time()).c_str());
+      *context.out << line;
+    }
+  }
+  *context.out << "used " << HumanBytes(list.used_bytes()) << " of "
+               << HumanBytes(list.quota_bytes()) << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunDeleteCheckpoint(VerbContext& context, absl::Span<const std::string> args) {
+  HECATE_RETURN_IF_ERROR(ExpectArguments("delete-checkpoint", args, 1, 1, "NAME"));
+  HECATE_RETURN_IF_ERROR(context.client->DeleteCheckpoint(args[0]));
+  if (context.json) {
+    *context.out << DumpJson(nlohmann::json{{"deleted_checkpoint", args[0]}}) << "\n";
+  } else {
+    *context.out << "checkpoint " << args[0] << " deleted\n";
   }
   return absl::OkStatus();
 }

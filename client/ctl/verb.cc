@@ -29,6 +29,11 @@ const std::vector<Verb>& AllVerbs() {
        "restore a checkpoint from a local file (--in) or a stored name (--name) into a "
        "new session, or over --session",
        {"in", "name", "session", "expect_pulse"}, RunRestore},
+      {"checkpoints", "",
+       "list the checkpoints you stored by name (pulse, size, time) and your quota",
+       {}, RunCheckpoints},
+      {"delete-checkpoint", "NAME", "delete a checkpoint you stored by name, freeing quota",
+       {}, RunDeleteCheckpoint},
       {"bench", "",
        "N concurrent fresh sessions stream chunks of text; print throughput and chunk "
        "latency p50/p90/p99/max; exit 1 if any request failed",

@@ -60,6 +60,8 @@ absl::Status RunEval(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunGenerate(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunCheckpoint(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunCheckpoints(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunDeleteCheckpoint(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args);
 
 }  // namespace hecate
