@@ -203,6 +203,10 @@ absl::Status ReadSection(ByteReader& r, size_t index, const StateTensor& t, Mode
 
 }  // namespace
 
+size_t MaxCheckpointSize(const ModelConfig& config) {
+  return CheckpointSize(config) + fmt::kSealSize;
+}
+
 size_t CheckpointSize(const ModelConfig& config) {
   size_t size = fmt::kPreambleSize + fmt::HeaderLength(config.periods.size()) + fmt::kCrcSize +
                 fmt::kFooterSize;
@@ -211,7 +215,8 @@ size_t CheckpointSize(const ModelConfig& config) {
   return size;
 }
 
-absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state) {
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
+                                             const CheckpointSigning& signing) {
   const ModelConfig& config = model.config();
   if (state.config() != config) {
     return absl::InvalidArgumentError(absl::StrCat("state has config ", state.config().Summary(),
@@ -228,10 +233,10 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
   for (const StateTensor& t : tensors) payload += SectionSize(t);
 
   std::string out;
-  out.reserve(CheckpointSize(config));
+  out.reserve(MaxCheckpointSize(config));
   ByteWriter w(&out);
   w.PutBytes(fmt::kMagic);
-  w.PutU32(fmt::kFormatVersion);
+  w.PutU32(signing.key != nullptr ? fmt::kSignedVersion : fmt::kUnsignedVersion);
   w.PutU32(static_cast<uint32_t>(fmt::HeaderLength(config.periods.size())));
   w.PutBytes(model.fingerprint());
   w.PutU64(state.pulse_id());
@@ -263,11 +268,16 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
   w.PutU64(footer_start + fmt::kFooterSize);
   w.PutU32(header_crc);
   w.PutU32(crc32c::Mask(crc32c::Value(out.data() + footer_start, 12)));
+  if (signing.key != nullptr) SealCheckpoint(*signing.key, &out);
   return out;
 }
 
-absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_view bytes,
-                                            std::optional<uint64_t> expected_pulse_id) {
+absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_view sealed_bytes,
+                                            std::optional<uint64_t> expected_pulse_id,
+                                            const CheckpointSigning& signing) {
+  // The signature before anything else; from here on `bytes` ends at the footer.
+  HECATE_ASSIGN_OR_RETURN(const UnsealedCheckpoint unsealed, CheckSeal(sealed_bytes, signing));
+  const absl::string_view bytes = unsealed.body;
   // Preamble, header and header CRC: the framing every version shares.
   ByteReader r(bytes);
   absl::string_view magic;
@@ -296,6 +306,12 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
     return absl::InvalidArgumentError(absl::StrCat("checkpoint format version ", version,
                                                    " is newer than supported ",
                                                    fmt::kFormatVersion));
+  }
+  // CheckSeal found a seal exactly when the version says signed; a header
+  // CRC that verifies cannot disagree with what it read.
+  if (unsealed.sealed != (version == fmt::kSignedVersion)) {
+    return Corrupt(absl::StrCat("format version ", version, " with", unsealed.sealed ? "" : "out",
+                                " a seal"));
   }
 
   Header h;

@@ -1,8 +1,9 @@
 // Encoding and verified decoding of session checkpoints
 // (format: sessions/checkpoint_format.h, docs/CHECKPOINT_FORMAT.md).
 //
-// DecodeCheckpoint verifies everything before it returns a state: magic and
-// version, every CRC, every length against the buffer (it never reads out of
+// DecodeCheckpoint verifies everything before it returns a state: first the
+// signature when a key is configured (checkpoint_key.h: nothing else is read
+// from a file whose seal does not verify), then magic and version, every CRC, every length against the buffer (it never reads out of
 // range and never allocates from an untrusted size), the fingerprint and
 // config against the loaded model, tensor names and shapes against the
 // StateLayout, the pulse-id invariant (stored per-level phases and
@@ -12,13 +13,20 @@
 //   absl::StatusOr<std::string> bytes = EncodeCheckpoint(model, state);
 //   absl::StatusOr<ModelState> back = DecodeCheckpoint(model, *bytes, 1234);
 //
+// With a key (CheckpointSigning) EncodeCheckpoint writes a signed version-2
+// checkpoint; without one an unsigned version-1 checkpoint, as before keys
+// existed.
+//
 // Error codes:
 //   DATA_LOSS            corrupt or truncated bytes, bad magic, CRC mismatch,
 //                        inconsistent lengths, names or shapes, broken
-//                        invariant, non-finite value
+//                        invariant, non-finite value, a signature that does
+//                        not match the bytes, a truncated seal
 //   INVALID_ARGUMENT     a format version newer than this reader supports
 //   FAILED_PRECONDITION  another model's checkpoint (fingerprint or config),
-//                        or a pulse id other than expected_pulse_id
+//                        a pulse id other than expected_pulse_id, an
+//                        unsigned checkpoint where signatures are required,
+//                        one signed with another key
 #ifndef HECATE_SESSIONS_CHECKPOINT_H_
 #define HECATE_SESSIONS_CHECKPOINT_H_
 
@@ -32,21 +40,28 @@
 #include "runtime/model.h"
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"
+#include "sessions/checkpoint_key.h"
 
 namespace hecate {
 
 // The checkpoint of `state`. INVALID_ARGUMENT when the state's config is not
 // the model's; DATA_LOSS when the state breaks an invariant (it would not
 // restore), e.g. holds a NaN.
-absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state);
+// Signed (version 2) when `signing` has a key.
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
+                                             const CheckpointSigning& signing = {});
 
-// The state stored in `bytes`, fully verified (see above).
+// The state stored in `bytes`, fully verified (see above), signature first.
 absl::StatusOr<ModelState> DecodeCheckpoint(
     const Model& model, absl::string_view bytes,
-    std::optional<uint64_t> expected_pulse_id = std::nullopt);
+    std::optional<uint64_t> expected_pulse_id = std::nullopt,
+    const CheckpointSigning& signing = {});
 
-// Exact size in bytes of every checkpoint of a model with this config.
+// Exact size in bytes of every unsigned checkpoint of a model with this
+// config; a signed one has checkpoint_format::kSealSize bytes more.
 size_t CheckpointSize(const ModelConfig& config);
+// The largest checkpoint of such a model, signed or not: the limit to read.
+size_t MaxCheckpointSize(const ModelConfig& config);
 
 }  // namespace hecate
 

@@ -12,8 +12,17 @@
 //   sections   one per state tensor, in StateLayout order
 //   footer     total length (8 bytes), header CRC copy (4 bytes),
 //              footer CRC (4 bytes) over the first 12 footer bytes
+//   seal       version 2 only (signed): seal magic (8 bytes), key id (8 bytes),
+//              HMAC-SHA256 (32 bytes) over every byte before it
 //
-// Version 1 header:
+// Version 1 is an unsigned checkpoint, version 2 a signed one: the same
+// preamble, header, sections and footer (the footer's total length counts the
+// bytes up to the footer's end, not the seal), followed by the seal. The key
+// id is the first 8 bytes of HMAC-SHA256(key, "hecate checkpoint key id"),
+// the MAC is keyed with HMAC-SHA256(key, "hecate checkpoint mac")
+// (sessions/checkpoint_key.h).
+//
+// Version 1 and 2 header:
 //   fingerprint     (64 bytes)  model fingerprint, lowercase hex SHA-256
 //   pulse id        (8 bytes)   tokens the session has processed
 //   vocab size V    (4 bytes)
@@ -53,7 +62,11 @@ namespace checkpoint_format {
 // "\x89HECKPT\n": the high byte catches 7-bit transfers, the newline catches
 // text-mode conversions.
 inline constexpr absl::string_view kMagic("\x89HECKPT\n", 8);
-inline constexpr uint32_t kFormatVersion = 1;
+// The newest version this reader accepts; 1 (unsigned) is written without a
+// checkpoint key, 2 (signed) with one.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kUnsignedVersion = 1;
+inline constexpr uint32_t kSignedVersion = 2;
 
 inline constexpr size_t kPreambleSize = 8 + 4 + 4;
 inline constexpr size_t kCrcSize = 4;
@@ -66,13 +79,19 @@ inline constexpr size_t kLevelRecordSize = 4 + 8;
 inline constexpr size_t kHeaderFixedSuffix = 4 + 8;
 inline constexpr size_t kFooterSize = 8 + 4 + 4;
 
+// The seal that ends a version-2 checkpoint.
+inline constexpr absl::string_view kSealMagic("\x89HECSIG\n", 8);
+inline constexpr size_t kKeyIdSize = 8;
+inline constexpr size_t kMacSize = 32;
+inline constexpr size_t kSealSize = 8 + kKeyIdSize + kMacSize;
+
 inline constexpr uint32_t kMaxLevels = 32;
 inline constexpr size_t kMaxTensorNameLength = 255;
 inline constexpr uint8_t kMaxRank = 8;
 // Bounds a header length read from untrusted bytes, in any version.
 inline constexpr uint32_t kMaxHeaderLength = 1u << 20;
 
-// Header length of a version-1 checkpoint with `levels` levels.
+// Header length of a version-1 or -2 checkpoint with `levels` levels.
 constexpr size_t HeaderLength(size_t levels) {
   return kHeaderFixedPrefix + levels * kLevelRecordSize + kHeaderFixedSuffix;
 }

@@ -1,8 +1,9 @@
 // libFuzzer target: arbitrary bytes into the checkpoint decoder.
 //
-// Every input is decoded twice: as given, and with its CRCs recomputed
+// Every input is decoded as given and with its CRCs recomputed
 // (checkpoint_test_util.h) so that mutations reach the checks behind the
-// checksums. The decoder must never crash, read out of range or leak; it
+// checksums, each without a key and with the fuzzer's key (seeds signed with
+// it reach the parser behind a verified seal). The decoder must never crash, read out of range or leak; it
 // must reject with one of the documented codes; and whatever it accepts must
 // re-encode to exactly the same bytes. Build and run: tools/fuzz_checkpoint.sh.
 #include <cstddef>
@@ -25,8 +26,20 @@ const hecate::Model& FuzzModel() {
   return **model;
 }
 
-void Check(const hecate::Model& model, absl::string_view bytes) {
-  absl::StatusOr<hecate::ModelState> state = hecate::DecodeCheckpoint(model, bytes);
+// The fuzzer's key: seeds signed with it (make_checkpoint_corpus) reach the
+// parser behind a verified seal.
+const hecate::CheckpointSigning& FuzzSigning() {
+  static const hecate::CheckpointSigning* signing =
+      new hecate::CheckpointSigning(hecate::testing::TestSigning());
+  return *signing;
+}
+
+// Decodes `bytes` under `signing`; an accepted file must re-encode to itself
+// (a signed one, read without a key, up to the seal's key id and MAC).
+void Check(const hecate::Model& model, absl::string_view bytes,
+           const hecate::CheckpointSigning& signing) {
+  absl::StatusOr<hecate::ModelState> state =
+      hecate::DecodeCheckpoint(model, bytes, std::nullopt, signing);
   if (!state.ok()) {
     const absl::StatusCode code = state.status().code();
     if (code != absl::StatusCode::kDataLoss && code != absl::StatusCode::kInvalidArgument &&
@@ -35,8 +48,14 @@ void Check(const hecate::Model& model, absl::string_view bytes) {
     }
     return;
   }
-  absl::StatusOr<std::string> again = hecate::EncodeCheckpoint(model, *state);
-  if (!again.ok() || *again != bytes) std::abort();  // accepted a non-canonical file
+  const bool is_signed = bytes.size() > 8 && bytes[8] == 2;  // accepted: version 1 or 2
+  absl::StatusOr<std::string> again = hecate::EncodeCheckpoint(
+      model, *state, is_signed ? FuzzSigning() : hecate::CheckpointSigning{});
+  if (!again.ok() || again->size() != bytes.size()) std::abort();
+  const size_t compared = is_signed && signing.key == nullptr ? bytes.size() - 40 : bytes.size();
+  if (absl::string_view(*again).substr(0, compared) != bytes.substr(0, compared)) {
+    std::abort();  // accepted a non-canonical file
+  }
 }
 
 }  // namespace
@@ -44,8 +63,14 @@ void Check(const hecate::Model& model, absl::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const hecate::Model& model = FuzzModel();
   const absl::string_view raw(reinterpret_cast<const char*>(data), size);
-  Check(model, raw);
+  const hecate::CheckpointSigning keyless;
+  const hecate::CheckpointSigning keyed = FuzzSigning();
+  Check(model, raw, keyless);
+  Check(model, raw, keyed);
   std::string repaired(raw);
-  if (hecate::testing::RecomputeChecksums(repaired) && repaired != raw) Check(model, repaired);
+  if (hecate::testing::RecomputeChecksums(repaired) && repaired != raw) {
+    Check(model, repaired, keyless);
+    Check(model, repaired, keyed);
+  }
   return 0;
 }

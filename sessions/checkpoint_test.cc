@@ -103,10 +103,10 @@ TEST_F(CheckpointTest, AnotherModelsCheckpointIsFailedPrecondition) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefusedNotMisread) {
   std::string bytes = Encode(1001, seed_);
-  PutU32At(bytes, testing::kVersionOffset, 2);
+  PutU32At(bytes, testing::kVersionOffset, 3);
   ASSERT_TRUE(RecomputeChecksums(bytes));
   ExpectRejected(bytes, absl::StatusCode::kInvalidArgument,
-                 "checkpoint format version 2 is newer than supported 1");
+                 "checkpoint format version 3 is newer than supported 2");
   // A newer version may have any header length; only the framing is read.
   std::string longer = bytes.substr(0, 16) + std::string(5000, '\x07');
   PutU32At(longer, 12, 5000);
@@ -208,13 +208,16 @@ TEST(SeedCorpusTest, SeedsAreCurrentCheckpointsOfTheFuzzModel) {
        std::filesystem::directory_iterator("sessions/testdata/checkpoint_corpus")) {
     std::ifstream in(entry.path(), std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    absl::StatusOr<ModelState> state = DecodeCheckpoint(*model, bytes);
-    if (entry.path().filename().string().rfind("pulse-", 0) == 0) {
+    const std::string name = entry.path().filename().string();
+    const bool is_signed = name.rfind("signed-pulse-", 0) == 0;
+    absl::StatusOr<ModelState> state = DecodeCheckpoint(
+        *model, bytes, std::nullopt, is_signed ? testing::TestSigning() : CheckpointSigning{});
+    if (is_signed || name.rfind("pulse-", 0) == 0) {
       EXPECT_TRUE(state.ok()) << entry.path() << ": " << state.status();
       accepted += state.ok();
     }
   }
-  EXPECT_GE(accepted, 6);
+  EXPECT_GE(accepted, 8);
 }
 
 }  // namespace

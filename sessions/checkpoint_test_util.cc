@@ -3,6 +3,7 @@
 #include <random>
 #include <utility>
 
+#include "glog/logging.h"
 #include "sessions/byte_io.h"
 #include "sessions/checkpoint_format.h"
 #include "sessions/crc32c.h"
@@ -61,6 +62,13 @@ void FillRandomValidState(ModelState& state, uint64_t pulse_id, uint64_t seed) {
   }
 }
 
+CheckpointSigning TestSigning(absl::string_view material, bool allow_unsigned) {
+  absl::StatusOr<CheckpointKey> key = CheckpointKey::FromMaterial(material);
+  CHECK(key.ok()) << key.status();
+  return CheckpointSigning{std::make_shared<const CheckpointKey>(*std::move(key)),
+                           allow_unsigned};
+}
+
 void PutU32At(std::string& bytes, size_t offset, uint32_t value) {
   for (int i = 0; i < 4; ++i) bytes[offset + i] = static_cast<char>((value >> (8 * i)) & 0xff);
 }
@@ -75,13 +83,23 @@ bool RecomputeChecksums(std::string& bytes) {
   if (!r.Skip(fmt::kMagic.size()) || !r.ReadU32(&version) || !r.ReadU32(&header_length)) {
     return false;
   }
+  // A signed (version-2) file's footer sits before its seal, which is left
+  // as it is: the MAC no longer matches edited bytes.
+  size_t end = bytes.size();
+  if (version == fmt::kSignedVersion && end >= fmt::kPreambleSize + fmt::kSealSize &&
+      absl::string_view(bytes).substr(end - fmt::kSealSize, fmt::kSealMagic.size()) ==
+          fmt::kSealMagic) {
+    end -= fmt::kSealSize;
+  }
+  r = ByteReader(absl::string_view(bytes).substr(0, end));
+  r.Skip(fmt::kPreambleSize);
   if (!r.Skip(header_length) || r.remaining() < fmt::kCrcSize) return false;
   const size_t header_crc_at = r.position();
   const uint32_t header_crc = crc32c::Mask(crc32c::Value(bytes.data(), header_crc_at));
   PutU32At(bytes, header_crc_at, header_crc);
   r.Skip(fmt::kCrcSize);
   if (r.remaining() < fmt::kFooterSize) return true;
-  const size_t footer_at = bytes.size() - fmt::kFooterSize;
+  const size_t footer_at = end - fmt::kFooterSize;
 
   // Sections, as far as their framing stays inside the bytes before the footer.
   ByteReader sections(absl::string_view(bytes).substr(0, footer_at));
@@ -107,7 +125,7 @@ bool RecomputeChecksums(std::string& bytes) {
     sections.Skip(fmt::kCrcSize);
   }
 
-  PutU64At(bytes, footer_at, bytes.size());
+  PutU64At(bytes, footer_at, end);
   PutU32At(bytes, footer_at + 8, header_crc);
   PutU32At(bytes, footer_at + 12, crc32c::Mask(crc32c::Value(bytes.data() + footer_at, 12)));
   return true;

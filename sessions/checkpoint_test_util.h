@@ -12,6 +12,7 @@
 #include "runtime/model.h"
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"
+#include "sessions/checkpoint_key.h"
 
 namespace hecate::testing {
 
@@ -23,7 +24,13 @@ std::shared_ptr<const Model> MicroModel(uint64_t seed);
 // a non-zero, zeros elsewhere; pulse id `pulse_id`. Deterministic for a seed.
 void FillRandomValidState(ModelState& state, uint64_t pulse_id, uint64_t seed);
 
-// Byte offsets into a version-1 checkpoint.
+// A checkpoint key for tests, the fuzzer and its seed corpus: the key made
+// from `material` (>= 32 bytes), signing with it (allow_unsigned as given).
+inline constexpr absl::string_view kFuzzKeyMaterial = "hecate checkpoint fuzzer key, 32+ bytes";
+CheckpointSigning TestSigning(absl::string_view material = kFuzzKeyMaterial,
+                              bool allow_unsigned = false);
+
+// Byte offsets into a version-1 (or -2) checkpoint.
 inline constexpr size_t kVersionOffset = 8;
 inline constexpr size_t kPulseIdOffset = 16 + 64;
 // Offset of level j's stored phase.
@@ -33,7 +40,8 @@ void PutU32At(std::string& bytes, size_t offset, uint32_t value);
 void PutU64At(std::string& bytes, size_t offset, uint64_t value);
 
 // Recomputes the header CRC, every section CRC that the framing lets it find,
-// and the footer (length, header CRC copy, footer CRC), in place. Never reads
+// and the footer (length, header CRC copy, footer CRC), in place; a signed
+// file's seal is kept as it is (what a forger without the key can do). Never reads
 // out of range, whatever `bytes` holds. False when not even the header could
 // be framed.
 bool RecomputeChecksums(std::string& bytes);

@@ -31,9 +31,17 @@ int main(int argc, char** argv) {
     ++written;
     if (pulse == 1001) {
       std::string newer = *bytes;
-      hecate::testing::PutU32At(newer, hecate::testing::kVersionOffset, 2);
+      hecate::testing::PutU32At(newer, hecate::testing::kVersionOffset, 3);
       hecate::testing::RecomputeChecksums(newer);
-      std::ofstream(absl::StrCat(dir, "/version-2.ckpt"), std::ios::binary) << newer;
+      std::ofstream(absl::StrCat(dir, "/version-3.ckpt"), std::ios::binary) << newer;
+      ++written;
+    }
+    if (pulse == 3 || pulse == 1001) {  // signed with the fuzzer's key (version 2)
+      absl::StatusOr<std::string> sealed =
+          hecate::EncodeCheckpoint(*model, state, hecate::testing::TestSigning());
+      if (!sealed.ok()) return 1;
+      std::ofstream(absl::StrCat(dir, "/signed-pulse-", pulse, ".ckpt"), std::ios::binary)
+          << *sealed;
       ++written;
     }
   }

@@ -42,9 +42,25 @@ absl::Status VerifyStateInvariants(const ModelState& state) {
     }
     if (t.kind == StateKind::kWindowKeys || t.kind == StateKind::kWindowValues) {
       const uint64_t window = static_cast<uint64_t>(config.window);
-      if (pulse >= window) continue;
       const size_t heads = static_cast<size_t>(t.shape[0]);
       const size_t head_dim = static_cast<size_t>(t.shape[2]);
+      // Slots 0..min(N, W)-1 have been written: each holds a projection of a
+      // token in some head (exactly zero in every head only for a model whose
+      // attention projection of that token is zero).
+      const uint64_t filled = pulse < window ? pulse : window;
+      for (uint64_t slot = 0; slot < filled; ++slot) {
+        bool written = false;
+        for (size_t h = 0; h < heads && !written; ++h) {
+          written = FirstNonZero(values.subspan((h * window + slot) * head_dim, head_dim)) >= 0;
+        }
+        if (!written) {
+          return absl::DataLossError(absl::StrCat(
+              "state tensor ", t.name, " window slot ", slot,
+              " is empty in every head, but pulse id ", pulse, " has written slots 0..",
+              filled - 1));
+        }
+      }
+      if (pulse >= window) continue;
       for (size_t h = 0; h < heads; ++h) {
         const size_t start = (h * window + pulse) * head_dim;
         const size_t count = (window - pulse) * head_dim;

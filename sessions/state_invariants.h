@@ -9,10 +9,14 @@
 //     so both are zero while N < p_j;
 //   * S_j of a level with p_j == 1 (the gated delta rule) is always zero;
 //   * window ring slot s is written at pulse s first, so slots N..W-1 are
-//     zero while N < W.
+//     zero while N < W, and slots 0..min(N, W)-1 are not all zero (a written
+//     slot holds a token's key and value projections): the ring's fill is
+//     min(N, W), which binds a pulse id below W exactly.
 // A checkpoint whose pulse id was edited (with recomputed CRCs) usually
 // breaks one of these; the stored per-level phases catch the rest of the
-// edits that leave the phases stale.
+// edits that leave the phases stale. What no check on the state can catch
+// (an edit after the window has filled that keeps every level's phase-zero
+// and never-fired rules) only a signature catches (checkpoint_key.h).
 #ifndef HECATE_SESSIONS_STATE_INVARIANTS_H_
 #define HECATE_SESSIONS_STATE_INVARIANTS_H_
 

@@ -4,6 +4,7 @@
 #include <limits>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
@@ -87,6 +88,27 @@ TEST_F(StateInvariantsTest, UnwrittenWindowSlotsAreZero) {
   FillRandomValidState(state_, 2, seed_);
   Tensor(1, StateKind::kWindowKeys, -1)[(1 * 4 + 1) * 4 + 2] = 0.5f;  // slot 1: written
   EXPECT_TRUE(VerifyStateInvariants(state_).ok());
+}
+
+// The ring's fill is min(N, W): a slot below it that is zero in every head
+// was never written, so the pulse id is not N (an edited pulse id).
+TEST_F(StateInvariantsTest, WrittenWindowSlotsAreNotEmpty) {
+  for (uint64_t pulse : {3ull, 1001ull}) {
+    FillRandomValidState(state_, pulse, seed_ + pulse);
+    const size_t slot = (pulse - 1) % 4;  // the newest slot
+    for (StateKind kind : {StateKind::kWindowKeys, StateKind::kWindowValues}) {
+      FillRandomValidState(state_, pulse, seed_ + pulse);
+      float* t = Tensor(1, kind, -1);
+      for (size_t h = 0; h < 2; ++h) {
+        for (size_t i = 0; i < 4; ++i) t[(h * 4 + slot) * 4 + i] = 0.0f;
+      }
+      ExpectDataLoss(absl::StrCat("window slot ", slot, " is empty in every head, but pulse id ",
+                                  pulse, " has written slots 0..", pulse < 4 ? pulse - 1 : 3));
+      // One non-zero element in one head is a written slot.
+      t[(1 * 4 + slot) * 4 + 3] = -0.25f;
+      EXPECT_TRUE(VerifyStateInvariants(state_).ok()) << VerifyStateInvariants(state_);
+    }
+  }
 }
 
 }  // namespace
