@@ -12,13 +12,26 @@
 // as it returns OK; a bad address is InvalidArgument, an address in use (or
 // not bindable) is FailedPrecondition naming the address and the OS reason,
 // and a failed Start leaves the server stopped. Port 0 binds a free port,
-// reported by port(). Requests run on a small pool of its own threads
-// (Options::worker_threads), never on the caller's. Stop() is idempotent,
-// returns once no handler runs any more, and is prompt: it waits at most
-// ~Options::io_timeout for a client caught mid-request, and ~1 s for an idle
-// keep-alive connection. The destructor stops. Start() after Stop() starts
-// afresh. The readiness check and the collectables (a prometheus::Registry)
-// run on the server's threads and must be thread-safe.
+// reported by port().
+//
+// Idle and slow clients cannot starve a scrape: one thread multiplexes every
+// connection with epoll (no thread is ever parked on one client), a request
+// head must arrive within Options::io_timeout of its first byte, a connection
+// with no request in progress is closed after Options::idle_timeout, and at
+// most Options::max_connections are held: accepting one more closes the
+// connection that has waited longest without a request in progress (idle
+// ones first, then slow request heads, a response being written last), so a
+// new scraper is always accepted and answered as soon as its request is in.
+// The server holds at most max_connections + 5 file descriptors.
+//
+// Requests run on that one thread of the server's, never on the caller's;
+// the readiness check and the collectables (a prometheus::Registry) run
+// there and must be thread-safe and quick. HTTP/1.0 and 1.1, keep-alive and
+// pipelining; GET and HEAD (others 405); a request with a body is answered
+// 400 and its connection closed. Stop() is idempotent, prompt (it closes
+// every connection at once, whatever the clients do) and returns once no
+// handler runs any more. The destructor stops. Start() after Stop() starts
+// afresh.
 //
 //   HttpServer http({&registry}, [&] { return draining ? absl::UnavailableError(
 //                                       "draining") : absl::OkStatus(); });
@@ -40,20 +53,20 @@
 #include "absl/time/time.h"
 #include "prometheus/collectable.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
-
 namespace hecate::http {
 
 class HttpServer {
  public:
   struct Options {
-    // Threads serving requests; in [1, 64].
-    int worker_threads = 2;
-    // Read and write timeout of one request, in whole seconds >= 1 (httplib
-    // granularity for a clean bound); bounds how long Stop() may wait.
-    absl::Duration io_timeout = absl::Seconds(2);
+    // Connections held at once, in [1, 65536]. Far below the process's file
+    // limit, so the metrics port can never take the gRPC port's descriptors.
+    int max_connections = 128;
+    // A request head must be complete within this of its first byte, and a
+    // response written within this of its first byte; in [1 ms, 1 h].
+    absl::Duration io_timeout = absl::Seconds(5);
+    // A connection with no request in progress is closed after this (keep-
+    // alive between scrapes); in [1 ms, 1 h].
+    absl::Duration idle_timeout = absl::Seconds(30);
   };
   // OK means ready; any other status means not ready, its message the reason.
   using ReadinessCheck = std::function<absl::Status()>;
@@ -79,18 +92,18 @@ class HttpServer {
   bool running() const;
 
  private:
-  void RegisterHandlers(httplib::Server* server) const;
+  class Loop;  // the epoll loop and its connections (http_server.cc)
 
   const Collectables collectables_;
   const ReadinessCheck readiness_;
   const Options options_;
 
   // std::mutex, not absl::Mutex: Debian's absl is not built with TSan.
-  // Serializes Start and Stop (held while Stop joins the listener, so a
+  // Serializes Start and Stop (held while Stop joins the loop thread, so a
   // second Stop returns only when the first is done).
   std::mutex lifecycle_mu_;
-  std::unique_ptr<httplib::Server> server_;  // guarded by lifecycle_mu_
-  std::thread listener_;  // guarded by lifecycle_mu_
+  std::unique_ptr<Loop> loop_;  // guarded by lifecycle_mu_
+  std::thread thread_;          // guarded by lifecycle_mu_; runs loop_
   // Separate, so port() never waits for a Stop in progress.
   mutable std::mutex port_mu_;
   int port_ = 0;  // guarded by port_mu_

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "httplib.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
+#include "server/http/hostile_clients.h"
 #include "server/metrics/exposition.h"
 
 namespace hecate::http {
@@ -49,6 +51,51 @@ class HttpServerTest : public ::testing::Test {
   double value_ = 0;
   std::atomic<bool> draining_{false};
 };
+
+// Raw-socket helpers for what httplib's client cannot send.
+void SendAll(int fd, const std::string& bytes) {
+  ASSERT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+}
+
+// Everything the server sends until it closes `fd`. The bound only detects a
+// hang: the server closes long before it in every test.
+std::string ReadUntilClosed(int fd) {
+  std::string received;
+  char buffer[4096];
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < give_up) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) return received;  // EOF or reset: closed
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  ADD_FAILURE() << "the server did not close the connection; got: " << received;
+  return received;
+}
+
+// True while the server has neither sent anything on `fd` nor closed it.
+bool StillOpenAndQuiet(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+// Sends one keep-alive GET /healthz on `fd` and reads its whole response.
+void RoundTrip(int fd) {
+  SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string expected =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n";
+  std::string received;
+  char buffer[4096];
+  while (received.size() < expected.size()) {
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    ASSERT_GT(n, 0) << "closed after " << received;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(received, expected);
+}
 
 TEST_F(HttpServerTest, ServesMetricsHealthAndReadiness) {
   HttpServer server({&registry_}, [this] { return Readiness(); });
@@ -155,11 +202,15 @@ TEST_F(HttpServerTest, BadOptionsAndMissingCollectablesAreRejected) {
   EXPECT_EQ(null_collectable.Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
   HttpServer::Options options;
-  options.worker_threads = 0;
+  options.max_connections = 0;
   EXPECT_EQ(HttpServer({&registry_}, nullptr, options).Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
   options = HttpServer::Options();
-  options.io_timeout = absl::Milliseconds(1500);
+  options.io_timeout = absl::ZeroDuration();
+  EXPECT_EQ(HttpServer({&registry_}, nullptr, options).Start("127.0.0.1:0").code(),
+            absl::StatusCode::kInvalidArgument);
+  options = HttpServer::Options();
+  options.idle_timeout = absl::Hours(2);
   EXPECT_EQ(HttpServer({&registry_}, nullptr, options).Start("127.0.0.1:0").code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -206,9 +257,7 @@ TEST_F(HttpServerTest, StopWithIdleConnectionReturns) {
 }
 
 TEST_F(HttpServerTest, ServesConcurrentClients) {
-  HttpServer::Options options;
-  options.worker_threads = 3;
-  HttpServer server({&registry_}, nullptr, options);
+  HttpServer server({&registry_}, nullptr);
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   const std::string expected = Expose();
   std::atomic<int> good{0};
@@ -224,6 +273,89 @@ TEST_F(HttpServerTest, ServesConcurrentClients) {
   }
   for (std::thread& client : clients) client.join();
   EXPECT_EQ(good.load(), 120);
+}
+
+TEST_F(HttpServerTest, HeadPipeliningMethodsAndMalformedRequests) {
+  HttpServer server({&registry_}, nullptr);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+
+  // Two requests in one write, the second closing: two answers, then EOF.
+  int fd = ConnectLoopback(server.port());
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "HEAD /metrics HTTP/1.1\r\n\r\nPOST /healthz HTTP/1.1\r\n"
+              "Connection: close\r\n\r\n");
+  const std::string both = ReadUntilClosed(fd);
+  close(fd);
+  const std::string metrics_head = absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: ", metrics::kTextContentType,
+      "\r\nContent-Length: ", Expose().size(), "\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_EQ(both.substr(0, metrics_head.size()), metrics_head);  // HEAD: no body
+  EXPECT_EQ(both.substr(metrics_head.size(), 25), "HTTP/1.1 405 Method Not A");
+
+  // HTTP/1.0 without keep-alive: answered, then closed.
+  fd = ConnectLoopback(server.port());
+  SendAll(fd, "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_NE(ReadUntilClosed(fd).find("Connection: close\r\n\r\nok\n"), std::string::npos);
+  close(fd);
+
+  // Garbage: 400, then closed.
+  fd = ConnectLoopback(server.port());
+  SendAll(fd, "\x16\x03\x01 not http\r\n\r\n");
+  EXPECT_EQ(ReadUntilClosed(fd).substr(0, 24), "HTTP/1.1 400 Bad Request");
+  close(fd);
+}
+
+// At the cap, a new connection sheds the one quiet longest; the others and
+// the newcomer are served.
+TEST_F(HttpServerTest, ShedsTheQuietestConnectionAtTheCap) {
+  HttpServer::Options options;
+  options.max_connections = 3;
+  HttpServer server({&registry_}, nullptr, options);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  // A, B, C in turn: each round trip proves the server took it and orders
+  // their last activity.
+  int fds[3];
+  for (int& fd : fds) {
+    fd = ConnectLoopback(server.port());
+    ASSERT_GE(fd, 0);
+    RoundTrip(fd);
+  }
+  // B is busy again (half a request head): now A is the quietest.
+  SendAll(fds[1], "GET /hea");
+
+  const int newcomer = ConnectLoopback(server.port());
+  ASSERT_GE(newcomer, 0);
+  RoundTrip(newcomer);
+  EXPECT_EQ(ReadUntilClosed(fds[0]), "");  // A was shed
+  EXPECT_TRUE(StillOpenAndQuiet(fds[2]));
+  SendAll(fds[1], "lthz HTTP/1.1\r\n\r\n");
+  char buffer[256];
+  EXPECT_GT(recv(fds[1], buffer, sizeof(buffer), 0), 0);  // B still served
+  RoundTrip(fds[2]);
+  for (const int fd : {fds[0], fds[1], fds[2], newcomer}) close(fd);
+}
+
+TEST_F(HttpServerTest, StalledHeadsAndIdleConnectionsAreClosed) {
+  HttpServer::Options options;
+  options.io_timeout = absl::Milliseconds(200);
+  options.idle_timeout = absl::Milliseconds(300);
+  HttpServer server({&registry_}, nullptr, options);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  const int stalled = ConnectLoopback(server.port());
+  const int idle = ConnectLoopback(server.port());
+  const int kept = ConnectLoopback(server.port());
+  ASSERT_GE(stalled, 0);
+  ASSERT_GE(idle, 0);
+  ASSERT_GE(kept, 0);
+  SendAll(stalled, "GET /metrics HTTP/1.1\r\nHost:");
+  RoundTrip(kept);  // then idle too
+  EXPECT_EQ(ReadUntilClosed(stalled), "");
+  EXPECT_EQ(ReadUntilClosed(idle), "");
+  EXPECT_EQ(ReadUntilClosed(kept), "");
+  for (const int fd : {stalled, idle, kept}) close(fd);
+  // The server itself is fine.
+  httplib::Client client("127.0.0.1", server.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
 }
 
 }  // namespace
