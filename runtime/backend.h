@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -90,6 +91,28 @@ class Backend {
   // chunks of different lengths). The default loops over Forward.
   virtual absl::Status ForwardBatch(absl::Span<ForwardItem> items);
 };
+
+// What every backend shares around its math, so neither copies it.
+
+// The checks Forward makes before it touches a state: logits requested
+// without an output vector, last-token logits of an empty chunk, a token
+// outside the model's vocabulary. INVALID_ARGUMENT naming the problem.
+absl::Status ValidateForward(const ModelConfig& config, absl::Span<const uint8_t> tokens,
+                             LogitsMode mode, const std::vector<float>* logits);
+
+// One step of a backend's forward pass: advances the state by `tokens` and,
+// unless `rows` is kNone, writes their logits to `out` (kLast: one row,
+// kAll: one row per token).
+using ForwardStep = absl::FunctionRef<absl::Status(absl::Span<const uint8_t> tokens,
+                                                   LogitsMode rows, float* out)>;
+
+// Runs a validated Forward as steps of at most `max_step_tokens` tokens:
+// sizes `*logits` for `mode` ([V] or [T, V]), checks `cancel` before every
+// step (CANCELLED saying how far it got) and keeps `*applied` (when non-null)
+// at the tokens applied so far.
+absl::Status ForwardInSteps(absl::Span<const uint8_t> tokens, LogitsMode mode, int vocab_size,
+                            int max_step_tokens, std::vector<float>* logits,
+                            const std::atomic<bool>* cancel, size_t* applied, ForwardStep step);
 
 }  // namespace hecate
 

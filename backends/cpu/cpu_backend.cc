@@ -58,37 +58,17 @@ class CpuBackend final : public Backend {
                        size_t* applied) override {
     if (applied != nullptr) *applied = 0;
     HECATE_ASSIGN_OR_RETURN(CpuState* cpu, Cast(state));
-    if (mode != LogitsMode::kNone && logits == nullptr) {
-      return absl::InvalidArgumentError("Forward: logits requested but no output vector");
-    }
-    if (mode == LogitsMode::kLast && tokens.empty()) {
-      return absl::InvalidArgumentError("Forward: last-token logits of an empty chunk");
-    }
-    const int64_t vocab = model_->config().vocab_size;
-    const int64_t total = static_cast<int64_t>(tokens.size());
-    if (mode == LogitsMode::kAll) logits->assign(total * vocab, 0.0f);
-    if (mode == LogitsMode::kLast) logits->assign(vocab, 0.0f);
+    HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), tokens, mode, logits));
     const cpu::ForwardOptions forward_options{options_.slow_levels_as_matmul};
-    for (int64_t begin = 0; begin < total; begin += options_.max_step_tokens) {
-      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-        return absl::CancelledError(
-            absl::StrCat("forward cancelled after ", begin, " of ", total, " tokens"));
-      }
-      const int64_t end = std::min(total, begin + options_.max_step_tokens);
-      float* out = nullptr;
-      int64_t rows = 0;
-      if (mode == LogitsMode::kAll) {
-        out = logits->data() + begin * vocab;
-        rows = end - begin;
-      } else if (mode == LogitsMode::kLast && end == total) {
-        out = logits->data();
-        rows = 1;
-      }
-      cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state,
-                        tokens.subspan(begin, end - begin), rows, out);
-      if (applied != nullptr) *applied = static_cast<size_t>(end);
-    }
-    return absl::OkStatus();
+    return ForwardInSteps(
+        tokens, mode, model_->config().vocab_size, options_.max_step_tokens, logits, cancel,
+        applied, [&](absl::Span<const uint8_t> step, LogitsMode rows, float* out) {
+          const int64_t out_rows = rows == LogitsMode::kAll    ? static_cast<int64_t>(step.size())
+                                   : rows == LogitsMode::kLast ? 1
+                                                               : 0;
+          cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state, step, out_rows, out);
+          return absl::OkStatus();
+        });
   }
 
  private:

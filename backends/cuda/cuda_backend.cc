@@ -41,26 +41,6 @@ class CudaState final : public BackendState {
   uint64_t pulse_ = 0;
 };
 
-absl::Status ValidateRequest(const ModelConfig& c, absl::Span<const uint8_t> tokens,
-                             LogitsMode mode, const std::vector<float>* logits) {
-  if (mode != LogitsMode::kNone && logits == nullptr) {
-    return absl::InvalidArgumentError("Forward: logits requested but no output vector");
-  }
-  if (mode == LogitsMode::kLast && tokens.empty()) {
-    return absl::InvalidArgumentError("Forward: last-token logits of an empty chunk");
-  }
-  if (c.vocab_size < 256) {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (tokens[i] >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat("Forward: token ", int(tokens[i]),
-                                                       " at ", i, " is outside the vocabulary of ",
-                                                       c.vocab_size));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 class CudaBackend final : public Backend {
  public:
   CudaBackend(std::shared_ptr<const Model> model, CudaBackendOptions options,
@@ -129,7 +109,7 @@ class CudaBackend final : public Backend {
     if (applied != nullptr) *applied = 0;
     absl::StatusOr<CudaState*> cuda = Cast(state, "Forward");
     if (!cuda.ok()) return cuda.status();
-    HECATE_RETURN_IF_ERROR(ValidateRequest(model_->config(), tokens, mode, logits));
+    HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), tokens, mode, logits));
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     return ForwardLocked(**cuda, tokens, mode, logits, cancel, applied);
@@ -146,7 +126,7 @@ class CudaBackend final : public Backend {
       if (!seen.insert(item.state).second) {
         return absl::InvalidArgumentError("ForwardBatch: the same state appears twice");
       }
-      HECATE_RETURN_IF_ERROR(ValidateRequest(model_->config(), item.tokens, item.mode,
+      HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), item.tokens, item.mode,
                                              item.logits));
       states.push_back(*cuda);
     }
@@ -182,33 +162,16 @@ class CudaBackend final : public Backend {
                              LogitsMode mode, std::vector<float>* logits,
                              const std::atomic<bool>* cancel, size_t* applied)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int64_t vocab = model_->config().vocab_size;
-    const int64_t total = static_cast<int64_t>(tokens.size());
-    if (mode == LogitsMode::kAll) logits->assign(total * vocab, 0.0f);
-    if (mode == LogitsMode::kLast) logits->assign(vocab, 0.0f);
     float* const states[1] = {state.data()};
-    for (int64_t begin = 0; begin < total; begin += options_.max_step_tokens) {
-      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-        return absl::CancelledError(
-            absl::StrCat("forward cancelled after ", begin, " of ", total, " tokens"));
-      }
-      const int64_t end = std::min(total, begin + options_.max_step_tokens);
-      LogitsMode rows = LogitsMode::kNone;
-      float* out = nullptr;
-      if (mode == LogitsMode::kAll) {
-        rows = LogitsMode::kAll;
-        out = logits->data() + begin * vocab;
-      } else if (mode == LogitsMode::kLast && end == total) {
-        rows = LogitsMode::kLast;
-        out = logits->data();
-      }
-      const uint64_t pulses[1] = {state.pulse_id()};
-      HECATE_RETURN_IF_ERROR(engine_->Step(states, pulses, tokens.subspan(begin, end - begin),
-                                           static_cast<int>(end - begin), rows, out));
-      state.set_pulse(state.pulse_id() + static_cast<uint64_t>(end - begin));
-      if (applied != nullptr) *applied = static_cast<size_t>(end);
-    }
-    return absl::OkStatus();
+    return ForwardInSteps(
+        tokens, mode, model_->config().vocab_size, options_.max_step_tokens, logits, cancel,
+        applied, [&](absl::Span<const uint8_t> step, LogitsMode rows, float* out) {
+          const uint64_t pulses[1] = {state.pulse_id()};
+          HECATE_RETURN_IF_ERROR(
+              engine_->Step(states, pulses, step, static_cast<int>(step.size()), rows, out));
+          state.set_pulse(state.pulse_id() + step.size());
+          return absl::OkStatus();
+        });
   }
 
   // One batched decode step for items[group[i]] (one token each).
