@@ -27,6 +27,8 @@
 // Build and run: tools/fuzz_server.sh stream_fuzzer.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -179,6 +181,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    : mode == 6 ? StreamHarness::Auth::kUnknownKey
                                                : StreamHarness::Auth::kTwoValues;
   const hecate::fuzz::StreamRun run = harness.Run(messages, auth);
+  if (std::getenv("HECATE_FUZZ_VERBOSE") != nullptr) {  // what each replayed input did
+    std::fprintf(stderr, "  %zu messages, code %d, %zu replies\n", messages.size(),
+                 static_cast<int>(run.code), run.replies.size());
+    for (const hecate::v1::StreamResponse& r : run.replies) {
+      std::fprintf(stderr, "    %s\n", r.ShortDebugString().substr(0, 160).c_str());
+    }
+  }
   hecate::fuzz::CheckRun(sent, run, auth == StreamHarness::Auth::kValid, ids, harness);
   for (const std::string& id : ids) {
     FUZZ_CHECK(harness.store().Delete(id, StreamHarness::kUser).ok(), "cannot delete a session");
