@@ -226,6 +226,16 @@ class HecateClient:
             request.expected_pulse_id = expected_pulse_id
         return self._unary(self._stub.RestoreCheckpoint, request)
 
+    def list_checkpoints(self) -> hecate_pb2.ListCheckpointsResponse:
+        """The checkpoints the caller stored by name (.checkpoints, by name: name,
+        size_bytes, create_time, pulse_id) and its .used_bytes of .quota_bytes."""
+        return self._unary(self._stub.ListCheckpoints, hecate_pb2.ListCheckpointsRequest())
+
+    def delete_checkpoint(self, name: str) -> None:
+        """Deletes the caller's checkpoint `name`, freeing its quota (NOT_FOUND
+        when the caller has none by that name)."""
+        self._unary(self._stub.DeleteCheckpoint, hecate_pb2.DeleteCheckpointRequest(name=name))
+
     # Streaming --------------------------------------------------------------
 
     def stream(self, session_id: str, chunks: Iterable[bytes], top_k: int = 0,

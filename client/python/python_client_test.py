@@ -223,6 +223,14 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertRaisesCode(grpc.StatusCode.INVALID_ARGUMENT, self.client.export_checkpoint,
                               session.id, name=".hidden")
 
+        listed = {c.name: c for c in self.client.list_checkpoints().checkpoints}
+        self.assertIn(name, listed)
+        self.assertEqual(listed[name].pulse_id, 200)
+        self.assertEqual(listed[name].size_bytes, stored.size_bytes)
+        self.client.delete_checkpoint(name)
+        self.assertNotIn(name, {c.name for c in self.client.list_checkpoints().checkpoints})
+        self.assertRaisesCode(grpc.StatusCode.NOT_FOUND, self.client.delete_checkpoint, name)
+
     def test_damaged_checkpoints_are_data_loss(self):
         session = self.new_session()
         list(self.client.stream(session.id, [english_like(self.rng, 150)]))

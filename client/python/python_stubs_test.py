@@ -32,7 +32,8 @@ class StubsTest(unittest.TestCase):
         self.assertEqual(
             sorted(method.name for method in service.methods),
             sorted(["CreateSession", "GetSession", "ListSessions", "DeleteSession", "Stream",
-                    "Generate", "ExportCheckpoint", "RestoreCheckpoint", "GetModelInfo"]))
+                    "Generate", "ExportCheckpoint", "RestoreCheckpoint", "ListCheckpoints",
+                    "DeleteCheckpoint", "GetModelInfo"]))
         self.assertTrue(hasattr(hecate_pb2_grpc, "HecateStub"))
 
 
