@@ -65,20 +65,26 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
     case Residency::kDevice: {
       ModelState host(model().config());
       HECATE_RETURN_IF_ERROR(backend_.Download(*session.device_state(), host));
-      return EncodeCheckpoint(model(), host);
+      return EncodeCheckpoint(model(), host, options_.checkpoint_signing);
     }
     case Residency::kHost:
-      return EncodeCheckpoint(model(), *session.host_state());
+      return EncodeCheckpoint(model(), *session.host_state(), options_.checkpoint_signing);
     case Residency::kDisk: {
       if (!dir_.has_value()) return absl::InternalError("disk-resident session without a state dir");
       HECATE_ASSIGN_OR_RETURN(std::string bytes,
                               dir_->ReadSession(session.owner(), session.id(), checkpoint_size_));
       // Verified like any restore: a damaged file is reported, never served.
-      absl::StatusOr<ModelState> check = DecodeCheckpoint(model(), bytes, session.pulse_id());
+      absl::StatusOr<ModelState> check =
+          DecodeCheckpoint(model(), bytes, session.pulse_id(), options_.checkpoint_signing);
       if (!check.ok()) {
         return absl::DataLossError(absl::StrCat("session ", session.id(),
                                                 "'s offloaded checkpoint is unusable: ",
                                                 check.status().message()));
+      }
+      // With a key, a file admitted unsigned (allow_unsigned) leaves signed;
+      // a signed one re-encodes to the same bytes.
+      if (options_.checkpoint_signing.key != nullptr) {
+        return EncodeCheckpoint(model(), *check, options_.checkpoint_signing);
       }
       return bytes;
     }
@@ -96,7 +102,9 @@ absl::Status SessionStore::BringToDevice(Session& session) {
     const absl::Time start = absl::Now();
     absl::StatusOr<std::string> bytes = CheckpointBytes(session);
     absl::StatusOr<ModelState> decoded =
-        bytes.ok() ? DecodeCheckpoint(model(), *bytes, session.pulse_id()) : bytes.status();
+        bytes.ok()
+            ? DecodeCheckpoint(model(), *bytes, session.pulse_id(), options_.checkpoint_signing)
+            : bytes.status();
     Notify(CheckpointEvent::Kind::kReload, bytes.ok() ? bytes->size() : 0, start,
            decoded.status());
     if (!decoded.ok()) return decoded.status();
@@ -286,7 +294,8 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
     }
     absl::StatusOr<std::string> bytes = dir_->ReadSession(owner, id, checkpoint_size_);
     absl::StatusOr<ModelState> state =
-        bytes.ok() ? DecodeCheckpoint(model(), *bytes) : bytes.status();
+        bytes.ok() ? DecodeCheckpoint(model(), *bytes, std::nullopt, options_.checkpoint_signing)
+                   : bytes.status();
     if (!state.ok()) {
       report.errors.push_back(absl::StrCat("users/", owner, "/sessions/", id,
                                            ".ckpt: ", state.status().message()));

@@ -66,7 +66,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(Backend& backen
   // Room for every session's file (and its metadata) unless told otherwise.
   uint64_t reserved = options.reserved_state_bytes.value_or(
       uint64_t{options.max_sessions_total} *
-      (CheckpointSize(backend.model().config()) + kSessionMetadataAllowance));
+      ((options.checkpoint_signing.key != nullptr ? MaxCheckpointSize(backend.model().config())
+                                                  : CheckpointSize(backend.model().config())) +
+       kSessionMetadataAllowance));
   if (!options.checkpoint_dir.empty()) {
     HECATE_ASSIGN_OR_RETURN(CheckpointDir opened, CheckpointDir::Open(options.checkpoint_dir));
     named_dir = std::move(opened);
@@ -84,7 +86,7 @@ SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
     : backend_(backend),
       options_(std::move(options)),
       dir_(std::move(dir)),
-      checkpoint_size_(CheckpointSize(backend.model().config())),
+      checkpoint_size_(MaxCheckpointSize(backend.model().config())),
       state_bytes_(StateLayout(backend.model().config()).total_bytes()) {
   if (named_dir.has_value()) {
     named_ = std::make_unique<NamedCheckpointStore>(
@@ -360,7 +362,8 @@ absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
     HECATE_RETURN_IF_ERROR(ValidateSessionId(target_id));
   }
   // Everything is verified before anything is touched.
-  HECATE_ASSIGN_OR_RETURN(ModelState decoded, DecodeCheckpoint(model(), bytes, expected_pulse_id));
+  HECATE_ASSIGN_OR_RETURN(ModelState decoded, DecodeCheckpoint(model(), bytes, expected_pulse_id,
+                                                           options_.checkpoint_signing));
   if (target_id.empty()) {
     absl::MutexLock lock(&mu_);
     HECATE_RETURN_IF_ERROR(LimitError(owner));

@@ -81,6 +81,7 @@
 #include "absl/types/span.h"
 #include "runtime/backend.h"
 #include "sessions/checkpoint_file.h"
+#include "sessions/checkpoint_key.h"
 #include "sessions/free_space.h"
 #include "sessions/named_checkpoints.h"
 #include "sessions/session.h"
@@ -115,6 +116,12 @@ struct SessionStoreOptions {
   // state directory's filesystem. nullopt: room for max_sessions_total
   // session files. Not applied when checkpoint_dir is on another filesystem.
   std::optional<uint64_t> reserved_state_bytes;
+  // Checkpoint signatures (checkpoint_key.h): with a key every checkpoint
+  // this store writes (exports, named, offloaded and drained session files)
+  // is signed, and every one it reads (restores, reloads, LoadFromStateDir)
+  // must carry a valid signature by that key, unless allow_unsigned admits
+  // unsigned ones. Without a key: unsigned, as before keys existed.
+  CheckpointSigning checkpoint_signing;
   // How free space is measured (tests stand in for a small disk); null:
   // FilesystemFreeBytes.
   FreeSpaceFn free_space;
