@@ -68,8 +68,7 @@ class CudaBackend final : public Backend {
   }
 
   absl::Status Upload(const ModelState& host, BackendState& state) override {
-    absl::StatusOr<CudaState*> cuda = Cast(state, "Upload");
-    if (!cuda.ok()) return cuda.status();
+    HECATE_ASSIGN_OR_RETURN(CudaState * cuda, Cast(state, "Upload"));
     if (host.config() != model_->config()) {
       return absl::InvalidArgumentError(absl::StrCat("Upload: state of config ",
                                                      host.config().Summary(), ", model is ",
@@ -77,11 +76,11 @@ class CudaBackend final : public Backend {
     }
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync((*cuda)->data(), host.data().data(),
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cuda->data(), host.data().data(),
                                                 layout_.total_bytes(), cudaMemcpyHostToDevice,
                                                 engine_->stream()));
     HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
-    (*cuda)->set_pulse(host.pulse_id());
+    cuda->set_pulse(host.pulse_id());
     return absl::OkStatus();
   }
 
@@ -107,12 +106,11 @@ class CudaBackend final : public Backend {
                        std::vector<float>* logits, const std::atomic<bool>* cancel,
                        size_t* applied) override {
     if (applied != nullptr) *applied = 0;
-    absl::StatusOr<CudaState*> cuda = Cast(state, "Forward");
-    if (!cuda.ok()) return cuda.status();
+    HECATE_ASSIGN_OR_RETURN(CudaState * cuda, Cast(state, "Forward"));
     HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), tokens, mode, logits));
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    return ForwardLocked(**cuda, tokens, mode, logits, cancel, applied);
+    return ForwardLocked(*cuda, tokens, mode, logits, cancel, applied);
   }
 
   absl::Status ForwardBatch(absl::Span<ForwardItem> items) override {
@@ -121,14 +119,13 @@ class CudaBackend final : public Backend {
     std::vector<CudaState*> states;
     for (const ForwardItem& item : items) {
       if (item.state == nullptr) return absl::InvalidArgumentError("ForwardBatch: null state");
-      absl::StatusOr<CudaState*> cuda = Cast(*item.state, "ForwardBatch");
-      if (!cuda.ok()) return cuda.status();
+      HECATE_ASSIGN_OR_RETURN(CudaState * cuda, Cast(*item.state, "ForwardBatch"));
       if (!seen.insert(item.state).second) {
         return absl::InvalidArgumentError("ForwardBatch: the same state appears twice");
       }
       HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), item.tokens, item.mode,
                                              item.logits));
-      states.push_back(*cuda);
+      states.push_back(cuda);
     }
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
@@ -244,10 +241,9 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;
   engine_options.max_rows = std::max(options.max_step_tokens, options.max_batch);
-  absl::StatusOr<std::unique_ptr<ForwardEngine>> engine =
-      ForwardEngine::Create(model, engine_options);
-  if (!engine.ok()) return engine.status();
-  return std::make_unique<CudaBackend>(std::move(model), options, *std::move(engine));
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
+                          ForwardEngine::Create(model, engine_options));
+  return std::make_unique<CudaBackend>(std::move(model), options, std::move(engine));
 }
 
 }  // namespace hecate

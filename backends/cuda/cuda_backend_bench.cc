@@ -91,8 +91,8 @@ absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
 absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens) {
   const ModelConfig& config = model->config();
   ForwardEngineOptions options;
-  absl::StatusOr<std::unique_ptr<ForwardEngine>> engine = ForwardEngine::Create(model, options);
-  if (!engine.ok()) return engine.status();
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
+                          ForwardEngine::Create(model, options));
   const StateLayout layout(config);
   std::vector<float*> states(batch, nullptr);
   std::vector<uint64_t> pulses(batch);
@@ -112,14 +112,14 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
   const std::vector<uint8_t> tokens_in = RandomBytes(size_t(batch) * tokens, 11);
   constexpr int kRepeats = 3;
   for (int i = 0; i <= kRepeats && status.ok(); ++i) {
-    if (i == 1) (*engine)->ClearProfile();
-    (*engine)->set_profiling(true);
-    status = (*engine)->Step(states, pulses, tokens_in, tokens, LogitsMode::kLast, logits.data());
+    if (i == 1) engine->ClearProfile();
+    engine->set_profiling(true);
+    status = engine->Step(states, pulses, tokens_in, tokens, LogitsMode::kLast, logits.data());
   }
   if (status.ok()) {
     std::vector<std::pair<double, std::string>> stages;
     double total = 0;
-    for (const auto& [name, ms] : (*engine)->profile_ms()) {
+    for (const auto& [name, ms] : engine->profile_ms()) {
       stages.push_back({ms / kRepeats, name});
       total += ms / kRepeats;
     }
@@ -135,14 +135,12 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
 }
 
 absl::Status Run(bool quick) {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const double gbps = bench_device->copy.best();
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const double gbps = bench_device.copy.best();
 
-  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel("random:base", 7);
-  if (!model.ok()) return model.status();
-  const ModelConfig& config = (*model)->config();
-  const double weight_bytes = (*model)->weights().data().size() * sizeof(float);
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, LoadModel("random:base", 7));
+  const ModelConfig& config = model->config();
+  const double weight_bytes = model->weights().data().size() * sizeof(float);
   const double state_bytes = StateLayout(config).total_bytes();
   std::printf("model: random:base %s, weights %.1f MB, state %.1f MB per session\n",
               config.Summary().c_str(), weight_bytes / 1e6, state_bytes / 1e6);
@@ -167,37 +165,34 @@ absl::Status Run(bool quick) {
     options.tf32 = tf32;
     options.max_step_tokens = 2048;
     options.max_batch = 256;
-    absl::StatusOr<std::unique_ptr<Backend>> backend = MakeCudaBackend(*model, options);
-    if (!backend.ok()) return backend.status();
+    HECATE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(model, options));
     const std::string tag = tf32 ? " tf32" : " fp32";
     std::vector<float> logits;
 
     // Decode B = 1.
     {
-      auto state = (*backend)->NewState();
-      if (!state.ok()) return state.status();
-      HECATE_RETURN_IF_ERROR((*backend)->Upload(RandomState(config, 1, 12345), **state));
+      HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
+      HECATE_RETURN_IF_ERROR(backend->Upload(RandomState(config, 1, 12345), *state));
       const std::vector<uint8_t> tokens = RandomBytes(4096, 2);
       size_t next = 0;
       absl::StatusOr<double> s = TimeCalls(10, quick ? 30 : 100, [&] {
-        return (*backend)->Forward(**state, absl::MakeConstSpan(tokens).subspan(next++ % 4096, 1),
-                                   LogitsMode::kLast, &logits);
+        return backend->Forward(*state, absl::MakeConstSpan(tokens).subspan(next++ % 4096, 1),
+                                LogitsMode::kLast, &logits);
       });
       if (!s.ok()) return s.status();
       rows.push_back({"decode" + tag, 1, 1, *s * 1e3, floor_ms(1), min_floor_ms(1)});
     }
     // Prefill T = 2048, B = 1, from a random state.
     {
-      auto state = (*backend)->NewState();
-      if (!state.ok()) return state.status();
+      HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
       const ModelState start = RandomState(config, 3, 0);
       const std::vector<uint8_t> tokens = RandomBytes(2048, 4);
       // Each repeat restarts from the same state; only Forward is timed.
       std::vector<double> seconds;
       for (int i = 0; i < (quick ? 4 : 6); ++i) {
-        HECATE_RETURN_IF_ERROR((*backend)->Upload(start, **state));
+        HECATE_RETURN_IF_ERROR(backend->Upload(start, *state));
         const auto t0 = Clock::now();
-        HECATE_RETURN_IF_ERROR((*backend)->Forward(**state, tokens, LogitsMode::kLast, &logits));
+        HECATE_RETURN_IF_ERROR(backend->Forward(*state, tokens, LogitsMode::kLast, &logits));
         if (i > 0) seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
       }
       rows.push_back({"prefill" + tag, 1, 2048, Median(seconds) * 1e3, 0, 0});
@@ -209,11 +204,10 @@ absl::Status Run(bool quick) {
       const ModelState start = RandomState(config, 5, 0);
       ModelState staged = RandomState(config, 5, 0);
       for (int b = 0; b < kBatch; ++b) {
-        auto state = (*backend)->NewState();
-        if (!state.ok()) return state.status();
+        HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
         staged.set_pulse_id(1000 + 37 * b);  // different fire and ring phases
-        HECATE_RETURN_IF_ERROR((*backend)->Upload(staged, **state));
-        states.push_back(*std::move(state));
+        HECATE_RETURN_IF_ERROR(backend->Upload(staged, *state));
+        states.push_back(std::move(state));
       }
       const std::vector<uint8_t> tokens = RandomBytes(kBatch * 64, 6);
       std::vector<std::vector<float>> outs(kBatch);
@@ -227,7 +221,7 @@ absl::Status Run(bool quick) {
           items[b].logits = &outs[b];
         }
         ++step;
-        return (*backend)->ForwardBatch(absl::MakeSpan(items));
+        return backend->ForwardBatch(absl::MakeSpan(items));
       });
       if (!s.ok()) return s.status();
       rows.push_back(
@@ -253,9 +247,9 @@ absl::Status Run(bool quick) {
   std::printf("min floor = (weights + B x %.1f MB touched: M of level 1 read+written, slow "
               "M read, G read+written, S/M fire traffic amortised, rings read) / bandwidth\n",
               min_state_bytes / 1e6);
-  HECATE_RETURN_IF_ERROR(Breakdown(*model, 1, 2048));
-  HECATE_RETURN_IF_ERROR(Breakdown(*model, 1, 1));
-  HECATE_RETURN_IF_ERROR(Breakdown(*model, 256, 1));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1));
   return absl::OkStatus();
 }
 

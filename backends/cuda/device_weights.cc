@@ -81,10 +81,10 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model) {
     o.w2 = image.Append(lw.w2, size_t(f) * dm);
   }
 
-  absl::StatusOr<DeviceBuffer<float>> data = DeviceBuffer<float>::Create(image.data().size());
-  if (!data.ok()) return data.status();
-  HECATE_RETURN_IF_ERROR(data->CopyFromHost(absl::MakeConstSpan(image.data())));
-  out.data_ = *std::move(data);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> data,
+                          DeviceBuffer<float>::Create(image.data().size()));
+  HECATE_RETURN_IF_ERROR(data.CopyFromHost(absl::MakeConstSpan(image.data())));
+  out.data_ = std::move(data);
 
   const int half = c.head_dim() / 2;
   std::vector<double> inv_freq(std::max(half, 1));
@@ -92,10 +92,9 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model) {
     // As backends/cpu/ops.cc Rope: pow(base, -2i/d) in float64.
     inv_freq[i] = std::pow(10000.0, -2.0 * static_cast<double>(i) / c.head_dim());
   }
-  absl::StatusOr<DeviceBuffer<double>> freq = DeviceBuffer<double>::Create(inv_freq.size());
-  if (!freq.ok()) return freq.status();
-  HECATE_RETURN_IF_ERROR(freq->CopyFromHost(absl::MakeConstSpan(inv_freq)));
-  out.inv_freq_ = *std::move(freq);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<double> freq, DeviceBuffer<double>::Create(inv_freq.size()));
+  HECATE_RETURN_IF_ERROR(freq.CopyFromHost(absl::MakeConstSpan(inv_freq)));
+  out.inv_freq_ = std::move(freq);
 
   const float* base = out.data_.data();
   out.embed_ = base + embed;

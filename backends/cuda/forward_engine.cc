@@ -18,14 +18,12 @@ namespace hecate {
 absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
     std::shared_ptr<const Model> model, const ForwardEngineOptions& options) {
   const ModelConfig& c = model->config();
-  absl::StatusOr<DeviceWeights> weights = DeviceWeights::Upload(*model);
-  if (!weights.ok()) return weights.status();
-  absl::StatusOr<StepWorkspace> ws =
-      StepWorkspace::Create(c, weights->proj_cols(), options.max_rows, options.max_batch,
-                            options.max_step_tokens);
-  if (!ws.ok()) return ws.status();
-  std::unique_ptr<ForwardEngine> engine(new ForwardEngine(
-      std::move(model), options, *std::move(weights), *std::move(ws)));
+  HECATE_ASSIGN_OR_RETURN(DeviceWeights weights, DeviceWeights::Upload(*model));
+  HECATE_ASSIGN_OR_RETURN(StepWorkspace ws,
+                          StepWorkspace::Create(c, weights.proj_cols(), options.max_rows,
+                                                options.max_batch, options.max_step_tokens));
+  std::unique_ptr<ForwardEngine> engine(
+      new ForwardEngine(std::move(model), options, std::move(weights), std::move(ws)));
 
   int device = 0;
   HECATE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
@@ -37,9 +35,9 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(
       engine->cublas_, options.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
-  absl::StatusOr<DeviceBuffer<char>> cublas_ws = DeviceBuffer<char>::Create(kCublasWorkspaceBytes);
-  if (!cublas_ws.ok()) return cublas_ws.status();
-  engine->cublas_workspace_ = *std::move(cublas_ws);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> cublas_ws,
+                          DeviceBuffer<char>::Create(kCublasWorkspaceBytes));
+  engine->cublas_workspace_ = std::move(cublas_ws);
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(
       engine->cublas_, engine->cublas_workspace_.data(), kCublasWorkspaceBytes));
   return engine;
@@ -375,9 +373,8 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
 
   marks_.clear();
   if (tokens_per_session == 1 && options_.decode_graphs && !profiling_) {
-    absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(batch, logit_rows);
-    if (!graph.ok()) return graph.status();
-    HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(*graph, stream_));
+    HECATE_ASSIGN_OR_RETURN(cudaGraphExec_t graph, DecodeGraph(batch, logit_rows));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph, stream_));
   } else {
     HECATE_RETURN_IF_ERROR(Enqueue(batch, tokens_per_session, logit_rows));
   }

@@ -77,18 +77,15 @@ absl::StatusOr<StepWorkspace> StepWorkspace::Create(const ModelConfig& c, int pr
     offsets.push_back(total);
     total += AlignUp(part.second);
   }
-  absl::StatusOr<DeviceBuffer<float>> scratch = DeviceBuffer<float>::Create(total);
-  if (!scratch.ok()) return scratch.status();
-  ws.scratch_ = *std::move(scratch);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> scratch, DeviceBuffer<float>::Create(total));
+  ws.scratch_ = std::move(scratch);
   for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = ws.scratch_.data() + offsets[i];
 
   const size_t table_bytes = TableBytes(max_batch, max_rows);
-  absl::StatusOr<DeviceBuffer<char>> table = DeviceBuffer<char>::Create(table_bytes);
-  if (!table.ok()) return table.status();
-  ws.table_ = *std::move(table);
-  absl::StatusOr<PinnedBuffer> host = PinnedBuffer::Create(table_bytes);
-  if (!host.ok()) return host.status();
-  ws.host_table_ = *std::move(host);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> table, DeviceBuffer<char>::Create(table_bytes));
+  ws.table_ = std::move(table);
+  HECATE_ASSIGN_OR_RETURN(PinnedBuffer host, PinnedBuffer::Create(table_bytes));
+  ws.host_table_ = std::move(host);
 
   char* device = ws.table_.data();
   char* pinned = ws.host_table_.data();

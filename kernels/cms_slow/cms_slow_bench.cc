@@ -56,24 +56,20 @@ absl::StatusOr<Setup> MakeSetup(const ModelConfig& c, int batch, int tokens, uin
     p.g_offset[i] = (3 * i + 2) * hdd;
   }
   s.state_floats = 3 * size_t(p.count) * hdd;
-  auto qkv = DeviceBuffer<float>::Create(3 * rows * dm);
-  auto gates = DeviceBuffer<float>::Create(rows * 3 * levels * heads);
-  auto y = DeviceBuffer<float>::Create(p.count * rows * dm);
-  auto pul = DeviceBuffer<uint64_t>::Create(batch);
-  if (!qkv.ok()) return qkv.status();
-  if (!gates.ok()) return gates.status();
-  if (!y.ok()) return y.status();
-  if (!pul.ok()) return pul.status();
+  HECATE_ASSIGN_OR_RETURN(auto qkv, DeviceBuffer<float>::Create(3 * rows * dm));
+  HECATE_ASSIGN_OR_RETURN(auto gates, DeviceBuffer<float>::Create(rows * 3 * levels * heads));
+  HECATE_ASSIGN_OR_RETURN(auto y, DeviceBuffer<float>::Create(p.count * rows * dm));
+  HECATE_ASSIGN_OR_RETURN(auto pul, DeviceBuffer<uint64_t>::Create(batch));
   const float inv = 1.7f / 11.3137f;  // about unit-norm keys and queries
-  HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*qkv, -inv, inv, rng));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(qkv, -inv, inv, rng));
   // Gates are sigmoid outputs; below 0.95 alpha and eta keep the memories
   // bounded over the repeats (docs/MODEL.md on boundedness).
-  HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(*gates, 0.01f, 0.95f, rng));
-  HECATE_RETURN_IF_ERROR(pul->CopyFromHost(std::vector<uint64_t>(batch, pulse)));
-  s.qkv = *std::move(qkv);
-  s.gates = *std::move(gates);
-  s.y = *std::move(y);
-  s.pulse = *std::move(pul);
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(gates, 0.01f, 0.95f, rng));
+  HECATE_RETURN_IF_ERROR(pul.CopyFromHost(std::vector<uint64_t>(batch, pulse)));
+  s.qkv = std::move(qkv);
+  s.gates = std::move(gates);
+  s.y = std::move(y);
+  s.pulse = std::move(pul);
   p.pulse = s.pulse.data();
   p.q = s.qkv.data();
   p.k = p.q + rows * dm;
@@ -114,12 +110,10 @@ double Flops(const CmsSlowParams& p, uint64_t pulse) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const DeviceInfo* info = &bench_device->info;
-  const testing::CopyBandwidth* copy = &bench_device->copy;
-  absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
-  if (!base.ok()) return base.status();
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const DeviceInfo* info = &bench_device.info;
+  const testing::CopyBandwidth* copy = &bench_device.copy;
+  HECATE_ASSIGN_OR_RETURN(ModelConfig base, ModelConfig::Preset("base"));
   std::mt19937_64 rng(20261123);
   auto fill_states = [&rng](DeviceBuffer<float>& buf) {
     return testing::FillDeviceUniform(buf, -0.05f, 0.05f, rng);
@@ -133,30 +127,27 @@ absl::Status Run() {
   std::vector<DecodeRow> decode;
   for (int batch : {1, 64, 256}) {
     for (uint64_t pulse : {uint64_t(0), uint64_t(511)}) {
-      absl::StatusOr<Setup> s = MakeSetup(*base, batch, 1, pulse, rng);
-      if (!s.ok()) return s.status();
-      const int sets = testing::RotationSets(s->state_floats * batch * sizeof(float),
-                                             info->l2_cache_bytes, 64);
+      HECATE_ASSIGN_OR_RETURN(Setup s, MakeSetup(base, batch, 1, pulse, rng));
+      const int sets =
+          testing::RotationSets(s.state_floats * batch * sizeof(float), info->l2_cache_bytes, 64);
       std::vector<testing::SessionStates> states;
       for (int k = 0; k < sets; ++k) {
-        absl::StatusOr<testing::SessionStates> st =
-            testing::MakeSessionStates(batch, s->state_floats, fill_states);
-        if (!st.ok()) return st.status();
-        states.push_back(*std::move(st));
+        HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
+                                testing::MakeSessionStates(batch, s.state_floats, fill_states));
+        states.push_back(std::move(st));
       }
       auto rotate = [&](cudaStream_t stream) -> absl::Status {
         for (int k = 0; k < sets; ++k) {
-          CmsSlowParams p = s->p;
+          CmsSlowParams p = s.p;
           p.states = states[k].bases.data();
           HECATE_RETURN_IF_ERROR(CmsSlow(p, stream));
         }
         return absl::OkStatus();
       };
-      absl::StatusOr<double> us = testing::TimeGraphMicrosPerCall(rotate, sets, 30);
-      if (!us.ok()) return us.status();
-      const double gbps = MinBytes(s->p, pulse) / (*us * 1e3);
-      decode.push_back({batch, sets, pulse == 0 ? "none" : "all", *us, gbps,
-                        100.0 * gbps / copy->best()});
+      HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
+      const double gbps = MinBytes(s.p, pulse) / (us * 1e3);
+      decode.push_back(
+          {batch, sets, pulse == 0 ? "none" : "all", us, gbps, 100.0 * gbps / copy->best()});
     }
   }
 
@@ -167,22 +158,20 @@ absl::Status Run() {
   std::vector<PrefillRow> prefill;
   for (int batch : {1, 4}) {
     const int tokens = 2048;
-    absl::StatusOr<Setup> s = MakeSetup(*base, batch, tokens, 0, rng);
-    if (!s.ok()) return s.status();
-    absl::StatusOr<testing::SessionStates> st =
-        testing::MakeSessionStates(batch, s->state_floats, fill_states);
-    if (!st.ok()) return st.status();
-    s->p.states = st->bases.data();
-    const CmsSlowParams p = s->p;
-    absl::StatusOr<double> us = testing::TimeEventsMicrosPerCall(
-        [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15);
-    if (!us.ok()) return us.status();
-    prefill.push_back({batch, tokens, *us, double(batch) * tokens / *us,
-                       Flops(p, 0) / (*us * 1e3), MinBytes(p, 0) / (*us * 1e3)});
+    HECATE_ASSIGN_OR_RETURN(Setup s, MakeSetup(base, batch, tokens, 0, rng));
+    HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
+                            testing::MakeSessionStates(batch, s.state_floats, fill_states));
+    s.p.states = st.bases.data();
+    const CmsSlowParams p = s.p;
+    HECATE_ASSIGN_OR_RETURN(double us,
+                            testing::TimeEventsMicrosPerCall(
+                                [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
+    prefill.push_back({batch, tokens, us, double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
+                       MinBytes(p, 0) / (us * 1e3)});
   }
 
-  std::printf("\ncms_slow: base H=%d d=%d, slow levels (8, 64, 512), fp32\n",
-              base->n_heads, base->head_dim());
+  std::printf("\ncms_slow: base H=%d d=%d, slow levels (8, 64, 512), fp32\n", base.n_heads,
+              base.head_dim());
   std::printf("decode (T=1), graph replay\n%6s %5s %7s %10s %10s %9s\n", "B", "sets", "fires",
               "us/call", "GB/s", "%copy");
   for (const DecodeRow& r : decode) {

@@ -47,62 +47,55 @@ absl::Status Measure(const Op& op, const std::string& size, const DeviceInfo& in
                      double copy_gbps, std::mt19937_64& rng, std::vector<Row>& rows) {
   const size_t set_floats = AlignUp(op.set_floats);
   const int sets = testing::RotationSets(set_floats * sizeof(float), info.l2_cache_bytes, 64);
-  absl::StatusOr<DeviceBuffer<float>> arena = DeviceBuffer<float>::Create(sets * set_floats);
-  if (!arena.ok()) return arena.status();
-  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*arena, 1.0f, rng));
-  float* base = arena->data();
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> arena,
+                          DeviceBuffer<float>::Create(sets * set_floats));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(arena, 1.0f, rng));
+  float* base = arena.data();
   auto rotate = [&](cudaStream_t stream) -> absl::Status {
     for (int s = 0; s < sets; ++s) HECATE_RETURN_IF_ERROR(op.call(base + s * set_floats, stream));
     return absl::OkStatus();
   };
-  absl::StatusOr<double> us = testing::TimeGraphMicrosPerCall(rotate, sets, 30);
-  if (!us.ok()) return us.status();
-  const double gbps = op.min_bytes / (*us * 1e3);
-  rows.push_back({op.name, size, sets, *us, gbps, 100.0 * gbps / copy_gbps});
+  HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
+  const double gbps = op.min_bytes / (us * 1e3);
+  rows.push_back({op.name, size, sets, us, gbps, 100.0 * gbps / copy_gbps});
   return absl::OkStatus();
 }
 
 absl::Status Run() {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const DeviceInfo* info = &bench_device->info;
-  const testing::CopyBandwidth* copy = &bench_device->copy;
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const DeviceInfo* info = &bench_device.info;
+  const testing::CopyBandwidth* copy = &bench_device.copy;
 
-  absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
-  if (!base.ok()) return base.status();
-  const int dm = base->d_model, heads = base->n_heads, d = base->head_dim();
-  const int levels = base->levels(), ff = base->d_ff, vocab = base->vocab_size;
+  HECATE_ASSIGN_OR_RETURN(ModelConfig base, ModelConfig::Preset("base"));
+  const int dm = base.d_model, heads = base.n_heads, d = base.head_dim();
+  const int levels = base.levels(), ff = base.d_ff, vocab = base.vocab_size;
   const int n_gates = 3 * levels * heads;
   const size_t pc = size_t(6 * dm + n_gates + 3) / 4 * 4;  // DeviceWeights::ProjCols
   int delta_level = -1;
   for (int j = 0; j < levels; ++j) {
-    if (base->periods[j] == 1) delta_level = j;
+    if (base.periods[j] == 1) delta_level = j;
   }
   const float scale = levels > 2 ? float(1.0 / std::sqrt(double(levels))) : 1.0f;
   std::mt19937_64 rng(20261123);
 
   // Parameters and per-row tables, shared by every buffer set.
   const int max_rows = 2048;
-  absl::StatusOr<DeviceBuffer<float>> params =
-      DeviceBuffer<float>::Create(size_t(vocab) * dm + 2 * dm + n_gates);
-  absl::StatusOr<DeviceBuffer<uint8_t>> tokens = DeviceBuffer<uint8_t>::Create(max_rows);
-  absl::StatusOr<DeviceBuffer<uint64_t>> pulse = DeviceBuffer<uint64_t>::Create(max_rows);
-  absl::StatusOr<DeviceBuffer<double>> inv_freq = DeviceBuffer<double>::Create(d / 2);
-  if (!params.ok()) return params.status();
-  if (!tokens.ok()) return tokens.status();
-  if (!pulse.ok()) return pulse.status();
-  if (!inv_freq.ok()) return inv_freq.status();
-  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*params, 1.0f, rng));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> params,
+                          DeviceBuffer<float>::Create(size_t(vocab) * dm + 2 * dm + n_gates));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint8_t> tokens, DeviceBuffer<uint8_t>::Create(max_rows));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint64_t> pulse, DeviceBuffer<uint64_t>::Create(max_rows));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<double> inv_freq, DeviceBuffer<double>::Create(d / 2));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(params, 1.0f, rng));
   std::vector<uint8_t> host_tokens(max_rows);
   for (uint8_t& t : host_tokens) t = uint8_t(rng() & 0xFF);
-  HECATE_RETURN_IF_ERROR(tokens->CopyFromHost(host_tokens));
+  HECATE_RETURN_IF_ERROR(tokens.CopyFromHost(host_tokens));
   std::vector<uint64_t> host_pulse(max_rows);
   for (int b = 0; b < max_rows; ++b) host_pulse[b] = 100000 + 7 * b;
-  HECATE_RETURN_IF_ERROR(pulse->CopyFromHost(host_pulse));
+  HECATE_RETURN_IF_ERROR(pulse.CopyFromHost(host_pulse));
   std::vector<double> host_freq(d / 2);
   for (int i = 0; i < d / 2; ++i) host_freq[i] = std::pow(10000.0, -2.0 * i / d);
-  HECATE_RETURN_IF_ERROR(inv_freq->CopyFromHost(host_freq));
-  const float* embed = params->data();
+  HECATE_RETURN_IF_ERROR(inv_freq.CopyFromHost(host_freq));
+  const float* embed = params.data();
   const float* gain = embed + size_t(vocab) * dm;
   const float* bias = gain + 2 * dm;
 
@@ -115,9 +108,9 @@ absl::Status Run() {
   for (const Size& sz : sizes) {
     const int r = sz.batch * sz.tokens;
     const size_t n = size_t(r) * dm, plane = AlignUp(n);
-    const uint8_t* tok = tokens->data();
-    const uint64_t* pul = pulse->data();
-    const double* freq = inv_freq->data();
+    const uint8_t* tok = tokens.data();
+    const uint64_t* pul = pulse.data();
+    const double* freq = inv_freq.data();
     std::vector<Op> ops;
     ops.push_back({"EmbedGather", n, (2.0 * n) * 4 + r,
                    [=](float* s, cudaStream_t st) {

@@ -27,10 +27,9 @@ absl::StatusOr<DeviceBuffer<T>> Make(size_t n) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const DeviceInfo* info = &bench_device->info;
-  const testing::CopyBandwidth* copy = &bench_device->copy;
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const DeviceInfo* info = &bench_device.info;
+  const testing::CopyBandwidth* copy = &bench_device.copy;
   std::printf("%% copy below is against %.0f GB/s\n", copy->best());
 
   const int heads = 8, dim = 128;
@@ -88,17 +87,15 @@ absl::Status Run() {
       }
       return absl::OkStatus();
     };
-    absl::StatusOr<double> us = testing::TimeGraphMicrosPerCall(rotate, sets, 30);
-    if (!us.ok()) return us.status();
+    HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
     auto single = [&](cudaStream_t stream) -> absl::Status {
       GdrDecodeParams ps = p;
       ps.states = states[0].bases.data();
       return GdrDecode(ps, stream);
     };
-    absl::StatusOr<double> single_us = testing::TimeGraphMicrosPerCall(single, 1, 200);
-    if (!single_us.ok()) return single_us.status();
-    const double gbps = GdrDecodeMinBytes(p) / (*us * 1e3);
-    rows.push_back({batch, sets, *us, gbps, 100.0 * gbps / copy->best(), *single_us});
+    HECATE_ASSIGN_OR_RETURN(double single_us, testing::TimeGraphMicrosPerCall(single, 1, 200));
+    const double gbps = GdrDecodeMinBytes(p) / (us * 1e3);
+    rows.push_back({batch, sets, us, gbps, 100.0 * gbps / copy->best(), single_us});
   }
 
   std::printf("\ngdr_decode: H=%d d=%d, fp32 state, graph replay\n", heads, dim);

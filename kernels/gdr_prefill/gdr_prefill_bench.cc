@@ -25,9 +25,8 @@ struct Shape {
 };
 
 absl::Status Run(const std::vector<Shape>& shapes) {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const testing::CopyBandwidth* copy = &bench_device->copy;
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const testing::CopyBandwidth* copy = &bench_device.copy;
 
   const int heads = 8, dim = 128;
   std::mt19937_64 rng(20261123);
@@ -84,14 +83,11 @@ absl::Status Run(const std::vector<Shape>& shapes) {
     auto scan = [&](cudaStream_t st) {
       return CudaStatus(LaunchGdrPrefillScanKernel(p, st), "scan");
     };
-    absl::StatusOr<double> total = testing::TimeEventsMicrosPerCall(whole, 1, 15);
-    if (!total.ok()) return total.status();
-    absl::StatusOr<double> chunk_us = testing::TimeEventsMicrosPerCall(chunk, 1, 15);
-    if (!chunk_us.ok()) return chunk_us.status();
-    absl::StatusOr<double> scan_us = testing::TimeEventsMicrosPerCall(scan, 1, 15);
-    if (!scan_us.ok()) return scan_us.status();
-    results.push_back({s.batch, s.tokens, *chunk_us, *scan_us, *total,
-                       tokens / *total, bytes / (copy->best() * 1e3)});
+    HECATE_ASSIGN_OR_RETURN(double total, testing::TimeEventsMicrosPerCall(whole, 1, 15));
+    HECATE_ASSIGN_OR_RETURN(double chunk_us, testing::TimeEventsMicrosPerCall(chunk, 1, 15));
+    HECATE_ASSIGN_OR_RETURN(double scan_us, testing::TimeEventsMicrosPerCall(scan, 1, 15));
+    results.push_back({s.batch, s.tokens, chunk_us, scan_us, total, tokens / total,
+                       bytes / (copy->best() * 1e3)});
   }
   std::printf("\ngdr_prefill: H=%d d=%d, fp32, chunk %d, events (median)\n", heads,
               dim, kGdrChunk);

@@ -20,10 +20,9 @@ namespace hecate {
 namespace {
 
 absl::Status Run() {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const DeviceInfo* info = &bench_device->info;
-  const testing::CopyBandwidth* copy = &bench_device->copy;
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const DeviceInfo* info = &bench_device.info;
+  const testing::CopyBandwidth* copy = &bench_device.copy;
 
   const int heads = 8, dim = 128, window = 512;
   std::mt19937_64 rng(20261123);
@@ -39,11 +38,12 @@ absl::Status Run() {
                                            info->l2_cache_bytes, 64);
     std::vector<testing::SessionStates> states;
     for (int s = 0; s < sets; ++s) {
-      absl::StatusOr<testing::SessionStates> st = testing::MakeSessionStates(
-          batch, per_session,
-          [&rng](DeviceBuffer<float>& buf) { return testing::FillDeviceNormal(buf, 1.0f, rng); });
-      if (!st.ok()) return st.status();
-      states.push_back(*std::move(st));
+      HECATE_ASSIGN_OR_RETURN(
+          testing::SessionStates st,
+          testing::MakeSessionStates(batch, per_session, [&rng](DeviceBuffer<float>& buf) {
+            return testing::FillDeviceNormal(buf, 1.0f, rng);
+          }));
+      states.push_back(std::move(st));
     }
     const size_t vec = size_t(batch) * heads * dim;
     auto q = DeviceBuffer<float>::Create(vec);
@@ -84,10 +84,9 @@ absl::Status Run() {
       }
       return absl::OkStatus();
     };
-    absl::StatusOr<double> us = testing::TimeGraphMicrosPerCall(rotate, sets, 30);
-    if (!us.ok()) return us.status();
-    const double gbps = SwaDecodeMinBytes(p) / (*us * 1e3);
-    rows.push_back({batch, sets, p.splits, *us, gbps, 100.0 * gbps / copy->best()});
+    HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
+    const double gbps = SwaDecodeMinBytes(p) / (us * 1e3);
+    rows.push_back({batch, sets, p.splits, us, gbps, 100.0 * gbps / copy->best()});
   }
   std::printf("\nswa_decode: H=%d d=%d W=%d, full windows, graph replay\n", heads,
               dim, window);

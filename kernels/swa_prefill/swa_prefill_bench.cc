@@ -43,13 +43,11 @@ double KeysAttended(int window, int tokens, uint64_t pulse) {
 }
 
 absl::Status Run() {
-  absl::StatusOr<testing::BenchDevice> bench_device = testing::StartBenchmark();
-  if (!bench_device.ok()) return bench_device.status();
-  const testing::CopyBandwidth* copy = &bench_device->copy;
-  absl::StatusOr<ModelConfig> base = ModelConfig::Preset("base");
-  if (!base.ok()) return base.status();
-  const int heads = base->n_heads, dim = base->head_dim(), window = base->window;
-  const int dm = base->d_model;
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const testing::CopyBandwidth* copy = &bench_device.copy;
+  HECATE_ASSIGN_OR_RETURN(ModelConfig base, ModelConfig::Preset("base"));
+  const int heads = base.n_heads, dim = base.head_dim(), window = base.window;
+  const int dm = base.d_model;
   const size_t ring = size_t(heads) * window * dim;
   std::mt19937_64 rng(20261123);
 
@@ -72,10 +70,11 @@ absl::Status Run() {
       if (!b->ok()) return b->status();
     }
     if (!pulse.ok()) return pulse.status();
-    absl::StatusOr<testing::SessionStates> states = testing::MakeSessionStates(
-        s.batch, 2 * ring,
-        [&rng](DeviceBuffer<float>& buf) { return testing::FillDeviceNormal(buf, 1.0f, rng); });
-    if (!states.ok()) return states.status();
+    HECATE_ASSIGN_OR_RETURN(
+        testing::SessionStates states,
+        testing::MakeSessionStates(s.batch, 2 * ring, [&rng](DeviceBuffer<float>& buf) {
+          return testing::FillDeviceNormal(buf, 1.0f, rng);
+        }));
     HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(*qkv, 1.0f, rng));
     HECATE_RETURN_IF_ERROR(pulse->CopyFromHost(std::vector<uint64_t>(s.batch, s.pulse)));
 
@@ -85,7 +84,7 @@ absl::Status Run() {
     p.dim = dim;
     p.window = window;
     p.tokens = s.tokens;
-    p.states = states->bases.data();
+    p.states = states.bases.data();
     p.k_offset = 0;
     p.v_offset = ring;
     p.pulse = pulse->data();
@@ -96,17 +95,17 @@ absl::Status Run() {
     p.out = out->data();
     p.out_stride = out_stride;
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
-    absl::StatusOr<double> us = testing::TimeEventsMicrosPerCall(
-        [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20);
-    if (!us.ok()) return us.status();
+    HECATE_ASSIGN_OR_RETURN(double us,
+                            testing::TimeEventsMicrosPerCall(
+                                [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20));
 
     const double keys = KeysAttended(window, s.tokens, s.pulse) * s.batch * heads;
     const double old_positions = double(std::min<uint64_t>(window - 1, s.pulse));
     const double new_positions = double(std::min(window, s.tokens));
     const double bytes =
         (4.0 * n + 2.0 * s.batch * (old_positions + new_positions) * dm) * sizeof(float);
-    const double gbps = bytes / (*us * 1e3);
-    rows.push_back({s, SwaPrefillTiledSupports(p), *us, 4.0 * dim * keys / (*us * 1e3), gbps,
+    const double gbps = bytes / (us * 1e3);
+    rows.push_back({s, SwaPrefillTiledSupports(p), us, 4.0 * dim * keys / (us * 1e3), gbps,
                     100.0 * gbps / copy->best()});
   }
 

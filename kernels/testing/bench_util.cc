@@ -50,34 +50,26 @@ double Median(std::vector<double> v) {
 
 absl::StatusOr<CopyBandwidth> MeasureCopyBandwidth(size_t bytes, int repeats) {
   bytes &= ~size_t(15);
-  absl::StatusOr<DeviceBuffer<char>> src = DeviceBuffer<char>::Create(bytes);
-  if (!src.ok()) return src.status();
-  absl::StatusOr<DeviceBuffer<char>> dst = DeviceBuffer<char>::Create(bytes);
-  if (!dst.ok()) return dst.status();
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> src, DeviceBuffer<char>::Create(bytes));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> dst, DeviceBuffer<char>::Create(bytes));
   // Non-zero contents: never time on zeros.
-  HECATE_RETURN_IF_ERROR(src->Fill(0x5A));
-  HECATE_RETURN_IF_ERROR(dst->Fill(0x3C));
+  HECATE_RETURN_IF_ERROR(src.Fill(0x5A));
+  HECATE_RETURN_IF_ERROR(dst.Fill(0x3C));
 
   CopyBandwidth result;
-  char* s = src->data();
-  char* d = dst->data();
-  absl::StatusOr<double> memcpy_us = TimeEventsMicrosPerCall(
-      [&](cudaStream_t stream) {
-        return CudaStatus(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice,
-                                          stream),
-                          "cudaMemcpyAsync D2D");
-      },
-      1, repeats);
-  if (!memcpy_us.ok()) return memcpy_us.status();
-  absl::StatusOr<double> kernel_us = TimeEventsMicrosPerCall(
-      [&](cudaStream_t stream) {
-        return CudaStatus(LaunchCopyFloat4(s, d, bytes / 16, stream),
-                          "LaunchCopyFloat4");
-      },
-      1, repeats);
-  if (!kernel_us.ok()) return kernel_us.status();
-  result.memcpy_gbps = 2.0 * bytes / (*memcpy_us * 1e3);
-  result.kernel_gbps = 2.0 * bytes / (*kernel_us * 1e3);
+  char* s = src.data();
+  char* d = dst.data();
+  const EnqueueFn memcpy_d2d = [&](cudaStream_t stream) {
+    return CudaStatus(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, stream),
+                      "cudaMemcpyAsync D2D");
+  };
+  const EnqueueFn copy_kernel = [&](cudaStream_t stream) {
+    return CudaStatus(LaunchCopyFloat4(s, d, bytes / 16, stream), "LaunchCopyFloat4");
+  };
+  HECATE_ASSIGN_OR_RETURN(double memcpy_us, TimeEventsMicrosPerCall(memcpy_d2d, 1, repeats));
+  HECATE_ASSIGN_OR_RETURN(double kernel_us, TimeEventsMicrosPerCall(copy_kernel, 1, repeats));
+  result.memcpy_gbps = 2.0 * bytes / (memcpy_us * 1e3);
+  result.kernel_gbps = 2.0 * bytes / (kernel_us * 1e3);
   return result;
 }
 
@@ -122,9 +114,8 @@ absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.start(), stream));
       HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, stream));
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.stop(), stream));
-      absl::StatusOr<float> ms = events.ElapsedMs();
-      if (!ms.ok()) return ms.status();
-      per_call.push_back(*ms * 1e3 / calls);
+      HECATE_ASSIGN_OR_RETURN(float ms, events.ElapsedMs());
+      per_call.push_back(ms * 1e3 / calls);
     }
     return absl::OkStatus();
   }();
@@ -136,16 +127,14 @@ absl::StatusOr<double> TimeGraphMicrosPerCall(const EnqueueFn& enqueue,
 absl::StatusOr<SessionStates> MakeSessionStates(
     int batch, size_t floats_per_session,
     const std::function<absl::Status(DeviceBuffer<float>&)>& fill) {
-  absl::StatusOr<DeviceBuffer<float>> floats =
-      DeviceBuffer<float>::Create(size_t(batch) * floats_per_session);
-  if (!floats.ok()) return floats.status();
-  HECATE_RETURN_IF_ERROR(fill(*floats));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> floats,
+                          DeviceBuffer<float>::Create(size_t(batch) * floats_per_session));
+  HECATE_RETURN_IF_ERROR(fill(floats));
   std::vector<float*> host(batch);
-  for (int b = 0; b < batch; ++b) host[b] = floats->data() + size_t(b) * floats_per_session;
-  absl::StatusOr<DeviceBuffer<float*>> bases = DeviceBuffer<float*>::Create(batch);
-  if (!bases.ok()) return bases.status();
-  HECATE_RETURN_IF_ERROR(bases->CopyFromHost(host));
-  return SessionStates{*std::move(floats), *std::move(bases)};
+  for (int b = 0; b < batch; ++b) host[b] = floats.data() + size_t(b) * floats_per_session;
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float*> bases, DeviceBuffer<float*>::Create(batch));
+  HECATE_RETURN_IF_ERROR(bases.CopyFromHost(host));
+  return SessionStates{std::move(floats), std::move(bases)};
 }
 
 int RotationSets(size_t set_bytes, size_t l2_cache_bytes, int max_sets) {
@@ -168,9 +157,8 @@ absl::StatusOr<double> TimeEventsMicrosPerCall(const EnqueueFn& enqueue,
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.start(), stream));
       HECATE_RETURN_IF_ERROR(enqueue(stream));
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(events.stop(), stream));
-      absl::StatusOr<float> ms = events.ElapsedMs();
-      if (!ms.ok()) return ms.status();
-      per_call.push_back(*ms * 1e3 / calls);
+      HECATE_ASSIGN_OR_RETURN(float ms, events.ElapsedMs());
+      per_call.push_back(ms * 1e3 / calls);
     }
     return absl::OkStatus();
   }();
@@ -209,14 +197,12 @@ absl::Status FillDeviceNormal(DeviceBuffer<float>& buf, float stddev,
 }
 
 absl::StatusOr<BenchDevice> StartBenchmark() {
-  absl::StatusOr<DeviceInfo> info = QueryDevice();
-  if (!info.ok()) return info.status();
-  std::printf("device: %s\n", DescribeDevice(*info).c_str());
-  absl::StatusOr<CopyBandwidth> copy = MeasureCopyBandwidth();
-  if (!copy.ok()) return copy.status();
-  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n",
-              copy->memcpy_gbps, copy->kernel_gbps);
-  return BenchDevice{*info, *copy};
+  HECATE_ASSIGN_OR_RETURN(DeviceInfo info, QueryDevice());
+  std::printf("device: %s\n", DescribeDevice(info).c_str());
+  HECATE_ASSIGN_OR_RETURN(CopyBandwidth copy, MeasureCopyBandwidth());
+  std::printf("copy bandwidth (read+write): memcpy %.0f GB/s, kernel %.0f GB/s\n", copy.memcpy_gbps,
+              copy.kernel_gbps);
+  return BenchDevice{info, copy};
 }
 
 int BenchMain(const char* name, const std::function<absl::Status()>& run) {
