@@ -1,7 +1,12 @@
 #include "server/chunk_runner.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "server/stop_matcher.h"
 #include "server/validation.h"
 
 namespace hecate {
@@ -63,6 +68,9 @@ absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse
   const v1::SamplingParams& params = spec.sample();
   bool is_stop[256] = {};
   for (unsigned char c : params.stop_bytes()) is_stop[c] = true;
+  StopMatcher stop_sequences(
+      std::vector<std::string>(params.stop_sequences().begin(), params.stop_sequences().end()));
+  const int alternatives = params.top_k_alternatives();
   absl::Time last_token = start;
   out.finish_reason = v1::FINISH_REASON_MAX_TOKENS;
   for (int i = 0; i < params.max_tokens(); ++i) {
@@ -73,6 +81,9 @@ absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse
     // The draw depends on (seed, pulse id of the position being sampled).
     const TokenChoice choice = SampleToken(logits, sampling, out.pulse_id);
     const uint8_t token = static_cast<uint8_t>(choice.token);
+    // From the same logits, before applying the token replaces them.
+    std::vector<TokenChoice> alternative_choices;
+    if (alternatives > 0) alternative_choices = TopK(logits, alternatives);
     if (absl::Status s = timed_apply(absl::MakeConstSpan(&token, 1), LogitsMode::kLast); !s.ok()) {
       if (absl::IsCancelled(s)) {
         out.finish_reason = v1::FINISH_REASON_CANCELLED;
@@ -88,9 +99,16 @@ absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse
     }
     last_token = now;
     ++out.generated_tokens;
-    sink(GeneratedTokenEvent{choice.token, choice.logprob, i, out.pulse_id});
+    sink(GeneratedTokenEvent{choice.token, choice.logprob, i, out.pulse_id,
+                             std::move(alternative_choices)});
+    // Both matchers see every token, so the sequence tail stays exact.
+    const bool stop_sequence = stop_sequences.Add(token).has_value();
     if (is_stop[token]) {
       out.finish_reason = v1::FINISH_REASON_STOP_BYTE;
+      break;
+    }
+    if (stop_sequence) {
+      out.finish_reason = v1::FINISH_REASON_STOP_SEQUENCE;
       break;
     }
   }

@@ -40,6 +40,9 @@ struct GeneratedTokenEvent {
   float logprob;
   int index;
   uint64_t pulse_id;  // after applying this token
+  // SamplingParams.top_k_alternatives most likely tokens at this position,
+  // from the logits the token was sampled from (model log-probabilities).
+  std::vector<TokenChoice> alternatives;
 };
 using TokenSink = std::function<void(const GeneratedTokenEvent&)>;
 
@@ -61,7 +64,10 @@ struct ChunkOutcome {
 // unscored). Empty input with top-k, sampling or score is INVALID_ARGUMENT
 // (the distribution comes from the last input token; there is nothing to
 // score). Cancellation between generated tokens ends with
-// FINISH_REASON_CANCELLED and keeps the tokens made so far.
+// FINISH_REASON_CANCELLED and keeps the tokens made so far. Generation stops
+// after a stop byte (FINISH_REASON_STOP_BYTE) or once the tokens generated
+// by this request end with a stop sequence (FINISH_REASON_STOP_SEQUENCE);
+// either way the stopping tokens are applied and handed to `sink`.
 absl::StatusOr<ChunkOutcome> RunChunk(const ApplyFn& apply, uint64_t start_pulse,
                                       absl::Span<const float> start_logits,
                                       absl::string_view input, const v1::OutputSpec& spec,

@@ -130,6 +130,83 @@ TEST_F(ChunkRunnerTest, StopByteEndsGeneration) {
   EXPECT_EQ(text.size(), 1u);
 }
 
+TEST_F(ChunkRunnerTest, StopSequenceEndsGenerationWhereItsLastByteIsMade) {
+  std::mt19937_64 rng(TestSeed());
+  const uint64_t seed = rng();
+  // Free generation first; then a sequence taken from inside it (at least
+  // two tokens long) must stop a twin exactly at its first occurrence.
+  std::string free_text;
+  ASSERT_TRUE(RunChunk(Apply(state_.get()), 0, {}, "abc", Sample(40, seed), nullptr,
+                       [&](const GeneratedTokenEvent& e) { free_text.push_back(char(e.token)); })
+                  .ok());
+  const size_t begin = rng() % 20;
+  const std::string sequence = free_text.substr(begin, 2 + rng() % 5);
+  const size_t stop_at = free_text.find(sequence) + sequence.size();
+  v1::OutputSpec spec = Sample(40, seed);
+  spec.mutable_sample()->add_stop_sequences("never-generated-\xff\xfe");
+  spec.mutable_sample()->add_stop_sequences(sequence);
+  std::string text;
+  auto twin = *backend_->NewState();
+  absl::StatusOr<ChunkOutcome> out =
+      RunChunk(Apply(twin.get()), 0, {}, "abc", spec, nullptr,
+               [&](const GeneratedTokenEvent& e) { text.push_back(char(e.token)); });
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->finish_reason, v1::FINISH_REASON_STOP_SEQUENCE);
+  // The sequence's bytes are streamed and applied.
+  EXPECT_EQ(text, free_text.substr(0, stop_at));
+  EXPECT_EQ(out->generated_tokens, static_cast<int>(stop_at));
+  EXPECT_EQ(out->pulse_id, 3 + stop_at);
+  EXPECT_EQ(twin->pulse_id(), 3 + stop_at);
+}
+
+TEST_F(ChunkRunnerTest, StopSequencesNeverMatchTheInput) {
+  std::string free_text;
+  ASSERT_TRUE(RunChunk(Apply(state_.get()), 0, {}, "abc", Sample(12, 3), nullptr,
+                       [&](const GeneratedTokenEvent& e) { free_text.push_back(char(e.token)); })
+                  .ok());
+  // The input's last byte and the first generated one: a matcher that also
+  // looked at the input would stop after one token.
+  const std::string sequence = std::string("c") + free_text[0];
+  const size_t found = free_text.find(sequence);
+  v1::OutputSpec spec = Sample(12, 3);
+  spec.mutable_sample()->add_stop_sequences(sequence);
+  auto twin = *backend_->NewState();
+  absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(twin.get()), 0, {}, "abc", spec, nullptr, ignore_);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->generated_tokens,
+            found == std::string::npos ? 12 : static_cast<int>(found + sequence.size()));
+}
+
+TEST_F(ChunkRunnerTest, AlternativesAreTheTopKOfTheLogitsSampledFrom) {
+  v1::OutputSpec spec = Sample(6, 17);
+  spec.mutable_sample()->set_temperature(0.7f);
+  spec.mutable_sample()->set_top_k_alternatives(5);
+  std::vector<GeneratedTokenEvent> events;
+  absl::StatusOr<ChunkOutcome> out =
+      RunChunk(Apply(state_.get()), 0, {}, "hello", spec, nullptr,
+               [&](const GeneratedTokenEvent& e) { events.push_back(e); });
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(events.size(), 6u);
+  // Replay: the logits before each generated token, from a twin.
+  auto twin = *backend_->NewState();
+  std::string history = "hello";
+  std::vector<float> logits;
+  ASSERT_TRUE(backend_->Forward(*twin, Bytes(history), LogitsMode::kLast, &logits).ok());
+  for (const GeneratedTokenEvent& e : events) {
+    const std::vector<TokenChoice> want = TopK(logits, 5);
+    ASSERT_EQ(e.alternatives.size(), 5u);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(e.alternatives[i].token, want[i].token);
+      EXPECT_NEAR(e.alternatives[i].logprob, want[i].logprob, 1e-4);
+    }
+    // The same convention as the token's own log-probability.
+    EXPECT_NEAR(e.logprob, LogSoftmax(logits)[e.token], 1e-4);
+    const uint8_t token = static_cast<uint8_t>(e.token);
+    ASSERT_TRUE(backend_->Forward(*twin, absl::MakeConstSpan(&token, 1), LogitsMode::kLast,
+                                  &logits).ok());
+  }
+}
+
 TEST_F(ChunkRunnerTest, CancellationKeepsTheInputAndStopsGenerating) {
   std::atomic<bool> cancel{true};
   absl::StatusOr<ChunkOutcome> out = RunChunk(Apply(state_.get()), 0, {}, "xyz", Sample(50, 1), &cancel, ignore_);

@@ -44,6 +44,24 @@ absl::Status ValidateSampling(const v1::SamplingParams& p, const ServiceLimits& 
     return absl::InvalidArgumentError(
         absl::StrCat("stop_bytes has ", p.stop_bytes().size(), " bytes, limit ", limits.max_stop_bytes));
   }
+  if (p.stop_sequences_size() > limits.max_stop_sequences) {
+    return absl::InvalidArgumentError(absl::StrCat("stop_sequences has ",
+                                                   p.stop_sequences_size(), " sequences, limit ",
+                                                   limits.max_stop_sequences));
+  }
+  for (int i = 0; i < p.stop_sequences_size(); ++i) {
+    const size_t size = p.stop_sequences(i).size();
+    if (size < 1 || static_cast<int>(size) > limits.max_stop_sequence_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stop_sequences[", i, "] is ", size, " bytes, must be 1..",
+                       limits.max_stop_sequence_bytes));
+    }
+  }
+  if (p.top_k_alternatives() < 0 || p.top_k_alternatives() > limits.max_top_k_alternatives) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k_alternatives must be in 0..", limits.max_top_k_alternatives,
+                     ", got ", p.top_k_alternatives()));
+  }
   return ValidateSamplingOptions(ToSamplingOptions(p), 256);
 }
 

@@ -19,6 +19,9 @@ struct ServiceLimits {
   int max_inflight_per_stream = 64;
   int max_request_id_bytes = 128;
   int max_stop_bytes = 256;
+  int max_stop_sequences = 16;
+  int max_stop_sequence_bytes = 64;
+  int max_top_k_alternatives = 20;
   // Backpressure on Stream: past either many replies queued for a client that
   // is not reading them, the stream stops reading its requests until the
   // replies drain (server/write_queue.h).
