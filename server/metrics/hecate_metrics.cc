@@ -211,6 +211,11 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
         AddHistogram(registry, "hecate_checkpoint_size_bytes",
                      "Size of checkpoint files saved or restored.", {"operation"},
                      checkpoint_bytes_buckets);
+    m->checkpoint_save_failures_total =
+        AddCounter(registry, "hecate_checkpoint_save_failures_total",
+                   "Checkpoints that could not be written, by kind (export, offload, "
+                   "drain) and gRPC code.",
+                   {"kind", "code"});
 
     m->build_info = AddGauge(registry, "hecate_build_info",
                              "Constant 1; labels name the version and backend.",
@@ -243,6 +248,10 @@ void ServerMetrics::CountEviction(absl::string_view from_tier,
 
 void ServerMetrics::CountRestore(absl::string_view result) {
   checkpoint_restores_total->WithLabels({result})->Increment();
+}
+
+void ServerMetrics::CountSaveFailure(absl::string_view kind, absl::string_view code) {
+  checkpoint_save_failures_total->WithLabels({kind, code})->Increment();
 }
 
 void ServerMetrics::ObserveCheckpoint(absl::string_view operation,

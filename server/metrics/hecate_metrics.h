@@ -47,6 +47,10 @@
 //       (e.g. "data_loss", "fingerprint_mismatch", "pulse_mismatch").
 //   hecate_checkpoint_duration_seconds{operation}   histogram: "save"/"restore".
 //   hecate_checkpoint_size_bytes{operation}         histogram of file sizes.
+//   hecate_checkpoint_save_failures_total{kind,code} checkpoints not written:
+//       kind "export" (stored by name: quota, reserve, disk), "offload" (the
+//       session stays in memory) or "drain" (the session is lost at exit;
+//       the log names it); code the gRPC code name.
 //   hecate_build_info{version,backend}              constant 1.
 //
 //   prometheus::Registry registry;
@@ -159,6 +163,8 @@ struct ServerMetrics {
   // operation: "save" or "restore".
   void ObserveCheckpoint(absl::string_view operation, double seconds,
                          double bytes);
+  // kind: "export", "offload" or "drain"; code: a gRPC code name.
+  void CountSaveFailure(absl::string_view kind, absl::string_view code);
 
   prometheus::Registry* registry = nullptr;
   // Per RPC.
@@ -180,6 +186,7 @@ struct ServerMetrics {
   std::unique_ptr<Family<prometheus::Counter>> checkpoint_restores_total;  // {result}
   std::unique_ptr<Family<prometheus::Histogram>> checkpoint_duration_seconds;  // {operation}
   std::unique_ptr<Family<prometheus::Histogram>> checkpoint_size_bytes;        // {operation}
+  std::unique_ptr<Family<prometheus::Counter>> checkpoint_save_failures_total;  // {kind, code}
   std::unique_ptr<Family<prometheus::Gauge>> build_info;  // {version, backend}, value 1
 };
 

@@ -11,6 +11,17 @@ static_assert(static_cast<int>(Residency::kDevice) == 0 &&
 
 const char* TierName(Residency tier) { return kTierNames[static_cast<int>(tier)]; }
 
+// The hecate_checkpoint_save_failures_total{kind} of a checkpoint written;
+// empty for reads.
+absl::string_view SaveKind(CheckpointEvent::Kind kind) {
+  switch (kind) {
+    case CheckpointEvent::Kind::kExport: return "export";
+    case CheckpointEvent::Kind::kOffload: return "offload";
+    case CheckpointEvent::Kind::kDrain: return "drain";
+    default: return "";
+  }
+}
+
 }  // namespace
 
 absl::string_view StoreMetrics::RestoreResult(absl::StatusCode code) {
@@ -38,7 +49,12 @@ void StoreMetrics::OnEviction(Residency from, Residency to) {
 void StoreMetrics::OnCheckpoint(const CheckpointEvent& event) {
   using Kind = CheckpointEvent::Kind;
   if (event.kind == Kind::kRestore) metrics_->CountRestore(RestoreResult(event.code));
-  if (event.code != absl::StatusCode::kOk) return;
+  if (event.code != absl::StatusCode::kOk) {
+    if (absl::string_view kind = SaveKind(event.kind); !kind.empty()) {
+      metrics_->CountSaveFailure(kind, absl::StatusCodeToString(event.code));
+    }
+    return;
+  }
   const bool restore = event.kind == Kind::kRestore || event.kind == Kind::kReload;
   metrics_->ObserveCheckpoint(restore ? "restore" : "save", absl::ToDoubleSeconds(event.duration),
                               static_cast<double>(event.bytes));

@@ -4,7 +4,9 @@
 //
 //   OnTierUsage   -> hecate_sessions{tier}, hecate_state_bytes{tier} (set)
 //   OnEviction    -> hecate_session_evictions_total{from,to}
-//   OnCheckpoint  -> kRestore: hecate_checkpoint_restores_total{result}
+//   OnCheckpoint  -> a failed export, offload or drain:
+//                    hecate_checkpoint_save_failures_total{kind,code};
+//                    kRestore: hecate_checkpoint_restores_total{result}
 //                    (RestoreResult below, the one place a status code becomes
 //                    a result label); every successful checkpoint:
 //                    hecate_checkpoint_duration_seconds / _size_bytes

@@ -116,6 +116,30 @@ TEST_F(StoreMetricsTest, TiersEvictionsAndCheckpointsReachTheCatalogue) {
   }
 }
 
+// On a full disk: the offload, the named export and the drain that could not
+// write are counted by kind and code.
+TEST_F(StoreMetricsTest, SaveFailuresAreCountedByKind) {
+  SessionStoreOptions options;
+  options.device_budget_bytes = StateLayout(model_->config()).total_bytes();
+  options.host_tier = false;
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  options.state_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/full-", rng_());
+  options.observer = observer_.get();
+  options.free_space = [](const std::string&) -> absl::StatusOr<uint64_t> { return 0; };
+  auto store = *SessionStore::Open(*backend_, options);
+  const std::string a = store->Create("alice")->id;
+  store->Create("alice").IgnoreError();  // a cannot go to disk and stays
+  EXPECT_TRUE(absl::IsResourceExhausted(store->Export(a, "alice", "named").status()));
+  absl::StatusOr<DrainReport> drained = store->CheckpointAll();
+  ASSERT_TRUE(drained.ok()) << drained.status();
+  EXPECT_EQ(drained->unsaved.size(), 2u);
+  const std::string text = Scrape();
+  const std::string series = "hecate_checkpoint_save_failures_total{code=\"RESOURCE_EXHAUSTED\",kind=";
+  EXPECT_GE(Sample(text, series + "\"offload\"}"), 1) << text;
+  EXPECT_EQ(Sample(text, series + "\"export\"}"), 1) << text;
+  EXPECT_EQ(Sample(text, series + "\"drain\"}"), 2) << text;
+}
+
 TEST(StoreMetricsRestoreResultTest, OneLabelPerStatusCode) {
   EXPECT_EQ(StoreMetrics::RestoreResult(absl::StatusCode::kOk), "ok");
   EXPECT_EQ(StoreMetrics::RestoreResult(absl::StatusCode::kDataLoss), "data_loss");
