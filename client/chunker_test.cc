@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
@@ -38,9 +40,7 @@ void ExpectChunksOf(const std::vector<std::string>& chunks, const std::string& d
 }
 
 TEST(SplitIntoChunksTest, RandomSizesConcatenateBackWithFullChunks) {
-  const uint64_t seed = std::random_device()();
-  SCOPED_TRACE(seed);
-  std::mt19937_64 random(seed);
+  std::mt19937_64 random(TestSeed());
   std::uniform_int_distribution<size_t> size(0, 20000);
   std::uniform_int_distribution<size_t> chunk(1, 5000);
   for (int trial = 0; trial < 50; ++trial) {
@@ -58,11 +58,8 @@ TEST(SplitIntoChunksTest, EmptyInputAndZeroChunkSizeGiveNoChunks) {
 }
 
 TEST(ChunkReaderTest, FileChunksMatchSplitIntoChunks) {
-  const uint64_t seed = std::random_device()();
-  SCOPED_TRACE(seed);
-  std::mt19937_64 random(seed);
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/chunks_", seed);
+  std::mt19937_64 random(TestSeed());
+  const std::string path = TestTempPath("chunks");
   for (size_t size : {size_t{0}, size_t{1}, size_t{4096}, size_t{4097}, size_t{123457}}) {
     const std::string data = RandomBytes(random, size);
     {

@@ -7,15 +7,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
 namespace {
-
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
 
 std::string RandomBytes(std::mt19937_64& random, size_t size) {
   std::uniform_int_distribution<int> byte(0, 255);
@@ -34,10 +31,8 @@ int CountEntries(const std::string& dir) {
 }
 
 TEST(FileIoTest, WritesAndReadsBackRandomBytes) {
-  const uint64_t seed = std::random_device()();
-  SCOPED_TRACE(seed);
-  std::mt19937_64 random(seed);
-  const std::string path = absl::StrCat(TempDir(), "/roundtrip_", seed);
+  std::mt19937_64 random(TestSeed());
+  const std::string path = TestTempPath("roundtrip");
   for (size_t size : {size_t{0}, size_t{1}, size_t{65535}, size_t{65537}, size_t{300001}}) {
     const std::string data = RandomBytes(random, size);
     ASSERT_TRUE(WriteFileAtomically(path, data).ok());
@@ -48,7 +43,7 @@ TEST(FileIoTest, WritesAndReadsBackRandomBytes) {
 }
 
 TEST(FileIoTest, MissingFileIsNotFoundNamingThePath) {
-  const std::string path = absl::StrCat(TempDir(), "/does_not_exist_", std::random_device()());
+  const std::string path = TestTempPath("does_not_exist");
   absl::StatusOr<std::string> read = ReadFileToString(path);
   ASSERT_FALSE(read.ok());
   EXPECT_TRUE(absl::IsNotFound(read.status())) << read.status();
@@ -56,14 +51,14 @@ TEST(FileIoTest, MissingFileIsNotFoundNamingThePath) {
 }
 
 TEST(FileIoTest, FailedWriteLeavesNoTemporaryFileAndKeepsTheOldFile) {
-  const std::string dir = TempDir();
-  const std::string missing_dir = absl::StrCat(dir, "/no_such_dir_", std::random_device()());
+  const std::string dir = TestTempDir("file_io");
+  const std::string missing_dir = absl::StrCat(dir, "/no_such_dir");
   absl::Status status = WriteFileAtomically(absl::StrCat(missing_dir, "/file"), "data");
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
 
   // Renaming onto a directory fails after the temp file was written: the
   // directory is untouched and the temp file is gone.
-  const std::string target = absl::StrCat(dir, "/a_directory_", std::random_device()());
+  const std::string target = absl::StrCat(dir, "/a_directory");
   ASSERT_EQ(system(absl::StrCat("mkdir -p ", target, "/inner").c_str()), 0);
   const int entries_before = CountEntries(dir);
   EXPECT_FALSE(WriteFileAtomically(target, "data").ok());

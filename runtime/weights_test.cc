@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "runtime/model.h"
 #include "runtime/safetensors.h"
@@ -49,7 +50,7 @@ TEST(WeightsTest, SafetensorsRoundTripAndFingerprint) {
 }
 
 TEST(WeightsTest, ModelDirRoundTrip) {
-  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/model";
+  const std::string dir = TestTempPath("model");
   auto model = testing::SensitiveModel(testing::SmallConfig(), 5);
   ASSERT_TRUE(WriteModelDir(*model, dir).ok());
   absl::StatusOr<std::shared_ptr<const Model>> loaded = LoadModelDir(dir);
@@ -117,8 +118,7 @@ TEST(WeightsTest, NonFiniteWeightsAreRejected) {
 }
 
 TEST(WeightsTest, LoadModelErrorsNameTheFile) {
-  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/empty";
-  std::filesystem::create_directories(dir);
+  const std::string dir = TestTempDir("empty");
   absl::StatusOr<std::shared_ptr<const Model>> m = LoadModel(dir, 0);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("config.json"), std::string::npos) << m.status();

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
@@ -39,7 +40,7 @@ TEST(ApiKeysTest, RejectsBadFilesWithTheLine) {
 }
 
 TEST(ApiKeysTest, ReloadSwapsKeysAndKeepsOldOnError) {
-  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/keys";
+  const std::string path = TestTempPath("keys");
   std::ofstream(path) << "alice:first-key-0123456789\n";
   auto keys = ApiKeys::FromFile(path);
   ASSERT_TRUE(keys.ok());

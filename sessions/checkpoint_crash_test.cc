@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_file.h"
@@ -23,16 +24,11 @@ namespace {
 
 constexpr uint64_t kFirstPulse = 1000;
 
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", std::random_device{}());
-}
-
 class CrashTest : public ::testing::Test {
  protected:
   CrashTest() : seed_(TestSeed()) {
     model_ = *LoadModel("random:tiny", seed_);  // ~2.4 MB checkpoints
-    root_ = TestDir("crash");
+    root_ = TestTempPath("crash");
     dir_ = *CheckpointDir::Open(root_);
   }
 

@@ -12,17 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
 namespace {
-
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-",
-                                       std::random_device{}());
-  return dir;
-}
 
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -56,7 +50,7 @@ TEST(ValidateNameTest, RejectsEverythingThatCouldLeaveTheDirectory) {
 }
 
 TEST(CheckpointDirTest, NamedRoundTripPerUser) {
-  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestDir("named"));
+  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestTempPath("named"));
   ASSERT_TRUE(dir.ok()) << dir.status();
   const uint64_t seed = TestSeed();
   const std::string a = RandomBytes(1000, seed);
@@ -78,7 +72,7 @@ TEST(CheckpointDirTest, NamedRoundTripPerUser) {
 }
 
 TEST(CheckpointDirTest, BadNamesAndUsersWriteNothing) {
-  const std::string root = TestDir("bad");
+  const std::string root = TestTempPath("bad");
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   EXPECT_TRUE(absl::IsInvalidArgument(dir->WriteNamed("alice", "../escape", "x")));
@@ -90,7 +84,7 @@ TEST(CheckpointDirTest, BadNamesAndUsersWriteNothing) {
 }
 
 TEST(CheckpointDirTest, SessionFilesAreListedRemovedAndConfined) {
-  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestDir("sessions"));
+  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestTempPath("sessions"));
   ASSERT_TRUE(dir.ok());
   const std::string id = "0123456789abcdef0123456789abcdef";
   const std::string bytes = RandomBytes(500, TestSeed());
@@ -107,7 +101,7 @@ TEST(CheckpointDirTest, SessionFilesAreListedRemovedAndConfined) {
 }
 
 TEST(CheckpointDirTest, SymlinksAreNotFollowed) {
-  const std::string root = TestDir("symlink");
+  const std::string root = TestTempPath("symlink");
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   ASSERT_TRUE(dir->WriteNamed("alice", "real", "secret").ok());
@@ -117,7 +111,7 @@ TEST(CheckpointDirTest, SymlinksAreNotFollowed) {
 }
 
 TEST(CheckpointDirTest, StaleTempFilesAreRemovedAndNeverListed) {
-  const std::string root = TestDir("stale");
+  const std::string root = TestTempPath("stale");
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   ASSERT_TRUE(dir->WriteNamed("alice", "keep", "bytes").ok());
@@ -132,7 +126,7 @@ TEST(CheckpointDirTest, StaleTempFilesAreRemovedAndNeverListed) {
 }
 
 TEST(WriteFileAtomicallyTest, HookSeesEveryStepInOrder) {
-  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestDir("steps"));
+  absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(TestTempPath("steps"));
   ASSERT_TRUE(dir.ok());
   std::vector<WriteStep> steps;
   dir->set_write_hook([&](WriteStep s) { steps.push_back(s); });
@@ -144,7 +138,7 @@ TEST(WriteFileAtomicallyTest, HookSeesEveryStepInOrder) {
 // A writer process that dies between any two steps of a write leaves the old
 // file or the new one, never a mix.
 TEST(WriteFileAtomicallyTest, CrashBetweenStepsLeavesOldOrNew) {
-  const std::string root = TestDir("crash-steps");
+  const std::string root = TestTempPath("crash-steps");
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   std::random_device seeds;
@@ -184,7 +178,7 @@ std::string Generation(uint64_t k) {
 
 // SIGKILL a writer that rewrites the same file in a loop, at random moments.
 TEST(WriteFileAtomicallyTest, SigkillAtRandomMomentsNeverTearsTheFile) {
-  const std::string root = TestDir("crash-kill");
+  const std::string root = TestTempPath("crash-kill");
   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open(root);
   ASSERT_TRUE(dir.ok());
   ASSERT_TRUE(dir->WriteNamed("alice", "ckpt", Generation(0)).ok());

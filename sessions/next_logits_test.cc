@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
 #include "sessions/session_metadata.h"
@@ -41,10 +42,7 @@ class NextLogitsTest : public ::testing::Test {
         model_(testing::MicroModel(rng_())),
         backend_(MakeCpuBackend(model_)),
         bytes_(StateLayout(model_->config()).total_bytes()),
-        dir_(absl::StrCat(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp",
-                          // Not from the seed alone: a replayed seed (every test of the
-                          // run gets it) must not find another test's files.
-                          "/next-logits-", getpid(), "-", ++fixtures_, "-", rng_())) {}
+        dir_(TestTempPath("next-logits")) {}
 
   std::unique_ptr<SessionStore> OpenStore(size_t device, size_t host = 0,
                                           size_t rows_per_slice = 4096) {
@@ -89,7 +87,6 @@ class NextLogitsTest : public ::testing::Test {
     });
   }
 
-  static inline int fixtures_ = 0;
   std::mt19937_64 rng_;
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Backend> backend_;

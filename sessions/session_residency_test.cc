@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
@@ -19,11 +20,6 @@
 namespace hecate {
 namespace {
 
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", std::random_device{}());
-}
-
 class ResidencyTest : public ::testing::Test {
  protected:
   ResidencyTest()
@@ -31,7 +27,7 @@ class ResidencyTest : public ::testing::Test {
         model_(testing::MicroModel(rng_())),
         backend_(MakeCpuBackend(model_)),
         bytes_(StateLayout(model_->config()).total_bytes()),
-        dir_(TestDir("residency")) {}
+        dir_(TestTempPath("residency")) {}
 
   // Room for `device` sessions on the device, `host` in host memory (the
   // host tier is on only when host > 0).

@@ -7,17 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
 #include "sessions/recording_store_observer.h"
 
 namespace hecate {
 namespace {
-
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", std::random_device{}());
-}
 
 std::vector<uint8_t> RandomTokens(size_t n, std::mt19937_64& rng) {
   std::vector<uint8_t> tokens(n);
@@ -75,7 +71,7 @@ class SessionStoreTest : public ::testing::Test {
         backend_(model_) {}
 
   std::unique_ptr<SessionStore> OpenStore(SessionStoreOptions options = {}) {
-    if (options.state_dir.empty()) options.state_dir = TestDir("store");
+    if (options.state_dir.empty()) options.state_dir = TestTempPath("store");
     options.host_tier = false;
     if (options.observer == nullptr) options.observer = &seen_;
     absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(backend_, options);
@@ -357,9 +353,9 @@ TEST_F(SessionStoreTest, NamedCheckpointsArePerUser) {
 // directory: what one stores by name, the other restores, bit for bit.
 TEST_F(SessionStoreTest, SharedCheckpointDirServesEveryReplica) {
   SessionStoreOptions a_options, b_options;
-  a_options.state_dir = TestDir("replica-a");
-  b_options.state_dir = TestDir("replica-b");
-  a_options.checkpoint_dir = b_options.checkpoint_dir = TestDir("shared");
+  a_options.state_dir = TestTempPath("replica-a");
+  b_options.state_dir = TestTempPath("replica-b");
+  a_options.checkpoint_dir = b_options.checkpoint_dir = TestTempPath("shared");
   auto a = OpenStore(a_options);
   auto b = OpenStore(b_options);
   const std::string id = a->Create("alice")->id;

@@ -12,8 +12,9 @@
 #include <random>
 #include <string>
 
-#include "base/test_seed.h"
 #include "absl/strings/str_cat.h"
+#include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -27,14 +28,9 @@ namespace {
 
 constexpr char kPromtool[] = "/usr/bin/promtool";
 
-std::string TempPath(absl::string_view name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, ".", getpid());
-}
-
 // Returns promtool's exit status; its output goes to *output.
 int RunPromtool(const std::string& exposition, std::string* output) {
-  const std::string input = TempPath("exposition.txt");
+  const std::string input = TestTempPath("exposition.txt");
   std::ofstream(input) << exposition;
   const std::string command =
       absl::StrCat(kPromtool, " check metrics < ", input, " 2>&1");

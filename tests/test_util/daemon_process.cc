@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/test_temp_dir.h"
 #include "httplib.h"
 
 namespace hecate::testing {
@@ -23,19 +24,15 @@ std::string Runfile(const std::string& path) {
   return absl::StrCat(srcdir, "/", workspace ? workspace : "hecate", "/", path);
 }
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir ? dir : "/tmp";
-}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const DaemonOptions& options) {
   static int counter = 0;
   const std::string tag = absl::StrCat(getpid(), "-", counter++);
-  const std::string port_file = absl::StrCat(TempDir(), "/ports-", tag);
+  const std::string port_file = absl::StrCat(TestTempRoot(), "/ports-", tag);
   auto daemon = std::make_unique<DaemonProcess>();
-  daemon->log_path_ = absl::StrCat(TempDir(), "/hecated-", tag, ".log");
+  daemon->log_path_ = absl::StrCat(TestTempRoot(), "/hecated-", tag, ".log");
   std::vector<std::string> args = {
       Runfile("server/hecated"),
       "--listen=127.0.0.1:0",

@@ -8,12 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/test_temp_dir.h"
 
 namespace hecate::testing {
 
 void E2eTest::StartDaemon(std::vector<std::string> extra_flags) {
   static int counter = 0;
-  const std::string tmp = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp";
+  const std::string tmp = TestTempRoot();
   if (state_dir_.empty()) state_dir_ = absl::StrCat(tmp, "/state-", counter++);
   keys_file_ = tmp + "/api_keys";
   // A test target may run the same suite under other server flags.
