@@ -8,7 +8,9 @@ container's args) uses only flags `hecated --help` lists, with values
 hecated's own parser accepts (--only_check_args); the container ports are the
 ports of --listen and --metrics_listen; the probes hit /healthz and /readyz on
 the metrics port; the grace period outlasts --drain_timeout; the state volume
-is mounted at --state_dir and the key Secret where --api_keys points; the pod
+is mounted at --state_dir, the key Secret where --api_keys points and the
+checkpoint key Secret where --checkpoint_key_file points (not readable by
+others, a placeholder hecated refuses); the pod
 runs as the image's uid; the Services select the StatefulSet's pods (one
 per-pod Service per replica, the ones nginx routes to) and the router's.
 What it cannot prove: that a cluster schedules it, or that the image builds.
@@ -129,6 +131,22 @@ class KubernetesTest(unittest.TestCase):
         example = one(load_yaml_documents(os.path.join(BASE, "secret.yaml")), "Secret",
                       secret["secretName"])
         self.assertIn(items[os.path.basename(keys)], example["stringData"])
+
+        # One checkpoint key for every replica, from a Secret hecated accepts
+        # the mode of; the example's placeholder is too short to be a key.
+        key_file = flag_value(argv, "checkpoint_key_file")
+        key_mounts = [m for m in hecated["volumeMounts"]
+                      if m["mountPath"] == os.path.dirname(key_file)]
+        self.assertEqual(len(key_mounts), 1, "one volume where --checkpoint_key_file points")
+        self.assertTrue(key_mounts[0]["readOnly"])
+        key_secret = volumes[key_mounts[0]["name"]]["secret"]
+        self.assertEqual(key_secret["defaultMode"] & 0o006, 0,
+                         "hecated refuses a key file other users can read or write")
+        key_items = {i["path"]: i["key"] for i in key_secret["items"]}
+        key_example = one(load_yaml_documents(os.path.join(BASE, "secret.yaml")), "Secret",
+                          key_secret["secretName"])
+        placeholder = key_example["stringData"][key_items[os.path.basename(key_file)]]
+        self.assertLess(len(placeholder.encode()), 32, "the example must not be a usable key")
 
         security = pod["securityContext"]
         with open(DOCKERFILE, encoding="utf-8") as f:

@@ -21,6 +21,7 @@
 #include "runtime/model.h"
 #include "server/hecate_server.h"
 #include "sessions/checkpoint_format.h"
+#include "sessions/checkpoint_key.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address HOST:PORT (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
@@ -46,6 +47,14 @@ ABSL_FLAG(int64_t, checkpoint_quota_bytes_per_user, int64_t{256} << 20,
 ABSL_FLAG(int64_t, reserved_state_bytes, -1,
           "free bytes on --state_dir's filesystem that checkpoints stored by name must leave "
           "for offloaded and drained sessions (-1: room for --max_sessions session files)");
+ABSL_FLAG(std::string, checkpoint_key_file, "",
+          "key that signs every checkpoint (HMAC-SHA256) and that every restore must verify: "
+          "a file of >= 32 raw bytes or >= 64 hex digits, not readable by other users; give "
+          "every replica the same file. Without it checkpoints are unsigned and a restore "
+          "proves integrity (CRCs), not origin");
+ABSL_FLAG(bool, allow_unsigned_checkpoints, false,
+          "with --checkpoint_key_file: also restore unsigned checkpoints (e.g. sessions drained "
+          "before the key was set); signed ones must still verify");
 ABSL_FLAG(std::string, api_keys, "",
           "file of user:key lines; without it auth is off and only loopback is served");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
@@ -159,6 +168,27 @@ int Run() {
     return 1;
   }
   options.store.wait_for_lock = absl::GetFlag(FLAGS_wait_for_session_lock);
+  if (const std::string path = absl::GetFlag(FLAGS_checkpoint_key_file); !path.empty()) {
+    absl::StatusOr<CheckpointKey> key = CheckpointKey::FromFile(path);
+    if (!key.ok()) {
+      LOG(ERROR) << "--checkpoint_key_file: " << key.status();
+      return 1;
+    }
+    options.store.checkpoint_signing.key = std::make_shared<const CheckpointKey>(*std::move(key));
+    options.store.checkpoint_signing.allow_unsigned =
+        absl::GetFlag(FLAGS_allow_unsigned_checkpoints);
+    LOG(INFO) << "checkpoints are signed with key " << options.store.checkpoint_signing.key->id_hex()
+              << (options.store.checkpoint_signing.allow_unsigned
+                      ? "; unsigned ones are restored too (--allow_unsigned_checkpoints)"
+                      : "; unsigned ones are refused");
+  } else if (absl::GetFlag(FLAGS_allow_unsigned_checkpoints)) {
+    LOG(ERROR) << "--allow_unsigned_checkpoints needs --checkpoint_key_file (without a key "
+                  "every checkpoint is unsigned and accepted on its CRCs)";
+    return 1;
+  } else {
+    LOG(WARNING) << "no --checkpoint_key_file: checkpoints are unsigned; a restore checks their "
+                    "integrity (CRCs) but cannot tell a forged checkpoint from a real one";
+  }
 
   // Signals are taken by one thread with sigwait; block them everywhere first.
   sigset_t signals;
