@@ -14,17 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
 
 namespace hecate {
 namespace {
-
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", std::random_device{}());
-}
 
 // Every entry of `dir` (temporary files included).
 std::vector<std::string> Entries(const std::string& dir) {
@@ -48,7 +44,7 @@ std::vector<std::string> Names(const std::vector<NamedCheckpointInfo>& infos) {
 
 class NamedCheckpointsTest : public ::testing::Test {
  protected:
-  NamedCheckpointsTest() : rng_(TestSeed()), model_(testing::MicroModel(rng_())), dir_(TestDir("named")) {}
+  NamedCheckpointsTest() : rng_(TestSeed()), model_(testing::MicroModel(rng_())), dir_(TestTempPath("named")) {}
 
   // A real checkpoint at `pulse_id`.
   std::string Checkpoint(uint64_t pulse_id) {

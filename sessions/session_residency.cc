@@ -234,11 +234,19 @@ absl::StatusOr<DrainReport> SessionStore::CheckpointAll() {
   if (!dir_.has_value()) {
     return absl::FailedPreconditionError("this server has no state directory to drain into");
   }
-  std::vector<std::shared_ptr<Session>> all;
+  // Most recently used first: should the disk fill, the idlest sessions are
+  // the ones not saved.
+  std::vector<std::pair<uint64_t, std::shared_ptr<Session>>> by_use;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, entry] : sessions_) all.push_back(entry.session);
+    for (const auto& [id, entry] : sessions_) {
+      by_use.emplace_back(entry.session->last_use_sequence(), entry.session);
+    }
   }
+  std::sort(by_use.begin(), by_use.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::shared_ptr<Session>> all;
+  for (auto& [sequence, session] : by_use) all.push_back(std::move(session));
   DrainReport report;
   for (const std::shared_ptr<Session>& session : all) {
     if (!session->BeginWrite(/*wait=*/true).ok()) continue;  // deleted meanwhile

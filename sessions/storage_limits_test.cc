@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
@@ -22,11 +23,6 @@
 
 namespace hecate {
 namespace {
-
-std::string TestDir(absl::string_view name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name, "-", std::random_device{}());
-}
 
 // Bytes of every regular file under `dir`.
 uint64_t DiskUsage(const std::string& dir) {
@@ -51,7 +47,7 @@ class StorageLimitsTest : public ::testing::Test {
         backend_(MakeCpuBackend(model_)),
         state_bytes_(StateLayout(model_->config()).total_bytes()),
         checkpoint_bytes_(CheckpointSize(model_->config())),
-        dir_(TestDir("storage")) {}
+        dir_(TestTempPath("storage")) {}
 
   // A store whose disk holds `capacity_` bytes in all.
   std::unique_ptr<SessionStore> OpenStore(SessionStoreOptions options = {}) {
@@ -87,8 +83,17 @@ class StorageLimitsTest : public ::testing::Test {
 };
 
 TEST_F(StorageLimitsTest, NamedExportsStayWithinTheQuotaAndDeleteFreesIt) {
+  // The size of a checkpoint at pulse 5, as this build writes it.
+  const std::string dir = dir_;
+  dir_ = TestTempPath("probe");
+  size_t size = 0;
+  {
+    auto probe = OpenStore();
+    size = probe->Export(CreateWithTokens(*probe, "alice", 5), "alice")->bytes.size();
+  }
+  dir_ = dir;
   SessionStoreOptions options;
-  options.checkpoint_quota_bytes_per_user = 2 * checkpoint_bytes_;
+  options.checkpoint_quota_bytes_per_user = 2 * size + size / 2;
   auto store = OpenStore(options);
   const std::string a = CreateWithTokens(*store, "alice", 5);
   const std::string b = CreateWithTokens(*store, "bob", 6);
@@ -98,7 +103,7 @@ TEST_F(StorageLimitsTest, NamedExportsStayWithinTheQuotaAndDeleteFreesIt) {
   EXPECT_TRUE(absl::IsResourceExhausted(third.status())) << third.status();
   EXPECT_TRUE(absl::StrContains(third.status().message(), "quota")) << third.status();
   EXPECT_EQ(Names(*store->ListCheckpoints("alice")), (std::vector<std::string>{"one", "two"}));
-  EXPECT_EQ(*store->CheckpointBytesUsed("alice"), 2 * checkpoint_bytes_);
+  EXPECT_EQ(*store->CheckpointBytesUsed("alice"), 2 * size);
   // A plain export (bytes only) needs no quota.
   EXPECT_TRUE(store->Export(a, "alice").ok());
 
@@ -144,20 +149,22 @@ TEST_F(StorageLimitsTest, NamedExportsLeaveTheReserveForSessionFiles) {
   EXPECT_EQ(OpenStore(options)->reserved_state_bytes(), 123u);
 }
 
-// The disk fills during a drain: every session that fits is saved, each one
-// that does not is reported, the session already on disk is kept, and a
-// restart restores exactly the saved ones.
+// The disk fills during a drain: every session that fits is saved (most
+// recently used first), each one that does not is reported, the session
+// already on disk is kept, and a restart restores exactly the saved ones.
 TEST_F(StorageLimitsTest, DrainOnAFullDiskSavesWhatFitsAndLosesNothingStored) {
   SessionStoreOptions options;
   options.device_budget_bytes = 5 * state_bytes_;
   options.host_tier = false;
   auto store = OpenStore(options);
   std::map<std::string, uint64_t> pulses;  // id -> pulse id
+  std::vector<std::string> ids;            // least recently used first
   const uint64_t before_offload = DiskUsage(dir_);
   for (int i = 0; i < 6; ++i) {
     const std::string owner = i % 2 == 0 ? "alice" : "bob";
     const std::string id = CreateWithTokens(*store, owner, 3 + i);
     pulses[id] = 3 + i;
+    ids.push_back(id);
   }
   // The least recently used session went to disk; its file and metadata
   // show what one session file takes.
@@ -168,11 +175,14 @@ TEST_F(StorageLimitsTest, DrainOnAFullDiskSavesWhatFitsAndLosesNothingStored) {
       if (info.ok() && info->residency == Residency::kDisk) offloaded = id;
     }
   }
-  ASSERT_FALSE(offloaded.empty());
+  ASSERT_EQ(offloaded, ids[0]);
   const uint64_t per_session = DiskUsage(dir_) - before_offload;
-  ASSERT_GT(per_session, checkpoint_bytes_);
-  // Room for exactly two more session files.
-  const uint64_t needed = checkpoint_bytes_ + kSessionMetadataAllowance;
+  const uint64_t file_bytes =
+      std::filesystem::file_size(absl::StrCat(dir_, "/users/alice/sessions/", ids[0], ".ckpt"));
+  ASSERT_GT(per_session, file_bytes);
+  // Room for exactly two more session files (the store asks for a file's
+  // bytes and the metadata allowance before it writes one).
+  const uint64_t needed = file_bytes + kSessionMetadataAllowance;
   capacity_ = DiskUsage(dir_) + needed + per_session + per_session / 2;
 
   absl::StatusOr<DrainReport> drained = store->CheckpointAll();
@@ -190,7 +200,8 @@ TEST_F(StorageLimitsTest, DrainOnAFullDiskSavesWhatFitsAndLosesNothingStored) {
     EXPECT_NE(u.id, offloaded);
     unsaved.insert(u.id);
   }
-  EXPECT_EQ(unsaved.size(), 3u);
+  // The most recently used were saved first; the idlest are the ones lost.
+  EXPECT_EQ(unsaved, (std::set<std::string>{ids[1], ids[2], ids[3]}));
 
   store.reset();  // the process exits
   capacity_ = uint64_t{1} << 40;
