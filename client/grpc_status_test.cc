@@ -60,5 +60,22 @@ TEST(FromRequestErrorTest, NeverOkAndOutOfRangeCodesAreUnknown) {
   }
 }
 
+TEST(CurrentPulseIdTest, ComesFromARequestErrorThatCarriesIt) {
+  v1::RequestError error;
+  error.set_code(9);  // FAILED_PRECONDITION
+  error.set_message("session is at pulse id 42");
+  EXPECT_FALSE(CurrentPulseId(FromRequestError(error)).has_value());
+  error.set_current_pulse_id(42);
+  absl::Status status = FromRequestError(error);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "session is at pulse id 42");
+  EXPECT_EQ(CurrentPulseId(status), std::optional<uint64_t>(42));
+  error.set_current_pulse_id(0);  // present and zero is still a pulse id
+  EXPECT_EQ(CurrentPulseId(FromRequestError(error)), std::optional<uint64_t>(0));
+  absl::Status ok;
+  SetCurrentPulseId(ok, 7);
+  EXPECT_FALSE(CurrentPulseId(ok).has_value());
+}
+
 }  // namespace
 }  // namespace hecate

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/file_io.h"
@@ -11,6 +12,12 @@
 #include "grpcpp/support/channel_arguments.h"
 
 namespace hecate {
+namespace {
+
+// Generate's trailing metadata on a refused expected_pulse_id.
+constexpr char kPulseIdTrailer[] = "x-hecate-pulse-id";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<HecateClient>> HecateClient::Connect(const ClientOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("target is empty");
@@ -156,7 +163,18 @@ absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest&
     }
   }
   absl::Status status = FromGrpcStatus(reader->Finish());
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    // A refused expected_pulse_id says where the session is.
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto pulse = trailers.find(kPulseIdTrailer);
+    uint64_t current = 0;
+    if (pulse != trailers.end() &&
+        absl::SimpleAtoi(absl::string_view(pulse->second.data(), pulse->second.size()),
+                         &current)) {
+      SetCurrentPulseId(status, current);
+    }
+    return status;
+  }
   if (!have_done) return absl::InternalError("Generate ended without a final (done) response");
   return result;
 }

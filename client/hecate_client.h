@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,31 @@ struct ClientOptions {
 struct GenerateResult {
   v1::ChunkDone done;
   uint64_t pulse_id = 0;
+};
+
+// StreamResumable: how to send, and how long to keep trying.
+struct ResumeOptions {
+  // Bytes per StreamRequest (at most the server's --max_chunk_bytes).
+  size_t chunk_bytes = 65536;
+  // The pulse id the caller believes the session is at. Unset: asked with
+  // GetSession first. A wrong belief costs one refused request, whose
+  // FAILED_PRECONDITION tells the real pulse id.
+  std::optional<uint64_t> assumed_pulse;
+  // Streams opened (each resumes where the last one stopped) before giving up.
+  int max_attempts = 8;
+  // Pause before asking again after a transient failure (ABORTED: another
+  // writer holds the session, e.g. the lost request still running;
+  // UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, a broken stream).
+  absl::Duration retry_delay = absl::Milliseconds(100);
+};
+
+struct ResumeResult {
+  // The session's pulse id at the end: start_pulse + the text's size.
+  uint64_t pulse_id = 0;
+  // Bytes this call applied (the others were applied before it).
+  size_t bytes_sent = 0;
+  // Requests refused because the session was not where they expected.
+  int refusals = 0;
 };
 
 class HecateClient {
@@ -84,9 +110,26 @@ class HecateClient {
 
   // Feeds `request.prompt` and samples; `on_token` (may be null) sees each
   // token as it arrives. A call whose stream ends without a final ChunkDone
-  // is INTERNAL.
+  // is INTERNAL. A refused expected_pulse_id is FAILED_PRECONDITION with the
+  // session's pulse id attached (CurrentPulseId in client/grpc_status.h).
   absl::StatusOr<GenerateResult> Generate(const v1::GenerateRequest& request,
                                           const TokenCallback& on_token);
+
+  // Exactly-once delivery of a text: the session is meant to consume
+  // `bytes` starting at pulse id `start_pulse`, and some of it may already
+  // be applied (a reply was lost: a broken connection, a crashed client).
+  // Learns where the session is (GetSession, or options.assumed_pulse) and
+  // sends exactly the bytes not yet applied, each request with
+  // expected_pulse_id, so no byte is ever applied twice: a refusal tells the
+  // real pulse id and sending resumes from there. Ends with the session at
+  // start_pulse + bytes.size(). FAILED_PRECONDITION when the session is
+  // outside [start_pulse, start_pulse + size] (client/resume_plan.h); other
+  // non-transient errors are returned as they come; after max_attempts
+  // transient failures, the last one. It assumes whatever moved the session
+  // inside that range was this text.
+  absl::StatusOr<ResumeResult> StreamResumable(absl::string_view session_id,
+                                               absl::string_view bytes, uint64_t start_pulse,
+                                               const ResumeOptions& options = {});
 
   // Opens one bidirectional Stream. With `on_response`, a reader thread hands
   // every response to it (StreamSession's Read methods are then refused);

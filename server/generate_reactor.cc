@@ -65,12 +65,27 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
     token->set_token(static_cast<uint32_t>(event.token));
     token->set_logprob(event.logprob);
     token->set_index(event.index);
+    for (const TokenChoice& c : event.alternatives) {
+      v1::TokenLogProb* alternative = token->add_alternatives();
+      alternative->set_token(static_cast<uint32_t>(c.token));
+      alternative->set_logprob(c.logprob);
+    }
     Push(std::move(response));
   };
+  const std::optional<uint64_t> expected_pulse_id =
+      request_.has_expected_pulse_id() ? std::optional<uint64_t>(request_.expected_pulse_id())
+                                       : std::nullopt;
   absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
-      *context_, user, session_id, request_.prompt(), spec, &cancel_, sink);
+      *context_, user, session_id, request_.prompt(), spec, expected_pulse_id, &cancel_, sink);
   if (temporary) (void)context_->store->Delete(session_id, user);
-  if (!outcome.ok()) return outcome.status();
+  if (!outcome.ok()) {
+    // Machine-readable for a client that resumes (before Finish, which
+    // only happens after Run sets the result).
+    if (std::optional<uint64_t> current = CurrentPulseId(outcome.status())) {
+      call_->AddTrailingMetadata(kPulseIdTrailer, std::to_string(*current));
+    }
+    return outcome.status();
+  }
   v1::GenerateResponse done;
   done.set_pulse_id(outcome->pulse_id);
   *done.mutable_done() = ToChunkDone(*outcome);

@@ -1,4 +1,10 @@
 #include "server/session_request.h"
+
+#include <string>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
 namespace hecate {
@@ -8,16 +14,24 @@ namespace {
 // their own, where cancellation can roll them back mid-chunk.
 constexpr size_t kMaxBatchedTokens = 16;
 
+// The status payload holding the session's pulse id (decimal).
+constexpr char kCurrentPulsePayload[] = "type.hecate.dev/hecate.v1.current_pulse_id";
+
 }  // namespace
 
 absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::string_view user,
                                                absl::string_view session_id,
                                                absl::string_view input,
                                                const v1::OutputSpec& spec,
+                                               std::optional<uint64_t> expected_pulse_id,
                                                const std::atomic<bool>* cancel,
                                                const TokenSink& sink) {
   SessionStore& store = *context.store;
   HECATE_ASSIGN_OR_RETURN(SessionLease lease, store.Acquire(session_id, user));
+  // Under the lease: nothing can apply between this check and the chunk.
+  if (expected_pulse_id.has_value() && lease.pulse_id() != *expected_pulse_id) {
+    return PulseMismatchError(session_id, lease.pulse_id(), *expected_pulse_id);
+  }
   StepBatcher::Participant participant(context.batcher);
   // The first apply is the input chunk; every later one a generated token.
   bool generating = false;
@@ -59,6 +73,25 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
     }
   }
   return outcome;
+}
+
+absl::Status PulseMismatchError(absl::string_view session_id, uint64_t current,
+                                uint64_t expected) {
+  absl::Status status = absl::FailedPreconditionError(
+      absl::StrCat("session ", session_id, " is at pulse id ", current,
+                   ", but expected_pulse_id is ", expected,
+                   "; nothing was applied (resend from pulse id ", current, ")"));
+  status.SetPayload(kCurrentPulsePayload, absl::Cord(absl::StrCat(current)));
+  return status;
+}
+
+std::optional<uint64_t> CurrentPulseId(const absl::Status& status) {
+  const auto payload = status.GetPayload(kCurrentPulsePayload);  // absl::optional
+  uint64_t pulse = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &pulse)) {
+    return std::nullopt;
+  }
+  return pulse;
 }
 
 v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {

@@ -158,10 +158,19 @@ void StreamReactor::Run(Pending pending) {
     token->set_token(static_cast<uint32_t>(event.token));
     token->set_logprob(event.logprob);
     token->set_index(event.index);
+    for (const TokenChoice& c : event.alternatives) {
+      v1::TokenLogProb* alternative = token->add_alternatives();
+      alternative->set_token(static_cast<uint32_t>(c.token));
+      alternative->set_logprob(c.logprob);
+    }
     respond(std::move(response));
   };
-  absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
-      *context_, user_, request.session_id(), request.input(), request.output(), &cancel_, sink);
+  const std::optional<uint64_t> expected_pulse_id =
+      request.has_expected_pulse_id() ? std::optional<uint64_t>(request.expected_pulse_id())
+                                      : std::nullopt;
+  absl::StatusOr<ChunkOutcome> outcome =
+      RunSessionRequest(*context_, user_, request.session_id(), request.input(),
+                        request.output(), expected_pulse_id, &cancel_, sink);
   v1::StreamResponse last;
   if (outcome.ok()) {
     last.set_pulse_id(outcome->pulse_id);
@@ -169,6 +178,9 @@ void StreamReactor::Run(Pending pending) {
   } else {
     last.mutable_error()->set_code(static_cast<int>(outcome.status().code()));
     last.mutable_error()->set_message(std::string(outcome.status().message()));
+    if (std::optional<uint64_t> current = CurrentPulseId(outcome.status())) {
+      last.mutable_error()->set_current_pulse_id(*current);
+    }
   }
   respond(std::move(last));
   context_->metrics->chunk_latency_seconds->Observe(
