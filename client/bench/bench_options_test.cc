@@ -22,6 +22,8 @@ TEST(ValidateBenchOptionsTest, EachBadFieldIsNamed) {
       {"duration", [](BenchOptions& o) { o.duration = absl::ZeroDuration(); }},
       {"top_k", [](BenchOptions& o) { o.top_k = -1; }},
       {"top_k", [](BenchOptions& o) { o.top_k = 257; }},
+      {"max_tokens", [](BenchOptions& o) { o.max_tokens = 0; }},
+      {"max_tokens", [](BenchOptions& o) { o.max_tokens = 65537; }},
   };
   for (const Case& c : cases) {
     BenchOptions options;

@@ -19,6 +19,18 @@ namespace {
 
 constexpr int kMaxSessions = 10000;
 constexpr int kMaxTopK = 256;
+constexpr int kMaxGenerateTokens = 65536;
+
+// What one worker measured.
+struct WorkerTally {
+  LatencyStats latencies;
+  LatencyStats first_token;
+  LatencyStats inter_token;
+  uint64_t chunks = 0;
+  uint64_t tokens = 0;
+  uint64_t generated_tokens = 0;
+  absl::Time last_done = absl::InfinitePast();
+};
 
 // State shared by the workers of one run.
 class SharedRun {
@@ -33,16 +45,19 @@ class SharedRun {
     deadline_nanos_.store(absl::ToUnixNanos(deadline), std::memory_order_release);
   }
 
-  // How many bytes the next chunk may have: 0 means the run is over.
-  size_t ClaimChunk() {
+  // How many tokens the next request may send (stream: the chunk's bytes)
+  // or ask for (generate: max_tokens): 0 means the run is over.
+  size_t Claim() {
+    const int64_t request = options_.mode == BenchOptions::Mode::kGenerate
+                                ? options_.max_tokens
+                                : static_cast<int64_t>(options_.chunk_bytes);
     if (options_.tokens <= 0) {
       const int64_t deadline = deadline_nanos_.load(std::memory_order_acquire);
-      return absl::ToUnixNanos(absl::Now()) < deadline ? options_.chunk_bytes : 0;
+      return absl::ToUnixNanos(absl::Now()) < deadline ? static_cast<size_t>(request) : 0;
     }
-    const int64_t chunk = static_cast<int64_t>(options_.chunk_bytes);
-    const int64_t before = tokens_claimed_.fetch_add(chunk, std::memory_order_relaxed);
+    const int64_t before = tokens_claimed_.fetch_add(request, std::memory_order_relaxed);
     if (before >= options_.tokens) return 0;
-    return static_cast<size_t>(std::min(chunk, options_.tokens - before));
+    return static_cast<size_t>(std::min(request, options_.tokens - before));
   }
 
   void RecordError(absl::string_view phase, const absl::Status& status) {
@@ -54,23 +69,28 @@ class SharedRun {
     }
   }
 
-  void RecordWorker(const LatencyStats& latencies, uint64_t chunks, uint64_t tokens,
-                    absl::Time last_done) {
+  void RecordWorker(const WorkerTally& tally) {
     absl::MutexLock lock(&mu_);
-    latencies_.Merge(latencies);
-    chunks_ += chunks;
-    tokens_ += tokens;
-    if (last_done > last_done_) last_done_ = last_done;
+    total_.latencies.Merge(tally.latencies);
+    total_.first_token.Merge(tally.first_token);
+    total_.inter_token.Merge(tally.inter_token);
+    total_.chunks += tally.chunks;
+    total_.tokens += tally.tokens;
+    total_.generated_tokens += tally.generated_tokens;
+    if (tally.last_done > total_.last_done) total_.last_done = tally.last_done;
   }
 
   void Fill(BenchReport* report, absl::Time start) {
     absl::MutexLock lock(&mu_);
-    report->chunks = chunks_;
-    report->tokens = tokens_;
-    report->latency = latencies_.Summarize();
+    report->chunks = total_.chunks;
+    report->tokens = total_.tokens;
+    report->generated_tokens = total_.generated_tokens;
+    report->latency = total_.latencies.Summarize();
+    report->first_token = total_.first_token.Summarize();
+    report->inter_token = total_.inter_token.Summarize();
     report->errors_by_code = errors_by_code_;
     report->first_error = first_error_;
-    const absl::Time end = last_done_ > start ? last_done_ : start;
+    const absl::Time end = total_.last_done > start ? total_.last_done : start;
     report->wall_seconds = absl::ToDoubleSeconds(end - start);
   }
 
@@ -84,10 +104,7 @@ class SharedRun {
   std::atomic<int64_t> tokens_claimed_{0};
 
   absl::Mutex mu_;
-  LatencyStats latencies_ ABSL_GUARDED_BY(mu_);
-  uint64_t chunks_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t tokens_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time last_done_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  WorkerTally total_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> errors_by_code_ ABSL_GUARDED_BY(mu_);
   std::string first_error_ ABSL_GUARDED_BY(mu_);
 };
@@ -102,11 +119,10 @@ std::unique_ptr<TextSource> TextForWorker(const BenchOptions& options, int worke
 // Streams chunks until the run is over or the stream ends; false when the
 // stream ended (already recorded as an error).
 bool StreamChunks(SharedRun& run, StreamSession& stream, const std::string& session_id,
-                  TextSource& text, LatencyStats* latencies, uint64_t* chunks, uint64_t* tokens,
-                  absl::Time* last_done) {
+                  TextSource& text, WorkerTally* tally) {
   const BenchOptions& options = run.options();
   while (true) {
-    const size_t bytes = run.ClaimChunk();
+    const size_t bytes = run.Claim();
     if (bytes == 0) return true;
     v1::StreamRequest request;
     request.set_request_id(stream.NextRequestId());
@@ -132,42 +148,79 @@ bool StreamChunks(SharedRun& run, StreamSession& stream, const std::string& sess
       continue;
     }
     const absl::Time done = absl::Now();
-    latencies->Add(absl::ToDoubleSeconds(done - sent));
-    *last_done = done;
-    ++*chunks;
-    *tokens += bytes;
+    tally->latencies.Add(absl::ToDoubleSeconds(done - sent));
+    tally->last_done = done;
+    ++tally->chunks;
+    tally->tokens += bytes;
+  }
+}
+
+// Generates until the run is over: a prompt of chunk_bytes, then max_tokens
+// greedy tokens (fixed work per call), each call timed as the issue's
+// serving metrics are: time to the first token, then each inter-token gap.
+void GenerateTurns(SharedRun& run, HecateClient& client, const std::string& session_id,
+                   TextSource& text, WorkerTally* tally) {
+  const BenchOptions& options = run.options();
+  while (true) {
+    const size_t max_tokens = run.Claim();
+    if (max_tokens == 0) return;
+    v1::GenerateRequest request;
+    request.set_session_id(session_id);
+    request.set_prompt(text.Next(options.chunk_bytes));
+    request.mutable_sampling()->set_temperature(0);
+    request.mutable_sampling()->set_max_tokens(static_cast<int32_t>(max_tokens));
+    const absl::Time sent = absl::Now();
+    absl::Time previous = sent;
+    uint64_t generated = 0;
+    absl::StatusOr<GenerateResult> result =
+        client.Generate(request, [&](const v1::GeneratedToken&, uint64_t) {
+          const absl::Time now = absl::Now();
+          (generated == 0 ? tally->first_token : tally->inter_token)
+              .Add(absl::ToDoubleSeconds(now - previous));
+          previous = now;
+          ++generated;
+        });
+    if (!result.ok()) {
+      run.RecordError("generate", result.status());
+      continue;
+    }
+    const absl::Time done = absl::Now();
+    tally->latencies.Add(absl::ToDoubleSeconds(done - sent));
+    tally->last_done = done;
+    ++tally->chunks;
+    tally->tokens += options.chunk_bytes;
+    tally->generated_tokens += generated;
   }
 }
 
 void RunWorker(HecateClient& client, SharedRun& run, int worker) {
+  const bool generate = run.options().mode == BenchOptions::Mode::kGenerate;
   absl::StatusOr<v1::Session> session = client.CreateSession();
   std::unique_ptr<StreamSession> stream;
-  if (session.ok()) {
+  if (!session.ok()) {
+    run.RecordError("create", session.status());
+  } else if (!generate) {
     absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStream();
     if (opened.ok()) {
       stream = *std::move(opened);
     } else {
       run.RecordError("open stream", opened.status());
     }
-  } else {
-    run.RecordError("create", session.status());
   }
   run.ready().DecrementCount();
   run.go().WaitForNotification();
 
-  LatencyStats latencies;
-  uint64_t chunks = 0;
-  uint64_t tokens = 0;
-  absl::Time last_done = absl::InfinitePast();
+  WorkerTally tally;
+  std::unique_ptr<TextSource> text = TextForWorker(run.options(), worker);
   if (stream != nullptr) {
-    std::unique_ptr<TextSource> text = TextForWorker(run.options(), worker);
-    const bool stream_alive =
-        StreamChunks(run, *stream, session->id(), *text, &latencies, &chunks, &tokens, &last_done);
+    const bool stream_alive = StreamChunks(run, *stream, session->id(), *text, &tally);
     absl::Status finished = stream->Finish();
     // A stream that ended early was counted once already.
     if (stream_alive && !finished.ok()) run.RecordError("stream", finished);
+  } else if (generate && session.ok()) {
+    GenerateTurns(run, client, session->id(), *text, &tally);
   }
-  run.RecordWorker(latencies, chunks, tokens, last_done);
+  run.RecordWorker(tally);
   if (session.ok()) {
     absl::Status deleted = client.DeleteSession(session->id());
     if (!deleted.ok()) run.RecordError("delete", deleted);
@@ -193,6 +246,10 @@ absl::Status ValidateBenchOptions(const BenchOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("top_k must be in 0..", kMaxTopK, ", got ", options.top_k));
   }
+  if (options.max_tokens < 1 || options.max_tokens > kMaxGenerateTokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_tokens must be in 1..", kMaxGenerateTokens, ", got ", options.max_tokens));
+  }
   return absl::OkStatus();
 }
 
@@ -210,10 +267,15 @@ double BenchReport::tokens_per_second() const {
   return wall_seconds > 0 ? static_cast<double>(tokens) / wall_seconds : 0;
 }
 
+double BenchReport::generated_tokens_per_second() const {
+  return wall_seconds > 0 ? static_cast<double>(generated_tokens) / wall_seconds : 0;
+}
+
 BenchReport RunBench(HecateClient& client, const BenchOptions& options) {
   BenchReport report;
   report.sessions = options.sessions;
   report.chunk_bytes = options.chunk_bytes;
+  report.generate = options.mode == BenchOptions::Mode::kGenerate;
   SharedRun run(options);
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(options.sessions));

@@ -1,13 +1,19 @@
-// RunBench: many concurrent sessions streaming chunks through hecated, for
-// `hecatectl bench`.
+// RunBench: many concurrent sessions streaming or generating through
+// hecated, for `hecatectl bench`.
 //
-// Each of `sessions` workers creates a fresh session, opens its own Stream and,
-// after every worker is ready, sends one chunk at a time (the next only after
-// the previous one's final response), timing each chunk from Send to its
-// final response. The run ends when `duration` has passed or, when `tokens`
-// > 0, once that many input bytes have been sent in total. Every session is
-// deleted at the end. Failures are counted by status code, never fatal: a
-// per-request error lets the worker continue; a stream that ends stops it.
+// Each of `sessions` workers creates a fresh session and, after every worker
+// is ready, works one request at a time (the next only after the previous
+// one's final response):
+//  - stream mode: sends chunks of `chunk_bytes` on its own Stream, timing
+//    each chunk from Send to its final response;
+//  - generate mode: calls Generate with a `chunk_bytes` prompt and
+//    `max_tokens` to sample, timing the first token (from the call) and each
+//    gap between consecutive tokens (inter-token latency), and the call.
+// The run ends when `duration` has passed or, when `tokens` > 0, once that
+// many tokens have been sent (stream) or asked for (generate) in total.
+// Every session is deleted at the end. Failures are counted by status code,
+// never fatal: a per-request error lets the worker continue; a stream that
+// ends stops it.
 #ifndef HECATE_CLIENT_BENCH_BENCH_RUNNER_H_
 #define HECATE_CLIENT_BENCH_BENCH_RUNNER_H_
 
@@ -24,12 +30,18 @@
 namespace hecate {
 
 struct BenchOptions {
+  enum class Mode { kStream, kGenerate };
+  Mode mode = Mode::kStream;
   int sessions = 64;
   size_t chunk_bytes = 4096;
   // Used when `tokens` is 0.
   absl::Duration duration = absl::Seconds(60);
-  // > 0: stop after this many input bytes (tokens) over all sessions.
+  // > 0: stop after this many input bytes (stream) or generated tokens
+  // (generate) over all sessions.
   int64_t tokens = 0;
+  // Generate mode: tokens each Generate call samples (greedy: the same work
+  // whatever the text).
+  int max_tokens = 64;
   // > 0: ask for the top-k next-token distribution after every chunk.
   int top_k = 0;
   // Text to stream (each session starts at a different offset); empty: the
@@ -39,7 +51,8 @@ struct BenchOptions {
 };
 
 // INVALID_ARGUMENT naming the field: sessions in 1..10000, chunk_bytes >= 1,
-// duration > 0 (when tokens is 0), tokens >= 0, top_k in 0..256.
+// duration > 0 (when tokens is 0), tokens >= 0, top_k in 0..256, max_tokens
+// in 1..65536.
 absl::Status ValidateBenchOptions(const BenchOptions& options);
 
 struct BenchReport {
@@ -47,9 +60,13 @@ struct BenchReport {
   size_t chunk_bytes = 0;
   // From the moment every worker was ready to the last chunk's response.
   double wall_seconds = 0;
-  uint64_t chunks = 0;  // successful chunks
-  uint64_t tokens = 0;  // input bytes of successful chunks
-  LatencyStats::Summary latency;
+  bool generate = false;
+  uint64_t chunks = 0;  // successful chunks (stream) or Generate calls (generate)
+  uint64_t tokens = 0;  // input bytes of successful chunks or prompts
+  uint64_t generated_tokens = 0;
+  LatencyStats::Summary latency;      // per chunk or per Generate call
+  LatencyStats::Summary first_token;  // generate: call to its first token
+  LatencyStats::Summary inter_token;  // generate: between consecutive tokens
   // Failed calls (create, stream, delete) by code name ("NOT_FOUND").
   std::map<std::string, int64_t> errors_by_code;
   // The first failure, "phase: CODE: message", to show what went wrong.
@@ -58,6 +75,7 @@ struct BenchReport {
   int64_t error_count() const;
   double chunks_per_second() const;
   double tokens_per_second() const;
+  double generated_tokens_per_second() const;
 };
 
 BenchReport RunBench(HecateClient& client, const BenchOptions& options);

@@ -1,9 +1,11 @@
-// hecatectl bench: concurrent sessions streaming text; throughput and latency.
+// hecatectl bench: concurrent sessions streaming text or generating;
+// throughput and latency (per chunk, or time to first token and inter-token).
 #include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,10 +19,17 @@
 #include "client/ctl/verb.h"
 #include "client/file_io.h"
 
+ABSL_DECLARE_FLAG(int32_t, max_tokens);  // generate_verb.cc: tokens per Generate call
+
+ABSL_FLAG(std::string, mode, "stream",
+          "bench: stream (chunks of --chunk_bytes on a Stream) or generate (Generate calls: a "
+          "--chunk_bytes prompt, then --max_tokens greedy tokens)");
 ABSL_FLAG(int32_t, sessions, 64, "bench: concurrent sessions, each with its own Stream");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
           "bench: how long to stream (ignored when --tokens is given)");
-ABSL_FLAG(int64_t, tokens, 0, "bench: stop after this many input tokens over all sessions");
+ABSL_FLAG(int64_t, tokens, 0,
+          "bench: stop after this many input tokens (stream) or generated tokens (generate) "
+          "over all sessions");
 ABSL_FLAG(std::string, text, "",
           "bench: stream this file's text (each session from its own offset); default: "
           "built-in pseudo-English");
@@ -30,10 +39,16 @@ namespace {
 
 std::string Milliseconds(double seconds) { return absl::StrFormat("%.2f ms", seconds * 1e3); }
 
+nlohmann::json SummaryToJson(const LatencyStats::Summary& summary) {
+  return nlohmann::json{{"count", summary.count}, {"mean", summary.mean}, {"p50", summary.p50},
+                        {"p90", summary.p90},     {"p99", summary.p99},   {"max", summary.max}};
+}
+
 nlohmann::json ReportToJson(const BenchReport& report, int top_k) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [code, count] : report.errors_by_code) errors[code] = count;
-  return nlohmann::json{
+  nlohmann::json json{
+      {"mode", report.generate ? "generate" : "stream"},
       {"sessions", report.sessions},
       {"chunk_bytes", report.chunk_bytes},
       {"top_k", top_k},
@@ -42,19 +57,39 @@ nlohmann::json ReportToJson(const BenchReport& report, int top_k) {
       {"tokens", report.tokens},
       {"chunks_per_second", report.chunks_per_second()},
       {"tokens_per_second", report.tokens_per_second()},
-      {"latency_seconds",
-       {{"count", report.latency.count},
-        {"mean", report.latency.mean},
-        {"p50", report.latency.p50},
-        {"p90", report.latency.p90},
-        {"p99", report.latency.p99},
-        {"max", report.latency.max}}},
+      {"latency_seconds", SummaryToJson(report.latency)},
       {"errors", errors},
       {"first_error", report.first_error},
   };
+  if (report.generate) {
+    json["generated_tokens"] = report.generated_tokens;
+    json["generated_tokens_per_second"] = report.generated_tokens_per_second();
+    json["first_token_seconds"] = SummaryToJson(report.first_token);
+    json["inter_token_seconds"] = SummaryToJson(report.inter_token);
+  }
+  return json;
+}
+
+std::string Percentiles(const LatencyStats::Summary& summary) {
+  return absl::StrCat("p50 ", Milliseconds(summary.p50), "  p90 ", Milliseconds(summary.p90),
+                      "  p99 ", Milliseconds(summary.p99), "  max ", Milliseconds(summary.max),
+                      "  (mean ", Milliseconds(summary.mean), ")\n");
 }
 
 std::string ReportToText(const BenchReport& report, int top_k) {
+  if (report.generate) {
+    std::string text = absl::StrFormat(
+        "bench (generate): %d sessions, %d-byte prompts, %.1f s\n", report.sessions,
+        report.chunk_bytes, report.wall_seconds);
+    absl::StrAppendFormat(&text, "calls:        %d ok, %d failed\n", report.chunks,
+                          report.error_count());
+    absl::StrAppendFormat(&text, "throughput:   %.0f generated tokens/s (%d tokens)\n",
+                          report.generated_tokens_per_second(), report.generated_tokens);
+    absl::StrAppend(&text, "first token:  ", Percentiles(report.first_token));
+    absl::StrAppend(&text, "inter-token:  ", Percentiles(report.inter_token));
+    absl::StrAppend(&text, "whole call:   ", Percentiles(report.latency));
+    return text;
+  }
   std::string text = absl::StrFormat("bench: %d sessions, %d-byte chunks%s, %.1f s\n",
                                      report.sessions, report.chunk_bytes,
                                      top_k > 0 ? absl::StrCat(", top-", top_k) : "",
@@ -63,10 +98,7 @@ std::string ReportToText(const BenchReport& report, int top_k) {
                         report.error_count());
   absl::StrAppendFormat(&text, "throughput:  %.1f chunks/s, %.0f tokens/s\n",
                         report.chunks_per_second(), report.tokens_per_second());
-  absl::StrAppend(&text, "latency:     p50 ", Milliseconds(report.latency.p50), "  p90 ",
-                  Milliseconds(report.latency.p90), "  p99 ", Milliseconds(report.latency.p99),
-                  "  max ", Milliseconds(report.latency.max), "  (mean ",
-                  Milliseconds(report.latency.mean), ")\n");
+  absl::StrAppend(&text, "latency:     ", Percentiles(report.latency));
   return text;
 }
 
@@ -96,6 +128,12 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
   HECATE_RETURN_IF_ERROR(ExpectArguments("bench", args, 0, 0, ""));
   HECATE_ASSIGN_OR_RETURN(size_t chunk_bytes, ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes)));
   BenchOptions options;
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "stream" && mode != "generate") {
+    return UsageError(absl::StrCat("bench: --mode must be stream or generate, got ", mode));
+  }
+  options.mode = mode == "generate" ? BenchOptions::Mode::kGenerate : BenchOptions::Mode::kStream;
+  options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
   options.sessions = absl::GetFlag(FLAGS_sessions);
   options.chunk_bytes = chunk_bytes;
   options.duration = absl::GetFlag(FLAGS_duration);
