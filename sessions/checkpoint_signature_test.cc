@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_format.h"
@@ -238,7 +239,7 @@ TEST_F(ForgeryTest, WithoutAKeyEditsAfterTheWindowFilledAreUndetectable) {
 class KeyFileTest : public ::testing::Test {
  protected:
   std::string Write(absl::string_view name, absl::string_view contents, mode_t mode = 0600) {
-    const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+    const std::string path = TestTempPath(name);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
     ::chmod(path.c_str(), mode);
     return path;
@@ -281,9 +282,9 @@ TEST_F(KeyFileTest, BadKeyFilesAreRefusedPrecisely) {
             absl::string_view::npos)
       << s;
   EXPECT_TRUE(load(Write("group", std::string(64, 'f'), 0640)).ok());
-  s = load(::testing::TempDir() + "/no-such-key");
+  s = load(TestTempPath("no-such-key"));
   EXPECT_TRUE(absl::IsNotFound(s)) << s;
-  s = load(::testing::TempDir());
+  s = load(TestTempRoot());
   EXPECT_NE(s.message().find("is not a regular file"), absl::string_view::npos) << s;
 }
 

@@ -3,7 +3,6 @@
 // everything it reads must verify; a restart with the same key finds its
 // drained sessions, one with another key or without signatures refuses them
 // and keeps the files.
-#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/test_seed.h"
+#include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_format.h"
@@ -29,9 +29,7 @@ class SignedStoreTest : public ::testing::Test {
       : rng_(TestSeed()),
         model_(testing::MicroModel(rng_())),
         backend_(MakeCpuBackend(model_)),
-        dir_(absl::StrCat(std::getenv("TEST_TMPDIR") != nullptr ? std::getenv("TEST_TMPDIR")
-                                                                 : "/tmp",
-                          "/signed-store-", rng_())) {}
+        dir_(TestTempPath("signed-store")) {}
 
   std::unique_ptr<SessionStore> Open(const CheckpointSigning& signing) {
     SessionStoreOptions options;
@@ -59,7 +57,7 @@ class SignedStoreTest : public ::testing::Test {
   }
 
   static bool IsSigned(const std::string& bytes) {
-    return bytes.size() > fmt::kSealSize && bytes[8] == 2 &&
+    return bytes.size() > fmt::kSealSize && fmt::IsSignedVersion(static_cast<uint8_t>(bytes[8])) &&
            bytes.substr(bytes.size() - fmt::kSealSize, 8) == fmt::kSealMagic;
   }
 
