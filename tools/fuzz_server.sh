@@ -31,29 +31,51 @@ cxx=${CXX_FUZZ:-clang++}
 jobs=${FUZZ_JOBS:-2}
 mkdir -p "$out/$target/corpus" "$out/obj"
 
-bazel build "$label" >&2  # the generated .pb.cc/.pb.h files
-bin=$(bazel info bazel-bin 2>/dev/null)
-mapfile -t sources < <(bazel query "kind('source file', deps($label))" 2>/dev/null |
-  grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e 's|^/||')
-mapfile -t generated < <(bazel query "kind('generated file', deps($label))" 2>/dev/null |
-  grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e "s|^|$bin/|")
-mapfile -t libs < <(bazel query --output=build "deps($label)" 2>/dev/null |
-  grep -o '"-l[a-zA-Z0-9_+.-]*"' | tr -d '"' | awk '!seen[$0]++')
+# FUZZ_REUSE_QUERY=1 reuses the lists of the last build (the Bazel server
+# is shared and its lock can be held for minutes).
+lists=$out/$target.lists
+if [[ "${FUZZ_REUSE_QUERY:-0}" != 1 || ! -s "$lists" ]]; then
+  bazel build "$label" >&2  # the generated .pb.cc/.pb.h files
+  bin=$(bazel info bazel-bin 2>/dev/null)
+  {
+    echo "$bin"
+    bazel query "kind('source file', deps($label))" 2>/dev/null |
+      grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e 's|^/||' | tr '\n' ' ' || true
+    echo
+    bazel query "kind('generated file', deps($label))" 2>/dev/null |
+      grep -v '^@' | grep '\.cc$' | sed -e 's|^//||' -e 's|:|/|' -e "s|^|$bin/|" | tr '\n' ' ' || true
+    echo
+    bazel query --output=build "deps($label)" 2>/dev/null |
+      grep -o '"-l[a-zA-Z0-9_+.-]*"' | tr -d '"' | awk '!seen[$0]++' | tr '\n' ' ' || true
+    echo
+  } >"$lists"
+fi
+{ read -r bin; read -r -a sources; read -r -a generated; read -r -a libs; } <"$lists"
 
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
        -fno-sanitize-recover=undefined -I. -I"$bin" -Wno-unused-command-line-argument)
 objects=()
+# An object is stale when it or its dependency file is missing, or when the
+# source or any header it included (clang -MMD) is newer.
+stale() {  # source object
+  [[ -f "$2" && -f "${2%.o}.d" ]] || return 0
+  local dep
+  for dep in "$1" $(sed -e 's/^[^:]*://' -e 's/\\$//' "${2%.o}.d"); do
+    [[ "$dep" -nt "$2" ]] && return 0
+  done
+  return 1
+}
 pending=()
 for src in "${sources[@]}" "${generated[@]}"; do
   obj="$out/obj/$(echo "$src" | sed -e "s|^$bin/|gen/|" -e 's|\.cc$|.o|')"
   objects+=("$obj")
-  if [[ ! -f "$obj" || "$src" -nt "$obj" ]]; then pending+=("$src" "$obj"); fi
+  if stale "$src" "$obj"; then pending+=("$src" "$obj"); fi
 done
 echo "fuzz_server: ${#objects[@]} sources, $(( ${#pending[@]} / 2 )) to compile with $cxx" >&2
 if (( ${#pending[@]} > 0 )); then
   printf '%s\0' "${pending[@]}" |
     FLAGS="${flags[*]}" xargs -0 -n 2 -P "$jobs" bash -c \
-      'mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $FLAGS -c "$0" -o "$1"'
+      'mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $FLAGS -MMD -MF "${1%.o}.d" -c "$0" -o "$1"'
 fi
 nice -n 10 "$cxx" -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/$target/$target" \
   "${libs[@]}" -lpthread
