@@ -23,9 +23,10 @@ std::vector<std::string> Names(const v1::ListCheckpointsResponse& list) {
 
 class CheckpointStorageTest : public E2eTest {
  protected:
-  // Bytes of one checkpoint of the served model (from a plain export).
-  int64_t CheckpointBytes() {
-    const std::string id = alice_->CreateSession()->id();
+  // Bytes of one checkpoint of a session at `pulse` (from a plain export;
+  // the size may depend on the pulse id, e.g. through a transcript).
+  int64_t CheckpointBytes(size_t pulse) {
+    const std::string id = SessionAt(*alice_, pulse);
     const int64_t bytes = alice_->ExportCheckpoint(id)->size_bytes();
     EXPECT_TRUE(alice_->DeleteSession(id).ok());
     return bytes;
@@ -49,7 +50,7 @@ class CheckpointStorageTest : public E2eTest {
 
 TEST_F(CheckpointStorageTest, QuotaListDeleteAndIsolation) {
   StartDaemon();
-  const int64_t size = CheckpointBytes();
+  const int64_t size = CheckpointBytes(50);
   // Room for two checkpoints, not three.
   const int64_t quota = 2 * size + size / 2;
   const std::vector<std::string> flags = {
