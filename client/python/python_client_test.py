@@ -173,6 +173,79 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertEqual(result.generated, expected.text)
         self.assertEqual(result.pulse_id, len(prompt) + 16)
 
+    def test_a_lost_reply_is_refused_on_resend_and_resumed_exactly_once(self):
+        text = english_like(self.rng, self.rng.randint(300, 900))
+        a = self.rng.randint(1, len(text) // 3)
+        b = self.rng.randint(a + 1, 2 * len(text) // 3)
+        session = self.new_session()
+        [first] = list(self.client.stream(session.id, [text[:a]], expected_pulse_id=0))
+        self.assertEqual(first.pulse_id, a)
+        list(self.client.stream(session.id, [text[a:b]], expected_pulse_id=a))  # reply "lost"
+        # Resent as it was: refused, nothing applied twice, the pulse id told.
+        error = self.assertRaisesCode(grpc.StatusCode.FAILED_PRECONDITION, self.client.stream,
+                                      session.id, [text[a:b]], expected_pulse_id=a)
+        self.assertEqual(error.pulse_id, b)
+        self.assertIn(f"pulse id {b}", error.message)
+        self.assertEqual(self.client.get_session(session.id).pulse_id, b)
+        # resume() from a stale belief: one refusal, then exactly the rest.
+        resumed = self.client.resume(session.id, text, start_pulse=0,
+                                     chunk_bytes=self.rng.randint(1, 200), assumed_pulse=a)
+        self.assertEqual((resumed.pulse_id, resumed.bytes_sent, resumed.refusals),
+                         (len(text), len(text) - b, 1))
+        again = self.client.resume(session.id, text, start_pulse=0)
+        self.assertEqual((again.pulse_id, again.bytes_sent), (len(text), 0))
+        self.assertRaisesCode(grpc.StatusCode.FAILED_PRECONDITION, self.client.resume,
+                              session.id, text, start_pulse=len(text) + 1)
+        # The same state as a twin fed the text once.
+        twin = self.new_session()
+        list(self.client.stream(twin.id, [text]))
+        [ours] = list(self.client.stream(session.id, [b"\n"], top_k=256))
+        [theirs] = list(self.client.stream(twin.id, [b"\n"], top_k=256))
+        self.assertEqual(ours.pulse_id, theirs.pulse_id)
+        expected = distribution(theirs)
+        for token, logprob in ours.top_k:
+            self.assertAlmostEqual(logprob, expected[token], delta=CHUNKING_TOLERANCE)
+        # Generate: the pulse id comes back in the x-hecate-pulse-id trailer.
+        error = self.assertRaisesCode(grpc.StatusCode.FAILED_PRECONDITION, self.client.generate,
+                                      b"x", session_id=session.id, max_tokens=2,
+                                      expected_pulse_id=0)
+        self.assertEqual(error.pulse_id, len(text) + 1)
+        done = self.client.generate(b"x", session_id=session.id, max_tokens=2,
+                                    expected_pulse_id=len(text) + 1)
+        self.assertEqual(done.pulse_id, len(text) + 4)
+
+    def test_stop_sequences_and_alternatives(self):
+        prompt = english_like(self.rng, 50)
+        seed = self.rng.getrandbits(63)
+        free = self.client.generate(prompt, max_tokens=40, temperature=1.0, seed=seed)
+        at = self.rng.randint(0, 30)
+        sequence = free.text[at:at + 3]
+        stop = free.text.find(sequence) + len(sequence)
+        stopped = self.client.generate(prompt, max_tokens=40, temperature=1.0, seed=seed,
+                                       stop_sequences=[b"\xff\xfe never", sequence])
+        self.assertEqual(stopped.finish_reason, hecate_pb2.FINISH_REASON_STOP_SEQUENCE)
+        self.assertEqual(stopped.text, free.text[:stop], "stops after the sequence, included")
+        self.assertEqual(stopped.pulse_id, len(prompt) + stop)
+
+        session = self.new_session()
+        result = self.client.generate(prompt, session_id=session.id, max_tokens=10,
+                                      temperature=0.8, seed=seed, top_k_alternatives=4)
+        twin = self.new_session()
+        scored = self.client.score(twin.id, [prompt + result.text], per_byte=True)
+        for i, token in enumerate(result.text):
+            want = scored.byte_logprobs[len(prompt) + i - 1]
+            self.assertAlmostEqual(result.logprobs[i], want, delta=CHUNKING_TOLERANCE)
+            self.assertEqual(len(result.alternatives[i]), 4)
+            logprobs = [lp for _, lp in result.alternatives[i]]
+            self.assertEqual(logprobs, sorted(logprobs, reverse=True))
+            for alternative, logprob in result.alternatives[i]:
+                if alternative == token:
+                    self.assertAlmostEqual(logprob, want, delta=CHUNKING_TOLERANCE)
+        self.assertRaisesCode(grpc.StatusCode.INVALID_ARGUMENT, self.client.generate, b"abc",
+                              max_tokens=3, stop_sequences=[b"s%d" % i for i in range(17)])
+        self.assertRaisesCode(grpc.StatusCode.INVALID_ARGUMENT, self.client.generate, b"abc",
+                              max_tokens=3, top_k_alternatives=21)
+
     def test_checkpoint_restore_round_trip(self):
         session = self.new_session()
         text = english_like(self.rng, self.rng.randint(100, 700))
