@@ -118,11 +118,10 @@ absl::Status SessionStore::BringToDevice(Session& session) {
     return uploaded;
   }
   session.SetOnDevice(std::move(*state));
-  if (from == Residency::kDisk) {
-    // The file is stale from now on; a failure to remove it only leaves a
-    // stale file that the next offload or drain overwrites.
-    dir_->RemoveSession(session.owner(), session.id()).IgnoreError();
-  }
+  // A session brought back from disk keeps its file until the next offload
+  // or the drain replaces it (atomically) or Delete and restores remove it:
+  // a crash (kill -9) before then leaves the last state written, which a
+  // restart finds, rather than no session at all (tests/crash_recovery_test).
   Account(session);
   return absl::OkStatus();
 }

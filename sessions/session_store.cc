@@ -176,8 +176,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionStore::ClaimDroppingDiskCopy(
     absl::string_view id, absl::string_view owner) {
   HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, Claim(id, owner));
   Session& session = *claimed;
-  if (session.residency() == Residency::kDisk && dir_.has_value()) {
-    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id()); !s.ok()) {
+  // Whatever its residency: a session brought back from disk keeps its file
+  // (NOT_FOUND: the user has no session directory, so no file either).
+  if (dir_.has_value()) {
+    if (absl::Status s = dir_->RemoveSession(session.owner(), session.id());
+        !s.ok() && !absl::IsNotFound(s)) {
       session.EndWrite();
       return s;
     }
