@@ -1,8 +1,11 @@
 #include "client/ctl/argument_values.h"
 
+#include <utility>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/ctl/usage_error.h"
 
@@ -30,14 +33,34 @@ absl::StatusOr<std::string> StopBytesValue(absl::string_view flag_value) {
   return bytes;
 }
 
-absl::StatusOr<absl::optional<uint64_t>> ExpectedPulseValue(absl::string_view flag_value) {
+absl::StatusOr<absl::optional<uint64_t>> ExpectedPulseValue(absl::string_view flag_value,
+                                                             absl::string_view flag_name) {
   if (flag_value.empty()) return absl::optional<uint64_t>();
   uint64_t pulse = 0;
   if (flag_value[0] == '+' || flag_value[0] == '-' || !absl::SimpleAtoi(flag_value, &pulse)) {
-    return UsageError(absl::StrCat("--expect_pulse must be a pulse id (0..2^64-1), got '",
+    return UsageError(absl::StrCat("--", flag_name, " must be a pulse id (0..2^64-1), got '",
                                    flag_value, "'"));
   }
   return absl::optional<uint64_t>(pulse);
+}
+
+absl::StatusOr<std::vector<std::string>> StopSequencesValue(absl::string_view flag_value) {
+  std::vector<std::string> sequences;
+  if (flag_value.empty()) return sequences;
+  for (absl::string_view part : absl::StrSplit(flag_value, ',')) {
+    std::string bytes;
+    std::string error;
+    if (!absl::CUnescape(part, &bytes, &error)) {
+      return UsageError(
+          absl::StrCat("--stop_sequences: cannot unescape '", part, "': ", error));
+    }
+    if (bytes.empty()) {
+      return UsageError(absl::StrCat("--stop_sequences: empty sequence in '", flag_value,
+                                     "' (a comma inside a sequence is \\054)"));
+    }
+    sequences.push_back(std::move(bytes));
+  }
+  return sequences;
 }
 
 absl::Status ValidateTimeout(absl::Duration timeout) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,8 +25,14 @@ absl::StatusOr<size_t> ChunkBytesValue(int64_t flag_value);
 // stop bytes.
 absl::StatusOr<std::string> StopBytesValue(absl::string_view flag_value);
 
-// --expect_pulse: "" is unset; otherwise a decimal uint64.
-absl::StatusOr<absl::optional<uint64_t>> ExpectedPulseValue(absl::string_view flag_value);
+// --expect_pulse (or `flag_name`, e.g. expected_pulse_id): "" is unset;
+// otherwise a decimal uint64.
+absl::StatusOr<absl::optional<uint64_t>> ExpectedPulseValue(
+    absl::string_view flag_value, absl::string_view flag_name = "expect_pulse");
+
+// --stop_sequences: comma-separated sequences, each with C escapes (a comma
+// inside one is \054); "" is none; an empty sequence is a usage error.
+absl::StatusOr<std::vector<std::string>> StopSequencesValue(absl::string_view flag_value);
 
 // --timeout: > 0, or infinite for no deadline.
 absl::Status ValidateTimeout(absl::Duration timeout);

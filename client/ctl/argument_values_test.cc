@@ -65,6 +65,23 @@ TEST(ExpectedPulseValueTest, AnythingElseIsAUsageError) {
   }
 }
 
+TEST(ExpectedPulseValueTest, NamesTheFlagItWasGiven) {
+  absl::Status status = ExpectedPulseValue("x", "expected_pulse_id").status();
+  EXPECT_TRUE(IsUsageError(status));
+  EXPECT_NE(status.message().find("--expected_pulse_id"), absl::string_view::npos) << status;
+}
+
+TEST(StopSequencesValueTest, CommaSeparatedWithEscapes) {
+  EXPECT_TRUE(StopSequencesValue("")->empty());
+  EXPECT_EQ(*StopSequencesValue("\\n\\n,THE END,a\\054b"),
+            (std::vector<std::string>{"\n\n", "THE END", "a,b"}));
+  for (const char* bad : {",", "a,,b", "a,", "\\x"}) {
+    absl::Status status = StopSequencesValue(bad).status();
+    EXPECT_TRUE(IsUsageError(status)) << bad;
+    EXPECT_NE(status.message().find("--stop_sequences"), absl::string_view::npos) << status;
+  }
+}
+
 TEST(ValidateTimeoutTest, PositiveOrInfinite) {
   EXPECT_TRUE(ValidateTimeout(absl::Milliseconds(1)).ok());
   EXPECT_TRUE(ValidateTimeout(absl::InfiniteDuration()).ok());

@@ -43,12 +43,16 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
   HECATE_ASSIGN_OR_RETURN(size_t chunk_bytes, ChunkBytesValue(absl::GetFlag(FLAGS_chunk_bytes)));
   const int top_k = absl::GetFlag(FLAGS_top_k);
   const std::string& session_id = args[0];
+  HECATE_ASSIGN_OR_RETURN(
+      absl::optional<uint64_t> expected,
+      ExpectedPulseValue(absl::GetFlag(FLAGS_expected_pulse_id), "expected_pulse_id"));
   InputFile input;
   if (absl::Status status = input.Open(args.size() > 1 ? args[1] : ""); !status.ok()) {
     return status;
   }
 
-  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<StreamSession> stream, context.client->OpenStream());
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<StreamSession> stream,
+                          context.client->OpenStreamFor(session_id));
   ChunkReader reader(input.fd(), chunk_bytes);
   int chunks = 0;
   uint64_t pulse = 0;
@@ -62,9 +66,11 @@ absl::Status RunStream(VerbContext& context, absl::Span<const std::string> args)
     request.set_session_id(session_id);
     if (chunk.has_value()) request.set_input(*chunk);
     if (top_k > 0) request.mutable_output()->mutable_top_k()->set_k(top_k);
+    if (expected.has_value()) request.set_expected_pulse_id(*expected);
     HECATE_ASSIGN_OR_RETURN(v1::StreamResponse done, stream->Call(request));
     ++chunks;
     pulse = done.pulse_id();
+    if (expected.has_value()) expected = pulse;  // the next chunk continues from here
     PrintChunkResult(context, chunks, request.input().size(), done);
     if (!chunk.has_value()) break;
   }

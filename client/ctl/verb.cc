@@ -12,7 +12,7 @@ const std::vector<Verb>& AllVerbs() {
       {"stream", "ID [FILE|-]",
        "stream a file (or stdin) through the session in chunks; print the pulse id "
        "reached per chunk (and the top-k next bytes with --top_k)",
-       {"chunk_bytes", "top_k"}, RunStream},
+       {"chunk_bytes", "top_k", "expected_pulse_id"}, RunStream},
       {"eval", "[FILE|-]",
        "score a file (or stdin) with the model through a fresh session (or fresh windows "
        "with --window=N) and print nats/byte and bits/byte (--chunk_bytes defaults to 65536 "
@@ -21,7 +21,9 @@ const std::vector<Verb>& AllVerbs() {
       {"generate", "[ID]",
        "feed --prompt and print a sampled continuation as it streams (no ID: a "
        "temporary session)",
-       {"prompt", "max_tokens", "temperature", "top_k", "top_p", "seed", "stop"}, RunGenerate},
+       {"prompt", "max_tokens", "temperature", "top_k", "top_p", "seed", "stop",
+        "stop_sequences", "alternatives", "expected_pulse_id"},
+       RunGenerate},
       {"checkpoint", "ID",
        "export a checkpoint to a local file (--out) and/or store it server-side (--name)",
        {"out", "name"}, RunCheckpoint},
