@@ -11,6 +11,7 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 
@@ -111,6 +112,16 @@ absl::Status HecateServer::Init() {
     }
   }
 
+  if (!options_.shared.replica_id.empty()) {
+    HECATE_ASSIGN_OR_RETURN(shared_, SharedSessions::Open(store_.get(), options_.shared));
+    shared_->ClaimLocalSessions();
+    shared_->Start();
+    LOG(INFO) << "replica " << options_.shared.replica_id << ": sessions shared in "
+              << options_.shared.root << " (checkpoint every "
+              << absl::FormatDuration(options_.shared.checkpoint_interval) << ", lease "
+              << absl::FormatDuration(options_.shared.lease_duration) << ")";
+  }
+
   const int threads = options_.worker_threads > 0
                           ? options_.worker_threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -122,6 +133,7 @@ absl::Status HecateServer::Init() {
   }
   context_.batcher = batcher_.get();
   context_.store = store_.get();
+  context_.shared = shared_.get();
   context_.executor = executor_.get();
   context_.keys = keys_.get();
   context_.metrics = metrics_.get();
@@ -144,6 +156,14 @@ absl::Status HecateServer::Init() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, credentials, &grpc_port_);
   builder.RegisterService(service_.get());
+  // hecate.v1 and health run on the callback API (no thread per call), but
+  // server reflection is a sync-API service: gRPC gives every open
+  // reflection stream a thread of its own, so a client holding streams open
+  // could make threads without bound (issue 13, item 8). Past this cap a new
+  // sync call gets RESOURCE_EXHAUSTED ("Server Threadpool Exhausted").
+  grpc::ResourceQuota sync_threads("hecated-sync-threads");
+  sync_threads.SetMaxThreads(options_.max_sync_threads);
+  builder.SetResourceQuota(sync_threads);
   // A checkpoint travels in one message: room for the state plus headroom.
   const int64_t message_limit =
       std::max<int64_t>(int64_t{64} << 20, 2 * context_.model_info.state_bytes_per_session() +
@@ -187,6 +207,7 @@ absl::Status HecateServer::Drain() {
   // Cancels what is still open (idle streams, requests past the timeout).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   executor_->Shutdown();
+  if (shared_ != nullptr) shared_->Stop();  // no checkpoint writes during the drain
   absl::Status result = absl::OkStatus();
   if (!options_.store.state_dir.empty()) {
     absl::StatusOr<DrainReport> report = store_->CheckpointAll();
@@ -206,6 +227,17 @@ absl::Status HecateServer::Drain() {
         result = absl::InternalError(
             absl::StrCat(report->unsaved.size(), " sessions not saved: ", ids));
       }
+    }
+  }
+  if (shared_ != nullptr && result.ok()) {
+    // Every drained session into the shared store, every lease released:
+    // the other replicas adopt them with nothing lost.
+    absl::StatusOr<int> published = shared_->PublishDrained();
+    if (published.ok()) {
+      LOG(INFO) << "drain: " << *published << " sessions published to " << options_.shared.root;
+    } else {
+      LOG(ERROR) << "drain: " << published.status();
+      result = published.status();
     }
   }
   http_->Stop();

@@ -25,6 +25,7 @@
 #include "server/metrics/store_metrics.h"
 #include "server/service_context.h"
 #include "sessions/session_store.h"
+#include "sessions/shared_sessions.h"
 
 namespace hecate {
 
@@ -35,12 +36,19 @@ struct ServerOptions {
   std::string tls_key;
   std::string version = "0.1.0";
   int worker_threads = 0;  // 0: hardware threads
+  // Threads gRPC may use for sync-API calls (server reflection streams, one
+  // thread each while open); >= 2 (its pollers).
+  int max_sync_threads = 16;
   absl::Duration drain_timeout = absl::Seconds(30);
   // Continuous batching of concurrent sessions' steps (worth it on CUDA).
   bool batching = false;
   StepBatcher::Options batch;
   ServiceLimits limits;
   SessionStoreOptions store;
+  // Replicas sharing sessions (sessions/shared_sessions.h): on when
+  // shared.replica_id is set, with shared.root on storage every replica
+  // mounts.
+  SharedSessionsOptions shared;
 };
 
 class HecateServer {
@@ -71,6 +79,7 @@ class HecateServer {
   std::unique_ptr<metrics::ServerMetrics> metrics_;
   std::unique_ptr<metrics::StoreMetrics> store_metrics_;  // store_'s observer: outlives it
   std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SharedSessions> shared_;  // null unless replicas share sessions
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<StepBatcher> batcher_;
   ServiceContext context_;
