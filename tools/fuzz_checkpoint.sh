@@ -27,7 +27,9 @@ mapfile -t absl_libs < <(grep -o '"-l[a-z0-9_]*"' third_party/system.BUILD |
 sources=(
   runtime/model.cc runtime/weights.cc runtime/model_config.cc runtime/model_state.cc
   runtime/safetensors.cc
+  base/sha256.cc
   sessions/crc32c.cc sessions/state_invariants.cc sessions/checkpoint.cc
+  sessions/checkpoint_key.cc
   sessions/checkpoint_test_util.cc sessions/checkpoint_fuzzer.cc
 )
 
@@ -35,7 +37,7 @@ echo "fuzz_checkpoint: compiling with $cxx" >&2
 "$cxx" -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I. "${sources[@]}" -o "$out/checkpoint_fuzzer" \
-  "${absl_libs[@]}" -lcrypto -lpthread
+  "${absl_libs[@]}" -lglog -lcrypto -lpthread
 
 echo "fuzz_checkpoint: running for ${seconds}s, corpus in $out/corpus" >&2
 cd "$out"
