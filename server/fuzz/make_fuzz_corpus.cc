@@ -72,6 +72,14 @@ void ValidationCorpus(const std::filesystem::path& dir) {
   nucleus.mutable_output()->mutable_sample()->set_stop_bytes("\n.");
   stream("stream-sample-nucleus", nucleus);
   stream("stream-score", Score("abc"));
+  StreamRequest stops = Sample("to be", 0.8f, 6);
+  stops.mutable_output()->mutable_sample()->add_stop_sequences("\n\n");
+  stops.mutable_output()->mutable_sample()->add_stop_sequences("be");
+  stops.mutable_output()->mutable_sample()->set_top_k_alternatives(3);
+  stream("stream-sample-stop-sequences", stops);
+  stops.mutable_output()->mutable_sample()->add_stop_sequences("");
+  stops.mutable_output()->mutable_sample()->set_top_k_alternatives(21);
+  stream("stream-sample-bad-stop-sequences", stops);
   StreamRequest long_id = Chunk("x");
   long_id.set_request_id(std::string(200, 'i'));
   long_id.set_session_id(std::string(300, 'S'));
@@ -158,6 +166,19 @@ void StreamCorpus(const std::filesystem::path& dir) {
   std::string flood = valid;
   for (int i = 0; i < 12; ++i) flood += (i % 2 == 0 ? a : b)(Sample("go", 1.0f, 16));
   Write(dir, "backpressure-generate-flood", flood);
+  // expected_pulse_id right (applied) and wrong (refused, nothing applied).
+  auto at = [](StreamRequest r, uint64_t pulse) {
+    r.set_expected_pulse_id(pulse);
+    return r;
+  };
+  Write(dir, "expected-pulse-ids",
+        valid + a(at(Chunk("abc"), 0)) + a(at(Chunk("de"), 0)) + a(at(Sample("f", 1.0f, 3), 3)) +
+            b(at(TopK("x", 2), 5)) + a(at(TopK("", 2), 1)) + b(at(Chunk(""), 0)));
+  StreamRequest stop_sample = Sample("to be", 1.0f, 16);
+  stop_sample.mutable_output()->mutable_sample()->add_stop_sequences("e ");
+  stop_sample.mutable_output()->mutable_sample()->add_stop_sequences(std::string("\xff\x00", 2));
+  stop_sample.mutable_output()->mutable_sample()->set_top_k_alternatives(20);
+  Write(dir, "stop-sequences-and-alternatives", valid + a(stop_sample) + b(stop_sample));
   Write(dir, "empty-stream", valid);
   Write(dir, "auth-missing", std::string(1, '\5') + a(Chunk("x")));
   Write(dir, "auth-unknown-key", std::string(1, '\6') + a(Chunk("x")));

@@ -22,7 +22,11 @@
 //     tokens generated, each generated token's pulse id and index count up
 //     from there; an error changes nothing; afterwards the store holds each
 //     session at exactly the last pulse id reported;
-//   - every error is INVALID_ARGUMENT or NOT_FOUND with a message;
+//   - a request whose expected_pulse_id is not its session's pulse id is
+//     never applied: FAILED_PRECONDITION carrying that pulse id (or
+//     INVALID_ARGUMENT when it also fails validation);
+//   - every error is INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION
+//     (only as above) with a message;
 //   - nothing hangs (30 s deadline), crashes, or reads out of range.
 // Build and run: tools/fuzz_server.sh stream_fuzzer.
 #include <cstddef>
@@ -111,7 +115,9 @@ void CheckRun(const std::vector<Sent>& sent, const StreamRun& run, bool authenti
     if (IsFinal(r)) ++finals;
     if (r.has_error()) {
       FUZZ_CHECK(r.error().code() == static_cast<int>(absl::StatusCode::kInvalidArgument) ||
-                     r.error().code() == static_cast<int>(absl::StatusCode::kNotFound),
+                     r.error().code() == static_cast<int>(absl::StatusCode::kNotFound) ||
+                     r.error().code() ==
+                         static_cast<int>(absl::StatusCode::kFailedPrecondition),
                  absl::StrCat("error code ", r.error().code(), ": ", r.error().message()));
       FUZZ_CHECK(!r.error().message().empty(), "error without a message");
     }
@@ -135,10 +141,21 @@ void CheckRun(const std::vector<Sent>& sent, const StreamRun& run, bool authenti
     const std::vector<const v1::StreamResponse*>& replies = it->second;
     FUZZ_CHECK(IsFinal(*replies.back()), absl::StrCat("request #", i, " has no final reply last"));
     const v1::StreamResponse& last = *replies.back();
+    const bool misplaced =
+        s.request.has_expected_pulse_id() && s.request.expected_pulse_id() != pulse[s.target];
     if (last.has_error()) {
       FUZZ_CHECK(replies.size() == 1, absl::StrCat("request #", i, " failed after tokens"));
+      if (last.error().code() == static_cast<int>(absl::StatusCode::kFailedPrecondition)) {
+        FUZZ_CHECK(misplaced && last.error().has_current_pulse_id() &&
+                       last.error().current_pulse_id() == pulse[s.target],
+                   absl::StrCat("request #", i, ": FAILED_PRECONDITION ",
+                                last.error().ShortDebugString(), " with the session at ",
+                                pulse[s.target]));
+      }
       continue;  // the session is unchanged
     }
+    FUZZ_CHECK(!misplaced, absl::StrCat("request #", i, " applied at pulse ", pulse[s.target],
+                                        " though it expected ", s.request.expected_pulse_id()));
     const uint64_t base = pulse[s.target] + s.request.input().size();
     const int generated = last.done().generated_tokens();
     FUZZ_CHECK(static_cast<size_t>(generated) + 1 == replies.size(),
