@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_e2e
-TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test)
+TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
@@ -54,7 +54,7 @@ run() {  # name flags
   summary+=$(printf '%-24s %-40s %s' "$name" "$flags" "$r")$'\n'
   rm -rf "$tmp"
 }
-for t in isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test; do
+for t in isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test; do
   run "$t" "--backend=cuda"
 done
 run streaming_test "--backend=cuda --batching=on --worker_threads=16"
