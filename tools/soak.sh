@@ -50,7 +50,9 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 300); do [[ -s "$out/ports" ]] && break; sleep 0.2; done
 [[ -s "$out/ports" ]] || { echo "soak: hecated did not start; see $out/hecated.log" >&2; exit 2; }
-read -r grpc_port http_port <"$out/ports"
+ports=($(cat "$out/ports"))  # gRPC port, then HTTP port
+grpc_port=${ports[0]}
+http_port=${ports[1]}
 target=127.0.0.1:$grpc_port
 
 sample() {  # phase: one row of elapsed seconds, phase, RSS KiB, fds, threads, sessions
