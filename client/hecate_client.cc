@@ -1,5 +1,6 @@
 #include "client/hecate_client.h"
 
+#include <random>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -12,6 +13,23 @@
 #include "grpcpp/support/channel_arguments.h"
 
 namespace hecate {
+namespace {
+
+// The metadata key a ring-hash proxy routes on (server/routing.h).
+constexpr char kSessionRoutingKey[] = "x-hecate-session";
+
+// 128 random bits as 32 lowercase hex digits (std::random_device reads the
+// kernel's CSPRNG on Linux), the format of server-drawn session ids.
+std::string NewRoutableSessionId() {
+  std::random_device device;
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    absl::StrAppend(&id, absl::Hex(static_cast<uint32_t>(device()), absl::kZeroPad8));
+  }
+  return id;
+}
+
+}  // namespace
 namespace {
 
 // Generate's trailing metadata on a refused expected_pulse_id.
@@ -43,28 +61,31 @@ HecateClient::HecateClient(std::shared_ptr<grpc::Channel> channel, ClientOptions
       stub_(v1::Hecate::NewStub(channel_)),
       options_(std::move(options)) {}
 
-void HecateClient::PrepareContext(grpc::ClientContext* context, absl::Duration deadline) const {
+void HecateClient::PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
+                                  absl::string_view session_id) const {
   if (!options_.api_key.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.api_key));
   }
+  if (!session_id.empty()) context->AddMetadata(kSessionRoutingKey, std::string(session_id));
   if (deadline != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   }
 }
 
-absl::StatusOr<v1::Session> HecateClient::CreateSession() {
+absl::StatusOr<v1::Session> HecateClient::CreateSession(absl::string_view session_id) {
+  v1::CreateSessionRequest request;
+  request.set_session_id(session_id.empty() ? NewRoutableSessionId() : std::string(session_id));
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, request.session_id());
   v1::Session session;
-  absl::Status status =
-      FromGrpcStatus(stub_->CreateSession(&context, v1::CreateSessionRequest(), &session));
+  absl::Status status = FromGrpcStatus(stub_->CreateSession(&context, request, &session));
   if (!status.ok()) return status;
   return session;
 }
 
 absl::StatusOr<v1::Session> HecateClient::GetSession(absl::string_view session_id) {
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, session_id);
   v1::GetSessionRequest request;
   request.set_session_id(std::string(session_id));
   v1::Session session;
@@ -85,7 +106,7 @@ absl::StatusOr<std::vector<v1::Session>> HecateClient::ListSessions() {
 
 absl::Status HecateClient::DeleteSession(absl::string_view session_id) {
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, session_id);
   v1::DeleteSessionRequest request;
   request.set_session_id(std::string(session_id));
   v1::DeleteSessionResponse response;
@@ -105,7 +126,7 @@ absl::StatusOr<v1::ModelInfo> HecateClient::GetModelInfo() {
 absl::StatusOr<v1::ExportCheckpointResponse> HecateClient::ExportCheckpoint(
     absl::string_view session_id, absl::string_view name, bool omit_data) {
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, session_id);
   v1::ExportCheckpointRequest request;
   request.set_session_id(std::string(session_id));
   request.set_name(std::string(name));
@@ -119,7 +140,7 @@ absl::StatusOr<v1::ExportCheckpointResponse> HecateClient::ExportCheckpoint(
 absl::StatusOr<v1::Session> HecateClient::RestoreCheckpoint(
     const v1::RestoreCheckpointRequest& request) {
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, request.session_id());
   v1::Session session;
   absl::Status status = FromGrpcStatus(stub_->RestoreCheckpoint(&context, request, &session));
   if (!status.ok()) return status;
@@ -147,7 +168,7 @@ absl::Status HecateClient::DeleteCheckpoint(absl::string_view name) {
 absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
                                                       const TokenCallback& on_token) {
   grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline);
+  PrepareContext(&context, options_.deadline, request.session_id());
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
       stub_->Generate(&context, request);
   v1::GenerateResponse response;
@@ -183,6 +204,15 @@ absl::StatusOr<std::unique_ptr<StreamSession>> HecateClient::OpenStream(
     absl::Duration deadline, StreamSession::ResponseCallback on_response) {
   auto context = std::make_unique<grpc::ClientContext>();
   PrepareContext(context.get(), deadline);
+  return std::make_unique<StreamSession>(channel_, stub_.get(), std::move(context),
+                                         std::move(on_response));
+}
+
+absl::StatusOr<std::unique_ptr<StreamSession>> HecateClient::OpenStreamFor(
+    absl::string_view session_id, absl::Duration deadline,
+    StreamSession::ResponseCallback on_response) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  PrepareContext(context.get(), deadline, session_id);
   return std::make_unique<StreamSession>(channel_, stub_.get(), std::move(context),
                                          std::move(on_response));
 }

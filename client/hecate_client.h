@@ -89,7 +89,9 @@ class HecateClient {
   // Uses an existing channel; `options.target` and the TLS path are ignored.
   HecateClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
 
-  absl::StatusOr<v1::Session> CreateSession();
+  // With the id proposed (32 lowercase hex digits); empty: 128 fresh random
+  // bits from std::random_device, so a proxy can route the creation.
+  absl::StatusOr<v1::Session> CreateSession(absl::string_view session_id = "");
   absl::StatusOr<v1::Session> GetSession(absl::string_view session_id);
   // The caller's sessions, oldest first.
   absl::StatusOr<std::vector<v1::Session>> ListSessions();
@@ -137,12 +139,20 @@ class HecateClient {
   absl::StatusOr<std::unique_ptr<StreamSession>> OpenStream(
       absl::Duration deadline = absl::InfiniteDuration(),
       StreamSession::ResponseCallback on_response = nullptr);
+  // OpenStream for the requests of one session, routed to its replica
+  // (x-hecate-session); use it whenever a stream serves one session.
+  absl::StatusOr<std::unique_ptr<StreamSession>> OpenStreamFor(
+      absl::string_view session_id, absl::Duration deadline = absl::InfiniteDuration(),
+      StreamSession::ResponseCallback on_response = nullptr);
 
   const ClientOptions& options() const { return options_; }
 
  private:
-  // Fills in the authorization metadata and the deadline.
-  void PrepareContext(grpc::ClientContext* context, absl::Duration deadline) const;
+  // Fills in the authorization metadata, the deadline and, for a call
+  // about a session, its routing key (x-hecate-session: replicas behind a
+  // ring-hash proxy, deploy/README.md).
+  void PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
+                      absl::string_view session_id = "") const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Hecate::Stub> stub_;

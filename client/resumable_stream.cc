@@ -60,7 +60,7 @@ absl::StatusOr<ResumeResult> HecateClient::StreamResumable(absl::string_view ses
       result.pulse_id = pulse;
       return result;
     }
-    HECATE_ASSIGN_OR_RETURN(std::unique_ptr<StreamSession> stream, OpenStream());
+    HECATE_ASSIGN_OR_RETURN(std::unique_ptr<StreamSession> stream, OpenStreamFor(session_id));
     absl::Status status;
     while (offset < bytes.size()) {
       const size_t size = std::min(options.chunk_bytes, bytes.size() - offset);

@@ -112,6 +112,16 @@ absl::Status HecateServer::Init() {
     }
   }
 
+  if (!options_.shared.replica_id.empty()) {
+    HECATE_ASSIGN_OR_RETURN(shared_, SharedSessions::Open(store_.get(), options_.shared));
+    shared_->ClaimLocalSessions();
+    shared_->Start();
+    LOG(INFO) << "replica " << options_.shared.replica_id << ": sessions shared in "
+              << options_.shared.root << " (checkpoint every "
+              << absl::FormatDuration(options_.shared.checkpoint_interval) << ", lease "
+              << absl::FormatDuration(options_.shared.lease_duration) << ")";
+  }
+
   const int threads = options_.worker_threads > 0
                           ? options_.worker_threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -123,6 +133,7 @@ absl::Status HecateServer::Init() {
   }
   context_.batcher = batcher_.get();
   context_.store = store_.get();
+  context_.shared = shared_.get();
   context_.executor = executor_.get();
   context_.keys = keys_.get();
   context_.metrics = metrics_.get();
@@ -196,6 +207,7 @@ absl::Status HecateServer::Drain() {
   // Cancels what is still open (idle streams, requests past the timeout).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   executor_->Shutdown();
+  if (shared_ != nullptr) shared_->Stop();  // no checkpoint writes during the drain
   absl::Status result = absl::OkStatus();
   if (!options_.store.state_dir.empty()) {
     absl::StatusOr<DrainReport> report = store_->CheckpointAll();
@@ -215,6 +227,17 @@ absl::Status HecateServer::Drain() {
         result = absl::InternalError(
             absl::StrCat(report->unsaved.size(), " sessions not saved: ", ids));
       }
+    }
+  }
+  if (shared_ != nullptr && result.ok()) {
+    // Every drained session into the shared store, every lease released:
+    // the other replicas adopt them with nothing lost.
+    absl::StatusOr<int> published = shared_->PublishDrained();
+    if (published.ok()) {
+      LOG(INFO) << "drain: " << *published << " sessions published to " << options_.shared.root;
+    } else {
+      LOG(ERROR) << "drain: " << published.status();
+      result = published.status();
     }
   }
   http_->Stop();

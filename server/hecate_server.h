@@ -25,6 +25,7 @@
 #include "server/metrics/store_metrics.h"
 #include "server/service_context.h"
 #include "sessions/session_store.h"
+#include "sessions/shared_sessions.h"
 
 namespace hecate {
 
@@ -44,6 +45,10 @@ struct ServerOptions {
   StepBatcher::Options batch;
   ServiceLimits limits;
   SessionStoreOptions store;
+  // Replicas sharing sessions (sessions/shared_sessions.h): on when
+  // shared.replica_id is set, with shared.root on storage every replica
+  // mounts.
+  SharedSessionsOptions shared;
 };
 
 class HecateServer {
@@ -74,6 +79,7 @@ class HecateServer {
   std::unique_ptr<metrics::ServerMetrics> metrics_;
   std::unique_ptr<metrics::StoreMetrics> store_metrics_;  // store_'s observer: outlives it
   std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SharedSessions> shared_;  // null unless replicas share sessions
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<StepBatcher> batcher_;
   ServiceContext context_;

@@ -7,9 +7,11 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "base/status_macros.h"
+#include "glog/logging.h"
 #include "server/generate_reactor.h"
 #include "server/grpc_status_util.h"
 #include "server/raw_message.h"
+#include "server/routing.h"
 #include "server/stream_reactor.h"
 
 namespace hecate {
@@ -78,10 +80,31 @@ grpc::ServerUnaryReactor* HecateService::CreateSession(
   return RunUnary<v1::CreateSessionRequest, v1::Session>(
       context_, call, "CreateSession", raw_request, raw_response,
       [this](const std::string& user,
-             const v1::CreateSessionRequest&,
+             const v1::CreateSessionRequest& request,
              v1::Session* response) -> absl::Status {
-        HECATE_ASSIGN_OR_RETURN(SessionInfo info, context_->store->Create(user));
-        *response = ToProto(info);
+        if (context_->shared == nullptr) {
+          HECATE_ASSIGN_OR_RETURN(SessionInfo info,
+                                  context_->store->Create(user, request.session_id()));
+          *response = ToProto(info);
+          return absl::OkStatus();
+        }
+        // Replicas: the id is taken across all of them before the session exists.
+        std::string id = request.session_id();
+        if (id.empty()) {
+          HECATE_ASSIGN_OR_RETURN(id, NewSessionId());
+        }
+        HECATE_RETURN_IF_ERROR(context_->shared->Reserve(id, user));
+        absl::StatusOr<SessionInfo> info = context_->store->Create(user, id);
+        if (info.ok()) {
+          if (absl::Status tracked = context_->shared->Track(id, user); !tracked.ok()) {
+            info = tracked;
+          }
+        }
+        if (!info.ok()) {
+          context_->shared->Forget(id, user);
+          return info.status();
+        }
+        *response = ToProto(*info);
         return absl::OkStatus();
       });
 }
@@ -91,9 +114,10 @@ grpc::ServerUnaryReactor* HecateService::GetSession(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::GetSessionRequest, v1::Session>(
       context_, call, "GetSession", raw_request, raw_response,
-      [this](const std::string& user,
+      [this, call](const std::string& user,
              const v1::GetSessionRequest& request,
              v1::Session* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
         HECATE_ASSIGN_OR_RETURN(SessionInfo info, context_->store->Get(request.session_id(), user));
         *response = ToProto(info);
         return absl::OkStatus();
@@ -120,10 +144,13 @@ grpc::ServerUnaryReactor* HecateService::DeleteSession(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::DeleteSessionRequest, v1::DeleteSessionResponse>(
       context_, call, "DeleteSession", raw_request, raw_response,
-      [this](const std::string& user,
+      [this, call](const std::string& user,
              const v1::DeleteSessionRequest& request,
              v1::DeleteSessionResponse*) -> absl::Status {
-        return context_->store->Delete(request.session_id(), user);
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
+        HECATE_RETURN_IF_ERROR(context_->store->Delete(request.session_id(), user));
+        if (context_->shared != nullptr) context_->shared->Forget(request.session_id(), user);
+        return absl::OkStatus();
       });
 }
 
@@ -132,9 +159,10 @@ grpc::ServerUnaryReactor* HecateService::ExportCheckpoint(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::ExportCheckpointRequest, v1::ExportCheckpointResponse>(
       context_, call, "ExportCheckpoint", raw_request, raw_response,
-      [this](const std::string& user,
+      [this, call](const std::string& user,
              const v1::ExportCheckpointRequest& request,
              v1::ExportCheckpointResponse* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
         if (request.omit_data() && request.name().empty()) {
           return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
         }
@@ -155,9 +183,12 @@ grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::RestoreCheckpointRequest, v1::Session>(
       context_, call, "RestoreCheckpoint", raw_request, raw_response,
-      [this](const std::string& user,
+      [this, call](const std::string& user,
              const v1::RestoreCheckpointRequest& request,
              v1::Session* response) -> absl::Status {
+        if (!request.session_id().empty()) {
+          HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
+        }
         std::optional<uint64_t> expected;
         if (request.has_expected_pulse_id()) expected = request.expected_pulse_id();
         absl::StatusOr<SessionInfo> info;
@@ -174,6 +205,12 @@ grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
             return absl::InvalidArgumentError("set checkpoint_data or checkpoint_name");
         }
         if (!info.ok()) return info.status();
+        if (context_->shared != nullptr && request.session_id().empty()) {
+          // A new session: shared from now on (written at the next tick).
+          if (absl::Status s = context_->shared->Track(info->id, user); !s.ok()) {
+            LOG(WARNING) << "restored session " << info->id << " not shared: " << s;
+          }
+        }
         *response = ToProto(*info);
         return absl::OkStatus();
       });

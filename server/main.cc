@@ -55,6 +55,16 @@ ABSL_FLAG(std::string, checkpoint_key_file, "",
 ABSL_FLAG(bool, allow_unsigned_checkpoints, false,
           "with --checkpoint_key_file: also restore unsigned checkpoints (e.g. sessions drained "
           "before the key was set); signed ones must still verify");
+ABSL_FLAG(std::string, replica_id, "",
+          "this replica's name (e.g. the pod name), unique among replicas sharing "
+          "--checkpoint_dir: sessions are then written to <checkpoint_dir>/replicas and any "
+          "replica adopts a session it does not hold (deploy/README.md, Several machines)");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
+          "with --replica_id: how often sessions that changed are written to the shared store "
+          "(a crash loses at most this much input)");
+ABSL_FLAG(absl::Duration, session_lease, absl::Seconds(30),
+          "with --replica_id: how long a replica's claim on a session lasts without renewal "
+          "(renewed every third of it); a crashed replica's sessions are adoptable after it");
 ABSL_FLAG(std::string, api_keys, "",
           "file of user:key lines; without it auth is off and only loopback is served");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
@@ -168,6 +178,16 @@ int Run() {
     return 1;
   }
   options.store.wait_for_lock = absl::GetFlag(FLAGS_wait_for_session_lock);
+  if (const std::string replica = absl::GetFlag(FLAGS_replica_id); !replica.empty()) {
+    if (absl::GetFlag(FLAGS_checkpoint_dir).empty()) {
+      LOG(ERROR) << "--replica_id needs --checkpoint_dir (the store the replicas share)";
+      return 1;
+    }
+    options.shared.replica_id = replica;
+    options.shared.root = absl::GetFlag(FLAGS_checkpoint_dir) + "/replicas";
+    options.shared.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+    options.shared.lease_duration = absl::GetFlag(FLAGS_session_lease);
+  }
   if (const std::string path = absl::GetFlag(FLAGS_checkpoint_key_file); !path.empty()) {
     absl::StatusOr<CheckpointKey> key = CheckpointKey::FromFile(path);
     if (!key.ok()) {

@@ -16,6 +16,7 @@
 #include "server/metrics/hecate_metrics.h"
 #include "server/validation.h"
 #include "sessions/session_store.h"
+#include "sessions/shared_sessions.h"
 
 namespace hecate {
 
@@ -27,6 +28,9 @@ struct ServiceContext {
   // Continuous batching of small steps across sessions; null: each step runs
   // on its own (CPU backend).
   StepBatcher* batcher = nullptr;
+  // Sessions shared with other replicas (adoption, server/routing.h); null:
+  // this daemon shares nothing.
+  SharedSessions* shared = nullptr;
   ServiceLimits limits;
   v1::ModelInfo model_info;
   std::atomic<bool> draining{false};

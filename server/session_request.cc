@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "server/routing.h"
 
 namespace hecate {
 namespace {
@@ -27,6 +28,7 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
                                                const std::atomic<bool>* cancel,
                                                const TokenSink& sink) {
   SessionStore& store = *context.store;
+  HECATE_RETURN_IF_ERROR(EnsureSessionHere(context, nullptr, user, session_id));
   HECATE_ASSIGN_OR_RETURN(SessionLease lease, store.Acquire(session_id, user));
   // Under the lease: nothing can apply between this check and the chunk.
   if (expected_pulse_id.has_value() && lease.pulse_id() != *expected_pulse_id) {

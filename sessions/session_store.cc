@@ -115,29 +115,34 @@ absl::Status SessionStore::LimitError(absl::string_view owner) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner) {
+absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::string_view id) {
   HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
+  if (!id.empty()) HECATE_RETURN_IF_ERROR(ValidateSessionId(id));
   {
     absl::MutexLock lock(&mu_);  // fail before allocating device memory
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
-  return Insert(owner, std::move(state), 0);
+  return Insert(owner, std::move(state), 0, id);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
                                                  std::unique_ptr<BackendState> state,
-                                                 uint64_t pulse_id) {
+                                                 uint64_t pulse_id,
+                                                 absl::string_view requested_id) {
   const size_t bytes = state->resident_bytes();
   std::shared_ptr<Session> session;
   {
     absl::MutexLock lock(&mu_);
     HECATE_RETURN_IF_ERROR(LimitError(owner));
-    std::string id;
-    do {
+    std::string id(requested_id);
+    if (!id.empty() && sessions_.contains(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("session ", id, " already exists"));
+    }
+    while (id.empty() || sessions_.contains(id)) {
       HECATE_ASSIGN_OR_RETURN(std::string fresh, NewSessionId());
       id = std::move(fresh);
-    } while (sessions_.contains(id));
+    }
     const absl::Time now = absl::Now();
     session = std::make_shared<Session>(id, std::string(owner), backend_.model().fingerprint(),
                                         state_bytes_, pulse_id, now);

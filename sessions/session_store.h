@@ -224,8 +224,11 @@ class SessionStore {
   const SessionStoreOptions& options() const { return options_; }
   const Model& model() const { return backend_.model(); }
 
-  // A new session at pulse id 0, all-zero state, on the device.
-  absl::StatusOr<SessionInfo> Create(absl::string_view owner);
+  // A new session at pulse id 0, all-zero state, on the device. A non-empty
+  // `id` (proposed by the client, so a proxy can route its creation; 32
+  // lowercase hex digits, else INVALID_ARGUMENT) becomes the session's id:
+  // ALREADY_EXISTS when a live session, of any user, has it.
+  absl::StatusOr<SessionInfo> Create(absl::string_view owner, absl::string_view id = "");
   absl::StatusOr<SessionInfo> Get(absl::string_view id, absl::string_view owner) const;
   // The owner's sessions, oldest first.
   std::vector<SessionInfo> List(absl::string_view owner) const;
@@ -325,7 +328,8 @@ class SessionStore {
                                                                  absl::string_view owner);
   void ReleaseLease(Session& session);
   absl::StatusOr<SessionInfo> Insert(absl::string_view owner,
-                                     std::unique_ptr<BackendState> state, uint64_t pulse_id);
+                                     std::unique_ptr<BackendState> state, uint64_t pulse_id,
+                                     absl::string_view id = "");
   absl::StatusOr<SessionInfo> Restore(absl::string_view owner, absl::string_view bytes,
                                       std::optional<uint64_t> expected_pulse_id,
                                       absl::string_view target_id);

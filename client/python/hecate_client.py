@@ -23,6 +23,7 @@ import concurrent.futures
 import dataclasses
 import math
 import queue
+import secrets
 import threading
 import time
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -204,8 +205,21 @@ def resume_offset(start_pulse: int, size: int, current_pulse: int) -> int:
     return current_pulse - start_pulse
 
 
+# Replicas (deploy/README.md, Several machines): every call about a session
+# carries its id here, so a ring-hash proxy sends all of them to one replica;
+# CreateSession carries the id the client proposes.
+ROUTING_KEY = "x-hecate-session"
+# Initial metadata of a unary call whose replica adopted the session from the
+# shared store: the pulse id it resumed at.
+RESUMED_PULSE_KEY = "x-hecate-resumed-pulse"
+
+
 class HecateClient:
-    """Synchronous client. Thread-safe: one instance may serve many threads."""
+    """Synchronous client. Thread-safe: one instance may serve many threads.
+
+    resumed_pulses: session id -> the pulse id a replica resumed the session
+    at when it adopted it (x-hecate-resumed-pulse), for every adoption a
+    unary call of this client saw; resend the bytes after it."""
 
     def __init__(self, target: str = DEFAULT_TARGET, api_key: Optional[str] = None,
                  root_certificates: Optional[bytes] = None, timeout: Optional[float] = 30.0):
@@ -223,6 +237,7 @@ class HecateClient:
         self._stub = hecate_pb2_grpc.HecateStub(self._channel)
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._timeout = timeout
+        self.resumed_pulses: Dict[str, int] = {}
 
     def close(self) -> None:
         self._channel.close()
@@ -233,16 +248,30 @@ class HecateClient:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def _session_metadata(self, session_id: str) -> Tuple[Tuple[str, str], ...]:
+        return self._metadata + ((ROUTING_KEY, session_id),) if session_id else self._metadata
+
     def _unary(self, method, request):
+        # Requests about a session (and CreateSession's proposal) name it.
+        session_id = getattr(request, "session_id", "")
         try:
-            return method(request, metadata=self._metadata, timeout=self._timeout)
+            response, call = method.with_call(request,
+                                              metadata=self._session_metadata(session_id),
+                                              timeout=self._timeout)
         except grpc.RpcError as error:
             raise _error_from_rpc(error) from None
+        for key, value in call.initial_metadata() or ():
+            if key == RESUMED_PULSE_KEY and str(value).isdigit():
+                self.resumed_pulses[session_id] = int(value)
+        return response
 
     # Sessions ---------------------------------------------------------------
 
-    def create_session(self) -> hecate_pb2.Session:
-        return self._unary(self._stub.CreateSession, hecate_pb2.CreateSessionRequest())
+    def create_session(self, session_id: Optional[str] = None) -> hecate_pb2.Session:
+        """session_id: the id to propose (32 lowercase hex digits); by default
+        128 fresh random bits, so a proxy can route the creation."""
+        return self._unary(self._stub.CreateSession, hecate_pb2.CreateSessionRequest(
+            session_id=session_id if session_id is not None else secrets.token_hex(16)))
 
     def get_session(self, session_id: str) -> hecate_pb2.Session:
         return self._unary(self._stub.GetSession,
@@ -335,7 +364,7 @@ class HecateClient:
                     return
                 yield request
 
-        call = self._stub.Stream(requests(), metadata=self._metadata)
+        call = self._stub.Stream(requests(), metadata=self._session_metadata(session_id))
         pending = iter(chunks)
         number = 0
         expected = expected_pulse_id
@@ -416,7 +445,8 @@ class HecateClient:
         done = None
         pulse_id = 0
         try:
-            for response in self._stub.Generate(request, metadata=self._metadata,
+            for response in self._stub.Generate(request,
+                                                metadata=self._session_metadata(session_id),
                                                 timeout=self._timeout):
                 if response.HasField("token"):
                     text.append(response.token.token)
