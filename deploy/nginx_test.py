@@ -1,15 +1,16 @@
 """Checks of deploy/nginx/hecate.conf, the gRPC router in front of hecated.
 
 What it proves: the file parses (balanced blocks, terminated directives);
-the upstream hashes, with `consistent`, on the metadata the Hecate clients
-really send on every call (`authorization`, per client/hecate_client.cc and
-client/python/hecate_client.py); its servers are exactly the per-pod Services
-of deploy/kubernetes on their gRPC port, never marked down; the gRPC server
-listens with HTTP/2 on the router's container port and passes everything to
-that upstream without retrying elsewhere; the health server answers /healthz
+the upstream hashes, with `consistent`, on the per-session routing key the
+Hecate clients really send (`x-hecate-session`, per client/hecate_client.cc,
+client/python/hecate_client.py and server/routing.h); its servers are exactly
+the per-pod Services of deploy/kubernetes on their gRPC port, skipped for a
+while when they refuse connections; the gRPC server listens with HTTP/2 on the
+router's container port and passes everything to that upstream, retrying the
+next replica only when it cannot connect; the health server answers /healthz
 on the port the router's probes use. Where nginx is installed, `nginx -t`
 also accepts it (upstream host names replaced by loopback, which nginx must
-resolve). What it cannot prove: routing through a live nginx.
+resolve). Routing through a live nginx: deploy/replicas_live_test.py.
 """
 
 import os
@@ -27,6 +28,7 @@ ROUTER = workspace_path("deploy/kubernetes/base/nginx.yaml")
 STATEFULSET = workspace_path("deploy/kubernetes/base/statefulset.yaml")
 CPP_CLIENT = workspace_path("client/hecate_client.cc")
 PY_CLIENT = workspace_path("client/python/hecate_client.py")
+SERVER_ROUTING = workspace_path("server/routing.h")
 
 # (name, [arguments], children or None for a simple directive)
 Directive = Tuple[str, List[str], Union[None, List["Directive"]]]
@@ -111,10 +113,19 @@ class NginxConfigTest(unittest.TestCase):
         self.assertEqual(key[1:], ["consistent"])
         self.assertRegex(key[0], r"^\$http_[a-z0-9_]+$")
         metadata = key[0][len("$http_"):].replace("_", "-")
+        # The per-session routing key, which both clients send on every call
+        # about a session and hecated names the same way.
+        self.assertEqual(metadata, "x-hecate-session")
         with open(CPP_CLIENT, encoding="utf-8") as f:
-            self.assertIn(f'AddMetadata("{metadata}"', f.read())
+            cpp = f.read()
+        self.assertIn(f'kSessionRoutingKey[] = "{metadata}"', cpp)
+        self.assertIn("AddMetadata(kSessionRoutingKey, ", cpp)
         with open(PY_CLIENT, encoding="utf-8") as f:
-            self.assertIn(f'(("{metadata}", ', f.read())
+            python = f.read()
+        self.assertIn(f'ROUTING_KEY = "{metadata}"', python)
+        self.assertIn("((ROUTING_KEY, session_id),)", python)
+        with open(SERVER_ROUTING, encoding="utf-8") as f:
+            self.assertIn(f'kSessionRoutingKey[] = "{metadata}"', f.read())
 
     def test_upstream_servers_are_the_per_pod_services(self):
         services = [d for d in load_yaml_documents(SERVICES) if d["kind"] == "Service"
@@ -128,12 +139,15 @@ class NginxConfigTest(unittest.TestCase):
         servers = [args for name, args, _ in self.upstream[2] if name == "server"]
         self.assertEqual([args[0] for args in servers], expected)
         for args in servers:
-            # Re-hashing a down replica's keys elsewhere would send its
-            # sessions' calls to a replica without them.
-            self.assertIn("max_fails=0", args[1:])
+            # A replica that refuses connections is skipped, so its
+            # sessions' calls reach the next replica on the ring, which
+            # adopts them from the shared store; no backup servers (they
+            # would take every key at once).
+            self.assertIn("max_fails=1", args[1:])
+            self.assertTrue(any(a.startswith("fail_timeout=") for a in args[1:]), args)
             self.assertNotIn("backup", args[1:])
 
-    def test_grpc_server_passes_to_the_upstream_without_retrying_elsewhere(self):
+    def test_grpc_server_retries_elsewhere_only_on_connection_errors(self):
         server = self.grpc_server()
         listen = single(server, "listen")[1]
         self.assertEqual(listen[0], str(self.router_ports["grpc"]))
@@ -141,7 +155,9 @@ class NginxConfigTest(unittest.TestCase):
         self.assertEqual(single(server, "client_max_body_size")[1], ["0"])
         location = next(loc[2] for loc in find(server, "location") if find(loc[2], "grpc_pass"))
         self.assertEqual(single(location, "grpc_pass")[1], [f"grpc://{self.upstream[1][0]}"])
-        self.assertEqual(single(location, "grpc_next_upstream")[1], ["off"])
+        # Only "error" (cannot connect): never "timeout" or "non_idempotent",
+        # which could replay a chunk a replica already applied.
+        self.assertEqual(single(location, "grpc_next_upstream")[1], ["error"])
         # Unreachable replica: a gRPC status, not an HTML error page.
         error_page = single(location, "error_page")[1]
         fallback = next(loc[2] for loc in find(server, "location") if loc[1] == [error_page[-1]])
