@@ -6,8 +6,10 @@ renders the base and the gpu overlay; in each rendering, hecated's command
 line (the image's ENTRYPOINT from deploy/docker/Dockerfile plus the
 container's args) uses only flags `hecated --help` lists, with values
 hecated's own parser accepts (--only_check_args); the container ports are the
-ports of --listen and --metrics_listen; the probes hit /healthz and /readyz on
-the metrics port; the grace period outlasts --drain_timeout; the state volume
+ports of --listen and --metrics_listen; startup and liveness probes hit
+/healthz on the metrics port, readiness is gRPC health on the gRPC port;
+preStop drains hecated; each pod's --replica_id is its name (downward API)
+and the lease outlasts the checkpoint interval; the grace period outlasts --drain_timeout; the state volume
 is mounted at --state_dir, the key Secret where --api_keys points and the
 checkpoint key Secret where --checkpoint_key_file points (not readable by
 others, a placeholder hecated refuses); the pod
@@ -18,6 +20,7 @@ What it cannot prove: that a cluster schedules it, or that the image builds.
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -78,7 +81,15 @@ class KubernetesTest(unittest.TestCase):
         hecated = container(pod, "hecated")
         self.assertNotIn("command", hecated, "keep the image's ENTRYPOINT")
         self.assertEqual(self.entrypoint[0], "/usr/local/bin/hecated")
-        argv = self.entrypoint[1:] + hecated.get("args", [])
+        # Kubernetes expands $(VAR) in args from the container's env; the
+        # pod name comes from the downward API (here: the first pod's).
+        env = {}
+        for var in hecated.get("env", []):
+            field = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            env[var["name"]] = "hecate-0" if field == "metadata.name" else var.get("value", "")
+        argv = self.entrypoint[1:] + [
+            re.sub(r"\$\(([A-Z_0-9]+)\)", lambda m: env[m.group(1)], arg)
+            for arg in hecated.get("args", [])]
         for arg in argv:
             self.assertRegex(arg, r"^--[a-z_0-9]+=", "flags as --name=value, one per item")
             self.assertIn(arg[2:].split("=", 1)[0], self.flags, f"hecated has no flag {arg}")
@@ -93,9 +104,26 @@ class KubernetesTest(unittest.TestCase):
         ports = {p["name"]: p["containerPort"] for p in hecated["ports"]}
         self.assertEqual(ports, {"grpc": port_of(flag_value(argv, "listen")),
                                  "metrics": port_of(flag_value(argv, "metrics_listen"))})
-        for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
-                            ("readinessProbe", "/readyz")):
-            self.assertEqual(hecated[probe]["httpGet"], {"path": path, "port": "metrics"}, probe)
+        for probe in ("startupProbe", "livenessProbe"):
+            self.assertEqual(hecated[probe]["httpGet"], {"path": "/healthz", "port": "metrics"},
+                             probe)
+        # Readiness is gRPC health on the gRPC port (NOT_SERVING once draining).
+        self.assertEqual(hecated["readinessProbe"]["grpc"],
+                         {"port": port_of(flag_value(argv, "listen"))})
+        # preStop drains hecated (PID 1, the image's exec-form ENTRYPOINT) and
+        # waits for it to exit.
+        pre_stop = " ".join(hecated["lifecycle"]["preStop"]["exec"]["command"])
+        self.assertIn("kill -TERM 1", pre_stop)
+        self.assertIn("kill -0 1", pre_stop)
+
+        # Replicas share sessions: each pod's replica id is its own name, the
+        # store is the ReadWriteMany --checkpoint_dir (checked below), and a
+        # lease outlasts several checkpoint intervals (renewed every third).
+        self.assertEqual(flag_value(argv, "replica_id"), "hecate-0")
+        self.assertEqual(next(a for a in hecated["args"] if a.startswith("--replica_id=")),
+                         "--replica_id=$(POD_NAME)")
+        self.assertLess(duration_seconds(flag_value(argv, "checkpoint_interval")),
+                        duration_seconds(flag_value(argv, "session_lease")))
 
         drain = duration_seconds(flag_value(argv, "drain_timeout", "30s"))
         self.assertGreaterEqual(pod["terminationGracePeriodSeconds"],
