@@ -7,6 +7,12 @@
 
 namespace hecate {
 
+absl::Status Backend::Copy(const BackendState& from, BackendState& to) {
+  ModelState host(model().config());
+  HECATE_RETURN_IF_ERROR(Download(from, host));
+  return Upload(host, to);
+}
+
 absl::Status Backend::ForwardBatch(absl::Span<ForwardItem> items) {
   for (ForwardItem& item : items) {
     if (item.state == nullptr) return absl::InvalidArgumentError("ForwardBatch: null state");

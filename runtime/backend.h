@@ -76,6 +76,10 @@ class Backend {
   virtual absl::Status Upload(const ModelState& host, BackendState& state) = 0;
   // Copies `state` into `host` (canonical layout, pulse id included).
   virtual absl::Status Download(const BackendState& state, ModelState& host) = 0;
+  // Makes `to` an exact copy of `from` (both this backend's states), without
+  // leaving the device where the backend has one (forking a session). The
+  // default goes through the host (Download, Upload).
+  virtual absl::Status Copy(const BackendState& from, BackendState& to);
 
   // Advances `state` by `tokens` (one pulse per token). Empty tokens with
   // kLast is INVALID_ARGUMENT (there is no last token).

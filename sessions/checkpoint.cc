@@ -201,7 +201,111 @@ absl::Status ReadSection(ByteReader& r, size_t index, const StateTensor& t, Mode
   return absl::OkStatus();
 }
 
+size_t TranscriptSectionSize(const Transcript& t) {
+  return fmt::kTranscriptFixedSize + t.chain().tail.size() + t.journal_size();
+}
+
+void PutTranscriptSection(const Transcript& t, std::string* out) {
+  const size_t start = out->size();
+  ByteWriter w(out);
+  w.PutU64(t.origin());
+  w.PutU64(t.journal_start());
+  w.PutU64(t.journal_size());
+  w.PutBytes(DigestBytes(t.chain().chain));
+  w.PutBytes(t.chain().tail);
+  w.PutBytes(DigestBytes(t.digest()));
+  w.PutBytes(t.journal());
+  w.PutU32(crc32c::Mask(crc32c::Value(out->data() + start, out->size() - start)));
+}
+
+Sha256Digest ToDigest(absl::string_view bytes) {
+  Sha256Digest d;
+  std::memcpy(d.data(), bytes.data(), d.size());
+  return d;
+}
+
+// Reads the transcript section of a state at `pulse_id`.
+absl::StatusOr<Transcript> ReadTranscriptSection(ByteReader& r, uint64_t pulse_id) {
+  ByteReader whole = r;
+  const size_t start = r.position();
+  TranscriptChain chain;
+  chain.pulse_id = pulse_id;
+  uint64_t journal_start = 0, journal_length = 0;
+  absl::string_view chain_value, tail, digest, journal;
+  uint32_t stored_crc = 0;
+  if (!r.ReadU64(&chain.origin) || !r.ReadU64(&journal_start) || !r.ReadU64(&journal_length) ||
+      !r.ReadBytes(kSha256DigestSize, &chain_value)) {
+    return Corrupt("transcript section runs past the payload");
+  }
+  if (chain.origin > pulse_id) {
+    return Corrupt(absl::StrCat("transcript origin ", chain.origin, " is after pulse id ",
+                                pulse_id));
+  }
+  const size_t tail_length = static_cast<size_t>((pulse_id - chain.origin) % kTranscriptBlockBytes);
+  if (!r.ReadBytes(tail_length, &tail) || !r.ReadBytes(kSha256DigestSize, &digest) ||
+      journal_length > r.remaining() || !r.ReadBytes(journal_length, &journal) ||
+      !r.ReadU32(&stored_crc)) {
+    return Corrupt("transcript section runs past the payload");
+  }
+  absl::string_view covered;
+  whole.ReadBytes(r.position() - start - fmt::kCrcSize, &covered);
+  if (crc32c::Unmask(stored_crc) != crc32c::Value(covered)) {
+    return Corrupt("transcript section checksum mismatch");
+  }
+  chain.chain = ToDigest(chain_value);
+  chain.tail.assign(tail.data(), tail.size());
+  absl::StatusOr<Transcript> t = Transcript::FromParts(std::move(chain), journal_start, journal);
+  if (!t.ok()) return Corrupt(t.status().message());
+  if (!DigestsEqual(t->digest(), ToDigest(digest))) {
+    return Corrupt(absl::StrCat("transcript digest ", DigestHex(ToDigest(digest)),
+                                " does not match its bytes (", t->digest_hex(), ")"));
+  }
+  return t;
+}
+
+absl::StatusOr<std::string> Encode(const Model& model, const ModelState& state,
+                                   const Transcript* transcript,
+                                   const CheckpointSigning& signing);
+absl::StatusOr<DecodedCheckpoint> Decode(const Model& model, absl::string_view sealed_bytes,
+                                         std::optional<uint64_t> expected_pulse_id,
+                                         const CheckpointSigning& signing);
+
 }  // namespace
+
+size_t MaxCheckpointSize(const ModelConfig& config, size_t max_journal_bytes) {
+  return MaxCheckpointSize(config) + fmt::kTranscriptFixedSize + kTranscriptBlockBytes +
+         max_journal_bytes;
+}
+
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
+                                             const CheckpointSigning& signing) {
+  return Encode(model, state, nullptr, signing);
+}
+
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
+                                             const Transcript& transcript,
+                                             const CheckpointSigning& signing) {
+  if (transcript.pulse_id() != state.pulse_id()) {
+    return absl::InvalidArgumentError(absl::StrCat("transcript is at pulse id ",
+                                                   transcript.pulse_id(), ", the state at ",
+                                                   state.pulse_id()));
+  }
+  return Encode(model, state, &transcript, signing);
+}
+
+absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_view sealed_bytes,
+                                            std::optional<uint64_t> expected_pulse_id,
+                                            const CheckpointSigning& signing) {
+  HECATE_ASSIGN_OR_RETURN(DecodedCheckpoint decoded,
+                          Decode(model, sealed_bytes, expected_pulse_id, signing));
+  return std::move(decoded.state);
+}
+
+absl::StatusOr<DecodedCheckpoint> DecodeCheckpointWithTranscript(
+    const Model& model, absl::string_view bytes, std::optional<uint64_t> expected_pulse_id,
+    const CheckpointSigning& signing) {
+  return Decode(model, bytes, expected_pulse_id, signing);
+}
 
 size_t MaxCheckpointSize(const ModelConfig& config) {
   return CheckpointSize(config) + fmt::kSealSize;
@@ -215,8 +319,11 @@ size_t CheckpointSize(const ModelConfig& config) {
   return size;
 }
 
-absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
-                                             const CheckpointSigning& signing) {
+namespace {
+
+absl::StatusOr<std::string> Encode(const Model& model, const ModelState& state,
+                                   const Transcript* transcript,
+                                   const CheckpointSigning& signing) {
   const ModelConfig& config = model.config();
   if (state.config() != config) {
     return absl::InvalidArgumentError(absl::StrCat("state has config ", state.config().Summary(),
@@ -231,12 +338,19 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
   const std::vector<StateTensor>& tensors = state.layout().tensors();
   size_t payload = 0;
   for (const StateTensor& t : tensors) payload += SectionSize(t);
+  if (transcript != nullptr) payload += TranscriptSectionSize(*transcript);
 
   std::string out;
-  out.reserve(MaxCheckpointSize(config));
+  out.reserve(MaxCheckpointSize(config) +
+              (transcript != nullptr ? TranscriptSectionSize(*transcript) : 0));
   ByteWriter w(&out);
   w.PutBytes(fmt::kMagic);
-  w.PutU32(signing.key != nullptr ? fmt::kSignedVersion : fmt::kUnsignedVersion);
+  const bool signed_file = signing.key != nullptr;
+  if (transcript == nullptr) {
+    w.PutU32(signed_file ? fmt::kSignedVersion : fmt::kUnsignedVersion);
+  } else {
+    w.PutU32(signed_file ? fmt::kSignedTranscriptVersion : fmt::kUnsignedTranscriptVersion);
+  }
   w.PutU32(static_cast<uint32_t>(fmt::HeaderLength(config.periods.size())));
   w.PutBytes(model.fingerprint());
   w.PutU64(state.pulse_id());
@@ -263,6 +377,7 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
     PutFloats(state.tensor(t), &out);
     w.PutU32(crc32c::Mask(crc32c::Value(out.data() + start, out.size() - start)));
   }
+  if (transcript != nullptr) PutTranscriptSection(*transcript, &out);
 
   const size_t footer_start = out.size();
   w.PutU64(footer_start + fmt::kFooterSize);
@@ -272,9 +387,9 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelStat
   return out;
 }
 
-absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_view sealed_bytes,
-                                            std::optional<uint64_t> expected_pulse_id,
-                                            const CheckpointSigning& signing) {
+absl::StatusOr<DecodedCheckpoint> Decode(const Model& model, absl::string_view sealed_bytes,
+                                         std::optional<uint64_t> expected_pulse_id,
+                                         const CheckpointSigning& signing) {
   // The signature before anything else; from here on `bytes` ends at the footer.
   HECATE_ASSIGN_OR_RETURN(const UnsealedCheckpoint unsealed, CheckSeal(sealed_bytes, signing));
   const absl::string_view bytes = unsealed.body;
@@ -309,7 +424,7 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
   }
   // CheckSeal found a seal exactly when the version says signed; a header
   // CRC that verifies cannot disagree with what it read.
-  if (unsealed.sealed != (version == fmt::kSignedVersion)) {
+  if (unsealed.sealed != fmt::IsSignedVersion(version)) {
     return Corrupt(absl::StrCat("format version ", version, " with", unsealed.sealed ? "" : "out",
                                 " a seal"));
   }
@@ -362,6 +477,11 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
   for (size_t i = 0; i < tensors.size(); ++i) {
     HECATE_RETURN_IF_ERROR(ReadSection(sections, i, tensors[i], state));
   }
+  std::optional<Transcript> transcript;
+  if (fmt::HasTranscript(version)) {
+    HECATE_ASSIGN_OR_RETURN(Transcript t, ReadTranscriptSection(sections, h.pulse_id));
+    transcript = std::move(t);
+  }
   if (sections.remaining() != 0) {
     return Corrupt(absl::StrCat(sections.remaining(), " bytes after the last section"));
   }
@@ -374,7 +494,9 @@ absl::StatusOr<ModelState> DecodeCheckpoint(const Model& model, absl::string_vie
                                                       ", but pulse id ", *expected_pulse_id,
                                                       " was expected"));
   }
-  return state;
+  return DecodedCheckpoint{std::move(state), std::move(transcript)};
 }
+
+}  // namespace
 
 }  // namespace hecate

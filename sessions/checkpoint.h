@@ -41,6 +41,7 @@
 #include "runtime/model_config.h"
 #include "runtime/model_state.h"
 #include "sessions/checkpoint_key.h"
+#include "sessions/transcript.h"
 
 namespace hecate {
 
@@ -51,6 +52,28 @@ namespace hecate {
 absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
                                              const CheckpointSigning& signing = {});
 
+// As above, with the session's transcript (journal and digest chain), whose
+// pulse id must be the state's (INVALID_ARGUMENT otherwise): version 3, or 4
+// when signed.
+absl::StatusOr<std::string> EncodeCheckpoint(const Model& model, const ModelState& state,
+                                             const Transcript& transcript,
+                                             const CheckpointSigning& signing = {});
+
+// A decoded checkpoint: the state, and the transcript when the file has one
+// (versions 3 and 4; nullopt for 1 and 2, whose earlier bytes are unknown).
+struct DecodedCheckpoint {
+  ModelState state;
+  std::optional<Transcript> transcript;
+};
+
+// As DecodeCheckpoint, keeping the transcript. Its section is verified like
+// the others (framing, CRC, consistency, the stored digest recomputed:
+// DATA_LOSS).
+absl::StatusOr<DecodedCheckpoint> DecodeCheckpointWithTranscript(
+    const Model& model, absl::string_view bytes,
+    std::optional<uint64_t> expected_pulse_id = std::nullopt,
+    const CheckpointSigning& signing = {});
+
 // The state stored in `bytes`, fully verified (see above), signature first.
 absl::StatusOr<ModelState> DecodeCheckpoint(
     const Model& model, absl::string_view bytes,
@@ -60,8 +83,11 @@ absl::StatusOr<ModelState> DecodeCheckpoint(
 // Exact size in bytes of every unsigned checkpoint of a model with this
 // config; a signed one has checkpoint_format::kSealSize bytes more.
 size_t CheckpointSize(const ModelConfig& config);
-// The largest checkpoint of such a model, signed or not: the limit to read.
+// The largest checkpoint of such a model without a transcript, signed or not.
 size_t MaxCheckpointSize(const ModelConfig& config);
+// The largest checkpoint of such a model whose transcript holds at most
+// `max_journal_bytes` of journal: the limit to read session files.
+size_t MaxCheckpointSize(const ModelConfig& config, size_t max_journal_bytes);
 
 }  // namespace hecate
 

@@ -12,8 +12,8 @@
 //   sections   one per state tensor, in StateLayout order
 //   footer     total length (8 bytes), header CRC copy (4 bytes),
 //              footer CRC (4 bytes) over the first 12 footer bytes
-//   seal       version 2 only (signed): seal magic (8 bytes), key id (8 bytes),
-//              HMAC-SHA256 (32 bytes) over every byte before it
+//   seal       versions 2 and 4 only (signed): seal magic (8 bytes), key id
+//              (8 bytes), HMAC-SHA256 (32 bytes) over every byte before it
 //
 // Version 1 is an unsigned checkpoint, version 2 a signed one: the same
 // preamble, header, sections and footer (the footer's total length counts the
@@ -22,7 +22,20 @@
 // the MAC is keyed with HMAC-SHA256(key, "hecate checkpoint mac")
 // (sessions/checkpoint_key.h).
 //
-// Version 1 and 2 header:
+// Versions 3 (unsigned) and 4 (signed) are 1 and 2 with a transcript section
+// (sessions/transcript.h) after the tensor sections, inside the payload:
+//   origin          (8 bytes)   first pulse of the digest chain (0: all known)
+//   journal start   (8 bytes)   first pulse the journal holds
+//   journal length  (8 bytes)   = pulse id - journal start
+//   chain           (32 bytes)  digest chain value after the last whole block
+//   tail            ((pulse id - origin) % 1024 bytes) bytes of the open block
+//   digest          (32 bytes)  the transcript digest (recomputed and compared)
+//   journal         (journal length bytes)
+//   section CRC     (4 bytes)   over origin .. journal
+// A checkpoint encoded without a transcript is still written as version 1
+// or 2 (its bytes before the pulse id are unknown).
+//
+// Header (every version):
 //   fingerprint     (64 bytes)  model fingerprint, lowercase hex SHA-256
 //   pulse id        (8 bytes)   tokens the session has processed
 //   vocab size V    (4 bytes)
@@ -63,10 +76,23 @@ namespace checkpoint_format {
 // text-mode conversions.
 inline constexpr absl::string_view kMagic("\x89HECKPT\n", 8);
 // The newest version this reader accepts; 1 (unsigned) is written without a
-// checkpoint key, 2 (signed) with one.
-inline constexpr uint32_t kFormatVersion = 2;
+// checkpoint key, 2 (signed) with one; 3 and 4 likewise, with a transcript.
+inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint32_t kUnsignedVersion = 1;
 inline constexpr uint32_t kSignedVersion = 2;
+inline constexpr uint32_t kUnsignedTranscriptVersion = 3;
+inline constexpr uint32_t kSignedTranscriptVersion = 4;
+
+// Whether files of `version` end in a seal.
+constexpr bool IsSignedVersion(uint32_t version) {
+  return version == kSignedVersion || version == kSignedTranscriptVersion;
+}
+// Whether files of `version` carry a transcript section.
+constexpr bool HasTranscript(uint32_t version) {
+  return version == kUnsignedTranscriptVersion || version == kSignedTranscriptVersion;
+}
+// Transcript section bytes besides the tail and the journal.
+inline constexpr size_t kTranscriptFixedSize = 8 + 8 + 8 + 32 + 32 + 4;  // ... + CRC
 
 inline constexpr size_t kPreambleSize = 8 + 4 + 4;
 inline constexpr size_t kCrcSize = 4;
@@ -79,7 +105,7 @@ inline constexpr size_t kLevelRecordSize = 4 + 8;
 inline constexpr size_t kHeaderFixedSuffix = 4 + 8;
 inline constexpr size_t kFooterSize = 8 + 4 + 4;
 
-// The seal that ends a version-2 checkpoint.
+// The seal that ends a version-2 or -4 checkpoint.
 inline constexpr absl::string_view kSealMagic("\x89HECSIG\n", 8);
 inline constexpr size_t kKeyIdSize = 8;
 inline constexpr size_t kMacSize = 32;

@@ -124,10 +124,11 @@ absl::StatusOr<UnsealedCheckpoint> CheckSeal(absl::string_view bytes,
     return out;  // not a checkpoint at all: the parser says how
   }
   const CheckpointKey* key = signing.key.get();
-  if (version != fmt::kSignedVersion) {
-    if (version == fmt::kUnsignedVersion && signing.requires_signature()) {
+  if (!fmt::IsSignedVersion(version)) {
+    if (version >= 1 && version <= fmt::kFormatVersion && signing.requires_signature()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint is not signed (format version 1), and this server accepts only "
+          "checkpoint is not signed (format version ", version,
+          "), and this server accepts only "
           "checkpoints signed with its key ",
           key->id_hex(),
           " (--checkpoint_key_file; --allow_unsigned_checkpoints would accept unsigned ones)"));
@@ -137,7 +138,7 @@ absl::StatusOr<UnsealedCheckpoint> CheckSeal(absl::string_view bytes,
   if (bytes.size() < fmt::kPreambleSize + fmt::kSealSize ||
       bytes.substr(bytes.size() - fmt::kSealSize, fmt::kSealMagic.size()) != fmt::kSealMagic) {
     return absl::DataLossError(absl::StrCat(
-        "checkpoint is signed (format version 2), but its ", fmt::kSealSize,
+        "checkpoint is signed (format version ", version, "), but its ", fmt::kSealSize,
         "-byte seal is missing or truncated"));
   }
   const absl::string_view seal = bytes.substr(bytes.size() - fmt::kSealSize);

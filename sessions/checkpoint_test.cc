@@ -103,10 +103,10 @@ TEST_F(CheckpointTest, AnotherModelsCheckpointIsFailedPrecondition) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefusedNotMisread) {
   std::string bytes = Encode(1001, seed_);
-  PutU32At(bytes, testing::kVersionOffset, 3);
+  PutU32At(bytes, testing::kVersionOffset, 5);
   ASSERT_TRUE(RecomputeChecksums(bytes));
   ExpectRejected(bytes, absl::StatusCode::kInvalidArgument,
-                 "checkpoint format version 3 is newer than supported 2");
+                 "checkpoint format version 5 is newer than supported 4");
   // A newer version may have any header length; only the framing is read.
   std::string longer = bytes.substr(0, 16) + std::string(5000, '\x07');
   PutU32At(longer, 12, 5000);

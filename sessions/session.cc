@@ -48,7 +48,43 @@ Session::Session(std::string id, std::string owner, std::string model_fingerprin
       state_bytes_(state_bytes),
       created_(created),
       pulse_id_(pulse_id),
-      last_used_(created) {}
+      last_used_(created),
+      transcript_(pulse_id) {}
+
+void Session::set_transcript(Transcript transcript) {
+  absl::MutexLock lock(&mu_);
+  transcript_ = std::move(transcript);
+}
+
+void Session::AppendTranscript(absl::Span<const uint8_t> bytes, size_t max_journal_bytes) {
+  absl::MutexLock lock(&mu_);
+  transcript_.Append(bytes, max_journal_bytes);
+}
+
+Transcript Session::transcript() const {
+  absl::MutexLock lock(&mu_);
+  return transcript_;
+}
+
+TranscriptChain Session::transcript_chain() const {
+  absl::MutexLock lock(&mu_);
+  return transcript_.chain();
+}
+
+uint64_t Session::transcript_start_pulse() const {
+  absl::MutexLock lock(&mu_);
+  return transcript_.journal_start();
+}
+
+absl::StatusOr<TranscriptBytes> Session::ReadTranscript(uint64_t from_pulse,
+                                                        size_t max_bytes) const {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<absl::string_view> bytes = transcript_.Read(from_pulse, max_bytes);
+  if (!bytes.ok()) return bytes.status();
+  return TranscriptBytes{std::string(bytes->data(), bytes->size()), from_pulse,
+                         transcript_.pulse_id(), transcript_.journal_start(),
+                         transcript_.digest_hex()};
+}
 
 SessionInfo Session::Info() const {
   absl::MutexLock lock(&mu_);
@@ -63,6 +99,8 @@ SessionInfo Session::Info() const {
   info.last_used = last_used_;
   info.tokens_in = tokens_in_;
   info.tokens_out = tokens_out_;
+  info.transcript_digest = transcript_.digest_hex();
+  info.transcript_start_pulse = transcript_.journal_start();
   return info;
 }
 

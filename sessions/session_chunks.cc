@@ -20,13 +20,16 @@ absl::Span<const float> LastRow(LogitsMode mode, const std::vector<float>* logit
 
 }  // namespace
 
-void SessionStore::RecordChunk(Session& session, size_t tokens, TokenSource source,
-                               absl::Span<const float> next_logits) {
+void SessionStore::RecordChunk(Session& session, absl::Span<const uint8_t> tokens,
+                               TokenSource source, absl::Span<const float> next_logits) {
   session.set_pulse_id(session.device_state()->pulse_id());
-  if (tokens > 0 && !next_logits.empty()) session.set_next_logits(next_logits);
+  if (!tokens.empty() && !next_logits.empty()) session.set_next_logits(next_logits);
+  const uint64_t pulse_before = session.pulse_id() - tokens.size();
+  session.AppendTranscript(tokens, options_.max_journal_bytes);
+  MaybeSnapshot(session, pulse_before, tokens.size());
   absl::MutexLock lock(&mu_);
-  session.RecordUse(tokens, source == TokenSource::kGenerated ? tokens : 0, ++use_sequence_,
-                    absl::Now());
+  session.RecordUse(tokens.size(), source == TokenSource::kGenerated ? tokens.size() : 0,
+                    ++use_sequence_, absl::Now());
 }
 
 absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_before,
@@ -89,7 +92,7 @@ absl::Status SessionStore::ApplyChunk(SessionLease& lease, absl::Span<const uint
   absl::Status status = backend_.Forward(state, tokens, mode, logits,
                                          snapshot != nullptr ? cancel : nullptr, nullptr);
   if (!status.ok()) return RollBackOrDamage(session, before, snapshot.get(), status);
-  RecordChunk(session, tokens.size(), source,
+  RecordChunk(session, tokens, source,
               LastRow(mode, logits, static_cast<size_t>(model().config().vocab_size)));
   return absl::OkStatus();
 }
@@ -114,7 +117,7 @@ absl::Status SessionStore::ApplyChunkWithRows(SessionLease& lease,
     if (status.ok()) status = rows(slice, logits);
     if (!status.ok()) return RollBackOrDamage(session, before, snapshot.get(), status);
   }
-  RecordChunk(session, tokens.size(), source,
+  RecordChunk(session, tokens, source,
               LastRow(LogitsMode::kAll, &logits,
                       static_cast<size_t>(model().config().vocab_size)));
   return absl::OkStatus();
@@ -170,7 +173,7 @@ absl::Status SessionStore::ApplyBatch(absl::Span<ChunkRequest> chunks) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     Session& session = *chunks[i].lease->session_;
     if (status.ok()) {
-      RecordChunk(session, chunks[i].tokens.size(), chunks[i].source,
+      RecordChunk(session, chunks[i].tokens, chunks[i].source,
                   LastRow(items[i].mode, items[i].logits, vocab));
     } else {
       // A batch has no "unchanged by contract": another item may have failed.

@@ -45,8 +45,10 @@ absl::Status UsableNextLogits(const SessionMetadata& metadata, uint64_t pulse_id
 
 void SessionStore::Account(Session& session) {
   const Residency tier = session.residency();
+  // Rewind snapshots are host memory counted with the session's tier.
   const size_t bytes =
-      tier == Residency::kDevice ? session.device_state()->resident_bytes() : state_bytes_;
+      (tier == Residency::kDevice ? session.device_state()->resident_bytes() : state_bytes_) +
+      session.snapshots().bytes();
   absl::MutexLock lock(&mu_);
   auto it = sessions_.find(session.id());
   if (it == sessions_.end()) return;
@@ -65,10 +67,11 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
     case Residency::kDevice: {
       ModelState host(model().config());
       HECATE_RETURN_IF_ERROR(backend_.Download(*session.device_state(), host));
-      return EncodeCheckpoint(model(), host, options_.checkpoint_signing);
+      return EncodeCheckpoint(model(), host, session.transcript(), options_.checkpoint_signing);
     }
     case Residency::kHost:
-      return EncodeCheckpoint(model(), *session.host_state(), options_.checkpoint_signing);
+      return EncodeCheckpoint(model(), *session.host_state(), session.transcript(),
+                              options_.checkpoint_signing);
     case Residency::kDisk: {
       if (!dir_.has_value()) return absl::InternalError("disk-resident session without a state dir");
       HECATE_ASSIGN_OR_RETURN(std::string bytes,
@@ -81,12 +84,10 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
                                                 "'s offloaded checkpoint is unusable: ",
                                                 check.status().message()));
       }
-      // With a key, a file admitted unsigned (allow_unsigned) leaves signed;
-      // a signed one re-encodes to the same bytes.
-      if (options_.checkpoint_signing.key != nullptr) {
-        return EncodeCheckpoint(model(), *check, options_.checkpoint_signing);
-      }
-      return bytes;
+      // The transcript in memory is the session's (a file written before
+      // transcripts has none); with a key, a file admitted unsigned
+      // (allow_unsigned) leaves signed.
+      return EncodeCheckpoint(model(), *check, session.transcript(), options_.checkpoint_signing);
     }
   }
   return absl::InternalError("unknown residency");
@@ -166,6 +167,7 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
   Notify(kind, bytes.ok() ? bytes->size() : 0, start, written);
   if (!written.ok()) return written;
   session.SetOnDisk();
+  session.snapshots().Clear();  // not written to disk (snapshots.h)
   Account(session);
   return absl::OkStatus();
 }
@@ -300,9 +302,13 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
       }
     }
     absl::StatusOr<std::string> bytes = dir_->ReadSession(owner, id, checkpoint_size_);
-    absl::StatusOr<ModelState> state =
-        bytes.ok() ? DecodeCheckpoint(model(), *bytes, std::nullopt, options_.checkpoint_signing)
+    absl::StatusOr<DecodedCheckpoint> checkpoint =
+        bytes.ok() ? DecodeCheckpointWithTranscript(model(), *bytes, std::nullopt,
+                                                    options_.checkpoint_signing)
                    : bytes.status();
+    absl::StatusOr<const ModelState*> state =
+        checkpoint.ok() ? absl::StatusOr<const ModelState*>(&checkpoint->state)
+                        : checkpoint.status();
     if (!state.ok()) {
       report.errors.push_back(absl::StrCat("users/", owner, "/sessions/", id,
                                            ".ckpt: ", state.status().message()));
@@ -322,11 +328,18 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
                                            ".meta (loaded with fresh times and counters): ",
                                            decoded.status().message()));
     }
+    const uint64_t pulse_id = (*state)->pulse_id();
     auto session = std::make_shared<Session>(id, owner, model().fingerprint(), state_bytes_,
-                                             state->pulse_id(), metadata.created);
+                                             pulse_id, metadata.created);
     session->SetOnDisk();
+    // A file written before transcripts: the bytes before its pulse id are unknown.
+    Transcript transcript = checkpoint->transcript.has_value()
+                                ? std::move(*checkpoint->transcript)
+                                : Transcript(pulse_id);
+    transcript.Append(absl::string_view(), options_.max_journal_bytes);
+    session->set_transcript(std::move(transcript));
     const absl::Status usable =
-        UsableNextLogits(metadata, state->pulse_id(), model().config().vocab_size);
+        UsableNextLogits(metadata, pulse_id, model().config().vocab_size);
     if (usable.ok()) {
       session->set_next_logits(metadata.next_logits);
     } else if (!absl::IsNotFound(usable)) {

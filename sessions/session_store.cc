@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "sessions/checkpoint.h"
@@ -86,7 +87,7 @@ SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
     : backend_(backend),
       options_(std::move(options)),
       dir_(std::move(dir)),
-      checkpoint_size_(MaxCheckpointSize(backend.model().config())),
+      checkpoint_size_(MaxCheckpointSize(backend.model().config(), options_.max_journal_bytes)),
       state_bytes_(StateLayout(backend.model().config()).total_bytes()) {
   if (named_dir.has_value()) {
     named_ = std::make_unique<NamedCheckpointStore>(
@@ -123,12 +124,13 @@ absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
-  return Insert(owner, std::move(state), 0, id);
+  return Insert(owner, std::move(state), 0, Transcript(0), {}, id);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
                                                  std::unique_ptr<BackendState> state,
-                                                 uint64_t pulse_id,
+                                                 uint64_t pulse_id, Transcript transcript,
+                                                 absl::Span<const float> next_logits,
                                                  absl::string_view requested_id) {
   const size_t bytes = state->resident_bytes();
   std::shared_ptr<Session> session;
@@ -147,6 +149,10 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     session = std::make_shared<Session>(id, std::string(owner), backend_.model().fingerprint(),
                                         state_bytes_, pulse_id, now);
     session->SetOnDevice(std::move(state));
+    // A state at pulse 0 is the zero state: a free snapshot to rewind to.
+    if (pulse_id == 0) session->snapshots().StartFresh(transcript.chain());
+    session->set_transcript(std::move(transcript));
+    if (!next_logits.empty()) session->set_next_logits(next_logits);
     session->RecordUse(0, 0, ++use_sequence_, now);
     sessions_.emplace(id, Entry{session, Residency::kDevice, bytes});
     ++sessions_per_user_[owner];
@@ -337,16 +343,17 @@ absl::StatusOr<uint64_t> SessionStore::CheckpointBytesUsed(absl::string_view own
 
 absl::StatusOr<SessionInfo> SessionStore::RestoreFromBytes(
     absl::string_view owner, absl::string_view bytes, std::optional<uint64_t> expected_pulse_id,
-    absl::string_view target_id) {
+    absl::string_view target_id, absl::string_view expected_digest) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<SessionInfo> info = Restore(owner, bytes, expected_pulse_id, target_id);
+  absl::StatusOr<SessionInfo> info =
+      Restore(owner, bytes, expected_pulse_id, target_id, expected_digest);
   Notify(CheckpointEvent::Kind::kRestore, bytes.size(), start, info.status());
   return info;
 }
 
 absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
     absl::string_view owner, absl::string_view name, std::optional<uint64_t> expected_pulse_id,
-    absl::string_view target_id) {
+    absl::string_view target_id, absl::string_view expected_digest) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::string> bytes = absl::FailedPreconditionError(
       "this server has no state directory, so it has no named checkpoints");
@@ -356,7 +363,8 @@ absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
     bytes = named_->Read(owner, name, checkpoint_size_);
   }
   absl::StatusOr<SessionInfo> info =
-      bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id) : bytes.status();
+      bytes.ok() ? Restore(owner, *bytes, expected_pulse_id, target_id, expected_digest)
+                 : bytes.status();
   Notify(CheckpointEvent::Kind::kRestore, bytes.ok() ? bytes->size() : 0, start, info.status());
   return info;
 }
@@ -364,27 +372,51 @@ absl::StatusOr<SessionInfo> SessionStore::RestoreFromName(
 absl::StatusOr<SessionInfo> SessionStore::Restore(absl::string_view owner,
                                                   absl::string_view bytes,
                                                   std::optional<uint64_t> expected_pulse_id,
-                                                  absl::string_view target_id) {
+                                                  absl::string_view target_id,
+                                                  absl::string_view expected_digest) {
   HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
   if (!target_id.empty()) {
     HECATE_RETURN_IF_ERROR(ValidateSessionId(target_id));
   }
+  const std::string expected = absl::AsciiStrToLower(expected_digest);
+  if (!expected.empty() && (expected.size() != 2 * kSha256DigestSize ||
+                            expected.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected_digest must be 64 hex digits (a transcript digest), got ",
+        expected_digest.size(), " characters"));
+  }
   // Everything is verified before anything is touched.
-  HECATE_ASSIGN_OR_RETURN(ModelState decoded, DecodeCheckpoint(model(), bytes, expected_pulse_id,
-                                                           options_.checkpoint_signing));
+  HECATE_ASSIGN_OR_RETURN(DecodedCheckpoint checkpoint,
+                          DecodeCheckpointWithTranscript(model(), bytes, expected_pulse_id,
+                                                         options_.checkpoint_signing));
+  ModelState& decoded = checkpoint.state;
+  // A checkpoint from before transcripts: the bytes before its pulse id are unknown.
+  Transcript transcript = checkpoint.transcript.has_value()
+                              ? std::move(*checkpoint.transcript)
+                              : Transcript(decoded.pulse_id());
+  transcript.Append(absl::string_view(), options_.max_journal_bytes);  // this server's limit
+  if (!expected.empty() && expected != transcript.digest_hex()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint's transcript digest is ", transcript.digest_hex(), ", but ", expected,
+        " was expected"));
+  }
   if (target_id.empty()) {
     absl::MutexLock lock(&mu_);
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
   HECATE_RETURN_IF_ERROR(backend_.Upload(decoded, *state));
-  if (target_id.empty()) return Insert(owner, std::move(state), decoded.pulse_id());
+  if (target_id.empty()) {
+    return Insert(owner, std::move(state), decoded.pulse_id(), std::move(transcript));
+  }
 
   HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed,
                           ClaimDroppingDiskCopy(target_id, owner));
   Session& session = *claimed;
   session.SetOnDevice(std::move(state));
   session.set_pulse_id(decoded.pulse_id());
+  session.set_transcript(std::move(transcript));
+  session.snapshots().Clear();  // of the replaced state
   // A checkpoint holds only the canonical state, not the next-token logits.
   session.clear_next_logits();
   session.ClearDamage();

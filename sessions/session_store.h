@@ -35,6 +35,16 @@
 // tier, are written to the session's metadata file on offload and drain (so
 // a restart keeps them), and are unknown after a restore from a checkpoint.
 //
+// Transcripts: every chunk applied (input and generated tokens alike) is
+// appended to the session's transcript (transcript.h): the journal keeps the
+// last options.max_journal_bytes bytes, the digest covers every byte. The
+// transcript travels in every checkpoint the store writes (format versions 3
+// and 4: exports, named checkpoints, offloaded and drained session files),
+// so tiers, drain, restart and restores keep it. A restore may name the
+// digest it expects (FAILED_PRECONDITION naming both otherwise).
+// ReadTranscript returns journal bytes; Fork copies a session (state on the
+// device, transcript, next-token logits) into a new one of the same owner.
+//
 // Checkpoints: Export serialises a session (sessions/checkpoint.h), optionally
 // storing it under a per-user name within the user's storage quota and
 // outside the disk reserve (named_checkpoints.h; ListCheckpoints and
@@ -86,6 +96,7 @@
 #include "sessions/named_checkpoints.h"
 #include "sessions/session.h"
 #include "sessions/store_observer.h"
+#include "sessions/transcript.h"
 
 namespace hecate {
 
@@ -127,6 +138,13 @@ struct SessionStoreOptions {
   FreeSpaceFn free_space;
   // A second writer waits instead of getting ABORTED.
   bool wait_for_lock = false;
+  // Journal bytes kept per session (transcript.h); older ones are dropped.
+  size_t max_journal_bytes = kDefaultMaxJournalBytes;
+  // Rewind snapshots (snapshots.h): one every snapshot_interval pulses, at
+  // most max_snapshot_bytes of them per session (nullopt: twice the state;
+  // 0: none, so nothing before the current pulse can be reached).
+  uint64_t snapshot_interval = 4096;
+  std::optional<size_t> max_snapshot_bytes;
   // Chunks with at least this many tokens are snapshotted so that
   // cancellation and errors can roll them back.
   size_t snapshot_min_tokens = 2;
@@ -288,14 +306,41 @@ class SessionStore {
   // Verifies `bytes` completely (checkpoint.h), then creates a new session
   // from it, or replaces the state of the owner's session `target_id` when
   // that is non-empty. Any failure changes nothing.
+  // A non-empty `expected_digest` (64 hex digits, else INVALID_ARGUMENT)
+  // must equal the checkpoint's transcript digest (FAILED_PRECONDITION
+  // naming both).
   absl::StatusOr<SessionInfo> RestoreFromBytes(absl::string_view owner, absl::string_view bytes,
                                                std::optional<uint64_t> expected_pulse_id,
-                                               absl::string_view target_id = "");
+                                               absl::string_view target_id = "",
+                                               absl::string_view expected_digest = "");
   // As RestoreFromBytes, from a checkpoint the owner stored by name
   // (NOT_FOUND "no checkpoint named ..." when there is none).
   absl::StatusOr<SessionInfo> RestoreFromName(absl::string_view owner, absl::string_view name,
                                               std::optional<uint64_t> expected_pulse_id,
-                                              absl::string_view target_id = "");
+                                              absl::string_view target_id = "",
+                                              absl::string_view expected_digest = "");
+
+  // Up to `max_bytes` of the session's journal from pulse `from_pulse` on
+  // (Transcript::Read: OUT_OF_RANGE outside the journal held). Reads while
+  // a writer holds the session; never moves it between tiers.
+  absl::StatusOr<TranscriptBytes> ReadTranscript(absl::string_view id, absl::string_view owner,
+                                                 uint64_t from_pulse, size_t max_bytes) const;
+  // A new session of `owner` with a copy of session `id`: its state
+  // (Backend::Copy, device to device), transcript and next-token logits.
+  // The two then continue independently. Limits apply as for Create; the
+  // source is claimed meanwhile (ABORTED when busy, unless waiting). With
+  // `at_pulse`, the copy is of the session as it was at that pulse (replayed
+  // as Rewind does; the source is unchanged).
+  absl::StatusOr<SessionInfo> Fork(absl::string_view id, absl::string_view owner,
+                                   std::optional<uint64_t> at_pulse = std::nullopt);
+  // Puts session `id` back to where it was at pulse `to_pulse`: its state
+  // replayed from the nearest snapshot with the journal, in the original
+  // chunks (snapshots.h), so that it equals bit for bit a session fed the
+  // same first to_pulse bytes in the same chunks; its transcript and digest
+  // cut there. OUT_OF_RANGE naming the oldest pulse reachable when to_pulse
+  // is before it (or after the session's pulse id).
+  absl::StatusOr<SessionInfo> Rewind(absl::string_view id, absl::string_view owner,
+                                     uint64_t to_pulse);
 
   // Drain: writes every session to the state directory (waiting for busy
   // ones to be released) and frees its memory. FAILED_PRECONDITION without a
@@ -329,10 +374,13 @@ class SessionStore {
   void ReleaseLease(Session& session);
   absl::StatusOr<SessionInfo> Insert(absl::string_view owner,
                                      std::unique_ptr<BackendState> state, uint64_t pulse_id,
+                                     Transcript transcript,
+                                     absl::Span<const float> next_logits = {},
                                      absl::string_view id = "");
   absl::StatusOr<SessionInfo> Restore(absl::string_view owner, absl::string_view bytes,
                                       std::optional<uint64_t> expected_pulse_id,
-                                      absl::string_view target_id);
+                                      absl::string_view target_id,
+                                      absl::string_view expected_digest);
   absl::Status LimitError(absl::string_view owner) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the observer, if any.
   void PublishTierUsage() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -362,8 +410,19 @@ class SessionStore {
                                 const ModelState* snapshot, const absl::Status& failure);
   // After a chunk applied: the pulse id, counters and `next_logits` (the
   // last token's logits; empty for an empty chunk, which changes nothing).
-  void RecordChunk(Session& session, size_t tokens, TokenSource source,
+  void RecordChunk(Session& session, absl::Span<const uint8_t> tokens, TokenSource source,
                    absl::Span<const float> next_logits);
+  // Rewinds (session_transcripts.cc). The session's state at `to_pulse`,
+  // replayed into a new device state from its nearest snapshot.
+  struct Replayed {
+    std::unique_ptr<BackendState> state;
+    Transcript transcript;
+    std::vector<float> next_logits;
+  };
+  absl::StatusOr<Replayed> Replay(Session& session, uint64_t to_pulse);
+  SnapshotPolicy snapshot_policy() const;
+  // After a chunk: takes a snapshot when one is due.
+  void MaybeSnapshot(Session& session, uint64_t pulse_before, size_t tokens);
 
   Backend& backend_;
   const SessionStoreOptions options_;

@@ -53,6 +53,16 @@ class CpuBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  absl::Status Copy(const BackendState& from, BackendState& to) override {
+    const CpuState* source = dynamic_cast<const CpuState*>(&from);
+    if (source == nullptr) return absl::InvalidArgumentError("Copy: not a CPU backend state");
+    HECATE_ASSIGN_OR_RETURN(CpuState* target, Cast(to));
+    std::memcpy(target->state.data().data(), source->state.data().data(),
+                source->state.layout().total_bytes());
+    target->state.set_pulse_id(source->state.pulse_id());
+    return absl::OkStatus();
+  }
+
   absl::Status Forward(BackendState& state, absl::Span<const uint8_t> tokens, LogitsMode mode,
                        std::vector<float>* logits, const std::atomic<bool>* cancel,
                        size_t* applied) override {

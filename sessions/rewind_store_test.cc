@@ -1,0 +1,187 @@
+// Rewinds and forks at a pulse: the result equals, bit for bit, a session
+// fed the same first bytes in the same chunks (the last one cut there);
+// snapshots stay within their budget and a rewind past the oldest is
+// OUT_OF_RANGE naming the oldest pulse reachable.
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "backends/cpu/cpu_backend.h"
+#include "base/test_seed.h"
+#include "gtest/gtest.h"
+#include "sessions/checkpoint.h"
+#include "sessions/checkpoint_test_util.h"
+#include "sessions/session_store.h"
+
+namespace hecate {
+namespace {
+
+class RewindStoreTest : public ::testing::Test {
+ protected:
+  RewindStoreTest()
+      : rng_(TestSeed()), model_(testing::MicroModel(rng_())), backend_(MakeCpuBackend(model_)) {}
+
+  std::unique_ptr<SessionStore> OpenStore(SessionStoreOptions options) {
+    options.host_tier = false;
+    absl::StatusOr<std::unique_ptr<SessionStore>> store = SessionStore::Open(*backend_, options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return std::move(*store);
+  }
+
+  std::vector<uint8_t> RandomTokens(size_t n) {
+    std::vector<uint8_t> tokens(n);
+    for (uint8_t& t : tokens) t = static_cast<uint8_t>(rng_());
+    return tokens;
+  }
+
+  // Random chunk lengths covering n tokens.
+  std::vector<size_t> RandomChunks(size_t n, size_t max_chunk) {
+    std::vector<size_t> chunks;
+    for (size_t at = 0; at < n;) {
+      const size_t len = std::min<size_t>(1 + rng_() % max_chunk, n - at);
+      chunks.push_back(len);
+      at += len;
+    }
+    return chunks;
+  }
+
+  // Feeds tokens[0, limit) in `chunks` (the chunk holding `limit` cut there).
+  void Feed(SessionStore& store, const std::string& id, const std::vector<uint8_t>& tokens,
+            const std::vector<size_t>& chunks, size_t limit) {
+    absl::StatusOr<SessionLease> lease = store.Acquire(id, "alice");
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    size_t at = 0;
+    for (size_t len : chunks) {
+      if (at >= limit) break;
+      const size_t n = std::min(len, limit - at);
+      ASSERT_TRUE(store
+                      .ApplyChunk(*lease, absl::MakeConstSpan(tokens).subspan(at, n),
+                                  LogitsMode::kNone, nullptr)
+                      .ok());
+      at += n;
+    }
+  }
+
+  struct Observed {
+    ModelState state;
+    std::string digest;
+    std::vector<float> next_logits;
+    std::string transcript;
+  };
+  Observed Observe(SessionStore& store, const std::string& id) {
+    absl::StatusOr<ExportedCheckpoint> exported = store.Export(id, "alice");
+    EXPECT_TRUE(exported.ok()) << exported.status();
+    absl::StatusOr<ModelState> state = DecodeCheckpoint(*model_, exported->bytes);
+    EXPECT_TRUE(state.ok()) << state.status();
+    absl::StatusOr<SessionLease> lease = store.Acquire(id, "alice");
+    EXPECT_TRUE(lease.ok());
+    absl::StatusOr<TranscriptBytes> transcript = store.ReadTranscript(id, "alice", 0, 1 << 20);
+    return Observed{*state, lease->info().transcript_digest, lease->next_logits(),
+                    transcript.ok() ? transcript->data : "(journal trimmed)"};
+  }
+
+  void ExpectSame(SessionStore& store, const std::string& a, const std::string& b) {
+    const Observed x = Observe(store, a), y = Observe(store, b);
+    EXPECT_TRUE(x.state.BitwiseEquals(y.state));
+    EXPECT_EQ(x.state.pulse_id(), y.state.pulse_id());
+    EXPECT_EQ(x.digest, y.digest);
+    EXPECT_EQ(x.next_logits, y.next_logits);  // bitwise
+    EXPECT_EQ(x.transcript, y.transcript);
+  }
+
+  std::mt19937_64 rng_;
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_F(RewindStoreTest, RewindEqualsATwinFedTheFirstBytes) {
+  SessionStoreOptions options;
+  options.snapshot_interval = 8 + rng_() % 24;
+  options.max_snapshot_bytes = size_t{1} << 30;  // keep every snapshot
+  std::unique_ptr<SessionStore> store = OpenStore(options);
+  // The session's history: its bytes and the chunks they came in.
+  std::vector<uint8_t> tokens = RandomTokens(150 + rng_() % 150);
+  std::vector<size_t> chunks = RandomChunks(tokens.size(), 40);
+  const std::string id = store->Create("alice")->id;
+  Feed(*store, id, tokens, chunks, tokens.size());
+
+  for (int trial = 0; trial < 3; ++trial) {
+    const uint64_t pulse = store->Get(id, "alice")->pulse_id;
+    ASSERT_EQ(pulse, tokens.size());
+    const uint64_t to = rng_() % (pulse + 1);
+    SCOPED_TRACE(absl::StrCat("rewind from ", pulse, " to ", to));
+    // A fork at that pulse first: the source does not move.
+    const Observed before = Observe(*store, id);
+    absl::StatusOr<SessionInfo> fork = store->Fork(id, "alice", to);
+    ASSERT_TRUE(fork.ok()) << fork.status();
+    EXPECT_EQ(fork->pulse_id, to);
+    const Observed after = Observe(*store, id);
+    EXPECT_TRUE(after.state.BitwiseEquals(before.state));
+    EXPECT_EQ(after.digest, before.digest);
+
+    absl::StatusOr<SessionInfo> rewound = store->Rewind(id, "alice", to);
+    ASSERT_TRUE(rewound.ok()) << rewound.status();
+    EXPECT_EQ(rewound->pulse_id, to);
+    const std::string twin = store->Create("alice")->id;
+    Feed(*store, twin, tokens, chunks, to);
+    ExpectSame(*store, id, twin);
+    ExpectSame(*store, fork->id, twin);
+
+    // All three continue alike; the next trial rewinds over the new bytes.
+    const std::vector<uint8_t> more = RandomTokens(20 + rng_() % 40);
+    for (const std::string& s : {id, twin, fork->id}) {
+      Feed(*store, s, more, {more.size()}, more.size());
+    }
+    ExpectSame(*store, id, twin);
+    ExpectSame(*store, fork->id, twin);
+    ASSERT_TRUE(store->Delete(twin, "alice").ok());
+    ASSERT_TRUE(store->Delete(fork->id, "alice").ok());
+    // The history is now the first `to` bytes (the chunk holding `to` cut
+    // there), then `more` in one chunk.
+    tokens.resize(to);
+    std::vector<size_t> kept;
+    for (size_t at = 0, i = 0; at < to; at += chunks[i++]) {
+      kept.push_back(std::min<size_t>(chunks[i], to - at));
+    }
+    kept.push_back(more.size());
+    chunks = kept;
+    tokens.insert(tokens.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(store->Rewind(id, "alice", store->Get(id, "alice")->pulse_id + 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(store->Rewind(id, "bob", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->Fork(id, "bob", 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RewindStoreTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
+  SessionStoreOptions options;  // at most twice the state
+  options.snapshot_interval = 10;
+  std::unique_ptr<SessionStore> store = OpenStore(options);
+  const std::vector<uint8_t> tokens = RandomTokens(200);
+  const std::vector<size_t> chunks = RandomChunks(tokens.size(), 7);
+  const std::string id = store->Create("alice")->id;
+  Feed(*store, id, tokens, chunks, tokens.size());
+  // Rewinding to the start needs a snapshot long dropped.
+  absl::Status refused = store->Rewind(id, "alice", 1).status();
+  ASSERT_EQ(refused.code(), absl::StatusCode::kOutOfRange) << refused;
+  const std::string message(refused.message());
+  const size_t at = message.find("can be rewound to, ");
+  ASSERT_NE(at, std::string::npos) << message;
+  const uint64_t oldest = std::strtoull(message.c_str() + at + 19, nullptr, 10);
+  EXPECT_GT(oldest, 1u);
+  EXPECT_LE(oldest, tokens.size());
+  EXPECT_GE(oldest + 2 * (options.snapshot_interval + 7), tokens.size());  // two snapshots kept
+  // The oldest pulse named is reachable, and equals its twin.
+  ASSERT_TRUE(store->Rewind(id, "alice", oldest).ok());
+  const std::string twin = store->Create("alice")->id;
+  Feed(*store, twin, tokens, chunks, oldest);
+  ExpectSame(*store, id, twin);
+  EXPECT_EQ(store->Rewind(id, "alice", oldest - 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace hecate
