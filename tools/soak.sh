@@ -9,7 +9,9 @@
 #
 # Environment: SESSIONS (1000), GENERATORS (4 loops of `hecatectl generate`
 # on temporary sessions), SAMPLE_SECONDS (5), CHUNK_BYTES (256), SOAK_OUT
-# (soak-out/, ignored by git: hecated.log, bench.log, samples.tsv).
+# (soak-out/, ignored by git: hecated.log, bench.log, samples.tsv),
+# GENERATE_TIMEOUT (120s: the deadline of each generate call; under 1000
+# streams on two cores a 64-token call can wait tens of seconds).
 # HECATED / HECATECTL: prebuilt binaries (default: bazel build them).
 #
 # Phases: warm-up (the first 20% of the run, not judged), steady state
@@ -79,7 +81,7 @@ for g in $(seq "$generators"); do
   (
     end=$((SECONDS + duration)); ok=0; failed=0
     while ((SECONDS < end)); do
-      if "$HECATECTL" --target="$target" generate --prompt="soak $g " --max_tokens=64 \
+      if "$HECATECTL" --target="$target" --timeout="${GENERATE_TIMEOUT:-120s}" generate --prompt="soak $g " --max_tokens=64 \
         --temperature=0.8 --seed="$g" >/dev/null 2>>"$out/generate-$g.err"; then
         ok=$((ok + 1))
       else
