@@ -13,6 +13,10 @@
 # GENERATE_TIMEOUT (120s: the deadline of each generate call; under 1000
 # streams on two cores a 64-token call can wait tens of seconds).
 # HECATED / HECATECTL: prebuilt binaries (default: bazel build them).
+# HECATED_FLAGS: more daemon flags, e.g. --device_memory_budget=4294967296
+# (1000 random:tiny sessions hold 2.4 GB of state, past the 2 GiB default,
+# so by default idle sessions keep moving to disk and back: the soak then
+# exercises offload as well).
 #
 # Phases: warm-up (the first 20% of the run, not judged), steady state
 # (judged: the mean of its last third against the mean of its first third),
@@ -42,7 +46,7 @@ fi
 "$HECATED" --model=random:tiny --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
   --port_file="$out/ports" --state_dir="$out/state" --worker_threads=2 \
   --max_sessions=$((sessions + 100)) --max_sessions_per_user=$((sessions + 100)) \
-  >"$out/hecated.log" 2>&1 &
+  ${HECATED_FLAGS:-} >"$out/hecated.log" 2>&1 &
 daemon=$!
 pids_to_stop=("$daemon")
 cleanup() {
