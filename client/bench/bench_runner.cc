@@ -200,7 +200,7 @@ void RunWorker(HecateClient& client, SharedRun& run, int worker) {
   if (!session.ok()) {
     run.RecordError("create", session.status());
   } else if (!generate) {
-    absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStream();
+    absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStreamFor(session->id());
     if (opened.ok()) {
       stream = *std::move(opened);
     } else {

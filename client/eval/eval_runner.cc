@@ -132,7 +132,7 @@ absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOp
   EvalReport report;
   const absl::Time start = absl::Now();
   absl::Status status = absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<StreamSession>> stream = client.OpenStream();
+  absl::StatusOr<std::unique_ptr<StreamSession>> stream = client.OpenStreamFor(session.id());
   if (!stream.ok()) {
     status = stream.status();
   } else {
@@ -152,11 +152,18 @@ absl::StatusOr<EvalReport> RunCarried(HecateClient& client, int fd, const EvalOp
   return report;
 }
 
-// One window through a session of its own.
-absl::Status ScoreWindow(HecateClient& client, StreamSession& stream, absl::string_view text,
+// One window through a session of its own, on a stream of its own (routed
+// to the session's replica behind a proxy).
+absl::Status ScoreWindow(HecateClient& client, absl::string_view text,
                          const EvalWindow& window, const EvalOptions& options,
                          EvalReport* report, std::vector<float>* byte_logprobs) {
   HECATE_ASSIGN_OR_RETURN(v1::Session session, client.CreateSession());
+  absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStreamFor(session.id());
+  if (!opened.ok()) {
+    (void)client.DeleteSession(session.id());
+    return opened.status();
+  }
+  StreamSession& stream = **opened;
   size_t at = window.begin;
   const NextChunkFn next = [&]() -> absl::StatusOr<absl::optional<std::string>> {
     if (at >= window.end) return absl::optional<std::string>();
@@ -165,8 +172,11 @@ absl::Status ScoreWindow(HecateClient& client, StreamSession& stream, absl::stri
     at += length;
     return absl::optional<std::string>(std::move(chunk));
   };
-  const absl::Status status = ScoreChunks(stream, session.id(), window.begin, next,
-                                          options.per_byte, report, byte_logprobs);
+  absl::Status status = ScoreChunks(stream, session.id(), window.begin, next,
+                                    options.per_byte, report, byte_logprobs);
+  if (!status.ok()) stream.Cancel();
+  const absl::Status finished = stream.Finish();
+  if (status.ok()) status = finished;
   const absl::Status deleted = client.DeleteSession(session.id());
   return status.ok() ? deleted : status;
 }
@@ -194,18 +204,10 @@ absl::StatusOr<EvalReport> RunWindows(HecateClient& client, int fd, const EvalOp
   auto worker = [&] {
     EvalReport mine;
     absl::Status status = absl::OkStatus();
-    absl::StatusOr<std::unique_ptr<StreamSession>> stream = client.OpenStream();
-    if (!stream.ok()) status = stream.status();
     while (status.ok() && !failed.load()) {
       const size_t k = next_window.fetch_add(1);
       if (k >= windows.size()) break;
-      status = ScoreWindow(client, **stream, text, windows[k], options, &mine,
-                           &report.byte_logprobs);
-    }
-    if (stream.ok()) {
-      if (!status.ok()) (*stream)->Cancel();
-      absl::Status finished = (*stream)->Finish();
-      if (status.ok()) status = finished;
+      status = ScoreWindow(client, text, windows[k], options, &mine, &report.byte_logprobs);
     }
     absl::MutexLock lock(&mu);
     report.sum_logprob += mine.sum_logprob;
