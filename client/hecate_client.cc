@@ -165,6 +165,54 @@ absl::Status HecateClient::DeleteCheckpoint(absl::string_view name) {
   return FromGrpcStatus(stub_->DeleteCheckpoint(&context, request, &response));
 }
 
+absl::StatusOr<v1::ReadTranscriptResponse> HecateClient::ReadTranscript(
+    absl::string_view session_id, uint64_t from_pulse, int64_t max_bytes) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, session_id);
+  v1::ReadTranscriptRequest request;
+  request.set_session_id(std::string(session_id));
+  request.set_from_pulse(from_pulse);
+  request.set_max_bytes(max_bytes);
+  v1::ReadTranscriptResponse response;
+  HECATE_RETURN_IF_ERROR(FromGrpcStatus(stub_->ReadTranscript(&context, request, &response)));
+  return response;
+}
+
+absl::StatusOr<std::string> HecateClient::ReadWholeTranscript(absl::string_view session_id,
+                                                              uint64_t from_pulse) {
+  std::string out;
+  for (uint64_t at = from_pulse;;) {
+    HECATE_ASSIGN_OR_RETURN(v1::ReadTranscriptResponse part, ReadTranscript(session_id, at));
+    out += part.data();
+    at += part.data().size();
+    if (part.data().empty() || at >= part.pulse_id()) return out;
+  }
+}
+
+absl::StatusOr<v1::Session> HecateClient::RewindSession(absl::string_view session_id,
+                                                        uint64_t to_pulse) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, session_id);
+  v1::RewindSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  request.set_to_pulse(to_pulse);
+  v1::Session response;
+  HECATE_RETURN_IF_ERROR(FromGrpcStatus(stub_->RewindSession(&context, request, &response)));
+  return response;
+}
+
+absl::StatusOr<v1::Session> HecateClient::ForkSession(absl::string_view session_id,
+                                                      std::optional<uint64_t> at_pulse) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, session_id);
+  v1::ForkSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  if (at_pulse.has_value()) request.set_at_pulse(*at_pulse);
+  v1::Session response;
+  HECATE_RETURN_IF_ERROR(FromGrpcStatus(stub_->ForkSession(&context, request, &response)));
+  return response;
+}
+
 absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
                                                       const TokenCallback& on_token) {
   grpc::ClientContext context;

@@ -110,6 +110,24 @@ class HecateClient {
   // Deletes the caller's checkpoint `name` (NOT_FOUND when there is none).
   absl::Status DeleteCheckpoint(absl::string_view name);
 
+  // Up to `max_bytes` (0: the server's limit) bytes of the session's
+  // transcript from pulse `from_pulse` on, with the session's pulse id and
+  // digest when read. OUT_OF_RANGE outside the bytes the server keeps.
+  absl::StatusOr<v1::ReadTranscriptResponse> ReadTranscript(absl::string_view session_id,
+                                                            uint64_t from_pulse,
+                                                            int64_t max_bytes = 0);
+  // Every transcript byte the server holds from `from_pulse` to the pulse id
+  // it reports at the last call (ReadTranscript until then).
+  absl::StatusOr<std::string> ReadWholeTranscript(absl::string_view session_id,
+                                                  uint64_t from_pulse = 0);
+  // A new session with a copy of `session_id` (state, transcript, digest),
+  // as it is now or, with `at_pulse`, as it was then.
+  absl::StatusOr<v1::Session> ForkSession(absl::string_view session_id,
+                                          std::optional<uint64_t> at_pulse = std::nullopt);
+  // Puts the session back to pulse `to_pulse` (OUT_OF_RANGE before the
+  // oldest pulse reachable, which the message names).
+  absl::StatusOr<v1::Session> RewindSession(absl::string_view session_id, uint64_t to_pulse);
+
   // Feeds `request.prompt` and samples; `on_token` (may be null) sees each
   // token as it arrives. A call whose stream ends without a final ChunkDone
   // is INTERNAL. A refused expected_pulse_id is FAILED_PRECONDITION with the

@@ -53,6 +53,9 @@ struct ChunkOutcome {
   std::optional<ByteScores> score;
   int generated_tokens = 0;
   uint64_t pulse_id = 0;
+  // The session's transcript digest after the request (set by the caller
+  // that holds the session: RunSessionRequest).
+  std::string transcript_digest;
   absl::Duration forward_time;        // all forward passes of this request
   absl::Duration first_token_latency; // from start to the first generated token
   std::vector<absl::Duration> inter_token;  // between consecutive generated tokens

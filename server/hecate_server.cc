@@ -164,10 +164,12 @@ absl::Status HecateServer::Init() {
   grpc::ResourceQuota sync_threads("hecated-sync-threads");
   sync_threads.SetMaxThreads(options_.max_sync_threads);
   builder.SetResourceQuota(sync_threads);
-  // A checkpoint travels in one message: room for the state plus headroom.
-  const int64_t message_limit =
-      std::max<int64_t>(int64_t{64} << 20, 2 * context_.model_info.state_bytes_per_session() +
-                                               options_.limits.max_chunk_bytes + (1 << 20));
+  // A checkpoint travels in one message: room for the state and its
+  // transcript (up to --max_journal_bytes) plus headroom.
+  const int64_t message_limit = std::max<int64_t>(
+      int64_t{64} << 20, 2 * context_.model_info.state_bytes_per_session() +
+                             static_cast<int64_t>(options_.store.max_journal_bytes) +
+                             options_.limits.max_chunk_bytes + (1 << 20));
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(message_limit, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<int64_t>(message_limit, INT32_MAX)));
   grpc_ = builder.BuildAndStart();

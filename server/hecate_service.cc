@@ -1,9 +1,11 @@
 #include "server/hecate_service.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "base/status_macros.h"
@@ -195,11 +197,13 @@ grpc::ServerUnaryReactor* HecateService::RestoreCheckpoint(
         switch (request.source_case()) {
           case v1::RestoreCheckpointRequest::kCheckpointData:
             info = context_->store->RestoreFromBytes(user, request.checkpoint_data(),
-                                                     expected, request.session_id());
+                                                     expected, request.session_id(),
+                                                     request.expected_digest());
             break;
           case v1::RestoreCheckpointRequest::kCheckpointName:
             info = context_->store->RestoreFromName(user, request.checkpoint_name(),
-                                                    expected, request.session_id());
+                                                    expected, request.session_id(),
+                                                    request.expected_digest());
             break;
           default:
             return absl::InvalidArgumentError("set checkpoint_data or checkpoint_name");
@@ -265,6 +269,66 @@ grpc::ServerUnaryReactor* HecateService::GetModelInfo(
              const v1::GetModelInfoRequest&,
              v1::ModelInfo* response) -> absl::Status {
         *response = context_->model_info;
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* HecateService::ReadTranscript(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::ReadTranscriptRequest, v1::ReadTranscriptResponse>(
+      context_, call, "ReadTranscript", raw_request, raw_response,
+      [this](const std::string& user, const v1::ReadTranscriptRequest& request,
+             v1::ReadTranscriptResponse* response) -> absl::Status {
+        if (request.max_bytes() < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("max_bytes must be >= 0, got ", request.max_bytes()));
+        }
+        // One reply holds at most a chunk's worth: the message limit allows it.
+        const size_t limit = static_cast<size_t>(context_->limits.max_chunk_bytes);
+        const size_t max_bytes =
+            request.max_bytes() == 0
+                ? limit
+                : std::min(limit, static_cast<size_t>(request.max_bytes()));
+        HECATE_ASSIGN_OR_RETURN(TranscriptBytes read,
+                                context_->store->ReadTranscript(request.session_id(), user,
+                                                                request.from_pulse(), max_bytes));
+        response->set_data(std::move(read.data));
+        response->set_from_pulse(read.from_pulse);
+        response->set_pulse_id(read.pulse_id);
+        response->set_transcript_start_pulse(read.start_pulse);
+        response->set_transcript_digest(read.digest);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* HecateService::ForkSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::ForkSessionRequest, v1::Session>(
+      context_, call, "ForkSession", raw_request, raw_response,
+      [this](const std::string& user, const v1::ForkSessionRequest& request,
+             v1::Session* response) -> absl::Status {
+        std::optional<uint64_t> at_pulse;
+        if (request.has_at_pulse()) at_pulse = request.at_pulse();
+        HECATE_ASSIGN_OR_RETURN(SessionInfo info,
+                                context_->store->Fork(request.session_id(), user, at_pulse));
+        *response = ToProto(info);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* HecateService::RewindSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::RewindSessionRequest, v1::Session>(
+      context_, call, "RewindSession", raw_request, raw_response,
+      [this](const std::string& user, const v1::RewindSessionRequest& request,
+             v1::Session* response) -> absl::Status {
+        HECATE_ASSIGN_OR_RETURN(
+            SessionInfo info,
+            context_->store->Rewind(request.session_id(), user, request.to_pulse()));
+        *response = ToProto(info);
         return absl::OkStatus();
       });
 }

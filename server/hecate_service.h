@@ -25,7 +25,10 @@ using RawHecateService = v1::Hecate::WithRawCallbackMethod_CreateSession<
                         v1::Hecate::WithRawCallbackMethod_ListCheckpoints<
                             v1::Hecate::WithRawCallbackMethod_DeleteCheckpoint<
                                 v1::Hecate::WithRawCallbackMethod_GetModelInfo<
-                                    v1::Hecate::Service>>>>>>>>>>>;
+                                    v1::Hecate::WithRawCallbackMethod_ReadTranscript<
+                                        v1::Hecate::WithRawCallbackMethod_ForkSession<
+                                            v1::Hecate::WithRawCallbackMethod_RewindSession<
+                                                v1::Hecate::Service>>>>>>>>>>>>>>;
 
 class HecateService final : public RawHecateService {
  public:
@@ -60,6 +63,15 @@ class HecateService final : public RawHecateService {
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* call,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ReadTranscript(grpc::CallbackServerContext* call,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ForkSession(grpc::CallbackServerContext* call,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RewindSession(grpc::CallbackServerContext* call,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* call) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* call,

@@ -73,6 +73,14 @@ ABSL_FLAG(std::string, port_file, "",
           "write the bound ports here, gRPC on line 1 and HTTP on line 2 (for tests)");
 ABSL_FLAG(int64_t, max_chunk_bytes, 1 << 20, "largest input chunk or prompt, in bytes");
 ABSL_FLAG(int32_t, max_generate_tokens, 4096, "largest max_tokens of a continuation");
+ABSL_FLAG(int64_t, max_journal_bytes, int64_t{64} << 20,
+          "transcript bytes kept per session (ReadTranscript; older bytes are dropped, the "
+          "digest still covers them); travels in checkpoints and session files");
+ABSL_FLAG(int64_t, snapshot_interval, 4096,
+          "pulses between a session's rewind snapshots (RewindSession, ForkSession at_pulse)");
+ABSL_FLAG(int64_t, max_snapshot_bytes_per_session, -1,
+          "host bytes of rewind snapshots per session, the oldest dropped first; counted in "
+          "the session's memory (-1: twice the state; 0: no snapshots, no rewinds)");
 ABSL_FLAG(int32_t, max_inflight_per_stream, 64, "requests in flight on one Stream call");
 ABSL_FLAG(int32_t, max_sessions, 1024, "sessions in total");
 ABSL_FLAG(int32_t, max_sessions_per_user, 64, "sessions per user");
@@ -158,6 +166,19 @@ int Run() {
   options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
   options.limits.max_generate_tokens = absl::GetFlag(FLAGS_max_generate_tokens);
   options.limits.max_inflight_per_stream = absl::GetFlag(FLAGS_max_inflight_per_stream);
+  if (absl::GetFlag(FLAGS_max_journal_bytes) < 0) {
+    LOG(ERROR) << "--max_journal_bytes must be >= 0";
+    return 1;
+  }
+  options.store.max_journal_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_journal_bytes));
+  if (absl::GetFlag(FLAGS_snapshot_interval) < 1) {
+    LOG(ERROR) << "--snapshot_interval must be >= 1";
+    return 1;
+  }
+  options.store.snapshot_interval = static_cast<uint64_t>(absl::GetFlag(FLAGS_snapshot_interval));
+  if (const int64_t bytes = absl::GetFlag(FLAGS_max_snapshot_bytes_per_session); bytes >= 0) {
+    options.store.max_snapshot_bytes = static_cast<size_t>(bytes);
+  }
   options.store.max_sessions_total = absl::GetFlag(FLAGS_max_sessions);
   options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
   options.store.device_budget_bytes = absl::GetFlag(FLAGS_device_memory_budget);

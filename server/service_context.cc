@@ -37,6 +37,8 @@ v1::Session ToProto(const SessionInfo& info) {
   }
   s.set_tokens_in(info.tokens_in);
   s.set_tokens_out(info.tokens_out);
+  s.set_transcript_digest(info.transcript_digest);
+  s.set_transcript_start_pulse(info.transcript_start_pulse);
   return s;
 }
 

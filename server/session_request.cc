@@ -61,6 +61,7 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
   const std::vector<float> start_logits = lease.next_logits();
   absl::StatusOr<ChunkOutcome> outcome =
       RunChunk(apply, lease.pulse_id(), start_logits, input, spec, cancel, sink);
+  if (outcome.ok()) outcome->transcript_digest = lease.info().transcript_digest;
   lease.Release();
   if (!outcome.ok()) return outcome;
 
@@ -114,6 +115,7 @@ v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {
   }
   done.set_generated_tokens(outcome.generated_tokens);
   done.set_forward_seconds(absl::ToDoubleSeconds(outcome.forward_time));
+  done.set_transcript_digest(outcome.transcript_digest);
   return done;
 }
 

@@ -17,10 +17,14 @@ SnapshotPolicy SessionStore::snapshot_policy() const {
 
 void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before, size_t tokens) {
   SnapshotRing& ring = session.snapshots();
+  const SnapshotPolicy policy = snapshot_policy();
+  if (policy.max_bytes == 0) {  // no snapshots: not even the free one at pulse 0
+    ring.Clear();
+    return;
+  }
   const size_t bytes_before = ring.bytes();
   ring.RecordChunk(pulse_before, tokens);
   ring.DropBefore(session.transcript_start_pulse());
-  const SnapshotPolicy policy = snapshot_policy();
   const uint64_t pulse = session.pulse_id();
   if (tokens > 0 && ring.Due(pulse, policy)) {
     Snapshot snapshot;

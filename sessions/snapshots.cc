@@ -1,6 +1,7 @@
 #include "sessions/snapshots.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace hecate {
@@ -34,9 +35,14 @@ void SnapshotRing::Add(Snapshot snapshot, const SnapshotPolicy& policy) {
   }
   bytes_ += StateBytes(snapshot);
   snapshots_.push_back(std::move(snapshot));
-  while (snapshots_.size() > 1 && bytes_ > policy.max_bytes) {
-    bytes_ -= StateBytes(snapshots_.front());
-    snapshots_.pop_front();
+  // The oldest snapshot with bytes goes first; the free zero state at pulse 0
+  // stays while the journal reaches back to it.
+  while (bytes_ > policy.max_bytes) {
+    auto oldest = std::find_if(snapshots_.begin(), snapshots_.end(),
+                               [](const Snapshot& s) { return s.state != nullptr; });
+    if (oldest == snapshots_.end() || std::next(oldest) == snapshots_.end()) break;
+    bytes_ -= StateBytes(*oldest);
+    snapshots_.erase(oldest);
   }
   // Chunks before the oldest snapshot are never replayed.
   const uint64_t oldest = snapshots_.front().pulse_id;

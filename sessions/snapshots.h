@@ -13,7 +13,9 @@
 // Budget: snapshots are taken at chunk ends once `interval` pulses have
 // passed since the newest, and hold at most `max_bytes` of state (default:
 // twice the state); past it the oldest are dropped first. A fresh session's
-// zero state at pulse 0 is a free snapshot (no bytes) until it is dropped.
+// zero state at pulse 0 is a free snapshot (no bytes) that stays while the
+// journal still holds every byte from pulse 0 (so any pulse stays reachable,
+// at the cost of replaying from the start when no later snapshot is kept).
 // A session with none (restored, reloaded from disk, forked) takes one at
 // the end of its next chunk.
 // Snapshots live in host memory on every backend; they are not written to

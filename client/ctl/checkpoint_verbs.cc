@@ -20,6 +20,9 @@ ABSL_FLAG(std::string, session, "",
           "restore: restore over this existing session instead of creating a new one");
 ABSL_FLAG(std::string, expect_pulse, "",
           "restore: refuse (FAILED_PRECONDITION) unless the checkpoint is at this pulse id");
+ABSL_FLAG(std::string, expect_digest, "",
+          "restore: refuse (FAILED_PRECONDITION) unless the checkpoint's transcript digest is "
+          "this (64 hex digits, as `hecatectl get` prints)");
 
 namespace hecate {
 
@@ -64,7 +67,7 @@ absl::Status RunCheckpoint(VerbContext& context, absl::Span<const std::string> a
 absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args) {
   if (absl::Status status = ExpectArguments("restore", args, 0, 0,
                                             "(--in=FILE | --name=NAME) [--session=ID] "
-                                            "[--expect_pulse=N]");
+                                            "[--expect_pulse=N] [--expect_digest=HEX]");
       !status.ok()) {
     return status;
   }
@@ -85,6 +88,7 @@ absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args
   }
   request.set_session_id(absl::GetFlag(FLAGS_session));
   if (expected.has_value()) request.set_expected_pulse_id(*expected);
+  request.set_expected_digest(absl::GetFlag(FLAGS_expect_digest));
 
   HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->RestoreCheckpoint(request));
   if (context.json) {

@@ -65,7 +65,8 @@ std::string DescribeSession(const v1::Session& session) {
       "state:        ", HumanBytes(session.state_bytes()), "\n",
       "created:      ", FormatTimestamp(session.create_time()), "\n",
       "last used:    ", FormatTimestamp(session.last_use_time()), "\n",
-      "model:        ", session.model_fingerprint(), "\n");
+      "model:        ", session.model_fingerprint(), "\n",
+      "digest:       ", session.transcript_digest(), "\n");
 }
 
 std::string DescribeModelInfo(const v1::ModelInfo& info) {
@@ -111,6 +112,8 @@ nlohmann::json SessionToJson(const v1::Session& session) {
       {"residency", ResidencyName(session.residency())},
       {"tokens_in", session.tokens_in()},
       {"tokens_out", session.tokens_out()},
+      {"transcript_digest", session.transcript_digest()},
+      {"transcript_start_pulse", session.transcript_start_pulse()},
   };
 }
 

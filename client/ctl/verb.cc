@@ -30,12 +30,24 @@ const std::vector<Verb>& AllVerbs() {
       {"restore", "",
        "restore a checkpoint from a local file (--in) or a stored name (--name) into a "
        "new session, or over --session",
-       {"in", "name", "session", "expect_pulse"}, RunRestore},
+       {"in", "name", "session", "expect_pulse", "expect_digest"}, RunRestore},
       {"checkpoints", "",
        "list the checkpoints you stored by name (pulse, size, time) and your quota",
        {}, RunCheckpoints},
       {"delete-checkpoint", "NAME", "delete a checkpoint you stored by name, freeing quota",
        {}, RunDeleteCheckpoint},
+      {"fork", "ID",
+       "create a new session with a copy of session ID (state, transcript, digest), as it is "
+       "or as it was at --at=N; both continue independently",
+       {"at"}, RunFork},
+      {"rewind", "ID",
+       "put the session back to pulse --to=N (replayed from the server's snapshots; bit for "
+       "bit what feeding it the first N bytes gave)",
+       {"to"}, RunRewind},
+      {"transcript", "ID",
+       "print the bytes the session consumed (its journal) from --from on, or write them to "
+       "--out",
+       {"from", "out"}, RunTranscript},
       {"bench", "",
        "N concurrent fresh sessions stream chunks of text; print throughput and chunk "
        "latency p50/p90/p99/max; exit 1 if any request failed",

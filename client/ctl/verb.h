@@ -63,6 +63,9 @@ absl::Status RunRestore(VerbContext& context, absl::Span<const std::string> args
 absl::Status RunCheckpoints(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunDeleteCheckpoint(VerbContext& context, absl::Span<const std::string> args);
 absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunFork(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunRewind(VerbContext& context, absl::Span<const std::string> args);
+absl::Status RunTranscript(VerbContext& context, absl::Span<const std::string> args);
 
 }  // namespace hecate
 

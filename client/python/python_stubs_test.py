@@ -33,7 +33,8 @@ class StubsTest(unittest.TestCase):
             sorted(method.name for method in service.methods),
             sorted(["CreateSession", "GetSession", "ListSessions", "DeleteSession", "Stream",
                     "Generate", "ExportCheckpoint", "RestoreCheckpoint", "ListCheckpoints",
-                    "DeleteCheckpoint", "GetModelInfo"]))
+                    "DeleteCheckpoint", "GetModelInfo", "ReadTranscript", "ForkSession",
+                    "RewindSession"]))
         self.assertTrue(hasattr(hecate_pb2_grpc, "HecateStub"))
 
 
