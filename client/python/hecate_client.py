@@ -114,6 +114,8 @@ class ChunkResult:
     forward_seconds: float
     # The chunk's own log-likelihood, when score was asked.
     score: Optional[ScoreResult] = None
+    # The session's transcript digest after the chunk (Session.transcript_digest).
+    transcript_digest: str = ""
 
 
 @dataclasses.dataclass
@@ -299,10 +301,12 @@ class HecateClient:
 
     def restore_checkpoint(self, data: Optional[bytes] = None, name: Optional[str] = None,
                            session_id: str = "",
-                           expected_pulse_id: Optional[int] = None) -> hecate_pb2.Session:
+                           expected_pulse_id: Optional[int] = None,
+                           expected_digest: str = "") -> hecate_pb2.Session:
         """Restores bytes (data) or a stored name into a new session, or over
         session_id. expected_pulse_id: refuse (FAILED_PRECONDITION) unless the
-        checkpoint is at that pulse id."""
+        checkpoint is at that pulse id; expected_digest likewise for its
+        transcript digest (64 hex digits)."""
         if (data is None) == (name is None):
             raise ValueError("restore_checkpoint needs exactly one of data and name")
         request = hecate_pb2.RestoreCheckpointRequest(session_id=session_id)
@@ -312,6 +316,7 @@ class HecateClient:
             request.checkpoint_name = name
         if expected_pulse_id is not None:
             request.expected_pulse_id = expected_pulse_id
+        request.expected_digest = expected_digest
         return self._unary(self._stub.RestoreCheckpoint, request)
 
     def list_checkpoints(self) -> hecate_pb2.ListCheckpointsResponse:
@@ -323,6 +328,41 @@ class HecateClient:
         """Deletes the caller's checkpoint `name`, freeing its quota (NOT_FOUND
         when the caller has none by that name)."""
         self._unary(self._stub.DeleteCheckpoint, hecate_pb2.DeleteCheckpointRequest(name=name))
+
+    # Transcripts, forks, rewinds -------------------------------------------
+
+    def read_transcript(self, session_id: str, from_pulse: int = 0,
+                        max_bytes: int = 0) -> hecate_pb2.ReadTranscriptResponse:
+        """Up to max_bytes (0: the server's limit) of the bytes the session
+        consumed, from pulse from_pulse on (.data), with its .pulse_id,
+        .transcript_start_pulse and .transcript_digest. OUT_OF_RANGE outside
+        the bytes the server keeps."""
+        return self._unary(self._stub.ReadTranscript, hecate_pb2.ReadTranscriptRequest(
+            session_id=session_id, from_pulse=from_pulse, max_bytes=max_bytes))
+
+    def transcript(self, session_id: str, from_pulse: int = 0) -> bytes:
+        """Every byte the server keeps from from_pulse to the session's pulse id."""
+        out = bytearray()
+        while True:
+            part = self.read_transcript(session_id, from_pulse + len(out))
+            out += part.data
+            if not part.data or from_pulse + len(out) >= part.pulse_id:
+                return bytes(out)
+
+    def fork_session(self, session_id: str,
+                     at_pulse: Optional[int] = None) -> hecate_pb2.Session:
+        """A new session with a copy of session_id (state, transcript, digest),
+        as it is now or, with at_pulse, as it was then."""
+        request = hecate_pb2.ForkSessionRequest(session_id=session_id)
+        if at_pulse is not None:
+            request.at_pulse = at_pulse
+        return self._unary(self._stub.ForkSession, request)
+
+    def rewind_session(self, session_id: str, to_pulse: int) -> hecate_pb2.Session:
+        """Puts the session back to pulse to_pulse (OUT_OF_RANGE before the
+        oldest pulse reachable, which the message names)."""
+        return self._unary(self._stub.RewindSession, hecate_pb2.RewindSessionRequest(
+            session_id=session_id, to_pulse=to_pulse))
 
     # Streaming --------------------------------------------------------------
 
@@ -409,7 +449,8 @@ class HecateClient:
                         generated=bytes(generated), finish_reason=response.done.finish_reason,
                         forward_seconds=response.done.forward_seconds,
                         score=(_score_result(response.done.score, per_byte)
-                               if response.done.HasField("score") else None))
+                               if response.done.HasField("score") else None),
+                        transcript_digest=response.done.transcript_digest)
                     generated = bytearray()
                     request = send_next()
             for _ in call:  # the server ends the call after our half-close

@@ -276,6 +276,53 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertEqual(original.top_k, copy.top_k)
         self.assertEqual(original.pulse_id, copy.pulse_id)
 
+    def test_transcript_fork_and_rewind(self):
+        session = self.new_session()
+        text = english_like(self.rng, self.rng.randint(200, 500))
+        chunks = [text[i:i + 50] for i in range(0, len(text), 50)]
+        results = list(self.client.stream(session.id, chunks))
+        digest = self.client.get_session(session.id).transcript_digest
+        self.assertEqual(results[-1].transcript_digest, digest)
+        self.assertEqual(self.client.transcript(session.id), text)
+        self.assertEqual(self.client.read_transcript(session.id, 3, 4).data, text[3:7])
+        self.assertRaisesCode(grpc.StatusCode.OUT_OF_RANGE, self.client.read_transcript,
+                              session.id, len(text) + 1)
+
+        # A twin fed the same bytes in other chunks has the same digest.
+        twin = self.new_session()
+        list(self.client.stream(twin.id, [text]))
+        self.assertEqual(self.client.get_session(twin.id).transcript_digest, digest)
+
+        # Fork at 100 (a chunk boundary) equals a fresh session fed 100 bytes.
+        fork = self.client.fork_session(session.id, at_pulse=100)
+        self.addCleanup(self.delete_quietly, fork.id)
+        fresh = self.new_session()
+        list(self.client.stream(fresh.id, chunks[:2]))
+        more = english_like(self.rng, 60)
+        [a] = list(self.client.stream(fork.id, [more], top_k=256))
+        [b] = list(self.client.stream(fresh.id, [more], top_k=256))
+        self.assertEqual(a.top_k, b.top_k)
+        self.assertEqual(a.transcript_digest, b.transcript_digest)
+        self.assertEqual(self.client.get_session(session.id).pulse_id, len(text))
+
+        # Rewind the original there too.
+        rewound = self.client.rewind_session(session.id, 100)
+        self.assertEqual(rewound.pulse_id, 100)
+        [c] = list(self.client.stream(session.id, [more], top_k=256))
+        self.assertEqual(c.top_k, a.top_k)
+        self.assertEqual(c.transcript_digest, a.transcript_digest)
+
+        # Restore with the digest it must have.
+        checkpoint = self.client.export_checkpoint(session.id)
+        restored = self.client.restore_checkpoint(data=checkpoint.checkpoint_data,
+                                                  expected_digest=c.transcript_digest)
+        self.addCleanup(self.delete_quietly, restored.id)
+        self.assertEqual(restored.transcript_digest, c.transcript_digest)
+        error = self.assertRaisesCode(grpc.StatusCode.FAILED_PRECONDITION,
+                                      self.client.restore_checkpoint,
+                                      data=checkpoint.checkpoint_data, expected_digest=digest)
+        self.assertIn(digest, error.message)
+
     def test_named_checkpoint_and_restore_over_a_session(self):
         session = self.new_session()
         list(self.client.stream(session.id, [english_like(self.rng, 200)]))
