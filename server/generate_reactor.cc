@@ -34,7 +34,7 @@ GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerCo
     result_ = ToGrpcStatus(valid);
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void GenerateReactor::Run(std::string user) {
@@ -46,7 +46,7 @@ void GenerateReactor::Run(std::string user) {
     result_ = ToGrpcStatus(result);
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 absl::Status GenerateReactor::Generate(const std::string& user) {
@@ -116,7 +116,7 @@ void GenerateReactor::OnWriteDone(bool ok) {
     if (!ok) cancel_.store(true);
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void GenerateReactor::OnCancel() { cancel_.store(true); }
@@ -129,8 +129,11 @@ std::optional<grpc::Status> GenerateReactor::TakeFinish() {
   return *result_;
 }
 
-void GenerateReactor::FinishWith(std::optional<grpc::Status> status) {
-  if (status.has_value()) Finish(*status);
+void GenerateReactor::FinishWith(GenerateReactor* reactor, std::optional<grpc::Status> status) {
+  // Called outside the lock: OnDone deletes the reactor and its mutex, and
+  // may run as soon as Finish is called, by whichever thread took the
+  // finish. A caller without a status must not touch the reactor at all.
+  if (status.has_value()) reactor->Finish(*status);
 }
 
 void GenerateReactor::OnDone() {

@@ -35,7 +35,11 @@ class GenerateReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   absl::Status Generate(const std::string& user);
   void Push(v1::GenerateResponse response) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishWith(std::optional<grpc::Status> status);
+  // Finishes `reactor` when `status` holds one. Static: once another thread
+  // has taken the finish, OnDone may delete the reactor at any moment, so a
+  // caller without a status must not even make a member call on it (UBSan in
+  // server/fuzz/stream_fuzzer caught Run doing so after its last reply).
+  static void FinishWith(GenerateReactor* reactor, std::optional<grpc::Status> status);
 
   ServiceContext* const context_;
   grpc::CallbackServerContext* const call_;

@@ -47,7 +47,7 @@ StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContex
     EndStream(ToGrpcStatus(user.status()));
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void StreamReactor::OnReadDone(bool ok) {
@@ -57,7 +57,7 @@ void StreamReactor::OnReadDone(bool ok) {
     OnReadDoneLocked(ok);
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void StreamReactor::OnReadDoneLocked(bool ok) {
@@ -195,7 +195,7 @@ void StreamReactor::Run(Pending pending) {
     ScheduleNext(session_id);
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void StreamReactor::Reply(const v1::StreamResponse& response) {
@@ -224,7 +224,7 @@ void StreamReactor::OnWriteDone(bool ok) {
     MaybeRead();                   // reading may have paused on a full queue
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void StreamReactor::OnCancel() {
@@ -235,7 +235,7 @@ void StreamReactor::OnCancel() {
     EndStream(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
     status = TakeFinish();
   }
-  FinishWith(std::move(status));
+  FinishWith(this, std::move(status));
 }
 
 void StreamReactor::EndStream(grpc::Status status) {
@@ -252,10 +252,11 @@ std::optional<grpc::Status> StreamReactor::TakeFinish() {
   return status;
 }
 
-void StreamReactor::FinishWith(std::optional<grpc::Status> status) {
-  // Called outside the lock: OnDone deletes this reactor and its mutex, and
-  // may run as soon as Finish is called. Nothing touches `this` afterwards.
-  if (status.has_value()) Finish(*status);
+void StreamReactor::FinishWith(StreamReactor* reactor, std::optional<grpc::Status> status) {
+  // Called outside the lock: OnDone deletes the reactor and its mutex, and
+  // may run as soon as Finish is called, by whichever thread took the
+  // finish. A caller without a status must not touch the reactor at all.
+  if (status.has_value()) reactor->Finish(*status);
 }
 
 void StreamReactor::OnDone() {

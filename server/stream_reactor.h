@@ -68,7 +68,11 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   // The status to Finish with, once: when reads are over (or the stream is
   // ending), nothing is in flight and every reply is written.
   std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishWith(std::optional<grpc::Status> status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Finishes `reactor` when `status` holds one. Static: once another thread
+  // has taken the finish, OnDone may delete the reactor at any moment, so a
+  // caller without a status must not even make a member call on it (UBSan in
+  // server/fuzz/stream_fuzzer caught Run doing so after its last reply).
+  static void FinishWith(StreamReactor* reactor, std::optional<grpc::Status> status);
 
   ServiceContext* const context_;
   grpc::CallbackServerContext* const call_;
