@@ -1,8 +1,9 @@
 """Three hecated replicas behind a real nginx (deploy/nginx/hecate.conf), live.
 
-Starts 3 replicas on loopback sharing one checkpoint store (--replica_id,
---checkpoint_dir, --checkpoint_interval, --session_lease) and nginx serving
-the shipped config (only addresses and temp paths replaced), then shows:
+Starts 3 replicas sharing one checkpoint store (--replica_id, --checkpoint_dir,
+--checkpoint_interval, --session_lease), listening on Unix sockets, and nginx
+on loopback serving the shipped config (only the replicas' addresses, ports
+and temp paths replaced), then shows:
 
   1. 100 sessions created through the proxy spread with no replica holding
      more than half of them;
@@ -23,6 +24,7 @@ Outside Bazel:
       python3 deploy/replicas_live_test.py
 """
 
+import hashlib
 import os
 import random
 import re
@@ -50,6 +52,12 @@ READY_SECONDS = 60       # generous: CI machines are shared
 RETRY_SECONDS = 60
 TOP_K = 256              # the whole next-byte distribution
 KEYS = {"alice": "alice-key-0123456789abcdef", "bob": "bob-key-0123456789abcdef0"}
+# The spread is a property of the hash ring and the ids, so both are fixed:
+# the replicas listen on Unix sockets that nginx names by relative paths
+# (r0.sock..., its ring hashes those names, not a port that changes every
+# run), and the clients propose these ids. Any run spreads them the same way.
+SESSION_IDS = [hashlib.sha256(f"replicas_live_test {n}".encode()).hexdigest()[:32]
+               for n in range(SESSIONS)]
 
 
 def free_port() -> int:
@@ -67,7 +75,7 @@ def shipped_conf_path() -> str:
 
 def nginx_conf(prefix: str, replicas, listen_port: int, health_port: int) -> str:
     """deploy/nginx/hecate.conf inside a minimal main context, with the
-    replicas' loopback addresses for the per-pod Service names."""
+    replicas' addresses for the per-pod Service names."""
     with open(shipped_conf_path()) as f:
         snippet = f.read()
     servers = re.findall(r"^\s*server hecate-(\d+):50051([^;]*);", snippet, re.M)
@@ -132,26 +140,32 @@ class ReplicasBehindNginxTest(unittest.TestCase):
         with open(keys, "w") as f:
             f.writelines(f"{user}:{key}\n" for user, key in KEYS.items())
         os.chmod(keys, 0o600)
+        # Short: a Unix socket path has at most 107 bytes.
+        cls.sockets = tempfile.mkdtemp(prefix="hecate-replicas-", dir="/tmp")
         cls.replicas = []
         for i in range(3):
+            socket_path = os.path.join(cls.sockets, f"r{i}.sock")
             cls.replicas.append(LiveDaemon(os.path.join(cls.tmp, f"r{i}"), [
+                f"--listen=unix:{socket_path}",
                 f"--replica_id=r{i}", f"--checkpoint_dir={shared}",
                 f"--checkpoint_interval={CHECKPOINT_INTERVAL}", f"--session_lease={LEASE}",
                 f"--api_keys={keys}", "--max_sessions_per_user=200", "--drain_timeout=5s",
                 "--worker_threads=2"]))
+            cls.replicas[-1].target = f"unix:{socket_path}"
         cls.nginx_dir = os.path.join(cls.tmp, "nginx")
         os.makedirs(cls.nginx_dir)
         cls.nginx = None
         for _ in range(5):  # a port taken between free_port() and nginx: try others
             port, health = free_port(), free_port()
             with open(os.path.join(cls.nginx_dir, "nginx.conf"), "w") as f:
-                f.write(nginx_conf(cls.nginx_dir, [r.target for r in cls.replicas], port,
-                                   health))
+                f.write(nginx_conf(cls.nginx_dir, [f"unix:r{i}.sock" for i in range(3)],
+                                   port, health))
             nginx = shutil.which("nginx") or "/usr/sbin/nginx"
             cls.nginx = subprocess.Popen(
                 [nginx, "-p", cls.nginx_dir, "-e", os.path.join(cls.nginx_dir, "error.log"),
                  "-c", os.path.join(cls.nginx_dir, "nginx.conf"), "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                cwd=cls.sockets)  # where the relative socket names resolve
             cls.proxy = f"127.0.0.1:{port}"
             if cls.wait_for_proxy():
                 break
@@ -198,6 +212,7 @@ class ReplicasBehindNginxTest(unittest.TestCase):
             if replica.process.poll() is None:
                 replica.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        shutil.rmtree(cls.sockets, ignore_errors=True)
 
     def held(self, replica) -> dict:
         """session id -> pulse id of alice's sessions held by `replica`."""
@@ -219,7 +234,8 @@ class ReplicasBehindNginxTest(unittest.TestCase):
         alice, bob = self.alice, self.bob
 
         # 1. Spread: the client proposes each id, nginx hashes it.
-        ids = [alice.create_session().id for _ in range(SESSIONS)]
+        ids = [alice.create_session(session_id).id for session_id in SESSION_IDS]
+        self.assertEqual(ids, SESSION_IDS)
         holders = [self.held(r) for r in replicas]
         counts = [len(h) for h in holders]
         print(f"sessions per replica after {SESSIONS} creates: {counts}", file=sys.stderr)
@@ -291,10 +307,18 @@ class ReplicasBehindNginxTest(unittest.TestCase):
                 start, first, second = texts[i]
                 resumed = retrying(lambda: alice.get_session(i)).pulse_id
                 self.assertEqual(alice.resumed_pulses.get(i), resumed, i)
-                self.assertIn(resumed, (start + len(first), start + len(first) + len(second)))
-                sent = start + len(first) + len(second) - resumed
-                if sent:
-                    list(alice.stream(i, [second], expected_pulse_id=resumed))
+                # A checkpoint is always at a chunk boundary: normally after
+                # the first text (the second one lost with the replica), or
+                # after the second (a tick came before the kill), or, on a
+                # machine too slow to tick in 3 s, before both.
+                boundaries = (start, start + len(first), start + len(first) + len(second))
+                self.assertIn(resumed, boundaries)
+                sent = boundaries[-1] - resumed
+                unsent = [text for text, end in ((first, boundaries[1]), (second, boundaries[2]))
+                          if end > resumed]
+                for text in unsent:  # exactly once: each applied only where expected
+                    list(alice.stream(i, [text],
+                                      expected_pulse_id=alice.get_session(i).pulse_id))
                 tail = b"!\n"
                 pulse, got = distribution(alice, i, tail)
                 self.assertEqual(pulse, start + len(first) + len(second) + len(tail))

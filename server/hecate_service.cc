@@ -150,7 +150,9 @@ grpc::ServerUnaryReactor* HecateService::DeleteSession(
              const v1::DeleteSessionRequest& request,
              v1::DeleteSessionResponse*) -> absl::Status {
         HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
-        HECATE_RETURN_IF_ERROR(context_->store->Delete(request.session_id(), user));
+        HECATE_RETURN_IF_ERROR(RetryAfterPublish(*context_, request.session_id(), [&] {
+          return context_->store->Delete(request.session_id(), user);
+        }));
         if (context_->shared != nullptr) context_->shared->Forget(request.session_id(), user);
         return absl::OkStatus();
       });
@@ -169,8 +171,9 @@ grpc::ServerUnaryReactor* HecateService::ExportCheckpoint(
           return absl::InvalidArgumentError("omit_data needs a name to store the checkpoint under");
         }
         HECATE_ASSIGN_OR_RETURN(
-            ExportedCheckpoint exported,
-            context_->store->Export(request.session_id(), user, request.name()));
+            ExportedCheckpoint exported, RetryAfterPublish(*context_, request.session_id(), [&] {
+              return context_->store->Export(request.session_id(), user, request.name());
+            }));
         response->set_size_bytes(static_cast<int64_t>(exported.bytes.size()));
         response->set_pulse_id(exported.pulse_id);
         response->set_model_fingerprint(exported.model_fingerprint);

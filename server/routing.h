@@ -11,7 +11,10 @@
 #ifndef HECATE_SERVER_ROUTING_H_
 #define HECATE_SERVER_ROUTING_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/server_context.h"
 #include "server/service_context.h"
@@ -28,6 +31,31 @@ inline constexpr char kResumedPulseKey[] = "x-hecate-resumed-pulse";
 // initial metadata.
 absl::Status EnsureSessionHere(ServiceContext& context, grpc::CallbackServerContext* call,
                                absl::string_view user, absl::string_view session_id);
+
+inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+
+// Runs `claim` (a store call that claims the session: Acquire, Export,
+// Delete) and, when it is ABORTED because the shared store was writing the
+// session at that moment (every --checkpoint_interval), waits for that write
+// and runs it again, so a client never sees ABORTED for the replica's own
+// background work. ABORTED from another client's writer stays ABORTED.
+template <typename Claim>
+auto RetryAfterPublish(ServiceContext& context, absl::string_view session_id, Claim claim)
+    -> decltype(claim()) {
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t epoch =
+        context.shared != nullptr ? context.shared->PublishEpoch(session_id) : 0;
+    auto result = claim();
+    if (context.shared == nullptr || attempt == 3 || !absl::IsAborted(StatusOf(result)) ||
+        !context.shared->WaitForPublish(session_id, epoch)) {
+      return result;
+    }
+  }
+}
 
 }  // namespace hecate
 

@@ -29,7 +29,9 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
                                                const TokenSink& sink) {
   SessionStore& store = *context.store;
   HECATE_RETURN_IF_ERROR(EnsureSessionHere(context, nullptr, user, session_id));
-  HECATE_ASSIGN_OR_RETURN(SessionLease lease, store.Acquire(session_id, user));
+  HECATE_ASSIGN_OR_RETURN(SessionLease lease, RetryAfterPublish(context, session_id, [&] {
+                            return store.Acquire(session_id, user);
+                          }));
   // Under the lease: nothing can apply between this check and the chunk.
   if (expected_pulse_id.has_value() && lease.pulse_id() != *expected_pulse_id) {
     return PulseMismatchError(session_id, lease.pulse_id(), *expected_pulse_id);

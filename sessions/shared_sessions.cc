@@ -101,6 +101,8 @@ absl::StatusOr<std::string> SharedSessions::IdOwner(absl::string_view id) const 
 void SharedSessions::Untrack(const std::string& id) {
   absl::MutexLock lock(&mu_);
   held_.erase(id);
+  auto epoch = publish_epoch_.find(id);
+  if (epoch != publish_epoch_.end() && epoch->second % 2 == 0) publish_epoch_.erase(epoch);
 }
 
 // ---- Creation, deletion ----
@@ -217,7 +219,41 @@ absl::StatusOr<uint64_t> SharedSessions::Adopt(absl::string_view id, absl::strin
 
 // ---- Writing ----
 
+uint64_t SharedSessions::PublishEpoch(absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = publish_epoch_.find(id);
+  return it == publish_epoch_.end() ? 0 : it->second;
+}
+
+bool SharedSessions::WaitForPublish(absl::string_view id, uint64_t epoch_before) const {
+  absl::MutexLock lock(&mu_);
+  auto epoch = [&] {
+    auto it = publish_epoch_.find(id);
+    return it == publish_epoch_.end() ? uint64_t{0} : it->second;
+  };
+  if (epoch() == epoch_before && epoch_before % 2 == 0) return false;  // not us
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (epoch() % 2 == 1) {
+    if (publish_done_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+  }
+  return true;
+}
+
 absl::Status SharedSessions::Publish(const std::string& id, Held* held) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++publish_epoch_[id];  // odd: writing
+  }
+  absl::Status status = PublishClaimed(id, held);
+  {
+    absl::MutexLock lock(&mu_);
+    ++publish_epoch_[id];  // even: done
+  }
+  publish_done_.SignalAll();
+  return status;
+}
+
+absl::Status SharedSessions::PublishClaimed(const std::string& id, Held* held) {
   SessionInfo info;
   std::vector<float> logits;
   HECATE_RETURN_IF_ERROR(store_->WithSession(id, held->owner, [&](SessionLease& lease) {

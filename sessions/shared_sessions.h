@@ -98,6 +98,14 @@ class SharedSessions {
   // lease. Returns how many were published; errors name the sessions.
   absl::StatusOr<int> PublishDrained();
 
+  // Writing a session claims it (as any writer does), so a request arriving
+  // meanwhile is ABORTED. PublishEpoch before such a request and
+  // WaitForPublish after its ABORTED tell whether a write of ours was the
+  // cause: then WaitForPublish waits until that write is over and returns
+  // true (run the request again); false means another writer holds it.
+  uint64_t PublishEpoch(absl::string_view id) const;
+  bool WaitForPublish(absl::string_view id, uint64_t epoch_before) const;
+
   void Start();
   void Stop();
   ~SharedSessions();
@@ -113,8 +121,10 @@ class SharedSessions {
                  CheckpointDir shared, LeaseDir leases);
 
   absl::StatusOr<uint64_t> Adopt(absl::string_view id, absl::string_view owner);
-  // Writes the session's checkpoint and metadata to the shared directory.
+  // Writes the session's checkpoint and metadata to the shared directory
+  // (PublishClaimed), counting the write in publish_epoch_.
   absl::Status Publish(const std::string& id, Held* held);
+  absl::Status PublishClaimed(const std::string& id, Held* held);
   std::string IdPath(absl::string_view id) const;
   // The owner named by ids/<id>, NOT_FOUND when the id is free.
   absl::StatusOr<std::string> IdOwner(absl::string_view id) const;
@@ -129,6 +139,9 @@ class SharedSessions {
   absl::Mutex adopt_mu_;  // one adoption at a time (LoadFromStateDir)
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Held> held_ ABSL_GUARDED_BY(mu_);
+  // Per session: odd while Publish writes it, incremented at start and end.
+  absl::flat_hash_map<std::string, uint64_t> publish_epoch_ ABSL_GUARDED_BY(mu_);
+  mutable absl::CondVar publish_done_;
   absl::Time next_checkpoint_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<std::thread> thread_;
