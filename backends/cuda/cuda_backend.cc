@@ -102,6 +102,23 @@ class CudaBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  // Device to device on the engine's stream: a fork never leaves the GPU.
+  absl::Status Copy(const BackendState& from, BackendState& to) override {
+    const CudaState* source = dynamic_cast<const CudaState*>(&from);
+    if (source == nullptr || source->owner() != this) {
+      return absl::InvalidArgumentError("Copy: not a state of this CUDA backend");
+    }
+    HECATE_ASSIGN_OR_RETURN(CudaState * target, Cast(to, "Copy"));
+    absl::MutexLock lock(&mu_);
+    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(target->data(), source->data(),
+                                                layout_.total_bytes(), cudaMemcpyDeviceToDevice,
+                                                engine_->stream()));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+    target->set_pulse(source->pulse_id());
+    return absl::OkStatus();
+  }
+
   absl::Status Forward(BackendState& state, absl::Span<const uint8_t> tokens, LogitsMode mode,
                        std::vector<float>* logits, const std::atomic<bool>* cancel,
                        size_t* applied) override {

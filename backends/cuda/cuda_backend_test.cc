@@ -260,6 +260,35 @@ TEST(CudaBackendStateTest, UploadDownloadRoundTripIsBitExact) {
   EXPECT_TRUE(back.BitwiseEquals(host));
 }
 
+// Fork: Copy is device to device, bit exact, and the copies are independent.
+TEST(CudaBackendStateTest, CopyIsBitExactAndIndependent) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const uint64_t seed = FreshSeed("Copy");
+  const ModelConfig config = Preset("tiny");
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeCudaBackend(testing::SensitiveModel(config, seed));
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  auto source = (*cuda)->NewState();
+  auto copy = (*cuda)->NewState();
+  ASSERT_TRUE(source.ok() && copy.ok());
+  ModelState host(config);
+  testing::FillRandom(host, seed);
+  ASSERT_TRUE((*cuda)->Upload(host, **source).ok());
+  ASSERT_TRUE((*cuda)->Copy(**source, **copy).ok());
+  EXPECT_EQ((*copy)->pulse_id(), host.pulse_id());
+  ModelState back(config);
+  std::fill(back.data().begin(), back.data().end(), kNaN);
+  ASSERT_TRUE((*cuda)->Download(**copy, back).ok());
+  EXPECT_TRUE(back.BitwiseEquals(host));
+  // Advancing the copy leaves the source as it was.
+  const std::vector<uint8_t> tokens = {1, 2, 3, 4, 5};
+  std::vector<float> logits;
+  ASSERT_TRUE((*cuda)->Forward(**copy, tokens, LogitsMode::kLast, &logits).ok());
+  std::fill(back.data().begin(), back.data().end(), kNaN);
+  ASSERT_TRUE((*cuda)->Download(**source, back).ok());
+  EXPECT_TRUE(back.BitwiseEquals(host));
+}
+
 TEST(CudaBackendValidationTest, BadInputsLeaveStateUnchanged) {
   HECATE_SKIP_WITHOUT_CUDA();
   const uint64_t seed = FreshSeed("Validation");
