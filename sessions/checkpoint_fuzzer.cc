@@ -13,6 +13,7 @@
 #include <string>
 
 #include "sessions/checkpoint.h"
+#include "sessions/checkpoint_format.h"
 #include "sessions/checkpoint_test_util.h"
 
 namespace {
@@ -38,8 +39,8 @@ const hecate::CheckpointSigning& FuzzSigning() {
 // (a signed one, read without a key, up to the seal's key id and MAC).
 void Check(const hecate::Model& model, absl::string_view bytes,
            const hecate::CheckpointSigning& signing) {
-  absl::StatusOr<hecate::ModelState> state =
-      hecate::DecodeCheckpoint(model, bytes, std::nullopt, signing);
+  absl::StatusOr<hecate::DecodedCheckpoint> state =
+      hecate::DecodeCheckpointWithTranscript(model, bytes, std::nullopt, signing);
   if (!state.ok()) {
     const absl::StatusCode code = state.status().code();
     if (code != absl::StatusCode::kDataLoss && code != absl::StatusCode::kInvalidArgument &&
@@ -48,9 +49,14 @@ void Check(const hecate::Model& model, absl::string_view bytes,
     }
     return;
   }
-  const bool is_signed = bytes.size() > 8 && bytes[8] == 2;  // accepted: version 1 or 2
-  absl::StatusOr<std::string> again = hecate::EncodeCheckpoint(
-      model, *state, is_signed ? FuzzSigning() : hecate::CheckpointSigning{});
+  // Accepted: version 1 to 4; 3 and 4 carry a transcript.
+  const bool is_signed = bytes.size() > 8 && hecate::checkpoint_format::IsSignedVersion(
+                                                 static_cast<uint8_t>(bytes[8]));
+  const hecate::CheckpointSigning& resign = is_signed ? FuzzSigning() : hecate::CheckpointSigning{};
+  absl::StatusOr<std::string> again =
+      state->transcript.has_value()
+          ? hecate::EncodeCheckpoint(model, state->state, *state->transcript, resign)
+          : hecate::EncodeCheckpoint(model, state->state, resign);
   if (!again.ok() || again->size() != bytes.size()) std::abort();
   const size_t compared = is_signed && signing.key == nullptr ? bytes.size() - 40 : bytes.size();
   if (absl::string_view(*again).substr(0, compared) != bytes.substr(0, compared)) {

@@ -31,10 +31,27 @@ int main(int argc, char** argv) {
     ++written;
     if (pulse == 1001) {
       std::string newer = *bytes;
-      hecate::testing::PutU32At(newer, hecate::testing::kVersionOffset, 3);
+      hecate::testing::PutU32At(newer, hecate::testing::kVersionOffset, 5);
       hecate::testing::RecomputeChecksums(newer);
-      std::ofstream(absl::StrCat(dir, "/version-3.ckpt"), std::ios::binary) << newer;
+      std::ofstream(absl::StrCat(dir, "/version-5.ckpt"), std::ios::binary) << newer;
       ++written;
+    }
+    if (pulse == 6 || pulse == 1001) {  // with a transcript (versions 3 and 4)
+      hecate::Transcript transcript;
+      std::string consumed;
+      for (uint64_t i = 0; i < pulse; ++i) consumed.push_back(static_cast<char>(i * 7 + 1));
+      transcript.Append(consumed, 40);
+      for (const bool sign : {false, true}) {
+        absl::StatusOr<std::string> with = hecate::EncodeCheckpoint(
+            *model, state, transcript,
+            sign ? hecate::testing::TestSigning() : hecate::CheckpointSigning{});
+        if (!with.ok()) return 1;
+        std::ofstream(absl::StrCat(dir, "/transcript-", sign ? "signed-" : "", "pulse-", pulse,
+                                   ".ckpt"),
+                      std::ios::binary)
+            << *with;
+        ++written;
+      }
     }
     if (pulse == 3 || pulse == 1001) {  // signed with the fuzzer's key (version 2)
       absl::StatusOr<std::string> sealed =

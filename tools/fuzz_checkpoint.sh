@@ -29,7 +29,7 @@ sources=(
   runtime/safetensors.cc
   base/sha256.cc
   sessions/crc32c.cc sessions/state_invariants.cc sessions/checkpoint.cc
-  sessions/checkpoint_key.cc
+  sessions/checkpoint_key.cc sessions/transcript.cc
   sessions/checkpoint_test_util.cc sessions/checkpoint_fuzzer.cc
 )
 
