@@ -131,6 +131,15 @@ class ReplicasBehindNginxTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        cls.replicas, cls.nginx, cls.sockets = [], None, None
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()  # unittest does not when setUpClass fails
+            raise
+
+    @classmethod
+    def start(cls):
         seed = int(os.environ.get("HECATE_TEST_SEED") or int.from_bytes(os.urandom(8), "little"))
         print(f"HECATE_TEST_SEED={seed}", file=sys.stderr)
         cls.rng = random.Random(seed)
@@ -202,7 +211,7 @@ class ReplicasBehindNginxTest(unittest.TestCase):
         for client in (getattr(cls, "alice", None), getattr(cls, "bob", None)):
             if client is not None:
                 client.close()
-        if cls.nginx is not None and cls.nginx.poll() is None:
+        if getattr(cls, "nginx", None) is not None and cls.nginx.poll() is None:
             cls.nginx.send_signal(signal.SIGQUIT)
             try:
                 cls.nginx.wait(30)
@@ -211,8 +220,9 @@ class ReplicasBehindNginxTest(unittest.TestCase):
         for replica in cls.replicas:
             if replica.process.poll() is None:
                 replica.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        shutil.rmtree(cls.sockets, ignore_errors=True)
+        for path in (getattr(cls, "tmp", None), cls.sockets):
+            if path:
+                shutil.rmtree(path, ignore_errors=True)
 
     def held(self, replica) -> dict:
         """session id -> pulse id of alice's sessions held by `replica`."""
