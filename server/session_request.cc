@@ -34,7 +34,8 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
                           }));
   // Under the lease: nothing can apply between this check and the chunk.
   if (expected_pulse_id.has_value() && lease.pulse_id() != *expected_pulse_id) {
-    return PulseMismatchError(session_id, lease.pulse_id(), *expected_pulse_id);
+    return PulseMismatchError(session_id, lease.pulse_id(), *expected_pulse_id,
+                              lease.info().transcript_digest);
   }
   StepBatcher::Participant participant(context.batcher);
   // The first apply is the input chunk; every later one a generated token.
@@ -81,11 +82,12 @@ absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::st
 }
 
 absl::Status PulseMismatchError(absl::string_view session_id, uint64_t current,
-                                uint64_t expected) {
-  absl::Status status = absl::FailedPreconditionError(
-      absl::StrCat("session ", session_id, " is at pulse id ", current,
-                   ", but expected_pulse_id is ", expected,
-                   "; nothing was applied (resend from pulse id ", current, ")"));
+                                uint64_t expected, absl::string_view digest) {
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+      "session ", session_id, " is at pulse id ", current,
+      digest.empty() ? "" : absl::StrCat(" (transcript digest ", digest, ")"),
+      ", but expected_pulse_id is ", expected, "; nothing was applied (resend from pulse id ",
+      current, ")"));
   status.SetPayload(kCurrentPulsePayload, absl::Cord(absl::StrCat(current)));
   return status;
 }

@@ -37,8 +37,9 @@ inline constexpr char kPulseIdTrailer[] = "x-hecate-pulse-id";
 
 // FAILED_PRECONDITION for a session at `current` asked to be at `expected`,
 // with `current` attached (CurrentPulseId reads it back).
+// The message also names the session's transcript digest when given.
 absl::Status PulseMismatchError(absl::string_view session_id, uint64_t current,
-                                uint64_t expected);
+                                uint64_t expected, absl::string_view digest = "");
 
 // The session's pulse id attached by PulseMismatchError, if any.
 std::optional<uint64_t> CurrentPulseId(const absl::Status& status);

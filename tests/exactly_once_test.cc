@@ -93,6 +93,10 @@ TEST_F(ExactlyOnceTest, ALostReplyIsRefusedOnResendAndResumedWithoutDuplicates) 
   EXPECT_NE(again.status().message().find(absl::StrCat("pulse id ", b)), std::string::npos)
       << again.status();
   EXPECT_EQ(alice_->GetSession(id)->pulse_id(), b);  // nothing applied
+  // The message also names the session's transcript digest.
+  const std::string digest = alice_->GetSession(id)->transcript_digest();
+  ASSERT_FALSE(digest.empty());
+  EXPECT_NE(again.status().message().find(digest), std::string::npos) << again.status();
   EXPECT_TRUE(stream->Finish().ok());
 
   // The helper, told the stale pulse id, is corrected by one refusal and
