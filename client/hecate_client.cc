@@ -3,7 +3,9 @@
 #include <random>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/file_io.h"
@@ -17,6 +19,8 @@ namespace {
 
 // The metadata key a ring-hash proxy routes on (server/routing.h).
 constexpr char kSessionRoutingKey[] = "x-hecate-session";
+// Initial metadata of a call whose replica adopted the session.
+constexpr char kResumedPulseKey[] = "x-hecate-resumed-pulse";
 
 // 128 random bits as 32 lowercase hex digits (std::random_device reads the
 // kernel's CSPRNG on Linux), the format of server-drawn session ids.
@@ -56,10 +60,16 @@ absl::StatusOr<std::unique_ptr<HecateClient>> HecateClient::Connect(const Client
       grpc::CreateCustomChannel(options.target, credentials, arguments), options);
 }
 
+struct HecateClient::ResumedPulses {
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, uint64_t> pulses ABSL_GUARDED_BY(mu);
+};
+
 HecateClient::HecateClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : channel_(std::move(channel)),
       stub_(v1::Hecate::NewStub(channel_)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      resumed_(std::make_shared<ResumedPulses>()) {}
 
 void HecateClient::PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
                                   absl::string_view session_id) const {
@@ -91,7 +101,28 @@ absl::StatusOr<v1::Session> HecateClient::GetSession(absl::string_view session_i
   v1::Session session;
   absl::Status status = FromGrpcStatus(stub_->GetSession(&context, request, &session));
   if (!status.ok()) return status;
+  std::optional<uint64_t> resumed;
+  const auto& metadata = context.GetServerInitialMetadata();
+  if (auto it = metadata.find(kResumedPulseKey); it != metadata.end()) {
+    uint64_t pulse = 0;
+    if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &pulse)) {
+      resumed = pulse;
+    }
+  }
+  absl::MutexLock lock(&resumed_->mu);
+  if (resumed.has_value()) {
+    resumed_->pulses[std::string(session_id)] = *resumed;
+  } else {
+    resumed_->pulses.erase(std::string(session_id));
+  }
   return session;
+}
+
+std::optional<uint64_t> HecateClient::LastResumedPulse(absl::string_view session_id) const {
+  absl::MutexLock lock(&resumed_->mu);
+  auto it = resumed_->pulses.find(std::string(session_id));
+  if (it == resumed_->pulses.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::StatusOr<std::vector<v1::Session>> HecateClient::ListSessions() {

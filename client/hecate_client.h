@@ -93,6 +93,12 @@ class HecateClient {
   // bits from std::random_device, so a proxy can route the creation.
   absl::StatusOr<v1::Session> CreateSession(absl::string_view session_id = "");
   absl::StatusOr<v1::Session> GetSession(absl::string_view session_id);
+  // The pulse id a replica resumed `session_id` at, when this client's last
+  // successful GetSession of it made that replica adopt it from the store
+  // replicas share (response metadata x-hecate-resumed-pulse); nullopt when
+  // that call adopted nothing. Behind a proxy, after UNAVAILABLE, retry
+  // GetSession, then resend what follows this pulse id.
+  std::optional<uint64_t> LastResumedPulse(absl::string_view session_id) const;
   // The caller's sessions, oldest first.
   absl::StatusOr<std::vector<v1::Session>> ListSessions();
   absl::Status DeleteSession(absl::string_view session_id);
@@ -175,6 +181,8 @@ class HecateClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Hecate::Stub> stub_;
   ClientOptions options_;
+  struct ResumedPulses;
+  std::shared_ptr<ResumedPulses> resumed_;
 };
 
 }  // namespace hecate
