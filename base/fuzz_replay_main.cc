@@ -1,9 +1,9 @@
-// A main() for the server's libFuzzer targets built without libFuzzer (the
-// regular gcc toolchain): runs LLVMFuzzerTestOneInput once on every file
-// named on the command line, or found in a named directory, in name order,
-// so CI compiles each target and replays its committed corpus. Prints the
-// input it is on, so a failing replay names it. Fails when it finds no input.
-// (sessions/fuzz_replay_main.cc is the checkpoint fuzzer's.)
+// A main() for libFuzzer targets built without libFuzzer (the regular gcc
+// toolchain; //base:fuzz_replay_main): runs LLVMFuzzerTestOneInput once on
+// every file named on the command line, or found in a named directory, in
+// name order, so CI compiles each target and replays its committed corpus.
+// Prints the input it is on, so a failing replay names it. Fails when it
+// finds no input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
