@@ -281,8 +281,9 @@ grpc::ServerUnaryReactor* HecateService::ReadTranscript(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::ReadTranscriptRequest, v1::ReadTranscriptResponse>(
       context_, call, "ReadTranscript", raw_request, raw_response,
-      [this](const std::string& user, const v1::ReadTranscriptRequest& request,
-             v1::ReadTranscriptResponse* response) -> absl::Status {
+      [this, call](const std::string& user, const v1::ReadTranscriptRequest& request,
+                   v1::ReadTranscriptResponse* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
         if (request.max_bytes() < 0) {
           return absl::InvalidArgumentError(
               absl::StrCat("max_bytes must be >= 0, got ", request.max_bytes()));
@@ -310,12 +311,19 @@ grpc::ServerUnaryReactor* HecateService::ForkSession(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::ForkSessionRequest, v1::Session>(
       context_, call, "ForkSession", raw_request, raw_response,
-      [this](const std::string& user, const v1::ForkSessionRequest& request,
-             v1::Session* response) -> absl::Status {
+      [this, call](const std::string& user, const v1::ForkSessionRequest& request,
+                   v1::Session* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
         std::optional<uint64_t> at_pulse;
         if (request.has_at_pulse()) at_pulse = request.at_pulse();
         HECATE_ASSIGN_OR_RETURN(SessionInfo info,
                                 context_->store->Fork(request.session_id(), user, at_pulse));
+        if (context_->shared != nullptr) {
+          // The fork is a new session: shared from now on, as a restored one.
+          if (absl::Status s = context_->shared->Track(info.id, user); !s.ok()) {
+            LOG(WARNING) << "forked session " << info.id << " not shared: " << s;
+          }
+        }
         *response = ToProto(info);
         return absl::OkStatus();
       });
@@ -326,8 +334,9 @@ grpc::ServerUnaryReactor* HecateService::RewindSession(
     grpc::ByteBuffer* raw_response) {
   return RunUnary<v1::RewindSessionRequest, v1::Session>(
       context_, call, "RewindSession", raw_request, raw_response,
-      [this](const std::string& user, const v1::RewindSessionRequest& request,
-             v1::Session* response) -> absl::Status {
+      [this, call](const std::string& user, const v1::RewindSessionRequest& request,
+                   v1::Session* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
         HECATE_ASSIGN_OR_RETURN(
             SessionInfo info,
             context_->store->Rewind(request.session_id(), user, request.to_pulse()));

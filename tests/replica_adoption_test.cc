@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "base/test_temp_dir.h"
 #include "client/hecate_client.h"
 #include "gtest/gtest.h"
@@ -77,6 +78,53 @@ TEST(ReplicaAdoptionTest, DrainedSessionMovesWithItsPulseAndTheClientIsTold) {
   EXPECT_EQ(more->pulse_id, 16u);
   EXPECT_TRUE(to_b->DeleteSession(id).ok());
   EXPECT_TRUE(absl::IsNotFound(to_b->GetSession(id).status()));
+}
+
+// Transcripts, forks and rewinds adopt like every other call about a
+// session (none is UNAVAILABLE or NOT_FOUND on the replica that did not
+// create it), and a fork made after adoption is itself shared.
+TEST(ReplicaAdoptionTest, ForkTranscriptAndRewindAdoptTheSession) {
+  const std::string shared = TestTempDir("shared");
+  std::unique_ptr<DaemonProcess> a = StartReplica("a", shared);
+  std::unique_ptr<DaemonProcess> b = StartReplica("b", shared);
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  std::unique_ptr<HecateClient> to_a = Connect(*a);
+  std::unique_ptr<HecateClient> to_b = Connect(*b);
+
+  absl::StatusOr<v1::Session> session = to_a->CreateSession();
+  ASSERT_TRUE(session.ok()) << session.status();
+  const std::string id = session->id();
+  const std::string text = "forks travel too";
+  ASSERT_TRUE(to_a->StreamResumable(id, text, 0).ok());
+  absl::StatusOr<int> exit_code = a->Stop(SIGTERM);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+
+  // The first call about the session on b is a transcript read: it adopts.
+  absl::StatusOr<std::string> transcript = to_b->ReadWholeTranscript(id);
+  ASSERT_TRUE(transcript.ok()) << transcript.status();
+  EXPECT_EQ(*transcript, text);
+  absl::StatusOr<v1::Session> fork = to_b->ForkSession(id);
+  ASSERT_TRUE(fork.ok()) << fork.status();
+  EXPECT_EQ(fork->pulse_id(), text.size());
+  // Rewind snapshots stay with the replica that took them (not in the
+  // shared store): the adopted session reaches back to where it resumed.
+  absl::StatusOr<v1::Session> rewound = to_b->RewindSession(id, 5);
+  EXPECT_TRUE(absl::IsOutOfRange(rewound.status())) << rewound.status();
+  EXPECT_NE(rewound.status().message().find(absl::StrCat(text.size())), absl::string_view::npos)
+      << rewound.status();
+
+  // b drains; a third replica adopts the fork, which b shared.
+  exit_code = b->Stop(SIGTERM);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  std::unique_ptr<DaemonProcess> c = StartReplica("c", shared);
+  ASSERT_TRUE(c != nullptr);
+  std::unique_ptr<HecateClient> to_c = Connect(*c);
+  absl::StatusOr<v1::Session> adopted_fork = to_c->GetSession(fork->id());
+  ASSERT_TRUE(adopted_fork.ok()) << adopted_fork.status();
+  EXPECT_EQ(adopted_fork->pulse_id(), text.size());
+  absl::StatusOr<v1::Session> adopted = to_c->GetSession(id);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->pulse_id(), text.size());
 }
 
 }  // namespace
