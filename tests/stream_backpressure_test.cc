@@ -66,10 +66,12 @@ TEST_F(StreamBackpressureTest, UnreadRepliesToHugeIdsDoNotGrowTheDaemon) {
               kSettled, rss_settled / 1048576.0, rss_after / 1048576.0);
   // Before the fix each rejected request queued a reply echoing its 60 KB
   // id: about 60 MiB more per 1000 requests, on and on (120 MiB from 1000
-  // to 3000). What is left is buffers that stop growing early (HTTP/2
-  // windows, the allocator's free lists: 10 to 50 MiB in all, measured).
-  EXPECT_LT(rss_after - rss_settled, int64_t{48} << 20);
-  EXPECT_LT(rss_after - rss_before, int64_t{96} << 20);
+  // to 3000, 180 MiB in all). What is left is buffers that stop growing
+  // early (HTTP/2 windows, the allocator's free lists): 25 to 49 MiB from
+  // 1000 to 3000 and up to 60 MiB in all, measured on a loaded 2-core
+  // machine; the bounds sit between that and the leak.
+  EXPECT_LT(rss_after - rss_settled, int64_t{80} << 20);
+  EXPECT_LT(rss_after - rss_before, int64_t{128} << 20);
 
   // Once the client reads, every request is answered, with bounded echoes,
   // and the stream goes on working.
