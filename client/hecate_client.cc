@@ -83,8 +83,16 @@ void HecateClient::PrepareContext(grpc::ClientContext* context, absl::Duration d
 }
 
 absl::StatusOr<v1::Session> HecateClient::CreateSession(absl::string_view session_id) {
+  CreateSessionOptions options;
+  options.session_id = std::string(session_id);
+  return CreateSession(options);
+}
+
+absl::StatusOr<v1::Session> HecateClient::CreateSession(const CreateSessionOptions& options) {
   v1::CreateSessionRequest request;
-  request.set_session_id(session_id.empty() ? NewRoutableSessionId() : std::string(session_id));
+  request.set_session_id(options.session_id.empty() ? NewRoutableSessionId()
+                                                    : options.session_id);
+  request.set_keep_on_expiry(options.keep_on_expiry);
   grpc::ClientContext context;
   PrepareContext(&context, options_.deadline, request.session_id());
   v1::Session session;

@@ -53,6 +53,15 @@ struct GenerateResult {
 };
 
 // StreamResumable: how to send, and how long to keep trying.
+// Choices for a new session (CreateSessionRequest says what each does).
+struct CreateSessionOptions {
+  // Proposed id; empty: 128 fresh random bits (see CreateSession).
+  std::string session_id;
+  // On expiry (the server's --session_ttl), stored as checkpoint
+  // "expired-<id>" before it is deleted.
+  bool keep_on_expiry = false;
+};
+
 struct ResumeOptions {
   // Bytes per StreamRequest (at most the server's --max_chunk_bytes).
   size_t chunk_bytes = 65536;
@@ -92,6 +101,7 @@ class HecateClient {
   // With the id proposed (32 lowercase hex digits); empty: 128 fresh random
   // bits from std::random_device, so a proxy can route the creation.
   absl::StatusOr<v1::Session> CreateSession(absl::string_view session_id = "");
+  absl::StatusOr<v1::Session> CreateSession(const CreateSessionOptions& options);
   absl::StatusOr<v1::Session> GetSession(absl::string_view session_id);
   // The pulse id a replica resumed `session_id` at, when this client's last
   // successful GetSession of it made that replica adopt it from the store

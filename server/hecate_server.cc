@@ -122,6 +122,24 @@ absl::Status HecateServer::Init() {
               << absl::FormatDuration(options_.shared.lease_duration) << ")";
   }
 
+  if (options_.session_ttl > absl::ZeroDuration()) {
+    SharedSessions* shared = shared_.get();
+    expiry_ = std::make_unique<ExpirySweeper>(
+        store_.get(), options_.session_ttl, [shared](const ExpiryReport& report) {
+          for (const auto& [id, owner] : report.expired) {
+            if (shared != nullptr) shared->Forget(id, owner);
+          }
+          LOG_IF(INFO, report.deleted + report.kept > 0)
+              << "expiry: " << report.deleted << " sessions deleted, " << report.kept
+              << " stored by name and deleted";
+          for (const std::string& error : report.errors) LOG(WARNING) << "expiry: " << error;
+        });
+    expiry_->Start();
+    LOG(INFO) << "sessions idle for " << absl::FormatDuration(options_.session_ttl)
+              << " expire (checked every "
+              << absl::FormatDuration(ExpirySweepPeriod(options_.session_ttl)) << ")";
+  }
+
   const int threads = options_.worker_threads > 0
                           ? options_.worker_threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -209,6 +227,7 @@ absl::Status HecateServer::Drain() {
   // Cancels what is still open (idle streams, requests past the timeout).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   executor_->Shutdown();
+  if (expiry_ != nullptr) expiry_->Stop();  // drain saves every session, none expires
   if (shared_ != nullptr) shared_->Stop();  // no checkpoint writes during the drain
   absl::Status result = absl::OkStatus();
   if (!options_.store.state_dir.empty()) {

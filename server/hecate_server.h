@@ -25,6 +25,7 @@
 #include "server/metrics/store_metrics.h"
 #include "server/service_context.h"
 #include "sessions/session_store.h"
+#include "sessions/session_expiry.h"
 #include "sessions/shared_sessions.h"
 
 namespace hecate {
@@ -40,6 +41,9 @@ struct ServerOptions {
   // thread each while open); >= 2 (its pollers).
   int max_sync_threads = 16;
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Sessions idle longer than this expire (SessionStore::ExpireIdle, run by
+  // an ExpirySweeper); zero: never.
+  absl::Duration session_ttl = absl::ZeroDuration();
   // Continuous batching of concurrent sessions' steps (worth it on CUDA).
   bool batching = false;
   StepBatcher::Options batch;
@@ -80,6 +84,7 @@ class HecateServer {
   std::unique_ptr<metrics::StoreMetrics> store_metrics_;  // store_'s observer: outlives it
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<SharedSessions> shared_;  // null unless replicas share sessions
+  std::unique_ptr<ExpirySweeper> expiry_;   // null unless session_ttl > 0
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<StepBatcher> batcher_;
   ServiceContext context_;

@@ -84,9 +84,11 @@ grpc::ServerUnaryReactor* HecateService::CreateSession(
       [this](const std::string& user,
              const v1::CreateSessionRequest& request,
              v1::Session* response) -> absl::Status {
+        CreateOptions create;
+        create.keep_on_expiry = request.keep_on_expiry();
         if (context_->shared == nullptr) {
           HECATE_ASSIGN_OR_RETURN(SessionInfo info,
-                                  context_->store->Create(user, request.session_id()));
+                                  context_->store->Create(user, request.session_id(), create));
           *response = ToProto(info);
           return absl::OkStatus();
         }
@@ -96,7 +98,7 @@ grpc::ServerUnaryReactor* HecateService::CreateSession(
           HECATE_ASSIGN_OR_RETURN(id, NewSessionId());
         }
         HECATE_RETURN_IF_ERROR(context_->shared->Reserve(id, user));
-        absl::StatusOr<SessionInfo> info = context_->store->Create(user, id);
+        absl::StatusOr<SessionInfo> info = context_->store->Create(user, id, create);
         if (info.ok()) {
           if (absl::Status tracked = context_->shared->Track(id, user); !tracked.ok()) {
             info = tracked;

@@ -97,6 +97,9 @@ ABSL_FLAG(std::string, batching, "auto",
           "continuous batching of concurrent sessions' steps: auto (on for CUDA), on, off");
 ABSL_FLAG(absl::Duration, batch_max_wait, absl::Microseconds(500),
           "longest a step waits for others to join its batch");
+ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
+          "sessions idle (unused) this long expire: deleted, or stored as checkpoint "
+          "expired-<id> first when created with keep_on_expiry; 0: never");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "on SIGTERM, how long running requests may take to finish");
 
@@ -156,6 +159,7 @@ int Run() {
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.session_ttl = absl::GetFlag(FLAGS_session_ttl);
   const std::string batching = absl::GetFlag(FLAGS_batching);
   if (batching != "auto" && batching != "on" && batching != "off") {
     LOG(ERROR) << "--batching must be auto, on or off, got " << batching;

@@ -39,6 +39,7 @@ v1::Session ToProto(const SessionInfo& info) {
   s.set_tokens_out(info.tokens_out);
   s.set_transcript_digest(info.transcript_digest);
   s.set_transcript_start_pulse(info.transcript_start_pulse);
+  s.set_keep_on_expiry(info.keep_on_expiry);
   return s;
 }
 

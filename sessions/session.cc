@@ -101,7 +101,18 @@ SessionInfo Session::Info() const {
   info.tokens_out = tokens_out_;
   info.transcript_digest = transcript_.digest_hex();
   info.transcript_start_pulse = transcript_.journal_start();
+  info.keep_on_expiry = keep_on_expiry_;
   return info;
+}
+
+void Session::set_keep_on_expiry(bool keep) {
+  absl::MutexLock lock(&mu_);
+  keep_on_expiry_ = keep;
+}
+
+bool Session::keep_on_expiry() const {
+  absl::MutexLock lock(&mu_);
+  return keep_on_expiry_;
 }
 
 Residency Session::residency() const {

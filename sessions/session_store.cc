@@ -116,7 +116,8 @@ absl::Status SessionStore::LimitError(absl::string_view owner) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::string_view id) {
+absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::string_view id,
+                                                  const CreateOptions& create) {
   HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
   if (!id.empty()) HECATE_RETURN_IF_ERROR(ValidateSessionId(id));
   {
@@ -124,14 +125,15 @@ absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::
     HECATE_RETURN_IF_ERROR(LimitError(owner));
   }
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
-  return Insert(owner, std::move(state), 0, Transcript(0), {}, id);
+  return Insert(owner, std::move(state), 0, Transcript(0), {}, id, create.keep_on_expiry);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
                                                  std::unique_ptr<BackendState> state,
                                                  uint64_t pulse_id, Transcript transcript,
                                                  absl::Span<const float> next_logits,
-                                                 absl::string_view requested_id) {
+                                                 absl::string_view requested_id,
+                                                 bool keep_on_expiry) {
   const size_t bytes = state->resident_bytes();
   std::shared_ptr<Session> session;
   {
@@ -153,6 +155,7 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     if (pulse_id == 0) session->snapshots().StartFresh(transcript.chain());
     session->set_transcript(std::move(transcript));
     if (!next_logits.empty()) session->set_next_logits(next_logits);
+    session->set_keep_on_expiry(keep_on_expiry);
     session->RecordUse(0, 0, ++use_sequence_, now);
     sessions_.emplace(id, Entry{session, Residency::kDevice, bytes});
     ++sessions_per_user_[owner];
@@ -220,7 +223,11 @@ std::vector<SessionInfo> SessionStore::List(absl::string_view owner) const {
 
 absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner) {
   HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, ClaimDroppingDiskCopy(id, owner));
-  Session& session = *claimed;
+  DropClaimed(*claimed);
+  return absl::OkStatus();
+}
+
+void SessionStore::DropClaimed(Session& session) {
   session.Close();
   {
     absl::MutexLock lock(&mu_);
@@ -235,7 +242,6 @@ absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner)
     }
   }
   session.EndWrite();  // wakes waiters, who now get NOT_FOUND
-  return absl::OkStatus();
 }
 
 // ---- Leases ----

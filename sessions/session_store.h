@@ -61,6 +61,17 @@
 // options.reserved_state_bytes free for session files. Drain saves every
 // session it can, one by one, and reports each one it could not.
 //
+// Expiry (session_expiry.cc): ExpireIdle deletes every session idle (not
+// used, not claimed) longer than a TTL; a session created with
+// keep_on_expiry is first stored as the named checkpoint
+// ExpiryCheckpointName(id) ("expired-<id>", within its owner's quota), and
+// when that fails it is kept, not deleted, and the failure reported. A
+// session busy with a chunk is never expired. ExpirySweeper runs ExpireIdle
+// periodically on a thread of its own. The keep_on_expiry flag lives in
+// memory only: a session offloaded to disk keeps it, but one drained and
+// loaded again after a restart (LoadFromStateDir) or restored from a
+// checkpoint comes back without it.
+//
 // Observation: options.observer (store_observer.h) is told of the sessions
 // and bytes per tier, evictions and checkpoints as they happen; the store
 // keeps no statistics of its own.
@@ -156,6 +167,25 @@ struct SessionStoreOptions {
   StoreObserver* observer = nullptr;
 };
 
+// Choices made when a session is created.
+struct CreateOptions {
+  // Stored as checkpoint ExpiryCheckpointName(id) when it expires.
+  bool keep_on_expiry = false;
+};
+
+// The name an expired keep_on_expiry session is stored under.
+std::string ExpiryCheckpointName(absl::string_view session_id);
+
+// What one ExpireIdle pass did.
+struct ExpiryReport {
+  size_t deleted = 0;  // deleted without a checkpoint
+  size_t kept = 0;     // stored as a named checkpoint, then deleted
+  size_t failed = 0;   // keep_on_expiry, but the checkpoint failed: still live
+  std::vector<std::string> errors;  // one line per failure
+  // (id, owner) of every session deleted by the pass (deleted and kept).
+  std::vector<std::pair<std::string, std::string>> expired;
+};
+
 // Whether applied tokens came from the client or from the sampler.
 enum class TokenSource { kInput, kGenerated };
 
@@ -246,7 +276,8 @@ class SessionStore {
   // `id` (proposed by the client, so a proxy can route its creation; 32
   // lowercase hex digits, else INVALID_ARGUMENT) becomes the session's id:
   // ALREADY_EXISTS when a live session, of any user, has it.
-  absl::StatusOr<SessionInfo> Create(absl::string_view owner, absl::string_view id = "");
+  absl::StatusOr<SessionInfo> Create(absl::string_view owner, absl::string_view id = "",
+                                     const CreateOptions& create = {});
   absl::StatusOr<SessionInfo> Get(absl::string_view id, absl::string_view owner) const;
   // The owner's sessions, oldest first.
   std::vector<SessionInfo> List(absl::string_view owner) const;
@@ -342,6 +373,12 @@ class SessionStore {
   absl::StatusOr<SessionInfo> Rewind(absl::string_view id, absl::string_view owner,
                                      uint64_t to_pulse);
 
+  // Expiry: deletes every session whose last use is more than `ttl` before
+  // `now` and that nobody holds (a busy session is skipped, never waited
+  // for); keep_on_expiry ones are stored by name first (see above). A ttl
+  // of zero or less expires nothing.
+  ExpiryReport ExpireIdle(absl::Duration ttl, absl::Time now);
+
   // Drain: writes every session to the state directory (waiting for busy
   // ones to be released) and frees its memory. FAILED_PRECONDITION without a
   // state directory.
@@ -372,11 +409,15 @@ class SessionStore {
   absl::StatusOr<std::shared_ptr<Session>> ClaimDroppingDiskCopy(absl::string_view id,
                                                                  absl::string_view owner);
   void ReleaseLease(Session& session);
+  // Closes the claimed session (whose disk copy is already gone), forgets
+  // it and releases the claim.
+  void DropClaimed(Session& session);
   absl::StatusOr<SessionInfo> Insert(absl::string_view owner,
                                      std::unique_ptr<BackendState> state, uint64_t pulse_id,
                                      Transcript transcript,
                                      absl::Span<const float> next_logits = {},
-                                     absl::string_view id = "");
+                                     absl::string_view id = "",
+                                     bool keep_on_expiry = false);
   absl::StatusOr<SessionInfo> Restore(absl::string_view owner, absl::string_view bytes,
                                       std::optional<uint64_t> expected_pulse_id,
                                       absl::string_view target_id,
