@@ -93,6 +93,7 @@ absl::StatusOr<v1::Session> HecateClient::CreateSession(const CreateSessionOptio
   request.set_session_id(options.session_id.empty() ? NewRoutableSessionId()
                                                     : options.session_id);
   request.set_keep_on_expiry(options.keep_on_expiry);
+  request.set_pinned(options.pinned);
   grpc::ClientContext context;
   PrepareContext(&context, options_.deadline, request.session_id());
   v1::Session session;

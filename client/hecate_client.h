@@ -60,6 +60,9 @@ struct CreateSessionOptions {
   // On expiry (the server's --session_ttl), stored as checkpoint
   // "expired-<id>" before it is deleted.
   bool keep_on_expiry = false;
+  // Never moved below host memory by eviction (within the server's
+  // --max_pinned_sessions_per_user).
+  bool pinned = false;
 };
 
 struct ResumeOptions {

@@ -86,6 +86,7 @@ grpc::ServerUnaryReactor* HecateService::CreateSession(
              v1::Session* response) -> absl::Status {
         CreateOptions create;
         create.keep_on_expiry = request.keep_on_expiry();
+        create.pinned = request.pinned();
         if (context_->shared == nullptr) {
           HECATE_ASSIGN_OR_RETURN(SessionInfo info,
                                   context_->store->Create(user, request.session_id(), create));

@@ -1,5 +1,6 @@
 // hecated: parses flags, loads the model, picks the backend and starts
 // HecateServer; SIGTERM/SIGINT drain it, SIGHUP reloads the API key file.
+#include <algorithm>
 #include <malloc.h>
 #include <signal.h>
 
@@ -84,6 +85,8 @@ ABSL_FLAG(int64_t, max_snapshot_bytes_per_session, -1,
 ABSL_FLAG(int32_t, max_inflight_per_stream, 64, "requests in flight on one Stream call");
 ABSL_FLAG(int32_t, max_sessions, 1024, "sessions in total");
 ABSL_FLAG(int32_t, max_sessions_per_user, 64, "sessions per user");
+ABSL_FLAG(int32_t, max_pinned_sessions_per_user, 4,
+          "sessions one user may create pinned (never moved below host memory)");
 ABSL_FLAG(int64_t, device_memory_budget, int64_t{2} << 30,
           "bytes of session state on the device before idle sessions move down");
 ABSL_FLAG(int64_t, host_memory_budget, int64_t{8} << 30,
@@ -185,6 +188,8 @@ int Run() {
   }
   options.store.max_sessions_total = absl::GetFlag(FLAGS_max_sessions);
   options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
+  options.store.max_pinned_sessions_per_user =
+      static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_max_pinned_sessions_per_user)));
   options.store.device_budget_bytes = absl::GetFlag(FLAGS_device_memory_budget);
   options.store.host_budget_bytes = absl::GetFlag(FLAGS_host_memory_budget);
   options.store.host_tier = (*backend)->name() != "cpu";

@@ -40,6 +40,7 @@ v1::Session ToProto(const SessionInfo& info) {
   s.set_transcript_digest(info.transcript_digest);
   s.set_transcript_start_pulse(info.transcript_start_pulse);
   s.set_keep_on_expiry(info.keep_on_expiry);
+  s.set_pinned(info.pinned);
   return s;
 }
 

@@ -102,12 +102,23 @@ SessionInfo Session::Info() const {
   info.transcript_digest = transcript_.digest_hex();
   info.transcript_start_pulse = transcript_.journal_start();
   info.keep_on_expiry = keep_on_expiry_;
+  info.pinned = pinned_;
   return info;
 }
 
 void Session::set_keep_on_expiry(bool keep) {
   absl::MutexLock lock(&mu_);
   keep_on_expiry_ = keep;
+}
+
+void Session::set_pinned(bool pinned) {
+  absl::MutexLock lock(&mu_);
+  pinned_ = pinned;
+}
+
+bool Session::pinned() const {
+  absl::MutexLock lock(&mu_);
+  return pinned_;
 }
 
 bool Session::keep_on_expiry() const {

@@ -61,6 +61,8 @@ struct SessionInfo {
   // On expiry (SessionStore::ExpireIdle) stored as checkpoint
   // ExpiryCheckpointName(id) before it is deleted.
   bool keep_on_expiry = false;
+  // Never moved below host memory by eviction (SessionStore).
+  bool pinned = false;
 };
 
 // Bytes of a transcript and where it stood when they were read.
@@ -140,6 +142,9 @@ class Session {
   // Whether expiry stores the session as a named checkpoint first.
   void set_keep_on_expiry(bool keep);
   bool keep_on_expiry() const;
+  // Whether eviction may move the session to disk (it may not when pinned).
+  void set_pinned(bool pinned);
+  bool pinned() const;
   void RecordUse(uint64_t tokens_in, uint64_t tokens_out, uint64_t use_sequence, absl::Time now);
   // A failed, unsnapshotted chunk left the state half-advanced: every later
   // use fails with DATA_LOSS `reason` until a restore replaces the state.
@@ -170,6 +175,7 @@ class Session {
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
   std::string damage_ ABSL_GUARDED_BY(mu_);
   bool keep_on_expiry_ ABSL_GUARDED_BY(mu_) = false;
+  bool pinned_ ABSL_GUARDED_BY(mu_) = false;
   Transcript transcript_ ABSL_GUARDED_BY(mu_);
 
   // Touched only by the claim holder.

@@ -196,7 +196,9 @@ std::shared_ptr<Session> SessionStore::ClaimEvictionVictim(Residency* from, Resi
     }
     std::sort(candidates.begin(), candidates.end());
     for (const auto& [sequence, session] : candidates) {
-      // Busy sessions never move; damaged ones have nothing worth keeping.
+      // Pinned sessions never go to disk; busy ones never move; damaged ones
+      // have nothing worth keeping.
+      if (rule.dest == Residency::kDisk && session->pinned()) continue;
       if (!session->damage().empty() || !session->TryBeginWrite()) continue;
       *from = rule.tier;
       *to = rule.dest;

@@ -116,6 +116,18 @@ absl::Status SessionStore::LimitError(absl::string_view owner) const {
   return absl::OkStatus();
 }
 
+absl::Status SessionStore::PinLimitError(absl::string_view owner) const {
+  size_t pinned = 0;
+  for (const auto& [id, entry] : sessions_) {
+    if (entry.session->owner() == owner && entry.session->pinned()) ++pinned;
+  }
+  if (pinned >= options_.max_pinned_sessions_per_user) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "pinned session limit per user (", options_.max_pinned_sessions_per_user, ") reached"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::string_view id,
                                                   const CreateOptions& create) {
   HECATE_RETURN_IF_ERROR(ValidateName("user name", owner));
@@ -123,9 +135,10 @@ absl::StatusOr<SessionInfo> SessionStore::Create(absl::string_view owner, absl::
   {
     absl::MutexLock lock(&mu_);  // fail before allocating device memory
     HECATE_RETURN_IF_ERROR(LimitError(owner));
+    if (create.pinned) HECATE_RETURN_IF_ERROR(PinLimitError(owner));
   }
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
-  return Insert(owner, std::move(state), 0, Transcript(0), {}, id, create.keep_on_expiry);
+  return Insert(owner, std::move(state), 0, Transcript(0), {}, id, create);
 }
 
 absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
@@ -133,12 +146,13 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
                                                  uint64_t pulse_id, Transcript transcript,
                                                  absl::Span<const float> next_logits,
                                                  absl::string_view requested_id,
-                                                 bool keep_on_expiry) {
+                                                 const CreateOptions& create) {
   const size_t bytes = state->resident_bytes();
   std::shared_ptr<Session> session;
   {
     absl::MutexLock lock(&mu_);
     HECATE_RETURN_IF_ERROR(LimitError(owner));
+    if (create.pinned) HECATE_RETURN_IF_ERROR(PinLimitError(owner));
     std::string id(requested_id);
     if (!id.empty() && sessions_.contains(id)) {
       return absl::AlreadyExistsError(absl::StrCat("session ", id, " already exists"));
@@ -155,7 +169,8 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     if (pulse_id == 0) session->snapshots().StartFresh(transcript.chain());
     session->set_transcript(std::move(transcript));
     if (!next_logits.empty()) session->set_next_logits(next_logits);
-    session->set_keep_on_expiry(keep_on_expiry);
+    session->set_keep_on_expiry(create.keep_on_expiry);
+    session->set_pinned(create.pinned);
     session->RecordUse(0, 0, ++use_sequence_, now);
     sessions_.emplace(id, Entry{session, Residency::kDevice, bytes});
     ++sessions_per_user_[owner];

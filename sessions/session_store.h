@@ -72,6 +72,15 @@
 // loaded again after a restart (LoadFromStateDir) or restored from a
 // checkpoint comes back without it.
 //
+// Pinning: a session created pinned is never moved below host memory by
+// eviction (device -> host still happens where there is a host tier; where
+// there is none it stays on the device), so its tier may stay over budget.
+// Each user may hold options.max_pinned_sessions_per_user pinned sessions
+// (RESOURCE_EXHAUSTED "pinned session limit per user (N) reached"). Like
+// keep_on_expiry, the pin lives in memory only: sessions restored, forked or
+// loaded after a restart are not pinned. Drain still writes pinned sessions
+// to disk, and pinned sessions still expire when idle.
+//
 // Observation: options.observer (store_observer.h) is told of the sessions
 // and bytes per tier, evictions and checkpoints as they happen; the store
 // keeps no statistics of its own.
@@ -118,6 +127,8 @@ inline constexpr size_t kSessionMetadataAllowance = size_t{8} << 10;
 struct SessionStoreOptions {
   size_t max_sessions_total = 1024;
   size_t max_sessions_per_user = 8;
+  // Pinned sessions per user (see Pinning above).
+  size_t max_pinned_sessions_per_user = 4;
   // Soft budgets of resident state bytes per tier (see above).
   size_t device_budget_bytes = size_t{1} << 30;
   size_t host_budget_bytes = size_t{4} << 30;
@@ -171,6 +182,9 @@ struct SessionStoreOptions {
 struct CreateOptions {
   // Stored as checkpoint ExpiryCheckpointName(id) when it expires.
   bool keep_on_expiry = false;
+  // Never moved below host memory by eviction; counts against
+  // SessionStoreOptions::max_pinned_sessions_per_user.
+  bool pinned = false;
 };
 
 // The name an expired keep_on_expiry session is stored under.
@@ -417,12 +431,13 @@ class SessionStore {
                                      Transcript transcript,
                                      absl::Span<const float> next_logits = {},
                                      absl::string_view id = "",
-                                     bool keep_on_expiry = false);
+                                     const CreateOptions& create = {});
   absl::StatusOr<SessionInfo> Restore(absl::string_view owner, absl::string_view bytes,
                                       std::optional<uint64_t> expected_pulse_id,
                                       absl::string_view target_id,
                                       absl::string_view expected_digest);
   absl::Status LimitError(absl::string_view owner) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PinLimitError(absl::string_view owner) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the observer, if any.
   void PublishTierUsage() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify(CheckpointEvent::Kind kind, size_t bytes, absl::Time start,

@@ -1,7 +1,8 @@
 // Session expiry against a live daemon (--session_ttl=1s): an idle session
 // is deleted; one created with keep_on_expiry is stored as checkpoint
 // "expired-<id>" first, listed by ListCheckpoints, and RestoreCheckpoint by
-// that name brings it back at the same pulse id with the same digest.
+// that name brings it back at the same pulse id with the same digest. Also
+// the pin quota (--max_pinned_sessions_per_user) refusing one pin too many.
 #include <string>
 #include <vector>
 
@@ -75,6 +76,24 @@ TEST_F(SessionExpiryTest, KeepOnExpiryRestoresByName) {
   // Another user cannot see or restore it.
   absl::StatusOr<v1::Session> stolen = bob_->RestoreCheckpoint(by_name);
   EXPECT_EQ(stolen.status().code(), absl::StatusCode::kNotFound) << stolen.status();
+}
+
+TEST_F(SessionExpiryTest, PinQuotaRefusesOneTooMany) {
+  StartDaemon({"--max_pinned_sessions_per_user=1"});
+  CreateSessionOptions pin;
+  pin.pinned = true;
+  absl::StatusOr<v1::Session> first = alice_->CreateSession(pin);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->pinned());
+  absl::StatusOr<v1::Session> second = alice_->CreateSession(pin);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted) << second.status();
+  EXPECT_NE(second.status().message().find("pinned session limit per user (1)"),
+            absl::string_view::npos)
+      << second.status();
+  absl::StatusOr<v1::Session> plain = alice_->CreateSession();
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->pinned());
+  EXPECT_TRUE(bob_->CreateSession(pin).ok());
 }
 
 }  // namespace
