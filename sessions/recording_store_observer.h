@@ -1,6 +1,6 @@
 // RecordingStoreObserver: a StoreObserver for tests that keeps everything it
-// is told: the latest tier usage, evictions per (from, to) and every
-// checkpoint event in order. Thread-safe.
+// is told: the latest tier usage, evictions per (from, to), every
+// checkpoint event in order and expiries per result. Thread-safe.
 //
 //   RecordingStoreObserver seen;
 //   options.observer = &seen;
@@ -37,6 +37,17 @@ class RecordingStoreObserver : public StoreObserver {
     checkpoints_.push_back(event);
   }
 
+  void OnExpiry(ExpiryResult result) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++expiries_[result];
+  }
+  size_t Expiries(ExpiryResult result) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = expiries_.find(result);
+    return it == expiries_.end() ? 0 : it->second;
+  }
+  size_t Pinned() const { return Usage().pinned_sessions; }
+
   // Forgets everything recorded so far.
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -44,6 +55,7 @@ class RecordingStoreObserver : public StoreObserver {
     tier_updates_ = 0;
     evictions_.clear();
     checkpoints_.clear();
+    expiries_.clear();
   }
 
   TierUsage Usage() const {
@@ -90,6 +102,7 @@ class RecordingStoreObserver : public StoreObserver {
   TierUsage usage_;
   size_t tier_updates_ = 0;
   std::map<std::pair<Residency, Residency>, size_t> evictions_;
+  std::map<ExpiryResult, size_t> expiries_;
   std::vector<CheckpointEvent> checkpoints_;
 };
 

@@ -62,6 +62,7 @@ ExpiryReport SessionStore::ExpireIdle(absl::Duration ttl, absl::Time now) {
       // Never lost silently: the session stays, the failure is reported.
       session.EndWrite();
       ++report.failed;
+      if (options_.observer != nullptr) options_.observer->OnExpiry(ExpiryResult::kFailed);
       report.errors.push_back(
           absl::StrCat("session ", session.id(), " of ", session.owner(),
                        " not expired: ", status.ToString()));
@@ -70,6 +71,9 @@ ExpiryReport SessionStore::ExpireIdle(absl::Duration ttl, absl::Time now) {
     report.expired.emplace_back(session.id(), session.owner());
     DropClaimed(session);
     ++(keep ? report.kept : report.deleted);
+    if (options_.observer != nullptr) {
+      options_.observer->OnExpiry(keep ? ExpiryResult::kKept : ExpiryResult::kDeleted);
+    }
   }
   return report;
 }

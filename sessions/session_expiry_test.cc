@@ -14,6 +14,7 @@
 #include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
+#include "sessions/recording_store_observer.h"
 #include "sessions/session_expiry.h"
 #include "sessions/session_store.h"
 
@@ -56,7 +57,10 @@ class SessionExpiryTest : public ::testing::Test {
 };
 
 TEST_F(SessionExpiryTest, IdleSessionIsDeletedFreshOneIsNot) {
-  std::unique_ptr<SessionStore> store = OpenStore();
+  RecordingStoreObserver seen;
+  SessionStoreOptions options;
+  options.observer = &seen;
+  std::unique_ptr<SessionStore> store = OpenStore(options);
   const SessionInfo info = CreateFed(*store);
   EXPECT_FALSE(info.keep_on_expiry);
 
@@ -71,6 +75,7 @@ TEST_F(SessionExpiryTest, IdleSessionIsDeletedFreshOneIsNot) {
   ASSERT_EQ(later.expired.size(), 1u);
   EXPECT_EQ(later.expired[0].first, info.id);
   EXPECT_EQ(later.expired[0].second, "alice");
+  EXPECT_EQ(seen.Expiries(ExpiryResult::kDeleted), 1u);
   EXPECT_TRUE(absl::IsNotFound(store->Get(info.id, "alice").status()));
   EXPECT_TRUE(store->ListCheckpoints("alice")->empty());
 }
@@ -140,8 +145,10 @@ TEST_F(SessionExpiryTest, BusySessionIsNeverExpired) {
 }
 
 TEST_F(SessionExpiryTest, FailedCheckpointKeepsTheSession) {
+  RecordingStoreObserver seen;
   SessionStoreOptions options;
   options.checkpoint_quota_bytes_per_user = 1;  // no checkpoint fits
+  options.observer = &seen;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   const SessionInfo info = CreateFed(*store, CreateOptions{.keep_on_expiry = true});
 
@@ -154,6 +161,8 @@ TEST_F(SessionExpiryTest, FailedCheckpointKeepsTheSession) {
   ASSERT_TRUE(still.ok()) << still.status();
   EXPECT_EQ(still->pulse_id, info.pulse_id);
   EXPECT_TRUE(store->ListCheckpoints("alice")->empty());
+  EXPECT_EQ(seen.Expiries(ExpiryResult::kFailed), 1u);
+  EXPECT_EQ(seen.Expiries(ExpiryResult::kKept) + seen.Expiries(ExpiryResult::kDeleted), 0u);
 }
 
 TEST(ExpirySweepPeriodTest, QuarterOfTtlWithinBounds) {

@@ -13,6 +13,7 @@
 #include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
 #include "sessions/checkpoint_test_util.h"
+#include "sessions/recording_store_observer.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -83,7 +84,9 @@ TEST_F(SessionPinningTest, PinnedGoesNoLowerThanHost) {
 }
 
 TEST_F(SessionPinningTest, PinQuotaPerUser) {
+  RecordingStoreObserver seen;
   SessionStoreOptions options;
+  options.observer = &seen;
   options.max_pinned_sessions_per_user = 2;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   CreateOptions pin;
@@ -98,9 +101,12 @@ TEST_F(SessionPinningTest, PinQuotaPerUser) {
   // Unpinned sessions and other users' pins are not counted against it.
   EXPECT_TRUE(store->Create("alice").ok());
   EXPECT_TRUE(store->Create("bob", "", pin).ok());
+  EXPECT_EQ(seen.Pinned(), 3u);
   // Unpinning by deletion frees a place.
   ASSERT_TRUE(store->Delete(first->id, "alice").ok());
+  EXPECT_EQ(seen.Pinned(), 2u);
   EXPECT_TRUE(store->Create("alice", "", pin).ok());
+  EXPECT_EQ(seen.Pinned(), 3u);
 }
 
 }  // namespace

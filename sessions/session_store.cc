@@ -174,6 +174,7 @@ absl::StatusOr<SessionInfo> SessionStore::Insert(absl::string_view owner,
     session->RecordUse(0, 0, ++use_sequence_, now);
     sessions_.emplace(id, Entry{session, Residency::kDevice, bytes});
     ++sessions_per_user_[owner];
+    if (create.pinned) ++pinned_sessions_;
     tier_bytes_[static_cast<int>(Residency::kDevice)] += bytes;
     ++tier_sessions_[static_cast<int>(Residency::kDevice)];
     PublishTierUsage();
@@ -252,6 +253,7 @@ void SessionStore::DropClaimed(Session& session) {
       --tier_sessions_[static_cast<int>(it->second.tier)];
       auto user = sessions_per_user_.find(session.owner());
       if (user != sessions_per_user_.end() && --user->second == 0) sessions_per_user_.erase(user);
+      if (session.pinned()) --pinned_sessions_;
       sessions_.erase(it);
       PublishTierUsage();
     }
@@ -306,6 +308,7 @@ void SessionStore::PublishTierUsage() const {
     usage.sessions[t] = tier_sessions_[t];
     usage.bytes[t] = tier_bytes_[t];
   }
+  usage.pinned_sessions = pinned_sessions_;
   options_.observer->OnTierUsage(usage);
 }
 

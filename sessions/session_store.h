@@ -495,6 +495,7 @@ class SessionStore {
   // Bytes of sessions being moved off a tier right now (not yet accounted).
   size_t leaving_bytes_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
   uint64_t use_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t pinned_sessions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hecate

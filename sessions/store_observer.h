@@ -10,7 +10,10 @@
 // must not call the store). OnEviction follows every idle session moved down
 // a tier by a budget (drain moves are OnCheckpoint kDrain, not evictions).
 // OnCheckpoint follows every checkpoint written or read, failures included;
-// for kRestore `code` is the restore's result. Every method may be called on
+// for kRestore `code` is the restore's result. OnExpiry follows every
+// session ExpireIdle handled: deleted, kept (stored by name, then deleted)
+// or failed (its checkpoint could not be stored, so it stays). TierUsage
+// also carries the number of pinned sessions. Every method may be called on
 // any thread, concurrently (except OnTierUsage, serialised by the store's
 // lock); implementations must be thread-safe and must outlive the store.
 //
@@ -45,10 +48,18 @@ struct CheckpointEvent {
 };
 
 // Live sessions and their resident state bytes per tier (indexed by
-// Residency; disk: state bytes).
+// Residency; disk: state bytes), and how many of them are pinned.
 struct TierUsage {
   size_t sessions[kResidencyTiers] = {};
   size_t bytes[kResidencyTiers] = {};
+  size_t pinned_sessions = 0;
+};
+
+// What expiry did with one idle session (SessionStore::ExpireIdle).
+enum class ExpiryResult {
+  kDeleted,  // deleted
+  kKept,     // keep_on_expiry: stored as a named checkpoint, then deleted
+  kFailed,   // keep_on_expiry, but the checkpoint failed: the session stays
 };
 
 class StoreObserver {
@@ -57,6 +68,7 @@ class StoreObserver {
   virtual void OnTierUsage(const TierUsage& usage) = 0;
   virtual void OnEviction(Residency from, Residency to) = 0;
   virtual void OnCheckpoint(const CheckpointEvent& event) = 0;
+  virtual void OnExpiry(ExpiryResult result) = 0;
 };
 
 }  // namespace hecate

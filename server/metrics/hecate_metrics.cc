@@ -199,6 +199,17 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
     m->session_evictions_total =
         AddCounter(registry, "hecate_session_evictions_total",
                    "Sessions moved down a residency tier.", {"from", "to"});
+    m->session_expiries_total =
+        AddCounter(registry, "hecate_session_expiries_total",
+                   "Sessions idle past --session_ttl: deleted, kept (stored by name, then "
+                   "deleted) or failed (the checkpoint failed; the session stays).",
+                   {"result"});
+    for (const char* result : {"deleted", "kept", "failed"}) {
+      m->session_expiries_total->WithLabels({result});  // present from the start, at 0
+    }
+    m->pinned_sessions = AddGauge(registry, "hecate_pinned_sessions",
+                                  "Live sessions pinned (never moved below host memory).", {})
+                             ->WithLabels({});
     m->checkpoint_restores_total =
         AddCounter(registry, "hecate_checkpoint_restores_total",
                    "Checkpoint restores by result: ok, or the reason they failed.", {"result"});
@@ -244,6 +255,10 @@ void ServerMetrics::ObserveRequest(absl::string_view method,
 void ServerMetrics::CountEviction(absl::string_view from_tier,
                                   absl::string_view to_tier) {
   session_evictions_total->WithLabels({from_tier, to_tier})->Increment();
+}
+
+void ServerMetrics::CountExpiry(absl::string_view result) {
+  session_expiries_total->WithLabels({result})->Increment();
 }
 
 void ServerMetrics::CountRestore(absl::string_view result) {

@@ -43,6 +43,11 @@
 //       state per tier, likewise.
 //   hecate_session_evictions_total{from,to}         tier moves down
 //       ("device"->"host", "host"->"disk", ...).
+//   hecate_session_expiries_total{result}          idle sessions past
+//       --session_ttl: "deleted", "kept" (stored by name, then deleted) or
+//       "failed" (keep_on_expiry but the checkpoint failed: still live).
+//   hecate_pinned_sessions                          gauge: live pinned
+//       sessions, set by the store with the tier gauges.
 //   hecate_checkpoint_restores_total{result}        "ok" or the failure reason
 //       (e.g. "data_loss", "fingerprint_mismatch", "pulse_mismatch").
 //   hecate_checkpoint_duration_seconds{operation}   histogram: "save"/"restore".
@@ -160,6 +165,8 @@ struct ServerMetrics {
                       double seconds);
   void CountEviction(absl::string_view from_tier, absl::string_view to_tier);
   void CountRestore(absl::string_view result);
+  // result: "deleted", "kept" or "failed".
+  void CountExpiry(absl::string_view result);
   // operation: "save" or "restore".
   void ObserveCheckpoint(absl::string_view operation, double seconds,
                          double bytes);
@@ -183,6 +190,8 @@ struct ServerMetrics {
   prometheus::Gauge* sessions[kTiers] = {};     // hecate_sessions{tier}
   prometheus::Gauge* state_bytes[kTiers] = {};  // hecate_state_bytes{tier}
   std::unique_ptr<Family<prometheus::Counter>> session_evictions_total;    // {from, to}
+  std::unique_ptr<Family<prometheus::Counter>> session_expiries_total;     // {result}
+  prometheus::Gauge* pinned_sessions = nullptr;  // hecate_pinned_sessions
   std::unique_ptr<Family<prometheus::Counter>> checkpoint_restores_total;  // {result}
   std::unique_ptr<Family<prometheus::Histogram>> checkpoint_duration_seconds;  // {operation}
   std::unique_ptr<Family<prometheus::Histogram>> checkpoint_size_bytes;        // {operation}

@@ -40,6 +40,15 @@ void StoreMetrics::OnTierUsage(const TierUsage& usage) {
     metrics_->sessions[tier]->Set(static_cast<double>(usage.sessions[tier]));
     metrics_->state_bytes[tier]->Set(static_cast<double>(usage.bytes[tier]));
   }
+  metrics_->pinned_sessions->Set(static_cast<double>(usage.pinned_sessions));
+}
+
+void StoreMetrics::OnExpiry(ExpiryResult result) {
+  switch (result) {
+    case ExpiryResult::kDeleted: metrics_->CountExpiry("deleted"); break;
+    case ExpiryResult::kKept: metrics_->CountExpiry("kept"); break;
+    case ExpiryResult::kFailed: metrics_->CountExpiry("failed"); break;
+  }
 }
 
 void StoreMetrics::OnEviction(Residency from, Residency to) {

@@ -3,7 +3,10 @@
 // things happen; nothing polls the store.
 //
 //   OnTierUsage   -> hecate_sessions{tier}, hecate_state_bytes{tier} (set)
+//                    and hecate_pinned_sessions (set)
 //   OnEviction    -> hecate_session_evictions_total{from,to}
+//   OnExpiry      -> hecate_session_expiries_total{result} (deleted, kept,
+//                    failed)
 //   OnCheckpoint  -> a failed export, offload or drain:
 //                    hecate_checkpoint_save_failures_total{kind,code};
 //                    kRestore: hecate_checkpoint_restores_total{result}
@@ -33,6 +36,7 @@ class StoreMetrics final : public StoreObserver {
   void OnTierUsage(const TierUsage& usage) override;
   void OnEviction(Residency from, Residency to) override;
   void OnCheckpoint(const CheckpointEvent& event) override;
+  void OnExpiry(ExpiryResult result) override;
 
   // The hecate_checkpoint_restores_total{result} label of a restore that
   // ended with `code`: "ok", "data_loss", "failed_precondition",

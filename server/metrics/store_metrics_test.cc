@@ -116,6 +116,36 @@ TEST_F(StoreMetricsTest, TiersEvictionsAndCheckpointsReachTheCatalogue) {
   }
 }
 
+TEST_F(StoreMetricsTest, ExpiriesAndPinsReachTheCatalogue) {
+  std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_pinned_sessions"), 0) << text;
+  for (const char* result : {"deleted", "kept", "failed"}) {
+    EXPECT_EQ(Sample(text, absl::StrCat("hecate_session_expiries_total{result=\"", result, "\"}")),
+              0)
+        << text;
+  }
+  auto store = OpenStore();
+  CreateOptions pin;
+  pin.pinned = true;
+  CreateOptions keep;
+  keep.keep_on_expiry = true;
+  ASSERT_TRUE(store->Create("alice", "", pin).ok());
+  ASSERT_TRUE(store->Create("alice", "", keep).ok());
+  ASSERT_TRUE(store->Create("alice").ok());
+  text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_pinned_sessions"), 1) << text;
+
+  // Pinned sessions expire too: two deleted, one kept.
+  const ExpiryReport report = store->ExpireIdle(absl::Hours(1), absl::Now() + absl::Hours(2));
+  EXPECT_EQ(report.deleted, 2u);
+  EXPECT_EQ(report.kept, 1u);
+  text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_session_expiries_total{result=\"deleted\"}"), 2) << text;
+  EXPECT_EQ(Sample(text, "hecate_session_expiries_total{result=\"kept\"}"), 1);
+  EXPECT_EQ(Sample(text, "hecate_session_expiries_total{result=\"failed\"}"), 0);
+  EXPECT_EQ(Sample(text, "hecate_pinned_sessions"), 0);
+}
+
 // On a full disk: the offload, the named export and the drain that could not
 // write are counted by kind and code.
 TEST_F(StoreMetricsTest, SaveFailuresAreCountedByKind) {
