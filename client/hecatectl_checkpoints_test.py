@@ -47,6 +47,20 @@ class HecatectlCheckpointsTest(unittest.TestCase):
         return subprocess.run([runfile("client/hecatectl"), f"--target={self.daemon.target}",
                                *args], capture_output=True, text=True, timeout=600)
 
+    def test_create_keep_on_expiry_and_pinned(self):
+        created = self.hecatectl("create", "--keep_on_expiry", "--pinned", "--json")
+        self.assertEqual(created.returncode, 0, created.stderr)
+        session = json.loads(created.stdout)
+        self.assertTrue(session["keep_on_expiry"])
+        self.assertTrue(session["pinned"])
+        self.client.delete_session(session["id"])
+        plain = self.hecatectl("create", "--json")
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        session = json.loads(plain.stdout)
+        self.assertFalse(session["keep_on_expiry"])
+        self.assertFalse(session["pinned"])
+        self.client.delete_session(session["id"])
+
     def test_list_quota_and_delete(self):
         session = self.client.create_session()
         list(self.client.stream(session.id, [b"0123456789"]))

@@ -114,6 +114,8 @@ nlohmann::json SessionToJson(const v1::Session& session) {
       {"tokens_out", session.tokens_out()},
       {"transcript_digest", session.transcript_digest()},
       {"transcript_start_pulse", session.transcript_start_pulse()},
+      {"keep_on_expiry", session.keep_on_expiry()},
+      {"pinned", session.pinned()},
   };
 }
 

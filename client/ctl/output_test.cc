@@ -56,6 +56,8 @@ TEST(SessionJsonTest, CarriesEveryFieldAsNumbers) {
   EXPECT_EQ(json["residency"], "host");
   EXPECT_EQ(json["create_time"], "2026-11-18T11:06:40Z");
   EXPECT_EQ(json["last_use_time"], "-");
+  EXPECT_EQ(json["keep_on_expiry"], false);
+  EXPECT_EQ(json["pinned"], false);
 }
 
 TEST(DumpJsonTest, InvalidUtf8IsReplacedNotThrown) {

@@ -1,14 +1,25 @@
 // hecatectl create | list | get ID | delete ID | info
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/ctl/output.h"
 #include "client/ctl/verb.h"
 
+ABSL_FLAG(bool, keep_on_expiry, false,
+          "create: when the session expires (server --session_ttl), store it as checkpoint "
+          "expired-<id> first");
+ABSL_FLAG(bool, pinned, false,
+          "create: never move the session below host memory (server "
+          "--max_pinned_sessions_per_user)");
+
 namespace hecate {
 
 absl::Status RunCreate(VerbContext& context, absl::Span<const std::string> args) {
   HECATE_RETURN_IF_ERROR(ExpectArguments("create", args, 0, 0, ""));
-  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->CreateSession());
+  CreateSessionOptions options;
+  options.keep_on_expiry = absl::GetFlag(FLAGS_keep_on_expiry);
+  options.pinned = absl::GetFlag(FLAGS_pinned);
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->CreateSession(options));
   if (context.json) {
     *context.out << DumpJson(SessionToJson(session)) << "\n";
   } else {

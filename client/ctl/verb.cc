@@ -4,7 +4,10 @@ namespace hecate {
 
 const std::vector<Verb>& AllVerbs() {
   static const std::vector<Verb>* verbs = new std::vector<Verb>{
-      {"create", "", "create an empty session (pulse 0)", {}, RunCreate},
+      {"create", "",
+       "create an empty session (pulse 0); --keep_on_expiry: stored as checkpoint "
+       "expired-<id> when it expires; --pinned: never moved below host memory",
+       {"keep_on_expiry", "pinned"}, RunCreate},
       {"list", "", "list your sessions, oldest first", {}, RunList},
       {"get", "ID", "show one session", {}, RunGet},
       {"delete", "ID", "delete a session", {}, RunDelete},

@@ -269,11 +269,17 @@ class HecateClient:
 
     # Sessions ---------------------------------------------------------------
 
-    def create_session(self, session_id: Optional[str] = None) -> hecate_pb2.Session:
+    def create_session(self, session_id: Optional[str] = None, *, keep_on_expiry: bool = False,
+                       pinned: bool = False) -> hecate_pb2.Session:
         """session_id: the id to propose (32 lowercase hex digits); by default
-        128 fresh random bits, so a proxy can route the creation."""
+        128 fresh random bits, so a proxy can route the creation.
+        keep_on_expiry: when the session expires (the server's --session_ttl),
+        it is stored as checkpoint "expired-<id>" first (restore it by name).
+        pinned: never moved below host memory by eviction (RESOURCE_EXHAUSTED
+        past the server's --max_pinned_sessions_per_user)."""
         return self._unary(self._stub.CreateSession, hecate_pb2.CreateSessionRequest(
-            session_id=session_id if session_id is not None else secrets.token_hex(16)))
+            session_id=session_id if session_id is not None else secrets.token_hex(16),
+            keep_on_expiry=keep_on_expiry, pinned=pinned))
 
     def get_session(self, session_id: str) -> hecate_pb2.Session:
         return self._unary(self._stub.GetSession,

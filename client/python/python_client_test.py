@@ -95,6 +95,16 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertRaisesCode(grpc.StatusCode.NOT_FOUND, self.client.delete_session, session.id)
         self.assertNotIn(session.id, [s.id for s in self.client.list_sessions()])
 
+    def test_create_with_keep_on_expiry_and_pinned(self):
+        session = self.client.create_session(keep_on_expiry=True, pinned=True)
+        self.addCleanup(self.delete_quietly, session.id)
+        self.assertTrue(session.keep_on_expiry)
+        self.assertTrue(session.pinned)
+        got = self.client.get_session(session.id)
+        self.assertTrue(got.keep_on_expiry)
+        self.assertTrue(got.pinned)
+        self.assertFalse(self.new_session().pinned)
+
     def test_model_info_matches_sessions(self):
         info = self.client.get_model_info()
         session = self.new_session()
