@@ -10,24 +10,10 @@
 #include "grpcpp/server_builder.h"
 #include "grpcpp/support/client_callback.h"
 #include "sessions/checkpoint_test_util.h"
+#include "tests/test_util/raw_call.h"
 
 namespace hecate::fuzz {
 namespace {
-
-grpc::ByteBuffer ToBuffer(const std::string& bytes) {
-  grpc::Slice slice(bytes);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-std::string FromBuffer(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buffer.Dump(&slices).ok()) return out;
-  for (const grpc::Slice& s : slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
 
 // The client side of one Stream: writes `messages` one after another, then
 // half-closes; reads until the server ends the call. Reads and writes are
@@ -54,7 +40,7 @@ class Caller : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer
   void OnReadDone(bool ok) override {
     if (!ok) return;
     v1::StreamResponse response;
-    if (!response.ParseFromString(FromBuffer(incoming_))) {
+    if (!response.ParseFromString(testing::BufferToBytes(incoming_))) {
       std::fprintf(stderr, "stream_harness: a reply does not parse as StreamResponse\n");
       std::abort();
     }
@@ -84,7 +70,7 @@ class Caller : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer
       StartWritesDone();
       return;
     }
-    outgoing_ = ToBuffer(messages_[next_++]);
+    outgoing_ = testing::BytesToBuffer(messages_[next_++]);
     StartWrite(&outgoing_);
   }
 

@@ -9,14 +9,13 @@
 #include "grpcpp/support/byte_buffer.h"
 
 namespace hecate::testing {
-namespace {
 
-grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+grpc::ByteBuffer BytesToBuffer(const std::string& bytes) {
   grpc::Slice slice(bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
-std::string FromBuffer(const grpc::ByteBuffer& buffer) {
+std::string BufferToBytes(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
   std::string out;
   if (!buffer.Dump(&slices).ok()) return out;
@@ -25,6 +24,8 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
   }
   return out;
 }
+
+namespace {
 
 std::shared_ptr<grpc::Channel> Channel(const std::string& target,
                                       bool small_receive_window = false) {
@@ -47,7 +48,7 @@ grpc::Status RawUnaryCall(const std::string& target, const std::string& method,
   grpc::ClientContext context;
   context.AddMetadata("authorization", absl::StrCat("Bearer ", api_key));
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  const grpc::ByteBuffer request_buffer = ToBuffer(request);
+  const grpc::ByteBuffer request_buffer = BytesToBuffer(request);
   grpc::ByteBuffer response_buffer;
   grpc::Status status;
   absl::Notification done;
@@ -57,7 +58,7 @@ grpc::Status RawUnaryCall(const std::string& target, const std::string& method,
                    done.Notify();
                  });
   done.WaitForNotification();
-  if (response != nullptr) *response = FromBuffer(response_buffer);
+  if (response != nullptr) *response = BufferToBytes(response_buffer);
   return status;
 }
 
@@ -112,7 +113,7 @@ bool RawStream::AwaitPendingWrite(absl::Duration timeout) {
 bool RawStream::Write(const std::string& bytes, absl::Duration timeout) {
   if (!AwaitPendingWrite(timeout)) return false;
   const intptr_t tag = next_tag_++;
-  call_->Write(ToBuffer(bytes), reinterpret_cast<void*>(tag));
+  call_->Write(BytesToBuffer(bytes), reinterpret_cast<void*>(tag));
   std::optional<bool> ok = Await(tag, timeout);
   if (!ok.has_value()) {
     pending_write_ = tag;
@@ -133,7 +134,7 @@ std::optional<std::string> RawStream::Read(absl::Duration timeout) {
     return std::nullopt;
   }
   if (!*ok) return std::nullopt;
-  return FromBuffer(buffer);
+  return BufferToBytes(buffer);
 }
 
 void RawStream::WritesDone() {

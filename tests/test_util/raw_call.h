@@ -20,9 +20,14 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/completion_queue.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/status.h"
 
 namespace hecate::testing {
+
+// One message's wire bytes as a grpc::ByteBuffer, and back.
+grpc::ByteBuffer BytesToBuffer(const std::string& bytes);
+std::string BufferToBytes(const grpc::ByteBuffer& buffer);
 
 // One unary call of `method` (e.g. "/hecate.v1.Hecate/GetSession") with
 // `request` as its wire bytes; `response` (optional) gets the reply's bytes.
