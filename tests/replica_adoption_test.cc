@@ -39,13 +39,23 @@ std::unique_ptr<HecateClient> Connect(const DaemonProcess& daemon) {
   return *HecateClient::Connect(options);
 }
 
-TEST(ReplicaAdoptionTest, DrainedSessionMovesWithItsPulseAndTheClientIsTold) {
+// Replicas a and b on one shared store, and a client of each.
+class ReplicaAdoptionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a = StartReplica("a", shared);
+    b = StartReplica("b", shared);
+    ASSERT_TRUE(a != nullptr && b != nullptr);
+    to_a = Connect(*a);
+    to_b = Connect(*b);
+  }
+
   const std::string shared = TestTempDir("shared");
-  std::unique_ptr<DaemonProcess> a = StartReplica("a", shared);
-  std::unique_ptr<DaemonProcess> b = StartReplica("b", shared);
-  ASSERT_TRUE(a != nullptr && b != nullptr);
-  std::unique_ptr<HecateClient> to_a = Connect(*a);
-  std::unique_ptr<HecateClient> to_b = Connect(*b);
+  std::unique_ptr<DaemonProcess> a, b;
+  std::unique_ptr<HecateClient> to_a, to_b;
+};
+
+TEST_F(ReplicaAdoptionTest, DrainedSessionMovesWithItsPulseAndTheClientIsTold) {
 
   absl::StatusOr<v1::Session> session = to_a->CreateSession();
   ASSERT_TRUE(session.ok()) << session.status();
@@ -83,13 +93,7 @@ TEST(ReplicaAdoptionTest, DrainedSessionMovesWithItsPulseAndTheClientIsTold) {
 // Transcripts, forks and rewinds adopt like every other call about a
 // session (none is UNAVAILABLE or NOT_FOUND on the replica that did not
 // create it), and a fork made after adoption is itself shared.
-TEST(ReplicaAdoptionTest, ForkTranscriptAndRewindAdoptTheSession) {
-  const std::string shared = TestTempDir("shared");
-  std::unique_ptr<DaemonProcess> a = StartReplica("a", shared);
-  std::unique_ptr<DaemonProcess> b = StartReplica("b", shared);
-  ASSERT_TRUE(a != nullptr && b != nullptr);
-  std::unique_ptr<HecateClient> to_a = Connect(*a);
-  std::unique_ptr<HecateClient> to_b = Connect(*b);
+TEST_F(ReplicaAdoptionTest, ForkTranscriptAndRewindAdoptTheSession) {
 
   absl::StatusOr<v1::Session> session = to_a->CreateSession();
   ASSERT_TRUE(session.ok()) << session.status();
