@@ -79,6 +79,8 @@ absl::StatusOr<SessionMetadata> DecodeVersion2(absl::string_view bytes) {
                                 record.next_logits().logits().end());
     metadata.next_logits_pulse_id = record.next_logits().pulse_id();
   }
+  metadata.keep_on_expiry = record.keep_on_expiry();
+  metadata.pinned = record.pinned();
   return metadata;
 }
 
@@ -95,6 +97,8 @@ std::string EncodeSessionMetadata(const SessionMetadata& metadata) {
     record.mutable_next_logits()->mutable_logits()->Add(metadata.next_logits.begin(),
                                                         metadata.next_logits.end());
   }
+  record.set_keep_on_expiry(metadata.keep_on_expiry);
+  record.set_pinned(metadata.pinned);
   const std::string payload = record.SerializeAsString();
   std::string bytes(kVersion2Line);
   ByteWriter(&bytes).PutU32(crc32c::Mask(crc32c::Value(payload)));

@@ -1,6 +1,7 @@
 // session_metadata.h: what a session file keeps beside its checkpoint, so a
-// session read back from disk (after an offload, or a drain and restart)
-// reports the same creation time, last use and token counters as before.
+// session read back from disk (after an offload, or a drain and restart, or
+// an adoption by another replica) reports the same creation time, last use
+// and token counters as before, and keeps its keep_on_expiry and pinned flags.
 //
 // Version 2, written since the metadata became a protobuf message:
 //   "hecate-session-metadata v2\n"        version line (27 bytes)
@@ -16,7 +17,8 @@
 //   last_used_unix_ns 1795420860000000000
 //   tokens_in 5120
 //   tokens_out 256
-// Unknown keys are ignored; version 1 never held next_logits.
+// Unknown keys are ignored; version 1 never held next_logits or the flags
+// (they read as false).
 //
 // next_logits are the next-byte logits the session's last forward pass
 // produced (the distribution a scored chunk's first byte is scored with);
@@ -44,6 +46,9 @@ struct SessionMetadata {
   // Empty when unknown; then next_logits_pulse_id is meaningless.
   std::vector<float> next_logits;
   uint64_t next_logits_pulse_id = 0;
+  // Lifecycle flags (SessionInfo); false in files written before them.
+  bool keep_on_expiry = false;
+  bool pinned = false;
 };
 
 // Version 2 bytes.

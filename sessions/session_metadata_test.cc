@@ -63,6 +63,25 @@ TEST(SessionMetadataTest, RoundTripsExactly) {
   }
 }
 
+TEST(SessionMetadataTest, FlagsRoundTripAndDefaultToFalse) {
+  for (bool keep : {false, true}) {
+    for (bool pinned : {false, true}) {
+      SessionMetadata m = RandomMetadata();
+      m.keep_on_expiry = keep;
+      m.pinned = pinned;
+      absl::StatusOr<SessionMetadata> back = DecodeSessionMetadata(EncodeSessionMetadata(m));
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_EQ(back->keep_on_expiry, keep);
+      EXPECT_EQ(back->pinned, pinned);
+      // Files written before the flags existed hold none: false, as they were.
+      absl::StatusOr<SessionMetadata> old = DecodeSessionMetadata(EncodeVersion1(m));
+      ASSERT_TRUE(old.ok()) << old.status();
+      EXPECT_FALSE(old->keep_on_expiry);
+      EXPECT_FALSE(old->pinned);
+    }
+  }
+}
+
 TEST(SessionMetadataTest, Version1IgnoresUnknownKeys) {
   const SessionMetadata m = RandomMetadata();
   absl::StatusOr<SessionMetadata> back =

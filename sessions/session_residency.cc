@@ -141,6 +141,15 @@ absl::Status SessionStore::CheckRoomForSessionFile(const Session& session, size_
   return absl::OkStatus();
 }
 
+absl::Status SessionStore::WriteMetadata(Session& session) {
+  const SessionInfo info = session.Info();
+  return dir_->WriteSessionMetadata(
+      session.owner(), session.id(),
+      EncodeSessionMetadata({info.created, info.last_used, info.tokens_in, info.tokens_out,
+                             session.next_logits(), info.pulse_id, info.keep_on_expiry,
+                             info.pinned}));
+}
+
 absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind) {
   if (to == Residency::kHost) {
     auto host = std::make_unique<ModelState>(model().config());
@@ -157,13 +166,7 @@ absl::Status SessionStore::MoveDown(Session& session, Residency to, CheckpointEv
   // A temporary file renamed over the old one: a failure leaves any
   // earlier file of the session as it was.
   if (written.ok()) written = dir_->WriteSession(session.owner(), session.id(), *bytes);
-  if (written.ok()) {
-    const SessionInfo info = session.Info();
-    written = dir_->WriteSessionMetadata(
-        session.owner(), session.id(),
-        EncodeSessionMetadata({info.created, info.last_used, info.tokens_in, info.tokens_out,
-                               session.next_logits(), info.pulse_id}));
-  }
+  if (written.ok()) written = WriteMetadata(session);
   Notify(kind, bytes.ok() ? bytes->size() : 0, start, written);
   if (!written.ok()) return written;
   session.SetOnDisk();
@@ -349,11 +352,16 @@ absl::StatusOr<LoadReport> SessionStore::LoadFromStateDir() {
                                            ".meta (loaded without its next-byte logits): ",
                                            usable.message()));
     }
+    // The flags as they were written (the pin quota is not applied here, as
+    // no limit is: these sessions existed before).
+    session->set_keep_on_expiry(metadata.keep_on_expiry);
+    session->set_pinned(metadata.pinned);
     absl::MutexLock lock(&mu_);
     if (!sessions_.emplace(id, Entry{session, Residency::kDisk, state_bytes_}).second) {
       ++report.already_present;
       continue;
     }
+    if (metadata.pinned) ++pinned_sessions_;
     session->RecordUse(metadata.tokens_in, metadata.tokens_out, ++use_sequence_,
                        metadata.last_used);
     ++sessions_per_user_[owner];

@@ -243,6 +243,47 @@ absl::Status SessionStore::Delete(absl::string_view id, absl::string_view owner)
   return absl::OkStatus();
 }
 
+absl::StatusOr<SessionInfo> SessionStore::Update(absl::string_view id, absl::string_view owner,
+                                                  const SessionUpdate& update) {
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<Session> claimed, Claim(id, owner));
+  Session& session = *claimed;
+  const bool was_pinned = session.pinned();
+  const bool was_kept = session.keep_on_expiry();
+  const bool pinned = update.pinned.value_or(was_pinned);
+  const bool kept = update.keep_on_expiry.value_or(was_kept);
+  // Sets both flags and the pin count at once, under mu_: two pins racing
+  // for the last place of a quota see each other.
+  auto set_flags = [&](bool pin, bool keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (pin != session.pinned()) {
+      pin ? ++pinned_sessions_ : --pinned_sessions_;
+      session.set_pinned(pin);
+      PublishTierUsage();
+    }
+    session.set_keep_on_expiry(keep);
+  };
+  absl::Status status = absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    if (pinned && !was_pinned) status = PinLimitError(owner);
+    if (status.ok()) set_flags(pinned, kept);
+  }
+  // On disk the flags live in the metadata file too (a restart reads them
+  // from there); elsewhere the next offload or drain writes them.
+  const bool changed = pinned != was_pinned || kept != was_kept;
+  if (status.ok() && changed && session.residency() == Residency::kDisk && dir_.has_value()) {
+    status = WriteMetadata(session);
+    if (!status.ok()) {
+      absl::MutexLock lock(&mu_);
+      set_flags(was_pinned, was_kept);
+    }
+  }
+  const SessionInfo info = session.Info();
+  session.EndWrite();
+  if (!status.ok()) return status;
+  if (was_pinned && !pinned) EnforceBudgets();  // it may move down now
+  return info;
+}
+
 void SessionStore::DropClaimed(Session& session) {
   session.Close();
   {

@@ -67,19 +67,25 @@
 // ExpiryCheckpointName(id) ("expired-<id>", within its owner's quota), and
 // when that fails it is kept, not deleted, and the failure reported. A
 // session busy with a chunk is never expired. ExpirySweeper runs ExpireIdle
-// periodically on a thread of its own. The keep_on_expiry flag lives in
-// memory only: a session offloaded to disk keeps it, but one drained and
-// loaded again after a restart (LoadFromStateDir) or restored from a
-// checkpoint comes back without it.
+// periodically on a thread of its own. The keep_on_expiry flag is set at
+// creation or by Update, and is written to the session file's metadata
+// (session_metadata.h) on offload, drain and Update, so a session loaded
+// after a restart (LoadFromStateDir) or adopted by another replica
+// (shared_sessions.h, which goes through the same metadata) keeps it. A
+// checkpoint holds no flags: a session restored from one (or forked) starts
+// without them, while a restore over an existing session keeps that
+// session's.
 //
-// Pinning: a session created pinned is never moved below host memory by
-// eviction (device -> host still happens where there is a host tier; where
-// there is none it stays on the device), so its tier may stay over budget.
-// Each user may hold options.max_pinned_sessions_per_user pinned sessions
-// (RESOURCE_EXHAUSTED "pinned session limit per user (N) reached"). Like
-// keep_on_expiry, the pin lives in memory only: sessions restored, forked or
-// loaded after a restart are not pinned. Drain still writes pinned sessions
-// to disk, and pinned sessions still expire when idle.
+// Pinning: a pinned session is never moved below host memory by eviction
+// (device -> host still happens where there is a host tier; where there is
+// none it stays on the device), so its tier may stay over budget. Each user
+// may hold options.max_pinned_sessions_per_user pinned sessions
+// (RESOURCE_EXHAUSTED "pinned session limit per user (N) reached"), set at
+// creation or by Update. The pin is kept in the metadata like
+// keep_on_expiry, with the same reach: a restart or an adoption keeps it
+// (the quota is not applied to sessions found on disk, as no limit is);
+// restored and forked sessions are not pinned. Drain still writes pinned
+// sessions to disk, and pinned sessions still expire when idle.
 //
 // Observation: options.observer (store_observer.h) is told of the sessions
 // and bytes per tier, evictions and checkpoints as they happen; the store
@@ -185,6 +191,13 @@ struct CreateOptions {
   // Never moved below host memory by eviction; counts against
   // SessionStoreOptions::max_pinned_sessions_per_user.
   bool pinned = false;
+};
+
+// A change of a live session's flags (SessionStore::Update); nullopt leaves
+// that flag as it is.
+struct SessionUpdate {
+  std::optional<bool> keep_on_expiry;
+  std::optional<bool> pinned;
 };
 
 // The name an expired keep_on_expiry session is stored under.
@@ -297,6 +310,14 @@ class SessionStore {
   std::vector<SessionInfo> List(absl::string_view owner) const;
   // Frees the session on every tier. ABORTED when busy (unless waiting).
   absl::Status Delete(absl::string_view id, absl::string_view owner);
+  // Sets the flags `update` names (see Expiry and Pinning above) and returns
+  // the session as it is then. Claims the session meanwhile (ABORTED when
+  // busy, unless waiting). Pinning past the owner's pin quota is
+  // RESOURCE_EXHAUSTED and changes nothing. A session on disk has its
+  // metadata file rewritten (a failure restores the old flags); pinning does
+  // not move a session, it only keeps eviction from moving it to disk later.
+  absl::StatusOr<SessionInfo> Update(absl::string_view id, absl::string_view owner,
+                                     const SessionUpdate& update);
 
   // Claims the session for writing and brings its state to the device.
   absl::StatusOr<SessionLease> Acquire(absl::string_view id, absl::string_view owner);
@@ -446,6 +467,8 @@ class SessionStore {
   // Residency (session_residency.cc). The caller holds the session's claim.
   absl::Status BringToDevice(Session& session);
   absl::Status MoveDown(Session& session, Residency to, CheckpointEvent::Kind kind);
+  // Writes the session file's metadata (session_metadata.h) from `session`.
+  absl::Status WriteMetadata(Session& session);
   absl::StatusOr<std::string> CheckpointBytes(Session& session);
   // RESOURCE_EXHAUSTED unless the state directory's filesystem has room for
   // `bytes` of session file (and its metadata).

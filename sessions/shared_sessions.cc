@@ -210,7 +210,8 @@ absl::StatusOr<uint64_t> SharedSessions::Adopt(absl::string_view id, absl::strin
   leases_.ClearHandover(id);
   {
     absl::MutexLock lock(&mu_);
-    held_[std::string(id)] = Held{std::string(owner), info->pulse_id, info->tokens_in, true};
+    held_[std::string(id)] =
+        Held{std::string(owner), info->pulse_id, info->tokens_in, true, Flags(*info)};
   }
   LOG(INFO) << "shared sessions: adopted session " << id << " of " << owner << " at pulse "
             << info->pulse_id;
@@ -267,6 +268,8 @@ absl::Status SharedSessions::PublishClaimed(const std::string& id, Held* held) {
   metadata.last_used = info.last_used;
   metadata.tokens_in = info.tokens_in;
   metadata.tokens_out = info.tokens_out;
+  metadata.keep_on_expiry = info.keep_on_expiry;
+  metadata.pinned = info.pinned;
   if (exported.pulse_id == info.pulse_id && !logits.empty()) {
     metadata.next_logits = std::move(logits);
     metadata.next_logits_pulse_id = exported.pulse_id;
@@ -279,6 +282,7 @@ absl::Status SharedSessions::PublishClaimed(const std::string& id, Held* held) {
   held->written = true;
   held->written_pulse = exported.pulse_id;
   held->written_tokens = info.tokens_in;
+  held->written_flags = Flags(info);
   return absl::OkStatus();
 }
 
@@ -305,8 +309,10 @@ void SharedSessions::Tick(absl::Time now) {
       (void)leases_.Release(id);
       continue;
     }
-    const bool changed =
-        !h.written || info->pulse_id != h.written_pulse || info->tokens_in != h.written_tokens;
+    // UpdateSession changes the flags alone: written like any other change.
+    const bool changed = !h.written || info->pulse_id != h.written_pulse ||
+                         info->tokens_in != h.written_tokens ||
+                         Flags(*info) != h.written_flags;
     if (leases_.HandoverRequested(id)) {
       // Another replica receives this session's requests: write it, then
       // let it go (only if nothing moved it after the write).

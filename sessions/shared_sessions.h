@@ -23,10 +23,11 @@
 //     LoadFromStateDir (format, CRCs, fingerprint, pulse-id invariants,
 //     signature with a checkpoint key, transcript digest); a file that fails
 //     is refused and left in place;
-//   - durability: Tick writes every held session whose pulse id or counters
-//     moved since its last write (so a crash loses at most
-//     checkpoint_interval of input), PublishDrained after a drain writes
-//     every session and releases every lease (nothing lost);
+//   - durability: Tick writes every held session whose pulse id, counters
+//     or flags (keep_on_expiry, pinned) moved since its last write (so a
+//     crash loses at most checkpoint_interval of input), PublishDrained
+//     after a drain writes every session and releases every lease (nothing
+//     lost); the adopter gets the flags with the session's metadata;
 //   - the adopter learns the pulse id the session resumed at (Adopt's
 //     result; the server sends it as x-hecate-resumed-pulse).
 //
@@ -116,7 +117,12 @@ class SharedSessions {
     uint64_t written_pulse = 0;
     uint64_t written_tokens = 0;
     bool written = false;
+    uint8_t written_flags = 0;  // Flags() of what was written
   };
+  // keep_on_expiry and pinned as bits, to tell whether they changed.
+  static uint8_t Flags(const SessionInfo& info) {
+    return (info.keep_on_expiry ? 1 : 0) | (info.pinned ? 2 : 0);
+  }
   SharedSessions(SessionStore* store, SharedSessionsOptions options, CheckpointDir local,
                  CheckpointDir shared, LeaseDir leases);
 

@@ -178,5 +178,27 @@ TEST_F(SharedSessionsTest, SessionCreatedButNeverWrittenResumesAtZero) {
   EXPECT_EQ(b.store->Get(id, "alice")->pulse_id, 0u);
 }
 
+TEST_F(SharedSessionsTest, AdopterKeepsFlagsChangedAfterTheLastWrite) {
+  Replica a = Open("a");
+  Replica b = Open("b");
+  std::vector<float> logits;
+  const std::string id = CreateAndFeed(a, 15, &logits);
+  a.shared->Tick(absl::Now());  // written at pulse 15, unpinned
+  SessionUpdate update;
+  update.pinned = true;
+  update.keep_on_expiry = true;
+  ASSERT_TRUE(a.store->Update(id, "alice", update).ok());
+  // b asks; a's next tick writes the flags (nothing else moved) and hands over.
+  EXPECT_TRUE(absl::IsUnavailable(b.shared->EnsureHere(id, "alice").status()));
+  a.shared->Tick(absl::Now());
+  absl::StatusOr<std::optional<uint64_t>> adopted = b.shared->EnsureHere(id, "alice");
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->value_or(0), 15u);
+  absl::StatusOr<SessionInfo> info = b.store->Get(id, "alice");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->pinned);
+  EXPECT_TRUE(info->keep_on_expiry);
+}
+
 }  // namespace
 }  // namespace hecate
