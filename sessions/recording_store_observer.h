@@ -1,6 +1,7 @@
 // RecordingStoreObserver: a StoreObserver for tests that keeps everything it
 // is told: the latest tier usage, evictions per (from, to), every
-// checkpoint event in order and expiries per result. Thread-safe.
+// checkpoint event in order, expiries per result and promotions in order.
+// Thread-safe.
 //
 //   RecordingStoreObserver seen;
 //   options.observer = &seen;
@@ -48,6 +49,21 @@ class RecordingStoreObserver : public StoreObserver {
   }
   size_t Pinned() const { return Usage().pinned_sessions; }
 
+  void OnPromotion(Residency from, absl::Duration duration) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    promotions_.push_back({from, duration});
+  }
+  // Every promotion reported, in order: (from, duration).
+  std::vector<std::pair<Residency, absl::Duration>> Promotions() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return promotions_;
+  }
+  size_t Promotions(Residency from) const {
+    size_t n = 0;
+    for (const auto& [tier, duration] : Promotions()) n += tier == from;
+    return n;
+  }
+
   // Forgets everything recorded so far.
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -56,6 +72,7 @@ class RecordingStoreObserver : public StoreObserver {
     evictions_.clear();
     checkpoints_.clear();
     expiries_.clear();
+    promotions_.clear();
   }
 
   TierUsage Usage() const {
@@ -104,6 +121,7 @@ class RecordingStoreObserver : public StoreObserver {
   std::map<std::pair<Residency, Residency>, size_t> evictions_;
   std::map<ExpiryResult, size_t> expiries_;
   std::vector<CheckpointEvent> checkpoints_;
+  std::vector<std::pair<Residency, absl::Duration>> promotions_;
 };
 
 }  // namespace hecate

@@ -96,11 +96,13 @@ absl::StatusOr<std::string> SessionStore::CheckpointBytes(Session& session) {
 absl::Status SessionStore::BringToDevice(Session& session) {
   const Residency from = session.residency();
   if (from == Residency::kDevice) return absl::OkStatus();
+  // Promotions are what a chunk for an idle session waits on before its
+  // first step (hecate_promotion_duration_seconds).
+  const absl::Time start = absl::Now();
   std::unique_ptr<ModelState> host;
   if (from == Residency::kHost) {
     host = std::make_unique<ModelState>(std::move(*session.host_state()));
   } else {
-    const absl::Time start = absl::Now();
     absl::StatusOr<std::string> bytes = CheckpointBytes(session);
     absl::StatusOr<ModelState> decoded =
         bytes.ok()
@@ -124,6 +126,7 @@ absl::Status SessionStore::BringToDevice(Session& session) {
   // a crash (kill -9) before then leaves the last state written, which a
   // restart finds, rather than no session at all (tests/crash_recovery_test).
   Account(session);
+  if (options_.observer != nullptr) options_.observer->OnPromotion(from, absl::Now() - start);
   return absl::OkStatus();
 }
 

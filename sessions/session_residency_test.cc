@@ -123,6 +123,26 @@ TEST_F(ResidencyTest, LeastRecentlyUsedIdleSessionMovesToDiskFirst) {
   EXPECT_EQ(seen_.Sessions(Residency::kDisk), 2u);
 }
 
+// Every use of a session that is not on the device promotes it, and the
+// observer hears the tier it came from; uses on the device are not reported.
+TEST_F(ResidencyTest, PromotionsAreReportedWithTheirTier) {
+  auto store = OpenStore(/*device=*/1, /*host=*/1);
+  const std::string a = CreateWithTokens(*store, "alice", 3);
+  const std::string b = CreateWithTokens(*store, "alice", 3);  // a to host
+  const std::string c = CreateWithTokens(*store, "alice", 3);  // a to disk, b to host
+  EXPECT_TRUE(seen_.Promotions().empty());
+  Use(*store, c, "alice", 1);  // on the device already
+  Use(*store, b, "alice", 1);  // from host
+  Use(*store, a, "alice", 1);  // from disk
+  const auto promotions = seen_.Promotions();
+  ASSERT_EQ(promotions.size(), 2u);
+  EXPECT_EQ(promotions[0].first, Residency::kHost);
+  EXPECT_EQ(promotions[1].first, Residency::kDisk);
+  for (const auto& [from, duration] : promotions) EXPECT_GT(duration, absl::ZeroDuration());
+  EXPECT_EQ(seen_.Promotions(Residency::kDisk), 1u);
+  EXPECT_EQ(Where(*store, a), Residency::kDevice);
+}
+
 TEST_F(ResidencyTest, DeviceToHostToDisk) {
   auto store = OpenStore(/*device=*/1, /*host=*/1);
   const std::string a = CreateWithTokens(*store, "alice", 3);

@@ -12,7 +12,11 @@
 // OnCheckpoint follows every checkpoint written or read, failures included;
 // for kRestore `code` is the restore's result. OnExpiry follows every
 // session ExpireIdle handled: deleted, kept (stored by name, then deleted)
-// or failed (its checkpoint could not be stored, so it stays). TierUsage
+// or failed (its checkpoint could not be stored, so it stays). OnPromotion
+// follows every session brought back to the device from the host or disk
+// tier for use, with the time that took (disk: read, verify and decode too,
+// which OnCheckpoint kReload also reports); failed promotions are not
+// reported there (a failed reload is, by OnCheckpoint). TierUsage
 // also carries the number of pinned sessions. Every method may be called on
 // any thread, concurrently (except OnTierUsage, serialised by the store's
 // lock); implementations must be thread-safe and must outlive the store.
@@ -69,6 +73,8 @@ class StoreObserver {
   virtual void OnEviction(Residency from, Residency to) = 0;
   virtual void OnCheckpoint(const CheckpointEvent& event) = 0;
   virtual void OnExpiry(ExpiryResult result) = 0;
+  // `from` is kHost or kDisk.
+  virtual void OnPromotion(Residency from, absl::Duration duration) = 0;
 };
 
 }  // namespace hecate

@@ -131,6 +131,12 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   const Histogram::BucketBoundaries chunk_buckets = Exponential(0.0001, 2, 18);  // 0.1 ms..13 s
   const Histogram::BucketBoundaries token_buckets = Exponential(0.00001, 2, 18);  // 10 us..1.3 s
   const Histogram::BucketBoundaries batch_buckets = Exponential(1, 2, 10);  // 1..512
+  // A GPU step is ~0.1-10 ms, a CPU prefill step can take seconds; queueing
+  // under overload likewise.
+  const Histogram::BucketBoundaries step_buckets = Exponential(0.00001, 2, 20);  // 10 us..5 s
+  // Decode: one per session (up to a few thousand); prefill: up to
+  // sessions x chunk bytes.
+  const Histogram::BucketBoundaries step_token_buckets = Exponential(1, 2, 18);  // 1..128 Ki
   const Histogram::BucketBoundaries checkpoint_seconds_buckets =
       Exponential(0.001, 2, 16);  // 1 ms..33 s
   const Histogram::BucketBoundaries checkpoint_bytes_buckets =
@@ -185,6 +191,37 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                                  "Sessions per batched forward call (1 without batching).", {},
                                  batch_buckets)
                         ->WithLabels({});
+
+    m->queue_wait_seconds =
+        AddHistogram(registry, "hecate_queue_wait_seconds",
+                     "From a chunk's arrival to the first engine step that runs it.", {},
+                     step_buckets)
+            ->WithLabels({});
+    m->step_duration_seconds =
+        AddHistogram(registry, "hecate_step_duration_seconds",
+                     "One engine step: one batched forward call over every session in it.", {},
+                     step_buckets)
+            ->WithLabels({});
+    std::unique_ptr<Family<Histogram>> step_tokens =
+        AddHistogram(registry, "hecate_step_tokens",
+                     "Tokens of one engine step by kind: decode (one sampled token fed back "
+                     "per session) or prefill (client input bytes).",
+                     {"kind"}, step_token_buckets);
+    m->step_tokens_decode = step_tokens->WithLabels({"decode"});
+    m->step_tokens_prefill = step_tokens->WithLabels({"prefill"});
+    m->promotion_duration_seconds =
+        AddHistogram(registry, "hecate_promotion_duration_seconds",
+                     "Bringing an idle session back to the device, by the tier it was on "
+                     "(host, disk).",
+                     {"from"}, step_buckets);
+    for (const char* from : {kTierHost, kTierDisk}) {
+      m->promotion_duration_seconds->WithLabels({from});  // present from the start, at 0
+    }
+    m->user_tokens_total =
+        AddCounter(registry, "hecate_user_tokens_total",
+                   "Tokens (bytes) per user named by --api_keys (anonymous without auth): "
+                   "direction=\"in\" fed, \"out\" generated.",
+                   {"user", "direction"});
 
     std::unique_ptr<Family<Gauge>> sessions =
         AddGauge(registry, "hecate_sessions",
@@ -267,6 +304,20 @@ void ServerMetrics::CountRestore(absl::string_view result) {
 
 void ServerMetrics::CountSaveFailure(absl::string_view kind, absl::string_view code) {
   checkpoint_save_failures_total->WithLabels({kind, code})->Increment();
+}
+
+void ServerMetrics::ObservePromotion(absl::string_view from_tier, double seconds) {
+  promotion_duration_seconds->WithLabels({from_tier})->Observe(seconds);
+}
+
+ServerMetrics::UserTokens ServerMetrics::ForUser(absl::string_view user) {
+  return {user_tokens_total->WithLabels({user, "in"}), user_tokens_total->WithLabels({user, "out"})};
+}
+
+void ServerMetrics::CountUserTokens(absl::string_view user, uint64_t in, uint64_t out) {
+  const UserTokens counters = ForUser(user);
+  if (in > 0) counters.in->Increment(static_cast<double>(in));
+  if (out > 0) counters.out->Increment(static_cast<double>(out));
 }
 
 void ServerMetrics::ObserveCheckpoint(absl::string_view operation,

@@ -37,6 +37,27 @@
 //   hecate_active_streams                           open Stream/Generate RPCs.
 //   hecate_batch_size                               histogram: sessions per
 //       batched forward call (1 when not batching).
+//   The engine loop's view (one loop per backend, steps of ForwardBatch):
+//   hecate_queue_wait_seconds                       histogram: one chunk from
+//       its arrival (the request message read) to the first engine step that
+//       includes any of its tokens. Observed once per chunk.
+//   hecate_step_duration_seconds                    histogram: one engine step,
+//       i.e. one Backend::ForwardBatch call, wall time around it (for CUDA:
+//       until its results are on the host). Observed once per step.
+//   hecate_step_tokens{kind="decode"|"prefill"}     histogram: tokens of each
+//       kind in one step: decode = items feeding one sampled token back,
+//       prefill = bytes of client input. A step with both observes both; a
+//       kind absent from a step is not observed (no zero samples), so
+//       _count is the steps that had that kind.
+//   hecate_promotion_duration_seconds{from="host"|"disk"} histogram: bringing
+//       an idle session back to the device before a chunk runs on it (disk:
+//       read, verify, decode and upload; host: upload). Set by the store
+//       (StoreObserver::OnPromotion, store_metrics.h).
+//   hecate_user_tokens_total{user,direction="in"|"out"} tokens per
+//       authenticated user, as hecate_tokens_total. `user` is the name the
+//       --api_keys file gives the caller ("anonymous" without auth), so the
+//       label set is bounded by that file, never by what clients send; do not
+//       pass anything else (session ids, client strings) as `user`.
 //   hecate_sessions{tier="device"|"host"|"disk"}    gauge: live sessions per
 //       residency tier, set by the store on every change (store_metrics.h).
 //   hecate_state_bytes{tier}                        gauge: bytes of session
@@ -69,6 +90,7 @@
 #ifndef HECATE_SERVER_METRICS_HECATE_METRICS_H_
 #define HECATE_SERVER_METRICS_HECATE_METRICS_H_
 
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -172,6 +194,22 @@ struct ServerMetrics {
                          double bytes);
   // kind: "export", "offload" or "drain"; code: a gRPC code name.
   void CountSaveFailure(absl::string_view kind, absl::string_view code);
+  // from: "host" or "disk" (kTierHost, kTierDisk).
+  void ObservePromotion(absl::string_view from_tier, double seconds);
+
+  // hecate_user_tokens_total{user, direction} of one user, resolved once: the
+  // engine loop can keep these per session (or per chunk) and pay one atomic
+  // add per update instead of a family lookup. Valid as long as this object.
+  struct UserTokens {
+    prometheus::Counter* in = nullptr;
+    prometheus::Counter* out = nullptr;
+  };
+  // `user` must come from the key file (see hecate_user_tokens_total above).
+  UserTokens ForUser(absl::string_view user);
+  // `in` bytes fed and `out` tokens generated for `user`; a family lookup per
+  // call (a mutex and a hash): once per chunk is fine, once per token is not
+  // (use ForUser).
+  void CountUserTokens(absl::string_view user, uint64_t in, uint64_t out);
 
   prometheus::Registry* registry = nullptr;
   // Per RPC.
@@ -186,6 +224,18 @@ struct ServerMetrics {
   prometheus::Counter* tokens_out = nullptr;  // hecate_tokens_total{direction="out"}
   std::unique_ptr<UpDownGauge> active_streams;
   prometheus::Histogram* batch_size = nullptr;
+  // Per engine step and chunk, for the engine loop to observe (the catalogue
+  // registers them; nothing in the metrics code observes them):
+  //   queue_wait_seconds->Observe(seconds)   once per chunk, at its first step
+  //   step_duration_seconds->Observe(s)      once per ForwardBatch
+  //   step_tokens_decode->Observe(n)         n > 0 decode tokens in the step
+  //   step_tokens_prefill->Observe(n)        n > 0 prefill tokens in the step
+  prometheus::Histogram* queue_wait_seconds = nullptr;     // hecate_queue_wait_seconds
+  prometheus::Histogram* step_duration_seconds = nullptr;  // hecate_step_duration_seconds
+  prometheus::Histogram* step_tokens_decode = nullptr;     // hecate_step_tokens{kind="decode"}
+  prometheus::Histogram* step_tokens_prefill = nullptr;    // hecate_step_tokens{kind="prefill"}
+  std::unique_ptr<Family<prometheus::Histogram>> promotion_duration_seconds;  // {from}
+  std::unique_ptr<Family<prometheus::Counter>> user_tokens_total;  // {user, direction}
   // Per tier, indexed as kTierNames (present from the start, at 0).
   prometheus::Gauge* sessions[kTiers] = {};     // hecate_sessions{tier}
   prometheus::Gauge* state_bytes[kTiers] = {};  // hecate_state_bytes{tier}

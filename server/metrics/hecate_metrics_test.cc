@@ -91,6 +91,59 @@ TEST(ServerMetricsTest, RegistersEveryMetricOnceAndRecords) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
+  prometheus::Registry registry;
+  std::unique_ptr<ServerMetrics> m = *ServerMetrics::Create(&registry, ServerMetricsOptions());
+  // Present from the start, at 0, before the engine observes anything.
+  std::string text = SerializeText(m->Collectables());
+  EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_count 0\n")) << text;
+  EXPECT_TRUE(Contains(text, "hecate_step_duration_seconds_count 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"decode\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"prefill\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"host\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"disk\"} 0\n"));
+  EXPECT_FALSE(Contains(text, "hecate_user_tokens_total"));  // no user yet: no family written
+
+  std::mt19937_64 rng(TestSeed());
+  const int steps = 1 + static_cast<int>(rng() % 50);
+  uint64_t decode_tokens = 0;
+  for (int i = 0; i < steps; ++i) {
+    const uint64_t n = 1 + rng() % 1024;
+    decode_tokens += n;
+    m->step_tokens_decode->Observe(static_cast<double>(n));
+    m->step_duration_seconds->Observe(0.001);
+  }
+  m->step_tokens_prefill->Observe(2048);
+  m->queue_wait_seconds->Observe(0.00003);
+  m->ObservePromotion(kTierDisk, 0.5);
+  m->ObservePromotion(kTierHost, 0.0002);
+  m->CountUserTokens("alice", 10, 3);
+  m->CountUserTokens("alice", 5, 0);
+  m->CountUserTokens("bob", 0, 4);
+  ServerMetrics::UserTokens carol = m->ForUser("carol");
+  EXPECT_EQ(m->ForUser("carol").in, carol.in);  // the same children every time
+  carol.out->Increment(2);
+
+  text = SerializeText(m->Collectables());
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"decode\"} " +
+                                 std::to_string(steps) + "\n")) << text;
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_sum{kind=\"decode\"} " +
+                                 std::to_string(decode_tokens) + "\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_bucket{kind=\"prefill\",le=\"2048\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_bucket{kind=\"prefill\",le=\"1024\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_duration_seconds_count " + std::to_string(steps) + "\n"));
+  EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_bucket{le=\"4e-05\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_bucket{le=\"2e-05\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_sum{from=\"disk\"} 0.5\n"));
+  EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"host\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"in\",user=\"alice\"} 15\n"));
+  EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"out\",user=\"alice\"} 3\n"));
+  EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"in\",user=\"bob\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"out\",user=\"bob\"} 4\n"));
+  EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"out\",user=\"carol\"} 2\n"));
+  EXPECT_TRUE(Contains(text, "# TYPE hecate_step_tokens histogram\n"));
+}
+
 TEST(ServerMetricsTest, LabelledFamiliesNeedOneValuePerLabel) {
   prometheus::Registry registry;
   std::unique_ptr<ServerMetrics> m = *ServerMetrics::Create(&registry, ServerMetricsOptions());

@@ -68,6 +68,16 @@ std::string HecateExposition() {
   m->CountRestore("data_loss");
   m->ObserveCheckpoint("restore", 0.1, 1e6);
   for (prometheus::Gauge* tier : m->sessions) tier->Set(2);
+  for (int i = 0; i < 100; ++i) {
+    m->queue_wait_seconds->Observe(latency(rng) / 10);
+    m->step_duration_seconds->Observe(latency(rng) / 10);
+    m->step_tokens_decode->Observe(static_cast<double>(1 + rng() % 1024));
+  }
+  m->step_tokens_prefill->Observe(2048);
+  m->ObservePromotion(kTierDisk, latency(rng));
+  m->ObservePromotion(kTierHost, latency(rng) / 100);
+  m->CountUserTokens("alice", 100, 20);
+  m->CountUserTokens("b\"o\\b", 1, 0);  // a key file name needing escapes
   return SerializeText(m->Collectables());
 }
 

@@ -51,6 +51,10 @@ void StoreMetrics::OnExpiry(ExpiryResult result) {
   }
 }
 
+void StoreMetrics::OnPromotion(Residency from, absl::Duration duration) {
+  metrics_->ObservePromotion(TierName(from), absl::ToDoubleSeconds(duration));
+}
+
 void StoreMetrics::OnEviction(Residency from, Residency to) {
   metrics_->CountEviction(TierName(from), TierName(to));
 }

@@ -7,6 +7,7 @@
 //   OnEviction    -> hecate_session_evictions_total{from,to}
 //   OnExpiry      -> hecate_session_expiries_total{result} (deleted, kept,
 //                    failed)
+//   OnPromotion   -> hecate_promotion_duration_seconds{from} (host, disk)
 //   OnCheckpoint  -> a failed export, offload or drain:
 //                    hecate_checkpoint_save_failures_total{kind,code};
 //                    kRestore: hecate_checkpoint_restores_total{result}
@@ -37,6 +38,7 @@ class StoreMetrics final : public StoreObserver {
   void OnEviction(Residency from, Residency to) override;
   void OnCheckpoint(const CheckpointEvent& event) override;
   void OnExpiry(ExpiryResult result) override;
+  void OnPromotion(Residency from, absl::Duration duration) override;
 
   // The hecate_checkpoint_restores_total{result} label of a restore that
   // ended with `code`: "ok", "data_loss", "failed_precondition",

@@ -170,6 +170,38 @@ TEST_F(StoreMetricsTest, SaveFailuresAreCountedByKind) {
   EXPECT_EQ(Sample(text, series + "\"drain\"}"), 2) << text;
 }
 
+// A session used again after an eviction is promoted: from disk without a
+// host tier, from host memory with one; each is timed under its `from`.
+TEST_F(StoreMetricsTest, PromotionsAreTimedByTier) {
+  std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"host\"}"), 0) << text;
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"disk\"}"), 0);
+  auto noop = [](SessionLease&) { return absl::OkStatus(); };
+
+  auto store = OpenStore();  // one session on the device, the rest on disk
+  const std::string a = store->Create("alice")->id;
+  store->Create("alice").IgnoreError();  // a goes to disk
+  ASSERT_TRUE(store->WithSession(a, "alice", noop).ok());
+  text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"disk\"}"), 1) << text;
+  EXPECT_GT(Sample(text, "hecate_promotion_duration_seconds_sum{from=\"disk\"}"), 0);
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"host\"}"), 0);
+
+  SessionStoreOptions options;
+  options.device_budget_bytes = StateLayout(model_->config()).total_bytes();
+  options.host_budget_bytes = 4 * options.device_budget_bytes;
+  options.host_tier = true;
+  options.observer = observer_.get();
+  auto hosted = *SessionStore::Open(*backend_, options);
+  const std::string c = hosted->Create("bob")->id;
+  hosted->Create("bob").IgnoreError();  // c goes to host memory
+  ASSERT_TRUE(hosted->WithSession(c, "bob", noop).ok());
+  ASSERT_TRUE(hosted->WithSession(c, "bob", noop).ok());  // already on the device
+  text = Scrape();
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"host\"}"), 1) << text;
+  EXPECT_EQ(Sample(text, "hecate_promotion_duration_seconds_count{from=\"disk\"}"), 1);
+}
+
 TEST(StoreMetricsRestoreResultTest, OneLabelPerStatusCode) {
   EXPECT_EQ(StoreMetrics::RestoreResult(absl::StatusCode::kOk), "ok");
   EXPECT_EQ(StoreMetrics::RestoreResult(absl::StatusCode::kDataLoss), "data_loss");
