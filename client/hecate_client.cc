@@ -241,6 +241,19 @@ absl::StatusOr<v1::Session> HecateClient::RewindSession(absl::string_view sessio
   return response;
 }
 
+absl::StatusOr<v1::Session> HecateClient::UpdateSession(absl::string_view session_id,
+                                                        const SessionFlagsUpdate& update) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, session_id);
+  v1::UpdateSessionRequest request;
+  request.set_session_id(std::string(session_id));
+  if (update.pinned.has_value()) request.set_pinned(*update.pinned);
+  if (update.keep_on_expiry.has_value()) request.set_keep_on_expiry(*update.keep_on_expiry);
+  v1::Session response;
+  HECATE_RETURN_IF_ERROR(FromGrpcStatus(stub_->UpdateSession(&context, request, &response)));
+  return response;
+}
+
 absl::StatusOr<v1::Session> HecateClient::ForkSession(absl::string_view session_id,
                                                       std::optional<uint64_t> at_pulse) {
   grpc::ClientContext context;

@@ -65,6 +65,12 @@ struct CreateSessionOptions {
   bool pinned = false;
 };
 
+// Flags to change on a live session (UpdateSession); nullopt: unchanged.
+struct SessionFlagsUpdate {
+  std::optional<bool> pinned;
+  std::optional<bool> keep_on_expiry;
+};
+
 struct ResumeOptions {
   // Bytes per StreamRequest (at most the server's --max_chunk_bytes).
   size_t chunk_bytes = 65536;
@@ -146,6 +152,11 @@ class HecateClient {
   // Puts the session back to pulse `to_pulse` (OUT_OF_RANGE before the
   // oldest pulse reachable, which the message names).
   absl::StatusOr<v1::Session> RewindSession(absl::string_view session_id, uint64_t to_pulse);
+  // Changes the session's flags: those set in `update` (pinned,
+  // keep_on_expiry), the others stay. RESOURCE_EXHAUSTED when pinning past
+  // the server's --max_pinned_sessions_per_user.
+  absl::StatusOr<v1::Session> UpdateSession(absl::string_view session_id,
+                                            const SessionFlagsUpdate& update);
 
   // Feeds `request.prompt` and samples; `on_token` (may be null) sees each
   // token as it arrives. A call whose stream ends without a final ChunkDone

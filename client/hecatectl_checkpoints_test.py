@@ -2,7 +2,9 @@
 hecated: the listing shows each stored checkpoint's name, pulse id and size
 and the usage against --checkpoint_quota_bytes_per_user (text and --json);
 a store past the quota exits 1 with RESOURCE_EXHAUSTED naming it; deleting
-frees the quota; deleting a missing name exits 1 with NOT_FOUND."""
+frees the quota; deleting a missing name exits 1 with NOT_FOUND. Also the
+session flags: `create --keep_on_expiry --pinned`, and `pin`, `unpin` and
+`update --pinned=... --keep_on_expiry=...` on a live session."""
 
 import json
 import os
@@ -46,6 +48,33 @@ class HecatectlCheckpointsTest(unittest.TestCase):
     def hecatectl(self, *args):
         return subprocess.run([runfile("client/hecatectl"), f"--target={self.daemon.target}",
                                *args], capture_output=True, text=True, timeout=600)
+
+    def test_pin_unpin_and_update(self):
+        session = self.client.create_session()
+        self.addCleanup(self.client.delete_session, session.id)
+        pinned = self.hecatectl("pin", session.id, "--json")
+        self.assertEqual(pinned.returncode, 0, pinned.stderr)
+        self.assertTrue(json.loads(pinned.stdout)["pinned"])
+        self.assertFalse(json.loads(pinned.stdout)["keep_on_expiry"])
+        kept = self.hecatectl("update", session.id, "--keep_on_expiry", "--json")
+        self.assertEqual(kept.returncode, 0, kept.stderr)
+        self.assertTrue(json.loads(kept.stdout)["pinned"])  # not given: unchanged
+        self.assertTrue(json.loads(kept.stdout)["keep_on_expiry"])
+        unpinned = self.hecatectl("unpin", session.id)
+        self.assertEqual(unpinned.returncode, 0, unpinned.stderr)
+        self.assertEqual(unpinned.stdout,
+                         f"session {session.id}: not pinned, keep_on_expiry on\n")
+        off = self.hecatectl("update", session.id, "--keep_on_expiry=false", "--pinned=true")
+        self.assertEqual(off.returncode, 0, off.stderr)
+        self.assertEqual(off.stdout, f"session {session.id}: pinned, keep_on_expiry off\n")
+        got = self.client.get_session(session.id)
+        self.assertTrue(got.pinned)
+        self.assertFalse(got.keep_on_expiry)
+        usage = self.hecatectl("update", session.id)
+        self.assertEqual(usage.returncode, 2, usage.stderr)
+        missing = self.hecatectl("pin", "0" * 32)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("NOT_FOUND", missing.stderr)
 
     def test_create_keep_on_expiry_and_pinned(self):
         created = self.hecatectl("create", "--keep_on_expiry", "--pinned", "--json")

@@ -348,9 +348,30 @@ grpc::ServerUnaryReactor* HecateService::RewindSession(
       });
 }
 
+grpc::ServerUnaryReactor* HecateService::UpdateSession(
+    grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  return RunUnary<v1::UpdateSessionRequest, v1::Session>(
+      context_, call, "UpdateSession", raw_request, raw_response,
+      [this, call](const std::string& user, const v1::UpdateSessionRequest& request,
+                   v1::Session* response) -> absl::Status {
+        HECATE_RETURN_IF_ERROR(EnsureSessionHere(*context_, call, user, request.session_id()));
+        SessionUpdate update;
+        if (request.has_pinned()) update.pinned = request.pinned();
+        if (request.has_keep_on_expiry()) update.keep_on_expiry = request.keep_on_expiry();
+        // Replicas: the flags reach the shared store at the next tick.
+        HECATE_ASSIGN_OR_RETURN(
+            SessionInfo info, RetryAfterPublish(*context_, request.session_id(), [&] {
+              return context_->store->Update(request.session_id(), user, update);
+            }));
+        *response = ToProto(info);
+        return absl::OkStatus();
+      });
+}
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* HecateService::Stream(
     grpc::CallbackServerContext* call) {
-  return new StreamReactor(context_, call);
+  return new StreamReactor(context_, context_->Authenticate(*call));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* HecateService::Generate(

@@ -28,7 +28,8 @@ using RawHecateService = v1::Hecate::WithRawCallbackMethod_CreateSession<
                                     v1::Hecate::WithRawCallbackMethod_ReadTranscript<
                                         v1::Hecate::WithRawCallbackMethod_ForkSession<
                                             v1::Hecate::WithRawCallbackMethod_RewindSession<
-                                                v1::Hecate::Service>>>>>>>>>>>>>>;
+                                                v1::Hecate::WithRawCallbackMethod_UpdateSession<
+                                                    v1::Hecate::Service>>>>>>>>>>>>>>>;
 
 class HecateService final : public RawHecateService {
  public:
@@ -70,6 +71,9 @@ class HecateService final : public RawHecateService {
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* RewindSession(grpc::CallbackServerContext* call,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* UpdateSession(grpc::CallbackServerContext* call,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(

@@ -1,4 +1,6 @@
-// hecatectl create | list | get ID | delete ID | info
+// hecatectl create | list | get ID | delete ID | info | pin ID | unpin ID | update ID
+#include <optional>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -6,11 +8,12 @@
 #include "client/ctl/verb.h"
 
 ABSL_FLAG(bool, keep_on_expiry, false,
-          "create: when the session expires (server --session_ttl), store it as checkpoint "
-          "expired-<id> first");
+          "create, update: when the session expires (server --session_ttl), store it as "
+          "checkpoint expired-<id> first (update: only when given; --keep_on_expiry=false "
+          "turns it off)");
 ABSL_FLAG(bool, pinned, false,
-          "create: never move the session below host memory (server "
-          "--max_pinned_sessions_per_user)");
+          "create, update: never move the session below host memory (server "
+          "--max_pinned_sessions_per_user; update: only when given; --pinned=false unpins)");
 
 namespace hecate {
 
@@ -66,6 +69,53 @@ absl::Status RunDelete(VerbContext& context, absl::Span<const std::string> args)
     *context.out << "session " << args[0] << " deleted\n";
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// The session's flags after an update, as `get` shows them.
+void PrintFlags(VerbContext& context, const v1::Session& session) {
+  if (context.json) {
+    *context.out << DumpJson(SessionToJson(session)) << "\n";
+    return;
+  }
+  *context.out << "session " << session.id() << ": " << (session.pinned() ? "pinned" : "not pinned")
+               << ", keep_on_expiry " << (session.keep_on_expiry() ? "on" : "off") << "\n";
+}
+
+absl::Status RunFlagsUpdate(VerbContext& context, absl::string_view id,
+                            const SessionFlagsUpdate& update) {
+  HECATE_ASSIGN_OR_RETURN(v1::Session session, context.client->UpdateSession(id, update));
+  PrintFlags(context, session);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunPin(VerbContext& context, absl::Span<const std::string> args) {
+  HECATE_RETURN_IF_ERROR(ExpectArguments("pin", args, 1, 1, "ID"));
+  return RunFlagsUpdate(context, args[0], SessionFlagsUpdate{true, std::nullopt});
+}
+
+absl::Status RunUnpin(VerbContext& context, absl::Span<const std::string> args) {
+  HECATE_RETURN_IF_ERROR(ExpectArguments("unpin", args, 1, 1, "ID"));
+  return RunFlagsUpdate(context, args[0], SessionFlagsUpdate{false, std::nullopt});
+}
+
+absl::Status RunUpdate(VerbContext& context, absl::Span<const std::string> args) {
+  HECATE_RETURN_IF_ERROR(
+      ExpectArguments("update", args, 1, 1, "ID [--pinned=BOOL] [--keep_on_expiry=BOOL]"));
+  // Only the flags given change (a flag's default is no request to clear it).
+  auto given = [&](const char* flag) {
+    return context.flags_given != nullptr && context.flags_given->count(flag) > 0;
+  };
+  SessionFlagsUpdate update;
+  if (given("pinned")) update.pinned = absl::GetFlag(FLAGS_pinned);
+  if (given("keep_on_expiry")) update.keep_on_expiry = absl::GetFlag(FLAGS_keep_on_expiry);
+  if (!update.pinned.has_value() && !update.keep_on_expiry.has_value()) {
+    return UsageError("update needs --pinned=BOOL and/or --keep_on_expiry=BOOL");
+  }
+  return RunFlagsUpdate(context, args[0], update);
 }
 
 absl::Status RunInfo(VerbContext& context, absl::Span<const std::string> args) {

@@ -11,6 +11,14 @@ const std::vector<Verb>& AllVerbs() {
       {"list", "", "list your sessions, oldest first", {}, RunList},
       {"get", "ID", "show one session", {}, RunGet},
       {"delete", "ID", "delete a session", {}, RunDelete},
+      {"pin", "ID",
+       "pin the session: never moved below host memory (within the server's pin quota)", {},
+       RunPin},
+      {"unpin", "ID", "unpin the session, freeing its place in your pin quota", {}, RunUnpin},
+      {"update", "ID",
+       "change the session's flags: --pinned=true|false, --keep_on_expiry=true|false (only "
+       "those given change)",
+       {"pinned", "keep_on_expiry"}, RunUpdate},
       {"info", "", "describe the served model", {}, RunInfo},
       {"stream", "ID [FILE|-]",
        "stream a file (or stdin) through the session in chunks; print the pulse id "

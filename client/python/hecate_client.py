@@ -281,6 +281,18 @@ class HecateClient:
             session_id=session_id if session_id is not None else secrets.token_hex(16),
             keep_on_expiry=keep_on_expiry, pinned=pinned))
 
+    def update_session(self, session_id: str, *, pinned: Optional[bool] = None,
+                       keep_on_expiry: Optional[bool] = None) -> hecate_pb2.Session:
+        """Changes the session's flags: those given (True or False), the
+        others stay. Pinning past the server's --max_pinned_sessions_per_user
+        raises HecateError with RESOURCE_EXHAUSTED."""
+        request = hecate_pb2.UpdateSessionRequest(session_id=session_id)
+        if pinned is not None:
+            request.pinned = pinned
+        if keep_on_expiry is not None:
+            request.keep_on_expiry = keep_on_expiry
+        return self._unary(self._stub.UpdateSession, request)
+
     def get_session(self, session_id: str) -> hecate_pb2.Session:
         return self._unary(self._stub.GetSession,
                            hecate_pb2.GetSessionRequest(session_id=session_id))

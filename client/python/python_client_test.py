@@ -105,6 +105,23 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertTrue(got.pinned)
         self.assertFalse(self.new_session().pinned)
 
+    def test_update_session_changes_only_the_flags_given(self):
+        session = self.new_session()
+        pinned = self.client.update_session(session.id, pinned=True)
+        self.assertTrue(pinned.pinned)
+        self.assertFalse(pinned.keep_on_expiry)
+        kept = self.client.update_session(session.id, keep_on_expiry=True)
+        self.assertTrue(kept.pinned)
+        self.assertTrue(kept.keep_on_expiry)
+        self.assertTrue(self.client.get_session(session.id).keep_on_expiry)
+        cleared = self.client.update_session(session.id, pinned=False, keep_on_expiry=False)
+        self.assertFalse(cleared.pinned)
+        self.assertFalse(cleared.keep_on_expiry)
+        self.assertRaisesCode(grpc.StatusCode.NOT_FOUND, self.client.update_session,
+                              "0" * 32, pinned=True)
+        self.assertRaisesCode(grpc.StatusCode.INVALID_ARGUMENT, self.client.update_session,
+                              "not-an-id", pinned=True)
+
     def test_model_info_matches_sessions(self):
         info = self.client.get_model_info()
         session = self.new_session()

@@ -34,7 +34,7 @@ class StubsTest(unittest.TestCase):
             sorted(["CreateSession", "GetSession", "ListSessions", "DeleteSession", "Stream",
                     "Generate", "ExportCheckpoint", "RestoreCheckpoint", "ListCheckpoints",
                     "DeleteCheckpoint", "GetModelInfo", "ReadTranscript", "ForkSession",
-                    "RewindSession"]))
+                    "RewindSession", "UpdateSession"]))
         self.assertTrue(hasattr(hecate_pb2_grpc, "HecateStub"))
 
 
