@@ -7,7 +7,13 @@
 // session's state read and written once, over the device-to-device copy
 // bandwidth measured in the same run (kernels/testing/bench_util.h).
 //
-//   bazel run //backends/cuda:cuda_backend_bench [-- --quick]
+//   bazel run //backends/cuda:cuda_backend_bench [-- --quick] [--weights=DIR]
+//
+// --weights=DIR times a model folder (config.json + model.safetensors)
+// instead of random:base, e.g. the one tools/peer_bench.py writes so the
+// PyTorch peer and Hecate run the very same weights; the run then also
+// prints one `check_logits {...}` JSON line (fp32 logits after the bytes
+// "Hecate peer check." from a fresh state) for the peer to compare.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -134,16 +140,40 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
   return status;
 }
 
-absl::Status Run(bool quick) {
+// Fresh state, the bytes of kCheckText in one fp32 Forward: the last logits
+// as one JSON line, for tools/peer_bench.py's parity check.
+constexpr char kCheckText[] = "Hecate peer check.";
+
+absl::Status PrintCheckLogits(std::shared_ptr<const Model> model) {
+  CudaBackendOptions options;
+  options.tf32 = false;
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(model, options));
+  HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
+  const std::string text = kCheckText;
+  const std::vector<uint8_t> bytes(text.begin(), text.end());
+  std::vector<float> logits;
+  HECATE_RETURN_IF_ERROR(backend->Forward(*state, bytes, LogitsMode::kLast, &logits));
+  std::string line = absl::StrFormat("check_logits {\"text\": \"%s\", \"logits\": [", text);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    absl::StrAppendFormat(&line, "%s%.9g", i ? ", " : "", logits[i]);
+  }
+  std::printf("%s]}\n", line.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status Run(bool quick, const std::string& weights) {
   HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
   const double gbps = bench_device.copy.best();
 
-  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model, LoadModel("random:base", 7));
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
+                          LoadModel(weights.empty() ? "random:base" : weights, 7));
   const ModelConfig& config = model->config();
+  if (!weights.empty()) HECATE_RETURN_IF_ERROR(PrintCheckLogits(model));
   const double weight_bytes = model->weights().data().size() * sizeof(float);
   const double state_bytes = StateLayout(config).total_bytes();
-  std::printf("model: random:base %s, weights %.1f MB, state %.1f MB per session\n",
-              config.Summary().c_str(), weight_bytes / 1e6, state_bytes / 1e6);
+  std::printf("model: %s %s, weights %.1f MB, state %.1f MB per session\n",
+              weights.empty() ? "random:base" : weights.c_str(), config.Summary().c_str(),
+              weight_bytes / 1e6, state_bytes / 1e6);
   // Bytes a decode step must touch per session (not the whole state twice):
   // level-1 M read and written; slow levels M read, G read and written, and
   // at a fire (1/p of steps) S read, S and M written; both rings read.
@@ -257,7 +287,18 @@ absl::Status Run(bool quick) {
 }  // namespace hecate
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  std::string weights;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strncmp(argv[i], "--weights=", 10) == 0) {
+      weights = argv[i] + 10;
+    } else {
+      std::fprintf(stderr, "usage: cuda_backend_bench [--quick] [--weights=DIR]\n");
+      return 2;
+    }
+  }
   return hecate::testing::BenchMain("cuda_backend_bench",
-                                    [quick] { return hecate::Run(quick); });
+                                    [quick, weights] { return hecate::Run(quick, weights); });
 }
