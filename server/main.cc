@@ -20,7 +20,9 @@
 #include "backends/cuda/cuda_backend.h"
 #include "glog/logging.h"
 #include "runtime/model.h"
+#include "runtime/model_state.h"
 #include "server/hecate_server.h"
+#include "server/memory_budget.h"
 #include "sessions/checkpoint_format.h"
 #include "sessions/checkpoint_key.h"
 
@@ -87,8 +89,10 @@ ABSL_FLAG(int32_t, max_sessions, 1024, "sessions in total");
 ABSL_FLAG(int32_t, max_sessions_per_user, 64, "sessions per user");
 ABSL_FLAG(int32_t, max_pinned_sessions_per_user, 4,
           "sessions one user may create pinned (never moved below host memory)");
-ABSL_FLAG(int64_t, device_memory_budget, int64_t{2} << 30,
-          "bytes of session state on the device before idle sessions move down");
+ABSL_FLAG(int64_t, device_memory_budget, -1,
+          "bytes of session state on the device before idle sessions move down (-1: CUDA: "
+          "what the GPU has free after weights and workspace, less max(5%, 1 GiB); CPU: "
+          "2 GiB, or a quarter of RAM when smaller); the choice is logged at startup");
 ABSL_FLAG(int64_t, host_memory_budget, int64_t{8} << 30,
           "bytes of session state in host memory before idle sessions go to disk");
 ABSL_FLAG(bool, wait_for_session_lock, false,
@@ -190,7 +194,28 @@ int Run() {
   options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
   options.store.max_pinned_sessions_per_user =
       static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_max_pinned_sessions_per_user)));
-  options.store.device_budget_bytes = absl::GetFlag(FLAGS_device_memory_budget);
+  {
+    MemoryBudgetInputs budget_inputs;
+    budget_inputs.flag_bytes = absl::GetFlag(FLAGS_device_memory_budget);
+    budget_inputs.backend = (*backend)->name();
+    if (budget_inputs.backend == "cuda") {
+      absl::StatusOr<CudaMemoryInfo> memory = CudaDeviceMemory();
+      budget_inputs.device_memory =
+          memory.ok() ? absl::StatusOr<DeviceMemory>(DeviceMemory{memory->free_bytes,
+                                                                  memory->total_bytes})
+                      : memory.status();
+    }
+    budget_inputs.physical_ram_bytes = PhysicalRamBytes();
+    const MemoryBudget budget = ChooseDeviceMemoryBudget(budget_inputs);
+    const std::string description =
+        DescribeMemoryBudget(budget, StateLayout((*model)->config()).total_bytes());
+    if (budget.starved) {
+      LOG(WARNING) << description << ": no room on the device beyond the sessions in use";
+    } else {
+      LOG(INFO) << description;
+    }
+    options.store.device_budget_bytes = budget.bytes;
+  }
   options.store.host_budget_bytes = absl::GetFlag(FLAGS_host_memory_budget);
   options.store.host_tier = (*backend)->name() != "cpu";
   options.store.state_dir = absl::GetFlag(FLAGS_state_dir);

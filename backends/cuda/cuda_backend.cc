@@ -229,6 +229,20 @@ class CudaBackend final : public Backend {
 
 bool CudaBackendAvailable() { return CudaDeviceAvailable(); }
 
+absl::StatusOr<CudaMemoryInfo> CudaDeviceMemory(int device) {
+  if (!CudaDeviceAvailable()) return absl::FailedPreconditionError("no CUDA device");
+  HECATE_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cudaSetDevice"));
+  CudaMemoryInfo info;
+  HECATE_RETURN_IF_ERROR(
+      CudaStatus(cudaMemGetInfo(&info.free_bytes, &info.total_bytes), "cudaMemGetInfo"));
+  return info;
+}
+
+absl::StatusOr<size_t> CudaFreeDeviceBytes(int device) {
+  HECATE_ASSIGN_OR_RETURN(CudaMemoryInfo info, CudaDeviceMemory(device));
+  return info.free_bytes;
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const Model> model,
                                                          CudaBackendOptions options) {
   if (model == nullptr) return absl::InvalidArgumentError("MakeCudaBackend: null model");

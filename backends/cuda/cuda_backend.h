@@ -19,6 +19,7 @@
 #ifndef HECATE_BACKENDS_CUDA_CUDA_BACKEND_H_
 #define HECATE_BACKENDS_CUDA_CUDA_BACKEND_H_
 
+#include <cstddef>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,18 @@ namespace hecate {
 // True when there is a CUDA device this backend can run on (hecated's
 // --backend=auto asks this; callers need not know about kernels/).
 bool CudaBackendAvailable();
+
+// Free and total bytes of CUDA device `device` now (cudaMemGetInfo). After
+// MakeCudaBackend (weights and step workspace are allocated at creation) the
+// free part is what session states can use: hecated's default
+// --device_memory_budget (server/memory_budget.h). FAILED_PRECONDITION
+// without a device.
+struct CudaMemoryInfo {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+};
+absl::StatusOr<CudaMemoryInfo> CudaDeviceMemory(int device = 0);
+absl::StatusOr<size_t> CudaFreeDeviceBytes(int device = 0);
 
 struct CudaBackendOptions {
   // TF32 tensor-core GEMMs (looser tolerance; reported by Backend::tf32()).
