@@ -22,10 +22,17 @@
 // (a second writer gets ABORTED, or waits when options.wait_for_lock). Chunks
 // go through ApplyChunk/ApplyBatch, which apply a chunk whole or not at all:
 // chunks of at least options.snapshot_min_tokens tokens are snapshotted
-// (Backend::Download) and rolled back (Upload) on cancellation or error;
-// shorter chunks run without a cancel flag, and if the backend fails after
-// touching the state the session is marked damaged (every later use is
-// DATA_LOSS until a restore replaces its state).
+// and rolled back on cancellation or error; shorter chunks run without a
+// cancel flag, and if the backend fails after touching the state the
+// session is marked damaged (every later use is DATA_LOSS until a restore
+// replaces its state). A snapshot is a device-to-device copy (Backend::Copy)
+// into a spare state from a pool of at most options.max_device_chunk_snapshots
+// states, reused chunk after chunk (their device memory is outside the tier
+// budgets); when all are in use it is a host copy (Download), which costs
+// far more (a pageable copy of the whole state). A chunk may also be applied
+// in slices over several ApplyBatch calls (SlicedChunk, the engine loop's
+// chunked prefill), still whole or not at all; it counts as applied when its
+// last slice is.
 //
 // Next-token logits: after every chunk applied (any output, generated tokens
 // included) the session keeps the logits of its last token
@@ -176,6 +183,9 @@ struct SessionStoreOptions {
   // Chunks with at least this many tokens are snapshotted so that
   // cancellation and errors can roll them back.
   size_t snapshot_min_tokens = 2;
+  // Spare device states kept for those snapshots (see Writing above); 0:
+  // every snapshot is a host copy.
+  size_t max_device_chunk_snapshots = 8;
   // ApplyChunkWithRows asks the backend for at most this many tokens' logits
   // at a time (4096 x V=256 floats: 4 MiB).
   size_t logit_rows_per_slice = 4096;
@@ -251,6 +261,48 @@ struct ExportedCheckpoint {
   std::string name;  // the name it was stored under, if any
 };
 
+// A copy of a session's state taken before a chunk, to roll the chunk back:
+// a spare device state (a device-to-device copy) or, when none is free, a
+// host copy. Empty for a chunk too short to be snapshotted.
+struct ChunkSnapshot {
+  std::unique_ptr<BackendState> device;
+  std::unique_ptr<ModelState> host;
+  bool empty() const { return device == nullptr && host == nullptr; }
+};
+
+// A chunk applied in slices over several ApplyBatch calls, whole or not at
+// all: SessionStore::BeginChunk snapshots the session; every ChunkRequest
+// naming it applies its next slice; when the last slice is applied the chunk
+// counts as applied (pulse id, transcript, next-token logits, counters);
+// a failed slice rolls the whole chunk back, and so does AbandonChunk
+// (cancellation between slices). Rewind snapshots record the slices as the
+// chunking (snapshots.h), so a rewind replays them exactly. Move-only; the
+// tokens must outlive it.
+class SlicedChunk {
+ public:
+  SlicedChunk() = default;
+  SlicedChunk(SlicedChunk&&) = default;
+  SlicedChunk& operator=(SlicedChunk&&) = default;
+
+  // Between BeginChunk and the last slice, a failure or AbandonChunk.
+  bool active() const { return active_; }
+  size_t size() const { return tokens_.size(); }
+  size_t applied() const { return applied_; }
+  // The tokens not applied yet.
+  absl::Span<const uint8_t> remaining() const { return tokens_.subspan(applied_); }
+
+ private:
+  friend class SessionStore;
+  bool active_ = false;
+  const Session* session_ = nullptr;
+  absl::Span<const uint8_t> tokens_;
+  TokenSource source_ = TokenSource::kInput;
+  size_t applied_ = 0;
+  uint64_t pulse_before_ = 0;
+  std::vector<uint64_t> slices_;
+  ChunkSnapshot snapshot_;
+};
+
 // One session's chunk in ApplyBatch.
 struct ChunkRequest {
   SessionLease* lease = nullptr;
@@ -261,6 +313,9 @@ struct ChunkRequest {
   // Only with kAll, optional: also hands `*logits` to this after the forward
   // pass, before the chunk counts as applied (its error fails the batch).
   LogitRowsSink rows = nullptr;
+  // When set, `tokens` is the next slice of this chunk (its first
+  // `tokens.size()` remaining tokens) and `source` is ignored.
+  SlicedChunk* sliced = nullptr;
 };
 
 // A session drain could not save, and why.
@@ -347,6 +402,15 @@ class SessionStore {
   // rolled back; one without a snapshot (shorter than snapshot_min_tokens)
   // marks its session damaged instead.
   absl::Status ApplyBatch(absl::Span<ChunkRequest> chunks);
+  // Starts applying `tokens` to the leased session in slices (SlicedChunk):
+  // snapshots it when the chunk is long enough. FAILED_PRECONDITION without
+  // a live lease or when `chunk` is already active.
+  absl::Status BeginChunk(SessionLease& lease, absl::Span<const uint8_t> tokens,
+                          TokenSource source, SlicedChunk& chunk);
+  // Rolls an active sliced chunk back (its session as before BeginChunk) and
+  // returns CANCELLED saying so, or the rollback's failure (the session then
+  // damaged).
+  absl::Status AbandonChunk(SessionLease& lease, SlicedChunk& chunk);
 
   // The session's checkpoint. With a non-empty `save_as`, also stored
   // atomically under that per-user name (validated first: INVALID_ARGUMENT).
@@ -480,17 +544,23 @@ class SessionStore {
   // Chunks (session_chunks.cc). Checks that a chunk may start and, when it is
   // long enough, snapshots the state into `*snapshot` for a roll-back.
   absl::Status PrepareChunk(const SessionLease& lease, size_t tokens,
-                            const std::atomic<bool>* cancel,
-                            std::unique_ptr<ModelState>* snapshot);
-  // After a failed Forward: puts `snapshot` back, or marks the session
-  // damaged when there is none and the state may have changed. Returns
-  // `failure`, reworded for cancellation.
+                            const std::atomic<bool>* cancel, ChunkSnapshot* snapshot);
+  // A snapshot of `state` for a chunk of `tokens` tokens (empty when shorter
+  // than options.snapshot_min_tokens); RecycleSnapshot returns its spare
+  // device state to the pool.
+  absl::StatusOr<ChunkSnapshot> TakeSnapshot(const BackendState& state, size_t tokens);
+  void RecycleSnapshot(ChunkSnapshot& snapshot);
+  // After a failed Forward: puts `snapshot` back (and recycles it), or marks
+  // the session damaged when there is none and the state may have changed.
+  // Returns `failure`, reworded for cancellation.
   absl::Status RollBackOrDamage(Session& session, uint64_t pulse_before,
-                                const ModelState* snapshot, const absl::Status& failure);
+                                ChunkSnapshot& snapshot, const absl::Status& failure);
   // After a chunk applied: the pulse id, counters and `next_logits` (the
   // last token's logits; empty for an empty chunk, which changes nothing).
+  // `slices`: the pieces it was applied in, when it was sliced.
   void RecordChunk(Session& session, absl::Span<const uint8_t> tokens, TokenSource source,
-                   absl::Span<const float> next_logits);
+                   absl::Span<const float> next_logits,
+                   absl::Span<const uint64_t> slices = {});
   // Rewinds (session_transcripts.cc). The session's state at `to_pulse`,
   // replayed into a new device state from its nearest snapshot.
   struct Replayed {
@@ -500,8 +570,10 @@ class SessionStore {
   };
   absl::StatusOr<Replayed> Replay(Session& session, uint64_t to_pulse);
   SnapshotPolicy snapshot_policy() const;
-  // After a chunk: takes a snapshot when one is due.
-  void MaybeSnapshot(Session& session, uint64_t pulse_before, size_t tokens);
+  // After a chunk applied in pieces of `lengths` tokens from
+  // `pulse_before`: records them and takes a snapshot when one is due.
+  void MaybeSnapshot(Session& session, uint64_t pulse_before,
+                     absl::Span<const uint64_t> lengths);
 
   Backend& backend_;
   const SessionStoreOptions options_;
@@ -518,6 +590,10 @@ class SessionStore {
   // Bytes of sessions being moved off a tier right now (not yet accounted).
   size_t leaving_bytes_[kResidencyTiers] ABSL_GUARDED_BY(mu_) = {};
   uint64_t use_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Spare device states for chunk snapshots, and how many exist in all.
+  absl::Mutex spare_mu_;
+  std::vector<std::unique_ptr<BackendState>> spare_states_ ABSL_GUARDED_BY(spare_mu_);
+  size_t spare_states_made_ ABSL_GUARDED_BY(spare_mu_) = 0;
   size_t pinned_sessions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

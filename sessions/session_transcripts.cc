@@ -15,7 +15,8 @@ SnapshotPolicy SessionStore::snapshot_policy() const {
   return policy;
 }
 
-void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before, size_t tokens) {
+void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
+                                 absl::Span<const uint64_t> lengths) {
   SnapshotRing& ring = session.snapshots();
   const SnapshotPolicy policy = snapshot_policy();
   if (policy.max_bytes == 0) {  // no snapshots: not even the free one at pulse 0
@@ -23,7 +24,11 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before, size_t
     return;
   }
   const size_t bytes_before = ring.bytes();
-  ring.RecordChunk(pulse_before, tokens);
+  uint64_t tokens = 0;
+  for (uint64_t length : lengths) {
+    ring.RecordChunk(pulse_before + tokens, length);
+    tokens += length;
+  }
   ring.DropBefore(session.transcript_start_pulse());
   const uint64_t pulse = session.pulse_id();
   if (tokens > 0 && ring.Due(pulse, policy)) {
