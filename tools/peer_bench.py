@@ -142,15 +142,17 @@ def time_graphs(cfg, w, tokens, state, pulses, device, token_loop, warmup, repea
     pool = torch.cuda.graph_pool_handle()
     staged = _Staged(device)
     reference = None
+    side = torch.cuda.Stream()
     with staged:
         for n, p in enumerate(pulses):
             st = hl.State(state.tensors, torch.full_like(state.pulse, p))
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
                 for _ in range(2):  # warm-up on a side stream, stages the tables
                     hl.forward(cfg, w, tokens, st, token_loop=token_loop)
-            torch.cuda.current_stream().wait_stream(s)
+            torch.cuda.current_stream().wait_stream(side)
+            sync(device)
+            torch.cuda.empty_cache()  # B=256: a state is 30 GB; keep one spare at most
             g = torch.cuda.CUDAGraph()
             staged.capturing = True
             with torch.cuda.graph(g, pool=pool):
@@ -167,6 +169,7 @@ def time_graphs(cfg, w, tokens, state, pulses, device, token_loop, warmup, repea
                     want, want_state = hl.forward(cfg, w, tokens, st, token_loop=token_loop)
                 reference = max_diff(got, want[:, -1].to("cpu"))
                 del want, want_state
+                torch.cuda.empty_cache()
             outs.append(last)
             del logits
     times = []
@@ -206,7 +209,9 @@ def check_against_hecate(cfg, w, device, log_path, tolerance):
             if line.startswith("check_logits "):
                 hecate = json.loads(line[len("check_logits "):])
     if hecate is None:
-        raise SystemExit(f"{log_path}: no check_logits line (cuda_backend_bench --weights=DIR)")
+        print(f"parity NOT CHECKED: {log_path} has no check_logits line "
+              "(cuda_backend_bench --weights=DIR)", flush=True)
+        return None
     if hecate["text"].encode() != CHECK_TEXT:
         raise SystemExit(f"check text differs: {hecate['text']!r}")
     tokens = torch.tensor([list(CHECK_TEXT)], dtype=torch.int64, device=device)
@@ -216,7 +221,8 @@ def check_against_hecate(cfg, w, device, log_path, tolerance):
     print(f"parity: peer vs Hecate logits after {CHECK_TEXT.decode()!r}: max |diff| {diff:.3g}"
           f" (tolerance {tolerance:g})", flush=True)
     if not diff <= tolerance:
-        raise SystemExit("parity FAILED: the peer and Hecate disagree; timings not comparable")
+        # One device call is all a run gets: say so loudly, keep timing.
+        print("parity FAILED: the peer and Hecate disagree; timings not comparable", flush=True)
     return diff
 
 
@@ -302,8 +308,9 @@ def main(argv):
     with torch.inference_mode():
         info["self_check_max_diff"] = self_check(cfg, w, device)
         if args.hecate_log:
-            info["hecate_parity_max_diff"] = check_against_hecate(
-                cfg, w, device, args.hecate_log, args.parity_tolerance)
+            diff = check_against_hecate(cfg, w, device, args.hecate_log, args.parity_tolerance)
+            info["hecate_parity_max_diff"] = diff
+            info["hecate_parity_ok"] = diff is not None and diff <= args.parity_tolerance
         graphs_ok = device.type == "cuda" and not args.no_graphs
         cases = [c for c in args.cases.split(",") if c]
         precisions = [False, True] if args.tf32 and device.type == "cuda" else [False]

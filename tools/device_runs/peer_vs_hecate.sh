@@ -23,13 +23,14 @@ export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
+# PEER_CONFIG=tiny PEER_ARGS="--device=cpu ..." for a dry run without a GPU.
 MODEL=${PEER_MODEL_DIR:-${TMPDIR:-/tmp}/hecate_peer_model}
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   echo "commit $(head -1 "$HERE/COMMIT" 2>/dev/null)"; date -u
   "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 } 2>&1 | tee "$OUT/device.txt"
 
-"$PY" "$ROOT/tools/peer_bench.py" --config=base --seed=7 --write_model="$MODEL" --cases= \
+"$PY" "$ROOT/tools/peer_bench.py" --config="${PEER_CONFIG:-base}" --seed=7 --write_model="$MODEL" --cases= \
   || { echo "peer_vs_hecate: writing the model failed"; exit 1; }
 
 echo "===== cuda_backend_bench --weights=$MODEL"
@@ -39,7 +40,7 @@ echo "cuda_backend_bench rc=$?"
 grep -v '^check_logits ' "$OUT/hecate_bench.log"
 
 echo "===== tools/peer_bench.py --model=$MODEL"
-timeout "${PEER_TIMEOUT:-230}" "$PY" "$ROOT/tools/peer_bench.py" --model="$MODEL" --device=cuda \
+timeout "${PEER_TIMEOUT:-230}" "$PY" "$ROOT/tools/peer_bench.py" --model="$MODEL" ${PEER_ARGS:---device=cuda} \
   --tf32 --hecate_log="$OUT/hecate_bench.log" --json="$OUT/peer.json" 2>&1 \
   | tee "$OUT/peer_bench.log"
 echo "peer_bench rc=${PIPESTATUS[0]}"
@@ -54,7 +55,10 @@ for line in open(sys.argv[1], errors="replace"):
         kind, prec, b, t, ms = m.groups()
         hecate[(kind, prec, int(b), int(t))] = float(ms)
 try:
-    peer = {(r["case"], r["precision"]): r for r in json.load(open(sys.argv[2]))["best"]}
+    info = json.load(open(sys.argv[2]))
+    peer = {(r["case"], r["precision"]): r for r in info["best"]}
+    print(f"parity peer vs Hecate (max |logit diff|): {info.get('hecate_parity_max_diff')}"
+          f" ok={info.get('hecate_parity_ok')}")
 except (OSError, ValueError) as e:
     peer = {}
     print(f"(no peer results: {e})")
