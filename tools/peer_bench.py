@@ -380,7 +380,7 @@ def run_case(case, cfg, w, device, args, graphs_ok):
             try:
                 pulses = [pulse0 + i for i in range(args.phases)] if decode else [pulse0]
                 tokens = stream[:, :T].contiguous()
-                reps = max(2, args.repeats // len(pulses)) if decode else max(3, args.repeats // 4)
+                reps = max(4, args.repeats // len(pulses)) if decode else max(3, args.repeats // 4)
                 s, diff = time_graphs(cfg, w, tokens, state, pulses, device, token_loop,
                                       args.warmup, reps, check=True)
                 rows.append(dict(base, mode="graph", ms=s * 1e3, graph_vs_eager_max_diff=diff))
