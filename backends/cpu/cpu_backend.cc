@@ -1,10 +1,14 @@
 #include "backends/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_set.h"
 #include "backends/cpu/forward.h"
+#include "backends/cpu/parallel.h"
 #include "base/status_macros.h"
 
 namespace hecate {
@@ -79,6 +83,45 @@ class CpuBackend final : public Backend {
           cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state, step, out_rows, out);
           return absl::OkStatus();
         });
+  }
+
+  // Items are independent sessions, so they run at once, one per pool
+  // thread (each item's own GEMMs share the same pool). Each item computes
+  // exactly what Forward computes on it alone (ParallelFor's split never
+  // depends on timing), so results are bit for bit those of the loop.
+  absl::Status ForwardBatch(absl::Span<ForwardItem> items) override {
+    // Validate everything before any state moves; two items on one state or
+    // one logits vector would race.
+    std::vector<CpuState*> states;
+    states.reserve(items.size());
+    absl::flat_hash_set<const void*> seen;
+    for (const ForwardItem& item : items) {
+      if (item.state == nullptr) return absl::InvalidArgumentError("ForwardBatch: null state");
+      HECATE_ASSIGN_OR_RETURN(CpuState * cpu, Cast(*item.state));
+      if (!seen.insert(cpu).second) {
+        return absl::InvalidArgumentError("ForwardBatch: the same state appears twice");
+      }
+      if (item.logits != nullptr && !seen.insert(item.logits).second) {
+        return absl::InvalidArgumentError("ForwardBatch: the same logits vector appears twice");
+      }
+      HECATE_RETURN_IF_ERROR(
+          ValidateForward(model_->config(), item.tokens, item.mode, item.logits));
+      states.push_back(cpu);
+    }
+    const int64_t n = static_cast<int64_t>(items.size());
+    std::vector<absl::Status> results(items.size());
+    const int64_t parallelism = options_.batch_parallelism > 0 ? options_.batch_parallelism : n;
+    cpu::ParallelFor(n, (n + parallelism - 1) / std::max<int64_t>(parallelism, 1),
+                     [&](int64_t begin, int64_t end) {
+                       for (int64_t i = begin; i < end; ++i) {
+                         results[i] = Forward(*states[i], items[i].tokens, items[i].mode,
+                                              items[i].logits, nullptr, nullptr);
+                       }
+                     });
+    for (absl::Status& result : results) {
+      if (!result.ok()) return result;
+    }
+    return absl::OkStatus();
   }
 
  private:

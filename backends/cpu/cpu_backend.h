@@ -2,7 +2,8 @@
 //
 // It is the oracle the CUDA backend is tested against, and is itself tested
 // against the Python model in tests/oracle. State lives in a host ModelState;
-// "device" and "host" residency are the same memory.
+// "device" and "host" residency are the same memory. ForwardBatch runs its
+// items (independent sessions) in parallel.
 //
 //   std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
 //   auto state = cpu->NewState();
@@ -24,6 +25,11 @@ struct CpuBackendOptions {
   // Tokens per internal step: bounds scratch memory and is the granularity
   // at which cancellation is observed.
   int max_step_tokens = 256;
+  // ForwardBatch: how many items run at once on the shared CPU pool
+  // (backends/cpu/parallel.h: one thread per hardware thread, at most 16
+  // chunks per call). 0: as many as the pool runs; 1: one after another.
+  // Results are the same bit for bit either way.
+  int batch_parallelism = 0;
 };
 
 std::unique_ptr<Backend> MakeCpuBackend(std::shared_ptr<const Model> model,
