@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 
 namespace hecate {
@@ -36,43 +37,61 @@ bool ValidUser(absl::string_view user) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<ApiKeys::Entry>> ApiKeys::Parse(absl::string_view text) {
-  std::vector<Entry> entries;
+absl::StatusOr<ApiKeys::Parsed> ApiKeys::Parse(absl::string_view text) {
+  Parsed parsed;
+  std::vector<Entry>& entries = parsed.entries;
   int line_no = 0;
+  auto error = [&line_no](auto&&... what) {
+    return absl::InvalidArgumentError(absl::StrCat("api key file line ", line_no, ": ", what...));
+  };
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    const size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("api key file line ", line_no, ": expected user:key"));
-    }
-    absl::string_view user = line.substr(0, colon), key = line.substr(colon + 1);
-    if (!ValidUser(user)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "api key file line ", line_no, ": user must be 1..64 of [A-Za-z0-9._-]"));
-    }
-    if (key.size() < kMinKeyLength) {
-      return absl::InvalidArgumentError(absl::StrCat("api key file line ", line_no,
-                                                     ": key shorter than ", kMinKeyLength));
+    // "user:key" then, after whitespace, the user's settings.
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    const absl::string_view credentials = fields[0];
+    const size_t colon = credentials.find(':');
+    if (colon == absl::string_view::npos) return error("expected user:key");
+    absl::string_view user = credentials.substr(0, colon), key = credentials.substr(colon + 1);
+    if (!ValidUser(user)) return error("user must be 1..64 of [A-Za-z0-9._-]");
+    if (key.size() < kMinKeyLength) return error("key shorter than ", kMinKeyLength);
+    for (size_t i = 1; i < fields.size(); ++i) {
+      const size_t equals = fields[i].find('=');
+      const absl::string_view name = fields[i].substr(0, equals);
+      if (equals == absl::string_view::npos || name != "session_ttl") {
+        return error("unknown setting '", name, "' (settings: session_ttl=DURATION)");
+      }
+      const absl::string_view value = fields[i].substr(equals + 1);
+      absl::Duration ttl;
+      if (!absl::ParseDuration(value, &ttl) || ttl < absl::ZeroDuration() ||
+          ttl == absl::InfiniteDuration()) {
+        return error("session_ttl must be a duration such as 90s, 30m or 2h (0: never), got '",
+                     value, "'");
+      }
+      auto [it, inserted] = parsed.session_ttls.emplace(user, ttl);
+      if (!inserted && it->second != ttl) {
+        return error("session_ttl of user ", user, " differs from an earlier line's (",
+                     absl::FormatDuration(it->second), ")");
+      }
     }
     Entry e{std::string(user), Digest(key)};
     for (const Entry& other : entries) {
-      if (other.digest == e.digest) {
-        return absl::InvalidArgumentError(absl::StrCat("api key file line ", line_no, ": duplicate key"));
-      }
+      if (other.digest == e.digest) return error("duplicate key");
     }
     entries.push_back(std::move(e));
   }
   if (entries.empty()) return absl::InvalidArgumentError("api key file has no keys");
-  return entries;
+  return parsed;
 }
 
 absl::StatusOr<std::unique_ptr<ApiKeys>> ApiKeys::FromText(absl::string_view text) {
-  HECATE_ASSIGN_OR_RETURN(std::vector<Entry> entries, Parse(text));
+  HECATE_ASSIGN_OR_RETURN(Parsed parsed, Parse(text));
   auto keys = std::make_unique<ApiKeys>();
   keys->enabled_ = true;
-  keys->entries_ = std::move(entries);
+  keys->entries_ = std::move(parsed.entries);
+  keys->session_ttls_ = std::move(parsed.session_ttls);
   return keys;
 }
 
@@ -90,11 +109,28 @@ absl::Status ApiKeys::Reload() {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read api key file ", path_));
   std::stringstream text;
   text << in.rdbuf();
-  absl::StatusOr<std::vector<Entry>> entries = Parse(text.str());
-  if (!entries.ok()) return absl::InvalidArgumentError(absl::StrCat(path_, ": ", entries.status().message()));
+  absl::StatusOr<Parsed> parsed = Parse(text.str());
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(path_, ": ", parsed.status().message()));
   absl::MutexLock lock(&mu_);
-  entries_ = *std::move(entries);
+  entries_ = std::move(parsed->entries);
+  session_ttls_ = std::move(parsed->session_ttls);
   return absl::OkStatus();
+}
+
+std::optional<absl::Duration> ApiKeys::SessionTtl(absl::string_view user) const {
+  absl::MutexLock lock(&mu_);
+  auto it = session_ttls_.find(user);
+  if (it == session_ttls_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<absl::Duration> ApiKeys::ShortestSessionTtl() const {
+  absl::MutexLock lock(&mu_);
+  std::optional<absl::Duration> shortest;
+  for (const auto& [user, ttl] : session_ttls_) {
+    if (ttl > absl::ZeroDuration() && (!shortest.has_value() || ttl < *shortest)) shortest = ttl;
+  }
+  return shortest;
 }
 
 size_t ApiKeys::size() const {

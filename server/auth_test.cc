@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "base/test_temp_dir.h"
 #include "gtest/gtest.h"
@@ -37,6 +38,57 @@ TEST(ApiKeysTest, RejectsBadFilesWithTheLine) {
   }
   EXPECT_NE(ApiKeys::FromText("ok:0123456789abcdef\nbad\n").status().message().find("line 2"),
             std::string::npos);
+}
+
+TEST(ApiKeysTest, SessionTtlIsAPerUserSetting) {
+  auto keys = ApiKeys::FromText(
+      "alice:alice-key-0123456789 session_ttl=30m\n"
+      "alice:alice-key-second-0123\n"  // one setting for all of alice's keys
+      "bob:bob-key-abcdefghijklmn\n"
+      "carol:carol-key-0123456789\tsession_ttl=0\n"
+      "dave:dave-key-0123456789   session_ttl=90s   \n");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ((*keys)->SessionTtl("alice"), absl::Minutes(30));
+  EXPECT_EQ((*keys)->SessionTtl("bob"), std::nullopt);
+  EXPECT_EQ((*keys)->SessionTtl("carol"), absl::ZeroDuration());  // never
+  EXPECT_EQ((*keys)->SessionTtl("dave"), absl::Seconds(90));
+  EXPECT_EQ((*keys)->ShortestSessionTtl(), absl::Seconds(90));  // 0 means never
+  EXPECT_EQ(*(*keys)->Authenticate("Bearer alice-key-0123456789"), "alice");
+  EXPECT_EQ(*(*keys)->Authenticate("Bearer dave-key-0123456789"), "dave");
+  EXPECT_EQ((*ApiKeys::FromText("bob:bob-key-abcdefghijklmn\n"))->ShortestSessionTtl(),
+            std::nullopt);
+}
+
+TEST(ApiKeysTest, RejectsBadSettingsWithTheLine) {
+  struct Case {
+    const char* text;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"a:0123456789abcdef session_ttl=soon\n", "line 1: session_ttl must be a duration"},
+           {"a:0123456789abcdef session_ttl=-5s\n", "session_ttl must be a duration"},
+           {"a:0123456789abcdef session_ttl=inf\n", "session_ttl must be a duration"},
+           {"a:0123456789abcdef ttl=5s\n", "unknown setting 'ttl'"},
+           {"a:0123456789abcdef extra\n", "unknown setting 'extra'"},
+           {"a:0123456789abcdef session_ttl=1m\na:fedcba9876543210 session_ttl=2m\n",
+            "line 2: session_ttl of user a differs"},
+       }) {
+    absl::StatusOr<std::unique_ptr<ApiKeys>> keys = ApiKeys::FromText(c.text);
+    ASSERT_FALSE(keys.ok()) << c.text;
+    EXPECT_EQ(keys.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(keys.status().message().find(c.says), std::string::npos) << keys.status();
+  }
+}
+
+TEST(ApiKeysTest, ReloadReplacesSessionTtls) {
+  const std::string path = TestTempPath("keys");
+  std::ofstream(path) << "alice:first-key-0123456789 session_ttl=1h\n";
+  auto keys = ApiKeys::FromFile(path);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ((*keys)->SessionTtl("alice"), absl::Hours(1));
+  std::ofstream(path) << "alice:first-key-0123456789\n";
+  ASSERT_TRUE((*keys)->Reload().ok());
+  EXPECT_EQ((*keys)->SessionTtl("alice"), std::nullopt);
 }
 
 TEST(ApiKeysTest, ReloadSwapsKeysAndKeepsOldOnError) {

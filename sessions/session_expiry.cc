@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "sessions/session_store.h"
@@ -19,16 +21,36 @@ std::string ExpiryCheckpointName(absl::string_view session_id) {
 }
 
 ExpiryReport SessionStore::ExpireIdle(absl::Duration ttl, absl::Time now) {
+  if (ttl <= absl::ZeroDuration()) return ExpiryReport();
+  return ExpireIdleByOwner([ttl](absl::string_view) { return ttl; }, now);
+}
+
+ExpiryReport SessionStore::ExpireIdleByOwner(
+    absl::FunctionRef<absl::Duration(absl::string_view owner)> ttl_for, absl::Time now) {
   ExpiryReport report;
-  if (ttl <= absl::ZeroDuration()) return report;
-  std::vector<std::shared_ptr<Session>> candidates;
+  std::vector<std::pair<std::shared_ptr<Session>, absl::Time>> scanned;
   {
     absl::MutexLock lock(&mu_);
+    scanned.reserve(sessions_.size());
     for (const auto& [id, entry] : sessions_) {
-      if (now - entry.session->Info().last_used > ttl) candidates.push_back(entry.session);
+      scanned.emplace_back(entry.session, entry.session->Info().last_used);
     }
   }
-  for (const std::shared_ptr<Session>& candidate : candidates) {
+  // Asked outside the lock: the TTLs come from elsewhere (the key file).
+  absl::flat_hash_map<std::string, absl::Duration> ttls;
+  auto ttl_of = [&](const std::string& owner) {
+    auto it = ttls.find(owner);
+    if (it == ttls.end()) it = ttls.emplace(owner, ttl_for(owner)).first;
+    return it->second;
+  };
+  std::vector<std::pair<std::shared_ptr<Session>, absl::Duration>> candidates;
+  for (auto& [session, last_used] : scanned) {
+    const absl::Duration ttl = ttl_of(session->owner());
+    if (ttl > absl::ZeroDuration() && now - last_used > ttl) {
+      candidates.emplace_back(std::move(session), ttl);
+    }
+  }
+  for (const auto& [candidate, ttl] : candidates) {
     Session& session = *candidate;
     // Never waits: a session someone holds is in use, so not idle.
     if (!session.TryBeginWrite()) continue;
@@ -82,22 +104,49 @@ absl::Duration ExpirySweepPeriod(absl::Duration ttl) {
   return std::clamp(ttl / 4, absl::Milliseconds(10), absl::Minutes(1));
 }
 
+absl::Duration ExpiryPolicy::TtlFor(absl::string_view owner) const {
+  if (ttl_for_owner) {
+    if (std::optional<absl::Duration> own = ttl_for_owner(owner); own.has_value()) return *own;
+  }
+  return default_ttl;
+}
+
+std::optional<absl::Duration> ExpiryPolicy::Shortest() const {
+  std::optional<absl::Duration> shortest;
+  if (default_ttl > absl::ZeroDuration()) shortest = default_ttl;
+  if (shortest_owner_ttl) {
+    std::optional<absl::Duration> own = shortest_owner_ttl();
+    if (own.has_value() && *own > absl::ZeroDuration() && (!shortest || *own < *shortest)) {
+      shortest = own;
+    }
+  }
+  return shortest;
+}
+
 ExpirySweeper::ExpirySweeper(SessionStore* store, absl::Duration ttl,
                              std::function<void(const ExpiryReport&)> on_pass)
-    : store_(store), ttl_(ttl), on_pass_(std::move(on_pass)) {}
+    : ExpirySweeper(store, ExpiryPolicy{ttl, nullptr, nullptr}, std::move(on_pass)) {}
+
+ExpirySweeper::ExpirySweeper(SessionStore* store, ExpiryPolicy policy,
+                             std::function<void(const ExpiryReport&)> on_pass)
+    : store_(store), policy_(std::move(policy)), on_pass_(std::move(on_pass)) {}
 
 ExpirySweeper::~ExpirySweeper() { Stop(); }
 
 void ExpirySweeper::Start() {
-  const absl::Duration period = ExpirySweepPeriod(ttl_);
-  thread_ = std::make_unique<std::thread>([this, period] {
+  thread_ = std::make_unique<std::thread>([this] {
     for (;;) {
+      const std::optional<absl::Duration> shortest = policy_.Shortest();
+      const absl::Duration period =
+          shortest.has_value() ? ExpirySweepPeriod(*shortest) : absl::Minutes(1);
       {
         absl::MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(&stop_), period);
         if (stop_) return;
       }
-      ExpiryReport report = store_->ExpireIdle(ttl_, absl::Now());
+      if (!shortest.has_value() && !policy_.Shortest().has_value()) continue;
+      ExpiryReport report = store_->ExpireIdleByOwner(
+          [this](absl::string_view owner) { return policy_.TtlFor(owner); }, absl::Now());
       if (on_pass_) on_pass_(report);
     }
   });

@@ -2,8 +2,11 @@
 // sleeps): an idle session past the TTL is deleted, a fresh one is not, a
 // busy one never is; a keep_on_expiry session is stored as
 // "expired-<id>" first and restores with the same pulse id and digest, from
-// any tier; when that checkpoint cannot be stored the session stays.
+// any tier; when that checkpoint cannot be stored the session stays. With a
+// TTL per owner, a user with a short one loses an idle session that another
+// user, on the default, keeps.
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -163,6 +166,51 @@ TEST_F(SessionExpiryTest, FailedCheckpointKeepsTheSession) {
   EXPECT_TRUE(store->ListCheckpoints("alice")->empty());
   EXPECT_EQ(seen.Expiries(ExpiryResult::kFailed), 1u);
   EXPECT_EQ(seen.Expiries(ExpiryResult::kKept) + seen.Expiries(ExpiryResult::kDeleted), 0u);
+}
+
+TEST_F(SessionExpiryTest, EachOwnerHasItsOwnTtl) {
+  std::unique_ptr<SessionStore> store = OpenStore();
+  const SessionInfo alices = CreateFed(*store);
+  absl::StatusOr<SessionInfo> bobs = store->Create("bob");
+  absl::StatusOr<SessionInfo> carols = store->Create("carol");
+  ASSERT_TRUE(bobs.ok() && carols.ok()) << bobs.status() << carols.status();
+  // alice: a minute of her own; bob: the default hour; carol: never.
+  ExpiryPolicy policy;
+  policy.default_ttl = kTtl;
+  policy.ttl_for_owner = [](absl::string_view owner) -> std::optional<absl::Duration> {
+    if (owner == "alice") return absl::Minutes(1);
+    if (owner == "carol") return absl::ZeroDuration();
+    return std::nullopt;
+  };
+  policy.shortest_owner_ttl = [] { return std::optional<absl::Duration>(absl::Minutes(1)); };
+  EXPECT_EQ(policy.TtlFor("alice"), absl::Minutes(1));
+  EXPECT_EQ(policy.TtlFor("bob"), kTtl);
+  EXPECT_EQ(policy.Shortest(), absl::Minutes(1));
+  auto ttl_for = [&](absl::string_view owner) { return policy.TtlFor(owner); };
+
+  // Half an hour idle: past alice's minute, within bob's hour.
+  ExpiryReport report = store->ExpireIdleByOwner(ttl_for, absl::Now() + kTtl / 2);
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_TRUE(absl::IsNotFound(store->Get(alices.id, "alice").status()));
+  EXPECT_TRUE(store->Get(bobs->id, "bob").ok());
+  // Two hours: bob's goes too; carol's never does.
+  report = store->ExpireIdleByOwner(ttl_for, Later());
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_TRUE(absl::IsNotFound(store->Get(bobs->id, "bob").status()));
+  EXPECT_TRUE(store->Get(carols->id, "carol").ok());
+}
+
+TEST(ExpiryPolicyTest, ShortestIsWhatCanExpireSoonest) {
+  ExpiryPolicy none;
+  EXPECT_FALSE(none.Shortest().has_value());
+  EXPECT_EQ(none.TtlFor("anyone"), absl::ZeroDuration());
+  ExpiryPolicy overrides_only;
+  overrides_only.shortest_owner_ttl = [] {
+    return std::optional<absl::Duration>(absl::Seconds(5));
+  };
+  EXPECT_EQ(overrides_only.Shortest(), absl::Seconds(5));
+  ExpiryPolicy default_shorter{absl::Seconds(2), nullptr, overrides_only.shortest_owner_ttl};
+  EXPECT_EQ(default_shorter.Shortest(), absl::Seconds(2));
 }
 
 TEST(ExpirySweepPeriodTest, QuarterOfTtlWithinBounds) {

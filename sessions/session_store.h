@@ -73,8 +73,10 @@
 // keep_on_expiry is first stored as the named checkpoint
 // ExpiryCheckpointName(id) ("expired-<id>", within its owner's quota), and
 // when that fails it is kept, not deleted, and the failure reported. A
-// session busy with a chunk is never expired. ExpirySweeper runs ExpireIdle
-// periodically on a thread of its own. The keep_on_expiry flag is set at
+// session busy with a chunk is never expired. The TTL may differ per owner
+// (ExpireIdleByOwner: hecated takes a user's session_ttl from the API key
+// file, else --session_ttl). ExpirySweeper runs it periodically on a thread
+// of its own. The keep_on_expiry flag is set at
 // creation or by Update, and is written to the session file's metadata
 // (session_metadata.h) on offload, drain and Update, so a session loaded
 // after a restart (LoadFromStateDir) or adopted by another replica
@@ -232,6 +234,7 @@ class SessionStore;
 // the lease lives. Move-only; released by its destructor or Release().
 class SessionLease {
  public:
+  SessionLease() = default;  // holds nothing (valid() is false)
   SessionLease(SessionLease&& other) noexcept;
   SessionLease& operator=(SessionLease&& other) noexcept;
   ~SessionLease();
@@ -477,6 +480,11 @@ class SessionStore {
   // for); keep_on_expiry ones are stored by name first (see above). A ttl
   // of zero or less expires nothing.
   ExpiryReport ExpireIdle(absl::Duration ttl, absl::Time now);
+  // As ExpireIdle, with each owner's own TTL: `ttl_for(owner)` (zero or
+  // less: that owner's sessions never expire), asked once per owner with
+  // idle sessions per pass, never under the store's lock.
+  ExpiryReport ExpireIdleByOwner(
+      absl::FunctionRef<absl::Duration(absl::string_view owner)> ttl_for, absl::Time now);
 
   // Drain: writes every session to the state directory (waiting for busy
   // ones to be released) and frees its memory. FAILED_PRECONDITION without a
