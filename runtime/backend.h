@@ -69,6 +69,9 @@ class Backend {
   virtual const Model& model() const = 0;
   // True when GEMMs use TF32 (looser tolerance, flagged to clients).
   virtual bool tf32() const { return false; }
+  // The most tokens of one session a forward step takes: Forward splits
+  // longer chunks into steps of this size (ForwardInSteps).
+  virtual int max_step_tokens() const { return 256; }
 
   // A fresh zero state, pulse id 0.
   virtual absl::StatusOr<std::unique_ptr<BackendState>> NewState() = 0;

@@ -38,27 +38,14 @@ GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerCo
 }
 
 void GenerateReactor::Run(std::string user) {
-  absl::Status result = Generate(user);
-  context_->busy_requests.fetch_sub(1);
-  std::optional<grpc::Status> status;
-  {
-    absl::MutexLock lock(&mu_);
-    result_ = ToGrpcStatus(result);
-    status = TakeFinish();
-  }
-  FinishWith(this, std::move(status));
-}
-
-absl::Status GenerateReactor::Generate(const std::string& user) {
   std::string session_id = request_.session_id();
   const bool temporary = session_id.empty();
   if (temporary) {
-    HECATE_ASSIGN_OR_RETURN(SessionInfo created, context_->store->Create(user));
-    session_id = created.id;
+    absl::StatusOr<SessionInfo> created = context_->store->Create(user);
+    if (!created.ok()) return Complete(user, session_id, false, created.status());
+    session_id = created->id;
   }
-  v1::OutputSpec spec;
-  *spec.mutable_sample() = request_.sampling();
-  TokenSink sink = [&](const GeneratedTokenEvent& event) {
+  TokenSink sink = [this](const GeneratedTokenEvent& event) {
     v1::GenerateResponse response;
     response.set_pulse_id(event.pulse_id);
     v1::GeneratedToken* token = response.mutable_token();
@@ -72,28 +59,52 @@ absl::Status GenerateReactor::Generate(const std::string& user) {
     }
     Push(std::move(response));
   };
-  const std::optional<uint64_t> expected_pulse_id =
-      request_.has_expected_pulse_id() ? std::optional<uint64_t>(request_.expected_pulse_id())
-                                       : std::nullopt;
-  absl::StatusOr<ChunkOutcome> outcome = RunSessionRequest(
-      *context_, user, session_id, request_.prompt(), spec, expected_pulse_id, &cancel_, sink);
+  SessionRequest session_request;
+  session_request.user = user;
+  session_request.session_id = session_id;
+  session_request.input = request_.prompt();
+  *session_request.spec.mutable_sample() = request_.sampling();
+  if (request_.has_expected_pulse_id()) {
+    session_request.expected_pulse_id = request_.expected_pulse_id();
+  }
+  session_request.cancel = &cancel_;
+  session_request.arrival = start_;
+  StartSessionRequest(*context_, std::move(session_request), std::move(sink),
+                      [this, user, session_id, temporary](absl::StatusOr<ChunkOutcome> outcome) {
+                        Complete(user, session_id, temporary, std::move(outcome));
+                      });
+}
+
+void GenerateReactor::Complete(const std::string& user, const std::string& session_id,
+                               bool temporary, absl::StatusOr<ChunkOutcome> outcome) {
   if (temporary) (void)context_->store->Delete(session_id, user);
   if (!outcome.ok()) {
     // Machine-readable for a client that resumes (before Finish, which
-    // only happens after Run sets the result).
+    // only happens after the result is set).
     if (std::optional<uint64_t> current = CurrentPulseId(outcome.status())) {
       call_->AddTrailingMetadata(kPulseIdTrailer, std::to_string(*current));
     }
-    return outcome.status();
+    return SetResult(outcome.status());
   }
   v1::GenerateResponse done;
   done.set_pulse_id(outcome->pulse_id);
   *done.mutable_done() = ToChunkDone(*outcome);
   Push(std::move(done));
   if (outcome->finish_reason == v1::FINISH_REASON_CANCELLED) {
-    return absl::CancelledError("generation cancelled");
+    return SetResult(absl::CancelledError("generation cancelled"));
   }
-  return absl::OkStatus();
+  SetResult(absl::OkStatus());
+}
+
+void GenerateReactor::SetResult(const absl::Status& result) {
+  context_->busy_requests.fetch_sub(1);
+  std::optional<grpc::Status> status;
+  {
+    absl::MutexLock lock(&mu_);
+    result_ = ToGrpcStatus(result);
+    status = TakeFinish();
+  }
+  FinishWith(this, std::move(status));
 }
 
 void GenerateReactor::Push(v1::GenerateResponse response) {

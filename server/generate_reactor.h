@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -16,6 +17,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/hecate/v1/hecate.pb.h"
+#include "server/chunk_program.h"
 #include "server/service_context.h"
 #include "server/write_queue.h"
 
@@ -31,8 +33,12 @@ class GenerateReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override;
 
  private:
-  void Run(std::string user);  // on the executor
-  absl::Status Generate(const std::string& user);
+  void Run(std::string user);  // on the executor: starts the request
+  // The request's outcome: the `done` message (or the trailer of a refused
+  // expected_pulse_id), the temporary session deleted, the call's status.
+  void Complete(const std::string& user, const std::string& session_id, bool temporary,
+                absl::StatusOr<ChunkOutcome> outcome);
+  void SetResult(const absl::Status& result);
   void Push(v1::GenerateResponse response) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes `reactor` when `status` holds one. Static: once another thread

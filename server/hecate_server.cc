@@ -144,12 +144,12 @@ absl::Status HecateServer::Init() {
                           ? options_.worker_threads
                           : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   executor_ = std::make_unique<Executor>(threads);
-  if (options_.batching) {
-    batcher_ = std::make_unique<StepBatcher>(store_.get(), options_.batch, [m](int size) {
-      m->batch_size->Observe(size);
-    });
+  EngineLoop::Options engine = options_.engine;
+  if (engine.max_slice_tokens == 0) {
+    engine.max_slice_tokens = static_cast<size_t>(backend_->max_step_tokens());
   }
-  context_.batcher = batcher_.get();
+  engine_ = std::make_unique<EngineLoop>(store_.get(), executor_.get(), engine, m);
+  context_.engine = engine_.get();
   context_.store = store_.get();
   context_.shared = shared_.get();
   context_.executor = executor_.get();
@@ -206,8 +206,8 @@ absl::Status HecateServer::Init() {
             << " (port " << grpc_port_ << "), metrics on " << options_.metrics_listen
             << " (port " << http_->port() << "), auth "
             << (keys_->enabled() ? "on" : "OFF (loopback only)")
-            << (options_.tls_cert.empty() ? "" : ", TLS on")
-            << (options_.batching ? ", continuous batching on" : "");
+            << (options_.tls_cert.empty() ? "" : ", TLS on") << ", engine slices of "
+            << backend_->max_step_tokens() << " tokens";
   return absl::OkStatus();
 }
 
@@ -226,6 +226,7 @@ absl::Status HecateServer::Drain() {
   }
   // Cancels what is still open (idle streams, requests past the timeout).
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  engine_->Shutdown();  // rolls back what is still mid-chunk
   executor_->Shutdown();
   if (expiry_ != nullptr) expiry_->Stop();  // drain saves every session, none expires
   if (shared_ != nullptr) shared_->Stop();  // no checkpoint writes during the drain
@@ -268,6 +269,7 @@ absl::Status HecateServer::Drain() {
 HecateServer::~HecateServer() {
   if (!drained_.load() && grpc_ != nullptr) {
     grpc_->Shutdown(std::chrono::system_clock::now());
+    engine_->Shutdown();
     executor_->Shutdown();
   }
   if (http_ != nullptr) http_->Stop();

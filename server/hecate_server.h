@@ -41,12 +41,13 @@ struct ServerOptions {
   // thread each while open); >= 2 (its pollers).
   int max_sync_threads = 16;
   absl::Duration drain_timeout = absl::Seconds(30);
-  // Sessions idle longer than this expire (SessionStore::ExpireIdle, run by
-  // an ExpirySweeper); zero: never.
+  // Sessions idle longer than this expire (SessionStore::ExpireIdleByOwner,
+  // run by an ExpirySweeper); zero: never. A user's session_ttl in the API
+  // key file (server/auth.h) overrides it for that user's sessions.
   absl::Duration session_ttl = absl::ZeroDuration();
-  // Continuous batching of concurrent sessions' steps (worth it on CUDA).
-  bool batching = false;
-  StepBatcher::Options batch;
+  // How the engine loop forms its steps (engine_loop.h); max_slice_tokens
+  // 0: the backend's own step size.
+  EngineLoop::Options engine;
   ServiceLimits limits;
   SessionStoreOptions store;
   // Replicas sharing sessions (sessions/shared_sessions.h): on when
@@ -84,9 +85,10 @@ class HecateServer {
   std::unique_ptr<metrics::StoreMetrics> store_metrics_;  // store_'s observer: outlives it
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<SharedSessions> shared_;  // null unless replicas share sessions
-  std::unique_ptr<ExpirySweeper> expiry_;   // null unless session_ttl > 0
+  // Null unless session_ttl > 0 or the key file may give per-user TTLs.
+  std::unique_ptr<ExpirySweeper> expiry_;
   std::unique_ptr<Executor> executor_;
-  std::unique_ptr<StepBatcher> batcher_;
+  std::unique_ptr<EngineLoop> engine_;  // after executor_: stops before it
   ServiceContext context_;
   std::unique_ptr<HecateService> service_;
   std::unique_ptr<grpc::Server> grpc_;

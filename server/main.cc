@@ -98,15 +98,21 @@ ABSL_FLAG(int64_t, host_memory_budget, int64_t{8} << 30,
 ABSL_FLAG(bool, wait_for_session_lock, false,
           "a second writer to a session waits instead of getting ABORTED");
 ABSL_FLAG(int32_t, worker_threads, 0,
-          "threads running requests (0: one per core; with batching, raise it to the batch "
-          "size you want)");
-ABSL_FLAG(std::string, batching, "auto",
-          "continuous batching of concurrent sessions' steps: auto (on for CUDA), on, off");
-ABSL_FLAG(absl::Duration, batch_max_wait, absl::Microseconds(500),
-          "longest a step waits for others to join its batch");
+          "threads that claim sessions, answer requests and write checkpoints (0: one per "
+          "core); forward passes run on the engine loop, whose batches do not depend on it");
+ABSL_FLAG(int32_t, max_slice_tokens, 0,
+          "longest slice of an input chunk in one engine step (0: the backend's step size)");
+ABSL_FLAG(int32_t, step_token_budget, 8192,
+          "input tokens per engine step when no session is generating");
+ABSL_FLAG(double, prefill_share, 0.5,
+          "with sessions generating, input slices in a step may take this share of the "
+          "step's decode time (fairness: a long upload adds at most that to everyone's "
+          "inter-token latency)");
+ABSL_FLAG(int32_t, max_decode_batch, 1024, "most generating sessions in one engine step");
 ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
           "sessions idle (unused) this long expire: deleted, or stored as checkpoint "
-          "expired-<id> first when created with keep_on_expiry; 0: never");
+          "expired-<id> first when created with keep_on_expiry; 0: never. A user's "
+          "session_ttl=DURATION in the --api_keys file overrides it for that user");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "on SIGTERM, how long running requests may take to finish");
 
@@ -167,13 +173,20 @@ int Run() {
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.session_ttl = absl::GetFlag(FLAGS_session_ttl);
-  const std::string batching = absl::GetFlag(FLAGS_batching);
-  if (batching != "auto" && batching != "on" && batching != "off") {
-    LOG(ERROR) << "--batching must be auto, on or off, got " << batching;
+  const int max_slice_tokens = absl::GetFlag(FLAGS_max_slice_tokens);
+  const int step_token_budget = absl::GetFlag(FLAGS_step_token_budget);
+  const double prefill_share = absl::GetFlag(FLAGS_prefill_share);
+  const int max_decode_batch = absl::GetFlag(FLAGS_max_decode_batch);
+  if (max_slice_tokens < 0 || step_token_budget < 1 || max_decode_batch < 1 ||
+      !(prefill_share > 0 && prefill_share <= 100)) {
+    LOG(ERROR) << "--max_slice_tokens must be >= 0, --step_token_budget and "
+                  "--max_decode_batch >= 1, --prefill_share in (0, 100]";
     return 1;
   }
-  options.batching = batching == "on" || (batching == "auto" && (*backend)->name() == "cuda");
-  options.batch.max_wait = absl::GetFlag(FLAGS_batch_max_wait);
+  options.engine.max_slice_tokens = static_cast<size_t>(max_slice_tokens);
+  options.engine.max_step_tokens = static_cast<size_t>(step_token_budget);
+  options.engine.prefill_share = prefill_share;
+  options.engine.max_decode_batch = static_cast<size_t>(max_decode_batch);
   options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
   options.limits.max_generate_tokens = absl::GetFlag(FLAGS_max_generate_tokens);
   options.limits.max_inflight_per_stream = absl::GetFlag(FLAGS_max_inflight_per_stream);

@@ -6,10 +6,14 @@ namespace hecate {
 
 absl::StatusOr<std::string> ServiceContext::Authenticate(
     const grpc::CallbackServerContext& call) const {
+  return Authenticate(call.client_metadata());
+}
+
+absl::StatusOr<std::string> ServiceContext::Authenticate(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) const {
   if (draining.load()) {
     return absl::UnavailableError("server is draining; retry on another replica");
   }
-  const auto& metadata = call.client_metadata();
   // Two credentials are ambiguous: which user is calling? Never pick one.
   if (metadata.count("authorization") > 1) {
     return absl::UnauthenticatedError(

@@ -5,6 +5,7 @@
 #define HECATE_SERVER_SERVICE_CONTEXT_H_
 
 #include <atomic>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -12,7 +13,7 @@
 #include "proto/hecate/v1/hecate.pb.h"
 #include "server/auth.h"
 #include "server/executor.h"
-#include "server/step_batcher.h"
+#include "server/engine_loop.h"
 #include "server/metrics/hecate_metrics.h"
 #include "server/validation.h"
 #include "sessions/session_store.h"
@@ -25,9 +26,9 @@ struct ServiceContext {
   Executor* executor = nullptr;
   const ApiKeys* keys = nullptr;
   metrics::ServerMetrics* metrics = nullptr;
-  // Continuous batching of small steps across sessions; null: each step runs
-  // on its own (CPU backend).
-  StepBatcher* batcher = nullptr;
+  // Runs every forward pass (engine_loop.h); null: requests run on the
+  // executor thread that started them (tools that build a bare context).
+  EngineLoop* engine = nullptr;
   // Sessions shared with other replicas (adoption, server/routing.h); null:
   // this daemon shares nothing.
   SharedSessions* shared = nullptr;
@@ -40,6 +41,10 @@ struct ServiceContext {
 
   // The caller's user, or UNAUTHENTICATED; UNAVAILABLE while draining.
   absl::StatusOr<std::string> Authenticate(const grpc::CallbackServerContext& call) const;
+  // The same for a call's client metadata as given (the stream fuzzer drives
+  // StreamReactor without a gRPC call).
+  absl::StatusOr<std::string> Authenticate(
+      const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) const;
 };
 
 // Session metadata as the API shows it.

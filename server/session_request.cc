@@ -11,74 +11,105 @@
 namespace hecate {
 namespace {
 
-// Steps up to this many tokens go through the batcher; longer chunks run on
-// their own, where cancellation can roll them back mid-chunk.
-constexpr size_t kMaxBatchedTokens = 16;
-
 // The status payload holding the session's pulse id (decimal).
 constexpr char kCurrentPulsePayload[] = "type.hecate.dev/hecate.v1.current_pulse_id";
 
+// The end of every request that got its session: the outcome's digest and
+// timing, the lease released, the metrics, then `done`.
+void FinishRequest(ServiceContext& context, const std::string& user, SessionLease& lease,
+                   absl::StatusOr<ChunkOutcome> outcome, absl::Duration promotion,
+                   absl::Duration queue, size_t input_bytes, const SessionRequestDone& done) {
+  if (outcome.ok()) {
+    outcome->transcript_digest = lease.info().transcript_digest;
+    outcome->promotion_time = promotion;
+    outcome->queue_time = queue;
+  }
+  lease.Release();
+  if (outcome.ok()) {
+    metrics::ServerMetrics* m = context.metrics;
+    m->chunk_forward_duration_seconds->Observe(absl::ToDoubleSeconds(outcome->forward_time));
+    m->tokens_in->Increment(static_cast<double>(input_bytes + outcome->generated_tokens));
+    m->CountUserTokens(user, input_bytes, static_cast<uint64_t>(outcome->generated_tokens));
+    if (outcome->generated_tokens > 0) {
+      m->tokens_out->Increment(outcome->generated_tokens);
+      m->time_to_first_token_seconds->Observe(
+          absl::ToDoubleSeconds(outcome->first_token_latency));
+      for (absl::Duration d : outcome->inter_token) {
+        m->inter_token_latency_seconds->Observe(absl::ToDoubleSeconds(d));
+      }
+    }
+  }
+  done(std::move(outcome));
+}
+
+// Without an engine: the program's applies on this thread, one at a time.
+absl::StatusOr<ChunkOutcome> RunInline(SessionStore& store, SessionLease& lease,
+                                       ChunkProgram& program,
+                                       const std::atomic<bool>* cancel) {
+  while (std::optional<ChunkProgram::Apply> apply = program.Next()) {
+    const TokenSource source = apply->generated ? TokenSource::kGenerated : TokenSource::kInput;
+    const absl::Time start = absl::Now();
+    const absl::Status status =
+        apply->mode == LogitsMode::kAll
+            ? store.ApplyChunkWithRows(lease, apply->tokens, apply->rows, cancel, source)
+            : store.ApplyChunk(lease, apply->tokens, apply->mode, apply->logits, cancel, source);
+    const absl::Duration took = absl::Now() - start;
+    if (status.ok()) {
+      program.Applied(lease.pulse_id(), took);
+    } else {
+      program.Applied(status, took);
+    }
+  }
+  return program.TakeOutcome();
+}
+
 }  // namespace
 
-absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::string_view user,
-                                               absl::string_view session_id,
-                                               absl::string_view input,
-                                               const v1::OutputSpec& spec,
-                                               std::optional<uint64_t> expected_pulse_id,
-                                               const std::atomic<bool>* cancel,
-                                               const TokenSink& sink) {
+void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenSink sink,
+                         SessionRequestDone done) {
   SessionStore& store = *context.store;
-  HECATE_RETURN_IF_ERROR(EnsureSessionHere(context, nullptr, user, session_id));
-  HECATE_ASSIGN_OR_RETURN(SessionLease lease, RetryAfterPublish(context, session_id, [&] {
-                            return store.Acquire(session_id, user);
-                          }));
+  if (absl::Status here =
+          EnsureSessionHere(context, nullptr, request.user, request.session_id);
+      !here.ok()) {
+    return done(here);
+  }
+  const absl::Time claim_start = absl::Now();
+  absl::StatusOr<SessionLease> lease = RetryAfterPublish(context, request.session_id, [&] {
+    return store.Acquire(request.session_id, request.user);
+  });
+  if (!lease.ok()) return done(lease.status());
+  const absl::Duration promotion = absl::Now() - claim_start;
   // Under the lease: nothing can apply between this check and the chunk.
-  if (expected_pulse_id.has_value() && lease.pulse_id() != *expected_pulse_id) {
-    return PulseMismatchError(session_id, lease.pulse_id(), *expected_pulse_id,
-                              lease.info().transcript_digest);
+  if (request.expected_pulse_id.has_value() &&
+      lease->pulse_id() != *request.expected_pulse_id) {
+    return done(PulseMismatchError(request.session_id, lease->pulse_id(),
+                                   *request.expected_pulse_id,
+                                   lease->info().transcript_digest));
   }
-  StepBatcher::Participant participant(context.batcher);
-  // The first apply is the input chunk; every later one a generated token.
-  bool generating = false;
-  std::vector<float> batch_rows;
-  ApplyFn apply = [&](absl::Span<const uint8_t> tokens, LogitsMode mode,
-                      std::vector<float>* logits,
-                      const LogitRowsSink& rows) -> absl::StatusOr<uint64_t> {
-    const TokenSource source = generating ? TokenSource::kGenerated : TokenSource::kInput;
-    generating = true;
-    absl::Status s;
-    if (context.batcher != nullptr && tokens.size() <= kMaxBatchedTokens) {
-      // A short chunk's rows fit in one buffer, handed to `rows` by the batch.
-      const bool all = mode == LogitsMode::kAll;
-      s = context.batcher->Apply(ChunkRequest{&lease, tokens, mode, all ? &batch_rows : logits,
-                                              source, all ? rows : nullptr});
-    } else if (mode == LogitsMode::kAll) {
-      s = store.ApplyChunkWithRows(lease, tokens, rows, cancel, source);
-    } else {
-      s = store.ApplyChunk(lease, tokens, mode, logits, cancel, source);
-    }
-    if (!s.ok()) return s;
-    return lease.pulse_id();
+  const size_t input_bytes = request.input.size();
+  absl::StatusOr<std::unique_ptr<ChunkProgram>> program =
+      ChunkProgram::Start(lease->pulse_id(), lease->next_logits(), std::move(request.input),
+                          std::move(request.spec), request.cancel, std::move(sink));
+  if (!program.ok()) return done(program.status());
+  if (context.engine == nullptr) {
+    absl::StatusOr<ChunkOutcome> outcome = RunInline(store, *lease, **program, request.cancel);
+    return FinishRequest(context, request.user, *lease, std::move(outcome), promotion,
+                         absl::ZeroDuration(), input_bytes, done);
+  }
+  auto job = std::make_unique<EngineJob>();
+  job->user = request.user;
+  job->lease = *std::move(lease);
+  job->program = *std::move(program);
+  job->cancel = request.cancel;
+  job->done = [&context, promotion, input_bytes,
+               done = std::move(done)](std::unique_ptr<EngineJob> finished) {
+    absl::StatusOr<ChunkOutcome> outcome = finished->shutdown.ok()
+                                               ? finished->program->TakeOutcome()
+                                               : absl::StatusOr<ChunkOutcome>(finished->shutdown);
+    FinishRequest(context, finished->user, finished->lease, std::move(outcome), promotion,
+                  finished->queue_time, input_bytes, done);
   };
-  // Copied: the lease's next-token logits change with the chunk.
-  const std::vector<float> start_logits = lease.next_logits();
-  absl::StatusOr<ChunkOutcome> outcome =
-      RunChunk(apply, lease.pulse_id(), start_logits, input, spec, cancel, sink);
-  if (outcome.ok()) outcome->transcript_digest = lease.info().transcript_digest;
-  lease.Release();
-  if (!outcome.ok()) return outcome;
-
-  metrics::ServerMetrics* m = context.metrics;
-  m->chunk_forward_duration_seconds->Observe(absl::ToDoubleSeconds(outcome->forward_time));
-  m->tokens_in->Increment(static_cast<double>(input.size() + outcome->generated_tokens));
-  if (outcome->generated_tokens > 0) {
-    m->tokens_out->Increment(outcome->generated_tokens);
-    m->time_to_first_token_seconds->Observe(absl::ToDoubleSeconds(outcome->first_token_latency));
-    for (absl::Duration d : outcome->inter_token) {
-      m->inter_token_latency_seconds->Observe(absl::ToDoubleSeconds(d));
-    }
-  }
-  return outcome;
+  context.engine->Submit(std::move(job));
 }
 
 absl::Status PulseMismatchError(absl::string_view session_id, uint64_t current,
@@ -120,6 +151,10 @@ v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {
   done.set_generated_tokens(outcome.generated_tokens);
   done.set_forward_seconds(absl::ToDoubleSeconds(outcome.forward_time));
   done.set_transcript_digest(outcome.transcript_digest);
+  v1::ChunkTiming* timing = done.mutable_timing();
+  timing->set_promotion_seconds(absl::ToDoubleSeconds(outcome.promotion_time));
+  timing->set_queue_seconds(absl::ToDoubleSeconds(outcome.queue_time));
+  timing->set_forward_seconds(absl::ToDoubleSeconds(outcome.forward_time));
   return done;
 }
 

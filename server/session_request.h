@@ -1,7 +1,13 @@
-// RunSessionRequest: one chunk request against a stored session, shared by
-// Stream and Generate: claims the session (one writer), runs RunChunk with
-// the store's whole-or-nothing ApplyChunk, and records the chunk's metrics
-// (forward time, time to first token, inter-token latency, tokens in/out).
+// Session requests: one chunk request against a stored session, shared by
+// Stream and Generate: claims the session (one writer), runs the request's
+// ChunkProgram with the store's whole-or-nothing chunks, and records the
+// chunk's metrics (forward time, time to first token, inter-token latency,
+// tokens in and out, per user).
+//
+// StartSessionRequest hands the program to the engine loop
+// (context.engine, engine_loop.h), so no request thread waits on the device;
+// without an engine (tools that build a bare context) it runs the program
+// on the calling thread with the same store calls.
 //
 // Exactly-once chunks: with `expected_pulse_id`, the session's pulse id is
 // compared while the lease is held, before anything is applied, so no other
@@ -14,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,13 +31,27 @@
 
 namespace hecate {
 
-absl::StatusOr<ChunkOutcome> RunSessionRequest(ServiceContext& context, absl::string_view user,
-                                               absl::string_view session_id,
-                                               absl::string_view input,
-                                               const v1::OutputSpec& spec,
-                                               std::optional<uint64_t> expected_pulse_id,
-                                               const std::atomic<bool>* cancel,
-                                               const TokenSink& sink);
+// What a session request asks for.
+struct SessionRequest {
+  std::string user;
+  std::string session_id;
+  std::string input;
+  v1::OutputSpec spec;
+  std::optional<uint64_t> expected_pulse_id;
+  const std::atomic<bool>* cancel = nullptr;  // may be null; must outlive `done`
+  absl::Time arrival = absl::Now();
+};
+
+// Called exactly once with the request's outcome.
+using SessionRequestDone = std::function<void(absl::StatusOr<ChunkOutcome>)>;
+
+// Starts `request`; `sink` gets its generated tokens as they are made (on
+// the engine thread: it must not block) and `done` its outcome (on the
+// executor, or on the calling thread when the request fails before it
+// reaches the engine or there is no engine). Call it from an executor
+// thread: claiming a session may wait for it or read it from disk.
+void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenSink sink,
+                         SessionRequestDone done);
 
 // The trailing-metadata key of a Generate refused for expected_pulse_id.
 inline constexpr char kPulseIdTrailer[] = "x-hecate-pulse-id";

@@ -25,16 +25,14 @@ std::string Utf8Prefix(absl::string_view text, size_t max) {
 
 }  // namespace
 
-StreamReactor::StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call)
+StreamReactor::StreamReactor(ServiceContext* context, absl::StatusOr<std::string> user)
     : context_(context),
-      call_(call),
       start_(absl::Now()),
       writes_(this,
               {.max_messages = static_cast<size_t>(context->limits.max_queued_replies_per_stream),
                .max_bytes =
                    static_cast<size_t>(context->limits.max_queued_reply_bytes_per_stream)}) {
   context_->metrics->active_streams->Add(1);
-  absl::StatusOr<std::string> user = context_->Authenticate(*call_);
   std::optional<grpc::Status> status;
   {
     absl::MutexLock lock(&mu_);
@@ -145,14 +143,12 @@ void StreamReactor::ScheduleNext(const std::string& session_id) {
 }
 
 void StreamReactor::Run(Pending pending) {
-  const v1::StreamRequest& request = pending.request;
-  auto respond = [&](v1::StreamResponse response) {
-    response.set_request_id(request.request_id());
-    response.set_session_id(request.session_id());
-    Reply(response);
-  };
-  TokenSink sink = [&](const GeneratedTokenEvent& event) {
+  auto held = std::make_shared<Pending>(std::move(pending));
+  v1::StreamRequest& request = held->request;
+  TokenSink sink = [this, held](const GeneratedTokenEvent& event) {
     v1::StreamResponse response;
+    response.set_request_id(held->request.request_id());
+    response.set_session_id(held->request.session_id());
     response.set_pulse_id(event.pulse_id);
     v1::GeneratedToken* token = response.mutable_token();
     token->set_token(static_cast<uint32_t>(event.token));
@@ -163,15 +159,29 @@ void StreamReactor::Run(Pending pending) {
       alternative->set_token(static_cast<uint32_t>(c.token));
       alternative->set_logprob(c.logprob);
     }
-    respond(std::move(response));
+    Reply(response);
   };
-  const std::optional<uint64_t> expected_pulse_id =
-      request.has_expected_pulse_id() ? std::optional<uint64_t>(request.expected_pulse_id())
-                                      : std::nullopt;
-  absl::StatusOr<ChunkOutcome> outcome =
-      RunSessionRequest(*context_, user_, request.session_id(), request.input(),
-                        request.output(), expected_pulse_id, &cancel_, sink);
+  SessionRequest session_request;
+  session_request.user = user_;
+  session_request.session_id = request.session_id();
+  session_request.input = std::move(*request.mutable_input());
+  session_request.spec = request.output();
+  if (request.has_expected_pulse_id()) {
+    session_request.expected_pulse_id = request.expected_pulse_id();
+  }
+  session_request.cancel = &cancel_;
+  session_request.arrival = held->arrival;
+  StartSessionRequest(*context_, std::move(session_request), std::move(sink),
+                      [this, held](absl::StatusOr<ChunkOutcome> outcome) {
+                        Complete(*held, std::move(outcome));
+                      });
+}
+
+void StreamReactor::Complete(const Pending& pending, absl::StatusOr<ChunkOutcome> outcome) {
+  const v1::StreamRequest& request = pending.request;
   v1::StreamResponse last;
+  last.set_request_id(request.request_id());
+  last.set_session_id(request.session_id());
   if (outcome.ok()) {
     last.set_pulse_id(outcome->pulse_id);
     *last.mutable_done() = ToChunkDone(*outcome);
@@ -182,7 +192,7 @@ void StreamReactor::Run(Pending pending) {
       last.mutable_error()->set_current_pulse_id(*current);
     }
   }
-  respond(std::move(last));
+  Reply(last);
   context_->metrics->chunk_latency_seconds->Observe(
       absl::ToDoubleSeconds(absl::Now() - pending.arrival));
 

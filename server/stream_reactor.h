@@ -17,7 +17,9 @@
 // for size before anything copies them, and a rejected request echoes at
 // most the documented sizes of its ids.
 // Owns itself: deleted in OnDone, which gRPC calls only after Finish, which
-// is called only when no task references the reactor.
+// is called only when no task references the reactor. Constructed with the
+// outcome of authenticating the call (ServiceContext::Authenticate): a
+// refusal ends the stream with it before anything is read.
 #ifndef HECATE_SERVER_STREAM_REACTOR_H_
 #define HECATE_SERVER_STREAM_REACTOR_H_
 
@@ -28,11 +30,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/hecate/v1/hecate.pb.h"
+#include "server/chunk_program.h"
 #include "server/service_context.h"
 #include "server/write_queue.h"
 
@@ -40,7 +44,7 @@ namespace hecate {
 
 class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  StreamReactor(ServiceContext* context, grpc::CallbackServerContext* call);
+  StreamReactor(ServiceContext* context, absl::StatusOr<std::string> user);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -60,8 +64,10 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   void MaybeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Accept(v1::StreamRequest request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleNext(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs on the executor.
+  // Runs on the executor: starts the request (session_request.h).
   void Run(Pending pending);
+  // The request's last reply, then the next of its session.
+  void Complete(const Pending& pending, absl::StatusOr<ChunkOutcome> outcome);
   void Reply(const v1::StreamResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
   void PushReply(const v1::StreamResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndStream(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -75,7 +81,6 @@ class StreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   static void FinishWith(StreamReactor* reactor, std::optional<grpc::Status> status);
 
   ServiceContext* const context_;
-  grpc::CallbackServerContext* const call_;
   const absl::Time start_;
   std::string user_;
   std::atomic<bool> cancel_{false};

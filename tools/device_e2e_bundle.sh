@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_e2e
-TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test)
+TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test
+       transcript_e2e_test session_expiry_e2e_test session_update_e2e_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
@@ -24,6 +25,8 @@ mkdir -p "$BUNDLE/runfiles/hecate/client"
 cp -L bazel-bin/client/hecatectl "$BUNDLE/runfiles/hecate/client/"
 cp tools/device_runs/model_quality.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
+# run_e2e.sh runs what was bundled: one list, here.
+printf '%s\n' "${TESTS[@]}" > "$BUNDLE/TESTS"
 chmod -R u+w "$BUNDLE"
 
 # shellcheck source=tools/bundle_lib.sh
@@ -35,7 +38,8 @@ git rev-parse HEAD > "$BUNDLE/COMMIT"
 cat > "$BUNDLE/run_e2e.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the end-to-end suite against hecated on the GPU (--backend=cuda, and
-# the streaming suite again with continuous batching); logs to $OUT.
+# the streaming and score suites again with inputs cut into small engine
+# slices); logs to $OUT.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
@@ -54,11 +58,12 @@ run() {  # name flags
   summary+=$(printf '%-24s %-40s %s' "$name" "$flags" "$r")$'\n'
   rm -rf "$tmp"
 }
-for t in isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test; do
+mapfile -t tests < "$HERE/TESTS"  # read first: the tests must not eat the list on stdin
+for t in "${tests[@]}"; do
   run "$t" "--backend=cuda"
 done
-run streaming_test "--backend=cuda --batching=on --worker_threads=16"
-run score_test "--backend=cuda --batching=on --worker_threads=16"
+run streaming_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
+run score_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "$summary"
 RUN

@@ -29,6 +29,7 @@ class CpuBackend final : public Backend {
 
   std::string name() const override { return "cpu"; }
   const Model& model() const override { return *model_; }
+  int max_step_tokens() const override { return options_.max_step_tokens; }
 
   absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
     return std::make_unique<CpuState>(model_->config());

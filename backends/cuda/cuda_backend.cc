@@ -53,6 +53,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   const Model& model() const override { return *model_; }
   bool tf32() const override { return options_.tf32; }
+  int max_step_tokens() const override { return options_.max_step_tokens; }
 
   absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
     absl::MutexLock lock(&mu_);

@@ -1,0 +1,266 @@
+#include "server/engine_loop.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hecate {
+namespace {
+
+// Weight of the newest sample in the running time averages.
+constexpr double kAverageWeight = 0.2;
+
+void Average(double* average, double sample) {
+  *average = *average < 0 ? sample : (1 - kAverageWeight) * *average + kAverageWeight * sample;
+}
+
+TokenSource SourceOf(const ChunkProgram::Apply& apply) {
+  return apply.generated ? TokenSource::kGenerated : TokenSource::kInput;
+}
+
+}  // namespace
+
+EngineLoop::EngineLoop(SessionStore* store, Executor* completions, Options options,
+                       metrics::ServerMetrics* metrics)
+    : store_(store), completions_(completions), options_(options), metrics_(metrics) {
+  if (options_.max_slice_tokens == 0) options_.max_slice_tokens = 2048;
+  thread_ = std::thread([this] { Run(); });
+}
+
+EngineLoop::~EngineLoop() { Shutdown(); }
+
+void EngineLoop::Submit(std::unique_ptr<EngineJob> job) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++held_;  // Complete counts it out
+    if (!stopping_) {
+      incoming_.push_back(std::move(job));
+      return;
+    }
+  }
+  job->shutdown = absl::UnavailableError("server is shutting down");
+  Complete(std::move(job));
+}
+
+void EngineLoop::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t EngineLoop::jobs() const {
+  absl::MutexLock lock(&mu_);
+  return held_;
+}
+
+bool EngineLoop::HasWork() const { return stopping_ || !incoming_.empty(); }
+
+void EngineLoop::Run() {
+  while (true) {
+    bool stop = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (active_.empty()) mu_.Await(absl::Condition(this, &EngineLoop::HasWork));
+      for (std::unique_ptr<EngineJob>& job : incoming_) active_.push_back(std::move(job));
+      incoming_.clear();
+      stop = stopping_;
+    }
+    if (stop) break;
+    Refresh();
+    if (!active_.empty()) Step();
+  }
+  for (std::unique_ptr<EngineJob>& job : active_) {
+    if (job->sliced_.active()) store_->AbandonChunk(job->lease, job->sliced_).IgnoreError();
+    job->shutdown = absl::UnavailableError("server is shutting down");
+    Complete(std::move(job));
+  }
+  active_.clear();
+}
+
+void EngineLoop::Refresh() {
+  std::vector<std::unique_ptr<EngineJob>> still;
+  still.reserve(active_.size());
+  for (std::unique_ptr<EngineJob>& job : active_) {
+    while (true) {
+      if (!job->apply_.has_value()) job->apply_ = job->program->Next();
+      if (!job->apply_.has_value()) break;  // finished
+      if (job->cancel == nullptr || !job->cancel->load(std::memory_order_relaxed)) break;
+      // Cancelled: no further step; the program decides what that means.
+      absl::Status cancelled =
+          job->sliced_.active()
+              ? store_->AbandonChunk(job->lease, job->sliced_)
+              : absl::CancelledError(absl::StrCat("chunk cancelled; session ",
+                                                  job->lease.session_id(),
+                                                  " unchanged at pulse id ",
+                                                  job->lease.pulse_id()));
+      job->program->Applied(cancelled, job->forward_);
+      job->apply_.reset();
+      job->forward_ = absl::ZeroDuration();
+    }
+    if (job->apply_.has_value()) {
+      still.push_back(std::move(job));
+    } else {
+      Complete(std::move(job));
+    }
+  }
+  active_ = std::move(still);
+}
+
+size_t EngineLoop::PrefillBudget(bool with_decode) const {
+  if (!with_decode) return options_.max_step_tokens;
+  if (decode_step_seconds_ <= 0 || prefill_token_seconds_ <= 0) return options_.min_slice_tokens;
+  const double tokens = options_.prefill_share * decode_step_seconds_ / prefill_token_seconds_;
+  return static_cast<size_t>(std::clamp<double>(tokens, options_.min_slice_tokens,
+                                                options_.max_slice_tokens));
+}
+
+void EngineLoop::Step() {
+  ++step_;
+  std::vector<EngineJob*> decode;
+  absl::flat_hash_map<std::string, std::vector<EngineJob*>> prefill_by_user;
+  for (std::unique_ptr<EngineJob>& job : active_) {
+    if (job->apply_->tokens.size() == 1 && !job->sliced_.active()) {
+      decode.push_back(job.get());
+    } else {
+      prefill_by_user[job->user].push_back(job.get());
+    }
+  }
+  auto least_recently_served = [](const EngineJob* a, const EngineJob* b) {
+    return a->last_served_ != b->last_served_ ? a->last_served_ < b->last_served_
+                                              : a->arrival < b->arrival;
+  };
+  if (decode.size() > options_.max_decode_batch) {
+    std::stable_sort(decode.begin(), decode.end(), least_recently_served);
+    decode.resize(options_.max_decode_batch);
+  }
+
+  // Prefill slices: round robin by user (least recently served first), then
+  // by session within a user.
+  std::vector<std::pair<std::string, std::vector<EngineJob*>>> users(prefill_by_user.begin(),
+                                                                     prefill_by_user.end());
+  for (auto& [user, jobs] : users) {
+    std::stable_sort(jobs.begin(), jobs.end(), least_recently_served);
+  }
+  std::stable_sort(users.begin(), users.end(), [this](const auto& a, const auto& b) {
+    const auto ia = user_last_served_.find(a.first), ib = user_last_served_.find(b.first);
+    const uint64_t la = ia == user_last_served_.end() ? 0 : ia->second;
+    const uint64_t lb = ib == user_last_served_.end() ? 0 : ib->second;
+    return la != lb ? la < lb : a.first < b.first;
+  });
+  const size_t budget = PrefillBudget(!decode.empty());
+  std::vector<std::pair<EngineJob*, size_t>> slices;
+  size_t prefill_tokens = 0;
+  for (size_t round = 0; prefill_tokens < budget; ++round) {
+    bool any = false;
+    for (auto& [user, jobs] : users) {
+      if (round >= jobs.size() || prefill_tokens >= budget) continue;
+      EngineJob* job = jobs[round];
+      const size_t remaining = job->sliced_.active() ? job->sliced_.remaining().size()
+                                                     : job->apply_->tokens.size();
+      const size_t left = std::max(budget - prefill_tokens, options_.min_slice_tokens);
+      const size_t n = std::min({remaining, options_.max_slice_tokens, left});
+      slices.emplace_back(job, n);
+      prefill_tokens += n;
+      any = true;
+    }
+    if (!any) break;
+  }
+
+  std::vector<ChunkRequest> requests;
+  std::vector<EngineJob*> stepped;
+  for (EngineJob* job : decode) {
+    const ChunkProgram::Apply& apply = *job->apply_;
+    requests.push_back(ChunkRequest{&job->lease, apply.tokens, apply.mode, apply.logits,
+                                    SourceOf(apply), apply.rows});
+    stepped.push_back(job);
+  }
+  for (auto [job, n] : slices) {
+    const ChunkProgram::Apply& apply = *job->apply_;
+    if (!job->sliced_.active()) {
+      absl::Status begun = store_->BeginChunk(job->lease, apply.tokens, SourceOf(apply),
+                                              job->sliced_);
+      if (!begun.ok()) {
+        job->program->Applied(begun, absl::ZeroDuration());
+        job->apply_.reset();
+        prefill_tokens -= n;
+        continue;
+      }
+    }
+    ChunkRequest request{&job->lease, job->sliced_.remaining().subspan(0, n)};
+    request.sliced = &job->sliced_;
+    if (apply.mode == LogitsMode::kAll) {
+      request.mode = LogitsMode::kAll;
+      request.logits = &job->rows_;
+      request.rows = apply.rows;
+    } else if (n == job->sliced_.remaining().size()) {
+      request.mode = apply.mode;
+      request.logits = apply.logits;
+    } else {
+      request.mode = LogitsMode::kNone;
+      request.logits = nullptr;
+    }
+    requests.push_back(std::move(request));
+    stepped.push_back(job);
+  }
+  if (requests.empty()) return;
+
+  const absl::Time start = absl::Now();
+  const absl::Status status = store_->ApplyBatch(absl::MakeSpan(requests));
+  const absl::Duration took = absl::Now() - start;
+  const double seconds = absl::ToDoubleSeconds(took);
+  if (prefill_tokens == 0) {
+    Average(&decode_step_seconds_, seconds);
+  } else if (decode.empty()) {
+    Average(&prefill_token_seconds_, seconds / static_cast<double>(prefill_tokens));
+  } else if (decode_step_seconds_ > 0) {
+    Average(&prefill_token_seconds_,
+            std::max(seconds - decode_step_seconds_, 0.0) / static_cast<double>(prefill_tokens));
+  }
+  if (metrics_ != nullptr) {
+    metrics_->step_duration_seconds->Observe(seconds);
+    if (!decode.empty()) metrics_->step_tokens_decode->Observe(static_cast<double>(decode.size()));
+    if (prefill_tokens > 0) {
+      metrics_->step_tokens_prefill->Observe(static_cast<double>(prefill_tokens));
+    }
+  }
+  for (EngineJob* job : stepped) {
+    if (!job->stepped_) {
+      job->stepped_ = true;
+      job->queue_time = start - job->arrival;
+      if (metrics_ != nullptr) {
+        metrics_->queue_wait_seconds->Observe(absl::ToDoubleSeconds(job->queue_time));
+      }
+    }
+    job->last_served_ = step_;
+    user_last_served_[job->user] = step_;
+    job->forward_ += took;
+    // A sliced chunk goes on until its last slice (or a failure) ends it.
+    if (status.ok() && job->sliced_.active()) continue;
+    if (status.ok()) {
+      job->program->Applied(job->lease.pulse_id(), job->forward_);
+    } else {
+      job->program->Applied(status, job->forward_);
+    }
+    job->apply_.reset();
+    job->forward_ = absl::ZeroDuration();
+  }
+}
+
+void EngineLoop::Complete(std::unique_ptr<EngineJob> job) {
+  {
+    absl::MutexLock lock(&mu_);
+    --held_;
+  }
+  EngineJob* raw = job.release();
+  auto finish = [raw] {
+    std::unique_ptr<EngineJob> owned(raw);
+    auto done = std::move(owned->done);
+    done(std::move(owned));
+  };
+  if (!completions_->Post(finish)) finish();
+}
+
+}  // namespace hecate
