@@ -221,6 +221,7 @@ void EngineLoop::Step() {
   }
   if (metrics_ != nullptr) {
     metrics_->step_duration_seconds->Observe(seconds);
+    metrics_->batch_size->Observe(static_cast<double>(requests.size()));
     if (!decode.empty()) metrics_->step_tokens_decode->Observe(static_cast<double>(decode.size()));
     if (prefill_tokens > 0) {
       metrics_->step_tokens_prefill->Observe(static_cast<double>(prefill_tokens));

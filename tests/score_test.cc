@@ -131,7 +131,7 @@ TEST_F(ScoreTest, ChunkingDoesNotChangeTheTotal) {
   int64_t scored = 0;
   std::vector<float> per_byte;
   for (size_t at = 0; at < text.size();) {
-    // Short chunks too: with --batching=on they run as batched steps.
+    // Short chunks too: they run as decode steps in the engine's batches.
     const size_t len = std::min<size_t>(text.size() - at, 1 + rng_() % (rng_() % 2 ? 12 : 200));
     absl::StatusOr<v1::StreamResponse> part = stream->Call(ScoreChunk(many, text.substr(at, len)));
     ASSERT_TRUE(part.ok()) << part.status();

@@ -188,7 +188,7 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
             ->WithLabels({}));
 
     m->batch_size = AddHistogram(registry, "hecate_batch_size",
-                                 "Sessions per batched forward call (1 without batching).", {},
+                                 "Sessions per engine step (one ForwardBatch call).", {},
                                  batch_buckets)
                         ->WithLabels({});
 

@@ -36,7 +36,7 @@
 //       which aggregates across replicas, unlike a precomputed gauge.
 //   hecate_active_streams                           open Stream/Generate RPCs.
 //   hecate_batch_size                               histogram: sessions per
-//       batched forward call (1 when not batching).
+//       engine step (one ForwardBatch call).
 //   The engine loop's view (one loop per backend, steps of ForwardBatch):
 //   hecate_queue_wait_seconds                       histogram: one chunk from
 //       its arrival (the request message read) to the first engine step that
