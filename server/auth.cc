@@ -35,6 +35,15 @@ bool ValidUser(absl::string_view user) {
   return true;
 }
 
+// A setting's name: lowercase letters and underscores ("session_ttl").
+bool IsSettingName(absl::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<ApiKeys::Parsed> ApiKeys::Parse(absl::string_view text) {
@@ -48,22 +57,22 @@ absl::StatusOr<ApiKeys::Parsed> ApiKeys::Parse(absl::string_view text) {
     ++line_no;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    // "user:key" then, after whitespace, the user's settings.
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    const absl::string_view credentials = fields[0];
-    const size_t colon = credentials.find(':');
+    const size_t colon = line.find(':');
     if (colon == absl::string_view::npos) return error("expected user:key");
-    absl::string_view user = credentials.substr(0, colon), key = credentials.substr(colon + 1);
-    if (!ValidUser(user)) return error("user must be 1..64 of [A-Za-z0-9._-]");
-    if (key.size() < kMinKeyLength) return error("key shorter than ", kMinKeyLength);
-    for (size_t i = 1; i < fields.size(); ++i) {
-      const size_t equals = fields[i].find('=');
-      const absl::string_view name = fields[i].substr(0, equals);
-      if (equals == absl::string_view::npos || name != "session_ttl") {
+    absl::string_view user = line.substr(0, colon), key = line.substr(colon + 1);
+    // Settings are the trailing `name=value` words; the key is what precedes
+    // them (as before settings existed, it may start with whitespace).
+    for (;;) {
+      const size_t space = key.find_last_of(" \t");
+      if (space == absl::string_view::npos) break;
+      const absl::string_view word = key.substr(space + 1);
+      const size_t equals = word.find('=');
+      const absl::string_view name = word.substr(0, equals);
+      if (equals == absl::string_view::npos || !IsSettingName(name)) break;
+      if (name != "session_ttl") {
         return error("unknown setting '", name, "' (settings: session_ttl=DURATION)");
       }
-      const absl::string_view value = fields[i].substr(equals + 1);
+      const absl::string_view value = word.substr(equals + 1);
       absl::Duration ttl;
       if (!absl::ParseDuration(value, &ttl) || ttl < absl::ZeroDuration() ||
           ttl == absl::InfiniteDuration()) {
@@ -75,7 +84,10 @@ absl::StatusOr<ApiKeys::Parsed> ApiKeys::Parse(absl::string_view text) {
         return error("session_ttl of user ", user, " differs from an earlier line's (",
                      absl::FormatDuration(it->second), ")");
       }
+      key = absl::StripTrailingAsciiWhitespace(key.substr(0, space));
     }
+    if (!ValidUser(user)) return error("user must be 1..64 of [A-Za-z0-9._-]");
+    if (key.size() < kMinKeyLength) return error("key shorter than ", kMinKeyLength);
     Entry e{std::string(user), Digest(key)};
     for (const Entry& other : entries) {
       if (other.digest == e.digest) return error("duplicate key");

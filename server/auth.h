@@ -7,9 +7,9 @@
 //
 // File format: one `user:key` per line; blank lines and lines starting with
 // '#' are ignored; users are 1..64 of [A-Za-z0-9._-] (they name directories),
-// keys at least 16 characters without whitespace; a key may not appear twice.
-// After the key, optional per-user settings, separated by whitespace, as
-// name=value:
+// keys at least 16 characters; a key may not appear twice. After the key,
+// optional per-user settings, each a word `name=value` (name of lowercase
+// letters and '_') after whitespace, so a key cannot end in such a word:
 //   alice:alice-key-0123456789 session_ttl=30m
 //   session_ttl=DURATION  the user's idle sessions expire after DURATION
 //                         instead of hecated's --session_ttl ("90s", "30m",

@@ -59,6 +59,18 @@ TEST(ApiKeysTest, SessionTtlIsAPerUserSetting) {
             std::nullopt);
 }
 
+TEST(ApiKeysTest, KeysWithWhitespaceStayAsTheyWere) {
+  // Before settings existed the key was everything after the colon; it
+  // still is, up to the settings.
+  auto keys = ApiKeys::FromText(
+      "bob: bob-key-fedcba9876543210\n"
+      "eve:eve key with spaces 0123 session_ttl=5m\n");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(*(*keys)->Authenticate("Bearer  bob-key-fedcba9876543210"), "bob");
+  EXPECT_EQ(*(*keys)->Authenticate("Bearer eve key with spaces 0123"), "eve");
+  EXPECT_EQ((*keys)->SessionTtl("eve"), absl::Minutes(5));
+}
+
 TEST(ApiKeysTest, RejectsBadSettingsWithTheLine) {
   struct Case {
     const char* text;
@@ -69,7 +81,10 @@ TEST(ApiKeysTest, RejectsBadSettingsWithTheLine) {
            {"a:0123456789abcdef session_ttl=-5s\n", "session_ttl must be a duration"},
            {"a:0123456789abcdef session_ttl=inf\n", "session_ttl must be a duration"},
            {"a:0123456789abcdef ttl=5s\n", "unknown setting 'ttl'"},
-           {"a:0123456789abcdef extra\n", "unknown setting 'extra'"},
+           {"a:0123456789abcdef extra=1\n", "unknown setting 'extra'"},
+           {"a:0123456789abcdef session_ttl=1m ttl=5s\n", "unknown setting 'ttl'"},
+           {"a:session_ttl=1m\n", "key shorter than"},
+           {"a: session_ttl=1m\n", "key shorter than"},
            {"a:0123456789abcdef session_ttl=1m\na:fedcba9876543210 session_ttl=2m\n",
             "line 2: session_ttl of user a differs"},
        }) {

@@ -35,7 +35,16 @@ struct Line {
   std::string key;
 };
 
-// The file's `user:key` lines, split as the documented format says.
+// Whether `word` is a per-user setting (`name=value`, name of [a-z_]).
+bool IsSetting(absl::string_view word) {
+  const size_t equals = word.find('=');
+  if (equals == 0 || equals == absl::string_view::npos) return false;
+  return word.substr(0, equals).find_first_not_of("abcdefghijklmnopqrstuvwxyz_") ==
+         absl::string_view::npos;
+}
+
+// The file's `user:key` lines, split as the documented format says: the key
+// is what follows the colon, less the trailing settings words.
 std::vector<Line> Lines(absl::string_view text) {
   std::vector<Line> lines;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -43,7 +52,12 @@ std::vector<Line> Lines(absl::string_view text) {
     if (line.empty() || line[0] == '#') continue;
     const size_t colon = line.find(':');
     if (colon == absl::string_view::npos) continue;
-    lines.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
+    absl::string_view key = line.substr(colon + 1);
+    for (size_t space; (space = key.find_last_of(" \t")) != absl::string_view::npos &&
+                       IsSetting(key.substr(space + 1));) {
+      key = absl::StripTrailingAsciiWhitespace(key.substr(0, space));
+    }
+    lines.push_back({std::string(line.substr(0, colon)), std::string(key)});
   }
   return lines;
 }

@@ -126,6 +126,13 @@ void AuthCorpus(const std::filesystem::path& dir) {
   Write(dir, "basic-scheme", keys + std::string(1, '\0') + "Basic YWxpY2U6a2V5");
   Write(dir, "empty-header", keys + std::string(1, '\0'));
   Write(dir, "short-key", std::string("carol:short\n") + '\0' + "Bearer short");
+  // Per-user settings after the key (server/auth.h).
+  Write(dir, "session-ttl-setting",
+        std::string("alice:alice-key-0123456789abcdef session_ttl=30m\n"
+                    "dave:dave key with spaces 0123\tsession_ttl=0\n") +
+            '\0' + "Bearer dave key with spaces 0123");
+  Write(dir, "unknown-setting",
+        std::string("alice:alice-key-0123456789abcdef ttl=5s\n") + '\0' + "Bearer x");
   Write(dir, "duplicate-key", std::string("a:0123456789abcdef\nb:0123456789abcdef\n") + '\0' + "Bearer x");
   Write(dir, "bad-user", std::string(".hidden:0123456789abcdef\n") + '\0' + "Bearer 0123456789abcdef");
   Write(dir, "no-colon", std::string("just-a-line\n") + '\0');
