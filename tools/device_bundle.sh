@@ -14,6 +14,7 @@
 #   .device_bundle/sanitize_parity.sh            # compute-sanitizer, listed tests
 #   .device_bundle/sanitize_parity.sh all        # ... every test, both tools
 #   .device_bundle/sass_loads.sh                 # load widths in the SASS
+#   .device_bundle/peer_vs_hecate.sh             # Hecate vs the PyTorch trainer forward (issue 14.6)
 #
 # .device_bundle/ is git-ignored. cuBLAS is not bundled (the device has it).
 set -euo pipefail
