@@ -1,6 +1,7 @@
 #include "server/hecate_server.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -122,10 +123,19 @@ absl::Status HecateServer::Init() {
               << absl::FormatDuration(options_.shared.lease_duration) << ")";
   }
 
-  if (options_.session_ttl > absl::ZeroDuration()) {
+  // With keys, the sweeper runs even without --session_ttl: a user's
+  // session_ttl may be in the key file now or after a reload (SIGHUP).
+  if (options_.session_ttl > absl::ZeroDuration() || keys_->enabled()) {
     SharedSessions* shared = shared_.get();
+    const ApiKeys* keys = keys_.get();
+    ExpiryPolicy policy;
+    policy.default_ttl = options_.session_ttl;
+    if (keys->enabled()) {
+      policy.ttl_for_owner = [keys](absl::string_view user) { return keys->SessionTtl(user); };
+      policy.shortest_owner_ttl = [keys] { return keys->ShortestSessionTtl(); };
+    }
     expiry_ = std::make_unique<ExpirySweeper>(
-        store_.get(), options_.session_ttl, [shared](const ExpiryReport& report) {
+        store_.get(), std::move(policy), [shared](const ExpiryReport& report) {
           for (const auto& [id, owner] : report.expired) {
             if (shared != nullptr) shared->Forget(id, owner);
           }
@@ -135,9 +145,12 @@ absl::Status HecateServer::Init() {
           for (const std::string& error : report.errors) LOG(WARNING) << "expiry: " << error;
         });
     expiry_->Start();
-    LOG(INFO) << "sessions idle for " << absl::FormatDuration(options_.session_ttl)
-              << " expire (checked every "
-              << absl::FormatDuration(ExpirySweepPeriod(options_.session_ttl)) << ")";
+    LOG_IF(INFO, options_.session_ttl > absl::ZeroDuration())
+        << "sessions idle for " << absl::FormatDuration(options_.session_ttl) << " expire";
+    if (std::optional<absl::Duration> shortest = keys->ShortestSessionTtl()) {
+      LOG(INFO) << "per-user session_ttl in the key file, the shortest "
+                << absl::FormatDuration(*shortest);
+    }
   }
 
   const int threads = options_.worker_threads > 0

@@ -2,7 +2,9 @@
 // is deleted; one created with keep_on_expiry is stored as checkpoint
 // "expired-<id>" first, listed by ListCheckpoints, and RestoreCheckpoint by
 // that name brings it back at the same pulse id with the same digest. Also
-// the pin quota (--max_pinned_sessions_per_user) refusing one pin too many.
+// the pin quota (--max_pinned_sessions_per_user) refusing one pin too many,
+// and a per-user session_ttl in the key file: that user's idle session
+// expires while one of a user on the default does not.
 #include <string>
 #include <vector>
 
@@ -76,6 +78,23 @@ TEST_F(SessionExpiryTest, KeepOnExpiryRestoresByName) {
   // Another user cannot see or restore it.
   absl::StatusOr<v1::Session> stolen = bob_->RestoreCheckpoint(by_name);
   EXPECT_EQ(stolen.status().code(), absl::StatusCode::kNotFound) << stolen.status();
+}
+
+TEST_F(SessionExpiryTest, PerUserTtlFromTheKeyFile) {
+  constexpr char kCarolKey[] = "carol-key-0123456789abcdef";
+  extra_key_lines_ = {absl::StrCat("carol:", kCarolKey, " session_ttl=1s")};
+  StartDaemon({"--session_ttl=1h"});
+  std::unique_ptr<HecateClient> carol = Client(kCarolKey);
+  absl::StatusOr<v1::Session> carols = carol->CreateSession();
+  ASSERT_TRUE(carols.ok()) << carols.status();
+  absl::StatusOr<v1::Session> alices = alice_->CreateSession();
+  ASSERT_TRUE(alices.ok()) << alices.status();
+
+  absl::Status gone = WaitUntilGone(*carol, carols->id());
+  EXPECT_EQ(gone.code(), absl::StatusCode::kNotFound) << gone;
+  // Alice's, idle nearly as long (created just after), has the default hour.
+  absl::StatusOr<v1::Session> still = alice_->GetSession(alices->id());
+  EXPECT_TRUE(still.ok()) << still.status();
 }
 
 TEST_F(SessionExpiryTest, PinQuotaRefusesOneTooMany) {

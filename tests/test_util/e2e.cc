@@ -23,7 +23,11 @@ void E2eTest::StartDaemon(std::vector<std::string> extra_flags) {
       extra_flags.emplace_back(flag);
     }
   }
-  std::ofstream(keys_file_) << "alice:" << kAliceKey << "\nbob:" << kBobKey << "\n";
+  {
+    std::ofstream keys(keys_file_);
+    keys << "alice:" << kAliceKey << "\nbob:" << kBobKey << "\n";
+    for (const std::string& line : extra_key_lines_) keys << line << "\n";
+  }
   absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon =
       DaemonProcess::Start({state_dir_, keys_file_, std::move(extra_flags)});
   ASSERT_TRUE(daemon.ok()) << daemon.status();

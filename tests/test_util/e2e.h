@@ -24,6 +24,9 @@ class E2eTest : public ::testing::Test {
 
   std::string state_dir_;
   std::string keys_file_;
+  // More lines for the key file (other users, per-user settings), written
+  // after alice's and bob's by StartDaemon.
+  std::vector<std::string> extra_key_lines_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<HecateClient> alice_;
   std::unique_ptr<HecateClient> bob_;
