@@ -80,17 +80,25 @@ void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenS
   if (!lease.ok()) return done(lease.status());
   const absl::Duration promotion = absl::Now() - claim_start;
   // Under the lease: nothing can apply between this check and the chunk.
+  // `done` may start the session's next request at once, so every refusal
+  // below releases the session first (the stream fuzzer's next request found
+  // it still claimed: ABORTED "busy").
   if (request.expected_pulse_id.has_value() &&
       lease->pulse_id() != *request.expected_pulse_id) {
-    return done(PulseMismatchError(request.session_id, lease->pulse_id(),
-                                   *request.expected_pulse_id,
-                                   lease->info().transcript_digest));
+    absl::Status mismatch =
+        PulseMismatchError(request.session_id, lease->pulse_id(), *request.expected_pulse_id,
+                           lease->info().transcript_digest);
+    lease->Release();
+    return done(std::move(mismatch));
   }
   const size_t input_bytes = request.input.size();
   absl::StatusOr<std::unique_ptr<ChunkProgram>> program =
       ChunkProgram::Start(lease->pulse_id(), lease->next_logits(), std::move(request.input),
                           std::move(request.spec), request.cancel, std::move(sink));
-  if (!program.ok()) return done(program.status());
+  if (!program.ok()) {
+    lease->Release();
+    return done(program.status());
+  }
   if (context.engine == nullptr) {
     absl::StatusOr<ChunkOutcome> outcome = RunInline(store, *lease, **program, request.cancel);
     return FinishRequest(context, request.user, *lease, std::move(outcome), promotion,
