@@ -16,6 +16,10 @@
 # It runs over a scratch corpus ($FUZZ_OUT/<target>/corpus) seeded from the
 # committed one (server/fuzz/corpus/<target>), so the repository is never
 # modified; crash-* files land in $FUZZ_OUT/<target> (exit status != 0).
+# FUZZ_NO_COVERAGE: path prefixes compiled without libFuzzer's coverage
+# instrumentation (still ASan + UBSan, at -O2); default for stream_fuzzer:
+# backends/cpu/ (the micro model's arithmetic: its branches are loop bounds,
+# not inputs, and instrumenting them cost a fifth of the run).
 # Output: $FUZZ_OUT (default fuzz-out/, ignored by git). Runs under nice -n 10
 # (the machine is shared). Reproduce: fuzz-out/<target>/<target> crash-<hash>
 set -euo pipefail
@@ -29,6 +33,9 @@ label=//server/fuzz:${name}_fuzz_target
 out=${FUZZ_OUT:-fuzz-out}
 cxx=${CXX_FUZZ:-clang++}
 jobs=${FUZZ_JOBS:-2}
+default_no_coverage=""
+[[ "$target" == stream_fuzzer ]] && default_no_coverage="backends/cpu/"
+read -r -a no_coverage <<<"${FUZZ_NO_COVERAGE-$default_no_coverage}"
 mkdir -p "$out/$target/corpus" "$out/obj"
 
 # FUZZ_REUSE_QUERY=1 reuses the lists of the last build (the Bazel server
@@ -52,8 +59,15 @@ if [[ "${FUZZ_REUSE_QUERY:-0}" != 1 || ! -s "$lists" ]]; then
 fi
 { read -r bin; read -r -a sources; read -r -a generated; read -r -a libs; } <"$lists"
 
-flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
-       -fno-sanitize-recover=undefined -I. -I"$bin" -Wno-unused-command-line-argument)
+common=(-std=c++17 -g -fno-omit-frame-pointer -fno-sanitize-recover=undefined -I. -I"$bin"
+        -Wno-unused-command-line-argument)
+flags=(-O1 -fsanitize=fuzzer-no-link,address,undefined "${common[@]}")
+plain_flags=(-O2 -fsanitize=address,undefined "${common[@]}")
+covered() {  # source
+  local prefix
+  for prefix in "${no_coverage[@]}"; do [[ "$1" == "$prefix"* ]] && return 1; done
+  return 0
+}
 objects=()
 # An object is stale when it or its dependency file is missing, or when the
 # source or any header it included (clang -MMD) is newer.
@@ -67,15 +81,18 @@ stale() {  # source object
 }
 pending=()
 for src in "${sources[@]}" "${generated[@]}"; do
-  obj="$out/obj/$(echo "$src" | sed -e "s|^$bin/|gen/|" -e 's|\.cc$|.o|')"
+  kind=obj
+  covered "$src" || kind=obj-plain
+  obj="$out/$kind/$(echo "$src" | sed -e "s|^$bin/|gen/|" -e 's|\.cc$|.o|')"
   objects+=("$obj")
   if stale "$src" "$obj"; then pending+=("$src" "$obj"); fi
 done
 echo "fuzz_server: ${#objects[@]} sources, $(( ${#pending[@]} / 2 )) to compile with $cxx" >&2
 if (( ${#pending[@]} > 0 )); then
   printf '%s\0' "${pending[@]}" |
-    FLAGS="${flags[*]}" xargs -0 -n 2 -P "$jobs" bash -c \
-      'mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $FLAGS -MMD -MF "${1%.o}.d" -c "$0" -o "$1"'
+    FLAGS="${flags[*]}" PLAIN_FLAGS="${plain_flags[*]}" xargs -0 -n 2 -P "$jobs" bash -c \
+      'f=$FLAGS; [[ "$1" == */obj-plain/* ]] && f=$PLAIN_FLAGS
+       mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $f -MMD -MF "${1%.o}.d" -c "$0" -o "$1"'
 fi
 nice -n 10 "$cxx" -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/$target/$target" \
   "${libs[@]}" -lpthread

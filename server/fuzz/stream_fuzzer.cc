@@ -4,6 +4,8 @@
 // Input: one flags byte, then records [kind][length: 2 bytes LE][payload].
 //   flags % 8: 0..4 a valid key; 5 no `authorization`; 6 an unknown key;
 //              7 two `authorization` values.
+//   flags & 8: a slow reader (writes complete only while no read is due, so
+//              the reply queue fills and backpressure engages).
 //   kind % 4:  0 the payload is sent as it is (it need not parse);
 //              1, 2 the payload parsed as a StreamRequest, aimed at session A
 //                   or B (fresh sessions of the caller) with request_id
@@ -38,6 +40,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "server/fuzz/fuzz_check.h"
 #include "server/fuzz/stream_harness.h"
 
@@ -48,6 +51,9 @@ constexpr size_t kMaxRecords = 32;
 
 StreamHarness& Harness() {
   static StreamHarness* harness = [] {
+    // Fuzzed ids that are not UTF-8 make protobuf log each parse; what the
+    // parse returns is what is checked.
+    google::protobuf::SetLogHandler(nullptr);
     StreamHarness::Options options;
     options.limits.max_chunk_bytes = 256;
     options.limits.max_generate_tokens = 16;
@@ -197,7 +203,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    : mode == 5 ? StreamHarness::Auth::kMissing
                                    : mode == 6 ? StreamHarness::Auth::kUnknownKey
                                                : StreamHarness::Auth::kTwoValues;
-  const hecate::fuzz::StreamRun run = harness.Run(messages, auth);
+  const StreamHarness::Pace pace =
+      (data[0] & 8) != 0 ? StreamHarness::Pace::kSlowReader : StreamHarness::Pace::kPrompt;
+  const hecate::fuzz::StreamRun run = harness.Run(messages, auth, pace);
   if (std::getenv("HECATE_FUZZ_VERBOSE") != nullptr) {  // what each replayed input did
     std::fprintf(stderr, "  %zu messages, code %d, %zu replies\n", messages.size(),
                  static_cast<int>(run.code), run.replies.size());
@@ -207,7 +215,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   hecate::fuzz::CheckRun(sent, run, auth == StreamHarness::Auth::kValid, ids, harness);
   for (const std::string& id : ids) {
-    FUZZ_CHECK(harness.store().Delete(id, StreamHarness::kUser).ok(), "cannot delete a session");
+    const absl::Status deleted = harness.store().Delete(id, StreamHarness::kUser);
+    FUZZ_CHECK(deleted.ok(), absl::StrCat("cannot delete a session: ", deleted.ToString()));
   }
   return 0;
 }

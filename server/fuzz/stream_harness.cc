@@ -1,87 +1,154 @@
 #include "server/fuzz/stream_harness.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <map>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/status_macros.h"
-#include "grpcpp/generic/generic_stub.h"
-#include "grpcpp/server_builder.h"
-#include "grpcpp/support/client_callback.h"
+#include "grpcpp/support/server_callback.h"
+#include "grpcpp/support/string_ref.h"
+#include "server/stream_reactor.h"
 #include "sessions/checkpoint_test_util.h"
 #include "tests/test_util/raw_call.h"
 
 namespace hecate::fuzz {
 namespace {
 
-// The client side of one Stream: writes `messages` one after another, then
-// half-closes; reads until the server ends the call. Reads and writes are
-// independent, as a client must do for the server's backpressure to hold.
-class Caller : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+using Reactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "stream_harness: %s\n", what);
+  std::abort();
+}
+
+// What gRPC's server stream object does for a reactor, for one call from a
+// client that sends `messages`, half-closes and reads every reply. The
+// reactor's calls (Read, Write, Finish) only queue the reaction they are
+// owed; Serve() runs the reactions on its own thread. Breaking gRPC's
+// contract (a second read or write while one is outstanding, anything after
+// Finish, Finish twice) aborts.
+class DirectStream : public grpc::ServerCallbackReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit Caller(const std::vector<std::string>& messages) : messages_(messages) {}
+  DirectStream(const std::vector<std::string>& messages, StreamHarness::Pace pace)
+      : messages_(messages), pace_(pace) {}
 
-  void Begin() {
-    StartRead(&incoming_);
-    WriteNext();
-    StartCall();
+  void Bind(Reactor* reactor) {
+    reactor_ = reactor;
+    BindReactor(reactor);  // replays what the constructor asked for
   }
 
-  void OnWriteDone(bool ok) override {
-    if (!ok) {  // the server ended the call: nothing more goes out
-      StartWritesDone();
-      return;
-    }
-    WriteNext();
+  void SendInitialMetadata() override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) Fail("SendInitialMetadata after Finish");
+    due_.push_back(Due::kInitialMetadata);
   }
-  void OnWritesDoneDone(bool) override {}
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
+  void Read(grpc::ByteBuffer* message) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) Fail("Read after Finish");
+    if (read_into_ != nullptr) Fail("a second Read while one is outstanding");
+    read_into_ = message;
+    due_.push_back(Due::kRead);
+  }
+  void Write(const grpc::ByteBuffer* message, grpc::WriteOptions) override {
     v1::StreamResponse response;
-    if (!response.ParseFromString(testing::BufferToBytes(incoming_))) {
-      std::fprintf(stderr, "stream_harness: a reply does not parse as StreamResponse\n");
-      std::abort();
+    if (!response.ParseFromString(testing::BufferToBytes(*message))) {
+      Fail("a reply does not parse as StreamResponse");
     }
-    {
-      absl::MutexLock lock(&mu_);
-      replies_.push_back(std::move(response));
-    }
-    StartRead(&incoming_);
+    absl::MutexLock lock(&mu_);
+    if (finished_) Fail("Write after Finish");
+    if (writing_) Fail("a second Write while one is outstanding");
+    writing_ = true;
+    replies_.push_back(std::move(response));
+    due_.push_back(Due::kWrite);
+  }
+  void WriteAndFinish(const grpc::ByteBuffer* message, grpc::WriteOptions options,
+                      grpc::Status status) override {
+    Write(message, options);
+    Finish(std::move(status));
+  }
+  void Finish(grpc::Status status) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) Fail("Finish twice");
+    finished_ = true;
+    status_ = std::move(status);
   }
 
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    status_ = status;
-    done_ = true;
+  // Runs the reactions as they fall due until OnDone has run (true) or
+  // `deadline` passes (false: the reactor may still use this object).
+  bool Serve(absl::Time deadline) {
+    mu_.Lock();
+    while (true) {
+      const bool ready = mu_.AwaitWithDeadline(
+          absl::Condition(
+              +[](DirectStream* s) { return !s->due_.empty() || s->finished_; }, this),
+          deadline);
+      if (!ready) {
+        mu_.Unlock();
+        return false;
+      }
+      if (due_.empty()) {  // finished, every earlier reaction has run
+        mu_.Unlock();
+        reactor_->OnDone();  // deletes the reactor
+        return true;
+      }
+      auto next = due_.begin();
+      if (pace_ == StreamHarness::Pace::kSlowReader) {
+        for (auto it = due_.begin(); it != due_.end(); ++it) {
+          if (*it != Due::kWrite) {
+            next = it;
+            break;
+          }
+        }
+      }
+      const Due due = *next;
+      due_.erase(next);
+      grpc::ByteBuffer* read_into = nullptr;
+      if (due == Due::kRead) std::swap(read_into, read_into_);
+      if (due == Due::kWrite) writing_ = false;
+      mu_.Unlock();
+      switch (due) {
+        case Due::kInitialMetadata: reactor_->OnSendInitialMetadataDone(true); break;
+        case Due::kWrite: reactor_->OnWriteDone(true); break;
+        case Due::kRead:
+          if (next_message_ < messages_.size()) {
+            *read_into = testing::BytesToBuffer(messages_[next_message_++]);
+            reactor_->OnReadDone(true);
+          } else {
+            reactor_->OnReadDone(false);  // the client half-closed
+          }
+          break;
+      }
+      mu_.Lock();
+    }
   }
 
-  grpc::Status Await(std::vector<v1::StreamResponse>* replies) {
+  grpc::Status TakeResult(std::vector<v1::StreamResponse>* replies) {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&done_));
     *replies = std::move(replies_);
     return status_;
   }
 
  private:
-  void WriteNext() {
-    if (next_ == messages_.size()) {
-      StartWritesDone();
-      return;
-    }
-    outgoing_ = testing::BytesToBuffer(messages_[next_++]);
-    StartWrite(&outgoing_);
-  }
+  enum class Due { kInitialMetadata, kRead, kWrite };
+
+  grpc::internal::ServerReactor* reactor() override { return reactor_; }
+  void CallOnDone() override {}  // Serve() calls OnDone
 
   const std::vector<std::string>& messages_;
-  size_t next_ = 0;
-  grpc::ByteBuffer outgoing_;
-  grpc::ByteBuffer incoming_;
+  const StreamHarness::Pace pace_;
+  Reactor* reactor_ = nullptr;
+  size_t next_message_ = 0;  // only Serve's thread
   absl::Mutex mu_;
-  std::vector<v1::StreamResponse> replies_ ABSL_GUARDED_BY(mu_);
+  std::deque<Due> due_ ABSL_GUARDED_BY(mu_);  // reactions owed, in order
+  grpc::ByteBuffer* read_into_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::StreamResponse> replies_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -103,17 +170,10 @@ absl::StatusOr<std::unique_ptr<StreamHarness>> StreamHarness::Start(const Option
   h->context_.keys = h->keys_.get();
   h->context_.metrics = h->metrics_.get();
   h->context_.limits = options.limits;
-  h->service_ = std::make_unique<HecateService>(&h->context_);
-  grpc::ServerBuilder builder;
-  builder.RegisterService(h->service_.get());
-  h->server_ = builder.BuildAndStart();
-  if (h->server_ == nullptr) return absl::InternalError("in-process gRPC server did not start");
-  h->channel_ = h->server_->InProcessChannel(grpc::ChannelArguments());
   return h;
 }
 
 StreamHarness::~StreamHarness() {
-  if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
   if (executor_ != nullptr) executor_->Shutdown();
 }
 
@@ -126,29 +186,32 @@ std::string StreamHarness::NewSession() {
   return info->id;
 }
 
-StreamRun StreamHarness::Run(const std::vector<std::string>& messages, Auth auth) {
-  grpc::GenericStub stub(channel_);
-  grpc::ClientContext call;
-  call.set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::microseconds(absl::ToInt64Microseconds(options_.deadline)));
+StreamRun StreamHarness::Run(const std::vector<std::string>& messages, Auth auth, Pace pace) {
   const std::string bearer = absl::StrCat("Bearer ", kKey);
+  const std::string unknown = "Bearer not-a-key-0123456789";
+  std::multimap<grpc::string_ref, grpc::string_ref> metadata;
   switch (auth) {
-    case Auth::kValid: call.AddMetadata("authorization", bearer); break;
+    case Auth::kValid: metadata.emplace("authorization", bearer); break;
     case Auth::kMissing: break;
-    case Auth::kUnknownKey: call.AddMetadata("authorization", "Bearer not-a-key-0123456789"); break;
+    case Auth::kUnknownKey: metadata.emplace("authorization", unknown); break;
     case Auth::kTwoValues:
-      call.AddMetadata("authorization", bearer);
-      call.AddMetadata("authorization", bearer);
+      metadata.emplace("authorization", bearer);
+      metadata.emplace("authorization", bearer);
       break;
   }
-  Caller caller(messages);
-  stub.PrepareBidiStreamingCall(&call, "/hecate.v1.Hecate/Stream", grpc::StubOptions(), &caller);
-  caller.Begin();
+  auto stream = std::make_unique<DirectStream>(messages, pace);
+  stream->Bind(new StreamReactor(&context_, context_.Authenticate(metadata)));
   StreamRun run;
-  const grpc::Status status = caller.Await(&run.replies);
+  if (!stream->Serve(absl::Now() + options_.deadline)) {
+    // The reactor still holds the stream: leave both be (the caller fails).
+    static_cast<void>(stream.release());
+    run.code = grpc::StatusCode::DEADLINE_EXCEEDED;
+    run.deadline_exceeded = true;
+    return run;
+  }
+  const grpc::Status status = stream->TakeResult(&run.replies);
   run.code = status.error_code();
   run.message = status.error_message();
-  run.deadline_exceeded = run.code == grpc::StatusCode::DEADLINE_EXCEEDED;
   return run;
 }
 
