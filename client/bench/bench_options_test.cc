@@ -20,6 +20,7 @@ TEST(ValidateBenchOptionsTest, EachBadFieldIsNamed) {
       {"chunk_bytes", [](BenchOptions& o) { o.chunk_bytes = 0; }},
       {"tokens", [](BenchOptions& o) { o.tokens = -1; }},
       {"duration", [](BenchOptions& o) { o.duration = absl::ZeroDuration(); }},
+      {"requests_per_session", [](BenchOptions& o) { o.requests_per_session = -1; }},
       {"top_k", [](BenchOptions& o) { o.top_k = -1; }},
       {"top_k", [](BenchOptions& o) { o.top_k = 257; }},
       {"max_tokens", [](BenchOptions& o) { o.max_tokens = 0; }},

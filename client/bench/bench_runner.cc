@@ -121,7 +121,10 @@ std::unique_ptr<TextSource> TextForWorker(const BenchOptions& options, int worke
 bool StreamChunks(SharedRun& run, StreamSession& stream, const std::string& session_id,
                   TextSource& text, WorkerTally* tally) {
   const BenchOptions& options = run.options();
-  while (true) {
+  for (int64_t sent_requests = 0;; ++sent_requests) {
+    if (options.requests_per_session > 0 && sent_requests >= options.requests_per_session) {
+      return true;
+    }
     const size_t bytes = run.Claim();
     if (bytes == 0) return true;
     v1::StreamRequest request;
@@ -161,7 +164,8 @@ bool StreamChunks(SharedRun& run, StreamSession& stream, const std::string& sess
 void GenerateTurns(SharedRun& run, HecateClient& client, const std::string& session_id,
                    TextSource& text, WorkerTally* tally) {
   const BenchOptions& options = run.options();
-  while (true) {
+  for (int64_t calls = 0;; ++calls) {
+    if (options.requests_per_session > 0 && calls >= options.requests_per_session) return;
     const size_t max_tokens = run.Claim();
     if (max_tokens == 0) return;
     v1::GenerateRequest request;
@@ -241,6 +245,10 @@ absl::Status ValidateBenchOptions(const BenchOptions& options) {
   if (options.tokens == 0 && options.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "duration must be > 0 (or give tokens), got ", absl::FormatDuration(options.duration)));
+  }
+  if (options.requests_per_session < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("requests_per_session must be >= 0, got ",
+                                                   options.requests_per_session));
   }
   if (options.top_k < 0 || options.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(

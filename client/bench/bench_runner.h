@@ -10,7 +10,10 @@
 //    `max_tokens` to sample, timing the first token (from the call) and each
 //    gap between consecutive tokens (inter-token latency), and the call.
 // The run ends when `duration` has passed or, when `tokens` > 0, once that
-// many tokens have been sent (stream) or asked for (generate) in total.
+// many tokens have been sent (stream) or asked for (generate) in total; with
+// `requests_per_session` > 0 each worker also stops after that many requests
+// (prefill: one chunk of B bytes on each of K sessions is sessions = K,
+// chunk_bytes = B, requests_per_session = 1).
 // Every session is deleted at the end. Failures are counted by status code,
 // never fatal: a per-request error lets the worker continue; a stream that
 // ends stops it.
@@ -39,6 +42,9 @@ struct BenchOptions {
   // > 0: stop after this many input bytes (stream) or generated tokens
   // (generate) over all sessions.
   int64_t tokens = 0;
+  // > 0: each session sends at most this many chunks (stream) or Generate
+  // calls (generate), then stops.
+  int64_t requests_per_session = 0;
   // Generate mode: tokens each Generate call samples (greedy: the same work
   // whatever the text).
   int max_tokens = 64;
@@ -51,8 +57,8 @@ struct BenchOptions {
 };
 
 // INVALID_ARGUMENT naming the field: sessions in 1..10000, chunk_bytes >= 1,
-// duration > 0 (when tokens is 0), tokens >= 0, top_k in 0..256, max_tokens
-// in 1..65536.
+// duration > 0 (when tokens is 0), tokens >= 0, requests_per_session >= 0,
+// top_k in 0..256, max_tokens in 1..65536.
 absl::Status ValidateBenchOptions(const BenchOptions& options);
 
 struct BenchReport {

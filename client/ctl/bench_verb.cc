@@ -30,6 +30,10 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
 ABSL_FLAG(int64_t, tokens, 0,
           "bench: stop after this many input tokens (stream) or generated tokens (generate) "
           "over all sessions");
+ABSL_FLAG(int64_t, requests_per_session, 0,
+          "bench: each session stops after this many chunks (stream) or Generate calls "
+          "(generate); 0: no limit. Prefill of one B-byte chunk on K sessions: --sessions=K "
+          "--chunk_bytes=B --requests_per_session=1");
 ABSL_FLAG(std::string, text, "",
           "bench: stream this file's text (each session from its own offset); default: "
           "built-in pseudo-English");
@@ -44,14 +48,15 @@ nlohmann::json SummaryToJson(const LatencyStats::Summary& summary) {
                         {"p90", summary.p90},     {"p99", summary.p99},   {"max", summary.max}};
 }
 
-nlohmann::json ReportToJson(const BenchReport& report, int top_k) {
+nlohmann::json ReportToJson(const BenchReport& report, const BenchOptions& options) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [code, count] : report.errors_by_code) errors[code] = count;
   nlohmann::json json{
       {"mode", report.generate ? "generate" : "stream"},
       {"sessions", report.sessions},
       {"chunk_bytes", report.chunk_bytes},
-      {"top_k", top_k},
+      {"top_k", options.top_k},
+      {"requests_per_session", options.requests_per_session},
       {"wall_seconds", report.wall_seconds},
       {"chunks", report.chunks},
       {"tokens", report.tokens},
@@ -62,6 +67,7 @@ nlohmann::json ReportToJson(const BenchReport& report, int top_k) {
       {"first_error", report.first_error},
   };
   if (report.generate) {
+    json["max_tokens"] = options.max_tokens;
     json["generated_tokens"] = report.generated_tokens;
     json["generated_tokens_per_second"] = report.generated_tokens_per_second();
     json["first_token_seconds"] = SummaryToJson(report.first_token);
@@ -139,6 +145,7 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
   options.duration = absl::GetFlag(FLAGS_duration);
   options.tokens = absl::GetFlag(FLAGS_tokens);
   options.top_k = absl::GetFlag(FLAGS_top_k);
+  options.requests_per_session = absl::GetFlag(FLAGS_requests_per_session);
   options.seed = absl::GetFlag(FLAGS_seed);
   if (absl::Status valid = ValidateBenchOptions(options); !valid.ok()) {
     return UsageError(absl::StrCat("bench: ", valid.message()));
@@ -150,7 +157,7 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
   }
 
   const BenchReport report = RunBench(*context.client, options);
-  *context.out << (context.json ? DumpJson(ReportToJson(report, options.top_k)) + "\n"
+  *context.out << (context.json ? DumpJson(ReportToJson(report, options)) + "\n"
                                 : ReportToText(report, options.top_k));
   context.out->flush();
   if (report.error_count() == 0) return absl::OkStatus();

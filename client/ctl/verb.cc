@@ -62,7 +62,9 @@ const std::vector<Verb>& AllVerbs() {
       {"bench", "",
        "N concurrent fresh sessions stream chunks of text; print throughput and chunk "
        "latency p50/p90/p99/max; exit 1 if any request failed",
-       {"sessions", "chunk_bytes", "duration", "tokens", "top_k", "text", "seed"}, RunBench},
+       {"sessions", "chunk_bytes", "duration", "tokens", "requests_per_session", "mode",
+        "max_tokens", "top_k", "text", "seed"},
+       RunBench},
   };
   return *verbs;
 }
