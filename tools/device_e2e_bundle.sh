@@ -6,6 +6,7 @@
 #   tools/device_e2e_bundle.sh                 # here: build and bundle
 #   .device_e2e/run_e2e.sh                     # there: logs to $OUT
 #   .device_e2e/model_quality.sh               # there: the shipped model's quality, CUDA vs trainer
+#   .device_e2e/serving_vs_engine.sh           # there: served vs engine tokens/s (issue 12)
 #
 # The bundle mirrors Bazel's runfiles tree (TEST_SRCDIR/hecate/...) so the
 # tests find hecated as they do under bazel test, plus lib/ with every shared
@@ -16,7 +17,8 @@ cd "$(git rev-parse --show-toplevel)"
 BUNDLE=.device_e2e
 TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test
        transcript_e2e_test session_expiry_e2e_test session_update_e2e_test)
-bazel build --noshow_progress //server:hecated //client:hecatectl "${TESTS[@]/#///tests:}"
+bazel build --noshow_progress //server:hecated //client:hecatectl //backends/cuda:engine_step_bench \
+  "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/runfiles/hecate/server" "$BUNDLE/runfiles/hecate/tests" "$BUNDLE/lib"
@@ -24,6 +26,10 @@ cp -L bazel-bin/server/hecated "$BUNDLE/runfiles/hecate/server/"
 mkdir -p "$BUNDLE/runfiles/hecate/client"
 cp -L bazel-bin/client/hecatectl "$BUNDLE/runfiles/hecate/client/"
 cp tools/device_runs/model_quality.sh "$BUNDLE/"
+# serving_vs_engine.sh: served tokens/s beside engine_step_bench's (issue 12).
+mkdir -p "$BUNDLE/runfiles/hecate/backends/cuda"
+cp -L bazel-bin/backends/cuda/engine_step_bench "$BUNDLE/runfiles/hecate/backends/cuda/"
+cp tools/device_runs/serving_vs_engine.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
 # run_e2e.sh runs what was bundled: one list, here.
 printf '%s\n' "${TESTS[@]}" > "$BUNDLE/TESTS"
@@ -32,6 +38,7 @@ chmod -R u+w "$BUNDLE"
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
 copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated bazel-bin/client/hecatectl \
+  bazel-bin/backends/cuda/engine_step_bench \
   "${TESTS[@]/#/bazel-bin/tests/}"
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 

@@ -1,0 +1,206 @@
+// engine_step_bench: the engine's own speed for the cases serving is compared
+// against (tools/device_runs/serving_vs_engine.sh): decode steps of B
+// sessions (one token each) and prefill chunks of T tokens at B sessions,
+// each one Backend::ForwardBatch call with the backend options hecated uses
+// (CUDA: CudaBackendOptions defaults, --gemm; CPU: CpuBackendOptions
+// defaults, items in parallel). Steps are timed one by one, host overhead
+// and the logits copy included, as the engine loop will see them.
+//
+//   engine_step_bench --backend=cuda --model=random:base --decode=64,256,1024
+//       --prefill=2048 --prefill_batch=1 [--json]
+//   engine_step_bench --backend=cpu --model=random:tiny --decode=64 --prefill= --json
+//
+// --json prints one line per case:
+//   {"backend":"cuda","case":"decode","batch":64,"tokens":1,"steps":...,
+//    "step_ms_p50":...,"step_ms_p99":...,"tokens_per_second":...}
+// Builds without a GPU (the CPU backend runs anywhere).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "base/status_macros.h"
+#include "runtime/model.h"
+#include "runtime/model_state.h"
+
+ABSL_FLAG(std::string, backend, "cpu", "cpu or cuda");
+ABSL_FLAG(std::string, gemm, "fp32", "cuda: fp32 or tf32, as hecated's --gemm");
+ABSL_FLAG(std::string, model, "random:tiny", "model folder or random:PRESET");
+ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
+ABSL_FLAG(std::string, decode, "64", "comma-separated session counts of decode steps");
+ABSL_FLAG(std::string, prefill, "", "comma-separated chunk lengths T of prefill steps");
+ABSL_FLAG(int32_t, prefill_batch, 1, "sessions in each prefill step");
+ABSL_FLAG(double, min_seconds, 2.0, "time each case at least this long (and >= 5 steps)");
+ABSL_FLAG(bool, json, false, "one JSON line per case instead of a table");
+
+namespace hecate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+absl::StatusOr<std::vector<int>> ParseList(const std::string& text, const char* flag) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int value = 0;
+    if (!absl::SimpleAtoi(part, &value) || value < 1) {
+      return absl::InvalidArgumentError(absl::StrFormat("--%s: bad entry '%s'", flag, part));
+    }
+    out.push_back(value);
+  }
+  return out;
+}
+
+// Deterministic pseudo-random floats of modest size (never time on zeros).
+ModelState RandomState(const ModelConfig& config, uint64_t seed, uint64_t pulse) {
+  ModelState s(config);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (float& v : s.data()) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v = (static_cast<float>(x >> 40) / 16777216.0f - 0.5f) * 0.1f;
+  }
+  s.set_pulse_id(pulse);
+  return s;
+}
+
+struct CaseResult {
+  std::string name;  // "decode" or "prefill"
+  int batch = 0;
+  int tokens = 0;  // per session per step
+  int steps = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double tokens_per_second = 0;
+};
+
+absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, int batch,
+                                    int tokens) {
+  const ModelConfig& config = backend.model().config();
+  std::vector<std::unique_ptr<BackendState>> states;
+  ModelState staged = RandomState(config, 5, 0);
+  for (int b = 0; b < batch; ++b) {
+    HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend.NewState());
+    staged.set_pulse_id(1000 + 37 * b);  // different fire and ring phases
+    HECATE_RETURN_IF_ERROR(backend.Upload(staged, *state));
+    states.push_back(std::move(state));
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(batch) * tokens * 8);
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (uint8_t& b : bytes) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<uint8_t>(x >> 56) % config.vocab_size;
+  }
+  std::vector<std::vector<float>> logits(batch);
+  std::vector<ForwardItem> items(batch);
+  int step = 0;
+  auto run_step = [&]() -> absl::Status {
+    const size_t round = static_cast<size_t>(step++ % 8) * batch * tokens;
+    for (int b = 0; b < batch; ++b) {
+      items[b] = {states[b].get(),
+                  absl::MakeConstSpan(bytes).subspan(round + static_cast<size_t>(b) * tokens,
+                                                     tokens),
+                  LogitsMode::kLast, &logits[b]};
+    }
+    return backend.ForwardBatch(absl::MakeSpan(items));
+  };
+  for (int i = 0; i < 3; ++i) HECATE_RETURN_IF_ERROR(run_step());  // warm-up (graphs, caches)
+  std::vector<double> seconds;
+  const auto start = Clock::now();
+  const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
+  while (seconds.size() < 5 ||
+         std::chrono::duration<double>(Clock::now() - start).count() < min_seconds) {
+    const auto t0 = Clock::now();
+    HECATE_RETURN_IF_ERROR(run_step());
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  double total = 0;
+  for (double s : seconds) total += s;
+  std::sort(seconds.begin(), seconds.end());
+  CaseResult r;
+  r.name = name;
+  r.batch = batch;
+  r.tokens = tokens;
+  r.steps = static_cast<int>(seconds.size());
+  r.p50_ms = seconds[seconds.size() / 2] * 1e3;
+  r.p99_ms = seconds[std::min(seconds.size() - 1, seconds.size() * 99 / 100)] * 1e3;
+  r.tokens_per_second = static_cast<double>(batch) * tokens * seconds.size() / total;
+  return r;
+}
+
+absl::Status Run() {
+  const std::string backend_name = absl::GetFlag(FLAGS_backend);
+  HECATE_ASSIGN_OR_RETURN(std::vector<int> decode,
+                          ParseList(absl::GetFlag(FLAGS_decode), "decode"));
+  HECATE_ASSIGN_OR_RETURN(std::vector<int> prefill,
+                          ParseList(absl::GetFlag(FLAGS_prefill), "prefill"));
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
+                          LoadModel(absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_seed)));
+  std::unique_ptr<Backend> backend;
+  if (backend_name == "cuda") {
+    CudaBackendOptions options;  // hecated's: only --gemm is set from flags
+    options.tf32 = absl::GetFlag(FLAGS_gemm) == "tf32";
+    HECATE_ASSIGN_OR_RETURN(backend, MakeCudaBackend(model, options));
+  } else if (backend_name == "cpu") {
+    backend = MakeCpuBackend(model);
+  } else {
+    return absl::InvalidArgumentError("--backend must be cpu or cuda");
+  }
+  const bool json = absl::GetFlag(FLAGS_json);
+  if (!json) {
+    std::printf("%s %s, state %.1f MB per session\n", backend_name.c_str(),
+                model->config().Summary().c_str(),
+                StateLayout(model->config()).total_bytes() / 1e6);
+    std::printf("%-8s %6s %6s %7s %12s %12s %12s\n", "case", "B", "T", "steps", "step p50 ms",
+                "step p99 ms", "tokens/s");
+  }
+  auto print = [&](const CaseResult& r) {
+    if (json) {
+      std::printf(
+          "{\"backend\":\"%s\",\"case\":\"%s\",\"batch\":%d,\"tokens\":%d,\"steps\":%d,"
+          "\"step_ms_p50\":%.4f,\"step_ms_p99\":%.4f,\"tokens_per_second\":%.1f}\n",
+          backend_name.c_str(), r.name.c_str(), r.batch, r.tokens, r.steps, r.p50_ms, r.p99_ms,
+          r.tokens_per_second);
+    } else {
+      std::printf("%-8s %6d %6d %7d %12.3f %12.3f %12.0f\n", r.name.c_str(), r.batch, r.tokens,
+                  r.steps, r.p50_ms, r.p99_ms, r.tokens_per_second);
+    }
+    std::fflush(stdout);
+  };
+  for (int batch : decode) {
+    HECATE_ASSIGN_OR_RETURN(CaseResult r, TimeCase(*backend, "decode", batch, 1));
+    print(r);
+  }
+  for (int tokens : prefill) {
+    HECATE_ASSIGN_OR_RETURN(
+        CaseResult r,
+        TimeCase(*backend, "prefill", std::max(1, absl::GetFlag(FLAGS_prefill_batch)), tokens));
+    print(r);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace hecate
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = hecate::Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "engine_step_bench: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

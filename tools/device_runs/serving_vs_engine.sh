@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Issue 12 item 5: served tokens/s beside the engine's own, same backend,
+# same model, same run. The engine is //backends/cuda:engine_step_bench
+# (one ForwardBatch per step with hecated's backend options); serving is
+# hecated with `hecatectl bench` over loopback gRPC:
+#   decode at N sessions:  bench --mode=generate --sessions=N --chunk_bytes=1
+#                          (1-byte prompt, then MAX_TOKENS greedy tokens a call)
+#   prefill T bytes on K sessions: bench --sessions=K --chunk_bytes=T
+#                          --requests_per_session=PREFILL_REQUESTS
+# and prints: case | engine tokens/s | served tokens/s | served/engine, and
+# the inter-token latency (decode; whole chunk for prefill) beside the
+# engine's step time. JSON of every run, hecated's log and its /metrics at the
+# end land in $OUT.
+#
+# On the GPU machine, from the e2e bundle (tools/device_e2e_bundle.sh):
+#   bash .device_e2e/serving_vs_engine.sh 2>&1 | tee $OUT/serving.log
+# Here, on the CPU (tiny model, 64 sessions): tools/serving_vs_engine_cpu.sh,
+# which builds and calls this with --cpu.
+#
+# Environment (defaults: GPU / --cpu):
+#   MODEL            random:base / random:tiny
+#   DECODE_SESSIONS  "64 256 1024" / "64"
+#   MAX_TOKENS       256 / 64      tokens per Generate call
+#   PREFILL_BYTES    2048 / 256    T; PREFILL_SESSIONS K (1); PREFILL_REQUESTS (16 / 8)
+#   DURATION         20s / 15s     served decode run per case
+#   ENGINE_SECONDS   3 / 3         engine timing per case
+#   HECATED_FLAGS    extra hecated flags (e.g. --gemm=tf32; the budget flags)
+#   HECATED, HECATECTL, ENGINE_BENCH   binaries (default: the bundle's, else bazel-bin)
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+cpu=0
+[[ ${1:-} == --cpu ]] && cpu=1
+if [[ -d $HERE/runfiles/hecate ]]; then  # the e2e bundle
+  bin=$HERE/runfiles/hecate
+  export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
+else
+  bin=$(cd "$HERE/../.." && pwd)/bazel-bin
+fi
+HECATED=${HECATED:-$bin/server/hecated}
+HECATECTL=${HECATECTL:-$bin/client/hecatectl}
+ENGINE_BENCH=${ENGINE_BENCH:-$bin/backends/cuda/engine_step_bench}
+OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+if (( cpu )); then
+  backend=cpu; MODEL=${MODEL:-random:tiny}; DECODE_SESSIONS=${DECODE_SESSIONS:-64}
+  MAX_TOKENS=${MAX_TOKENS:-64}; PREFILL_BYTES=${PREFILL_BYTES:-256}
+  PREFILL_REQUESTS=${PREFILL_REQUESTS:-8}; DURATION=${DURATION:-15s}
+else
+  backend=cuda; MODEL=${MODEL:-random:base}; DECODE_SESSIONS=${DECODE_SESSIONS:-64 256 1024}
+  MAX_TOKENS=${MAX_TOKENS:-256}; PREFILL_BYTES=${PREFILL_BYTES:-2048}
+  PREFILL_REQUESTS=${PREFILL_REQUESTS:-16}; DURATION=${DURATION:-20s}
+fi
+PREFILL_SESSIONS=${PREFILL_SESSIONS:-1}
+ENGINE_SECONDS=${ENGINE_SECONDS:-3}
+for b in "$HECATED" "$HECATECTL" "$ENGINE_BENCH"; do
+  [[ -x $b ]] || { echo "serving_vs_engine: missing $b"; exit 1; }
+done
+{ if (( cpu )); then
+    echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  else
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  fi
+  echo "commit $(head -1 "$HERE/COMMIT" 2>/dev/null || git -C "$HERE" rev-parse --short HEAD 2>/dev/null)"
+  date -u
+} 2>&1 | tee "$OUT/serving_device.txt"
+
+echo "===== engine: engine_step_bench --backend=$backend --model=$MODEL"
+decode_list=$(echo "$DECODE_SESSIONS" | tr ' ' ',')
+"$ENGINE_BENCH" --backend="$backend" --model="$MODEL" --decode="$decode_list" \
+  --prefill="$PREFILL_BYTES" --prefill_batch="$PREFILL_SESSIONS" \
+  --min_seconds="$ENGINE_SECONDS" --json | tee "$OUT/engine.jsonl"
+echo "engine_step_bench rc=${PIPESTATUS[0]}"
+
+max_n=$PREFILL_SESSIONS
+for n in $DECODE_SESSIONS; do (( n > max_n )) && max_n=$n; done
+tmp=$(mktemp -d); pid=
+trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+# Room for every bench session (one user: anonymous) on the device.
+# shellcheck disable=SC2086
+"$HECATED" --backend="$backend" --model="$MODEL" --listen=127.0.0.1:0 \
+  --metrics_listen=127.0.0.1:0 --state_dir="$tmp/state" --port_file="$tmp/ports" \
+  --max_sessions=$((max_n + 16)) --max_sessions_per_user=$((max_n + 16)) \
+  ${HECATED_FLAGS:-} 2>"$OUT/serving_hecated.log" &
+pid=$!
+for _ in $(seq 1 1200); do [[ -s $tmp/ports && $(wc -l < "$tmp/ports") -ge 2 ]] && break; sleep 0.1; done
+[[ -s $tmp/ports ]] || { echo "hecated did not start:"; tail -20 "$OUT/serving_hecated.log"; exit 1; }
+target=127.0.0.1:$(sed -n 1p "$tmp/ports")
+http=127.0.0.1:$(sed -n 2p "$tmp/ports")
+grep -m2 -E "memory budget|hecated serving" "$OUT/serving_hecated.log" | sed 's/^.*\] //'
+ctl() { "$HECATECTL" --target="$target" --timeout=10m --json bench "$@"; }
+
+for n in $DECODE_SESSIONS; do
+  echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION"
+  ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
+    --duration="$DURATION" > "$OUT/served_decode_$n.json"
+  echo "rc=$? $(head -c 300 "$OUT/served_decode_$n.json")"
+done
+echo "===== served prefill: $PREFILL_SESSIONS sessions x $PREFILL_REQUESTS chunks of $PREFILL_BYTES bytes"
+ctl --sessions="$PREFILL_SESSIONS" --chunk_bytes="$PREFILL_BYTES" \
+  --requests_per_session="$PREFILL_REQUESTS" > "$OUT/served_prefill.json"
+echo "rc=$? $(head -c 300 "$OUT/served_prefill.json")"
+"$PY" -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://$http/metrics').read().decode())" \
+  > "$OUT/serving_metrics.txt" 2>&1
+kill "$pid"; wait "$pid" 2>/dev/null
+# Again after serving: the table keeps each case's faster run, so a machine
+# busy with something else during one of them (shared CPUs) shows less.
+echo "===== engine again"
+"$ENGINE_BENCH" --backend="$backend" --model="$MODEL" --decode="$decode_list" \
+  --prefill="$PREFILL_BYTES" --prefill_batch="$PREFILL_SESSIONS" \
+  --min_seconds="$ENGINE_SECONDS" --json | tee -a "$OUT/engine.jsonl"
+
+echo "===== served vs engine ($backend, $MODEL)"
+"$PY" - "$OUT" "$DECODE_SESSIONS" "$PREFILL_BYTES" "$PREFILL_SESSIONS" <<'PY' | tee "$OUT/serving_vs_engine.txt"
+import json, sys
+out, decode, prefill_t, prefill_k = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), int(sys.argv[4])
+engine = {}
+for line in open(f"{out}/engine.jsonl"):
+    if line.startswith("{"):
+        r = json.loads(line)
+        key = (r["case"], r["batch"], r["tokens"])
+        if key not in engine or r["tokens_per_second"] > engine[key]["tokens_per_second"]:
+            engine[key] = r  # the faster of the two runs
+def load(name):
+    try:
+        return json.load(open(f"{out}/{name}"))
+    except (OSError, ValueError):
+        return None
+f = lambda v, fmt: "-" if v is None else format(v, fmt)
+print(f"{'case':<22} {'engine tok/s':>12} {'served tok/s':>12} {'ratio':>6} "
+      f"{'step p50 ms':>11} {'served p50 ms':>13} {'served p99 ms':>13} {'p99/step':>8} {'errors':>6}")
+rows = [(f"decode B={n}", ("decode", int(n), 1), f"served_decode_{n}.json") for n in decode]
+rows.append((f"prefill T={prefill_t} B={prefill_k}", ("prefill", prefill_k, prefill_t),
+             "served_prefill.json"))
+for label, key, name in rows:
+    e, s = engine.get(key), load(name)
+    etps = e["tokens_per_second"] if e else None
+    step = e["step_ms_p50"] if e else None
+    stps = p50 = p99 = errors = None
+    if s:
+        decode_case = key[0] == "decode"
+        stps = s["generated_tokens_per_second"] if decode_case else s["tokens_per_second"]
+        lat = s["inter_token_seconds"] if decode_case else s["latency_seconds"]
+        p50, p99 = lat["p50"] * 1e3, lat["p99"] * 1e3
+        errors = sum(s["errors"].values())
+    ratio = stps / etps if stps and etps else None
+    over = p99 / step if p99 and step else None
+    print(f"{label:<22} {f(etps, '.0f'):>12} {f(stps, '.0f'):>12} {f(ratio, '.2f'):>6} "
+          f"{f(step, '.3f'):>11} {f(p50, '.3f'):>13} {f(p99, '.3f'):>13} {f(over, '.1f'):>8} "
+          f"{f(errors, 'd'):>6}")
+print("engine: the faster of two engine_step_bench runs (before and after serving);"
+      " served p50/p99: decode = inter-token latency (Generate), prefill = whole chunk;"
+      " ratio = served / engine tokens/s; p99/step = served p99 / engine step p50")
+PY
