@@ -2,16 +2,21 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 
@@ -72,11 +77,39 @@ absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) 
   return absl::OkStatus();
 }
 
-// Unique among this process's writes and (by pid) among processes sharing
-// the directory.
+// Unique among this process's writes and (by writer token and pid) among
+// processes sharing the directory, from this host or another.
 std::string TempName(absl::string_view file_name) {
   static std::atomic<uint64_t> counter{0};
-  return absl::StrCat(kTempPrefix, file_name, "-", ::getpid(), "-", counter.fetch_add(1));
+  return absl::StrCat(kTempPrefix, file_name, "-", TempWriterToken(), "-", ::getpid(), "-",
+                      counter.fetch_add(1));
+}
+
+uint64_t Fnv1a(absl::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Whether a temporary file named `file` is a dead writer's of this pid
+// namespace on this boot: `.tmp-<target>-<token>-<pid>-<n>` with our token
+// and a pid that is not running (and is not ours: this process's own writes
+// may be under way).
+bool WrittenByDeadLocalWriter(absl::string_view file) {
+  const std::vector<absl::string_view> fields = absl::StrSplit(file, '-');
+  // ".tmp", the target's one or more fields, token, pid, n.
+  if (fields.size() < 5) return false;
+  const absl::string_view token = fields[fields.size() - 3];
+  uint64_t n = 0;
+  int pid = 0;
+  if (token != TempWriterToken() || !absl::SimpleAtoi(fields.back(), &n) ||
+      !absl::SimpleAtoi(fields[fields.size() - 2], &pid) || pid <= 0 || pid == ::getpid()) {
+    return false;
+  }
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 // Names of the entries of `dir` (without "." and ".."); NOT_FOUND if missing.
@@ -93,6 +126,19 @@ absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
 }
 
 }  // namespace
+
+const std::string& TempWriterToken() {
+  static const std::string* token = [] {
+    std::string boot_id;
+    std::ifstream("/proc/sys/kernel/random/boot_id") >> boot_id;
+    char ns[64];
+    const ssize_t n = ::readlink("/proc/self/ns/pid", ns, sizeof(ns));
+    if (boot_id.empty() || n <= 0) return new std::string("unknown");
+    const uint64_t h = Fnv1a(absl::StrCat(boot_id, "/", absl::string_view(ns, n)));
+    return new std::string(absl::StrCat(absl::Hex(h, absl::kZeroPad16)));
+  }();
+  return *token;
+}
 
 absl::Status ValidateName(absl::string_view what, absl::string_view name) {
   if (name.empty() || name.size() > kMaxNameLength) {
@@ -321,7 +367,8 @@ size_t CheckpointDir::RemoveStaleTempFiles(absl::Duration min_age) const {
         if (!absl::StartsWith(file, kTempPrefix)) continue;
         const std::string path = absl::StrCat(dir, "/", file);
         struct stat st;
-        if (::lstat(path.c_str(), &st) != 0 || absl::FromTimeT(st.st_mtime) > cutoff) continue;
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        if (absl::FromTimeT(st.st_mtime) > cutoff && !WrittenByDeadLocalWriter(file)) continue;
         if (::unlink(path.c_str()) == 0) ++removed;
       }
     }

@@ -11,7 +11,10 @@
 // directory, fsyncs it, renames it over the target and fsyncs the directory.
 // A crash at any instant leaves the old file or the new one, never a torn
 // one (and at worst a stray temporary file, which RemoveStaleTempFiles
-// deletes).
+// deletes). Temporary files are named .tmp-<target>-<token>-<pid>-<n>: the
+// writer's TempWriterToken() and pid say who wrote it, so a restart can
+// tell a dead writer's file on this host from one another process (on this
+// host or another sharing the directory) may still be writing.
 //
 //   absl::StatusOr<CheckpointDir> dir = CheckpointDir::Open("/var/lib/hecate");
 //   absl::Status s = dir->WriteNamed("alice", "before-edit", bytes);
@@ -37,6 +40,11 @@ inline constexpr size_t kMaxNameLength = 128;
 // with '.': no separators, no "..", no hidden or temporary files. Otherwise
 // INVALID_ARGUMENT naming `what` ("checkpoint name", "user name").
 absl::Status ValidateName(absl::string_view what, absl::string_view name);
+
+// Identifies this process's pid namespace on this boot (16 hex digits from
+// the kernel's boot id and the namespace; "unknown" when /proc lacks them):
+// writers with the same token and pid are the same process.
+const std::string& TempWriterToken();
 
 // The steps of an atomic write, for tests that crash a writer in between.
 enum class WriteStep { kTempWritten, kTempSynced, kRenamed, kDirSynced };
@@ -84,8 +92,11 @@ class CheckpointDir {
   // Every (user, session id) that has a session file, in no particular order.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSessionFiles() const;
 
-  // Deletes temporary files older than `min_age` (left by crashed writers;
-  // younger ones may belong to a writer still running). Returns how many.
+  // Deletes temporary files left by crashed writers: at once those whose
+  // writer had this process's TempWriterToken() and a pid that no longer
+  // runs (not this process's own); any other once older than `min_age`
+  // (another host's, another pid namespace's, or a name from before the
+  // token: its writer may still be running). Returns how many.
   size_t RemoveStaleTempFiles(absl::Duration min_age) const;
 
   // Called between the steps of every write (tests inject crashes here).

@@ -19,9 +19,11 @@
 //     it was last on disk (the drain may or may not have saved the newest),
 //     never lost: a session brought back from disk keeps its file until a
 //     newer one replaces it.
-// After each kill the test ages every temporary file the kill left (and two
-// it plants) past the documented 10 minutes (docs/CHECKPOINT_FORMAT.md) and
-// checks that the restart removed them all. At the end a clean SIGTERM drain
+// After each kill the restart must remove every temporary file the killed
+// daemon left, at once (its pid is dead on this host), and those planted
+// beside them for a dead writer of this host and an old-style name aged past
+// 10 minutes; planted files of a live writer of this host and of another
+// host's writer are young and must be kept (docs/CHECKPOINT_FORMAT.md). At the end a clean SIGTERM drain
 // and restart find everything, and a session continues exactly as a copy
 // restored from its acknowledged bytes does.
 //
@@ -48,6 +50,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/test_seed.h"
+#include "sessions/checkpoint_file.h"
 #include "tests/test_util/e2e.h"
 
 namespace hecate::testing {
@@ -142,6 +145,7 @@ class CrashRecoveryTest : public E2eTest {
       while (!gone.load() && Step(rng, *stream)) ++steps;
     });
     absl::SleepFor(delay);
+    killed_pid_ = daemon_->pid();
     (void)daemon_->Stop(SIGKILL);
     gone.store(true);
     worker.join();
@@ -158,25 +162,46 @@ class CrashRecoveryTest : public E2eTest {
     return found;
   }
 
-  // Plants a crashed writer's temporary file next to the sessions and the
-  // checkpoints, and ages every temporary file past the 10-minute rule.
-  void AgeTempFiles() {
+  // Plants temporary files next to the sessions and the checkpoints: the
+  // killed daemon's (young: it is dead on this host), an old-style name's
+  // aged past the 10-minute rule, both to be removed by the restart; one of
+  // a live writer of this host (this test) and one of another host's writer
+  // (another token), both young, to be kept.
+  void PlantTempFiles() {
+    ASSERT_GT(killed_pid_, 0);
+    const std::string token = TempWriterToken();
+    ASSERT_NE(token, "unknown");
+    std::cout << TempFiles().size() << " temporary files left by the kill" << std::endl;
     const std::filesystem::path user = std::filesystem::path(state_dir_) / "users" / "alice";
+    const struct timeval old[2] = {{time(nullptr) - 11 * 60, 0}, {time(nullptr) - 11 * 60, 0}};
     for (const char* dir : {"sessions", "checkpoints"}) {
       std::filesystem::create_directories(user / dir);
-      std::ofstream(user / dir / ".tmp-planted-999999-1") << "torn";
+      const std::filesystem::path aged = user / dir / ".tmp-planted-999999-1";
+      std::ofstream(aged) << "torn";
+      ASSERT_EQ(::utimes(aged.c_str(), old), 0) << aged;
+      std::ofstream(user / dir / absl::StrCat(".tmp-dead-writer.ckpt-", token, "-", killed_pid_,
+                                              "-7")) << "torn";
+      for (const std::string& kept :
+           {absl::StrCat(".tmp-live-writer.ckpt-", token, "-", ::getpid(), "-1"),
+            absl::StrCat(".tmp-other-host.ckpt-0123456789abcdef-", killed_pid_, "-1")}) {
+        std::ofstream(user / dir / kept) << "being written";
+        survivors_.insert(user / dir / kept);
+      }
     }
-    const std::vector<std::filesystem::path> temps = TempFiles();
-    std::cout << temps.size() - 2 << " temporary files left by the kill" << std::endl;
-    const struct timeval old[2] = {{time(nullptr) - 11 * 60, 0}, {time(nullptr) - 11 * 60, 0}};
-    for (const auto& path : temps) ASSERT_EQ(::utimes(path.c_str(), old), 0) << path;
   }
 
   // After a kill and restart: sessions and names against the truth.
   // `rolled_back`: a session may be at any state acknowledged since the last
   // verification (its newest were only in memory).
   void Verify(bool rolled_back) {
-    EXPECT_TRUE(TempFiles().empty()) << TempFiles().size() << " temporary files survived";
+    for (const std::filesystem::path& path : TempFiles()) {
+      EXPECT_TRUE(survivors_.count(path) == 1) << path << " survived the restart";
+    }
+    for (const std::filesystem::path& path : survivors_) {
+      EXPECT_TRUE(std::filesystem::exists(path)) << path << " was removed though its writer may run";
+      std::filesystem::remove(path);
+    }
+    survivors_.clear();
     for (int s = 0; s < kSessions; ++s) {
       const std::string& id = truth_.ids[s];
       absl::StatusOr<Acked> found = Export(id);
@@ -223,6 +248,8 @@ class CrashRecoveryTest : public E2eTest {
 
   std::mt19937_64 rng_;
   Truth truth_;
+  pid_t killed_pid_ = -1;
+  std::set<std::filesystem::path> survivors_;  // planted temporary files to be kept
 };
 
 TEST_F(CrashRecoveryTest, KillNineDuringOffloadExportAndDrainLosesNothingAcknowledged) {
@@ -248,9 +275,11 @@ TEST_F(CrashRecoveryTest, KillNineDuringOffloadExportAndDrainLosesNothingAcknowl
       stream.reset();
       ASSERT_EQ(::kill(daemon_->pid(), SIGTERM), 0);
       absl::SleepFor(absl::Milliseconds(rng_() % 1500));
+      killed_pid_ = daemon_->pid();
       (void)daemon_->Stop(SIGKILL);
     }
-    AgeTempFiles();
+    PlantTempFiles();
+    if (HasFatalFailure()) return;
     Restart(/*offload=*/true);
     Verify(/*rolled_back=*/round == 'd');
     if (HasFatalFailure()) return;
