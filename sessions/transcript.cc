@@ -69,6 +69,22 @@ absl::StatusOr<Transcript> Transcript::FromParts(TranscriptChain chain, uint64_t
       absl::string_view(chain.tail).substr(chain.tail.size() - overlap)) {
     return absl::DataLossError("transcript journal disagrees with its digest's tail");
   }
+  if (journal_start == chain.origin) {
+    // Every byte since the origin is held: the chain value follows from them.
+    Sha256Digest c = TranscriptChainStart(chain.origin);
+    for (size_t at = 0; at + kTranscriptBlockBytes <= journal.size() - chain.tail.size();
+         at += kTranscriptBlockBytes) {
+      Sha256 h;
+      h.Update(DigestBytes(c));
+      h.Update(journal.substr(at, kTranscriptBlockBytes));
+      c = h.Finish();
+    }
+    if (c != chain.chain) {
+      return absl::DataLossError(absl::StrCat(
+          "transcript journal holds every byte since its origin ", chain.origin,
+          " but does not hash to its chain value"));
+    }
+  }
   Transcript t(chain.origin);
   t.chain_ = std::move(chain);
   t.digest_ = TranscriptDigest(t.chain_);

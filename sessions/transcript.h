@@ -63,7 +63,8 @@ class Transcript {
 
   // From a checkpoint's parts, checked for consistency: the tail's length
   // matches the pulse id, the journal ends at the pulse id and its end
-  // agrees with the tail. DATA_LOSS naming what disagrees.
+  // agrees with the tail, and a journal held from the origin hashes to the
+  // chain value (O(journal), SHA-256). DATA_LOSS naming what disagrees.
   static absl::StatusOr<Transcript> FromParts(TranscriptChain chain, uint64_t journal_start,
                                               absl::string_view journal);
 

@@ -132,5 +132,29 @@ TEST(TranscriptTest, FromPartsRoundTripsAndRefusesInconsistentParts) {
       absl::StatusCode::kDataLoss);
 }
 
+TEST(TranscriptTest, FromPartsBindsAJournalHeldFromTheOriginToTheChain) {
+  std::mt19937_64 rng(TestSeed());
+  const std::string bytes = RandomBytes(rng, 3000);  // two full blocks and a tail
+  const Transcript t = FeedInChunks(bytes, rng, 700);
+  ASSERT_EQ(t.journal_start(), t.origin());
+  // A byte of a full block, outside the tail: only the chain value can tell.
+  std::string edited(t.journal());
+  edited[100] ^= 1;
+  absl::StatusOr<Transcript> forged = Transcript::FromParts(t.chain(), t.journal_start(), edited);
+  EXPECT_EQ(forged.status().code(), absl::StatusCode::kDataLoss) << forged.status();
+
+  TranscriptChain other_chain = t.chain();
+  other_chain.chain[0] ^= 1;
+  EXPECT_EQ(Transcript::FromParts(other_chain, t.journal_start(), t.journal()).status().code(),
+            absl::StatusCode::kDataLoss);
+
+  // A journal that dropped its oldest bytes cannot be checked against the
+  // chain, and is accepted as consistent.
+  const Transcript trimmed = FeedInChunks(bytes, rng, 700, /*max_journal=*/1500);
+  ASSERT_GT(trimmed.journal_start(), trimmed.origin());
+  EXPECT_TRUE(
+      Transcript::FromParts(trimmed.chain(), trimmed.journal_start(), trimmed.journal()).ok());
+}
+
 }  // namespace
 }  // namespace hecate
