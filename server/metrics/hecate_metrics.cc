@@ -310,6 +310,12 @@ void ServerMetrics::ObservePromotion(absl::string_view from_tier, double seconds
   promotion_duration_seconds->WithLabels({from_tier})->Observe(seconds);
 }
 
+void ServerMetrics::ObserveStep(double seconds, int64_t decode_tokens, int64_t prefill_tokens) {
+  step_duration_seconds->Observe(seconds);
+  if (decode_tokens > 0) step_tokens_decode->Observe(static_cast<double>(decode_tokens));
+  if (prefill_tokens > 0) step_tokens_prefill->Observe(static_cast<double>(prefill_tokens));
+}
+
 ServerMetrics::UserTokens ServerMetrics::ForUser(absl::string_view user) {
   return {user_tokens_total->WithLabels({user, "in"}), user_tokens_total->WithLabels({user, "out"})};
 }

@@ -196,6 +196,10 @@ struct ServerMetrics {
   void CountSaveFailure(absl::string_view kind, absl::string_view code);
   // from: "host" or "disk" (kTierHost, kTierDisk).
   void ObservePromotion(absl::string_view from_tier, double seconds);
+  // One engine step (one ForwardBatch): hecate_step_duration_seconds, and
+  // hecate_step_tokens{kind} for each kind with tokens > 0 in it. The same as
+  // observing the pointers below; no family lookup.
+  void ObserveStep(double seconds, int64_t decode_tokens, int64_t prefill_tokens);
 
   // hecate_user_tokens_total{user, direction} of one user, resolved once: the
   // engine loop can keep these per session (or per chunk) and pay one atomic

@@ -110,10 +110,10 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
   for (int i = 0; i < steps; ++i) {
     const uint64_t n = 1 + rng() % 1024;
     decode_tokens += n;
-    m->step_tokens_decode->Observe(static_cast<double>(n));
-    m->step_duration_seconds->Observe(0.001);
+    m->ObserveStep(0.001, static_cast<int64_t>(n), 0);
   }
   m->step_tokens_prefill->Observe(2048);
+  m->ObserveStep(0.002, 0, 0);  // a step's duration; no kind without tokens
   m->queue_wait_seconds->Observe(0.00003);
   m->ObservePromotion(kTierDisk, 0.5);
   m->ObservePromotion(kTierHost, 0.0002);
@@ -131,7 +131,8 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
                                  std::to_string(decode_tokens) + "\n"));
   EXPECT_TRUE(Contains(text, "hecate_step_tokens_bucket{kind=\"prefill\",le=\"2048\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_step_tokens_bucket{kind=\"prefill\",le=\"1024\"} 0\n"));
-  EXPECT_TRUE(Contains(text, "hecate_step_duration_seconds_count " + std::to_string(steps) + "\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_duration_seconds_count " + std::to_string(steps + 1) + "\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"prefill\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_bucket{le=\"4e-05\"} 1\n"));
   EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_bucket{le=\"2e-05\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_sum{from=\"disk\"} 0.5\n"));
