@@ -136,5 +136,31 @@ TEST_F(CheckpointTranscriptTest, EveryTranscriptByteIsGuarded) {
             absl::StatusCode::kDataLoss);
 }
 
+// Without a key, a transcript binds the pulse id where the state alone
+// cannot (after the window filled, checkpoint_signature_test's
+// WithoutAKeyEditsAfterTheWindowFilledAreUndetectable): the journal must end
+// at the pulse id and the tail's length follows from it, so an edit of the
+// pulse id and phases with recomputed CRCs is refused. (A forger who also
+// rebuilds the transcript is caught only by a signature.)
+TEST_F(CheckpointTranscriptTest, WithoutAKeyTheTranscriptBindsThePulseId) {
+  const uint64_t n = 300;
+  const Transcript t = RandomTranscript(n, n);  // held from pulse 0
+  absl::StatusOr<std::string> bytes = EncodeCheckpoint(*model_, StateAt(n), t);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(DecodeCheckpointWithTranscript(*model_, *bytes, n).ok());
+  for (uint64_t to : {n + 1, n - 1, n + kTranscriptBlockBytes}) {
+    std::string forged = *bytes;
+    testing::PutU64At(forged, testing::kPulseIdOffset, to);
+    for (size_t j = 0; j < model_->config().periods.size(); ++j) {
+      testing::PutU64At(forged, testing::PhaseOffset(static_cast<int>(j)),
+                        to % model_->config().periods[j]);
+    }
+    ASSERT_TRUE(testing::RecomputeChecksums(forged));
+    absl::StatusOr<DecodedCheckpoint> back = DecodeCheckpointWithTranscript(*model_, forged);
+    ASSERT_FALSE(back.ok()) << "pulse id " << n << " -> " << to << " accepted";
+    EXPECT_EQ(back.status().code(), absl::StatusCode::kDataLoss) << back.status();
+  }
+}
+
 }  // namespace
 }  // namespace hecate
