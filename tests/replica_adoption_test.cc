@@ -3,7 +3,8 @@
 // (UNAVAILABLE) until its replica drains; the other then adopts it at the
 // same pulse id and the client learns that pulse id (LastResumedPulse, from
 // x-hecate-resumed-pulse). Proposed ids: INVALID_ARGUMENT when malformed,
-// ALREADY_EXISTS when taken on any replica. The proxy, spread and kill -9:
+// ALREADY_EXISTS when taken on any replica. A session's keep_on_expiry and
+// pinned flags move with it. The proxy, spread and kill -9:
 // deploy/replicas_live_test.py.
 #include <signal.h>
 
@@ -88,6 +89,33 @@ TEST_F(ReplicaAdoptionTest, DrainedSessionMovesWithItsPulseAndTheClientIsTold) {
   EXPECT_EQ(more->pulse_id, 16u);
   EXPECT_TRUE(to_b->DeleteSession(id).ok());
   EXPECT_TRUE(absl::IsNotFound(to_b->GetSession(id).status()));
+}
+
+TEST_F(ReplicaAdoptionTest, FlagsMoveWithTheSession) {
+  CreateSessionOptions keep;
+  keep.keep_on_expiry = true;
+  absl::StatusOr<v1::Session> session = to_a->CreateSession(keep);
+  ASSERT_TRUE(session.ok()) << session.status();
+  const std::string id = session->id();
+  SessionFlagsUpdate pin;
+  pin.pinned = true;
+  ASSERT_TRUE(to_a->UpdateSession(id, pin).ok());
+  // a holds it: b refuses to change it (and asks a to hand it over).
+  EXPECT_TRUE(absl::IsUnavailable(to_b->UpdateSession(id, pin).status()));
+
+  absl::StatusOr<int> exit_code = a->Stop(SIGTERM);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0);
+  absl::StatusOr<v1::Session> adopted = to_b->GetSession(id);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_TRUE(adopted->pinned());
+  EXPECT_TRUE(adopted->keep_on_expiry());
+  SessionFlagsUpdate drop_keep;
+  drop_keep.keep_on_expiry = false;
+  absl::StatusOr<v1::Session> updated = to_b->UpdateSession(id, drop_keep);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_TRUE(updated->pinned());
+  EXPECT_FALSE(updated->keep_on_expiry());
 }
 
 // Transcripts, forks and rewinds adopt like every other call about a
