@@ -92,7 +92,7 @@ TEST_F(SessionUpdateTest, FlagsSetLaterSurviveDrainAndRestart) {
 }
 
 TEST_F(SessionUpdateTest, KeepOnExpirySetLaterStoresTheSessionByName) {
-  StartDaemon({"--session_ttl=2s"});
+  StartDaemon({"--session_ttl=4s"});  // room for the update under load
   absl::StatusOr<v1::Session> session = alice_->CreateSession();
   ASSERT_TRUE(session.ok()) << session.status();
   SessionFlagsUpdate keep;
