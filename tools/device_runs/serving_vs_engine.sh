@@ -25,6 +25,12 @@
 #   DURATION         20s / 15s     served decode run per case
 #   ENGINE_SECONDS   3 / 3         engine timing per case
 #   HECATED_FLAGS    extra hecated flags (e.g. --gemm=tf32; the budget flags)
+# Memory: random:base is 119.5 MB of state a session, so 1024 sessions are
+# 122 GB on the device (the default --device_memory_budget, free memory less
+# max(5%, 1 GiB), holds them on an H200; hecated's startup line, copied below,
+# says how many fit). Rewind snapshots are host copies taken every 4096
+# pulses, which a 20 s case does not reach at 1024 sessions; a longer DURATION
+# may want HECATED_FLAGS=--max_snapshot_bytes_per_session=0.
 #   HECATED, HECATECTL, ENGINE_BENCH   binaries (default: the bundle's, else bazel-bin)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
