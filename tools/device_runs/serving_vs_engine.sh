@@ -94,19 +94,28 @@ target=127.0.0.1:$(sed -n 1p "$tmp/ports")
 http=127.0.0.1:$(sed -n 2p "$tmp/ports")
 grep -m2 -E "memory budget|hecated serving" "$OUT/serving_hecated.log" | sed 's/^.*\] //'
 ctl() { "$HECATECTL" --target="$target" --timeout=10m --json bench "$@"; }
+# /metrics to $OUT/$1: scraped around each case, so the table can say what
+# the engine loop did during it (steps, their duration, tokens per step).
+scrape() {
+  "$PY" -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://$http/metrics').read().decode())" \
+    > "$OUT/$1" 2>&1
+}
 
 for n in $DECODE_SESSIONS; do
   echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION"
+  scrape "metrics_decode_$n.before"
   ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
     --duration="$DURATION" > "$OUT/served_decode_$n.json"
+  scrape "metrics_decode_$n.after"
   echo "rc=$? $(head -c 300 "$OUT/served_decode_$n.json")"
 done
 echo "===== served prefill: $PREFILL_SESSIONS sessions x $PREFILL_REQUESTS chunks of $PREFILL_BYTES bytes"
+scrape metrics_prefill.before
 ctl --sessions="$PREFILL_SESSIONS" --chunk_bytes="$PREFILL_BYTES" \
   --requests_per_session="$PREFILL_REQUESTS" > "$OUT/served_prefill.json"
+scrape metrics_prefill.after
 echo "rc=$? $(head -c 300 "$OUT/served_prefill.json")"
-"$PY" -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://$http/metrics').read().decode())" \
-  > "$OUT/serving_metrics.txt" 2>&1
+scrape serving_metrics.txt
 kill "$pid"; wait "$pid" 2>/dev/null
 # Again after serving: the table keeps each case's faster run, so a machine
 # busy with something else during one of them (shared CPUs) shows less.
@@ -134,10 +143,37 @@ def load(name):
 f = lambda v, fmt: "-" if v is None else format(v, fmt)
 print(f"{'case':<22} {'engine tok/s':>12} {'served tok/s':>12} {'ratio':>6} "
       f"{'step p50 ms':>11} {'served p50 ms':>13} {'served p99 ms':>13} {'p99/step':>8} {'errors':>6}")
-rows = [(f"decode B={n}", ("decode", int(n), 1), f"served_decode_{n}.json") for n in decode]
+rows = [(f"decode B={n}", ("decode", int(n), 1), f"served_decode_{n}.json", f"decode_{n}")
+        for n in decode]
 rows.append((f"prefill T={prefill_t} B={prefill_k}", ("prefill", prefill_k, prefill_t),
-             "served_prefill.json"))
-for label, key, name in rows:
+             "served_prefill.json", "prefill"))
+def samples(name):
+    values = {}
+    try:
+        for line in open(f"{out}/metrics_{name}"):
+            if line.startswith("hecate_") and " " in line:
+                key, value = line.rsplit(" ", 1)
+                values[key] = float(value)
+    except (OSError, ValueError):
+        pass
+    return values
+def loop_stats(case):
+    """What hecated's engine loop did during one case: steps, mean step ms,
+    mean decode and prefill tokens per step that had them, mean queue wait."""
+    a, b = samples(f"{case}.before"), samples(f"{case}.after")
+    d = lambda k: b.get(k, 0) - a.get(k, 0)
+    steps = d("hecate_step_duration_seconds_count")
+    if steps <= 0:
+        return None
+    def mean(family, labels=""):
+        count = d(f"{family}_count{labels}")
+        return d(f"{family}_sum{labels}") / count if count > 0 else 0
+    return (steps, 1e3 * d("hecate_step_duration_seconds_sum") / steps,
+            mean("hecate_step_tokens", '{kind="decode"}'),
+            mean("hecate_step_tokens", '{kind="prefill"}'),
+            1e3 * mean("hecate_queue_wait_seconds"))
+loop_rows = []
+for label, key, name, case in rows:
     e, s = engine.get(key), load(name)
     etps = e["tokens_per_second"] if e else None
     step = e["step_ms_p50"] if e else None
@@ -153,6 +189,17 @@ for label, key, name in rows:
     print(f"{label:<22} {f(etps, '.0f'):>12} {f(stps, '.0f'):>12} {f(ratio, '.2f'):>6} "
           f"{f(step, '.3f'):>11} {f(p50, '.3f'):>13} {f(p99, '.3f'):>13} {f(over, '.1f'):>8} "
           f"{f(errors, 'd'):>6}")
+    loop_rows.append((label, loop_stats(case)))
+print()
+print("hecated's engine loop during each case (hecate_step_* and hecate_queue_wait_seconds):")
+print(f"{'case':<22} {'steps':>7} {'step ms':>8} {'decode tok/step':>15} {'prefill tok/step':>16}"
+      f" {'queue wait ms':>13}")
+for label, stats in loop_rows:
+    if stats is None:
+        print(f"{label:<22} {'-':>7}")
+        continue
+    steps, step_ms, dec, pre, wait = stats
+    print(f"{label:<22} {steps:>7.0f} {step_ms:>8.3f} {dec:>15.1f} {pre:>16.1f} {wait:>13.3f}")
 print("engine: the faster of two engine_step_bench runs (before and after serving);"
       " served p50/p99: decode = inter-token latency (Generate), prefill = whole chunk;"
       " ratio = served / engine tokens/s; p99/step = served p99 / engine step p50")
