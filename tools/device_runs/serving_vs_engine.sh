@@ -9,8 +9,10 @@
 #                          --requests_per_session=PREFILL_REQUESTS
 # and prints: case | engine tokens/s | served tokens/s | served/engine, and
 # the inter-token latency (decode; whole chunk for prefill) beside the
-# engine's step time. JSON of every run, hecated's log and its /metrics at the
-# end land in $OUT.
+# engine's step time; then, from hecated's /metrics scraped around each case,
+# what its engine loop did (steps, mean step time, decode and prefill tokens
+# per step, queue wait). JSON of every run, hecated's log and the scrapes
+# land in $OUT.
 #
 # On the GPU machine, from the e2e bundle (tools/device_e2e_bundle.sh):
 #   bash .device_e2e/serving_vs_engine.sh 2>&1 | tee $OUT/serving.log
