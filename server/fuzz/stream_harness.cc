@@ -165,6 +165,9 @@ absl::StatusOr<std::unique_ptr<StreamHarness>> StreamHarness::Start(const Option
   store_options.host_tier = false;
   HECATE_ASSIGN_OR_RETURN(h->store_, SessionStore::Open(*h->backend_, store_options));
   h->executor_ = std::make_unique<Executor>(options.worker_threads);
+  h->engine_ = std::make_unique<EngineLoop>(h->store_.get(), h->executor_.get(), options.engine,
+                                            h->metrics_.get());
+  h->context_.engine = h->engine_.get();
   h->context_.store = h->store_.get();
   h->context_.executor = h->executor_.get();
   h->context_.keys = h->keys_.get();
@@ -174,7 +177,39 @@ absl::StatusOr<std::unique_ptr<StreamHarness>> StreamHarness::Start(const Option
 }
 
 StreamHarness::~StreamHarness() {
+  if (engine_ != nullptr) engine_->Shutdown();
   if (executor_ != nullptr) executor_->Shutdown();
+}
+
+void StreamHarness::Quiesce() {
+  // One task per worker, each waiting until all have started: then every
+  // worker has finished (and destroyed) whatever it took before. The tasks
+  // hold only `this` and the counters are members, so no worker allocates
+  // or frees anything of this call after it returns.
+  {
+    absl::MutexLock lock(&quiesce_mu_);
+    quiesce_started_ = 0;
+    quiesce_finished_ = 0;
+  }
+  for (int i = 0; i < executor_->threads(); ++i) {
+    const bool posted = executor_->Post([this] {
+      absl::MutexLock lock(&quiesce_mu_);
+      ++quiesce_started_;
+      quiesce_mu_.Await(absl::Condition(this, &StreamHarness::AllWorkersWaiting));
+      ++quiesce_finished_;
+    });
+    if (!posted) Fail("the executor stopped");
+  }
+  absl::MutexLock lock(&quiesce_mu_);
+  quiesce_mu_.Await(absl::Condition(this, &StreamHarness::AllWorkersPassed));
+}
+
+bool StreamHarness::AllWorkersWaiting() const {
+  return quiesce_started_ == executor_->threads();
+}
+
+bool StreamHarness::AllWorkersPassed() const {
+  return quiesce_finished_ == executor_->threads();
 }
 
 std::string StreamHarness::NewSession() {
@@ -209,6 +244,7 @@ StreamRun StreamHarness::Run(const std::vector<std::string>& messages, Auth auth
     run.deadline_exceeded = true;
     return run;
   }
+  Quiesce();
   const grpc::Status status = stream->TakeResult(&run.replies);
   run.code = status.error_code();
   run.message = status.error_message();
