@@ -18,8 +18,10 @@
 # modified; crash-* files land in $FUZZ_OUT/<target> (exit status != 0).
 # FUZZ_NO_COVERAGE: path prefixes compiled without libFuzzer's coverage
 # instrumentation (still ASan + UBSan, at -O2); default for stream_fuzzer:
-# backends/cpu/ (the micro model's arithmetic: its branches are loop bounds,
-# not inputs, and instrumenting them cost a fifth of the run).
+# backends/cpu/ and runtime/ (the micro model's arithmetic and the sampler's
+# sort of 256 logits per token: their branches follow float values, not the
+# input's structure, and instrumenting them cost a third of the run and
+# flooded the corpus with features; validation_fuzzer covers the sampler).
 # Output: $FUZZ_OUT (default fuzz-out/, ignored by git). Runs under nice -n 10
 # (the machine is shared). Reproduce: fuzz-out/<target>/<target> crash-<hash>
 set -euo pipefail
@@ -34,7 +36,7 @@ out=${FUZZ_OUT:-fuzz-out}
 cxx=${CXX_FUZZ:-clang++}
 jobs=${FUZZ_JOBS:-2}
 default_no_coverage=""
-[[ "$target" == stream_fuzzer ]] && default_no_coverage="backends/cpu/"
+[[ "$target" == stream_fuzzer ]] && default_no_coverage="backends/cpu/ runtime/"
 read -r -a no_coverage <<<"${FUZZ_NO_COVERAGE-$default_no_coverage}"
 mkdir -p "$out/$target/corpus" "$out/obj"
 
