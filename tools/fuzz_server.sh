@@ -96,7 +96,13 @@ if (( ${#pending[@]} > 0 )); then
       'f=$FLAGS; [[ "$1" == */obj-plain/* ]] && f=$PLAIN_FLAGS
        mkdir -p "$(dirname "$1")" && nice -n 10 '"$cxx"' $f -MMD -MF "${1%.o}.d" -c "$0" -o "$1"'
 fi
-nice -n 10 "$cxx" -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/$target/$target" \
+# Uninstrumented objects first: the linker keeps the first copy of an inline
+# function (e.g. absl::Span::operator[]) that several objects define, and
+# their code should not call an instrumented copy.
+linked=()
+for obj in "${objects[@]}"; do [[ "$obj" == */obj-plain/* ]] && linked+=("$obj"); done
+for obj in "${objects[@]}"; do [[ "$obj" == */obj-plain/* ]] || linked+=("$obj"); done
+nice -n 10 "$cxx" -fsanitize=fuzzer,address,undefined "${linked[@]}" -o "$out/$target/$target" \
   "${libs[@]}" -lpthread
 echo "fuzz_server: built $out/$target/$target" >&2
 (( seconds > 0 )) || exit 0

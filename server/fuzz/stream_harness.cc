@@ -156,7 +156,11 @@ class DirectStream : public grpc::ServerCallbackReaderWriter<grpc::ByteBuffer, g
 absl::StatusOr<std::unique_ptr<StreamHarness>> StreamHarness::Start(const Options& options) {
   std::unique_ptr<StreamHarness> h(new StreamHarness());
   h->options_ = options;
-  h->backend_ = MakeCpuBackend(testing::MicroModel(options.model_seed));
+  // Batches one item after another: the same results bit for bit, without
+  // the CPU pool's threads (for a micro model they only add hand-offs).
+  CpuBackendOptions cpu;
+  cpu.batch_parallelism = 1;
+  h->backend_ = MakeCpuBackend(testing::MicroModel(options.model_seed), cpu);
   HECATE_ASSIGN_OR_RETURN(h->keys_, ApiKeys::FromText(absl::StrCat(kUser, ":", kKey, "\n")));
   metrics::ServerMetricsOptions metric_options;
   metric_options.backend = h->backend_->name();
