@@ -13,10 +13,13 @@
 # GENERATE_TIMEOUT (120s: the deadline of each generate call; under 1000
 # streams on two cores a 64-token call can wait tens of seconds).
 # HECATED / HECATECTL: prebuilt binaries (default: bazel build them).
-# HECATED_FLAGS: more daemon flags, e.g. --device_memory_budget=4294967296
-# (1000 random:tiny sessions hold 2.4 GB of state, past the 2 GiB default,
-# so by default idle sessions keep moving to disk and back: the soak then
+# BUDGET_MIB_PER_SESSION (4): the daemon's --device_memory_budget is
+# SESSIONS times this, so every session stays in memory (1000 random:tiny
+# sessions hold 2.4 GB of state, past the CPU default of 2 GiB; with less,
+# idle sessions keep moving to disk and back and a 2-core machine answers
+# chunks minutes late). 0 keeps the daemon's default (the soak then
 # exercises offload as well).
+# HECATED_FLAGS: more daemon flags (after the budget, so they win).
 #
 # Phases: warm-up (the first 20% of the run, not judged), steady state
 # (judged: the mean of its last third against the mean of its first third),
@@ -34,6 +37,10 @@ generators=${GENERATORS:-4}
 every=${SAMPLE_SECONDS:-5}
 chunk=${CHUNK_BYTES:-256}
 out=${SOAK_OUT:-soak-out}
+budget_flags=()
+mib_per_session=${BUDGET_MIB_PER_SESSION:-4}
+((mib_per_session > 0)) &&
+  budget_flags=(--device_memory_budget=$((sessions * mib_per_session * 1024 * 1024)))
 mkdir -p "$out"
 rm -rf "$out/state" "$out/ports"
 
@@ -46,7 +53,7 @@ fi
 "$HECATED" --model=random:tiny --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
   --port_file="$out/ports" --state_dir="$out/state" --worker_threads=2 \
   --max_sessions=$((sessions + 100)) --max_sessions_per_user=$((sessions + 100)) \
-  ${HECATED_FLAGS:-} >"$out/hecated.log" 2>&1 &
+  "${budget_flags[@]}" ${HECATED_FLAGS:-} >"$out/hecated.log" 2>&1 &
 daemon=$!
 pids_to_stop=("$daemon")
 cleanup() {
