@@ -84,8 +84,9 @@ class EngineLoop {
     size_t max_slice_tokens = 0;
     // Prefill tokens per step when no decode work waits.
     size_t max_step_tokens = 8192;
-    // Shortest prefill slice in a step with decode work.
-    size_t min_slice_tokens = 8;
+    // Shortest prefill slice in a step with decode work (on the CPU one
+    // input token costs a fifth of a decode step of the tiny model).
+    size_t min_slice_tokens = 1;
     // Prefill time allowed per step, relative to the step's decode time.
     double prefill_share = 0.5;
     size_t max_decode_batch = 1024;
