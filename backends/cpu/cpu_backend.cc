@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_set.h"
 #include "backends/cpu/forward.h"
-#include "backends/cpu/parallel.h"
+#include "base/parallel.h"
 #include "base/status_macros.h"
 
 namespace hecate {
@@ -112,7 +112,7 @@ class CpuBackend final : public Backend {
     const int64_t n = static_cast<int64_t>(items.size());
     std::vector<absl::Status> results(items.size());
     const int64_t parallelism = options_.batch_parallelism > 0 ? options_.batch_parallelism : n;
-    cpu::ParallelFor(n, (n + parallelism - 1) / std::max<int64_t>(parallelism, 1),
+    ParallelFor(n, (n + parallelism - 1) / std::max<int64_t>(parallelism, 1),
                      [&](int64_t begin, int64_t end) {
                        for (int64_t i = begin; i < end; ++i) {
                          results[i] = Forward(*states[i], items[i].tokens, items[i].mode,

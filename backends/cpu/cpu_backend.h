@@ -26,7 +26,7 @@ struct CpuBackendOptions {
   // at which cancellation is observed.
   int max_step_tokens = 256;
   // ForwardBatch: how many items run at once on the shared CPU pool
-  // (backends/cpu/parallel.h: one thread per hardware thread, at most 16
+  // (base/parallel.h: one thread per hardware thread, at most 16
   // chunks per call). 0: as many as the pool runs; 1: one after another.
   // Results are the same bit for bit either way.
   int batch_parallelism = 0;

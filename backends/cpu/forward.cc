@@ -6,7 +6,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/mixers.h"
 #include "backends/cpu/ops.h"
-#include "backends/cpu/parallel.h"
+#include "base/parallel.h"
 #include "runtime/conductor.h"
 
 namespace hecate::cpu {

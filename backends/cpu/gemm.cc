@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cpu/parallel.h"
+#include "base/parallel.h"
 
 namespace hecate::cpu {
 namespace {

@@ -1,4 +1,4 @@
-#include "backends/cpu/parallel.h"
+#include "base/parallel.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace hecate::cpu {
+namespace hecate {
 namespace {
 
 // Chunks per ParallelFor call; more than the core count so uneven chunks and
@@ -125,4 +125,4 @@ void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int
   }
 }
 
-}  // namespace hecate::cpu
+}  // namespace hecate

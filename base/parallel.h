@@ -4,13 +4,13 @@
 // count, and each index is handled by exactly one call: results that are
 // computed per index are bitwise deterministic. Safe to call from many
 // threads at once (each call waits only for its own chunks).
-#ifndef HECATE_BACKENDS_CPU_PARALLEL_H_
-#define HECATE_BACKENDS_CPU_PARALLEL_H_
+#ifndef HECATE_BASE_PARALLEL_H_
+#define HECATE_BASE_PARALLEL_H_
 
 #include <cstdint>
 #include <functional>
 
-namespace hecate::cpu {
+namespace hecate {
 
 // Runs fn(begin, end) over chunks of at least `grain` indices.
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
@@ -18,6 +18,6 @@ void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int
 // Threads the pool uses besides the caller (hardware threads - 1).
 int PoolThreads();
 
-}  // namespace hecate::cpu
+}  // namespace hecate
 
-#endif  // HECATE_BACKENDS_CPU_PARALLEL_H_
+#endif  // HECATE_BASE_PARALLEL_H_
