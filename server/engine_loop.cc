@@ -4,12 +4,28 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/parallel.h"
 
 namespace hecate {
 namespace {
 
 // Weight of the newest sample in the running time averages.
 constexpr double kAverageWeight = 0.2;
+// With sessions generating, a prefill size not measured yet is tried at
+// most once in this many steps (a trial may cost one slow step).
+constexpr uint64_t kProbeInterval = 256;
+// Sessions whose results one pool task handles between steps.
+constexpr int64_t kJobsPerTask = 16;
+
+// The power-of-two bucket of a prefill size: floor(log2(tokens)).
+size_t Bucket(size_t tokens) {
+  size_t k = 0;
+  while (tokens > 1) {
+    tokens >>= 1;
+    ++k;
+  }
+  return k;
+}
 
 void Average(double* average, double sample) {
   *average = *average < 0 ? sample : (1 - kAverageWeight) * *average + kAverageWeight * sample;
@@ -85,7 +101,8 @@ void EngineLoop::Refresh() {
   still.reserve(active_.size());
   for (std::unique_ptr<EngineJob>& job : active_) {
     while (true) {
-      if (!job->apply_.has_value()) job->apply_ = job->program->Next();
+      if (!job->apply_.has_value() && !job->next_ready_) job->apply_ = job->program->Next();
+      job->next_ready_ = false;
       if (!job->apply_.has_value()) break;  // finished
       if (job->cancel == nullptr || !job->cancel->load(std::memory_order_relaxed)) break;
       // Cancelled: no further step; the program decides what that means.
@@ -98,6 +115,7 @@ void EngineLoop::Refresh() {
                                                   job->lease.pulse_id()));
       job->program->Applied(cancelled, job->forward_);
       job->apply_.reset();
+      job->next_ready_ = false;
       job->forward_ = absl::ZeroDuration();
     }
     if (job->apply_.has_value()) {
@@ -109,12 +127,26 @@ void EngineLoop::Refresh() {
   active_ = std::move(still);
 }
 
-size_t EngineLoop::PrefillBudget(bool with_decode) const {
+size_t EngineLoop::PrefillBudget(bool with_decode) {
   if (!with_decode) return options_.max_step_tokens;
-  if (decode_step_seconds_ <= 0 || prefill_token_seconds_ <= 0) return options_.min_slice_tokens;
-  const double tokens = options_.prefill_share * decode_step_seconds_ / prefill_token_seconds_;
-  return static_cast<size_t>(std::clamp<double>(tokens, options_.min_slice_tokens,
-                                                options_.max_slice_tokens));
+  // One token per step is a decode-shaped item (batched with the decode
+  // work on CUDA, run beside it on the CPU): always allowed. Larger sizes
+  // only once measured to add at most prefill_share of the decode time.
+  size_t best = 1;
+  if (decode_step_seconds_ <= 0) return best;
+  const double allowed = options_.prefill_share * decode_step_seconds_;
+  for (size_t k = 1; (size_t{1} << k) <= options_.max_slice_tokens; ++k) {
+    if (k >= prefill_extra_seconds_.size()) prefill_extra_seconds_.resize(k + 1, -1);
+    const double extra = prefill_extra_seconds_[k];
+    if (extra < 0) {
+      if (step_ - last_probe_step_ < kProbeInterval) break;
+      last_probe_step_ = step_;
+      return size_t{1} << k;
+    }
+    if (extra > allowed) break;
+    best = size_t{1} << k;
+  }
+  return best;
 }
 
 void EngineLoop::Step() {
@@ -213,11 +245,10 @@ void EngineLoop::Step() {
   const double seconds = absl::ToDoubleSeconds(took);
   if (prefill_tokens == 0) {
     Average(&decode_step_seconds_, seconds);
-  } else if (decode.empty()) {
-    Average(&prefill_token_seconds_, seconds / static_cast<double>(prefill_tokens));
-  } else if (decode_step_seconds_ > 0) {
-    Average(&prefill_token_seconds_,
-            std::max(seconds - decode_step_seconds_, 0.0) / static_cast<double>(prefill_tokens));
+  } else if (!decode.empty() && decode_step_seconds_ > 0) {
+    const size_t k = Bucket(prefill_tokens);
+    if (k >= prefill_extra_seconds_.size()) prefill_extra_seconds_.resize(k + 1, -1);
+    Average(&prefill_extra_seconds_[k], std::max(seconds - decode_step_seconds_, 0.0));
   }
   if (metrics_ != nullptr) {
     metrics_->step_duration_seconds->Observe(seconds);
@@ -238,16 +269,25 @@ void EngineLoop::Step() {
     job->last_served_ = step_;
     user_last_served_[job->user] = step_;
     job->forward_ += took;
-    // A sliced chunk goes on until its last slice (or a failure) ends it.
-    if (status.ok() && job->sliced_.active()) continue;
-    if (status.ok()) {
-      job->program->Applied(job->lease.pulse_id(), job->forward_);
-    } else {
-      job->program->Applied(status, job->forward_);
-    }
-    job->apply_.reset();
-    job->forward_ = absl::ZeroDuration();
   }
+  // Each session's results (its sampled next token, its replies) touch
+  // that session alone: spread over the pool, so hundreds of sessions cost
+  // the engine thread a fraction of a step, not a step's worth.
+  ParallelFor(static_cast<int64_t>(stepped.size()), kJobsPerTask, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      EngineJob* job = stepped[static_cast<size_t>(i)];
+      // A sliced chunk goes on until its last slice (or a failure) ends it.
+      if (status.ok() && job->sliced_.active()) continue;
+      if (status.ok()) {
+        job->program->Applied(job->lease.pulse_id(), job->forward_);
+      } else {
+        job->program->Applied(status, job->forward_);
+      }
+      job->forward_ = absl::ZeroDuration();
+      job->apply_ = job->program->Next();  // samples the next token
+      job->next_ready_ = true;
+    }
+  });
 }
 
 void EngineLoop::Complete(std::unique_ptr<EngineJob> job) {

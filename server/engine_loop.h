@@ -14,11 +14,16 @@
 //    robin by user, then by session: users in the order they were last
 //    served, each giving its least recently served job one slice, round
 //    after round while budget is left. With decode work in the step the
-//    budget is sized so that its estimated time is at most
-//    options.prefill_share of the decode work's (running averages of both;
-//    at least options.min_slice_tokens), so a user streaming megabytes adds
-//    a bounded fraction to every other user's inter-token latency; without
-//    decode work it is options.max_step_tokens.
+//    budget is the largest power of two whose measured cost (running
+//    averages of what prefill of that size added to decode steps; sizes not
+//    measured yet are tried at most once in 256 steps) is at most
+//    options.prefill_share of a decode step; one token always (a
+//    decode-shaped item, batched with the decode work on CUDA). So a user
+//    streaming megabytes adds a bounded fraction to every other user's
+//    inter-token latency; without decode work the budget is
+//    options.max_step_tokens.
+//  - between steps, each session's results (the next sampled token, its
+//    replies) are handled on the shared pool (base/parallel.h).
 // Order and atomicity: one job per session at a time (the job holds the
 // session's lease); a chunk counts as applied when its last slice is, and a
 // failed step rolls back every chunk in it (SessionStore::ApplyBatch).
@@ -73,6 +78,8 @@ struct EngineJob {
   uint64_t last_served_ = 0;  // the engine step that last included it
   bool stepped_ = false;
   absl::Duration forward_;   // of the steps the current apply was in
+  // Next() was already asked after the last step (nullopt: finished).
+  bool next_ready_ = false;
   std::vector<float> rows_;  // kAll slices' logits
 };
 
@@ -84,8 +91,7 @@ class EngineLoop {
     size_t max_slice_tokens = 0;
     // Prefill tokens per step when no decode work waits.
     size_t max_step_tokens = 8192;
-    // Shortest prefill slice in a step with decode work (on the CPU one
-    // input token costs a fifth of a decode step of the tiny model).
+    // Shortest prefill slice in a step with decode work.
     size_t min_slice_tokens = 1;
     // Prefill time allowed per step, relative to the step's decode time.
     double prefill_share = 0.5;
@@ -114,7 +120,7 @@ class EngineLoop {
   // Cancels what must be cancelled and asks programs for their next apply;
   // finished jobs are completed and removed.
   void Refresh();
-  size_t PrefillBudget(bool with_decode) const;
+  size_t PrefillBudget(bool with_decode);
   void Complete(std::unique_ptr<EngineJob> job);
 
   SessionStore* const store_;
@@ -131,10 +137,11 @@ class EngineLoop {
   std::vector<std::unique_ptr<EngineJob>> active_;
   absl::flat_hash_map<std::string, uint64_t> user_last_served_;
   uint64_t step_ = 0;
-  // Running averages: seconds per decode-carrying step's decode part and per
-  // prefill token; negative until measured.
+  // Running averages, negative until measured: a decode-only step, and the
+  // time prefill of 2^k tokens adds to a step with decode work (index k).
   double decode_step_seconds_ = -1;
-  double prefill_token_seconds_ = -1;
+  std::vector<double> prefill_extra_seconds_;
+  uint64_t last_probe_step_ = 0;
 
   std::thread thread_;
 };
