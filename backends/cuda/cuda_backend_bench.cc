@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "backends/cuda/bench_state.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/forward_engine.h"
 #include "base/status_macros.h"
@@ -43,19 +44,6 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// A random state with modest values (never time on zeros).
-ModelState RandomState(const ModelConfig& config, uint64_t seed, uint64_t pulse) {
-  ModelState s(config);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (float& v : s.data()) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v = (static_cast<float>(x >> 40) / 16777216.0f - 0.5f) * 0.1f;
-  }
-  s.set_pulse_id(pulse);
-  return s;
-}
 
 std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed) {
   std::vector<uint8_t> out(n);
@@ -103,7 +91,7 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
   std::vector<float*> states(batch, nullptr);
   std::vector<uint64_t> pulses(batch);
   absl::Status status = absl::OkStatus();
-  const ModelState start = RandomState(config, 9, 0);
+  const ModelState start = BenchState(config, 9, 0);
   for (int b = 0; b < batch && status.ok(); ++b) {
     status = CudaStatus(cudaMalloc(reinterpret_cast<void**>(&states[b]), layout.total_bytes()),
                         "cudaMalloc state");
@@ -202,7 +190,7 @@ absl::Status Run(bool quick, const std::string& weights) {
     // Decode B = 1.
     {
       HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
-      HECATE_RETURN_IF_ERROR(backend->Upload(RandomState(config, 1, 12345), *state));
+      HECATE_RETURN_IF_ERROR(backend->Upload(BenchState(config, 1, 12345), *state));
       const std::vector<uint8_t> tokens = RandomBytes(4096, 2);
       size_t next = 0;
       absl::StatusOr<double> s = TimeCalls(10, quick ? 30 : 100, [&] {
@@ -215,7 +203,7 @@ absl::Status Run(bool quick, const std::string& weights) {
     // Prefill T = 2048, B = 1, from a random state.
     {
       HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
-      const ModelState start = RandomState(config, 3, 0);
+      const ModelState start = BenchState(config, 3, 0);
       const std::vector<uint8_t> tokens = RandomBytes(2048, 4);
       // Each repeat restarts from the same state; only Forward is timed.
       std::vector<double> seconds;
@@ -231,8 +219,8 @@ absl::Status Run(bool quick, const std::string& weights) {
     if (!tf32) {
       constexpr int kBatch = 256;
       std::vector<std::unique_ptr<BackendState>> states;
-      const ModelState start = RandomState(config, 5, 0);
-      ModelState staged = RandomState(config, 5, 0);
+      const ModelState start = BenchState(config, 5, 0);
+      ModelState staged = BenchState(config, 5, 0);
       for (int b = 0; b < kBatch; ++b) {
         HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
         staged.set_pulse_id(1000 + 37 * b);  // different fire and ring phases

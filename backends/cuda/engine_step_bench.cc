@@ -28,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/bench_state.h"
 #include "backends/cuda/cuda_backend.h"
 #include "base/status_macros.h"
 #include "runtime/model.h"
@@ -60,19 +61,6 @@ absl::StatusOr<std::vector<int>> ParseList(const std::string& text, const char* 
   return out;
 }
 
-// Deterministic pseudo-random floats of modest size (never time on zeros).
-ModelState RandomState(const ModelConfig& config, uint64_t seed, uint64_t pulse) {
-  ModelState s(config);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (float& v : s.data()) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v = (static_cast<float>(x >> 40) / 16777216.0f - 0.5f) * 0.1f;
-  }
-  s.set_pulse_id(pulse);
-  return s;
-}
 
 struct CaseResult {
   std::string name;  // "decode" or "prefill"
@@ -88,7 +76,7 @@ absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, i
                                     int tokens) {
   const ModelConfig& config = backend.model().config();
   std::vector<std::unique_ptr<BackendState>> states;
-  ModelState staged = RandomState(config, 5, 0);
+  ModelState staged = BenchState(config, 5, 0);
   for (int b = 0; b < batch; ++b) {
     HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend.NewState());
     staged.set_pulse_id(1000 + 37 * b);  // different fire and ring phases
