@@ -26,8 +26,7 @@ struct ServiceContext {
   Executor* executor = nullptr;
   const ApiKeys* keys = nullptr;
   metrics::ServerMetrics* metrics = nullptr;
-  // Runs every forward pass (engine_loop.h); null: requests run on the
-  // executor thread that started them (tools that build a bare context).
+  // Runs every forward pass (engine_loop.h); required.
   EngineLoop* engine = nullptr;
   // Sessions shared with other replicas (adoption, server/routing.h); null:
   // this daemon shares nothing.

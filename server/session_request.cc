@@ -42,27 +42,6 @@ void FinishRequest(ServiceContext& context, const std::string& user, SessionLeas
   done(std::move(outcome));
 }
 
-// Without an engine: the program's applies on this thread, one at a time.
-absl::StatusOr<ChunkOutcome> RunInline(SessionStore& store, SessionLease& lease,
-                                       ChunkProgram& program,
-                                       const std::atomic<bool>* cancel) {
-  while (std::optional<ChunkProgram::Apply> apply = program.Next()) {
-    const TokenSource source = apply->generated ? TokenSource::kGenerated : TokenSource::kInput;
-    const absl::Time start = absl::Now();
-    const absl::Status status =
-        apply->mode == LogitsMode::kAll
-            ? store.ApplyChunkWithRows(lease, apply->tokens, apply->rows, cancel, source)
-            : store.ApplyChunk(lease, apply->tokens, apply->mode, apply->logits, cancel, source);
-    const absl::Duration took = absl::Now() - start;
-    if (status.ok()) {
-      program.Applied(lease.pulse_id(), took);
-    } else {
-      program.Applied(status, took);
-    }
-  }
-  return program.TakeOutcome();
-}
-
 }  // namespace
 
 void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenSink sink,
@@ -98,11 +77,6 @@ void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenS
   if (!program.ok()) {
     lease->Release();
     return done(program.status());
-  }
-  if (context.engine == nullptr) {
-    absl::StatusOr<ChunkOutcome> outcome = RunInline(store, *lease, **program, request.cancel);
-    return FinishRequest(context, request.user, *lease, std::move(outcome), promotion,
-                         absl::ZeroDuration(), input_bytes, done);
   }
   auto job = std::make_unique<EngineJob>();
   job->user = request.user;

@@ -5,9 +5,7 @@
 // tokens in and out, per user).
 //
 // StartSessionRequest hands the program to the engine loop
-// (context.engine, engine_loop.h), so no request thread waits on the device;
-// without an engine (tools that build a bare context) it runs the program
-// on the calling thread with the same store calls.
+// (context.engine, engine_loop.h), so no request thread waits on the device.
 //
 // Exactly-once chunks: with `expected_pulse_id`, the session's pulse id is
 // compared while the lease is held, before anything is applied, so no other
@@ -46,10 +44,10 @@ struct SessionRequest {
 using SessionRequestDone = std::function<void(absl::StatusOr<ChunkOutcome>)>;
 
 // Starts `request`; `sink` gets its generated tokens as they are made (on
-// the engine thread: it must not block) and `done` its outcome (on the
-// executor, or on the calling thread when the request fails before it
-// reaches the engine or there is no engine). Call it from an executor
-// thread: claiming a session may wait for it or read it from disk.
+// the engine thread or its pool: it must not block) and `done` its outcome
+// (on the executor, or on the calling thread when the request fails before
+// it reaches the engine). Call it from an executor thread: claiming a
+// session may wait for it or read it from disk.
 void StartSessionRequest(ServiceContext& context, SessionRequest request, TokenSink sink,
                          SessionRequestDone done);
 
