@@ -251,12 +251,9 @@ void EngineLoop::Step() {
     Average(&prefill_extra_seconds_[k], std::max(seconds - decode_step_seconds_, 0.0));
   }
   if (metrics_ != nullptr) {
-    metrics_->step_duration_seconds->Observe(seconds);
+    metrics_->ObserveStep(seconds, static_cast<int64_t>(decode.size()),
+                          static_cast<int64_t>(prefill_tokens));
     metrics_->batch_size->Observe(static_cast<double>(requests.size()));
-    if (!decode.empty()) metrics_->step_tokens_decode->Observe(static_cast<double>(decode.size()));
-    if (prefill_tokens > 0) {
-      metrics_->step_tokens_prefill->Observe(static_cast<double>(prefill_tokens));
-    }
   }
   for (EngineJob* job : stepped) {
     if (!job->stepped_) {
