@@ -48,15 +48,7 @@ void GenerateReactor::Run(std::string user) {
   TokenSink sink = [this](const GeneratedTokenEvent& event) {
     v1::GenerateResponse response;
     response.set_pulse_id(event.pulse_id);
-    v1::GeneratedToken* token = response.mutable_token();
-    token->set_token(static_cast<uint32_t>(event.token));
-    token->set_logprob(event.logprob);
-    token->set_index(event.index);
-    for (const TokenChoice& c : event.alternatives) {
-      v1::TokenLogProb* alternative = token->add_alternatives();
-      alternative->set_token(static_cast<uint32_t>(c.token));
-      alternative->set_logprob(c.logprob);
-    }
+    *response.mutable_token() = ToGeneratedToken(event);
     Push(std::move(response));
   };
   SessionRequest session_request;

@@ -114,6 +114,19 @@ std::optional<uint64_t> CurrentPulseId(const absl::Status& status) {
   return pulse;
 }
 
+v1::GeneratedToken ToGeneratedToken(const GeneratedTokenEvent& event) {
+  v1::GeneratedToken token;
+  token.set_token(static_cast<uint32_t>(event.token));
+  token.set_logprob(event.logprob);
+  token.set_index(event.index);
+  for (const TokenChoice& c : event.alternatives) {
+    v1::TokenLogProb* alternative = token.add_alternatives();
+    alternative->set_token(static_cast<uint32_t>(c.token));
+    alternative->set_logprob(c.logprob);
+  }
+  return token;
+}
+
 v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome) {
   v1::ChunkDone done;
   done.set_finish_reason(outcome.finish_reason);

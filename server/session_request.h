@@ -66,6 +66,9 @@ std::optional<uint64_t> CurrentPulseId(const absl::Status& status);
 // ChunkDone for an outcome.
 v1::ChunkDone ToChunkDone(const ChunkOutcome& outcome);
 
+// GeneratedToken for a token the sink got.
+v1::GeneratedToken ToGeneratedToken(const GeneratedTokenEvent& event);
+
 }  // namespace hecate
 
 #endif  // HECATE_SERVER_SESSION_REQUEST_H_
