@@ -84,6 +84,11 @@ ABSL_FLAG(int64_t, snapshot_interval, 4096,
 ABSL_FLAG(int64_t, max_snapshot_bytes_per_session, -1,
           "host bytes of rewind snapshots per session, the oldest dropped first; counted in "
           "the session's memory (-1: twice the state; 0: no snapshots, no rewinds)");
+ABSL_FLAG(int32_t, snapshot_states, 32,
+          "spare device states for snapshots: a chunk in flight is snapshotted for roll-back "
+          "into one (past that, a much slower host copy), and a rewind snapshot borrows one "
+          "while it downloads in the background; made as needed, set aside from the default "
+          "--device_memory_budget");
 ABSL_FLAG(int32_t, max_inflight_per_stream, 64, "requests in flight on one Stream call");
 ABSL_FLAG(int32_t, max_sessions, 1024, "sessions in total");
 ABSL_FLAG(int32_t, max_sessions_per_user, 64, "sessions per user");
@@ -203,6 +208,12 @@ int Run() {
   if (const int64_t bytes = absl::GetFlag(FLAGS_max_snapshot_bytes_per_session); bytes >= 0) {
     options.store.max_snapshot_bytes = static_cast<size_t>(bytes);
   }
+  if (absl::GetFlag(FLAGS_snapshot_states) < 0) {
+    LOG(ERROR) << "--snapshot_states must be >= 0";
+    return 1;
+  }
+  options.store.max_device_chunk_snapshots =
+      static_cast<size_t>(absl::GetFlag(FLAGS_snapshot_states));
   options.store.max_sessions_total = absl::GetFlag(FLAGS_max_sessions);
   options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
   options.store.max_pinned_sessions_per_user =
@@ -219,6 +230,8 @@ int Run() {
                       : memory.status();
     }
     budget_inputs.physical_ram_bytes = PhysicalRamBytes();
+    budget_inputs.spare_bytes = options.store.max_device_chunk_snapshots *
+                                StateLayout((*model)->config()).total_bytes();
     const MemoryBudget budget = ChooseDeviceMemoryBudget(budget_inputs);
     const std::string description =
         DescribeMemoryBudget(budget, StateLayout((*model)->config()).total_bytes());

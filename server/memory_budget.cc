@@ -51,11 +51,15 @@ MemoryBudget ChooseDeviceMemoryBudget(const MemoryBudgetInputs& inputs) {
       static_cast<uint64_t>(kDeviceMarginFraction * static_cast<double>(memory.total_bytes)));
   budget.reason = absl::StrCat("free after weights and workspace ", GiB(memory.free_bytes),
                                " of ", GiB(memory.total_bytes), " less margin ", GiB(margin));
-  if (memory.free_bytes <= margin) {
+  if (inputs.spare_bytes > 0) {
+    absl::StrAppend(&budget.reason, " and spare states ", GiB(inputs.spare_bytes));
+  }
+  const uint64_t set_aside = margin + inputs.spare_bytes;
+  if (memory.free_bytes <= set_aside) {
     budget.starved = true;
     return budget;
   }
-  budget.bytes = memory.free_bytes - margin;
+  budget.bytes = memory.free_bytes - set_aside;
   return budget;
 }
 

@@ -8,7 +8,8 @@
 // backend holds its weights and workspace (both allocated at creation, a
 // step never allocates), less a margin for what is allocated later (CUDA
 // graphs, cuBLAS workspace, the allocator's rounding): the larger of 5% of
-// the device and 1 GiB.
+// the device and 1 GiB, and less the spare states the store may make for
+// snapshots (MemoryBudgetInputs::spare_bytes).
 //
 // On the CPU backend the "device" is host memory and there is no host tier
 // below it, only disk: the default stays 2 GiB, or a quarter of physical
@@ -53,6 +54,10 @@ struct MemoryBudgetInputs {
   absl::StatusOr<DeviceMemory> device_memory = absl::UnavailableError("not measured");
   // CPU: physical memory; 0 when unknown.
   uint64_t physical_ram_bytes = 0;
+  // CUDA: device memory the session store may allocate outside its tiers
+  // (spare states for chunk and rewind snapshots, made as concurrency
+  // demands): set aside from the free memory with the margin.
+  uint64_t spare_bytes = 0;
 };
 
 struct MemoryBudget {

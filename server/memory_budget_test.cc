@@ -54,6 +54,30 @@ TEST(MemoryBudgetTest, CudaUsesWhatIsFreeLessTheLargerMargin) {
   }
 }
 
+TEST(MemoryBudgetTest, CudaSetsTheSpareStatesAsideWithTheMargin) {
+  std::mt19937_64 rng(TestSeed());
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t total = kGiB + rng() % (200 * kGiB);
+    const uint64_t free_bytes = rng() % (total + 1);
+    MemoryBudgetInputs in = Cuda(free_bytes, total);
+    in.spare_bytes = rng() % (8 * kGiB);
+    const MemoryBudget budget = ChooseDeviceMemoryBudget(in);
+    const uint64_t set_aside =
+        std::max(kGiB, static_cast<uint64_t>(0.05 * total)) + in.spare_bytes;
+    EXPECT_EQ(budget.starved, free_bytes <= set_aside);
+    EXPECT_EQ(budget.bytes, budget.starved ? 0 : free_bytes - set_aside);
+  }
+  MemoryBudgetInputs cpu = Cuda(100 * kGiB, 141 * kGiB);
+  cpu.backend = "cpu";
+  cpu.physical_ram_bytes = 64 * kGiB;
+  cpu.spare_bytes = 4 * kGiB;  // the CPU budget is fixed: nothing to set aside from
+  EXPECT_EQ(ChooseDeviceMemoryBudget(cpu).bytes, 2 * kGiB);
+  MemoryBudgetInputs described = Cuda(10 * kGiB, 16 * kGiB);
+  described.spare_bytes = 2 * kGiB;
+  EXPECT_NE(ChooseDeviceMemoryBudget(described).reason.find("spare states 2.0 GiB"),
+            std::string::npos);
+}
+
 TEST(MemoryBudgetTest, CudaWithoutAMeasurementFallsBackToTheFixedBudget) {
   MemoryBudgetInputs in;
   in.backend = "cuda";

@@ -34,28 +34,35 @@ void SessionStore::RecordChunk(Session& session, absl::Span<const uint8_t> token
                     ++use_sequence_, absl::Now());
 }
 
+std::unique_ptr<BackendState> SessionStore::TakeSpare() {
+  {
+    absl::MutexLock lock(&spare_mu_);
+    if (!spare_states_.empty()) {
+      std::unique_ptr<BackendState> spare = std::move(spare_states_.back());
+      spare_states_.pop_back();
+      return spare;
+    }
+    if (spare_states_made_ >= options_.max_device_chunk_snapshots) return nullptr;
+    ++spare_states_made_;
+  }
+  absl::StatusOr<std::unique_ptr<BackendState>> made = backend_.NewState();
+  if (made.ok()) return *std::move(made);
+  absl::MutexLock lock(&spare_mu_);
+  --spare_states_made_;
+  return nullptr;
+}
+
+void SessionStore::ReturnSpare(std::unique_ptr<BackendState> spare) {
+  if (spare == nullptr) return;
+  absl::MutexLock lock(&spare_mu_);
+  spare_states_.push_back(std::move(spare));
+}
+
 absl::StatusOr<ChunkSnapshot> SessionStore::TakeSnapshot(const BackendState& state,
                                                          size_t tokens) {
   ChunkSnapshot snapshot;
   if (tokens < options_.snapshot_min_tokens) return snapshot;
-  {
-    absl::MutexLock lock(&spare_mu_);
-    if (!spare_states_.empty()) {
-      snapshot.device = std::move(spare_states_.back());
-      spare_states_.pop_back();
-    } else if (spare_states_made_ < options_.max_device_chunk_snapshots) {
-      ++spare_states_made_;
-    }
-  }
-  if (snapshot.device == nullptr && options_.max_device_chunk_snapshots > 0) {
-    absl::StatusOr<std::unique_ptr<BackendState>> made = backend_.NewState();
-    if (made.ok()) {
-      snapshot.device = *std::move(made);
-    } else {
-      absl::MutexLock lock(&spare_mu_);
-      --spare_states_made_;
-    }
-  }
+  snapshot.device = TakeSpare();
   if (snapshot.device != nullptr) {
     if (backend_.Copy(state, *snapshot.device).ok()) return snapshot;
     RecycleSnapshot(snapshot);  // a failed copy: fall back to the host
@@ -67,9 +74,7 @@ absl::StatusOr<ChunkSnapshot> SessionStore::TakeSnapshot(const BackendState& sta
 
 void SessionStore::RecycleSnapshot(ChunkSnapshot& snapshot) {
   snapshot.host.reset();
-  if (snapshot.device == nullptr) return;
-  absl::MutexLock lock(&spare_mu_);
-  spare_states_.push_back(std::move(snapshot.device));
+  ReturnSpare(std::move(snapshot.device));
 }
 
 absl::Status SessionStore::RollBackOrDamage(Session& session, uint64_t pulse_before,

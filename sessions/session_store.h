@@ -29,7 +29,9 @@
 // into a spare state from a pool of at most options.max_device_chunk_snapshots
 // states, reused chunk after chunk (their device memory is outside the tier
 // budgets); when all are in use it is a host copy (Download), which costs
-// far more (a pageable copy of the whole state). A chunk may also be applied
+// far more (a pageable copy of the whole state). Rewind snapshots borrow a
+// spare from the same pool while their download runs in the background
+// (host_copies.h). A chunk may also be applied
 // in slices over several ApplyBatch calls (SlicedChunk, the engine loop's
 // chunked prefill), still whole or not at all; it counts as applied when its
 // last slice is.
@@ -128,6 +130,7 @@
 #include "sessions/checkpoint_file.h"
 #include "sessions/checkpoint_key.h"
 #include "sessions/free_space.h"
+#include "sessions/host_copies.h"
 #include "sessions/named_checkpoints.h"
 #include "sessions/session.h"
 #include "sessions/store_observer.h"
@@ -558,6 +561,10 @@ class SessionStore {
   // device state to the pool.
   absl::StatusOr<ChunkSnapshot> TakeSnapshot(const BackendState& state, size_t tokens);
   void RecycleSnapshot(ChunkSnapshot& snapshot);
+  // A spare device state from the pool (made while fewer than
+  // options.max_device_chunk_snapshots exist), or null.
+  std::unique_ptr<BackendState> TakeSpare();
+  void ReturnSpare(std::unique_ptr<BackendState> spare);
   // After a failed Forward: puts `snapshot` back (and recycles it), or marks
   // the session damaged when there is none and the state may have changed.
   // Returns `failure`, reworded for cancellation.
@@ -603,6 +610,9 @@ class SessionStore {
   std::vector<std::unique_ptr<BackendState>> spare_states_ ABSL_GUARDED_BY(spare_mu_);
   size_t spare_states_made_ ABSL_GUARDED_BY(spare_mu_) = 0;
   size_t pinned_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rewind snapshots' downloads (host_copies.h). Last: destroyed first, it
+  // hands its spares back to the pool above before that goes.
+  std::unique_ptr<HostCopies> host_copies_;
 };
 
 }  // namespace hecate

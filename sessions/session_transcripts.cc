@@ -32,11 +32,30 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
   ring.DropBefore(session.transcript_start_pulse());
   const uint64_t pulse = session.pulse_id();
   if (tokens > 0 && ring.Due(pulse, policy)) {
-    Snapshot snapshot;
-    snapshot.pulse_id = pulse;
-    snapshot.state = std::make_unique<ModelState>(model().config());
-    // A failed copy only means no snapshot here.
-    if (backend_.Download(*session.device_state(), *snapshot.state).ok()) {
+    auto host = std::make_shared<PendingHostCopy>(model().config());
+    // The download of a whole state would hold up the engine step that took
+    // it: a device copy into a spare goes to host in the background, and a
+    // synchronous download is the fallback when no spare is free. A failed
+    // copy only means no snapshot here (a failed background download fails
+    // the rewind that needs it).
+    bool taken = false;
+    if (std::unique_ptr<BackendState> spare = TakeSpare(); spare != nullptr) {
+      if (backend_.Copy(*session.device_state(), *spare).ok()) {
+        host_copies_->Schedule(std::move(spare), host);
+        taken = true;
+      } else {
+        ReturnSpare(std::move(spare));
+      }
+    }
+    if (!taken) {
+      absl::Status downloaded = backend_.Download(*session.device_state(), host->target());
+      taken = downloaded.ok();
+      host->Finish(std::move(downloaded));
+    }
+    if (taken) {
+      Snapshot snapshot;
+      snapshot.pulse_id = pulse;
+      snapshot.state = std::move(host);
       snapshot.chain = session.transcript_chain();
       snapshot.next_logits = session.next_logits();
       ring.Add(std::move(snapshot), policy);
@@ -60,7 +79,8 @@ absl::StatusOr<SessionStore::Replayed> SessionStore::Replay(Session& session, ui
   HECATE_ASSIGN_OR_RETURN(Transcript rewound, transcript.Rewound(snapshot->chain, to_pulse));
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend_.NewState());
   if (snapshot->state != nullptr) {
-    HECATE_RETURN_IF_ERROR(backend_.Upload(*snapshot->state, *state));
+    HECATE_ASSIGN_OR_RETURN(const ModelState* host, snapshot->state->Wait());
+    HECATE_RETURN_IF_ERROR(backend_.Upload(*host, *state));
   }
   // The original chunks, the last one cut at to_pulse.
   const std::vector<uint64_t> chunks = ring.ChunksBetween(snapshot->pulse_id, to_pulse);

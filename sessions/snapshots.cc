@@ -8,7 +8,7 @@ namespace hecate {
 namespace {
 
 size_t StateBytes(const Snapshot& s) {
-  return s.state == nullptr ? 0 : s.state->layout().total_bytes();
+  return s.state == nullptr ? 0 : s.state->bytes();
 }
 
 }  // namespace

@@ -18,8 +18,9 @@
 // at the cost of replaying from the start when no later snapshot is kept).
 // A session with none (restored, reloaded from disk, forked) takes one at
 // the end of its next chunk.
-// Snapshots live in host memory on every backend; they are not written to
-// disk (a session offloaded to disk, drained or restored keeps none, and
+// Snapshots live in host memory on every backend, downloaded in the
+// background where a spare device state is free (host_copies.h); they are
+// not written to disk (a session offloaded to disk, drained or restored keeps none, and
 // can be rewound again from the snapshots taken after it came back).
 //
 // Not thread-safe; touched by the session's claim holder only.
@@ -35,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "runtime/model_state.h"
+#include "sessions/host_copies.h"
 #include "sessions/transcript.h"
 
 namespace hecate {
@@ -43,7 +45,8 @@ namespace hecate {
 // chain stood, and the next-token logits then.
 struct Snapshot {
   uint64_t pulse_id = 0;
-  std::unique_ptr<ModelState> state;  // null: the all-zero state (pulse 0)
+  // null: the all-zero state (pulse 0). May still be downloading: Wait().
+  std::shared_ptr<const PendingHostCopy> state;
   TranscriptChain chain;
   std::vector<float> next_logits;
 };

@@ -44,11 +44,16 @@ class CudaState final : public BackendState {
 class CudaBackend final : public Backend {
  public:
   CudaBackend(std::shared_ptr<const Model> model, CudaBackendOptions options,
-              std::unique_ptr<ForwardEngine> engine)
+              std::unique_ptr<ForwardEngine> engine, cudaStream_t transfer_stream)
       : model_(std::move(model)),
         options_(options),
         layout_(model_->config()),
+        transfer_stream_(transfer_stream),
         engine_(std::move(engine)) {}
+  ~CudaBackend() override {
+    cudaSetDevice(options_.device);
+    cudaStreamDestroy(transfer_stream_);
+  }
 
   std::string name() const override { return "cuda"; }
   const Model& model() const override { return *model_; }
@@ -75,12 +80,16 @@ class CudaBackend final : public Backend {
                                                      host.config().Summary(), ", model is ",
                                                      model_->config().Summary()));
     }
-    absl::MutexLock lock(&mu_);
+    // On the transfer stream, not under mu_: a state's owner has it alone,
+    // and every call on the engine's stream has finished before it returns,
+    // so moving a state to or from the host needs not wait for the step in
+    // flight (a 120 MB copy would otherwise stall every session in it).
+    absl::MutexLock lock(&transfer_mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cuda->data(), host.data().data(),
                                                 layout_.total_bytes(), cudaMemcpyHostToDevice,
-                                                engine_->stream()));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+                                                transfer_stream_));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(transfer_stream_));
     cuda->set_pulse(host.pulse_id());
     return absl::OkStatus();
   }
@@ -93,12 +102,12 @@ class CudaBackend final : public Backend {
     if (host.config() != model_->config()) {
       return absl::InvalidArgumentError("Download: host state has another config");
     }
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&transfer_mu_);  // as in Upload
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host.data().data(), cuda->data(),
                                                 layout_.total_bytes(), cudaMemcpyDeviceToHost,
-                                                engine_->stream()));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
+                                                transfer_stream_));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(transfer_stream_));
     host.set_pulse_id(cuda->pulse_id());
     return absl::OkStatus();
   }
@@ -221,6 +230,8 @@ class CudaBackend final : public Backend {
   std::shared_ptr<const Model> model_;
   const CudaBackendOptions options_;
   const StateLayout layout_;
+  absl::Mutex transfer_mu_;
+  const cudaStream_t transfer_stream_;  // host <-> device copies (Upload, Download)
   absl::Mutex mu_;
   std::unique_ptr<ForwardEngine> engine_ ABSL_GUARDED_BY(mu_);
   std::vector<float> batch_logits_ ABSL_GUARDED_BY(mu_);
@@ -275,7 +286,11 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   engine_options.max_rows = std::max(options.max_step_tokens, options.max_batch);
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, engine_options));
-  return std::make_unique<CudaBackend>(std::move(model), options, std::move(engine));
+  cudaStream_t transfer_stream = nullptr;
+  HECATE_CUDA_RETURN_IF_ERROR(
+      cudaStreamCreateWithFlags(&transfer_stream, cudaStreamNonBlocking));
+  return std::make_unique<CudaBackend>(std::move(model), options, std::move(engine),
+                                       transfer_stream);
 }
 
 }  // namespace hecate

@@ -8,7 +8,10 @@
 // into steps of at most `max_step_tokens` tokens and observes `cancel`
 // between steps; ForwardBatch advances all one-token items together as one
 // batched decode step (one GEMM per projection for all sessions) and the
-// others one by one. Calls are serialised on the backend's stream.
+// others one by one. Calls are serialised on the backend's stream, except
+// Upload and Download, which run on a stream of their own beside a step in
+// flight (a state is its owner's alone, and every call has finished on the
+// device before it returns).
 //
 //   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model);
 //   auto state = (*cuda)->NewState();

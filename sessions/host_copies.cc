@@ -1,0 +1,68 @@
+#include "sessions/host_copies.h"
+
+namespace hecate {
+
+absl::StatusOr<const ModelState*> PendingHostCopy::Wait() const {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&done_));
+  if (!status_.ok()) return status_;
+  return &state_;
+}
+
+bool PendingHostCopy::done() const {
+  absl::MutexLock lock(&mu_);
+  return done_;
+}
+
+void PendingHostCopy::Finish(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  status_ = std::move(status);
+  done_ = true;
+}
+
+HostCopies::HostCopies(Backend& backend, Recycle recycle)
+    : backend_(backend), recycle_(std::move(recycle)), thread_([this] { Run(); }) {}
+
+HostCopies::~HostCopies() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void HostCopies::Schedule(std::unique_ptr<BackendState> source,
+                          std::shared_ptr<PendingHostCopy> target) {
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(Job{std::move(source), std::move(target)});
+}
+
+size_t HostCopies::pending() const {
+  absl::MutexLock lock(&mu_);
+  return jobs_.size() + running_;
+}
+
+void HostCopies::Run() {
+  for (;;) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !jobs_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      // Queued downloads finish even when stopping: their spares go back
+      // and every PendingHostCopy ends.
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+      ++running_;
+    }
+    job.target->Finish(backend_.Download(*job.source, job.target->target()));
+    recycle_(std::move(job.source));
+    absl::MutexLock lock(&mu_);
+    --running_;
+  }
+}
+
+}  // namespace hecate

@@ -1,0 +1,98 @@
+// Host copies taken off the caller's thread: a rewind snapshot (snapshots.h)
+// needs the whole state in host memory (120 MB for the base model), and a
+// download of that size to fresh pageable memory takes ~90 ms on an H200 —
+// long enough to stall every session in the engine step that took it. The
+// caller instead copies the state into a spare device state (a device copy:
+// microseconds) and hands the spare here; one background thread downloads
+// it into a PendingHostCopy and gives the spare back through `recycle`.
+//
+// A PendingHostCopy is usable at once: Wait() blocks until its download
+// ended (rewinds are rare; they wait at most one download per snapshot
+// still in flight). Downloads run in the order scheduled. The destructor
+// finishes every queued download before it returns, so no spare outlives
+// the recycler.
+//
+//   auto copy = std::make_shared<PendingHostCopy>(config);
+//   copies.Schedule(std::move(spare), copy);   // returns at once
+//   ...
+//   absl::StatusOr<const ModelState*> host = copy->Wait();
+#ifndef HECATE_SESSIONS_HOST_COPIES_H_
+#define HECATE_SESSIONS_HOST_COPIES_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/backend.h"
+#include "runtime/model_state.h"
+
+namespace hecate {
+
+// A host state being filled by a download; ready, or failed, once Wait returns.
+class PendingHostCopy {
+ public:
+  explicit PendingHostCopy(const ModelConfig& config) : state_(config) {}
+  PendingHostCopy(const PendingHostCopy&) = delete;
+  PendingHostCopy& operator=(const PendingHostCopy&) = delete;
+
+  // Blocks until the download ended: the state, or why there is none.
+  absl::StatusOr<const ModelState*> Wait() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the download has ended (never blocks).
+  bool done() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Host bytes the copy holds (known before it is filled).
+  size_t bytes() const { return state_.layout().total_bytes(); }
+
+  // Writer side: the state to fill, then Finish with how it went.
+  ModelState& target() { return state_; }
+  void Finish(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  ModelState state_;
+  mutable absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+class HostCopies {
+ public:
+  // Called, on the background thread, with each spare once its download ended.
+  using Recycle = std::function<void(std::unique_ptr<BackendState>)>;
+
+  HostCopies(Backend& backend, Recycle recycle);
+  ~HostCopies();
+  HostCopies(const HostCopies&) = delete;
+  HostCopies& operator=(const HostCopies&) = delete;
+
+  // Downloads `source` into `target` in the background. `source` must be a
+  // state nobody else touches (a spare holding a copy).
+  void Schedule(std::unique_ptr<BackendState> source, std::shared_ptr<PendingHostCopy> target)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Downloads queued or running.
+  size_t pending() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Job {
+    std::unique_ptr<BackendState> source;
+    std::shared_ptr<PendingHostCopy> target;
+  };
+  void Run();
+
+  Backend& backend_;
+  const Recycle recycle_;
+  mutable absl::Mutex mu_;
+  std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace hecate
+
+#endif  // HECATE_SESSIONS_HOST_COPIES_H_
