@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/forward_engine.h"
 #include "gtest/gtest.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "runtime/model_state.h"
@@ -172,22 +174,20 @@ INSTANTIATE_TEST_SUITE_P(Configs, CudaBackendParityTest, ::testing::ValuesIn(Cas
                            return info.param.name;
                          });
 
-// ForwardBatch: an odd number of sessions at different pulse ids, decoding
-// together (one batched step), equals each session's CPU Forward; a
-// multi-token item and a kNone item ride along.
-TEST(CudaBackendBatchTest, BatchedDecodeMatchesCpu) {
-  HECATE_SKIP_WITHOUT_CUDA();
-  const uint64_t seed = FreshSeed("BatchedDecode");
+// ForwardBatch: `kSessions` sessions at different pulse ids, decoding
+// together (batched steps of at most `max_batch`), equal each session's CPU
+// Forward; a multi-token item and a kNone item ride along.
+void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batch) {
+  const uint64_t seed = FreshSeed(name);
   const ModelConfig config = testing::SmallConfig();
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
   std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
   CudaBackendOptions options;
-  options.poison_scratch = true;
-  options.max_batch = 4;  // 7 decode items: two batched steps
+  options.poison_scratch = true;  // NaN in the padding rows of a bucketed graph too
+  options.max_batch = max_batch;
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
-  constexpr int kSessions = 8;
   std::vector<std::unique_ptr<BackendState>> cpu_states, gpu_states;
   for (int b = 0; b < kSessions; ++b) {
     cpu_states.push_back(*cpu->NewState());
@@ -231,8 +231,36 @@ TEST(CudaBackendBatchTest, BatchedDecodeMatchesCpu) {
     EXPECT_LT(err, 1e-4) << "session " << b;
     worst_state = std::max(worst_state, err);
   }
-  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", "batched_decode",
-              worst_logits, worst_state);
+  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", name, worst_logits,
+              worst_state);
+}
+
+TEST(CudaBackendBatchTest, BatchedDecodeMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("batched_decode", 8, 4);  // 7 decode items: steps of 4 and 3
+}
+
+// 20 sessions, 19 decoding in one step: the graph of bucket 20 runs with one
+// padding row (NaN-filled by poison_scratch), which no real row may see.
+TEST(CudaBackendBatchTest, PaddedBucketDecodeMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ASSERT_EQ(DecodeBucket(19, 32), 20);
+  ExpectBatchedDecodeMatchesCpu("bucketed_decode", 20, 32);
+}
+
+TEST(DecodeBucketTest, ExactToSixteenThenEightBucketsPerDoubling) {
+  for (int b = 1; b <= 16; ++b) EXPECT_EQ(DecodeBucket(b, 1024), b);
+  std::set<int> buckets;
+  for (int b = 1; b <= 1024; ++b) {
+    const int bucket = DecodeBucket(b, 1024);
+    EXPECT_GE(bucket, b);
+    EXPECT_LE(bucket - b, b / 8) << b;  // at most 12.5% padding
+    buckets.insert(bucket);
+  }
+  EXPECT_LE(buckets.size(), 64u);
+  EXPECT_EQ(DecodeBucket(250, 256), 256);
+  EXPECT_EQ(DecodeBucket(250, 252), 252);  // never past the engine's batch
+  EXPECT_EQ(DecodeBucket(1000, 1000), 1000);
 }
 
 TEST(CudaBackendStateTest, UploadDownloadRoundTripIsBitExact) {

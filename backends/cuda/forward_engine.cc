@@ -40,7 +40,24 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   engine->cublas_workspace_ = std::move(cublas_ws);
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(
       engine->cublas_, engine->cublas_workspace_.data(), kCublasWorkspaceBytes));
+  if (options.decode_graphs) {
+    const size_t state_bytes = StateLayout(c).total_bytes();
+    HECATE_ASSIGN_OR_RETURN(engine->padding_state_,
+                            DeviceBuffer<float>::Create(state_bytes / sizeof(float)));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemset(engine->padding_state_.data(), 0, state_bytes));
+  }
   return engine;
+}
+
+int DecodeBucket(int batch, int max_batch) {
+  int bucket = batch;
+  if (batch > 16) {
+    int octave = 16;  // batch in (octave, 2 * octave]: steps of octave / 8
+    while (2 * octave < batch) octave *= 2;
+    const int granule = octave / 8;
+    bucket = (batch + granule - 1) / granule * granule;
+  }
+  return std::min(bucket, std::max(batch, max_batch));
 }
 
 ForwardEngine::ForwardEngine(std::shared_ptr<const Model> model,
@@ -363,17 +380,26 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
     return absl::InvalidArgumentError("ForwardEngine::Step: logits requested, no output");
   }
   if (options_.poison_scratch) HECATE_RETURN_IF_ERROR(ws_.Poison(stream_));
+  const bool graphed = tokens_per_session == 1 && options_.decode_graphs && !profiling_;
+  const int padded = graphed ? DecodeBucket(batch, ws_.max_batch()) : batch;
   // The previous step synchronised the stream, so the pinned table is free.
-  for (int b = 0; b < batch; ++b) {
-    ws_.host_states[b] = states[b];
-    ws_.host_pulse[b] = pulses[b];
+  for (int b = 0; b < padded; ++b) {
+    ws_.host_states[b] = b < batch ? states[b] : padding_state_.data();
+    ws_.host_pulse[b] = b < batch ? pulses[b] : 0;
   }
   std::copy(tokens.begin(), tokens.end(), ws_.host_tokens);
-  HECATE_RETURN_IF_ERROR(ws_.UploadTable(static_cast<int>(rows), stream_));
+  std::fill(ws_.host_tokens + batch * tokens_per_session, ws_.host_tokens + padded, 0);
+  if (padded > batch && options_.poison_scratch) {
+    // Tests: NaN in every padding row, so a real row that read one shows it.
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(
+        padding_state_.data(), 0xff, padding_state_.size() * sizeof(float), stream_));
+  }
+  HECATE_RETURN_IF_ERROR(
+      ws_.UploadTable(static_cast<int>(std::max<int64_t>(rows, padded)), stream_));
 
   marks_.clear();
-  if (tokens_per_session == 1 && options_.decode_graphs && !profiling_) {
-    HECATE_ASSIGN_OR_RETURN(cudaGraphExec_t graph, DecodeGraph(batch, logit_rows));
+  if (graphed) {
+    HECATE_ASSIGN_OR_RETURN(cudaGraphExec_t graph, DecodeGraph(padded, logit_rows));
     HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph, stream_));
   } else {
     HECATE_RETURN_IF_ERROR(Enqueue(batch, tokens_per_session, logit_rows));

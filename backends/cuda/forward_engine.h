@@ -40,11 +40,19 @@ struct ForwardEngineOptions {
   int max_batch = 256;            // sessions per step
   int max_step_tokens = 2048;     // tokens per step of a single session
   bool poison_scratch = false;    // tests: NaN-fill the scratch before each step
-  // Decode steps (one token per session) are captured once per batch size
-  // into a CUDA graph and replayed: the per-call table lives at fixed device
-  // addresses, so one graph serves any sessions and pulse ids.
+  // Decode steps (one token per session) are captured once per batch-size
+  // bucket into a CUDA graph and replayed: the per-call table lives at fixed
+  // device addresses, so one graph serves any sessions and pulse ids. A
+  // batch between buckets is padded with rows on a scratch state
+  // (DecodeBucket), so a serving loop whose batch changes every step
+  // replays at most 64 graphs instead of capturing one per size.
   bool decode_graphs = true;
 };
+
+// The batch a decode graph of `batch` sessions runs at: exact up to 16,
+// then rounded up to 1/16 to 1/8 of the octave (8 buckets per doubling; at
+// most 12.5% of the rows padding), never past `max_batch`.
+int DecodeBucket(int batch, int max_batch);
 
 class ForwardEngine {
  public:
@@ -107,6 +115,9 @@ class ForwardEngine {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   DeviceBuffer<char> cublas_workspace_;  // fixed, so GEMMs can be captured
+  // The state the padding rows of a bucketed decode graph read and write
+  // (garbage: rows never mix, and their logits are not copied out).
+  DeviceBuffer<float> padding_state_;
   std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;
