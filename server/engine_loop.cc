@@ -80,7 +80,15 @@ void EngineLoop::Run() {
     {
       absl::MutexLock lock(&mu_);
       if (active_.empty()) mu_.Await(absl::Condition(this, &EngineLoop::HasWork));
-      for (std::unique_ptr<EngineJob>& job : incoming_) active_.push_back(std::move(job));
+      for (std::unique_ptr<EngineJob>& job : incoming_) {
+        // A new job waits from here, behind every job already waiting,
+        // whether for its first slice or its next: counted as never served
+        // (0), a session's next chunk would overtake every chunk mid-way, so
+        // under steady arrivals sliced chunks starved (the soak's 5-minute
+        // tail).
+        job->last_served_ = step_;
+        active_.push_back(std::move(job));
+      }
       incoming_.clear();
       stop = stopping_;
     }

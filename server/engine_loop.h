@@ -13,11 +13,12 @@
 //    options.max_slice_tokens under the step's prefill budget, shared round
 //    robin by user, then by session: users in the order they were last
 //    served, each giving its least recently served job one slice, round
-//    after round while budget is left. With decode work in the step the
-//    budget is the largest power of two whose measured cost (running
-//    averages of what prefill of that size added to decode steps; sizes not
-//    measured yet are tried at most once in 256 steps) is at most
-//    options.prefill_share of a decode step; one token always (a
+//    after round while budget is left (a new job counts as served when it
+//    is admitted, so it waits behind those already waiting). With decode
+//    work in the step the budget is the largest power of two whose measured
+//    cost (running averages of what prefill of that size added to decode
+//    steps; sizes not measured yet are tried at most once in 256 steps) is
+//    at most options.prefill_share of a decode step; one token always (a
 //    decode-shaped item, batched with the decode work on CUDA). So a user
 //    streaming megabytes adds a bounded fraction to every other user's
 //    inter-token latency; without decode work the budget is
@@ -75,7 +76,9 @@ struct EngineJob {
   friend class EngineLoop;
   std::optional<ChunkProgram::Apply> apply_;
   SlicedChunk sliced_;
-  uint64_t last_served_ = 0;  // the engine step that last included it
+  // The engine step that last included it, or after which it was admitted:
+  // the longest waiting job goes first.
+  uint64_t last_served_ = 0;
   bool stepped_ = false;
   absl::Duration forward_;   // of the steps the current apply was in
   // Next() was already asked after the last step (nullopt: finished).
