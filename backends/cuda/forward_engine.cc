@@ -388,7 +388,7 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
     ws_.host_pulse[b] = b < batch ? pulses[b] : 0;
   }
   std::copy(tokens.begin(), tokens.end(), ws_.host_tokens);
-  std::fill(ws_.host_tokens + batch * tokens_per_session, ws_.host_tokens + padded, 0);
+  if (padded > batch) std::fill(ws_.host_tokens + batch, ws_.host_tokens + padded, 0);
   if (padded > batch && options_.poison_scratch) {
     // Tests: NaN in every padding row, so a real row that read one shows it.
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(
