@@ -1,5 +1,6 @@
 #include "sessions/session_store.h"
 
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -37,7 +38,11 @@ class FaultyBackend : public Backend {
 
   std::string name() const override { return cpu_->name(); }
   const Model& model() const override { return cpu_->model(); }
-  absl::StatusOr<std::unique_ptr<BackendState>> NewState() override { return cpu_->NewState(); }
+  absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
+    ++states_made_;
+    return cpu_->NewState();
+  }
+  int states_made() const { return states_made_.load(); }
   absl::Status Upload(const ModelState& host, BackendState& state) override {
     return cpu_->Upload(host, state);
   }
@@ -61,6 +66,7 @@ class FaultyBackend : public Backend {
   bool fail_ = false;
   size_t fail_after_ = 0;
   absl::StatusCode fail_code_ = absl::StatusCode::kOk;
+  std::atomic<int> states_made_{0};
 };
 
 class SessionStoreTest : public ::testing::Test {
@@ -400,6 +406,49 @@ TEST_F(SessionStoreTest, BatchEqualsOneByOne) {
   EXPECT_EQ(Apply(*store, a2, "alice", ta), la);
   EXPECT_EQ(Apply(*store, b2, "bob", tb), lb);
   EXPECT_EQ(ExportBytes(*store, a, "alice"), ExportBytes(*store, a2, "alice"));
+}
+
+TEST_F(SessionStoreTest, ChunkSnapshotSparesStayWithinTheirCap) {
+  // More sessions mid-chunk at once than there are spare states: the rest
+  // are snapshotted on the host. The pool once made a new state whenever it
+  // was empty and kept every one it got back, so it grew to the most chunks
+  // ever in flight together and held them after every session was deleted
+  // (the soak kept 2.5 GB).
+  SessionStoreOptions options;
+  options.max_sessions_per_user = 64;
+  options.max_device_chunk_snapshots = 1 + rng_() % 4;
+  auto store = OpenStore(options);
+  const size_t sessions = options.max_device_chunk_snapshots + 4 + rng_() % 8;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < sessions; ++i) ids.push_back(store->Create("alice")->id);
+  const int made_before = backend_.states_made();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<SessionLease> leases;
+    std::vector<std::vector<uint8_t>> inputs;
+    std::vector<SlicedChunk> chunks(sessions);
+    for (size_t i = 0; i < sessions; ++i) {
+      leases.push_back(*store->Acquire(ids[i], "alice"));
+      inputs.push_back(RandomTokens(options.snapshot_min_tokens + rng_() % 8, rng_));
+    }
+    for (size_t i = 0; i < sessions; ++i) {
+      ASSERT_TRUE(store->BeginChunk(leases[i], inputs[i], TokenSource::kInput, chunks[i]).ok());
+    }
+    // Half finish (one slice), half are abandoned: both give their snapshot back.
+    std::vector<ChunkRequest> batch;
+    for (size_t i = 0; i < sessions; i += 2) {
+      ChunkRequest request{&leases[i], chunks[i].remaining(), LogitsMode::kNone, nullptr};
+      request.sliced = &chunks[i];
+      batch.push_back(std::move(request));
+    }
+    ASSERT_TRUE(store->ApplyBatch(absl::MakeSpan(batch)).ok());
+    for (size_t i = 1; i < sessions; i += 2) {
+      EXPECT_TRUE(absl::IsCancelled(store->AbandonChunk(leases[i], chunks[i])));
+    }
+    EXPECT_LE(backend_.states_made() - made_before,
+              static_cast<int>(options.max_device_chunk_snapshots))
+        << "round " << round << ": " << sessions << " chunks in flight";
+  }
+  for (const std::string& id : ids) EXPECT_TRUE(store->Delete(id, "alice").ok());
 }
 
 }  // namespace
