@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/parallel.h"
+#include "glog/logging.h"
 
 namespace hecate {
 namespace {
@@ -251,6 +252,18 @@ void EngineLoop::Step() {
   const absl::Status status = store_->ApplyBatch(absl::MakeSpan(requests));
   const absl::Duration took = absl::Now() - start;
   const double seconds = absl::ToDoubleSeconds(took);
+  // A step far past its kind's usual time stalls every session in it: say
+  // what it held, so an operator can tell load from a first-use cost (a
+  // graph captured, a state allocated) or a fault. At most one line a minute.
+  if (seconds > std::max(0.5, 20 * decode_step_seconds_) && start - last_slow_step_log_ >
+                                                                  absl::Minutes(1)) {
+    last_slow_step_log_ = start;
+    LOG(WARNING) << "engine step took " << absl::FormatDuration(took) << " (" << decode.size()
+                 << " decode tokens, " << prefill_tokens << " input tokens in "
+                 << slices.size() << " slices; usual decode step "
+                 << absl::FormatDuration(absl::Seconds(std::max(decode_step_seconds_, 0.0)))
+                 << ")" << (status.ok() ? "" : absl::StrCat(": ", status.ToString()));
+  }
   if (prefill_tokens == 0) {
     Average(&decode_step_seconds_, seconds);
   } else if (!decode.empty() && decode_step_seconds_ > 0) {

@@ -143,6 +143,7 @@ class EngineLoop {
   // Running averages, negative until measured: a decode-only step, and the
   // time prefill of 2^k tokens adds to a step with decode work (index k).
   double decode_step_seconds_ = -1;
+  absl::Time last_slow_step_log_ = absl::InfinitePast();
   std::vector<double> prefill_extra_seconds_;
   uint64_t last_probe_step_ = 0;
 

@@ -26,6 +26,10 @@
 #   PREFILL_BYTES    2048 / 256    T; PREFILL_SESSIONS K (1); PREFILL_REQUESTS (16 / 8)
 #   DURATION         20s / 15s     served decode run per case
 #   ENGINE_SECONDS   3 / 3         engine timing per case
+#   WARMUP           5s / 0       an unmeasured run of each case first (0: none),
+#                    as the engine bench warms up: first-use costs (a CUDA graph
+#                    captured per batch bucket, spare states allocated) are
+#                    excluded from both sides
 #   HECATED_FLAGS    extra hecated flags (e.g. --gemm=tf32; the budget flags)
 # Memory: random:base is 119.5 MB of state a session, so 1024 sessions are
 # 122 GB on the device (the default --device_memory_budget, free memory less
@@ -59,6 +63,7 @@ else
   PREFILL_REQUESTS=${PREFILL_REQUESTS:-16}; DURATION=${DURATION:-20s}
 fi
 PREFILL_SESSIONS=${PREFILL_SESSIONS:-1}
+if (( cpu )); then WARMUP=${WARMUP:-0}; else WARMUP=${WARMUP:-5s}; fi
 ENGINE_SECONDS=${ENGINE_SECONDS:-3}
 for b in "$HECATED" "$HECATECTL" "$ENGINE_BENCH"; do
   [[ -x $b ]] || { echo "serving_vs_engine: missing $b"; exit 1; }
@@ -105,6 +110,10 @@ scrape() {
 
 for n in $DECODE_SESSIONS; do
   echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION"
+  if [[ $WARMUP != 0 ]]; then
+    ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
+      --duration="$WARMUP" > "$OUT/warmup_decode_$n.json"
+  fi
   scrape "metrics_decode_$n.before"
   ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
     --duration="$DURATION" > "$OUT/served_decode_$n.json"
@@ -112,6 +121,10 @@ for n in $DECODE_SESSIONS; do
   echo "rc=$? $(head -c 300 "$OUT/served_decode_$n.json")"
 done
 echo "===== served prefill: $PREFILL_SESSIONS sessions x $PREFILL_REQUESTS chunks of $PREFILL_BYTES bytes"
+if [[ $WARMUP != 0 ]]; then
+  ctl --sessions="$PREFILL_SESSIONS" --chunk_bytes="$PREFILL_BYTES" --requests_per_session=2 \
+    > "$OUT/warmup_prefill.json"
+fi
 scrape metrics_prefill.before
 ctl --sessions="$PREFILL_SESSIONS" --chunk_bytes="$PREFILL_BYTES" \
   --requests_per_session="$PREFILL_REQUESTS" > "$OUT/served_prefill.json"
