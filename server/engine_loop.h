@@ -14,7 +14,9 @@
 //    robin by user, then by session: users in the order they were last
 //    served, each giving its least recently served job one slice, round
 //    after round while budget is left (a new job counts as served when it
-//    is admitted, so it waits behind those already waiting). With decode
+//    is admitted, so it waits behind those already waiting; a slice cut
+//    short by the budget keeps its job's place until the job has had
+//    max_slice_tokens in that turn, or its chunk is applied). With decode
 //    work in the step the budget is the largest power of two whose measured
 //    cost (running averages of what prefill of that size added to decode
 //    steps; sizes not measured yet are tried at most once in 256 steps) is
@@ -79,6 +81,8 @@ struct EngineJob {
   // The engine step that last included it, or after which it was admitted:
   // the longest waiting job goes first.
   uint64_t last_served_ = 0;
+  // Prefill tokens it has had in its current turn (below max_slice_tokens).
+  size_t turn_tokens_ = 0;
   bool stepped_ = false;
   absl::Duration forward_;   // of the steps the current apply was in
   // Next() was already asked after the last step (nullopt: finished).

@@ -2,7 +2,8 @@
 // generation equals solo generation bit for bit, long inputs go in slices
 // and still apply whole, a user's long upload does not hold back another
 // user's generation, every session of a user gets its turn under steady
-// arrivals, and cancellation and shutdown roll back what is mid-chunk.
+// arrivals (a slice cut short by the step's budget keeping it), and
+// cancellation and shutdown roll back what is mid-chunk.
 #include "server/engine_loop.h"
 
 #include <functional>
@@ -97,6 +98,69 @@ class EngineLoopTest : public ::testing::Test {
     return tokens;
   }
 
+  // What RunClosedLoop measured.
+  struct ClosedLoopResult {
+    // The most chunks of other sessions completed between a chunk's
+    // submission and its completion, and that chunk's size.
+    int worst_wait = 0;
+    size_t worst_size = 0;
+  };
+
+  // Like `hecatectl bench`: `sessions` sessions of one user each keep one
+  // chunk of chunk_size(session) random bytes in flight, sending the next as
+  // soon as the last is done, until 2000 chunks have been applied.
+  ClosedLoopResult RunClosedLoop(EngineLoop::Options options, int sessions,
+                                 const std::function<size_t(int)>& chunk_size) {
+    constexpr int kChunks = 2000;
+    EngineLoop engine(store_.get(), &completions_, options, nullptr);
+    std::vector<std::string> ids;
+    for (int i = 0; i < sessions; ++i) ids.push_back(store_->Create("u")->id);
+    absl::Mutex mu;
+    int sent = sessions, completed = 0;
+    ClosedLoopResult result;
+    absl::Status failure;
+    absl::Notification all_done;
+    std::function<void(int)> send = [&](int i) {
+      std::string text;
+      int completed_at_send;
+      {
+        absl::MutexLock lock(&mu);
+        text = RandomText(chunk_size(i));
+        completed_at_send = completed;
+      }
+      absl::StatusOr<SessionLease> lease = store_->Acquire(ids[i], "u");
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      auto job = std::make_unique<EngineJob>();
+      job->user = "u";
+      job->program = *ChunkProgram::Start(lease->pulse_id(), lease->next_logits(), text, {},
+                                          nullptr, [](const GeneratedTokenEvent&) {});
+      job->lease = *std::move(lease);
+      job->done = [&, i, completed_at_send, size = text.size()](std::unique_ptr<EngineJob> job) {
+        absl::StatusOr<ChunkOutcome> outcome = job->program->TakeOutcome();
+        job->lease.Release();
+        bool again = false, last = false;
+        {
+          absl::MutexLock lock(&mu);
+          if (!outcome.ok() && failure.ok()) failure = outcome.status();
+          const int wait = completed - completed_at_send;
+          if (wait > result.worst_wait) result = {wait, size};
+          last = ++completed == kChunks;
+          again = sent < kChunks;
+          if (again) ++sent;
+        }
+        if (again) send(i);
+        if (last) all_done.Notify();
+      };
+      engine.Submit(std::move(job));
+    };
+    for (int i = 0; i < sessions; ++i) send(i);
+    all_done.WaitForNotification();
+    engine.Shutdown();
+    completions_.Shutdown();  // every `done` has returned
+    EXPECT_TRUE(failure.ok()) << failure;
+    return result;
+  }
+
   std::mt19937_64 rng_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<SessionStore> store_;
@@ -185,79 +249,41 @@ TEST_F(EngineLoopTest, ALongUploadDoesNotHoldBackAnotherUsersGeneration) {
 }
 
 TEST_F(EngineLoopTest, EverySessionOfAUserIsServedInTurn) {
-  // Like `hecatectl bench`: one user, every session keeps one chunk in flight
-  // and sends the next as soon as the last is done. Short chunks apply in
-  // one slice, long ones in several. A long chunk must get its next slice
-  // within a round of the other sessions, however many new chunks keep
-  // arriving: a session's next chunk once counted as never served and
-  // overtook every chunk mid-way, so long chunks waited until arrivals
-  // paused (the soak's 5-minute tail).
-  constexpr int kShort = 24, kLong = 4, kSessions = kShort + kLong, kChunks = 2000;
+  // Short chunks apply in one slice, long ones in several. A long chunk must
+  // get its next slice within a round of the other sessions, however many
+  // new chunks keep arriving: a session's next chunk once counted as never
+  // served and overtook every chunk mid-way, so long chunks waited until
+  // arrivals paused (the soak's 5-minute tail).
+  constexpr int kShort = 24, kSessions = kShort + 4;
   constexpr size_t kSlice = 64;
-  EngineLoop engine(store_.get(), &completions_,
-                    {.max_slice_tokens = kSlice, .max_step_tokens = 2 * kSlice}, nullptr);
-  std::vector<std::string> ids;
-  for (int i = 0; i < kSessions; ++i) ids.push_back(store_->Create("u")->id);
-
-  absl::Mutex mu;
-  int sent = 0, completed = 0;
-  // Per chunk, the other chunks completed between its submission and its own
-  // completion: fair turns bound it by a few per other session and slice.
-  int worst_wait = 0;
-  size_t worst_size = 0;
-  absl::Status failure;
-  absl::Notification all_done;
-  std::function<void(int)> send = [&](int i) {
-    std::string text;
-    int completed_at_send;
-    {
-      absl::MutexLock lock(&mu);
-      // Never a single byte (a decode item, not a slice); long: 3-4 slices.
-      const size_t size = i < kShort ? 2 + rng_() % (kSlice - 1)
-                                     : 2 * kSlice + 1 + rng_() % (2 * kSlice);
-      text = RandomText(size);
-      completed_at_send = completed;
-    }
-    absl::StatusOr<SessionLease> lease = store_->Acquire(ids[i], "u");
-    ASSERT_TRUE(lease.ok()) << lease.status();
-    auto job = std::make_unique<EngineJob>();
-    job->user = "u";
-    job->program = *ChunkProgram::Start(lease->pulse_id(), lease->next_logits(), text, {},
-                                        nullptr, [](const GeneratedTokenEvent&) {});
-    job->lease = *std::move(lease);
-    job->done = [&, i, completed_at_send, size = text.size()](std::unique_ptr<EngineJob> job) {
-      absl::StatusOr<ChunkOutcome> outcome = job->program->TakeOutcome();
-      job->lease.Release();
-      bool again = false, last = false;
-      {
-        absl::MutexLock lock(&mu);
-        if (!outcome.ok() && failure.ok()) failure = outcome.status();
-        const int wait = completed - completed_at_send;
-        if (wait > worst_wait) {
-          worst_wait = wait;
-          worst_size = size;
-        }
-        last = ++completed == kChunks;
-        again = sent < kChunks;
-        if (again) ++sent;
-      }
-      if (again) send(i);
-      if (last) all_done.Notify();
-    };
-    engine.Submit(std::move(job));
-  };
-  sent = kSessions;
-  for (int i = 0; i < kSessions; ++i) send(i);
-  all_done.WaitForNotification();
-  engine.Shutdown();
-  completions_.Shutdown();  // every `done` has returned
-  EXPECT_TRUE(failure.ok()) << failure;
+  const ClosedLoopResult result = RunClosedLoop(
+      {.max_slice_tokens = kSlice, .max_step_tokens = 2 * kSlice}, kSessions, [&](int i) {
+        // Never a single byte (a decode item, not a slice); long: 3-4 slices.
+        return i < kShort ? 2 + rng_() % (kSlice - 1) : 2 * kSlice + 1 + rng_() % (2 * kSlice);
+      });
   // Round robin: between two slices of a chunk every other session is served
   // about once (twice at a tie), so a chunk of at most 4 slices sees a few
   // per other session complete; starved, it saw hundreds.
-  EXPECT_LE(worst_wait, 10 * kSessions)
-      << "a chunk of " << worst_size << " bytes waited while " << worst_wait
+  EXPECT_LE(result.worst_wait, 10 * kSessions)
+      << "a chunk of " << result.worst_size << " bytes waited while " << result.worst_wait
       << " other chunks were completed";
+}
+
+TEST_F(EngineLoopTest, ASliceCutShortByTheBudgetKeepsItsTurn) {
+  // Every chunk is one slice, and the step's budget is not a multiple of it,
+  // so each step cuts one chunk short. Its job keeps its place for the rest:
+  // sent to the back, it waited a second round for the last bytes of a
+  // chunk the others got whole (as a chunk started beside decode work, whose
+  // budget is a few tokens, did in the soak).
+  constexpr int kSessions = 32;
+  constexpr size_t kSlice = 64;
+  const ClosedLoopResult result =
+      RunClosedLoop({.max_slice_tokens = kSlice, .max_step_tokens = kSlice + 1 + rng_() % 63},
+                    kSessions, [](int) { return kSlice; });
+  // One round: each other session's chunk about once, and the few served
+  // beside it in its last step (31-34 here; sent to the back, 60-102).
+  EXPECT_LE(result.worst_wait, kSessions + kSessions / 4)
+      << "a chunk waited while " << result.worst_wait << " other chunks were completed";
 }
 
 TEST_F(EngineLoopTest, CancellationAndShutdownRollBackChunksInProgress) {
