@@ -6,7 +6,13 @@ absl::StatusOr<const ModelState*> PendingHostCopy::Wait() const {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(&done_));
   if (!status_.ok()) return status_;
-  return &state_;
+  if (state_ == nullptr) return absl::InternalError("host copy finished without a state");
+  return state_.get();
+}
+
+ModelState& PendingHostCopy::target() {
+  if (state_ == nullptr) state_ = std::make_unique<ModelState>(config_);
+  return *state_;
 }
 
 bool PendingHostCopy::done() const {

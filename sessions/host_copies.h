@@ -38,7 +38,8 @@ namespace hecate {
 // A host state being filled by a download; ready, or failed, once Wait returns.
 class PendingHostCopy {
  public:
-  explicit PendingHostCopy(const ModelConfig& config) : state_(config) {}
+  explicit PendingHostCopy(const ModelConfig& config)
+      : config_(config), bytes_(StateLayout(config).total_bytes()) {}
   PendingHostCopy(const PendingHostCopy&) = delete;
   PendingHostCopy& operator=(const PendingHostCopy&) = delete;
 
@@ -47,14 +48,19 @@ class PendingHostCopy {
   // Whether the download has ended (never blocks).
   bool done() const ABSL_LOCKS_EXCLUDED(mu_);
   // Host bytes the copy holds (known before it is filled).
-  size_t bytes() const { return state_.layout().total_bytes(); }
+  size_t bytes() const { return bytes_; }
 
-  // Writer side: the state to fill, then Finish with how it went.
-  ModelState& target() { return state_; }
+  // Writer side: the state to fill, then Finish with how it went. Made on
+  // first use, by the writer: a new state is zero-filled (120 MB for the
+  // base model), which the thread that scheduled the copy should not pay.
+  ModelState& target();
   void Finish(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  ModelState state_;
+  const ModelConfig config_;
+  const size_t bytes_;
+  // Written by the writer before Finish; read only after done_.
+  std::unique_ptr<ModelState> state_;
   mutable absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);

@@ -197,5 +197,54 @@ TEST_F(RewindStoreTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
             absl::StatusCode::kOutOfRange);
 }
 
+// A rewind snapshot takes a spare device state while it downloads in the
+// background; with every spare busy it is not taken synchronously (which
+// would stall the step) but at a later chunk end.
+TEST_F(RewindStoreTest, ASnapshotDueWithEverySpareBusyWaitsForALaterChunkEnd) {
+  SessionStoreOptions options;
+  options.snapshot_interval = 10;
+  options.max_journal_bytes = 40;  // pulse 0 soon unreachable: the oldest is a snapshot
+  options.max_snapshot_bytes = size_t{1} << 30;
+  options.max_device_chunk_snapshots = 1;
+  std::unique_ptr<SessionStore> store = OpenStore(options);
+  const std::string busy = store->Create("alice")->id, id = store->Create("alice")->id;
+  // `busy` holds the only spare: a sliced chunk keeps its roll-back
+  // snapshot until its last slice.
+  const std::vector<uint8_t> long_input = RandomTokens(20);
+  SessionLease busy_lease = *store->Acquire(busy, "alice");
+  SlicedChunk sliced;
+  ASSERT_TRUE(store->BeginChunk(busy_lease, long_input, TokenSource::kInput, sliced).ok());
+
+  auto oldest_reachable = [&]() -> uint64_t {
+    const absl::Status refused = store->Rewind(id, "alice", 0).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kOutOfRange) << refused;
+    const std::string message(refused.message());
+    const size_t at = message.find("can be rewound to, ");
+    EXPECT_NE(at, std::string::npos) << message;
+    return std::strtoull(message.c_str() + at + 19, nullptr, 10);
+  };
+  const std::vector<uint8_t> tokens = RandomTokens(60);
+  const std::vector<size_t> chunks(12, 5);
+  Feed(*store, id, tokens, chunks, tokens.size());  // due at 10, 20, ...: no spare
+  // Nothing taken: the oldest reachable pulse is the session's own.
+  EXPECT_EQ(oldest_reachable(), 60u);
+
+  // The spare comes back; the next chunk end takes the snapshot that was due.
+  ChunkRequest rest{&busy_lease, sliced.remaining(), LogitsMode::kNone, nullptr};
+  rest.sliced = &sliced;
+  ASSERT_TRUE(store->ApplyBatch(absl::MakeSpan(&rest, 1)).ok());
+  ASSERT_FALSE(sliced.active());
+  busy_lease = SessionLease();
+  const std::vector<uint8_t> more = RandomTokens(3);
+  {
+    SessionLease lease = *store->Acquire(id, "alice");
+    ChunkRequest request{&lease, more, LogitsMode::kNone, nullptr};
+    ASSERT_TRUE(store->ApplyBatch(absl::MakeSpan(&request, 1)).ok());
+  }
+  EXPECT_EQ(oldest_reachable(), 63u);
+  // And a rewind to it works (its download waited for, if still running).
+  ASSERT_TRUE(store->Rewind(id, "alice", 63).ok());
+}
+
 }  // namespace
 }  // namespace hecate

@@ -32,14 +32,20 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
   ring.DropBefore(session.transcript_start_pulse());
   const uint64_t pulse = session.pulse_id();
   if (tokens > 0 && ring.Due(pulse, policy)) {
-    auto host = std::make_shared<PendingHostCopy>(model().config());
     // The download of a whole state would hold up the engine step that took
-    // it: a device copy into a spare goes to host in the background, and a
-    // synchronous download is the fallback when no spare is free. A failed
-    // copy only means no snapshot here (a failed background download fails
-    // the rewind that needs it).
+    // it: a device copy into a spare goes to host in the background. When
+    // every spare is busy (many sessions due at once) the snapshot waits for
+    // a later chunk end (it stays due); only without a pool is it a
+    // synchronous download. A failed copy only means no snapshot here (a
+    // failed background download fails the rewind that needs it).
     bool taken = false;
-    if (std::unique_ptr<BackendState> spare = TakeSpare(); spare != nullptr) {
+    std::unique_ptr<BackendState> spare = TakeSpare();
+    if (spare == nullptr && options_.max_device_chunk_snapshots > 0) {
+      if (ring.bytes() != bytes_before) Account(session);
+      return;
+    }
+    auto host = std::make_shared<PendingHostCopy>(model().config());
+    if (spare != nullptr) {
       if (backend_.Copy(*session.device_state(), *spare).ok()) {
         host_copies_->Schedule(std::move(spare), host);
         taken = true;

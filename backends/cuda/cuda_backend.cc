@@ -3,7 +3,9 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "backends/cuda/forward_engine.h"
+#include "backends/cuda/step_workspace.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device.h"
 
@@ -44,14 +47,18 @@ class CudaState final : public BackendState {
 class CudaBackend final : public Backend {
  public:
   CudaBackend(std::shared_ptr<const Model> model, CudaBackendOptions options,
-              std::unique_ptr<ForwardEngine> engine, cudaStream_t transfer_stream)
+              std::unique_ptr<ForwardEngine> engine, cudaStream_t transfer_stream,
+              std::array<PinnedBuffer, 2> stages, std::array<cudaEvent_t, 2> staged)
       : model_(std::move(model)),
         options_(options),
         layout_(model_->config()),
         transfer_stream_(transfer_stream),
+        stages_(std::move(stages)),
+        staged_(staged),
         engine_(std::move(engine)) {}
   ~CudaBackend() override {
     cudaSetDevice(options_.device);
+    for (cudaEvent_t e : staged_) cudaEventDestroy(e);
     cudaStreamDestroy(transfer_stream_);
   }
 
@@ -86,10 +93,9 @@ class CudaBackend final : public Backend {
     // flight (a 120 MB copy would otherwise stall every session in it).
     absl::MutexLock lock(&transfer_mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(cuda->data(), host.data().data(),
-                                                layout_.total_bytes(), cudaMemcpyHostToDevice,
-                                                transfer_stream_));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(transfer_stream_));
+    HECATE_RETURN_IF_ERROR(StagedCopy(reinterpret_cast<char*>(cuda->data()),
+                                      reinterpret_cast<const char*>(host.data().data()),
+                                      nullptr, layout_.total_bytes()));
     cuda->set_pulse(host.pulse_id());
     return absl::OkStatus();
   }
@@ -104,10 +110,9 @@ class CudaBackend final : public Backend {
     }
     absl::MutexLock lock(&transfer_mu_);  // as in Upload
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host.data().data(), cuda->data(),
-                                                layout_.total_bytes(), cudaMemcpyDeviceToHost,
-                                                transfer_stream_));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(transfer_stream_));
+    HECATE_RETURN_IF_ERROR(StagedCopy(reinterpret_cast<char*>(cuda->data()), nullptr,
+                                      reinterpret_cast<char*>(host.data().data()),
+                                      layout_.total_bytes()));
     host.set_pulse_id(cuda->pulse_id());
     return absl::OkStatus();
   }
@@ -174,6 +179,49 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // Host <-> device in slices through two pinned stages, so that the copy
+  // engine is held a slice at a time: a pageable copy of a whole state
+  // (120 MB) held it for ~90 ms at the driver's staging speed, and every
+  // step's logits download queued behind it. Uploads from `from_host`, or
+  // (when null) downloads to `to_host`; returns when done.
+  absl::Status StagedCopy(char* device, const char* from_host, char* to_host, size_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transfer_mu_) {
+    const cudaMemcpyKind kind =
+        from_host != nullptr ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+    const size_t slice = stages_[0].bytes();
+    const size_t slices = (bytes + slice - 1) / slice;
+    for (size_t i = 0; i < slices; ++i) {
+      const size_t at = i * slice, n = std::min(slice, bytes - at);
+      char* stage = stages_[i % 2].data();
+      if (kind == cudaMemcpyHostToDevice) {
+        // The stage's previous slice (i - 2) must have left it.
+        if (i >= 2) HECATE_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(staged_[i % 2]));
+        std::memcpy(stage, from_host + at, n);
+        HECATE_CUDA_RETURN_IF_ERROR(
+            cudaMemcpyAsync(device + at, stage, n, kind, transfer_stream_));
+      } else {
+        HECATE_CUDA_RETURN_IF_ERROR(
+            cudaMemcpyAsync(stage, device + at, n, kind, transfer_stream_));
+      }
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(staged_[i % 2], transfer_stream_));
+      if (kind == cudaMemcpyDeviceToHost && i >= 1) {  // drain the previous slice meanwhile
+        HECATE_RETURN_IF_ERROR(Drain(to_host, i - 1, slice, bytes));
+      }
+    }
+    if (kind == cudaMemcpyDeviceToHost && slices > 0) {
+      return Drain(to_host, slices - 1, slice, bytes);
+    }
+    return CudaStatus(cudaStreamSynchronize(transfer_stream_), "StagedCopy");
+  }
+  // Device to host: slice `i`, once in its stage, to `host`.
+  absl::Status Drain(char* host, size_t i, size_t slice, size_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(transfer_mu_) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(staged_[i % 2]));
+    const size_t at = i * slice;
+    std::memcpy(host + at, stages_[i % 2].data(), std::min(slice, bytes - at));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<CudaState*> Cast(BackendState& state, const char* op) const {
     CudaState* cuda = dynamic_cast<CudaState*>(&state);
     if (cuda == nullptr || cuda->owner() != this) {
@@ -232,6 +280,8 @@ class CudaBackend final : public Backend {
   const StateLayout layout_;
   absl::Mutex transfer_mu_;
   const cudaStream_t transfer_stream_;  // host <-> device copies (Upload, Download)
+  std::array<PinnedBuffer, 2> stages_ ABSL_GUARDED_BY(transfer_mu_);
+  const std::array<cudaEvent_t, 2> staged_;  // a stage's last copy done
   absl::Mutex mu_;
   std::unique_ptr<ForwardEngine> engine_ ABSL_GUARDED_BY(mu_);
   std::vector<float> batch_logits_ ABSL_GUARDED_BY(mu_);
@@ -258,6 +308,9 @@ absl::StatusOr<size_t> CudaFreeDeviceBytes(int device) {
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const Model> model,
                                                          CudaBackendOptions options) {
   if (model == nullptr) return absl::InvalidArgumentError("MakeCudaBackend: null model");
+  if (options.transfer_slice_bytes < 1) {
+    return absl::InvalidArgumentError("MakeCudaBackend: transfer_slice_bytes must be >= 1");
+  }
   if (options.max_step_tokens < 1 || options.max_batch < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MakeCudaBackend: max_step_tokens and max_batch must be >= 1, got ",
@@ -289,8 +342,14 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   cudaStream_t transfer_stream = nullptr;
   HECATE_CUDA_RETURN_IF_ERROR(
       cudaStreamCreateWithFlags(&transfer_stream, cudaStreamNonBlocking));
+  std::array<PinnedBuffer, 2> stages;
+  std::array<cudaEvent_t, 2> staged = {};
+  for (int i = 0; i < 2; ++i) {
+    HECATE_ASSIGN_OR_RETURN(stages[i], PinnedBuffer::Create(options.transfer_slice_bytes));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&staged[i], cudaEventDisableTiming));
+  }
   return std::make_unique<CudaBackend>(std::move(model), options, std::move(engine),
-                                       transfer_stream);
+                                       transfer_stream, std::move(stages), staged);
 }
 
 }  // namespace hecate

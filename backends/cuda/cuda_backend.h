@@ -61,6 +61,9 @@ struct CudaBackendOptions {
   bool poison_scratch = false;
   // Replay decode steps (one token per session) from captured CUDA graphs.
   bool decode_graphs = true;
+  // Upload and Download move a state in slices of this many bytes through
+  // two pinned stages (tests set it small to cross many slice edges).
+  size_t transfer_slice_bytes = size_t{8} << 20;
 };
 
 // FAILED_PRECONDITION without a usable device; UNIMPLEMENTED for configs

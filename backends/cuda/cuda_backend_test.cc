@@ -263,12 +263,18 @@ TEST(DecodeBucketTest, ExactToSixteenThenEightBucketsPerDoubling) {
   EXPECT_EQ(DecodeBucket(1000, 1000), 1000);
 }
 
-TEST(CudaBackendStateTest, UploadDownloadRoundTripIsBitExact) {
+class CudaBackendRoundTripTest : public ::testing::TestWithParam<size_t> {};
+
+// Whole states through the pinned stages: one slice (the default 8 MiB) and
+// many, with a last slice cut short (an odd slice size).
+TEST_P(CudaBackendRoundTripTest, UploadDownloadRoundTripIsBitExact) {
   HECATE_SKIP_WITHOUT_CUDA();
   const uint64_t seed = FreshSeed("RoundTrip");
   const ModelConfig config = Preset("tiny");
+  CudaBackendOptions options;
+  options.transfer_slice_bytes = GetParam();
   absl::StatusOr<std::unique_ptr<Backend>> cuda =
-      MakeCudaBackend(testing::SensitiveModel(config, seed));
+      MakeCudaBackend(testing::SensitiveModel(config, seed), options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   auto state = (*cuda)->NewState();
   ASSERT_TRUE(state.ok());
@@ -287,6 +293,9 @@ TEST(CudaBackendStateTest, UploadDownloadRoundTripIsBitExact) {
   ASSERT_TRUE((*cuda)->Download(**state, back).ok());
   EXPECT_TRUE(back.BitwiseEquals(host));
 }
+
+INSTANTIATE_TEST_SUITE_P(SliceSizes, CudaBackendRoundTripTest,
+                         ::testing::Values(size_t{8} << 20, size_t{65536 + 12}));
 
 // Fork: Copy is device to device, bit exact, and the copies are independent.
 TEST(CudaBackendStateTest, CopyIsBitExactAndIndependent) {
