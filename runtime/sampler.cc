@@ -22,13 +22,26 @@ double UniformAt(uint64_t seed, uint64_t pulse_id) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
-// Token indices sorted by logit, descending; ties by lower index.
-std::vector<int> RankedTokens(absl::Span<const float> logits) {
+// The first `count` token indices by logit, descending; ties by lower
+// index (a total order, so a partial sort ranks exactly as a stable one).
+std::vector<int> RankedTokens(absl::Span<const float> logits, size_t count) {
   std::vector<int> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return logits[a] > logits[b]; });
+  count = std::min(count, order.size());
+  std::partial_sort(order.begin(), order.begin() + count, order.end(), [&](int a, int b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  });
+  order.resize(count);
   return order;
+}
+
+// log of the softmax's normaliser: logprob(i) = logits[i] - LogZ(logits).
+double LogZ(absl::Span<const float> logits) {
+  double max = -INFINITY;
+  for (float v : logits) max = std::max<double>(max, v);
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+  return max + std::log(sum);
 }
 
 }  // namespace
@@ -49,11 +62,7 @@ absl::Status ValidateSamplingOptions(const SamplingOptions& o, int vocab_size) {
 }
 
 std::vector<float> LogSoftmax(absl::Span<const float> logits) {
-  double max = -INFINITY;
-  for (float v : logits) max = std::max<double>(max, v);
-  double sum = 0.0;
-  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
-  const double log_z = max + std::log(sum);
+  const double log_z = LogZ(logits);
   std::vector<float> out(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<float>(logits[i] - log_z);
   return out;
@@ -61,8 +70,8 @@ std::vector<float> LogSoftmax(absl::Span<const float> logits) {
 
 std::vector<TokenChoice> TopK(absl::Span<const float> logits, int k) {
   const std::vector<float> logprobs = LogSoftmax(logits);
-  std::vector<int> order = RankedTokens(logits);
-  k = std::clamp<int>(k, 0, static_cast<int>(order.size()));
+  k = std::clamp<int>(k, 0, static_cast<int>(logits.size()));
+  const std::vector<int> order = RankedTokens(logits, static_cast<size_t>(k));
   std::vector<TokenChoice> out;
   for (int i = 0; i < k; ++i) out.push_back({order[i], logprobs[order[i]]});
   return out;
@@ -70,12 +79,18 @@ std::vector<TokenChoice> TopK(absl::Span<const float> logits, int k) {
 
 TokenChoice SampleToken(absl::Span<const float> logits, const SamplingOptions& o,
                         uint64_t pulse_id) {
-  const std::vector<float> logprobs = LogSoftmax(logits);
-  const std::vector<int> order = RankedTokens(logits);
-  if (o.temperature == 0.0f) return {order[0], logprobs[order[0]]};
-
-  size_t keep = order.size();
+  // Every generated token of every session passes here (on the engine's
+  // pool, between steps): rank only what the draw can reach.
+  const double log_z = LogZ(logits);
+  auto choice = [&](int token) {
+    return TokenChoice{token, static_cast<float>(logits[token] - log_z)};
+  };
+  size_t keep = logits.size();
+  if (o.temperature == 0.0f) keep = 1;
   if (o.top_k > 0) keep = std::min<size_t>(keep, o.top_k);
+  const std::vector<int> order = RankedTokens(logits, keep);
+  if (o.temperature == 0.0f) return choice(order[0]);
+
   // Tempered probabilities of the kept tokens, in rank order, relative to the
   // most likely one: exp((logit - top) / T), in double. The difference is
   // <= 0, so the quotient never overflows to +inf for a temperature just above
@@ -107,9 +122,9 @@ TokenChoice SampleToken(absl::Span<const float> logits, const SamplingOptions& o
   double cumulative = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     cumulative += probs[i];
-    if (target < cumulative) return {order[i], logprobs[order[i]]};
+    if (target < cumulative) return choice(order[i]);
   }
-  return {order[keep - 1], logprobs[order[keep - 1]]};
+  return choice(order[keep - 1]);
 }
 
 }  // namespace hecate

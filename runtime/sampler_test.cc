@@ -22,7 +22,7 @@ std::vector<float> RandomLogits(uint64_t seed) {
 }
 
 TEST(SamplerTest, GreedyIsArgmaxWithModelLogprob) {
-  std::vector<float> logits = RandomLogits(std::random_device{}());
+  std::vector<float> logits = RandomLogits(TestSeed());
   int best = 0;
   for (int i = 1; i < 256; ++i) if (logits[i] > logits[best]) best = i;
   TokenChoice c = SampleToken(logits, {.temperature = 0.0f}, 5);
@@ -30,8 +30,31 @@ TEST(SamplerTest, GreedyIsArgmaxWithModelLogprob) {
   EXPECT_NEAR(c.logprob, LogSoftmax(logits)[best], 1e-6);
 }
 
+// Ranks equal a stable sort by logit (ties to the lower index), with many
+// ties: greedy takes the first best token, top-k the first k in that order.
+TEST(SamplerTest, RanksTiesByLowerIndex) {
+  std::mt19937_64 rng(TestSeed());
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<float> logits(256);
+    for (float& v : logits) v = static_cast<float>(rng() % 7) - 3.0f;  // 7 values
+    std::vector<int> order(logits.size());
+    for (int i = 0; i < 256; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return logits[a] > logits[b]; });
+    EXPECT_EQ(SampleToken(logits, {.temperature = 0.0f}, 0).token, order[0]);
+    const int k = 1 + static_cast<int>(rng() % 40);
+    const std::vector<TokenChoice> top = TopK(logits, k);
+    ASSERT_EQ(top.size(), static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) EXPECT_EQ(top[i].token, order[i]) << "rank " << i;
+    // A sampled token with top_k is always among the first k.
+    SamplingOptions o{.temperature = 1.0f, .top_k = k, .top_p = 1.0f, .seed = rng()};
+    const int token = SampleToken(logits, o, rng() % 1000).token;
+    EXPECT_NE(std::find(order.begin(), order.begin() + k, token), order.begin() + k);
+  }
+}
+
 TEST(SamplerTest, DeterministicForSeedAndPulse) {
-  std::vector<float> logits = RandomLogits(std::random_device{}());
+  std::vector<float> logits = RandomLogits(TestSeed());
   SamplingOptions o{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 42};
   int differs = 0;
   for (uint64_t pulse = 0; pulse < 200; ++pulse) {
@@ -44,7 +67,7 @@ TEST(SamplerTest, DeterministicForSeedAndPulse) {
 }
 
 TEST(SamplerTest, TopKAndTopPRestrictTheSupport) {
-  std::vector<float> logits = RandomLogits(std::random_device{}());
+  std::vector<float> logits = RandomLogits(TestSeed());
   std::vector<TokenChoice> top = TopK(logits, 5);
   ASSERT_EQ(top.size(), 5u);
   for (int i = 1; i < 5; ++i) EXPECT_GE(top[i - 1].logprob, top[i].logprob);
