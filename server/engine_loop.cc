@@ -160,6 +160,7 @@ size_t EngineLoop::PrefillBudget(bool with_decode) {
 
 void EngineLoop::Step() {
   ++step_;
+  const absl::Time formed_from = absl::Now();
   std::vector<EngineJob*> decode;
   absl::flat_hash_map<std::string, std::vector<EngineJob*>> prefill_by_user;
   for (std::unique_ptr<EngineJob>& job : active_) {
@@ -320,6 +321,10 @@ void EngineLoop::Step() {
       job->next_ready_ = true;
     }
   });
+  if (metrics_ != nullptr) {
+    metrics_->step_host_seconds->Observe(
+        absl::ToDoubleSeconds((start - formed_from) + (absl::Now() - (start + took))));
+  }
 }
 
 void EngineLoop::Complete(std::unique_ptr<EngineJob> job) {

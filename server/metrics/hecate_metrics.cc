@@ -202,6 +202,12 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                      "One engine step: one batched forward call over every session in it.", {},
                      step_buckets)
             ->WithLabels({});
+    m->step_host_seconds =
+        AddHistogram(registry, "hecate_step_host_seconds",
+                     "Host work of one engine step outside the forward call: forming it and "
+                     "applying its results (sampling, replies) before the next can start.",
+                     {}, step_buckets)
+            ->WithLabels({});
     std::unique_ptr<Family<Histogram>> step_tokens =
         AddHistogram(registry, "hecate_step_tokens",
                      "Tokens of one engine step by kind: decode (one sampled token fed back "

@@ -44,6 +44,10 @@
 //   hecate_step_duration_seconds                    histogram: one engine step,
 //       i.e. one Backend::ForwardBatch call, wall time around it (for CUDA:
 //       until its results are on the host). Observed once per step.
+//   hecate_step_host_seconds                        histogram: the engine
+//       thread's host work around one step, outside the forward: forming
+//       it, then applying its results (sampling, replies) before the next
+//       step can start. Served tokens/s = engine tokens/s when it is 0.
 //   hecate_step_tokens{kind="decode"|"prefill"}     histogram: tokens of each
 //       kind in one step: decode = items feeding one sampled token back,
 //       prefill = bytes of client input. A step with both observes both; a
@@ -236,6 +240,7 @@ struct ServerMetrics {
   //   step_tokens_prefill->Observe(n)        n > 0 prefill tokens in the step
   prometheus::Histogram* queue_wait_seconds = nullptr;     // hecate_queue_wait_seconds
   prometheus::Histogram* step_duration_seconds = nullptr;  // hecate_step_duration_seconds
+  prometheus::Histogram* step_host_seconds = nullptr;      // hecate_step_host_seconds
   prometheus::Histogram* step_tokens_decode = nullptr;     // hecate_step_tokens{kind="decode"}
   prometheus::Histogram* step_tokens_prefill = nullptr;    // hecate_step_tokens{kind="prefill"}
   std::unique_ptr<Family<prometheus::Histogram>> promotion_duration_seconds;  // {from}

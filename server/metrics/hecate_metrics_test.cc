@@ -98,6 +98,7 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
   std::string text = SerializeText(m->Collectables());
   EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_count 0\n")) << text;
   EXPECT_TRUE(Contains(text, "hecate_step_duration_seconds_count 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_step_host_seconds_count 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"decode\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"prefill\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"host\"} 0\n"));

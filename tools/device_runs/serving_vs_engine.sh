@@ -186,7 +186,8 @@ def loop_stats(case):
     return (steps, 1e3 * d("hecate_step_duration_seconds_sum") / steps,
             mean("hecate_step_tokens", '{kind="decode"}'),
             mean("hecate_step_tokens", '{kind="prefill"}'),
-            1e3 * mean("hecate_queue_wait_seconds"))
+            1e3 * mean("hecate_queue_wait_seconds"),
+            1e3 * mean("hecate_step_host_seconds"))
 loop_rows = []
 for label, key, name, case in rows:
     e, s = engine.get(key), load(name)
@@ -208,13 +209,14 @@ for label, key, name, case in rows:
 print()
 print("hecated's engine loop during each case (hecate_step_* and hecate_queue_wait_seconds):")
 print(f"{'case':<22} {'steps':>7} {'step ms':>8} {'decode tok/step':>15} {'prefill tok/step':>16}"
-      f" {'queue wait ms':>13}")
+      f" {'queue wait ms':>13} {'host ms/step':>12}")
 for label, stats in loop_rows:
     if stats is None:
         print(f"{label:<22} {'-':>7}")
         continue
-    steps, step_ms, dec, pre, wait = stats
-    print(f"{label:<22} {steps:>7.0f} {step_ms:>8.3f} {dec:>15.1f} {pre:>16.1f} {wait:>13.3f}")
+    steps, step_ms, dec, pre, wait, host = stats
+    print(f"{label:<22} {steps:>7.0f} {step_ms:>8.3f} {dec:>15.1f} {pre:>16.1f} {wait:>13.3f}"
+          f" {host:>12.3f}")
 print("engine: the faster of two engine_step_bench runs (before and after serving);"
       " served p50/p99: decode = inter-token latency (Generate), prefill = whole chunk;"
       " ratio = served / engine tokens/s; p99/step = served p99 / engine step p50")
