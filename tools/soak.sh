@@ -81,6 +81,11 @@ sample() {  # phase: one row of elapsed seconds, phase, RSS KiB, fds, threads, s
 printf 'seconds\tphase\trss_kib\tfds\tthreads\tsessions\n' >"$out/samples.tsv"
 SECONDS=0
 sample idle >>"$out/samples.tsv"
+# Threads by name (gRPC names its pools; hecated's own are "hecated" and
+# "hecate-http"), before and after the load: growth should be pools started
+# on demand, not a thread per session or stream.
+thread_names() { cat /proc/"$daemon"/task/*/comm | sort | uniq -c | awk '{printf " %s=%s", $2, $1}'; }
+threads_idle=$(thread_names)
 
 duration=$((minutes * 60))
 "$HECATECTL" --target="$target" bench --sessions="$sessions" --duration="${duration}s" \
@@ -117,7 +122,11 @@ wait "$bench" || bench_status=$?
 for p in "${gen_pids[@]}"; do wait "$p" || true; done
 for _ in $(seq $((20 / every))); do sleep "$every"; sample after >>"$out/samples.tsv"; done
 
+threads_after=$(thread_names)
 column -t "$out/samples.tsv"
+echo
+echo "threads by name, idle: $threads_idle"
+echo "threads by name, after the load: $threads_after"
 echo
 echo "bench (hecatectl, $sessions sessions, ${minutes} min, exit $bench_status):"
 sed 's/^/  /' "$out/bench.log"
