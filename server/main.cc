@@ -214,6 +214,8 @@ int Run() {
   }
   options.store.max_device_chunk_snapshots =
       static_cast<size_t>(absl::GetFlag(FLAGS_snapshot_states));
+  // Off the host, a whole-state download would stall the engine step.
+  options.store.background_snapshots = (*backend)->name() != "cpu";
   options.store.max_sessions_total = absl::GetFlag(FLAGS_max_sessions);
   options.store.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
   options.store.max_pinned_sessions_per_user =

@@ -156,8 +156,15 @@ TEST_F(RewindStoreTest, RewindEqualsATwinFedTheFirstBytes) {
   EXPECT_EQ(store->Fork(id, "bob", 0).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(RewindStoreTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
+class RewindStoreModesTest : public RewindStoreTest,
+                            public ::testing::WithParamInterface<bool> {};
+
+// Synchronous snapshots fall every interval exactly; background ones too
+// while a spare is free.
+TEST_P(RewindStoreModesTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
   SessionStoreOptions options;  // at most twice the state
+  options.background_snapshots = GetParam();
+  options.max_device_chunk_snapshots = 64;  // more than the snapshots due: never all busy
   options.snapshot_interval = 10;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   const std::vector<uint8_t> tokens = RandomTokens(200);
@@ -197,6 +204,8 @@ TEST_F(RewindStoreTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
             absl::StatusCode::kOutOfRange);
 }
 
+INSTANTIATE_TEST_SUITE_P(SyncAndBackground, RewindStoreModesTest, ::testing::Bool());
+
 // A rewind snapshot takes a spare device state while it downloads in the
 // background; with every spare busy it is not taken synchronously (which
 // would stall the step) but at a later chunk end.
@@ -206,6 +215,7 @@ TEST_F(RewindStoreTest, ASnapshotDueWithEverySpareBusyWaitsForALaterChunkEnd) {
   options.max_journal_bytes = 40;  // pulse 0 soon unreachable: the oldest is a snapshot
   options.max_snapshot_bytes = size_t{1} << 30;
   options.max_device_chunk_snapshots = 1;
+  options.background_snapshots = true;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   const std::string busy = store->Create("alice")->id, id = store->Create("alice")->id;
   // `busy` holds the only spare: a sliced chunk keeps its roll-back

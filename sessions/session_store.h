@@ -191,6 +191,13 @@ struct SessionStoreOptions {
   // Spare device states kept for those snapshots (see Writing above); 0:
   // every snapshot is a host copy.
   size_t max_device_chunk_snapshots = 8;
+  // Rewind snapshots download in the background (host_copies.h) from a spare
+  // device copy, so a whole-state download never holds up the step that
+  // took it; a snapshot due while every spare is busy waits for a later
+  // chunk end, so where snapshots fall then depends on timing. false: a
+  // synchronous host copy exactly every snapshot_interval (where the state
+  // already is in host memory, the CPU backend, that costs one memcpy).
+  bool background_snapshots = false;
   // ApplyChunkWithRows asks the backend for at most this many tokens' logits
   // at a time (4096 x V=256 floats: 4 MiB).
   size_t logit_rows_per_slice = 4096;

@@ -35,12 +35,14 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
     // The download of a whole state would hold up the engine step that took
     // it: a device copy into a spare goes to host in the background. When
     // every spare is busy (many sessions due at once) the snapshot waits for
-    // a later chunk end (it stays due); only without a pool is it a
-    // synchronous download. A failed copy only means no snapshot here (a
+    // a later chunk end (it stays due); without background snapshots or a
+    // pool it is a synchronous download. A failed copy only means no snapshot here (a
     // failed background download fails the rewind that needs it).
     bool taken = false;
-    std::unique_ptr<BackendState> spare = TakeSpare();
-    if (spare == nullptr && options_.max_device_chunk_snapshots > 0) {
+    std::unique_ptr<BackendState> spare =
+        options_.background_snapshots ? TakeSpare() : nullptr;
+    if (spare == nullptr && options_.background_snapshots &&
+        options_.max_device_chunk_snapshots > 0) {
       if (ring.bytes() != bytes_before) Account(session);
       return;
     }
