@@ -81,10 +81,13 @@ absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
   return Median(seconds);
 }
 
-// Per-stage device time of one step (events between stages, no graphs).
-absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens) {
+// Per-stage device time of one step (events between stages, no graphs);
+// cms_spans false: the slow levels token by token (the pre-span baseline).
+absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens,
+                       bool cms_spans = true) {
   const ModelConfig& config = model->config();
   ForwardEngineOptions options;
+  options.cms_spans = cms_spans;
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, options));
   const StateLayout layout(config);
@@ -118,8 +121,8 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
       total += ms / kRepeats;
     }
     std::sort(stages.rbegin(), stages.rend());
-    std::printf("\nstage breakdown, B=%d T=%d (fp32, no graph): %.3f ms per step\n", batch,
-                tokens, total);
+    std::printf("\nstage breakdown, B=%d T=%d (fp32, no graph%s): %.3f ms per step\n", batch,
+                tokens, cms_spans ? "" : ", slow levels token by token", total);
     for (const auto& [ms, name] : stages) {
       std::printf("  %-16s %9.3f ms %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
     }
@@ -266,6 +269,7 @@ absl::Status Run(bool quick, const std::string& weights) {
               "M read, G read+written, S/M fire traffic amortised, rings read) / bandwidth\n",
               min_state_bytes / 1e6);
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, /*cms_spans=*/false));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1));
   return absl::OkStatus();

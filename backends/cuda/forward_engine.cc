@@ -241,6 +241,9 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   HECATE_RETURN_IF_ERROR(Mark("delta rule"));
 
   // Slow levels (and the delta rule when delta_in_rows), in one launch.
+  // CmsSlow picks the kernel by chunk length: token by token for decode
+  // (and whenever the delta rule rides along), span-wise between fire
+  // points for a chunk (kernels/cms_slow/cms_span_kernel.cu).
   CmsSlowParams slow;
   slow.batch = batch;
   slow.heads = heads;
@@ -270,10 +273,13 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     // The levels of the call are consecutive, so plane j is level j.
     slow.y = ws_.ys + first_slow * plane;
     slow.y_plane = plane;
+    slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
     HECATE_RETURN_IF_ERROR(CmsSlow(slow, stream_));
   }
 
-  HECATE_RETURN_IF_ERROR(Mark("cms rows"));
+  const bool spans =  // as CmsSlow picks
+      options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
+  HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : "cms rows"));
 
   // MAG, then h += (a * sigmoid(m)) @ Wo.
   HECATE_RETURN_IF_ERROR(MagGate(

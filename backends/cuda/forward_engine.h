@@ -6,8 +6,9 @@
 // window attention (decode kernel for one token, prefill kernel otherwise)
 // -> level-1 gated delta rule (decode or chunked prefill kernel; the row
 // kernel of kernels/cms_slow for head widths the chunked one lacks) -> slow
-// CMS levels -> MAG gate -> Wo GEMM with the residual -> rmsnorm -> W1|W3 GEMM ->
-// SwiGLU -> W2 GEMM with the residual. Then the final norm and the tied-
+// CMS levels (row kernel for decode, span-wise kernel for chunks) -> MAG
+// gate -> Wo GEMM with the residual -> rmsnorm -> W1|W3 GEMM -> SwiGLU ->
+// W2 GEMM with the residual. Then the final norm and the tied-
 // embedding logits GEMM for the requested rows only.
 //
 // GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `tf32` is set.
@@ -47,6 +48,10 @@ struct ForwardEngineOptions {
   // (DecodeBucket), so a serving loop whose batch changes every step
   // replays at most 64 graphs instead of capturing one per size.
   bool decode_graphs = true;
+  // Chunks advance the slow CMS levels span-wise between fire points
+  // (kernels/cms_slow/cms_span_kernel.cu); false keeps the token-by-token
+  // row kernel for every chunk, which benchmarks compare against.
+  bool cms_spans = true;
 };
 
 // The batch a decode graph of `batch` sessions runs at: exact up to 16,

@@ -40,6 +40,9 @@ absl::Status Validate(const CmsSlowParams& p) {
     if (p.m_offset[i] % 4 != 0 || p.s_offset[i] % 4 != 0 || p.g_offset[i] % 4 != 0) {
       return Invalid(absl::StrCat("offsets of level ", i, " must be multiples of 4 floats"));
     }
+    if (p.path == CmsSlowPath::kSpans && p.period[i] == 1) {
+      return Invalid(absl::StrCat("path kSpans needs periods > 1, level ", i, " has period 1"));
+    }
   }
   const size_t width = size_t(p.heads) * p.dim;
   if (p.qkv_stride < width || p.qkv_stride % 4 != 0) {
@@ -63,11 +66,26 @@ absl::Status Validate(const CmsSlowParams& p) {
                                          {p.y, "y"}});
 }
 
+// kAuto: the span-wise kernel wherever it applies and the chunk has enough
+// tokens to fill its groups; the row kernel for decode and for a period-1
+// level (the delta rule has no frozen spans).
+bool UseSpans(const CmsSlowParams& p) {
+  if (p.path != CmsSlowPath::kAuto) return p.path == CmsSlowPath::kSpans;
+  if (p.tokens < kCmsSpanMinTokens) return false;
+  for (int i = 0; i < p.count; ++i) {
+    if (p.period[i] == 1) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream) {
   HECATE_RETURN_IF_ERROR(Validate(params));
   if (params.tokens == 0) return absl::OkStatus();
+  if (UseSpans(params)) {
+    return CudaStatus(LaunchCmsSpanKernel(params, stream), "CmsSlow span launch");
+  }
   return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
 }
 

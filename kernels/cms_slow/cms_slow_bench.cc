@@ -9,11 +9,14 @@
 // that together exceed L2, median of replays; µs per call, GB/s over the
 // minimum bytes and % of the copy bandwidth measured in the same run.
 // Prefill-like (T = 2048 at B = 1 and 4, from pulse 0: 256 + 32 + 4 fires per
-// session): events, median of repeats; µs, M tokens/s, the FLOP rate (the
-// recurrence is serial in tokens, so this is latency-bound rather than
-// limited by bandwidth) and GB/s.
+// session; and short chunks T = 2, 4, 16, 64 at B = 1, where kCmsSpanMinTokens
+// picks the kernel), on the row kernel and on the span-wise one: events,
+// median of repeats; µs, M tokens/s, the FLOP rate (the recurrence is
+// serial in tokens or spans, so this is latency-bound rather than limited
+// by bandwidth) and GB/s.
 #include <cstdio>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -152,22 +155,27 @@ absl::Status Run() {
   }
 
   struct PrefillRow {
+    const char* path;
     int batch, tokens;
     double us, mtok, gflops, gbps;
   };
   std::vector<PrefillRow> prefill;
-  for (int batch : {1, 4}) {
-    const int tokens = 2048;
+  const std::pair<int, int> shapes[] = {{1, 2}, {1, 4}, {1, 16}, {1, 64}, {1, 2048}, {4, 2048}};
+  for (const auto& [batch, tokens] : shapes) {
     HECATE_ASSIGN_OR_RETURN(Setup s, MakeSetup(base, batch, tokens, 0, rng));
     HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
                             testing::MakeSessionStates(batch, s.state_floats, fill_states));
     s.p.states = st.bases.data();
-    const CmsSlowParams p = s.p;
-    HECATE_ASSIGN_OR_RETURN(double us,
-                            testing::TimeEventsMicrosPerCall(
-                                [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
-    prefill.push_back({batch, tokens, us, double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
-                       MinBytes(p, 0) / (us * 1e3)});
+    for (CmsSlowPath path : {CmsSlowPath::kRows, CmsSlowPath::kSpans}) {
+      CmsSlowParams p = s.p;
+      p.path = path;
+      HECATE_ASSIGN_OR_RETURN(
+          double us, testing::TimeEventsMicrosPerCall(
+                         [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
+      prefill.push_back({path == CmsSlowPath::kRows ? "rows" : "spans", batch, tokens, us,
+                         double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
+                         MinBytes(p, 0) / (us * 1e3)});
+    }
   }
 
   std::printf("\ncms_slow: base H=%d d=%d, slow levels (8, 64, 512), fp32\n", base.n_heads,
@@ -178,11 +186,11 @@ absl::Status Run() {
     std::printf("%6d %5d %7s %10.2f %10.0f %8.1f%%\n", r.batch, r.sets, r.fires, r.us, r.gbps,
                 r.pct);
   }
-  std::printf("prefill from pulse 0, events (median)\n%6s %6s %10s %12s %10s %10s\n", "B", "T",
-              "us/call", "M tokens/s", "GFLOP/s", "GB/s");
+  std::printf("prefill from pulse 0, events (median)\n%6s %6s %6s %10s %12s %10s %10s\n",
+              "kernel", "B", "T", "us/call", "M tokens/s", "GFLOP/s", "GB/s");
   for (const PrefillRow& r : prefill) {
-    std::printf("%6d %6d %10.1f %12.2f %10.1f %10.1f\n", r.batch, r.tokens, r.us, r.mtok,
-                r.gflops, r.gbps);
+    std::printf("%6s %6d %6d %10.1f %12.2f %10.1f %10.1f\n", r.path, r.batch, r.tokens, r.us,
+                r.mtok, r.gflops, r.gbps);
   }
   return absl::OkStatus();
 }

@@ -14,84 +14,22 @@
 #include <cstdint>
 
 #include "kernels/cms_slow/cms_slow_kernel.h"
+#include "kernels/cms_slow/cms_slow_tile.cuh"
 #include "kernels/cp_async.cuh"
 
 namespace hecate {
 namespace {
 
-constexpr int kThreads = 128;
-constexpr int kRowsPerBlock = kThreads / 16;
-constexpr int kMaxTile = 32;  // tokens staged per shared-memory buffer
-
-__device__ __forceinline__ float HalfWarpSum(float x) {
-  x += __shfl_xor_sync(0xFFFFFFFFu, x, 8);
-  x += __shfl_xor_sync(0xFFFFFFFFu, x, 4);
-  x += __shfl_xor_sync(0xFFFFFFFFu, x, 2);
-  x += __shfl_xor_sync(0xFFFFFFFFu, x, 1);
-  return x;
-}
-
-__device__ __forceinline__ float Dot4(float4 a, float4 b, float acc) {
-  acc = fmaf(a.x, b.x, acc);
-  acc = fmaf(a.y, b.y, acc);
-  acc = fmaf(a.z, b.z, acc);
-  return fmaf(a.w, b.w, acc);
-}
-
-__device__ __forceinline__ float4 Load4(const float* p, bool ok) {
-  return ok ? *reinterpret_cast<const float4*>(p) : make_float4(0.f, 0.f, 0.f, 0.f);
-}
-
-__device__ __forceinline__ void Store4(float* p, float4 v) {
-  *reinterpret_cast<float4*>(p) = v;
-}
-
-// One shared-memory buffer: `tile` tokens of keys and queries of head h,
-// the values of this block's rows, and this level's three gates.
-struct TileView {
-  float* k;      // [tile][dim]
-  float* q;      // [tile][dim]
-  float* v;      // [tile][kRowsPerBlock]
-  float* gates;  // [tile][4]: alpha, theta, eta
-};
-
-__host__ __device__ inline size_t TileFloats(int dim, int tile) {
-  return size_t(tile) * (2 * dim + kRowsPerBlock + 4);
-}
-
-__device__ __forceinline__ TileView View(float* base, int dim, int tile) {
-  TileView v;
-  v.k = base;
-  v.q = v.k + tile * dim;
-  v.v = v.q + tile * dim;
-  v.gates = v.v + tile * kRowsPerBlock;
-  return v;
-}
-
-// Issues the asynchronous copies of tokens [t0, t0 + n) into `dst`.
-__device__ void StageTile(const CmsSlowParams& p, int b, int h, int row0, int t0, int n,
-                          int gate_index0, int gate_stride_kind, const TileView& dst) {
-  const int d = p.dim, chunks = d / 4;
-  for (int idx = threadIdx.x; idx < 2 * n * chunks; idx += kThreads) {
-    const int which = idx / (n * chunks), rest = idx % (n * chunks);
-    const int t = rest / chunks, c = (rest % chunks) * 4;
-    const size_t r = size_t(b) * p.tokens + t0 + t;
-    const float* src = (which == 0 ? p.k : p.q) + r * p.qkv_stride + h * d + c;
-    CpAsync16((which == 0 ? dst.k : dst.q) + t * d + c, src);
-  }
-  for (int idx = threadIdx.x; idx < n * kRowsPerBlock; idx += kThreads) {
-    const int t = idx / kRowsPerBlock, i = idx % kRowsPerBlock;
-    if (row0 + i >= d) continue;
-    const size_t r = size_t(b) * p.tokens + t0 + t;
-    CpAsync4(dst.v + idx, p.v + r * p.qkv_stride + h * d + row0 + i);
-  }
-  for (int idx = threadIdx.x; idx < n * 3; idx += kThreads) {
-    const int t = idx / 3, g = idx % 3;
-    const size_t r = size_t(b) * p.tokens + t0 + t;
-    CpAsync4(dst.gates + t * 4 + g,
-               p.gates + r * p.gate_stride + gate_index0 + g * gate_stride_kind);
-  }
-}
+using cms::Dot4;
+using cms::HalfWarpSum;
+using cms::kMaxTile;
+using cms::kRowsPerBlock;
+using cms::kThreads;
+using cms::Load4;
+using cms::StageTile;
+using cms::Store4;
+using cms::TileFloats;
+using cms::View;
 
 // Grid: x = blocks of 8 rows, y = (level of the call, head), z = session.
 // Token inputs pass through a double-buffered shared-memory tile (cp.async),
@@ -155,7 +93,7 @@ __global__ void __launch_bounds__(kThreads)
       CpAsyncWait<0>();
     }
     __syncthreads();
-    const TileView in = View(smem + (i & 1) * buffer_floats, d, tile);
+    const cms::TileView in = View(smem + (i & 1) * buffer_floats, d, tile);
     for (int t = 0; t < n; ++t) {
       const size_t r = size_t(b) * p.tokens + t0 + t;
       float4 kk[kVec], qq[kVec];
@@ -237,12 +175,9 @@ __global__ void __launch_bounds__(kThreads)
 template <int kVec>
 cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
   const int tile = p.tokens < kMaxTile ? p.tokens : kMaxTile;
-  const size_t smem = 2 * TileFloats(p.dim, tile) * sizeof(float);
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        CmsSlowKernel<kVec>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
-    if (err != cudaSuccess) return err;
-  }
+  size_t smem = 0;
+  const cudaError_t err = cms::PrepareSharedMemory(CmsSlowKernel<kVec>, p.dim, tile, &smem);
+  if (err != cudaSuccess) return err;
   const dim3 grid((p.dim + kRowsPerBlock - 1) / kRowsPerBlock, p.heads * p.count, p.batch);
   CmsSlowKernel<kVec><<<grid, kThreads, smem, stream>>>(p, tile);
   return cudaGetLastError();

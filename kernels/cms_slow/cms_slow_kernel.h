@@ -12,6 +12,15 @@ namespace hecate {
 
 inline constexpr int kCmsMaxLevels = 16;
 
+// Which kernel advances the levels. kRows: token by token (the decode
+// path, and the only one for a period-1 level). kSpans: span-wise, groups
+// of up to 16 tokens between fire points at a time (periods > 1 only).
+// kAuto: kSpans from kCmsSpanMinTokens tokens when every period is > 1
+// (on an H200 the row kernel was ~1 us faster at T = 2 and 4, the span-wise
+// one ~1 us faster at 16 and 1.25-1.45x at 64 and 2048).
+enum class CmsSlowPath { kAuto, kRows, kSpans };
+inline constexpr int kCmsSpanMinTokens = 8;
+
 // CMS levels of one layer over `tokens` tokens for `batch` sessions x
 // `heads` heads, token by token (docs/MODEL.md section 2). Period p > 1:
 //   G += (theta / p) (M k - v) k^T
@@ -46,9 +55,12 @@ struct CmsSlowParams {
   // Reads: level i of this call writes y + i * y_plane + r * heads * dim.
   float* y = nullptr;
   size_t y_plane = 0;
+  CmsSlowPath path = CmsSlowPath::kAuto;
 };
 
 cudaError_t LaunchCmsSlowKernel(const CmsSlowParams& params, cudaStream_t stream);
+// The span-wise kernel (cms_span_kernel.cu); every period must be > 1.
+cudaError_t LaunchCmsSpanKernel(const CmsSlowParams& params, cudaStream_t stream);
 
 }  // namespace hecate
 

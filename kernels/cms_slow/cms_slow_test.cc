@@ -7,8 +7,13 @@
 // layout), reached through a shuffled pointer table; q, k, v are planes of
 // the activation buffer (or, second layout, interleaved projection rows);
 // gates are [rows, 3 * levels * heads]; level j reads go to plane j of the
-// y buffer. Pulse ids put fire points at a chunk's first token, inside it,
-// at its last token, nowhere, and in the billions.
+// y buffer. Pulse ids put fire points at a chunk's first token, its second,
+// inside it, at its last token, nowhere, and in the billions.
+//
+// Every case runs through both kernels where both apply: the row kernel
+// (token by token) and the span-wise one (groups of tokens between fire
+// points); the cross_fire cases cover chunk lengths 1 to 2048 at the base
+// head width on the span-wise path and on the engine's automatic choice.
 #include "kernels/cms_slow/cms_slow.h"
 
 #include <algorithm>
@@ -51,9 +56,10 @@ struct Case {
   bool delta_in_rows;        // the period-1 level is advanced here too
   bool projection_layout;    // q | k | v interleaved per row, gates strided
   int chunks;
+  CmsSlowPath path = CmsSlowPath::kAuto;
 };
 
-std::vector<Case> Cases() {
+std::vector<Case> BaseCases() {
   return {
       // The tiny config's slow level (d = 64: level 1 goes to gdr_prefill).
       {"tiny_slow", 7, 4, 64, 33, {1, 8}, false, false, 2},
@@ -74,6 +80,44 @@ std::vector<Case> Cases() {
   };
 }
 
+const char* PathName(CmsSlowPath path) {
+  switch (path) {
+    case CmsSlowPath::kAuto:
+      return "auto";
+    case CmsSlowPath::kRows:
+      return "rows";
+    case CmsSlowPath::kSpans:
+      return "spans";
+  }
+  return "?";
+}
+
+// Each base case on both kernels (the span-wise one only without a
+// period-1 level), then chunk lengths that cross fire points of all three
+// base slow levels, span-wise and as the engine chooses.
+std::vector<Case> Cases() {
+  std::vector<Case> out;
+  for (const Case& c : BaseCases()) {
+    for (CmsSlowPath path : {CmsSlowPath::kRows, CmsSlowPath::kSpans}) {
+      if (path == CmsSlowPath::kSpans && c.delta_in_rows) continue;
+      Case x = c;
+      x.path = path;
+      x.name = absl::StrCat(c.name, "_", PathName(path));
+      out.push_back(x);
+    }
+  }
+  for (int tokens : {1, 7, 64, 300, 2048}) {
+    for (CmsSlowPath path : {CmsSlowPath::kSpans, CmsSlowPath::kAuto}) {
+      // Few sessions and heads at the long lengths: the reference is double.
+      const int batch = tokens > 64 ? 3 : 5, heads = tokens > 64 ? 1 : 2;
+      out.push_back({absl::StrCat("cross_fire_T", tokens, "_", PathName(path)), batch, heads,
+                     128, tokens, {1, 8, 64, 512}, false, tokens == 300, tokens > 64 ? 1 : 3,
+                     path});
+    }
+  }
+  return out;
+}
+
 // Pulse ids of the first chunk: fires at the first token of every level, at
 // the last token, none, mid-period, in the billions, and at the first token
 // of each level alone (with the ones dividing it).
@@ -83,6 +127,7 @@ std::vector<uint64_t> PulseCandidates(const std::vector<int>& call_periods, int 
   const uint64_t ends_at_fire = ((t + pmax - 1) / pmax + 1) * pmax - t;
   std::vector<uint64_t> out = {0,
                                pmax - 1,
+                               pmax - 2,
                                ends_at_fire,
                                5000000000ull + 7,
                                (uint64_t(1) << 40) + pmax / 2 + 1,
@@ -117,6 +162,7 @@ TEST_P(CmsSlowParityTest, MatchesTokenByTokenDefinition) {
   p.dim = c.dim;
   p.tokens = c.tokens;
   p.levels = levels;
+  p.path = c.path;
   std::vector<int> call_periods;
   int first = -1;
   auto offset = [&](StateKind kind, int j) {
@@ -350,6 +396,11 @@ TEST(CmsSlowValidationTest, RejectsBadShapesAndPointers) {
       {"misaligned q", [](CmsSlowParams& q) { q.q = q.q + 1; }},
       {"misaligned k", [](CmsSlowParams& q) { q.k = q.k + 2; }},
       {"misaligned v", [](CmsSlowParams& q) { q.v = q.v + 3; }},
+      {"kSpans with period 1",
+       [](CmsSlowParams& q) {
+         q.path = CmsSlowPath::kSpans;
+         q.period[0] = 1;
+       }},
       });
 }
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <vector>
@@ -31,11 +32,14 @@ namespace hecate {
 namespace testing {
 
 // A generator seeded from std::random_device, so each run draws new inputs;
-// the seed is printed so a failure can be replayed.
+// the seed is printed so a failure can be replayed: HECATE_TEST_SEED=<seed>
+// in the environment seeds every generator of the run with it instead.
 inline std::mt19937_64 FreshRng(const char* what) {
+  const char* fixed = std::getenv("HECATE_TEST_SEED");
   const uint64_t seed =
-      (static_cast<uint64_t>(std::random_device{}()) << 32) ^
-      std::random_device{}();
+      fixed != nullptr ? std::strtoull(fixed, nullptr, 10)
+                       : (static_cast<uint64_t>(std::random_device{}()) << 32) ^
+                             std::random_device{}();
   std::printf("[%s] seed %llu\n", what, static_cast<unsigned long long>(seed));
   return std::mt19937_64(seed);
 }

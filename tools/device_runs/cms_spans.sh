@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# cms_spans.sh: one call for the span-wise slow-level kernel (issue 14 item
+# 3): the CMS and backend parity tests, compute-sanitizer on the span-wise
+# cases, the cms_slow benchmark (row kernel vs span-wise, same run) and
+# cuda_backend_bench --quick (its T=2048 breakdown runs with the span-wise
+# kernel and again token by token). Items that would start past DEADLINE_S
+# (default 240) seconds are skipped and say so. A short table comes last.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
+OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
+S="$OUT/summary.txt"; : > "$S"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; echo "commit $(head -1 "$HERE/COMMIT")"; date -u; } > "$OUT/device.txt" 2>&1
+note() { printf '%-28s %s\n' "$1" "$2" >> "$S"; }
+late() { (( SECONDS > ${DEADLINE_S:-240} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
+for t in cms_slow_test cuda_backend_test; do
+  late "test $t" && continue
+  timeout 90 "$HERE/bin/$t" > "$OUT/$t.log" 2>&1; rc=$?
+  note "test $t" "rc=$rc $(grep -aE '^\[  (PASSED|FAILED) ' "$OUT/$t.log" | tail -1)"
+done
+note "cms_slow_test worst rel err" "$(grep -aoE 'rel err [0-9.e+-]+' "$OUT/cms_slow_test.log" | awk '{ if ($3 > m) m = $3 } END { print m }')"
+filter='*spans*:-*T2048*:*T300*'
+for tool in memcheck racecheck; do
+  late "$tool" && continue
+  timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 99 "$HERE/bin/cms_slow_test" \
+    --gtest_filter="$filter" > "$OUT/$tool.log" 2>&1; rc=$?
+  note "$tool cms_slow_test" "rc=$rc $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1)"
+done
+for b in cms_slow_bench "cuda_backend_bench --quick"; do
+  late "bench $b" && continue
+  timeout 120 "$HERE/bin/"$b > "$OUT/${b%% *}.log" 2>&1; note "bench $b" "rc=$?"
+done
+cat "$OUT/device.txt"
+grep -aE "FAILED|Failure" "$OUT"/*_test.log | head -20
+grep -a PARITY "$OUT/cuda_backend_test.log"
+sed -n '/^prefill from pulse 0/,$p' "$OUT/cms_slow_bench.log"
+grep -aE "^(decode|prefill) " "$OUT/cuda_backend_bench.log"
+grep -aE "stage breakdown, B=1 T=2048|  cms " "$OUT/cuda_backend_bench.log"
+cat "$S"
