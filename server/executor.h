@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -36,6 +37,13 @@ class Executor {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
+
+// Posts to `executor` (false when it is null or shut down): for a
+// WriteQueue whose writes should start on the executor's threads.
+inline std::function<bool(std::function<void()>)> PostTo(Executor* executor) {
+  if (executor == nullptr) return nullptr;
+  return [executor](std::function<void()> task) { return executor->Post(std::move(task)); };
+}
 
 }  // namespace hecate
 

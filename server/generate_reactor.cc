@@ -12,7 +12,10 @@ namespace hecate {
 
 GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerContext* call,
                                  const grpc::ByteBuffer* raw_request)
-    : context_(context), call_(call), start_(absl::Now()), writes_(this) {
+    : context_(context),
+      call_(call),
+      start_(absl::Now()),
+      writes_(this, {}, PostTo(context->executor)) {
   context_->metrics->active_streams->Add(1);
   absl::StatusOr<std::string> user = context_->Authenticate(*call_);
   absl::Status valid = user.status();

@@ -31,7 +31,8 @@ StreamReactor::StreamReactor(ServiceContext* context, absl::StatusOr<std::string
       writes_(this,
               {.max_messages = static_cast<size_t>(context->limits.max_queued_replies_per_stream),
                .max_bytes =
-                   static_cast<size_t>(context->limits.max_queued_reply_bytes_per_stream)}) {
+                   static_cast<size_t>(context->limits.max_queued_reply_bytes_per_stream)},
+              PostTo(context->executor)) {
   context_->metrics->active_streams->Add(1);
   std::optional<grpc::Status> status;
   {

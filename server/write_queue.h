@@ -9,6 +9,12 @@
 // never reads therefore holds at most about one queue of replies (plus what
 // its in-flight requests produce) instead of one per request it ever sent.
 //
+// The write that starts an idle queue can be handed to another thread
+// (`start_elsewhere`, e.g. the executor): the producers include the engine
+// loop's pool, which applies a step's results before the next step starts,
+// and gRPC may perform a started write inline (serialising, a sendmsg) on
+// the calling thread. Later writes start from OnWriteDone as before.
+//
 // Not thread-safe by itself: the owning reactor calls every method under its
 // own mutex. Works for ServerBidiReactor and ServerWriteReactor alike.
 #ifndef HECATE_SERVER_WRITE_QUEUE_H_
@@ -16,7 +22,9 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "grpcpp/support/byte_buffer.h"
 
@@ -34,8 +42,12 @@ inline size_t MessageBytes(const std::string& message) { return message.size(); 
 template <typename Reactor, typename Message>
 class WriteQueue {
  public:
-  explicit WriteQueue(Reactor* reactor, WriteQueueLimits limits = {})
-      : reactor_(reactor), limits_(limits) {}
+  // Runs a task elsewhere; false when it cannot (then the write starts here).
+  using Poster = std::function<bool(std::function<void()>)>;
+
+  explicit WriteQueue(Reactor* reactor, WriteQueueLimits limits = {},
+                      Poster start_elsewhere = nullptr)
+      : reactor_(reactor), limits_(limits), start_elsewhere_(std::move(start_elsewhere)) {}
 
   // Queues `message`; starts writing it when nothing is in flight. Dropped
   // once a write has failed (the client is gone).
@@ -45,7 +57,15 @@ class WriteQueue {
     queue_.push_back(std::move(message));
     if (!writing_) {
       writing_ = true;
-      reactor_->StartWrite(&queue_.front());
+      // The front stays put (a deque keeps its elements in place on
+      // push_back) and nothing else starts a write before its OnWriteDone,
+      // so the start may run later on another thread, without the lock.
+      Reactor* reactor = reactor_;
+      const Message* front = &queue_.front();
+      if (start_elsewhere_ == nullptr ||
+          !start_elsewhere_([reactor, front] { reactor->StartWrite(front); })) {
+        reactor_->StartWrite(front);
+      }
     }
   }
 
@@ -75,6 +95,7 @@ class WriteQueue {
  private:
   Reactor* reactor_;
   const WriteQueueLimits limits_;
+  const Poster start_elsewhere_;
   std::deque<Message> queue_;  // front is being written while writing_
   size_t bytes_ = 0;           // MessageBytes summed over queue_
   bool writing_ = false;

@@ -1,5 +1,6 @@
 #include "server/write_queue.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,37 @@ TEST(WriteQueueTest, WritesOneAtATimeInOrder) {
   EXPECT_TRUE(queue.idle());
   EXPECT_EQ(queue.size(), 0u);
   EXPECT_EQ(queue.bytes(), 0u);
+}
+
+// The write that starts an idle queue goes to the poster and runs when the
+// poster runs it, with the message still in place behind later pushes; a
+// poster that refuses makes it start at once. Later writes start from
+// OnWriteDone.
+TEST(WriteQueueTest, TheFirstWriteCanStartElsewhere) {
+  FakeReactor reactor;
+  std::vector<std::function<void()>> posted;
+  bool accept = true;
+  WriteQueue<FakeReactor, std::string> queue(&reactor, {}, [&](std::function<void()> task) {
+    if (!accept) return false;
+    posted.push_back(std::move(task));
+    return true;
+  });
+  queue.Push("a");
+  for (int i = 0; i < 100; ++i) queue.Push("b" + std::to_string(i));  // the deque grows
+  EXPECT_TRUE(reactor.started.empty());
+  EXPECT_FALSE(queue.idle());
+  ASSERT_EQ(posted.size(), 1u);
+  posted[0]();
+  EXPECT_EQ(reactor.started, std::vector<std::string>({"a"}));
+  queue.OnWriteDone(true);
+  EXPECT_EQ(reactor.started.back(), "b0");
+  EXPECT_EQ(posted.size(), 1u);
+  for (int i = 0; i < 100; ++i) queue.OnWriteDone(true);
+  EXPECT_TRUE(queue.idle());
+  accept = false;
+  queue.Push("c");
+  EXPECT_EQ(reactor.started.back(), "c");
+  EXPECT_EQ(posted.size(), 1u);
 }
 
 TEST(WriteQueueTest, FullAtTheMessageCapUntilWritesDrainIt) {

@@ -95,8 +95,10 @@ SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
         NamedCheckpointLimits{options_.checkpoint_quota_bytes_per_user, reserved_bytes,
                               options_.free_space});
   }
-  host_copies_ = std::make_unique<HostCopies>(
-      backend_, [this](std::unique_ptr<BackendState> spare) { ReturnSpare(std::move(spare)); });
+  if (options_.background_snapshots) {  // its thread only where it is used
+    host_copies_ = std::make_unique<HostCopies>(
+        backend_, [this](std::unique_ptr<BackendState> spare) { ReturnSpare(std::move(spare)); });
+  }
 }
 
 uint64_t SessionStore::reserved_state_bytes() const {
