@@ -145,6 +145,8 @@ absl::Status Session::BeginWrite(bool wait) {
   absl::MutexLock lock(&mu_);
   if (wait) {
     mu_.Await(absl::Condition(this, &Session::FreeOrClosed));
+  } else {
+    mu_.Await(absl::Condition(this, &Session::NotHeldByTheDaemon));
   }
   if (closed_) return absl::NotFoundError(absl::StrCat("session ", id_, " not found"));
   if (busy_) {
@@ -152,21 +154,26 @@ absl::Status Session::BeginWrite(bool wait) {
         absl::StrCat("session ", id_, " is busy: another request is writing to it"));
   }
   busy_ = true;
+  daemon_claim_ = false;
   return absl::OkStatus();
 }
 
 bool Session::FreeOrClosed() const { return !busy_ || closed_; }
 
-bool Session::TryBeginWrite() {
+bool Session::NotHeldByTheDaemon() const { return !busy_ || closed_ || !daemon_claim_; }
+
+bool Session::TryBeginWrite(Claimant claimant) {
   absl::MutexLock lock(&mu_);
   if (busy_ || closed_) return false;
   busy_ = true;
+  daemon_claim_ = claimant == Claimant::kDaemon;
   return true;
 }
 
 void Session::EndWrite() {
   absl::MutexLock lock(&mu_);
   busy_ = false;
+  daemon_claim_ = false;
 }
 
 bool Session::busy() const {

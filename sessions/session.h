@@ -99,12 +99,17 @@ class Session {
   uint64_t last_use_sequence() const;
 
   // ---- One writer at a time ----
-  // Claims the session. When another writer holds it: ABORTED, or with
-  // `wait` blocks until it is released. NOT_FOUND once the session is closed
-  // (deleted), also for a waiter woken by the deletion.
+  // Claims the session for a request. When another request holds it:
+  // ABORTED, or with `wait` blocks until it is released. A claim the daemon
+  // itself holds (moving the session between tiers, expiring it) is always
+  // waited for: a client must not see its request refused because the
+  // server chose that moment to evict the session. NOT_FOUND once the
+  // session is closed (deleted), also for a waiter woken by the deletion.
   absl::Status BeginWrite(bool wait);
+  // Who takes a claim without waiting.
+  enum class Claimant { kRequest, kDaemon };
   // Claims the session only if it is free and open; never blocks.
-  bool TryBeginWrite();
+  bool TryBeginWrite(Claimant claimant = Claimant::kRequest);
   // Releases the claim; wakes one waiter.
   void EndWrite();
   bool busy() const;
@@ -157,6 +162,7 @@ class Session {
 
  private:
   bool FreeOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool NotHeldByTheDaemon() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const std::string owner_;
@@ -166,6 +172,7 @@ class Session {
 
   mutable absl::Mutex mu_;
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool daemon_claim_ ABSL_GUARDED_BY(mu_) = false;  // busy_ on the daemon's behalf
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   Residency residency_ ABSL_GUARDED_BY(mu_) = Residency::kDisk;
   uint64_t pulse_id_ ABSL_GUARDED_BY(mu_) = 0;

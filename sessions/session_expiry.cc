@@ -53,7 +53,7 @@ ExpiryReport SessionStore::ExpireIdleByOwner(
   for (const auto& [candidate, ttl] : candidates) {
     Session& session = *candidate;
     // Never waits: a session someone holds is in use, so not idle.
-    if (!session.TryBeginWrite()) continue;
+    if (!session.TryBeginWrite(Session::Claimant::kDaemon)) continue;
     // Used between the scan and the claim: no longer idle.
     if (now - session.Info().last_used <= ttl) {
       session.EndWrite();

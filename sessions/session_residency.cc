@@ -205,7 +205,7 @@ std::shared_ptr<Session> SessionStore::ClaimEvictionVictim(Residency* from, Resi
       // Pinned sessions never go to disk; busy ones never move; damaged ones
       // have nothing worth keeping.
       if (rule.dest == Residency::kDisk && session->pinned()) continue;
-      if (!session->damage().empty() || !session->TryBeginWrite()) continue;
+      if (!session->damage().empty() || !session->TryBeginWrite(Session::Claimant::kDaemon)) continue;
       *from = rule.tier;
       *to = rule.dest;
       return sessions_.find(session->id())->second.session;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
@@ -63,6 +64,37 @@ TEST(SessionTest, SecondWriterIsAbortedNamingTheSession) {
   s.EndWrite();
   EXPECT_TRUE(s.TryBeginWrite());
   s.EndWrite();
+}
+
+// A request finding the session held by the daemon (an eviction, the
+// expiry sweep) waits for it instead of being refused; a request finding it
+// held by another request is still refused at once.
+TEST(SessionTest, ARequestWaitsForTheDaemonsClaimButNotAnotherRequests) {
+  Session s = MakeSession("00112233445566778899aabbccddeeff");
+  ASSERT_TRUE(s.TryBeginWrite(Session::Claimant::kDaemon));
+  absl::Notification started;
+  absl::Status waited = absl::UnknownError("not run");
+  std::thread request([&] {
+    started.Notify();
+    waited = s.BeginWrite(false);
+  });
+  started.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(waited.code(), absl::StatusCode::kUnknown) << "refused while the daemon held it";
+  s.EndWrite();  // the move is done
+  request.join();
+  EXPECT_TRUE(waited.ok()) << waited;
+  // Now a request holds it: a second request is refused, not queued.
+  absl::Status second = s.BeginWrite(false);
+  EXPECT_TRUE(absl::IsAborted(second)) << second;
+  s.EndWrite();
+  // A daemon claim ended by deleting the session: the waiter gets NOT_FOUND.
+  ASSERT_TRUE(s.TryBeginWrite(Session::Claimant::kDaemon));
+  std::thread late([&] { waited = s.BeginWrite(false); });
+  absl::SleepFor(absl::Milliseconds(20));
+  s.Close();
+  late.join();
+  EXPECT_TRUE(absl::IsNotFound(waited)) << waited;
 }
 
 TEST(SessionTest, WaitingWriterGetsTheClaimReleasedOnAnotherThread) {
