@@ -9,7 +9,7 @@
 // that together exceed L2, median of replays; µs per call, GB/s over the
 // minimum bytes and % of the copy bandwidth measured in the same run.
 // Prefill-like (T = 2048 at B = 1 and 4, from pulse 0: 256 + 32 + 4 fires per
-// session; and short chunks T = 2, 4, 16, 64 at B = 1, where kCmsSpanMinTokens
+// session; and short chunks T = 2 to 64 at B = 1, where kCmsSpanMinTokens
 // picks the kernel), on the row kernel and on the span-wise one: events,
 // median of repeats; µs, M tokens/s, the FLOP rate (the recurrence is
 // serial in tokens or spans, so this is latency-bound rather than limited
@@ -160,7 +160,8 @@ absl::Status Run() {
     double us, mtok, gflops, gbps;
   };
   std::vector<PrefillRow> prefill;
-  const std::pair<int, int> shapes[] = {{1, 2}, {1, 4}, {1, 16}, {1, 64}, {1, 2048}, {4, 2048}};
+  const std::pair<int, int> shapes[] = {{1, 2},  {1, 4},    {1, 8},   {1, 16},
+                                        {1, 64}, {1, 2048}, {4, 2048}};
   for (const auto& [batch, tokens] : shapes) {
     HECATE_ASSIGN_OR_RETURN(Setup s, MakeSetup(base, batch, tokens, 0, rng));
     HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
