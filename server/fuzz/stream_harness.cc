@@ -174,6 +174,9 @@ absl::StatusOr<std::unique_ptr<StreamHarness>> StreamHarness::Start(const Option
   h->context_.engine = h->engine_.get();
   h->context_.store = h->store_.get();
   h->context_.executor = h->executor_.get();
+  // As hecated on a GPU: the interleaving with writes started elsewhere is
+  // the one with more to get wrong.
+  h->context_.start_writes_on_executor = true;
   h->context_.keys = h->keys_.get();
   h->context_.metrics = h->metrics_.get();
   h->context_.limits = options.limits;
