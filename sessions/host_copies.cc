@@ -43,11 +43,6 @@ void HostCopies::Schedule(std::unique_ptr<BackendState> source,
   jobs_.push_back(Job{std::move(source), std::move(target)});
 }
 
-size_t HostCopies::pending() const {
-  absl::MutexLock lock(&mu_);
-  return jobs_.size() + running_;
-}
-
 void HostCopies::Run() {
   for (;;) {
     Job job;
@@ -62,12 +57,9 @@ void HostCopies::Run() {
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
-      ++running_;
     }
     job.target->Finish(backend_.Download(*job.source, job.target->target()));
     recycle_(std::move(job.source));
-    absl::MutexLock lock(&mu_);
-    --running_;
   }
 }
 

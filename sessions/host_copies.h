@@ -80,8 +80,6 @@ class HostCopies {
   // state nobody else touches (a spare holding a copy).
   void Schedule(std::unique_ptr<BackendState> source, std::shared_ptr<PendingHostCopy> target)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Downloads queued or running.
-  size_t pending() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Job {
@@ -92,9 +90,8 @@ class HostCopies {
 
   Backend& backend_;
   const Recycle recycle_;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
-  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: started once everything above exists
 };

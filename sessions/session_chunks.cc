@@ -34,22 +34,34 @@ void SessionStore::RecordChunk(Session& session, absl::Span<const uint8_t> token
                     ++use_sequence_, absl::Now());
 }
 
-std::unique_ptr<BackendState> SessionStore::TakeSpare() {
+absl::StatusOr<std::unique_ptr<BackendState>> SessionStore::CopyIntoSpare(
+    const BackendState& state) {
+  std::unique_ptr<BackendState> spare;
   {
     absl::MutexLock lock(&spare_mu_);
     if (!spare_states_.empty()) {
-      std::unique_ptr<BackendState> spare = std::move(spare_states_.back());
+      spare = std::move(spare_states_.back());
       spare_states_.pop_back();
-      return spare;
+    } else if (spare_states_made_ >= options_.max_device_chunk_snapshots) {
+      return nullptr;
+    } else {
+      ++spare_states_made_;
     }
-    if (spare_states_made_ >= options_.max_device_chunk_snapshots) return nullptr;
-    ++spare_states_made_;
   }
-  absl::StatusOr<std::unique_ptr<BackendState>> made = backend_.NewState();
-  if (made.ok()) return *std::move(made);
-  absl::MutexLock lock(&spare_mu_);
-  --spare_states_made_;
-  return nullptr;
+  if (spare == nullptr) {
+    absl::StatusOr<std::unique_ptr<BackendState>> made = backend_.NewState();
+    if (!made.ok()) {
+      absl::MutexLock lock(&spare_mu_);
+      --spare_states_made_;
+      return nullptr;
+    }
+    spare = *std::move(made);
+  }
+  if (absl::Status copied = backend_.Copy(state, *spare); !copied.ok()) {
+    ReturnSpare(std::move(spare));
+    return copied;
+  }
+  return spare;
 }
 
 void SessionStore::ReturnSpare(std::unique_ptr<BackendState> spare) {
@@ -62,10 +74,11 @@ absl::StatusOr<ChunkSnapshot> SessionStore::TakeSnapshot(const BackendState& sta
                                                          size_t tokens) {
   ChunkSnapshot snapshot;
   if (tokens < options_.snapshot_min_tokens) return snapshot;
-  snapshot.device = TakeSpare();
-  if (snapshot.device != nullptr) {
-    if (backend_.Copy(state, *snapshot.device).ok()) return snapshot;
-    RecycleSnapshot(snapshot);  // a failed copy: fall back to the host
+  // No spare free, or a failed copy: fall back to the host.
+  if (absl::StatusOr<std::unique_ptr<BackendState>> copy = CopyIntoSpare(state);
+      copy.ok() && *copy != nullptr) {
+    snapshot.device = *std::move(copy);
+    return snapshot;
   }
   snapshot.host = std::make_unique<ModelState>(model().config());
   HECATE_RETURN_IF_ERROR(backend_.Download(state, *snapshot.host));

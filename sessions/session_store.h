@@ -569,8 +569,9 @@ class SessionStore {
   absl::StatusOr<ChunkSnapshot> TakeSnapshot(const BackendState& state, size_t tokens);
   void RecycleSnapshot(ChunkSnapshot& snapshot);
   // A spare device state from the pool (made while fewer than
-  // options.max_device_chunk_snapshots exist), or null.
-  std::unique_ptr<BackendState> TakeSpare();
+  // options.max_device_chunk_snapshots exist) holding a copy of `state`;
+  // null when none is free; the copy's error (the spare back) when it failed.
+  absl::StatusOr<std::unique_ptr<BackendState>> CopyIntoSpare(const BackendState& state);
   void ReturnSpare(std::unique_ptr<BackendState> spare);
   // After a failed Forward: puts `snapshot` back (and recycles it), or marks
   // the session damaged when there is none and the state may have changed.

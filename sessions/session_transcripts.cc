@@ -36,23 +36,21 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
     // it: a device copy into a spare goes to host in the background. When
     // every spare is busy (many sessions due at once) the snapshot waits for
     // a later chunk end (it stays due); without background snapshots or a
-    // pool it is a synchronous download. A failed copy only means no snapshot here (a
-    // failed background download fails the rewind that needs it).
-    bool taken = false;
-    std::unique_ptr<BackendState> spare =
-        options_.background_snapshots ? TakeSpare() : nullptr;
-    if (spare == nullptr && options_.background_snapshots &&
-        options_.max_device_chunk_snapshots > 0) {
-      if (ring.bytes() != bytes_before) Account(session);
-      return;
-    }
+    // pool, or when the device copy failed, it is a synchronous download. A
+    // failed download only means no snapshot here (a failed background
+    // download fails the rewind that needs it).
     auto host = std::make_shared<PendingHostCopy>(model().config());
-    if (spare != nullptr) {
-      if (backend_.Copy(*session.device_state(), *spare).ok()) {
-        host_copies_->Schedule(std::move(spare), host);
+    bool taken = false;
+    if (options_.background_snapshots) {
+      absl::StatusOr<std::unique_ptr<BackendState>> copy =
+          CopyIntoSpare(*session.device_state());
+      if (copy.ok() && *copy == nullptr && options_.max_device_chunk_snapshots > 0) {
+        if (ring.bytes() != bytes_before) Account(session);
+        return;  // every spare busy: due again at the next chunk end
+      }
+      if (copy.ok() && *copy != nullptr) {
+        host_copies_->Schedule(*std::move(copy), host);
         taken = true;
-      } else {
-        ReturnSpare(std::move(spare));
       }
     }
     if (!taken) {
