@@ -15,7 +15,7 @@ GenerateReactor::GenerateReactor(ServiceContext* context, grpc::CallbackServerCo
     : context_(context),
       call_(call),
       start_(absl::Now()),
-      writes_(this, {}, PostTo(context->start_writes_on_executor ? context->executor : nullptr)) {
+      writes_(this, {}, context->WriteStarter()) {
   context_->metrics->active_streams->Add(1);
   absl::StatusOr<std::string> user = context_->Authenticate(*call_);
   absl::Status valid = user.status();

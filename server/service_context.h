@@ -5,6 +5,7 @@
 #define HECATE_SERVER_SERVICE_CONTEXT_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -39,6 +40,10 @@ struct ServiceContext {
   // cores the forward pass is using (measured: served decode 0.65 -> 0.50 of
   // the engine on two cores).
   bool start_writes_on_executor = false;
+  // A reply queue's `start_elsewhere` as the flag above says (write_queue.h).
+  std::function<bool(std::function<void()>)> WriteStarter() const {
+    return PostTo(start_writes_on_executor ? executor : nullptr);
+  }
   v1::ModelInfo model_info;
   std::atomic<bool> draining{false};
   // Requests (unary calls and stream chunks) being worked on right now; the

@@ -32,7 +32,7 @@ StreamReactor::StreamReactor(ServiceContext* context, absl::StatusOr<std::string
               {.max_messages = static_cast<size_t>(context->limits.max_queued_replies_per_stream),
                .max_bytes =
                    static_cast<size_t>(context->limits.max_queued_reply_bytes_per_stream)},
-              PostTo(context->start_writes_on_executor ? context->executor : nullptr)) {
+              context->WriteStarter()) {
   context_->metrics->active_streams->Add(1);
   std::optional<grpc::Status> status;
   {
