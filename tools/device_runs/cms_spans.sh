@@ -7,11 +7,9 @@
 # (default 240) seconds are skipped and say so. A short table comes last.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
-OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
-S="$OUT/summary.txt"; : > "$S"
-{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; echo "commit $(head -1 "$HERE/COMMIT")"; date -u; } > "$OUT/device.txt" 2>&1
-note() { printf '%-28s %s\n' "$1" "$2" >> "$S"; }
+NOTE_WIDTH=28
+# shellcheck source=tools/device_runs/run_lib.sh
+source "$HERE/run_lib.sh"
 late() { (( SECONDS > ${DEADLINE_S:-240} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
 for t in cms_slow_test cuda_backend_test; do
   late "test $t" && continue

@@ -4,11 +4,8 @@
 # sanitize_parity.sh in this folder.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
-OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
-S="$OUT/summary.txt"; : > "$S"
-{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; echo "commit $(head -1 "$HERE/COMMIT")"; date -u; } > "$OUT/device.txt" 2>&1
-note() { printf '%-34s %s\n' "$1" "$2" >> "$S"; }
+# shellcheck source=tools/device_runs/run_lib.sh
+source "$HERE/run_lib.sh"
 : > "$OUT/tests.log"
 for t in "$HERE"/bin/*_test; do n=$(basename "$t")
   log=$(timeout 60 "$t" 2>&1); rc=$?

@@ -1,0 +1,10 @@
+# run_lib.sh: sourced by the device run scripts in this folder (bundled beside
+# them) after they set HERE to the bundle folder. Sets LD_LIBRARY_PATH for the
+# bundle's lib/, OUT (default $HERE/out), an empty summary $S, and
+# $OUT/device.txt (GPU, commit, date); note NAME TEXT adds a summary row,
+# its name padded to NOTE_WIDTH (default 34).
+export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
+OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
+S="$OUT/summary.txt"; : > "$S"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; echo "commit $(head -1 "$HERE/COMMIT")"; date -u; } > "$OUT/device.txt" 2>&1
+note() { printf "%-${NOTE_WIDTH:-34}s %s\n" "$1" "$2" >> "$S"; }
