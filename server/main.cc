@@ -136,6 +136,9 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
   if (choice == "cuda" || (choice == "auto" && CudaBackendAvailable())) {
     CudaBackendOptions options;
     options.tf32 = gemm == "tf32";
+    // A step without decode work may group the input slices of several
+    // sessions up to the step's token budget.
+    options.max_step_rows = std::max(absl::GetFlag(FLAGS_step_token_budget), 1);
     return MakeCudaBackend(std::move(model), options);
   }
   return MakeCpuBackend(std::move(model));

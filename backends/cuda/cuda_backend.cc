@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -161,19 +162,28 @@ class CudaBackend final : public Backend {
     }
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    std::vector<size_t> decode;
+    // Items by length; the same length runs in groups of one step each.
+    std::map<size_t, std::vector<size_t>> by_length;
     for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].tokens.size() == 1) {
-        decode.push_back(i);
-      } else {
+      const size_t length = items[i].tokens.size();
+      if (length >= 1 && length <= size_t(options_.max_step_tokens)) {
+        by_length[length].push_back(i);
+      } else {  // in steps of max_step_tokens
         HECATE_RETURN_IF_ERROR(ForwardLocked(*states[i], items[i].tokens, items[i].mode,
                                              items[i].logits, nullptr, nullptr));
       }
     }
-    for (size_t begin = 0; begin < decode.size(); begin += options_.max_batch) {
-      const size_t end = std::min(decode.size(), begin + size_t(options_.max_batch));
-      HECATE_RETURN_IF_ERROR(DecodeGroup(items, states, absl::MakeConstSpan(decode).subspan(
-                                                            begin, end - begin)));
+    for (const auto& [length, group] : by_length) {
+      const size_t most = static_cast<size_t>(engine_->MaxBatch(static_cast<int>(length)));
+      if (most == 0) {
+        return absl::InternalError(absl::StrCat("ForwardBatch: no step holds ", length,
+                                                " tokens of one session"));
+      }
+      for (size_t begin = 0; begin < group.size(); begin += most) {
+        const size_t end = std::min(group.size(), begin + most);
+        HECATE_RETURN_IF_ERROR(
+            StepGroup(items, states, absl::MakeConstSpan(group).subspan(begin, end - begin)));
+      }
     }
     return absl::OkStatus();
   }
@@ -246,31 +256,38 @@ class CudaBackend final : public Backend {
         });
   }
 
-  // One batched decode step for items[group[i]] (one token each).
-  absl::Status DecodeGroup(absl::Span<ForwardItem> items, const std::vector<CudaState*>& states,
-                           absl::Span<const size_t> group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // One step for items[group[i]], all of the same length: logits of every
+  // row when any item wants them all, else of each session's last row.
+  absl::Status StepGroup(absl::Span<ForwardItem> items, const std::vector<CudaState*>& states,
+                         absl::Span<const size_t> group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const int64_t vocab = model_->config().vocab_size;
+    const size_t length = items[group[0]].tokens.size();
     std::vector<float*> data;
     std::vector<uint64_t> pulses;
     std::vector<uint8_t> tokens;
-    bool any_logits = false;
+    LogitsMode rows = LogitsMode::kNone;
     for (size_t i : group) {
       data.push_back(states[i]->data());
       pulses.push_back(states[i]->pulse_id());
-      tokens.push_back(items[i].tokens[0]);
-      any_logits = any_logits || items[i].mode != LogitsMode::kNone;
+      tokens.insert(tokens.end(), items[i].tokens.begin(), items[i].tokens.end());
+      if (items[i].mode == LogitsMode::kAll) rows = LogitsMode::kAll;
+      if (items[i].mode == LogitsMode::kLast && rows == LogitsMode::kNone) {
+        rows = LogitsMode::kLast;
+      }
     }
-    batch_logits_.resize(any_logits ? group.size() * vocab : 0);
-    HECATE_RETURN_IF_ERROR(engine_->Step(data, pulses, tokens, 1,
-                                         any_logits ? LogitsMode::kLast : LogitsMode::kNone,
+    // Rows per session in batch_logits_.
+    const size_t per_session = rows == LogitsMode::kAll ? length : 1;
+    batch_logits_.resize(rows == LogitsMode::kNone ? 0 : group.size() * per_session * vocab);
+    HECATE_RETURN_IF_ERROR(engine_->Step(data, pulses, tokens, static_cast<int>(length), rows,
                                          batch_logits_.data()));
     for (size_t b = 0; b < group.size(); ++b) {
       ForwardItem& item = items[group[b]];
-      states[group[b]]->set_pulse(states[group[b]]->pulse_id() + 1);
-      if (item.mode != LogitsMode::kNone) {
-        item.logits->assign(batch_logits_.begin() + b * vocab,
-                            batch_logits_.begin() + (b + 1) * vocab);
-      }
+      states[group[b]]->set_pulse(states[group[b]]->pulse_id() + length);
+      if (item.mode == LogitsMode::kNone) continue;
+      const size_t first = b * per_session + (item.mode == LogitsMode::kAll ? 0 : per_session - 1);
+      const size_t count = item.mode == LogitsMode::kAll ? length : 1;
+      item.logits->assign(batch_logits_.begin() + first * vocab,
+                          batch_logits_.begin() + (first + count) * vocab);
     }
     return absl::OkStatus();
   }
@@ -311,10 +328,12 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   if (options.transfer_slice_bytes < 1) {
     return absl::InvalidArgumentError("MakeCudaBackend: transfer_slice_bytes must be >= 1");
   }
-  if (options.max_step_tokens < 1 || options.max_batch < 1) {
+  if (options.max_step_tokens < 1 || options.max_batch < 1 || options.max_prefill_batch < 1 ||
+      options.max_step_rows < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "MakeCudaBackend: max_step_tokens and max_batch must be >= 1, got ",
-        options.max_step_tokens, " and ", options.max_batch));
+        "MakeCudaBackend: max_step_tokens, max_batch, max_prefill_batch and max_step_rows must "
+        "be >= 1, got ", options.max_step_tokens, ", ", options.max_batch, ", ",
+        options.max_prefill_batch, " and ", options.max_step_rows));
   }
   const ModelConfig& c = model->config();
   const int d = c.head_dim();
@@ -336,7 +355,9 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   engine_options.max_step_tokens = options.max_step_tokens;
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;
-  engine_options.max_rows = std::max(options.max_step_tokens, options.max_batch);
+  engine_options.max_prefill_batch = options.max_prefill_batch;
+  engine_options.max_rows =
+      std::max({options.max_step_tokens, options.max_batch, options.max_step_rows});
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, engine_options));
   cudaStream_t transfer_stream = nullptr;

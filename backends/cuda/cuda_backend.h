@@ -7,8 +7,11 @@
 // single copies (the pulse id is kept on the host). Forward splits a chunk
 // into steps of at most `max_step_tokens` tokens and observes `cancel`
 // between steps; ForwardBatch advances all one-token items together as one
-// batched decode step (one GEMM per projection for all sessions) and the
-// others one by one. Calls are serialised on the backend's stream, except
+// batched decode step (one GEMM per projection for all sessions) and items
+// of equal length together too (several sessions' prefill slices in one
+// step: the sequential parts of a chunk, attention, the delta rule and the
+// slow levels, run side by side); only items longer than max_step_tokens
+// go alone. Calls are serialised on the backend's stream, except
 // Upload and Download, which run on a stream of their own beside a step in
 // flight (a state is its owner's alone, and every call has finished on the
 // device before it returns).
@@ -56,6 +59,12 @@ struct CudaBackendOptions {
   int max_step_tokens = 2048;
   // Sessions per batched decode step.
   int max_batch = 256;
+  // ForwardBatch groups items of equal length (prefill slices of several
+  // sessions) into one step of at most this many sessions and
+  // max(max_step_rows, max_step_tokens) tokens in all. Sizes the device
+  // scratch: about 60 KB a row for the base config.
+  int max_prefill_batch = 16;
+  int max_step_rows = 8192;
   // Tests: fill the device scratch with NaN before every step, so a stage
   // that reads something no stage wrote shows up as NaN in the results.
   bool poison_scratch = false;

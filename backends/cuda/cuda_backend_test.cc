@@ -6,6 +6,7 @@
 // fails (relative error is +inf for any non-finite value).
 #include "backends/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -246,6 +247,90 @@ TEST(CudaBackendBatchTest, PaddedBucketDecodeMatchesCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ASSERT_EQ(DecodeBucket(19, 32), 20);
   ExpectBatchedDecodeMatchesCpu("bucketed_decode", 20, 32);
+}
+
+// ForwardBatch groups items of equal length into one step (several
+// sessions' prefill side by side): each round, 8 sessions at different
+// pulse ids take chunks of 5 (four of them: a group of 3 and one of 1 at
+// max_prefill_batch 3), 40 (two: 96 rows hold no third), 1 and 70 (longer than a
+// step: alone, in two steps), lengths shuffled over sessions, logits modes
+// cycling; every item's logits and every final state equal the CPU's.
+void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config) {
+  const uint64_t seed = FreshSeed(name);
+  std::mt19937_64 rng(seed);
+  std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  CudaBackendOptions options;
+  options.poison_scratch = true;
+  options.max_step_tokens = 64;
+  options.max_step_rows = 96;
+  options.max_batch = 4;  // rows: max(64, 4, 96)
+  options.max_prefill_batch = 3;
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+
+  constexpr int kSessions = 8;
+  std::vector<std::unique_ptr<BackendState>> cpu_states, gpu_states;
+  for (int b = 0; b < kSessions; ++b) {
+    cpu_states.push_back(*cpu->NewState());
+    gpu_states.push_back(*(*cuda)->NewState());
+    const auto prefix = testing::RandomTokens(1 + 13 * b, seed + 10 + b);
+    ASSERT_TRUE(cpu->Forward(*cpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+    ASSERT_TRUE((*cuda)->Forward(*gpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+  }
+  const LogitsMode kModes[] = {LogitsMode::kLast, LogitsMode::kAll, LogitsMode::kNone};
+  double worst_logits = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::vector<size_t> lengths = {5, 5, 5, 5, 40, 40, 1, 70};
+    std::shuffle(lengths.begin(), lengths.end(), rng);
+    const auto tokens = testing::RandomTokens(kSessions * 70, seed + 100 + round);
+    std::vector<std::vector<float>> cpu_logits(kSessions), gpu_logits(kSessions);
+    std::vector<ForwardItem> items(kSessions);
+    for (int b = 0; b < kSessions; ++b) {
+      gpu_logits[b].assign(3, kNaN);
+      items[b].state = gpu_states[b].get();
+      items[b].tokens = absl::MakeConstSpan(tokens).subspan(70 * b, lengths[b]);
+      items[b].mode = kModes[(b + round) % 3];
+      items[b].logits = &gpu_logits[b];
+      ASSERT_TRUE(
+          cpu->Forward(*cpu_states[b], items[b].tokens, items[b].mode, &cpu_logits[b]).ok());
+    }
+    absl::Status s = (*cuda)->ForwardBatch(absl::MakeSpan(items));
+    ASSERT_TRUE(s.ok()) << s;
+    for (int b = 0; b < kSessions; ++b) {
+      EXPECT_EQ(gpu_states[b]->pulse_id(), cpu_states[b]->pulse_id()) << "session " << b;
+      if (items[b].mode == LogitsMode::kNone) continue;
+      ASSERT_EQ(gpu_logits[b].size(), cpu_logits[b].size()) << "session " << b;
+      const double err = RelErr(gpu_logits[b], cpu_logits[b]);
+      EXPECT_LT(err, 1e-4) << "round " << round << " session " << b << " length "
+                           << lengths[b];
+      worst_logits = std::max(worst_logits, err);
+    }
+  }
+  double worst_state = 0;
+  ModelState got(config), want(config);
+  for (int b = 0; b < kSessions; ++b) {
+    ASSERT_TRUE((*cuda)->Download(*gpu_states[b], got).ok());
+    ASSERT_TRUE(cpu->Download(*cpu_states[b], want).ok());
+    ASSERT_EQ(got.pulse_id(), want.pulse_id());
+    const double err = testing::RelativeError(got.data(), want.data());
+    EXPECT_LT(err, 1e-4) << "session " << b;
+    worst_state = std::max(worst_state, err);
+  }
+  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", name, worst_logits,
+              worst_state);
+}
+
+TEST(CudaBackendBatchTest, GroupedPrefillMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectGroupedForwardMatchesCpu("grouped_small", testing::SmallConfig());
+}
+
+// Head width 128: the chunked delta rule's scratch holds every grouped
+// session's chunks.
+TEST(CudaBackendBatchTest, GroupedPrefillWideHeadsMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectGroupedForwardMatchesCpu("grouped_wide", WideHeadsConfig());
 }
 
 TEST(DecodeBucketTest, ExactToSixteenThenEightBucketsPerDoubling) {

@@ -1,5 +1,6 @@
 #include "backends/cuda/forward_engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -9,6 +10,7 @@
 #include "kernels/fused/fused.h"
 #include "kernels/gdr_decode/gdr_decode.h"
 #include "kernels/gdr_prefill/gdr_prefill.h"
+#include "kernels/gdr_prefill/gdr_prefill_kernel.h"
 #include "kernels/swa_decode/swa_decode.h"
 #include "kernels/swa_prefill/swa_prefill.h"
 #include "runtime/model_state.h"
@@ -21,7 +23,7 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   HECATE_ASSIGN_OR_RETURN(DeviceWeights weights, DeviceWeights::Upload(*model));
   HECATE_ASSIGN_OR_RETURN(StepWorkspace ws,
                           StepWorkspace::Create(c, weights.proj_cols(), options.max_rows,
-                                                options.max_batch, options.max_step_tokens));
+                                                options.max_batch, options.max_prefill_batch));
   std::unique_ptr<ForwardEngine> engine(
       new ForwardEngine(std::move(model), options, std::move(weights), std::move(ws)));
 
@@ -364,6 +366,20 @@ absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitsMode
   return exec;
 }
 
+int ForwardEngine::MaxBatch(int tokens_per_session) const {
+  if (tokens_per_session < 1 || tokens_per_session > ws_.max_rows()) return 0;
+  if (tokens_per_session == 1) return ws_.max_batch();
+  const ModelConfig& c = model_->config();
+  int batch = std::min({ws_.max_batch(), options_.max_prefill_batch,
+                        ws_.max_rows() / tokens_per_session});
+  // Each session's chunks of the delta rule need their own scratch.
+  while (batch > 0 && GdrPrefillWorkspaceFloats(batch, c.n_heads, c.head_dim(),
+                                                tokens_per_session) > ws_.gdr_floats) {
+    --batch;
+  }
+  return batch;
+}
+
 absl::Status ForwardEngine::Step(absl::Span<float* const> states,
                                  absl::Span<const uint64_t> pulses,
                                  absl::Span<const uint8_t> tokens, int tokens_per_session,
@@ -381,6 +397,11 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
     return absl::InvalidArgumentError(absl::StrCat(
         "ForwardEngine::Step: need 1..", ws_.max_rows(), " rows and batch * tokens_per_session "
         "token bytes, got ", tokens.size(), " for ", batch, " x ", tokens_per_session));
+  }
+  if (batch > MaxBatch(tokens_per_session)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ForwardEngine::Step: at most ", MaxBatch(tokens_per_session),
+                     " sessions of ", tokens_per_session, " tokens per step, got ", batch));
   }
   if (logit_rows != LogitsMode::kNone && logits == nullptr) {
     return absl::InvalidArgumentError("ForwardEngine::Step: logits requested, no output");

@@ -40,6 +40,9 @@ struct ForwardEngineOptions {
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
   int max_step_tokens = 2048;     // tokens per step of a single session
+  // Sessions per step when each has several tokens (grouped prefill); sizes
+  // the delta rule's chunk scratch with max_rows.
+  int max_prefill_batch = 16;
   bool poison_scratch = false;    // tests: NaN-fill the scratch before each step
   // Decode steps (one token per session) are captured once per batch-size
   // bucket into a CUDA graph and replayed: the per-call table lives at fixed
@@ -77,6 +80,10 @@ class ForwardEngine {
   absl::Status Step(absl::Span<float* const> states, absl::Span<const uint64_t> pulses,
                     absl::Span<const uint8_t> tokens, int tokens_per_session, LogitsMode rows,
                     float* logits);
+
+  // The most sessions one Step may advance by `tokens_per_session` tokens
+  // each (0 when one session's tokens already exceed the scratch).
+  int MaxBatch(int tokens_per_session) const;
 
   // Benchmarks: with profiling on, steps run without graphs and record an
   // event after each stage; profile_ms() sums the stage times (ms) since

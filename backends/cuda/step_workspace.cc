@@ -1,5 +1,6 @@
 #include "backends/cuda/step_workspace.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -47,13 +48,15 @@ size_t TableBytes(int max_batch, int max_rows) {
 
 absl::StatusOr<StepWorkspace> StepWorkspace::Create(const ModelConfig& c, int proj_cols,
                                                     int max_rows, int max_batch,
-                                                    int max_step_tokens) {
+                                                    int max_prefill_batch) {
   StepWorkspace ws;
   ws.max_rows_ = max_rows;
   ws.max_batch_ = max_batch;
   const size_t rows = size_t(max_rows), dm = c.d_model;
   ws.plane_ = AlignUp(rows * dm);
-  ws.gdr_floats = GdrPrefillWorkspaceFloats(1, c.n_heads, c.head_dim(), max_step_tokens);
+  // Every session's last chunk may be partial: one more chunk per session.
+  ws.gdr_floats = GdrPrefillWorkspaceFloats(1, c.n_heads, c.head_dim(),
+                                            max_rows + kGdrChunk * std::max(max_prefill_batch, 1));
 
   // Carve every buffer from one allocation, each 256-byte aligned.
   std::vector<std::pair<float**, size_t>> parts = {

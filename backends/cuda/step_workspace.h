@@ -40,11 +40,11 @@ class PinnedBuffer {
 
 class StepWorkspace {
  public:
-  // `max_step_tokens`: the longest single-session chunk (sizes the
-  // level-1 prefill scratch).
+  // The level-1 prefill scratch holds the chunks of up to
+  // `max_prefill_batch` sessions whose tokens total at most `max_rows`.
   static absl::StatusOr<StepWorkspace> Create(const ModelConfig& config, int proj_cols,
                                               int max_rows, int max_batch,
-                                              int max_step_tokens);
+                                              int max_prefill_batch);
 
   int max_rows() const { return max_rows_; }
   int max_batch() const { return max_batch_; }
