@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,11 +12,38 @@
 #include "kernels/gdr_decode/gdr_decode.h"
 #include "kernels/gdr_prefill/gdr_prefill.h"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
+#include "kernels/gemv_decode/gemv_decode.h"
 #include "kernels/swa_decode/swa_decode.h"
 #include "kernels/swa_prefill/swa_prefill.h"
 #include "runtime/model_state.h"
 
 namespace hecate {
+namespace {
+
+// Steps of at most this many rows (decode) take kernels/gemv_decode's
+// GEMVs, with RMSNorm, the MAG gate, SwiGLU and the residuals fused in,
+// where the shape allows; more rows take cuBLAS and the separate stages.
+// HECATE_DECODE_GEMV_ROWS overrides it (0: never; benchmarks compare), and
+// HECATE_DECODE_PDL=0 launches those GEMVs without programmatic dependent
+// launch. Both are read once per process.
+int DecodeGemvRows() {
+  static const int rows = [] {
+    const char* env = std::getenv("HECATE_DECODE_GEMV_ROWS");
+    if (env == nullptr) return kGemvDecodeMaxRows;
+    return std::clamp(std::atoi(env), 0, kGemvDecodeMaxRows);
+  }();
+  return rows;
+}
+
+bool DecodePdl() {
+  static const bool pdl = [] {
+    const char* env = std::getenv("HECATE_DECODE_PDL");
+    return env == nullptr || std::atoi(env) != 0;
+  }();
+  return pdl;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
     std::shared_ptr<const Model> model, const ForwardEngineOptions& options) {
@@ -130,11 +158,42 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   float* const mk = mq + plane;
   float* const mv = mk + plane;
 
-  HECATE_RETURN_IF_ERROR(
-      RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
-  HECATE_RETURN_IF_ERROR(Mark("norm"));
-  HECATE_RETURN_IF_ERROR(Gemm(rows, pc, dm, ws_.u, dm, w.proj, pc, ws_.proj, pc, 0.0f));
-  HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+  // Few rows (decode): out (+)= prologue(in) @ W as one fused GEMV, where
+  // the shape allows (GemvDecodeSupports); else the stage and cuBLAS.
+  const bool few_rows = rows <= DecodeGemvRows();
+  auto gemv = [&](GemvPrologue prologue, int n, int k, const float* in, size_t in_stride,
+                  const float* weight, float* out, bool accumulate) {
+    GemvDecodeParams g;
+    g.rows = rows;
+    g.n = n;
+    g.k = k;
+    g.prologue = prologue;
+    g.x = in;
+    g.x_stride = in_stride;
+    g.w = weight;
+    g.ldw = n;
+    g.out = out;
+    g.out_stride = n;
+    g.accumulate = accumulate;
+    g.programmatic = DecodePdl();
+    return g;
+  };
+  auto fused = [&](int n, int k, const float* weight) {
+    return few_rows && GemvDecodeSupports(rows, n, k, weight, n);
+  };
+
+  if (fused(pc, dm, w.proj)) {
+    GemvDecodeParams g = gemv(GemvPrologue::kRmsNorm, pc, dm, ws_.x, dm, w.proj, ws_.proj, false);
+    g.gain = w.norm1;
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates"));
+  } else {
+    HECATE_RETURN_IF_ERROR(
+        RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("norm"));
+    HECATE_RETURN_IF_ERROR(Gemm(rows, pc, dm, ws_.u, dm, w.proj, pc, ws_.proj, pc, 0.0f));
+    HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+  }
 
   MixerPrepParams prep;
   prep.batch = batch;
@@ -284,18 +343,43 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : "cms rows"));
 
   // MAG, then h += (a * sigmoid(m)) @ Wo.
-  HECATE_RETURN_IF_ERROR(MagGate(
-      MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
-  HECATE_RETURN_IF_ERROR(Mark("mag"));
-  HECATE_RETURN_IF_ERROR(Gemm(rows, dm, dm, ws_.attn, dm, w.wo, dm, ws_.x, dm, 1.0f));
-  HECATE_RETURN_IF_ERROR(Mark("gemm wo"));
+  if (fused(dm, dm, w.wo)) {
+    GemvDecodeParams g = gemv(GemvPrologue::kMagGate, dm, dm, ws_.attn, dm, w.wo, ws_.x, true);
+    g.y = ws_.ys;
+    g.y_stride = dm;
+    g.y_plane = plane;
+    g.levels = levels;
+    g.scale = c.memory_scale();
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv mag+wo"));
+  } else {
+    HECATE_RETURN_IF_ERROR(MagGate(
+        MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("mag"));
+    HECATE_RETURN_IF_ERROR(Gemm(rows, dm, dm, ws_.attn, dm, w.wo, dm, ws_.x, dm, 1.0f));
+    HECATE_RETURN_IF_ERROR(Mark("gemm wo"));
+  }
 
   // SwiGLU MLP with the residual.
-  HECATE_RETURN_IF_ERROR(
-      RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm2, ws_.u}, stream_));
-  HECATE_RETURN_IF_ERROR(Mark("norm"));
-  HECATE_RETURN_IF_ERROR(Gemm(rows, 2 * f, dm, ws_.u, dm, w.w13, 2 * f, ws_.h13, 2 * f, 0.0f));
-  HECATE_RETURN_IF_ERROR(Mark("gemm w1|w3"));
+  if (fused(2 * f, dm, w.w13)) {
+    GemvDecodeParams g =
+        gemv(GemvPrologue::kRmsNorm, 2 * f, dm, ws_.x, dm, w.w13, ws_.h13, false);
+    g.gain = w.norm2;
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv norm+w1|w3"));
+  } else {
+    HECATE_RETURN_IF_ERROR(
+        RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm2, ws_.u}, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("norm"));
+    HECATE_RETURN_IF_ERROR(
+        Gemm(rows, 2 * f, dm, ws_.u, dm, w.w13, 2 * f, ws_.h13, 2 * f, 0.0f));
+    HECATE_RETURN_IF_ERROR(Mark("gemm w1|w3"));
+  }
+  if (fused(dm, f, w.w2)) {
+    GemvDecodeParams g = gemv(GemvPrologue::kSwiGlu, dm, f, ws_.h13, 2 * f, w.w2, ws_.x, true);
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    return Mark("gemv swiglu+w2");
+  }
   HECATE_RETURN_IF_ERROR(SwiGlu(SwiGluParams{rows, f, ws_.h13}, stream_));
   HECATE_RETURN_IF_ERROR(Mark("swiglu"));
   HECATE_RETURN_IF_ERROR(Gemm(rows, dm, f, ws_.h13, 2 * f, w.w2, dm, ws_.x, dm, 1.0f));

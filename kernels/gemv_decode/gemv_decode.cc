@@ -1,0 +1,100 @@
+#include "kernels/gemv_decode/gemv_decode.h"
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_check.h"
+#include "kernels/kernel_args.h"
+
+namespace hecate {
+namespace {
+
+absl::Status Invalid(const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("GemvDecode: ", what));
+}
+
+absl::Status Validate(const GemvDecodeParams& p) {
+  if (p.rows < 1 || p.rows > kGemvDecodeMaxRows) {
+    return Invalid(absl::StrCat("rows must be in [1, ", kGemvDecodeMaxRows, "], got ", p.rows));
+  }
+  if (p.n < 4 || p.n % 4 != 0) {
+    return Invalid(absl::StrCat("n must be a positive multiple of 4, got ", p.n));
+  }
+  if (p.k < 1 || GemvDecodeSliceBytes(p.rows, p.k) > kGemvDecodeMaxSliceBytes) {
+    return Invalid(absl::StrCat("k must be >= 1 with its slice of ", p.rows, " rows within ",
+                                kGemvDecodeMaxSliceBytes, " bytes of shared memory, got ", p.k));
+  }
+  if (p.ldw < size_t(p.n) || p.ldw % 4 != 0) {
+    return Invalid(absl::StrCat("ldw must be a multiple of 4 and >= n = ", p.n, ", got ", p.ldw));
+  }
+  const int prologue = static_cast<int>(p.prologue);
+  if (prologue < 0 || prologue > static_cast<int>(GemvPrologue::kSwiGlu)) {
+    return Invalid(absl::StrCat("unknown prologue ", prologue));
+  }
+  const bool swiglu = p.prologue == GemvPrologue::kSwiGlu;
+  const size_t x_width = swiglu ? 2 * size_t(p.k) : size_t(p.k);
+  if (p.x_stride < x_width) {
+    return Invalid(absl::StrCat("x_stride must be >= ", x_width, ", got ", p.x_stride));
+  }
+  if (p.out_stride < size_t(p.n)) {
+    return Invalid(absl::StrCat("out_stride must be >= n = ", p.n, ", got ", p.out_stride));
+  }
+  HECATE_RETURN_IF_ERROR(CheckKernelPointers(
+      "GemvDecode", {{p.x, "x"}, {p.w, "w", kFloat4Loads}, {p.out, "out"}}));
+  const size_t out_floats = StridedFloats(p.rows, p.out_stride, p.n);
+  const size_t x_floats = StridedFloats(p.rows, p.x_stride, x_width);
+  const size_t w_floats = StridedFloats(p.k, p.ldw, p.n);
+  if (p.prologue == GemvPrologue::kRmsNorm) {
+    HECATE_RETURN_IF_ERROR(CheckKernelPointers("GemvDecode", {{p.gain, "gain"}}));
+    HECATE_RETURN_IF_ERROR(CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}},
+                                          {{p.gain, size_t(p.k), "gain"}}));
+  }
+  if (p.prologue == GemvPrologue::kMagGate) {
+    HECATE_RETURN_IF_ERROR(CheckKernelPointers("GemvDecode", {{p.y, "y"}}));
+    if (p.levels < 1 || p.y_stride < size_t(p.k) ||
+        (p.levels > 1 && p.y_plane < StridedFloats(p.rows, p.y_stride, p.k))) {
+      return Invalid(absl::StrCat("MAG needs levels >= 1, y_stride >= k and planes that do not "
+                                  "overlap, got levels ",
+                                  p.levels, ", y_stride ", p.y_stride, ", y_plane ", p.y_plane));
+    }
+    const size_t y_floats =
+        size_t(p.levels - 1) * p.y_plane + StridedFloats(p.rows, p.y_stride, p.k);
+    HECATE_RETURN_IF_ERROR(
+        CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}}, {{p.y, y_floats, "y"}}));
+  }
+  return CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}},
+                        {{p.x, x_floats, "x"}, {p.w, w_floats, "w"}});
+}
+
+}  // namespace
+
+bool GemvDecodeSupports(int rows, int n, int k, const float* w, size_t ldw) {
+  return rows >= 1 && rows <= kGemvDecodeMaxRows && n >= 4 && n % 4 == 0 && k >= 1 &&
+         GemvDecodeSliceBytes(rows, k) <= kGemvDecodeMaxSliceBytes && ldw >= size_t(n) &&
+         ldw % 4 == 0 && w != nullptr && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+absl::Status GemvDecode(const GemvDecodeParams& params, cudaStream_t stream) {
+  HECATE_RETURN_IF_ERROR(Validate(params));
+  return CudaStatus(LaunchGemvDecodeKernel(params, stream), "GemvDecode launch");
+}
+
+double GemvDecodeMinBytes(const GemvDecodeParams& p) {
+  const double f = sizeof(float);
+  double bytes = double(p.k) * p.n * f;                                 // W
+  bytes += double(p.rows) * p.n * f * (p.accumulate ? 2 : 1);           // out
+  const double x = double(p.rows) * p.k * f;
+  switch (p.prologue) {
+    case GemvPrologue::kRmsNorm:
+      return bytes + x + p.k * f;
+    case GemvPrologue::kMagGate:
+      return bytes + x * (1 + p.levels);
+    case GemvPrologue::kSwiGlu:
+      return bytes + 2 * x;
+    default:
+      return bytes + x;
+  }
+}
+
+}  // namespace hecate

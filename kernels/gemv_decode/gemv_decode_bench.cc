@@ -1,0 +1,193 @@
+// Benchmark: the decode GEMV (gemv_decode.h) on the base config's four
+// projections (12 layers of weights, 764 MB, so every call streams its W
+// from HBM), rows 1, 2, 4, 8.
+//
+// Per row count, each timed as replays of one CUDA graph:
+//   - "chain": the 48 GEMVs of a decode step in layer order (qkv+gates with
+//     the RMSNorm prologue, Wo with MAG and the residual, W1|W3 with the
+//     RMSNorm prologue, W2 with SwiGLU and the residual), with PDL and
+//     without, against the floor weights / copy bandwidth;
+//   - "cublas": the same 48 products through cuBLAS (Sgemv for one row,
+//     Sgemm otherwise, as backends/cuda/forward_engine.cc calls them),
+//     without the four row-wise stages the chain has fused.
+// Then each projection alone (12 calls, PDL): µs per call and GB/s.
+#include <cublas_v2.h>
+
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/cuda_check.h"
+#include "kernels/device.h"
+#include "kernels/device_buffer.h"
+#include "kernels/gemv_decode/gemv_decode.h"
+#include "kernels/testing/bench_util.h"
+#include "runtime/model_config.h"
+
+namespace hecate {
+namespace {
+
+struct Projection {
+  const char* name;
+  int n, k;
+  GemvPrologue prologue;
+  bool accumulate;
+};
+
+absl::Status Run() {
+  HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
+  const double gbps = bench_device.copy.best();
+  HECATE_ASSIGN_OR_RETURN(const ModelConfig c, ModelConfig::Preset("base"));
+  const int dm = c.d_model, ff = c.d_ff, layers = c.n_layers, levels = c.levels();
+  const int pc = (6 * dm + 3 * levels * c.n_heads + 3) / 4 * 4;
+  const Projection projections[] = {
+      {"qkv+gates (norm)", pc, dm, GemvPrologue::kRmsNorm, false},
+      {"wo (MAG, +h)", dm, dm, GemvPrologue::kMagGate, true},
+      {"w1|w3 (norm)", 2 * ff, dm, GemvPrologue::kRmsNorm, false},
+      {"w2 (SwiGLU, +h)", dm, ff, GemvPrologue::kSwiGlu, true}};
+  std::mt19937_64 rng(20261203);
+  // Weights: [layer][projection], each its own buffer (256-byte aligned).
+  std::vector<DeviceBuffer<float>> weights;
+  double weight_bytes = 0;
+  for (int l = 0; l < layers; ++l) {
+    for (const Projection& p : projections) {
+      HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> w,
+                              DeviceBuffer<float>::Create(size_t(p.k) * p.n));
+      HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(w, 0.02f, rng));
+      weight_bytes += w.bytes();
+      weights.push_back(std::move(w));
+    }
+  }
+  constexpr int kMaxRows = 8;
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> h, DeviceBuffer<float>::Create(kMaxRows * dm));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> h0, DeviceBuffer<float>::Create(kMaxRows * dm));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> attn, DeviceBuffer<float>::Create(kMaxRows * dm));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> ys,
+                          DeviceBuffer<float>::Create(size_t(levels) * kMaxRows * dm));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> gain, DeviceBuffer<float>::Create(dm));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> proj, DeviceBuffer<float>::Create(kMaxRows * pc));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> h13,
+                          DeviceBuffer<float>::Create(size_t(kMaxRows) * 2 * ff));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(h0, 1.0f, rng));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(attn, 1.0f, rng));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(ys, 1.0f, rng));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(gain, 0.5f, 1.5f, rng));
+  HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(h13, 1.0f, rng));
+
+  auto params = [&](int rows, int l, int i, bool pdl) {
+    const Projection& p = projections[i];
+    GemvDecodeParams g;
+    g.rows = rows;
+    g.n = p.n;
+    g.k = p.k;
+    g.prologue = p.prologue;
+    g.w = weights[l * 4 + i].data();
+    g.ldw = p.n;
+    g.accumulate = p.accumulate;
+    g.programmatic = pdl;
+    g.gain = gain.data();
+    g.y = ys.data();
+    g.y_stride = dm;
+    g.y_plane = size_t(kMaxRows) * dm;
+    g.levels = levels;
+    g.scale = c.memory_scale();
+    switch (i) {
+      case 0:
+      case 2:
+        g.x = h.data();
+        g.x_stride = dm;
+        g.out = i == 0 ? proj.data() : h13.data();
+        g.out_stride = p.n;
+        break;
+      case 1:
+        g.x = attn.data();
+        g.x_stride = dm;
+        g.out = h.data();
+        g.out_stride = dm;
+        break;
+      default:
+        g.x = h13.data();
+        g.x_stride = 2 * ff;
+        g.out = h.data();
+        g.out_stride = dm;
+    }
+    return g;
+  };
+
+  cublasHandle_t cublas = nullptr;
+  if (cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) return absl::InternalError("cublasCreate");
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> cublas_ws, DeviceBuffer<char>::Create(32 << 20));
+  cublasSetWorkspace(cublas, cublas_ws.data(), cublas_ws.bytes());
+  cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH);
+
+  const double floor_us = weight_bytes / (gbps * 1e9) * 1e6;
+  std::printf("weights %.1f MB over %d layers; floor %.1f us per step at %.0f GB/s\n",
+              weight_bytes / 1e6, layers, floor_us, gbps);
+  std::printf("\n%-6s %14s %14s %14s %12s\n", "rows", "chain pdl us", "chain us",
+              "cublas us", "pdl x floor");
+  for (const int rows : {1, 2, 4, 8}) {
+    auto chain = [&](bool pdl) {
+      return [&, pdl](cudaStream_t stream) -> absl::Status {
+        HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h.data(), h0.data(), h.bytes(),
+                                                    cudaMemcpyDeviceToDevice, stream));
+        for (int l = 0; l < layers; ++l) {
+          for (int i = 0; i < 4; ++i) {
+            HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, pdl), stream));
+          }
+        }
+        return absl::OkStatus();
+      };
+    };
+    auto cublas_chain = [&](cudaStream_t stream) -> absl::Status {
+      cublasSetStream(cublas, stream);
+      const float one = 1.0f;
+      for (int l = 0; l < layers; ++l) {
+        for (int i = 0; i < 4; ++i) {
+          const GemvDecodeParams g = params(rows, l, i, false);
+          const float beta = g.accumulate ? 1.0f : 0.0f;
+          cublasStatus_t s;
+          if (rows == 1) {
+            s = cublasSgemv(cublas, CUBLAS_OP_N, g.n, g.k, &one, g.w, g.ldw, g.x, 1, &beta,
+                            g.out, 1);
+          } else {
+            s = cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.n, rows, g.k, &one, g.w,
+                            g.ldw, g.x, g.x_stride, &beta, g.out, g.out_stride);
+          }
+          if (s != CUBLAS_STATUS_SUCCESS) return absl::InternalError("cuBLAS call failed");
+        }
+      }
+      return absl::OkStatus();
+    };
+    HECATE_ASSIGN_OR_RETURN(double pdl_us, testing::TimeGraphMicrosPerCall(chain(true), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double plain_us, testing::TimeGraphMicrosPerCall(chain(false), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double cublas_us, testing::TimeGraphMicrosPerCall(cublas_chain, 1, 30));
+    std::printf("%-6d %14.1f %14.1f %14.1f %12.2f\n", rows, pdl_us, plain_us, cublas_us,
+                pdl_us / floor_us);
+  }
+
+  std::printf("\n%-18s %5s %10s %10s %8s\n", "projection (PDL)", "rows", "us/call", "GB/s",
+              "% copy");
+  for (int i = 0; i < 4; ++i) {
+    for (const int rows : {1, 8}) {
+      auto one = [&](cudaStream_t stream) -> absl::Status {
+        for (int l = 0; l < layers; ++l) {
+          HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, true), stream));
+        }
+        return absl::OkStatus();
+      };
+      HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(one, layers, 30));
+      const double bytes = GemvDecodeMinBytes(params(rows, 0, i, true));
+      const double achieved = bytes / (us * 1e-6) / 1e9;
+      std::printf("%-18s %5d %10.2f %10.0f %7.1f%%\n", projections[i].name, rows, us, achieved,
+                  100.0 * achieved / gbps);
+    }
+  }
+  cublasDestroy(cublas);
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace hecate
+
+int main() { return hecate::testing::BenchMain("gemv_decode_bench", hecate::Run); }

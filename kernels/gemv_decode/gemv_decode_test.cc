@@ -1,0 +1,402 @@
+// Parity of the decode GEMV (gemv_decode.h) with docs/MODEL.md computed in
+// double, on fresh random inputs (seed printed; HECATE_TEST_SEED replays):
+// every prologue at awkward shapes and the base config's, rows 1..8, with
+// and without the residual and PDL; outputs NaN-poisoned and the columns
+// past n kept bit-identical; the same bits on a second run; a chain of
+// dependent calls under PDL, eagerly and replayed from a CUDA graph (the
+// engine's decode graphs), against the chained reference; and validation.
+#include "kernels/gemv_decode/gemv_decode.h"
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kernels/device_buffer.h"
+#include "kernels/testing/cuda_test_util.h"
+#include "kernels/testing/parity_util.h"
+
+namespace hecate {
+namespace {
+
+using testing::BitwiseEqual;
+using testing::NormwiseNear;
+using testing::Poisoned;
+using testing::ToDevice;
+using testing::ToHost;
+
+constexpr double kTolerance = 1e-5;  // fp32 products; MODEL.md allows 1e-4
+
+const char* Name(GemvPrologue p) {
+  switch (p) {
+    case GemvPrologue::kRmsNorm:
+      return "rmsnorm";
+    case GemvPrologue::kMagGate:
+      return "mag";
+    case GemvPrologue::kSwiGlu:
+      return "swiglu";
+    default:
+      return "none";
+  }
+}
+
+// Host inputs of one call, and the layout they sit in.
+struct Problem {
+  int rows = 0, n = 0, k = 0, levels = 4;
+  size_t ldw = 0, x_stride = 0, out_stride = 0, y_stride = 0, y_plane = 0;
+  float scale = 0.5f;
+  GemvPrologue prologue = GemvPrologue::kNone;
+  std::vector<float> x, gain, y, w, out0;
+};
+
+Problem MakeProblem(std::mt19937_64& rng, GemvPrologue prologue, int rows, int n, int k,
+                    size_t ldw_pad, size_t x_pad, size_t out_pad) {
+  Problem p;
+  p.rows = rows;
+  p.n = n;
+  p.k = k;
+  p.prologue = prologue;
+  p.ldw = n + ldw_pad;
+  p.x_stride = (prologue == GemvPrologue::kSwiGlu ? 2 * k : k) + x_pad;
+  p.out_stride = n + out_pad;
+  p.y_stride = k + 3;
+  p.y_plane = rows * p.y_stride + 5;
+  p.x = testing::RandomNormal(rng, rows * p.x_stride, 1.0f);
+  p.gain = testing::RandomUniform(rng, k, 0.5f, 1.5f);
+  p.y = testing::RandomNormal(rng, p.levels * p.y_plane, 1.0f);
+  p.w = testing::RandomNormal(rng, size_t(k) * p.ldw, float(1.0 / std::sqrt(double(k))));
+  p.out0 = testing::RandomNormal(rng, rows * p.out_stride, 1.0f);
+  return p;
+}
+
+// The prologue's output row r, in double (docs/MODEL.md section 2).
+std::vector<double> ReferenceInput(const Problem& p, int r) {
+  std::vector<double> in(p.k);
+  const float* x = p.x.data() + r * p.x_stride;
+  double sum = 0;
+  for (int i = 0; i < p.k; ++i) sum += double(x[i]) * x[i];
+  const double norm = 1.0 / std::sqrt(sum / p.k + 1e-6);
+  for (int i = 0; i < p.k; ++i) {
+    switch (p.prologue) {
+      case GemvPrologue::kRmsNorm:
+        in[i] = x[i] * norm * p.gain[i];
+        break;
+      case GemvPrologue::kMagGate: {
+        double m = 0;
+        for (int j = 0; j < p.levels; ++j) m += p.scale * p.y[j * p.y_plane + r * p.y_stride + i];
+        in[i] = x[i] / (1.0 + std::exp(-m));
+        break;
+      }
+      case GemvPrologue::kSwiGlu:
+        in[i] = x[i] / (1.0 + std::exp(-double(x[i]))) * x[p.k + i];
+        break;
+      default:
+        in[i] = x[i];
+    }
+  }
+  return in;
+}
+
+// out[r, c] for c < n, compact [rows, n].
+std::vector<double> Reference(const Problem& p, bool accumulate) {
+  std::vector<double> out(size_t(p.rows) * p.n);
+  for (int r = 0; r < p.rows; ++r) {
+    const std::vector<double> in = ReferenceInput(p, r);
+    for (int c = 0; c < p.n; ++c) {
+      double s = accumulate ? p.out0[r * p.out_stride + c] : 0.0;
+      for (int i = 0; i < p.k; ++i) s += in[i] * p.w[size_t(i) * p.ldw + c];
+      out[size_t(r) * p.n + c] = s;
+    }
+  }
+  return out;
+}
+
+struct DeviceProblem {
+  DeviceBuffer<float> x, gain, y, w;
+};
+
+DeviceProblem Upload(const Problem& p) {
+  return DeviceProblem{ToDevice(p.x), ToDevice(p.gain), ToDevice(p.y), ToDevice(p.w)};
+}
+
+GemvDecodeParams Params(const Problem& p, DeviceProblem& d, float* out, bool accumulate,
+                        bool programmatic) {
+  GemvDecodeParams g;
+  g.rows = p.rows;
+  g.n = p.n;
+  g.k = p.k;
+  g.prologue = p.prologue;
+  g.x = d.x.data();
+  g.x_stride = p.x_stride;
+  g.gain = d.gain.data();
+  g.y = d.y.data();
+  g.y_stride = p.y_stride;
+  g.y_plane = p.y_plane;
+  g.levels = p.levels;
+  g.scale = p.scale;
+  g.w = d.w.data();
+  g.ldw = p.ldw;
+  g.out = out;
+  g.out_stride = p.out_stride;
+  g.accumulate = accumulate;
+  g.programmatic = programmatic;
+  return g;
+}
+
+struct Shape {
+  int rows, n, k;
+  size_t ldw_pad, x_pad, out_pad;
+};
+
+// Base projections (qkv+gates 1024 -> 6240, W2 2752 -> 1024), the small
+// config's width, slices shorter than a block's K lanes, K = 1, padded
+// strides everywhere.
+const Shape kShapes[] = {{1, 6240, 1024, 0, 0, 0}, {8, 1024, 2752, 0, 0, 0},
+                         {3, 20, 37, 4, 1, 3},     {5, 36, 200, 8, 10, 4},
+                         {2, 4, 1, 0, 0, 1},       {7, 1564, 999, 4, 3, 5},
+                         {4, 72, 72, 0, 0, 0},     {6, 2752, 1024, 12, 0, 9}};
+
+class GemvDecodeParityTest : public ::testing::TestWithParam<GemvPrologue> {};
+
+TEST_P(GemvDecodeParityTest, MatchesDoubleReference) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  std::mt19937_64 rng = testing::FreshRng("GemvDecodeParityTest");
+  int index = 0;
+  for (const Shape& s : kShapes) {
+    const bool accumulate = index % 2 == 1, programmatic = index % 3 != 2;
+    ++index;
+    const Problem p = MakeProblem(rng, GetParam(), s.rows, s.n, s.k, s.ldw_pad, s.x_pad, s.out_pad);
+    const std::string what = absl::StrCat(Name(p.prologue), " rows ", s.rows, " n ", s.n, " k ",
+                                          s.k, accumulate ? " +=" : " =",
+                                          programmatic ? " pdl" : "");
+    DeviceProblem d = Upload(p);
+    DeviceBuffer<float> out = accumulate ? ToDevice(p.out0) : Poisoned(p.out0.size());
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    ASSERT_TRUE(GemvDecodeSupports(p.rows, p.n, p.k, d.w.data(), p.ldw)) << what;
+    const GemvDecodeParams g = Params(p, d, out.data(), accumulate, programmatic);
+    ASSERT_TRUE(GemvDecode(g, nullptr).ok()) << what;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
+    const std::vector<float> got = ToHost(out);
+    std::vector<float> compact, beyond, beyond_want;
+    const std::vector<float> poison(1, testing::PoisonValue());
+    for (int r = 0; r < p.rows; ++r) {
+      for (size_t c = 0; c < p.out_stride; ++c) {
+        const float v = got[r * p.out_stride + c];
+        if (c < size_t(p.n)) {
+          compact.push_back(v);
+        } else {
+          beyond.push_back(v);
+          beyond_want.push_back(accumulate ? p.out0[r * p.out_stride + c] : poison[0]);
+        }
+      }
+    }
+    EXPECT_TRUE(NormwiseNear(what, compact, Reference(p, accumulate), kTolerance));
+    EXPECT_TRUE(BitwiseEqual(what + " columns past n", beyond, beyond_want));
+    if (!accumulate) {  // the same bits again
+      ASSERT_TRUE(GemvDecode(g, nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_TRUE(BitwiseEqual(what + " second run", ToHost(out), got));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Prologues, GemvDecodeParityTest,
+                         ::testing::Values(GemvPrologue::kNone, GemvPrologue::kRmsNorm,
+                                           GemvPrologue::kMagGate, GemvPrologue::kSwiGlu),
+                         [](const ::testing::TestParamInfo<GemvPrologue>& info) {
+                           return std::string(Name(info.param));
+                         });
+
+// Three blocks of h += (a * sigmoid(m)) Wo; h += SwiGLU(rmsnorm(h) W13) W2,
+// every call a programmatic dependent of the one before: a call that read
+// its input before the previous one finished would miss that update.
+struct Chain {
+  int rows, dm, ff, layers = 3;
+  std::vector<float> h0, a, y, gain, wo, w13, w2;
+};
+
+std::vector<double> ChainReference(const Chain& c) {
+  std::vector<double> h(c.h0.begin(), c.h0.end());
+  const int levels = 2;
+  for (int l = 0; l < c.layers; ++l) {
+    for (int r = 0; r < c.rows; ++r) {
+      double* hr = h.data() + size_t(r) * c.dm;
+      std::vector<double> gated(c.dm);
+      for (int i = 0; i < c.dm; ++i) {
+        double m = 0;
+        for (int j = 0; j < levels; ++j) m += c.y[(j * c.rows + r) * c.dm + i];
+        gated[i] = c.a[r * c.dm + i] / (1.0 + std::exp(-m));
+      }
+      const float* wo = c.wo.data() + size_t(l) * c.dm * c.dm;
+      for (int o = 0; o < c.dm; ++o) {
+        double s = 0;
+        for (int i = 0; i < c.dm; ++i) s += gated[i] * wo[size_t(i) * c.dm + o];
+        hr[o] += s;
+      }
+      double sum = 0;
+      for (int i = 0; i < c.dm; ++i) sum += hr[i] * hr[i];
+      const double norm = 1.0 / std::sqrt(sum / c.dm + 1e-6);
+      std::vector<double> u(c.dm), act(c.ff);
+      for (int i = 0; i < c.dm; ++i) u[i] = hr[i] * norm * c.gain[i];
+      const float* w13 = c.w13.data() + size_t(l) * c.dm * 2 * c.ff;
+      for (int f = 0; f < c.ff; ++f) {
+        double g = 0, up = 0;
+        for (int i = 0; i < c.dm; ++i) {
+          g += u[i] * w13[size_t(i) * 2 * c.ff + f];
+          up += u[i] * w13[size_t(i) * 2 * c.ff + c.ff + f];
+        }
+        act[f] = g / (1.0 + std::exp(-g)) * up;
+      }
+      const float* w2 = c.w2.data() + size_t(l) * c.ff * c.dm;
+      for (int o = 0; o < c.dm; ++o) {
+        double s = 0;
+        for (int f = 0; f < c.ff; ++f) s += act[f] * w2[size_t(f) * c.dm + o];
+        hr[o] += s;
+      }
+    }
+  }
+  return h;
+}
+
+void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h0,
+                  DeviceBuffer<float>& h13, DeviceBuffer<float>& a, DeviceBuffer<float>& y,
+                  DeviceBuffer<float>& gain, DeviceBuffer<float>& wo, DeviceBuffer<float>& w13,
+                  DeviceBuffer<float>& w2, cudaStream_t stream) {
+  ASSERT_EQ(cudaMemcpyAsync(h.data(), h0.data(), h.bytes(), cudaMemcpyDeviceToDevice, stream),
+            cudaSuccess);
+  for (int l = 0; l < c.layers; ++l) {
+    GemvDecodeParams g;
+    g.rows = c.rows;
+    g.programmatic = true;
+    g.n = c.dm;
+    g.k = c.dm;
+    g.prologue = GemvPrologue::kMagGate;
+    g.x = a.data();
+    g.x_stride = c.dm;
+    g.y = y.data();
+    g.y_stride = c.dm;
+    g.y_plane = size_t(c.rows) * c.dm;
+    g.levels = 2;
+    g.scale = 1.0f;
+    g.w = wo.data() + size_t(l) * c.dm * c.dm;
+    g.ldw = c.dm;
+    g.out = h.data();
+    g.out_stride = c.dm;
+    g.accumulate = true;
+    ASSERT_TRUE(GemvDecode(g, stream).ok());
+    g.prologue = GemvPrologue::kRmsNorm;
+    g.n = 2 * c.ff;
+    g.x = h.data();
+    g.gain = gain.data();
+    g.w = w13.data() + size_t(l) * c.dm * 2 * c.ff;
+    g.ldw = 2 * c.ff;
+    g.out = h13.data();
+    g.out_stride = 2 * c.ff;
+    g.accumulate = false;
+    ASSERT_TRUE(GemvDecode(g, stream).ok());
+    g.prologue = GemvPrologue::kSwiGlu;
+    g.n = c.dm;
+    g.k = c.ff;
+    g.x = h13.data();
+    g.x_stride = 2 * c.ff;
+    g.w = w2.data() + size_t(l) * c.ff * c.dm;
+    g.ldw = c.dm;
+    g.out = h.data();
+    g.out_stride = c.dm;
+    g.accumulate = true;
+    ASSERT_TRUE(GemvDecode(g, stream).ok());
+  }
+}
+
+TEST(GemvDecodeChainTest, DependentCallsUnderPdlEagerAndInAGraph) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  std::mt19937_64 rng = testing::FreshRng("GemvDecodeChainTest");
+  for (const int rows : {1, 4}) {
+    Chain c;
+    c.rows = rows;
+    c.dm = 1024;
+    c.ff = 2752;
+    c.h0 = testing::RandomNormal(rng, size_t(rows) * c.dm, 1.0f);
+    c.a = testing::RandomNormal(rng, size_t(rows) * c.dm, 1.0f);
+    c.y = testing::RandomNormal(rng, size_t(2) * rows * c.dm, 1.0f);
+    c.gain = testing::RandomUniform(rng, c.dm, 0.5f, 1.5f);
+    c.wo = testing::RandomNormal(rng, size_t(c.layers) * c.dm * c.dm, 0.02f);
+    c.w13 = testing::RandomNormal(rng, size_t(c.layers) * c.dm * 2 * c.ff, 0.02f);
+    c.w2 = testing::RandomNormal(rng, size_t(c.layers) * c.ff * c.dm, 0.02f);
+    DeviceBuffer<float> h = Poisoned(c.h0.size()), h0 = ToDevice(c.h0),
+                        h13 = Poisoned(size_t(rows) * 2 * c.ff), a = ToDevice(c.a),
+                        y = ToDevice(c.y), gain = ToDevice(c.gain), wo = ToDevice(c.wo),
+                        w13 = ToDevice(c.w13), w2 = ToDevice(c.w2);
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    const std::vector<double> want = ChainReference(c);
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    EnqueueChain(c, h, h0, h13, a, y, gain, wo, w13, w2, stream);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    const std::vector<float> eager = ToHost(h);
+    EXPECT_TRUE(NormwiseNear(absl::StrCat("chain rows ", rows, " eager"), eager, want,
+                             kTolerance));
+
+    ASSERT_EQ(h.Fill(0xFF).ok(), true);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EnqueueChain(c, h, h0, h13, a, y, gain, wo, w13, w2, stream);
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    for (int replay = 0; replay < 3; ++replay) {
+      ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      EXPECT_TRUE(BitwiseEqual(absl::StrCat("chain rows ", rows, " graph replay ", replay),
+                               ToHost(h), eager));
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+  }
+}
+
+TEST(GemvDecodeValidationTest, RejectsBadCallsBeforeLaunching) {
+  // Fake, aligned, distinct addresses: nothing is launched for these.
+  alignas(16) static float x[64], w[64], out[64];
+  GemvDecodeParams good;
+  good.rows = 1;
+  good.n = 4;
+  good.k = 4;
+  good.x = x;
+  good.x_stride = 4;
+  good.w = w;
+  good.ldw = 4;
+  good.out = out;
+  good.out_stride = 4;
+  auto bad = [&](auto change) {
+    GemvDecodeParams p = good;
+    change(p);
+    return GemvDecode(p, nullptr).code() == absl::StatusCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.rows = 0; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.rows = kGemvDecodeMaxRows + 1; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.n = 6; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.k = 0; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.k = 1 << 20; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.ldw = 2; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.ldw = 6; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.x = nullptr; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.w = w + 1; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.out_stride = 3; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.out = x + 2; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.prologue = GemvPrologue::kRmsNorm; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) { p.prologue = GemvPrologue::kMagGate; }));
+  EXPECT_TRUE(bad([](GemvDecodeParams& p) {
+    p.prologue = GemvPrologue::kSwiGlu;  // needs 2k floats per row
+  }));
+  EXPECT_FALSE(GemvDecodeSupports(1, 4, 4, w + 1, 4));
+  EXPECT_FALSE(GemvDecodeSupports(9, 4, 4, w, 4));
+  EXPECT_TRUE(GemvDecodeSupports(8, 6240, 1024, w, 6240));
+}
+
+}  // namespace
+}  // namespace hecate
