@@ -43,6 +43,16 @@ bool DecodePdl() {
   return pdl;
 }
 
+// Whether decode steps of few rows run attention, the delta rule and the
+// slow levels side by side (HECATE_DECODE_BRANCHES=0: one after another).
+bool DecodeBranches() {
+  static const bool branches = [] {
+    const char* env = std::getenv("HECATE_DECODE_BRANCHES");
+    return env == nullptr || std::atoi(env) != 0;
+  }();
+  return branches;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
@@ -122,6 +132,12 @@ ForwardEngine::ForwardEngine(std::shared_ptr<const Model> model,
 }
 
 ForwardEngine::~ForwardEngine() {
+  for (cudaEvent_t e : branch_events_) {
+    if (e != nullptr) cudaEventDestroy(e);
+  }
+  for (cudaStream_t s : branch_streams_) {
+    if (s != nullptr) cudaStreamDestroy(s);
+  }
   for (auto& [key, exec] : decode_graphs_) cudaGraphExecDestroy(exec);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
   if (cublas_ != nullptr) cublasDestroy(cublas_);
@@ -215,6 +231,21 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
   HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
 
+  // A decode step of few rows runs attention and the delta rule on their
+  // own streams beside the slow levels (three independent latency-bound
+  // kernels with disjoint outputs), joined again before the Wo product.
+  const bool branches = few_rows && tokens == 1 && !profiling_ &&
+                        branch_streams_[0] != nullptr && DecodeBranches();
+  cudaStream_t attention_stream = stream_, delta_stream = stream_;
+  if (branches) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[0], stream_));
+    for (cudaStream_t s : branch_streams_) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(s, branch_events_[0], 0));
+    }
+    attention_stream = branch_streams_[0];
+    delta_stream = branch_streams_[1];
+  }
+
   // Sliding-window attention (the ring is updated inside).
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
   if (tokens == 1) {
@@ -233,7 +264,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     p.out = ws_.attn;
     p.scale = scale;
     p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
-    HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
+    HECATE_RETURN_IF_ERROR(SwaDecode(p, attention_stream));
   } else {
     SwaPrefillParams p;
     p.batch = batch;
@@ -276,7 +307,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
       p.alpha = ws_.alpha1;
       p.theta = ws_.theta1;
       p.y = y;
-      HECATE_RETURN_IF_ERROR(GdrDecode(p, stream_));
+      HECATE_RETURN_IF_ERROR(GdrDecode(p, delta_stream));
     } else {
       GdrPrefillParams p;
       p.batch = batch;
@@ -341,6 +372,12 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   const bool spans =  // as CmsSlow picks
       options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
   HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : "cms rows"));
+  if (branches) {
+    for (int i = 0; i < 2; ++i) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[1 + i], branch_streams_[i]));
+      HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, branch_events_[1 + i], 0));
+    }
+  }
 
   // MAG, then h += (a * sigmoid(m)) @ Wo.
   if (fused(dm, dm, w.wo)) {
@@ -350,6 +387,8 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     g.y_plane = plane;
     g.levels = levels;
     g.scale = c.memory_scale();
+    // After a join the previous kernel in stream_ is not its only input.
+    g.programmatic = g.programmatic && !branches;
     HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
     HECATE_RETURN_IF_ERROR(Mark("gemv mag+wo"));
   } else {
@@ -428,9 +467,21 @@ absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitsMode logit_rows
   return Mark("logits");
 }
 
+absl::Status ForwardEngine::CreateBranches() {
+  if (branch_streams_[0] != nullptr) return absl::OkStatus();
+  for (cudaEvent_t& e : branch_events_) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  for (cudaStream_t& s : branch_streams_) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitsMode logit_rows) {
   const std::pair<int, int> key(batch, static_cast<int>(logit_rows));
   if (auto it = decode_graphs_.find(key); it != decode_graphs_.end()) return it->second;
+  HECATE_RETURN_IF_ERROR(CreateBranches());  // streams cannot be made while capturing
   HECATE_CUDA_RETURN_IF_ERROR(
       cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   const absl::Status enqueued = Enqueue(batch, 1, logit_rows);

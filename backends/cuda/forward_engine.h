@@ -110,6 +110,9 @@ class ForwardEngine {
   absl::Status Layer(int layer, int batch, int tokens);
   // The replayable decode graph for `batch` sessions (built on first use).
   absl::StatusOr<cudaGraphExec_t> DecodeGraph(int batch, LogitsMode rows);
+  // The streams and events of Layer's decode branches (attention and the
+  // delta rule beside the slow levels); made before the first decode graph.
+  absl::Status CreateBranches();
   // Records the end of stage `name` when profiling.
   absl::Status Mark(const char* name);
   // Row-major C[rows, n] = A[rows, k] @ B[k, n] + beta * C.
@@ -131,6 +134,8 @@ class ForwardEngine {
   // (garbage: rows never mix, and their logits are not copied out).
   DeviceBuffer<float> padding_state_;
   std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
+  cudaStream_t branch_streams_[2] = {nullptr, nullptr};
+  cudaEvent_t branch_events_[3] = {nullptr, nullptr, nullptr};  // fork, two joins
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;
   std::vector<const char*> marks_;
