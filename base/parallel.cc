@@ -1,6 +1,7 @@
 #include "base/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -75,6 +76,15 @@ class Pool {
   bool stop_ = false;
 };
 
+std::atomic<bool> run_inline{false};
+
+// Set while this thread runs a chunk of a ParallelFor that already has a
+// chunk for every thread: a ParallelFor inside it runs inline. Splitting
+// again would only queue tasks no idle thread is left to take (a batch of
+// 64 sessions issued ~40 k pushes and futex wakes a step), and on a loaded
+// machine each wake is a chance to be preempted mid-barrier.
+thread_local bool inside_saturated_chunk = false;
+
 Pool& GlobalPool() {
   static Pool* pool = new Pool();  // never destroyed: workers may outlive main's statics
   return *pool;
@@ -84,12 +94,18 @@ Pool& GlobalPool() {
 
 int PoolThreads() { return GlobalPool().threads(); }
 
+void RunParallelForInline() { run_inline.store(true); }
+
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   const int64_t chunks = std::min(kMaxChunks, (n + grain - 1) / grain);
+  if (chunks <= 1 || run_inline.load(std::memory_order_relaxed) || inside_saturated_chunk) {
+    fn(0, n);
+    return;
+  }
   Pool& pool = GlobalPool();
-  if (chunks <= 1 || pool.threads() == 0) {
+  if (pool.threads() == 0) {
     fn(0, n);
     return;
   }
@@ -103,9 +119,13 @@ void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int
     std::condition_variable done;
   } shared;
   shared.remaining = chunks;
+  const bool saturated = chunks > pool.threads();
   auto run = [&](int64_t c) {
     const int64_t begin = c * step, end = std::min(n, begin + step);
+    const bool outer = inside_saturated_chunk;
+    inside_saturated_chunk = outer || saturated;
     if (begin < end) fn(begin, end);
+    inside_saturated_chunk = outer;
     std::lock_guard<std::mutex> lock(shared.mu);
     if (--shared.remaining == 0) shared.done.notify_all();
   };

@@ -12,11 +12,19 @@
 
 namespace hecate {
 
-// Runs fn(begin, end) over chunks of at least `grain` indices.
+// Runs fn(begin, end) over chunks of at least `grain` indices. A
+// ParallelFor called from inside a chunk of one that has at least as many
+// chunks as threads runs inline on its caller (the same results: the split
+// never changes what an index computes).
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Threads the pool uses besides the caller (hardware threads - 1).
 int PoolThreads();
+
+// From now on every ParallelFor runs fn(0, n) on its caller's thread, as it
+// does without pool threads (the same results, bit for bit). For harnesses
+// that run everything on one thread (server/fuzz/stream_harness.h).
+void RunParallelForInline();
 
 }  // namespace hecate
 
