@@ -13,6 +13,7 @@
 #include "kernels/gdr_prefill/gdr_prefill.h"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
 #include "kernels/gemv_decode/gemv_decode.h"
+#include "kernels/gemv_decode/gemv_prep.h"
 #include "kernels/swa_decode/swa_decode.h"
 #include "kernels/swa_prefill/swa_prefill.h"
 #include "runtime/model_state.h"
@@ -20,37 +21,36 @@
 namespace hecate {
 namespace {
 
-// Steps of at most this many rows (decode) take kernels/gemv_decode's
-// GEMVs, with RMSNorm, the MAG gate, SwiGLU and the residuals fused in,
-// where the shape allows; more rows take cuBLAS and the separate stages.
-// HECATE_DECODE_GEMV_ROWS overrides it (0: never; benchmarks compare), and
-// HECATE_DECODE_PDL=0 launches those GEMVs without programmatic dependent
-// launch. Both are read once per process.
+// The decode path's switches, read once per process from the environment
+// (benchmarks compare; unset means the default):
+//   HECATE_DECODE_GEMV_ROWS  steps of at most this many rows (default and
+//       most kGemvDecodeMaxRows; 0: none) take kernels/gemv_decode's GEMVs
+//       with RMSNorm, MixerPrep, MAG, SwiGLU and the residuals fused in,
+//       where the shape allows; more rows take cuBLAS and the stages;
+//   HECATE_DECODE_PDL=0       those GEMVs without programmatic dependent launch;
+//   HECATE_DECODE_PREP=0      the qkv+gates GEMV, then MixerPrep on its own;
+//   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
+//       one after another instead of side by side.
+int EnvInt(const char* name, int unset) {
+  const char* env = std::getenv(name);
+  return env == nullptr ? unset : std::atoi(env);
+}
 int DecodeGemvRows() {
-  static const int rows = [] {
-    const char* env = std::getenv("HECATE_DECODE_GEMV_ROWS");
-    if (env == nullptr) return kGemvDecodeMaxRows;
-    return std::clamp(std::atoi(env), 0, kGemvDecodeMaxRows);
-  }();
+  static const int rows =
+      std::clamp(EnvInt("HECATE_DECODE_GEMV_ROWS", kGemvDecodeMaxRows), 0, kGemvDecodeMaxRows);
   return rows;
 }
-
 bool DecodePdl() {
-  static const bool pdl = [] {
-    const char* env = std::getenv("HECATE_DECODE_PDL");
-    return env == nullptr || std::atoi(env) != 0;
-  }();
-  return pdl;
+  static const bool on = EnvInt("HECATE_DECODE_PDL", 1) != 0;
+  return on;
 }
-
-// Whether decode steps of few rows run attention, the delta rule and the
-// slow levels side by side (HECATE_DECODE_BRANCHES=0: one after another).
+bool DecodePrepFused() {
+  static const bool on = EnvInt("HECATE_DECODE_PREP", 1) != 0;
+  return on;
+}
 bool DecodeBranches() {
-  static const bool branches = [] {
-    const char* env = std::getenv("HECATE_DECODE_BRANCHES");
-    return env == nullptr || std::atoi(env) != 0;
-  }();
-  return branches;
+  static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
+  return on;
 }
 
 }  // namespace
@@ -198,19 +198,6 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     return few_rows && GemvDecodeSupports(rows, n, k, weight, n);
   };
 
-  if (fused(pc, dm, w.proj)) {
-    GemvDecodeParams g = gemv(GemvPrologue::kRmsNorm, pc, dm, ws_.x, dm, w.proj, ws_.proj, false);
-    g.gain = w.norm1;
-    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
-    HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates"));
-  } else {
-    HECATE_RETURN_IF_ERROR(
-        RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
-    HECATE_RETURN_IF_ERROR(Mark("norm"));
-    HECATE_RETURN_IF_ERROR(Gemm(rows, pc, dm, ws_.u, dm, w.proj, pc, ws_.proj, pc, 0.0f));
-    HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
-  }
-
   MixerPrepParams prep;
   prep.batch = batch;
   prep.tokens = tokens;
@@ -228,8 +215,29 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   prep.gates = ws_.gates;
   prep.alpha1 = ws_.alpha1;
   prep.theta1 = ws_.theta1;
-  HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
-  HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
+  // norm -> qkv+gates -> MixerPrep: one launch for few rows (the projection
+  // never written), else the fused GEMV or cuBLAS, then MixerPrep.
+  GemvPrepParams projected;
+  projected.gemv = gemv(GemvPrologue::kRmsNorm, pc, dm, ws_.x, dm, w.proj, ws_.proj, false);
+  projected.gemv.gain = w.norm1;
+  projected.prep = prep;
+  if (few_rows && DecodePrepFused() && GemvPrepSupports(projected)) {
+    HECATE_RETURN_IF_ERROR(GemvPrep(projected, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates+prep"));
+  } else {
+    if (fused(pc, dm, w.proj)) {
+      HECATE_RETURN_IF_ERROR(GemvDecode(projected.gemv, stream_));
+      HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates"));
+    } else {
+      HECATE_RETURN_IF_ERROR(
+          RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
+      HECATE_RETURN_IF_ERROR(Mark("norm"));
+      HECATE_RETURN_IF_ERROR(Gemm(rows, pc, dm, ws_.u, dm, w.proj, pc, ws_.proj, pc, 0.0f));
+      HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+    }
+    HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
+  }
 
   // A decode step of few rows runs attention and the delta rule on their
   // own streams beside the slow levels (three independent latency-bound

@@ -6,13 +6,17 @@
 //   - "chain": the 48 GEMVs of a decode step in layer order (qkv+gates with
 //     the RMSNorm prologue, Wo with MAG and the residual, W1|W3 with the
 //     RMSNorm prologue, W2 with SwiGLU and the residual), with PDL and
-//     without, against the floor weights / copy bandwidth;
+//     without, against the floor weights / copy bandwidth; "+prep": the
+//     same with MixerPrep in the qkv+gates GEMV's epilogue (gemv_prep.h);
 //   - "cublas": the same 48 products through cuBLAS (Sgemv for one row,
 //     Sgemm otherwise, as backends/cuda/forward_engine.cc calls them),
 //     without the four row-wise stages the chain has fused.
 // Then each projection alone (12 calls, PDL): µs per call and GB/s.
 #include <cublas_v2.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -22,6 +26,7 @@
 #include "kernels/device.h"
 #include "kernels/device_buffer.h"
 #include "kernels/gemv_decode/gemv_decode.h"
+#include "kernels/gemv_decode/gemv_prep.h"
 #include "kernels/testing/bench_util.h"
 #include "runtime/model_config.h"
 
@@ -74,6 +79,47 @@ absl::Status Run() {
   HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(ys, 1.0f, rng));
   HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(gain, 0.5f, 1.5f, rng));
   HECATE_RETURN_IF_ERROR(testing::FillDeviceNormal(h13, 1.0f, rng));
+  // MixerPrep's inputs and outputs for the "+prep" chain.
+  const int heads = c.n_heads, dim = c.head_dim(), n_gates = 3 * levels * heads;
+  const size_t plane = size_t(kMaxRows) * dm;
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> act, DeviceBuffer<float>::Create(6 * plane));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> gates,
+                          DeviceBuffer<float>::Create(size_t(kMaxRows) * n_gates));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> gate_bias, DeviceBuffer<float>::Create(n_gates));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> alpha1,
+                          DeviceBuffer<float>::Create(size_t(kMaxRows) * heads));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> theta1,
+                          DeviceBuffer<float>::Create(size_t(kMaxRows) * heads));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint64_t> pulse, DeviceBuffer<uint64_t>::Create(kMaxRows));
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<double> inv_freq, DeviceBuffer<double>::Create(dim / 2));
+  {
+    std::vector<uint64_t> host_pulse(kMaxRows);
+    for (int b = 0; b < kMaxRows; ++b) host_pulse[b] = 1000 + 37 * b;
+    std::vector<double> host_freq(dim / 2);
+    for (int i = 0; i < dim / 2; ++i) host_freq[i] = std::pow(10000.0, -2.0 * i / dim);
+    HECATE_RETURN_IF_ERROR(pulse.CopyFromHost(absl::MakeConstSpan(host_pulse)));
+    HECATE_RETURN_IF_ERROR(inv_freq.CopyFromHost(absl::MakeConstSpan(host_freq)));
+    HECATE_RETURN_IF_ERROR(testing::FillDeviceUniform(gate_bias, -3.0f, 3.0f, rng));
+  }
+  auto prep_params = [&](const GemvDecodeParams& g) {
+    GemvPrepParams q;
+    q.gemv = g;
+    q.prep.batch = g.rows;
+    q.prep.tokens = 1;
+    q.prep.heads = heads;
+    q.prep.dim = dim;
+    q.prep.levels = levels;
+    q.prep.delta_level = 0;
+    q.prep.pulse = pulse.data();
+    q.prep.inv_freq = inv_freq.data();
+    q.prep.gate_bias = gate_bias.data();
+    q.prep.act = act.data();
+    q.prep.plane = plane;
+    q.prep.gates = gates.data();
+    q.prep.alpha1 = alpha1.data();
+    q.prep.theta1 = theta1.data();
+    return q;
+  };
 
   auto params = [&](int rows, int l, int i, bool pdl) {
     const Projection& p = projections[i];
@@ -124,16 +170,20 @@ absl::Status Run() {
   const double floor_us = weight_bytes / (gbps * 1e9) * 1e6;
   std::printf("weights %.1f MB over %d layers; floor %.1f us per step at %.0f GB/s\n",
               weight_bytes / 1e6, layers, floor_us, gbps);
-  std::printf("\n%-6s %14s %14s %14s %12s\n", "rows", "chain pdl us", "chain us",
-              "cublas us", "pdl x floor");
+  std::printf("\n%-6s %14s %14s %14s %14s %12s\n", "rows", "+prep pdl us", "chain pdl us",
+              "chain us", "cublas us", "best x floor");
   for (const int rows : {1, 2, 4, 8}) {
-    auto chain = [&](bool pdl) {
-      return [&, pdl](cudaStream_t stream) -> absl::Status {
+    auto chain = [&](bool pdl, bool prep) {
+      return [&, pdl, prep](cudaStream_t stream) -> absl::Status {
         HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h.data(), h0.data(), h.bytes(),
                                                     cudaMemcpyDeviceToDevice, stream));
         for (int l = 0; l < layers; ++l) {
           for (int i = 0; i < 4; ++i) {
-            HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, pdl), stream));
+            if (i == 0 && prep) {
+              HECATE_RETURN_IF_ERROR(GemvPrep(prep_params(params(rows, l, i, pdl)), stream));
+            } else {
+              HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, pdl), stream));
+            }
           }
         }
         return absl::OkStatus();
@@ -159,11 +209,15 @@ absl::Status Run() {
       }
       return absl::OkStatus();
     };
-    HECATE_ASSIGN_OR_RETURN(double pdl_us, testing::TimeGraphMicrosPerCall(chain(true), 1, 30));
-    HECATE_ASSIGN_OR_RETURN(double plain_us, testing::TimeGraphMicrosPerCall(chain(false), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double prep_us,
+                            testing::TimeGraphMicrosPerCall(chain(true, true), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double pdl_us,
+                            testing::TimeGraphMicrosPerCall(chain(true, false), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double plain_us,
+                            testing::TimeGraphMicrosPerCall(chain(false, false), 1, 30));
     HECATE_ASSIGN_OR_RETURN(double cublas_us, testing::TimeGraphMicrosPerCall(cublas_chain, 1, 30));
-    std::printf("%-6d %14.1f %14.1f %14.1f %12.2f\n", rows, pdl_us, plain_us, cublas_us,
-                pdl_us / floor_us);
+    std::printf("%-6d %14.1f %14.1f %14.1f %14.1f %12.2f\n", rows, prep_us, pdl_us, plain_us,
+                cublas_us, std::min(prep_us, pdl_us) / floor_us);
   }
 
   std::printf("\n%-18s %5s %10s %10s %8s\n", "projection (PDL)", "rows", "us/call", "GB/s",

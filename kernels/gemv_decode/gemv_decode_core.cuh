@@ -1,0 +1,214 @@
+// gemv_decode_core.cuh: the part every decode-GEMV kernel shares, for nvcc
+// only: one block's partial product over its K slice, with the prologue
+// (gemv_decode_kernel.h) applied to the input first.
+//
+// Block shape: 256 threads; thread (kl, group) reads float4 column group
+// `group` (kCols / 4 per tile) of K rows kl, kl + kKLanes, ... of the slice.
+// The first kHeldRows of them go into registers and the rest into L2
+// *before* griddepcontrol.wait, so under PDL the weight stream overlaps the
+// previous kernel's tail; every read of x/y/gain after it. Products are
+// fp32 (fmaf, K ascending per thread); the K lanes are summed by warp
+// shuffles and then warp by warp in order through shared memory, so the
+// block's sums are the same bits every run.
+#ifndef HECATE_KERNELS_GEMV_DECODE_GEMV_DECODE_CORE_CUH_
+#define HECATE_KERNELS_GEMV_DECODE_GEMV_DECODE_CORE_CUH_
+
+#include <cstddef>
+
+#include "kernels/gemv_decode/gemv_decode_kernel.h"
+
+namespace hecate {
+namespace gemv_core {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kHeldRows = 4;  // weight rows per thread fetched before the wait
+constexpr float kNormEps = 1e-6f;
+
+__device__ __forceinline__ float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
+
+__device__ __forceinline__ void GridDependencyWait() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+__device__ __forceinline__ void LaunchDependents() {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+__device__ __forceinline__ void PrefetchL2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+__device__ __forceinline__ float4 LoadWeights(const float* p) {
+  return __ldg(reinterpret_cast<const float4*>(p));
+}
+
+// The instantiation a call of `rows` rows runs (1, 2, 4 or 8).
+inline int RoundRows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
+
+// K rows of a slice: the cluster's kGemvDecodeSplits blocks split K evenly.
+__host__ __device__ inline int SliceRows(int k) {
+  return (k + kGemvDecodeSplits - 1) / kGemvDecodeSplits;
+}
+
+// Shared memory the core takes from a kernel.
+template <int R, int kCols>
+struct Scratch {
+  float* xs;            // [R][SliceRows(k)]: the prologue's output (dynamic)
+  float* warp_sums;     // [kWarps][R][kCols]
+  float* block_sums;    // [R][kCols]: the result
+  double* square_sums;  // [kWarps][R]
+  float* row_scale;     // [R]
+};
+
+template <int R>
+__device__ __forceinline__ void Accumulate(float (&acc)[R][4], const float4& w, const float* xs,
+                                           int slice, int i) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float x = xs[r * slice + i];
+    acc[r][0] = fmaf(x, w.x, acc[r][0]);
+    acc[r][1] = fmaf(x, w.y, acc[r][1]);
+    acc[r][2] = fmaf(x, w.z, acc[r][2]);
+    acc[r][3] = fmaf(x, w.w, acc[r][3]);
+  }
+}
+
+// block_sums[r][c] = sum over the K slice `split` of prologue(x)[r, k] *
+// W[k, tile * kCols + c] (0 for columns >= n and rows >= p.rows). Ends
+// with a __syncthreads(); the caller reduces over the cluster.
+template <int R, GemvPrologue P, int kCols>
+__device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, int split,
+                                          const Scratch<R, kCols>& s) {
+  constexpr int kColGroups = kCols / 4;
+  constexpr int kKLanes = kThreads / kColGroups;
+  static_assert(kColGroups <= 32 && 32 % kColGroups == 0, "column groups within a warp");
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int group = tid % kColGroups, kl = tid / kColGroups;
+  const int slice = SliceRows(p.k);
+  const int k0 = split * slice;
+  const int k1 = min(p.k, k0 + slice);
+  const int col = tile * kCols + group * 4;
+  const bool col_ok = col < p.n;
+  const float* wcol = p.w + col;
+
+  // 1. Weights: independent of every earlier kernel, so fetched first.
+  float4 held[kHeldRows];
+#pragma unroll
+  for (int u = 0; u < kHeldRows; ++u) {
+    const int kk = k0 + kl + u * kKLanes;
+    held[u] = col_ok && kk < k1 ? LoadWeights(wcol + size_t(kk) * p.ldw)
+                                : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  if (col_ok) {
+    for (int kk = k0 + kl + kHeldRows * kKLanes; kk < k1; kk += kKLanes) {
+      PrefetchL2(wcol + size_t(kk) * p.ldw);
+    }
+  }
+
+  // 2. Everything below reads what earlier kernels wrote.
+  GridDependencyWait();
+  LaunchDependents();
+
+  // 3. The prologue for this block's K slice, into shared memory.
+  if constexpr (P == GemvPrologue::kRmsNorm) {
+    double sums[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      double sum = 0.0;
+      if (r < p.rows) {
+        const float* xr = p.x + size_t(r) * p.x_stride;
+        for (int i = tid; i < p.k; i += kThreads) sum += double(xr[i]) * xr[i];
+      }
+      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+      sums[r] = sum;
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) s.square_sums[warp * R + r] = sums[r];
+    }
+    __syncthreads();
+    if (tid < R) {
+      double sum = 0.0;
+      for (int w = 0; w < kWarps; ++w) sum += s.square_sums[w * R + tid];
+      s.row_scale[tid] = float(1.0 / sqrt(sum / p.k + double(kNormEps)));
+    }
+    __syncthreads();
+  }
+  const int len = max(k1 - k0, 0);
+  for (int idx = tid; idx < R * len; idx += kThreads) {
+    const int r = idx / len, i = idx - r * len, kk = k0 + i;
+    float v = 0.0f;
+    if (r < p.rows) {
+      const float* xr = p.x + size_t(r) * p.x_stride;
+      if constexpr (P == GemvPrologue::kNone) {
+        v = xr[kk];
+      } else if constexpr (P == GemvPrologue::kRmsNorm) {
+        v = xr[kk] * s.row_scale[r] * p.gain[kk];
+      } else if constexpr (P == GemvPrologue::kMagGate) {
+        float m = 0.0f;  // level by level, as kernels/fused's MagGate
+        for (int j = 0; j < p.levels; ++j) {
+          m += p.scale * p.y[j * p.y_plane + size_t(r) * p.y_stride + kk];
+        }
+        v = xr[kk] * Sigmoid(m);
+      } else {
+        v = Silu(xr[kk]) * xr[p.k + kk];
+      }
+    }
+    s.xs[r * slice + i] = v;
+  }
+  __syncthreads();
+
+  // 4. fp32 products, K rows ascending per thread.
+  float acc[R][4];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+#pragma unroll
+  for (int u = 0; u < kHeldRows; ++u) {
+    const int kk = k0 + kl + u * kKLanes;
+    if (kk < k1) Accumulate<R>(acc, held[u], s.xs, slice, kk - k0);
+  }
+  for (int base = k0 + kl + kHeldRows * kKLanes; base < k1; base += kHeldRows * kKLanes) {
+    float4 next[kHeldRows];
+#pragma unroll
+    for (int u = 0; u < kHeldRows; ++u) {
+      const int kk = base + u * kKLanes;
+      next[u] = col_ok && kk < k1 ? LoadWeights(wcol + size_t(kk) * p.ldw)
+                                  : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int u = 0; u < kHeldRows; ++u) {
+      const int kk = base + u * kKLanes;
+      if (kk < k1) Accumulate<R>(acc, next[u], s.xs, slice, kk - k0);
+    }
+  }
+
+  // 5. The warp's K lanes (lanes kColGroups apart), then the warps in order.
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      float v = acc[r][c];
+#pragma unroll
+      for (int o = kColGroups; o < 32; o <<= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+      acc[r][c] = v;
+    }
+  }
+  if (lane < kColGroups) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) s.warp_sums[(warp * R + r) * kCols + group * 4 + c] = acc[r][c];
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < R * kCols; idx += kThreads) {
+    float sum = 0.0f;
+    for (int w = 0; w < kWarps; ++w) sum += s.warp_sums[w * R * kCols + idx];
+    s.block_sums[idx] = sum;
+  }
+  __syncthreads();
+}
+
+}  // namespace gemv_core
+}  // namespace hecate
+
+#endif  // HECATE_KERNELS_GEMV_DECODE_GEMV_DECODE_CORE_CUH_
