@@ -5,13 +5,14 @@
 #      only if that fails, again with each decode switch off to isolate it);
 #   2. compute-sanitizer memcheck and racecheck on the two GEMV tests;
 #   3. gemv_decode_bench (the 48 GEMVs of a step: fused chain vs cuBLAS);
-#   4. engine_step_bench decode B=1,2,4,8 under five settings of the
+#   4. cuda_backend_bench --quick before (HECATE_DECODE_GEMV_ROWS=0: the
+#      old path) and after (decode B=1, B=256, prefill T=2048, floors,
+#      stage breakdowns);
+#   5. engine_step_bench decode B=1,2,4,8 under five settings of the
 #      switches (HECATE_DECODE_*: see backends/cuda/forward_engine.cc),
-#      from the old path ("before": HECATE_DECODE_GEMV_ROWS=0) to all on;
-#   5. cuda_backend_bench --quick before and after (decode B=1, B=256,
-#      prefill T=2048, floors, stage breakdowns);
+#      from the old path to all on;
 #   6. memcheck on cuda_backend_test's tiny and wide_heads cases, if time is left.
-# Items that would start past DEADLINE_S (default 470) seconds are skipped
+# Items that would start past DEADLINE_S (default 400) seconds are skipped
 # and say so. A short table comes last.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,7 @@ NOTE_WIDTH=40
 # shellcheck source=tools/device_runs/run_lib.sh
 source "$HERE/run_lib.sh"
 B="$HERE/bin"
-late() { (( SECONDS > ${DEADLINE_S:-470} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
+late() { (( SECONDS > ${DEADLINE_S:-400} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
 summary() { grep -aE '^\[  (PASSED|FAILED) ' "$1" | tail -1; }
 
 # 1. Parity.
@@ -50,7 +51,15 @@ done
 # 3. The GEMVs alone.
 late "bench gemv_decode" || { timeout 90 "$B/gemv_decode_bench" > "$OUT/gemv_decode_bench.log" 2>&1; note "bench gemv_decode" "rc=$?"; }
 
-# 4. Whole decode steps under each setting of the switches.
+# 4. The standard benchmark, before and after.
+for s in "before HECATE_DECODE_GEMV_ROWS=0" "after HECATE_DECODE_ALL=1"; do
+  read -r name vars <<< "$s"
+  late "cuda_backend_bench $name" && continue
+  env $vars timeout 150 "$B/cuda_backend_bench" --quick > "$OUT/backend_bench_$name.log" 2>&1
+  note "cuda_backend_bench $name" "rc=$?"
+done
+
+# 5. Whole decode steps under each setting of the switches.
 settings=("before HECATE_DECODE_GEMV_ROWS=0"
           "gemv HECATE_DECODE_PDL=0 HECATE_DECODE_PREP=0 HECATE_DECODE_BRANCHES=0"
           "gemv+pdl HECATE_DECODE_PREP=0 HECATE_DECODE_BRANCHES=0"
@@ -65,14 +74,6 @@ for s in "${settings[@]}"; do
     --prefill= --min_seconds=1 --json > "$OUT/engine_$name.log" 2>&1
   note "engine_step_bench $name" "rc=$?"
   grep -a '^{' "$OUT/engine_$name.log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
-done
-
-# 5. The standard benchmark, before and after.
-for s in "before HECATE_DECODE_GEMV_ROWS=0" "after HECATE_DECODE_ALL=1"; do
-  read -r name vars <<< "$s"
-  late "cuda_backend_bench $name" && continue
-  env $vars timeout 150 "$B/cuda_backend_bench" --quick > "$OUT/backend_bench_$name.log" 2>&1
-  note "cuda_backend_bench $name" "rc=$?"
 done
 
 # 6. memcheck through the whole model (the CPU reference dominates its time).
