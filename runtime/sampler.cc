@@ -28,9 +28,15 @@ std::vector<int> RankedTokens(absl::Span<const float> logits, size_t count) {
   std::vector<int> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   count = std::min(count, order.size());
-  std::partial_sort(order.begin(), order.begin() + count, order.end(), [&](int a, int b) {
-    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
-  });
+  // Through the raw pointer: Span's checked operator[] is not inlined in
+  // sanitizer builds, where this sort was a third of the stream fuzzer's time.
+  const float* l = logits.data();
+  auto before = [l](int a, int b) { return l[a] != l[b] ? l[a] > l[b] : a < b; };
+  if (count == order.size()) {
+    std::sort(order.begin(), order.end(), before);  // the same order, faster than a heap
+  } else {
+    std::partial_sort(order.begin(), order.begin() + count, order.end(), before);
+  }
   order.resize(count);
   return order;
 }

@@ -42,7 +42,7 @@ EngineLoop::EngineLoop(SessionStore* store, Executor* completions, Options optio
                        metrics::ServerMetrics* metrics)
     : store_(store), completions_(completions), options_(options), metrics_(metrics) {
   if (options_.max_slice_tokens == 0) options_.max_slice_tokens = 2048;
-  thread_ = std::thread([this] { Run(); });
+  if (!options_.driven) thread_ = std::thread([this] { Run(); });
 }
 
 EngineLoop::~EngineLoop() { Shutdown(); }
@@ -66,6 +66,10 @@ void EngineLoop::Shutdown() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (options_.driven) {
+    Turn();  // admits what was submitted, then stops
+    DropActive();
+  }
 }
 
 size_t EngineLoop::jobs() const {
@@ -75,28 +79,46 @@ size_t EngineLoop::jobs() const {
 
 bool EngineLoop::HasWork() const { return stopping_ || !incoming_.empty(); }
 
+bool EngineLoop::Poll() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_ == 0) return false;
+  }
+  return Turn();
+}
+
 void EngineLoop::Run() {
   while (true) {
-    bool stop = false;
     {
       absl::MutexLock lock(&mu_);
       if (active_.empty()) mu_.Await(absl::Condition(this, &EngineLoop::HasWork));
-      for (std::unique_ptr<EngineJob>& job : incoming_) {
-        // A new job waits from here, behind every job already waiting,
-        // whether for its first slice or its next: counted as never served
-        // (0), a session's next chunk would overtake every chunk mid-way, so
-        // under steady arrivals sliced chunks starved (the soak's 5-minute
-        // tail).
-        job->last_served_ = step_;
-        active_.push_back(std::move(job));
-      }
-      incoming_.clear();
-      stop = stopping_;
     }
-    if (stop) break;
-    Refresh();
-    if (!active_.empty()) Step();
+    if (!Turn()) break;
   }
+  DropActive();
+}
+
+bool EngineLoop::Turn() {
+  {
+    absl::MutexLock lock(&mu_);
+    for (std::unique_ptr<EngineJob>& job : incoming_) {
+      // A new job waits from here, behind every job already waiting,
+      // whether for its first slice or its next: counted as never served
+      // (0), a session's next chunk would overtake every chunk mid-way, so
+      // under steady arrivals sliced chunks starved (the soak's 5-minute
+      // tail).
+      job->last_served_ = step_;
+      active_.push_back(std::move(job));
+    }
+    incoming_.clear();
+    if (stopping_) return false;
+  }
+  Refresh();
+  if (!active_.empty()) Step();
+  return true;
+}
+
+void EngineLoop::DropActive() {
   for (std::unique_ptr<EngineJob>& job : active_) {
     if (job->sliced_.active()) store_->AbandonChunk(job->lease, job->sliced_).IgnoreError();
     job->shutdown = absl::UnavailableError("server is shutting down");

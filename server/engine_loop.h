@@ -103,6 +103,9 @@ class EngineLoop {
     // Prefill time allowed per step, relative to the step's decode time.
     double prefill_share = 0.5;
     size_t max_decode_batch = 1024;
+    // Test-only: no engine thread; the owner calls Poll() (the stream
+    // fuzzer drives a call on one thread).
+    bool driven = false;
   };
 
   // `store` and `completions` must outlive the loop; `metrics` may be null.
@@ -119,8 +122,18 @@ class EngineLoop {
   // Jobs held right now (submitted, not completed).
   size_t jobs() const;
 
+  // With options.driven: admits what was submitted and runs one step on the
+  // calling thread, as the engine thread's loop does; false when no job was
+  // held (nothing done).
+  bool Poll();
+
  private:
   void Run();
+  // One turn of the loop: admits the incoming jobs, refreshes and steps;
+  // false (nothing done) once stopping.
+  bool Turn();
+  // Completes every job still held with `shutdown` set.
+  void DropActive();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One step over `active_`; completes the jobs that finished.
   void Step();

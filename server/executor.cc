@@ -8,6 +8,8 @@ Executor::Executor(int threads) {
   for (int i = 0; i < std::max(threads, 1); ++i) workers_.emplace_back([this] { Work(); });
 }
 
+Executor::Executor(ManualTag) {}
+
 Executor::~Executor() { Shutdown(); }
 
 bool Executor::Post(std::function<void()> task) {
@@ -32,6 +34,19 @@ void Executor::Shutdown() {
     if (t.joinable()) t.join();
   }
   workers_.clear();
+  while (RunOne()) {}  // a manual executor's queue; the workers emptied theirs
+}
+
+bool Executor::RunOne() {
+  std::function<void()> task;
+  {
+    absl::MutexLock lock(&mu_);
+    if (tasks_.empty()) return false;
+    task = std::move(tasks_.front());
+    tasks_.pop_front();
+  }
+  task();
+  return true;
 }
 
 bool Executor::Ready() const { return stopping_ || !tasks_.empty(); }

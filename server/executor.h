@@ -3,6 +3,8 @@
 // Streams never own a thread; they post tasks here.
 //
 // Shutdown() stops taking tasks, runs what was queued, and joins.
+// Executor(Executor::kManual) has no threads: tasks wait until the owner
+// runs them with RunOne() (the stream fuzzer drives a call on one thread).
 #ifndef HECATE_SERVER_EXECUTOR_H_
 #define HECATE_SERVER_EXECUTOR_H_
 
@@ -20,6 +22,8 @@ namespace hecate {
 class Executor {
  public:
   explicit Executor(int threads);
+  enum ManualTag { kManual };
+  explicit Executor(ManualTag);
   ~Executor();  // Shutdown()
 
   // False (and the task is dropped) after Shutdown.
@@ -27,6 +31,9 @@ class Executor {
   void Shutdown();
   int threads() const { return static_cast<int>(workers_.size()); }
   size_t queued() const;
+  // Runs the oldest queued task on the calling thread; false when none is
+  // queued.
+  bool RunOne();
 
  private:
   void Work();

@@ -148,21 +148,25 @@ std::string Record(int kind, const std::string& payload) {
   return r + payload;
 }
 
+// Within the stream fuzzer's limits (stream_fuzzer.cc): chunks of at most
+// 32 bytes, at most 4 generated tokens, 8 records.
 void StreamCorpus(const std::filesystem::path& dir) {
+  constexpr int kMaxTokens = 4;
   const std::string valid(1, '\0');
   auto a = [](const StreamRequest& r) { return Record(1, r.SerializeAsString()); };
   auto b = [](const StreamRequest& r) { return Record(2, r.SerializeAsString()); };
   Write(dir, "top-k", valid + a(TopK("hello", 3)));
-  Write(dir, "prefill-then-generate", valid + a(Chunk("to be or ")) + a(Sample("not", 0.8f, 6)) +
+  Write(dir, "prefill-then-generate", valid + a(Chunk("to be or ")) + a(Sample("not", 0.8f, kMaxTokens)) +
                                           a(TopK("?", 2)));
-  Write(dir, "two-sessions-interleaved", valid + a(Chunk("abc")) + b(Sample("xyz", 1.0f, 5)) +
+  Write(dir, "two-sessions-interleaved", valid + a(Chunk("abc")) + b(Sample("xyz", 1.0f, kMaxTokens)) +
                                              a(Score("defg")) + b(Chunk("")) + a(TopK("h", 256)));
   Write(dir, "greedy-tiny-temperature", valid + a(Sample("q", 1e-40f, 4)) + a(Sample("q", 0.0f, 4)));
   Write(dir, "unparsable-in-the-middle",
         valid + a(Chunk("one")) + Record(0, "\xff\xff\xff\xff") + a(Chunk("never read")));
   Write(dir, "empty-input-with-output", valid + a(TopK("", 3)) + a(Sample("", 1.0f, 2)) + a(Score("")));
   Write(dir, "invalid-specs", valid + a(TopK("x", 0)) + a(Sample("x", -1.0f, 2)) +
-                                  a(Sample("x", 1.0f, 17)) + a(Chunk(std::string(300, 'c'))));
+                                  a(Sample("x", 1.0f, kMaxTokens + 1)) +
+                                  a(Chunk(std::string(33, 'c'))));
   StreamRequest unknown = TopK("x", 1);
   unknown.set_session_id("ffffffffffffffffffffffffffffffff");
   StreamRequest long_ids = Chunk("x");
@@ -171,7 +175,7 @@ void StreamCorpus(const std::filesystem::path& dir) {
   Write(dir, "fuzzed-ids", valid + Record(3, unknown.SerializeAsString()) +
                                Record(3, long_ids.SerializeAsString()) + a(Chunk("ok")));
   std::string flood = valid;
-  for (int i = 0; i < 12; ++i) flood += (i % 2 == 0 ? a : b)(Sample("go", 1.0f, 16));
+  for (int i = 0; i < 8; ++i) flood += (i % 2 == 0 ? a : b)(Sample("go", 1.0f, kMaxTokens));
   Write(dir, "backpressure-generate-flood", flood);
   // expected_pulse_id right (applied) and wrong (refused, nothing applied).
   auto at = [](StreamRequest r, uint64_t pulse) {
@@ -181,7 +185,7 @@ void StreamCorpus(const std::filesystem::path& dir) {
   Write(dir, "expected-pulse-ids",
         valid + a(at(Chunk("abc"), 0)) + a(at(Chunk("de"), 0)) + a(at(Sample("f", 1.0f, 3), 3)) +
             b(at(TopK("x", 2), 5)) + a(at(TopK("", 2), 1)) + b(at(Chunk(""), 0)));
-  StreamRequest stop_sample = Sample("to be", 1.0f, 16);
+  StreamRequest stop_sample = Sample("to be", 1.0f, kMaxTokens);
   stop_sample.mutable_output()->mutable_sample()->add_stop_sequences("e ");
   stop_sample.mutable_output()->mutable_sample()->add_stop_sequences(std::string("\xff\x00", 2));
   stop_sample.mutable_output()->mutable_sample()->set_top_k_alternatives(20);

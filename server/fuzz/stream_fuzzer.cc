@@ -6,13 +6,21 @@
 //              7 two `authorization` values.
 //   flags & 8: a slow reader (writes complete only while no read is due, so
 //              the reply queue fills and backpressure engages).
+//   flags >> 4: the schedule's seed: which of the reactions, executor tasks
+//              and engine steps that can run goes next (the harness runs the
+//              call on one thread, one at a time).
 //   kind % 4:  0 the payload is sent as it is (it need not parse);
 //              1, 2 the payload parsed as a StreamRequest, aimed at session A
 //                   or B (fresh sessions of the caller) with request_id
 //                   "#<record index>" (a payload that does not parse is sent
 //                   as it is);
 //              3 the payload parsed and sent with its own (fuzzed) ids.
-// At most 32 records (fewer than the in-flight limit).
+// At most 8 records (fewer than the in-flight limit). The work an input can
+// ask for is bounded so a run reaches millions of inputs on two cores: chunks
+// of at most 32 bytes (applied in slices of up to 8 tokens), at most 4
+// generated tokens per request, a reply queue of 4 (a slow reader fills it
+// with one generating request); longer inputs only add records that are
+// not read.
 //
 // What must hold, whatever the sequence:
 //   - a bad credential ends the call UNAUTHENTICATED with no reply;
@@ -47,7 +55,7 @@
 namespace hecate::fuzz {
 namespace {
 
-constexpr size_t kMaxRecords = 32;
+constexpr size_t kMaxRecords = 8;
 
 StreamHarness& Harness() {
   static StreamHarness* harness = [] {
@@ -55,10 +63,13 @@ StreamHarness& Harness() {
     // parse returns is what is checked.
     google::protobuf::SetLogHandler(nullptr);
     StreamHarness::Options options;
-    options.limits.max_chunk_bytes = 256;
-    options.limits.max_generate_tokens = 16;
+    options.limits.max_chunk_bytes = 32;
+    options.limits.max_generate_tokens = 4;
     options.limits.max_inflight_per_stream = 64;
-    options.limits.max_queued_replies_per_stream = 8;  // backpressure engages
+    options.limits.max_queued_replies_per_stream = 4;  // backpressure engages
+    // Slices and steps small enough that a 32-byte chunk is sliced and
+    // steps are shared.
+    options.engine = {.max_slice_tokens = 8, .max_step_tokens = 16, .min_slice_tokens = 2};
     absl::StatusOr<std::unique_ptr<StreamHarness>> h = StreamHarness::Start(options);
     FUZZ_CHECK(h.ok(), h.status().ToString());
     return h->release();
@@ -101,7 +112,7 @@ bool IsFinal(const v1::StreamResponse& r) { return r.has_done() || r.has_error()
 
 void CheckRun(const std::vector<Sent>& sent, const StreamRun& run, bool authenticated,
               const std::string ids[2], StreamHarness& harness) {
-  FUZZ_CHECK(!run.deadline_exceeded, "the stream did not finish within its deadline");
+  FUZZ_CHECK(!run.deadline_exceeded, run.message);
   if (!authenticated) {
     FUZZ_CHECK(run.code == grpc::StatusCode::UNAUTHENTICATED,
                absl::StrCat("bad credentials ended with code ", run.code, ": ", run.message));
@@ -205,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                : StreamHarness::Auth::kTwoValues;
   const StreamHarness::Pace pace =
       (data[0] & 8) != 0 ? StreamHarness::Pace::kSlowReader : StreamHarness::Pace::kPrompt;
-  const hecate::fuzz::StreamRun run = harness.Run(messages, auth, pace);
+  const hecate::fuzz::StreamRun run = harness.Run(messages, auth, pace, data[0] >> 4);
   if (std::getenv("HECATE_FUZZ_VERBOSE") != nullptr) {  // what each replayed input did
     std::fprintf(stderr, "  %zu messages, code %d, %zu replies\n", messages.size(),
                  static_cast<int>(run.code), run.replies.size());

@@ -11,22 +11,31 @@
 // half-close); every write completes with OnWriteDone(true); OnDone once the
 // reactor calls Finish, after every earlier reaction. Reactions run on the
 // calling thread, never inside a call the reactor makes (as gRPC's own
-// threads do), while requests run on the executor's threads. Pace::kSlowReader
-// completes writes only while no read is due, so the reply queue fills and
-// backpressure engages. It returns the replies with the status the reactor
-// finished with. A stream that does not finish within the deadline is
-// reported as such (deadline_exceeded), never waited on forever. Run()
-// returns only once the executor has nothing of the call left to run or
-// destroy, so everything the call allocated is freed by then (libFuzzer
-// runs a leak check after any input whose allocations and frees differ).
+// threads do). Pace::kSlowReader completes writes only while no read is
+// due, so the reply queue fills and backpressure engages. It returns the
+// replies with the status the reactor finished with.
+// One thread, deterministic: the executor has no threads
+// (Executor::kManual) and the engine loop none (EngineLoop::Options::driven);
+// Run() itself runs, one at a time, a reaction owed, an executor task or an
+// engine step, choosing among those that can run with a generator seeded by
+// `schedule_seed`, so an input has one interleaving, the same on every
+// replay, and inputs differing in the seed explore others. A call that
+// neither finishes nor has anything left to run (a reaction, task or step
+// missing), or runs past the deadline, is reported as such
+// (deadline_exceeded), never waited on forever. Run() returns only once
+// nothing of the call is left to run or destroy, so everything the call
+// allocated is freed by then (libFuzzer runs a leak check after any input
+// whose allocations and frees differ).
 // (Until 2026-12 the harness ran a gRPC server and in-process channel per
-// process and a client call per input: 55 inputs/s under ASan; what gRPC
-// itself adds is covered by tests/ against a real hecated.)
+// process and a client call per input: 55 inputs/s under ASan; then the
+// reactor bound to this stand-in stream with the executor's and the engine
+// loop's threads, 190-340 inputs/s, a quarter of it thread hand-offs; what
+// gRPC itself adds is covered by tests/ against a real hecated.)
 //
 //   auto harness = StreamHarness::Start(StreamHarness::Options{});
 //   std::string a = (*harness)->NewSession();
 //   StreamRun run = (*harness)->Run(messages, StreamHarness::Auth::kValid,
-//                                   StreamHarness::Pace::kPrompt);
+//                                   StreamHarness::Pace::kPrompt, /*schedule_seed=*/7);
 #ifndef HECATE_SERVER_FUZZ_STREAM_HARNESS_H_
 #define HECATE_SERVER_FUZZ_STREAM_HARNESS_H_
 
@@ -60,7 +69,6 @@ class StreamHarness {
  public:
   struct Options {
     uint64_t model_seed = 20240601;
-    int worker_threads = 2;
     ServiceLimits limits;
     absl::Duration deadline = absl::Seconds(30);
     // Small slices and steps, so chunks are sliced and steps shared.
@@ -84,15 +92,11 @@ class StreamHarness {
   // A fresh session of kUser at pulse id 0; aborts if the store refuses.
   std::string NewSession();
 
-  StreamRun Run(const std::vector<std::string>& messages, Auth auth, Pace pace);
+  StreamRun Run(const std::vector<std::string>& messages, Auth auth, Pace pace,
+                uint64_t schedule_seed);
 
  private:
   StreamHarness() = default;
-  // Returns once every task posted to the executor so far has run and been
-  // destroyed.
-  void Quiesce();
-  bool AllWorkersWaiting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(quiesce_mu_);
-  bool AllWorkersPassed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(quiesce_mu_);
 
   Options options_;
   std::unique_ptr<Backend> backend_;
@@ -103,9 +107,6 @@ class StreamHarness {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<EngineLoop> engine_;
   ServiceContext context_;
-  absl::Mutex quiesce_mu_;
-  int quiesce_started_ ABSL_GUARDED_BY(quiesce_mu_) = 0;
-  int quiesce_finished_ ABSL_GUARDED_BY(quiesce_mu_) = 0;
 };
 
 }  // namespace hecate::fuzz
