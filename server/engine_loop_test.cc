@@ -320,5 +320,45 @@ TEST_F(EngineLoopTest, CancellationAndShutdownRollBackChunksInProgress) {
   }
 }
 
+// Options::driven (the stream fuzzer's): no engine thread; Poll() steps on
+// the caller's thread, and completions wait on a manual executor until its
+// owner runs them. The tokens are those of a solo run; a job held at
+// Shutdown is rolled back and completed UNAVAILABLE.
+TEST_F(EngineLoopTest, ADrivenLoopStepsOnlyWhenPolled) {
+  Executor completions(Executor::kManual);
+  EngineLoop engine(store_.get(), &completions,
+                    {.max_slice_tokens = 4, .max_step_tokens = 8, .driven = true}, nullptr);
+  const std::string id = store_->Create("u")->id;
+  const std::string twin = store_->Create("solo")->id;
+  const std::string prompt = RandomText(11);
+  const v1::OutputSpec spec = Sample(5, rng_());
+  Finished finished;
+  Submit(engine, "u", id, prompt, spec, &finished);
+  EXPECT_EQ(engine.jobs(), 1u);
+  int polls = 0;
+  while (engine.Poll()) ++polls;
+  EXPECT_GE(polls, 3 + 4);  // 11 bytes in slices of 4, then the tokens applied
+  EXPECT_EQ(engine.jobs(), 0u);
+  EXPECT_FALSE(finished.done.HasBeenNotified());
+  EXPECT_EQ(completions.queued(), 1u);
+  EXPECT_TRUE(completions.RunOne());
+  EXPECT_FALSE(completions.RunOne());
+  ASSERT_TRUE(finished.done.HasBeenNotified());
+  ASSERT_TRUE(finished.outcome.ok()) << finished.outcome.status();
+  EXPECT_EQ(finished.tokens, RunSolo(twin, prompt, spec));
+
+  const uint64_t before = store_->Get(id, "u")->pulse_id;
+  Finished stopped;
+  Submit(engine, "u", id, RandomText(64), {}, &stopped);
+  EXPECT_TRUE(engine.Poll());  // one slice of 4
+  engine.Shutdown();
+  EXPECT_FALSE(engine.Poll());
+  completions.Shutdown();  // runs what was queued
+  ASSERT_TRUE(stopped.done.HasBeenNotified());
+  EXPECT_EQ(stopped.outcome.status().code(), absl::StatusCode::kUnavailable)
+      << stopped.outcome.status();
+  EXPECT_EQ(store_->Get(id, "u")->pulse_id, before);
+}
+
 }  // namespace
 }  // namespace hecate
