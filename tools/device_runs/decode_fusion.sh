@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # decode_fusion.sh: one call for issue 14 item 1, the fused decode path
-# (kernels/gemv_decode; ForwardEngine::Layer for steps of <= 8 rows):
+# (kernels/gemv_decode; ForwardEngine::Layer for steps of <= 8 rows), from
+# the bundle of tools/device_decode_bundle.sh (carry .device_decode):
 #   1. parity: gemv_decode_test, gemv_prep_test, cuda_backend_test (and,
 #      only if that fails, again with each decode switch off to isolate it);
 #   2. compute-sanitizer memcheck and racecheck on the two GEMV tests;
@@ -71,9 +72,9 @@ for s in "${settings[@]}"; do
   late "engine_step_bench $name" && continue
   # shellcheck disable=SC2086
   env $vars timeout 60 "$B/engine_step_bench" --backend=cuda --model=random:base --decode=1,2,4,8 \
-    --prefill= --min_seconds=1 --json > "$OUT/engine_$name.log" 2>&1
+    --prefill= --min_seconds=1 --json > "$OUT/engine_${name//+/_}.log" 2>&1
   note "engine_step_bench $name" "rc=$?"
-  grep -a '^{' "$OUT/engine_$name.log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
+  grep -a '^{' "$OUT/engine_${name//+/_}.log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
 done
 
 # 6. memcheck through the whole model (the CPU reference dominates its time).
