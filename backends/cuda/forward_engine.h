@@ -12,6 +12,11 @@
 // embedding logits GEMM for the requested rows only.
 //
 // GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `tf32` is set.
+// Steps of at most 8 rows (decode) instead take kernels/gemv_decode's fp32
+// GEMVs with the norms, MixerPrep, MAG, SwiGLU and the residuals fused in
+// (7 launches a layer), and decode steps run attention, the delta rule and
+// the slow levels as parallel branches; HECATE_DECODE_* in the environment
+// switch these off for comparisons (forward_engine.cc).
 // Not thread-safe: the owning backend serialises calls.
 #ifndef HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
 #define HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
