@@ -37,9 +37,15 @@ namespace hecate {
 namespace {
 
 using cms::Dot4;
+using cms::HalfWarpSum;
+using cms::kMaxTile;
 using cms::kRowsPerBlock;
 using cms::kThreads;
 using cms::Load4;
+using cms::StageTile;
+using cms::Store4;
+using cms::TileFloats;
+using cms::View;
 
 constexpr unsigned kFull = 0xFFFFFFFFu;
 
@@ -90,15 +96,64 @@ __device__ __forceinline__ void ReduceScatter(float (&a)[kGroup], float (&b)[kGr
 template <int kVec, int kGroup>
 __device__ __forceinline__ void SpanRows(const CmsSlowParams& p, int tile, float* smem) {
   constexpr bool kKeepKeys = kGroup <= 8;
-  cms::Row<kVec> row(p);
-  const int lane = row.lane, d = row.d;
-  cms::ForEachTile(p, tile, smem, row.b, row.h, row.row0, row.gate_index0, row.gate_stride_kind,
-                   [&](const cms::TileView& in, int t0, int n) {
+  const int lane = threadIdx.x & 15, half = threadIdx.x >> 4;
+  const int row0 = blockIdx.x * kRowsPerBlock;
+  const int row = row0 + half;
+  const int h = blockIdx.y % p.heads, s = blockIdx.y / p.heads;
+  const int b = blockIdx.z;
+  const int d = p.dim, width = p.heads * d;
+  const bool row_ok = row < d;
+  const int level = p.level[s], period = p.period[s];
+
+  float* base = p.states[b];
+  const size_t row_offset = (size_t(h) * d + (row_ok ? row : 0)) * d;
+  float* m_row = base + p.m_offset[s] + row_offset;
+  float* s_row = base + p.s_offset[s] + row_offset;
+  float* g_row = base + p.g_offset[s] + row_offset;
+
+  int col[kVec];
+  bool col_ok[kVec];
+  float4 m[kVec], g[kVec], sv[kVec];
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) {
+    col[e] = lane * 4 + 64 * e;
+    col_ok[e] = col[e] < d;
+    m[e] = Load4(m_row + col[e], row_ok && col_ok[e]);
+    g[e] = Load4(g_row + col[e], row_ok && col_ok[e]);
+    sv[e] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+
+  const int gate_index0 = level * p.heads + h;
+  const int gate_stride_kind = p.levels * p.heads;
+  float* y_level = p.y + s * p.y_plane;
+  const float inv_period = 1.0f / float(period);
+  // Tokens before the next one at which this level fires.
+  int until_fire = int(uint64_t(period - 1) - p.pulse[b] % uint64_t(period));
+  bool fired = false;
+
+  const size_t buffer_floats = TileFloats(d, tile);
+  const int tiles = (p.tokens + tile - 1) / tile;
+  StageTile(p, b, h, row0, 0, min(tile, p.tokens), gate_index0, gate_stride_kind,
+            View(smem, d, tile));
+  CpAsyncCommit();
+  for (int i = 0; i < tiles; ++i) {
+    const int t0 = i * tile, n = min(tile, p.tokens - t0);
+    if (i + 1 < tiles) {
+      const int t1 = t0 + tile;
+      StageTile(p, b, h, row0, t1, min(tile, p.tokens - t1), gate_index0, gate_stride_kind,
+                View(smem + ((i + 1) & 1) * buffer_floats, d, tile));
+      CpAsyncCommit();
+      CpAsyncWait<1>();
+    } else {
+      CpAsyncWait<0>();
+    }
+    __syncthreads();
+    const cms::TileView in = View(smem + (i & 1) * buffer_floats, d, tile);
     // Groups: uniform over the block (one session, one level), so every
     // branch below is taken by all lanes and the shuffles stay full-warp.
     for (int u0 = 0; u0 < n;) {
-      const int len = min(min(kGroup, n - u0), row.until_fire + 1);
-      const bool fires = len == row.until_fire + 1;  // at the group's last token
+      const int len = min(min(kGroup, n - u0), until_fire + 1);
+      const bool fires = len == until_fire + 1;  // at the group's last token
       const int last = u0 + len - 1;
 
       // 1. Partial dots of this lane's columns, M frozen over the group.
@@ -119,10 +174,10 @@ __device__ __forceinline__ void SpanRows(const CmsSlowParams& p, int tile, float
             const int t = min(u0 + u, last);
 #pragma unroll
             for (int e = 0; e < kVec; ++e) {
-              const float4 kk = Load4(in.k + t * d + row.col[e], row.col_ok[e]);
+              const float4 kk = Load4(in.k + t * d + col[e], col_ok[e]);
               if constexpr (kKeepKeys) keys[u][e] = kk;
-              xk[u] = Dot4(row.m[e], kk, xk[u]);
-              xq[u] = Dot4(row.m[e], Load4(in.q + t * d + row.col[e], row.col_ok[e]), xq[u]);
+              xk[u] = Dot4(m[e], kk, xk[u]);
+              xq[u] = Dot4(m[e], Load4(in.q + t * d + col[e], col_ok[e]), xq[u]);
             }
           }
         }
@@ -137,8 +192,7 @@ __device__ __forceinline__ void SpanRows(const CmsSlowParams& p, int tile, float
       float err = 0.f;
       if (mine < len) {
         const int u = u0 + mine;
-        err = (in.gates[u * 4 + 1] * row.inv_period) *
-              (xk[0] - in.v[u * kRowsPerBlock + row.half]);
+        err = (in.gates[u * 4 + 1] * inv_period) * (xk[0] - in.v[u * kRowsPerBlock + half]);
       }
 #pragma unroll
       for (int u4 = 0; u4 < kGroup; u4 += 4) {
@@ -153,13 +207,12 @@ __device__ __forceinline__ void SpanRows(const CmsSlowParams& p, int tile, float
               if constexpr (kKeepKeys) {
                 kk = keys[u][e];
               } else {
-                kk = Load4(in.k + t * d + row.col[e], row.col_ok[e]);
+                kk = Load4(in.k + t * d + col[e], col_ok[e]);
               }
-              float4& g = row.g[e];
-              g.x = fmaf(eu, kk.x, g.x);
-              g.y = fmaf(eu, kk.y, g.y);
-              g.z = fmaf(eu, kk.z, g.z);
-              g.w = fmaf(eu, kk.w, g.w);
+              g[e].x = fmaf(eu, kk.x, g[e].x);
+              g[e].y = fmaf(eu, kk.y, g[e].y);
+              g[e].z = fmaf(eu, kk.z, g[e].z);
+              g[e].w = fmaf(eu, kk.w, g[e].w);
             }
           }
         }
@@ -167,20 +220,44 @@ __device__ __forceinline__ void SpanRows(const CmsSlowParams& p, int tile, float
 
       // 4. The fire, and the last token's read after it.
       if (fires) {
-        const float dq = row.Fire(in.gates[last * 4 + 0], in.gates[last * 4 + 2], in.q + last * d);
+        const float alpha = in.gates[last * 4 + 0], eta = in.gates[last * 4 + 2];
+        float dq = 0.f;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) {
+          if (!fired) sv[e] = Load4(s_row + col[e], row_ok && col_ok[e]);
+          sv[e] = make_float4(eta * sv[e].x - g[e].x, eta * sv[e].y - g[e].y,
+                              eta * sv[e].z - g[e].z, eta * sv[e].w - g[e].w);
+          m[e] = make_float4(alpha * m[e].x + sv[e].x, alpha * m[e].y + sv[e].y,
+                             alpha * m[e].z + sv[e].z, alpha * m[e].w + sv[e].w);
+          g[e] = make_float4(0.f, 0.f, 0.f, 0.f);
+          dq = Dot4(m[e], Load4(in.q + last * d + col[e], col_ok[e]), dq);
+        }
+        dq = HalfWarpSum(dq);
         if (mine == len - 1) read = dq;
-        row.until_fire = row.period - 1;
+        fired = true;
+        until_fire = period - 1;
       } else {
-        row.until_fire -= len;
+        until_fire -= len;
       }
-      if (row.row_ok && lane < len) {
-        const size_t r = size_t(row.b) * p.tokens + t0 + u0 + lane;
-        row.y_level[r * row.width + row.h * d + row.row] = read;
+      if (row_ok && lane < len) {
+        const size_t r = size_t(b) * p.tokens + t0 + u0 + lane;
+        y_level[r * width + h * d + row] = read;
       }
       u0 += len;
     }
-  });
-  row.Store();
+    __syncthreads();  // buffer i & 1 is refilled by the next iteration
+  }
+
+  if (!row_ok) return;
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) {
+    if (!col_ok[e]) continue;
+    Store4(g_row + col[e], g[e]);
+    if (fired) {
+      Store4(m_row + col[e], m[e]);
+      Store4(s_row + col[e], sv[e]);
+    }
+  }
 }
 
 // Grid: x = blocks of 8 rows, y = (level of the call, head), z = session.
@@ -197,11 +274,21 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <int kVec>
+cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
+  const int tile = p.tokens < kMaxTile ? p.tokens : kMaxTile;
+  size_t smem = 0;
+  const cudaError_t err = cms::PrepareSharedMemory(CmsSpanKernel<kVec>, p.dim, tile, &smem);
+  if (err != cudaSuccess) return err;
+  const dim3 grid((p.dim + kRowsPerBlock - 1) / kRowsPerBlock, p.heads * p.count, p.batch);
+  CmsSpanKernel<kVec><<<grid, kThreads, smem, stream>>>(p, tile);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 cudaError_t LaunchCmsSpanKernel(const CmsSlowParams& p, cudaStream_t stream) {
-  return p.dim <= 64 ? cms::LaunchOverRows(CmsSpanKernel<1>, p, stream)
-                     : cms::LaunchOverRows(CmsSpanKernel<2>, p, stream);
+  return p.dim <= 64 ? Launch<1>(p, stream) : Launch<2>(p, stream);
 }
 
 }  // namespace hecate
