@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/parallel.h"
 #include "glog/logging.h"
+#include "server/deferred_posts.h"
 
 namespace hecate {
 namespace {
@@ -329,6 +330,7 @@ void EngineLoop::Step() {
   // that session alone: spread over the pool, so hundreds of sessions cost
   // the engine thread a fraction of a step, not a step's worth.
   ParallelFor(static_cast<int64_t>(stepped.size()), kJobsPerTask, [&](int64_t b, int64_t e) {
+    DeferredPosts batch;  // the replies' write starts: one executor task for these jobs
     for (int64_t i = b; i < e; ++i) {
       EngineJob* job = stepped[static_cast<size_t>(i)];
       // A sliced chunk goes on until its last slice (or a failure) ends it.

@@ -166,7 +166,6 @@ absl::Status HecateServer::Init() {
   context_.store = store_.get();
   context_.shared = shared_.get();
   context_.executor = executor_.get();
-  context_.start_writes_on_executor = backend_->name() != "cpu";
   context_.keys = keys_.get();
   context_.metrics = metrics_.get();
   context_.limits = options_.limits;

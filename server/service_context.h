@@ -13,6 +13,7 @@
 #include "grpcpp/server_context.h"
 #include "proto/hecate/v1/hecate.pb.h"
 #include "server/auth.h"
+#include "server/deferred_posts.h"
 #include "server/executor.h"
 #include "server/engine_loop.h"
 #include "server/metrics/hecate_metrics.h"
@@ -34,15 +35,14 @@ struct ServiceContext {
   SharedSessions* shared = nullptr;
   ServiceLimits limits;
   // A reply queue's first write starts on the executor instead of the
-  // thread that produced the reply (write_queue.h). Right where the engine
-  // loop's pool would otherwise wait on gRPC before the next GPU step; wrong
-  // on the CPU backend, where those writes would run during the step on the
-  // cores the forward pass is using (measured: served decode 0.65 -> 0.50 of
-  // the engine on two cores).
-  bool start_writes_on_executor = false;
+  // thread that produced the reply (write_queue.h), so the engine loop's
+  // pool does not wait on gRPC (serialising, a sendmsg per reply) before the
+  // next step. The engine loop batches these posts (DeferredPosts): one
+  // executor task per group of sessions, not one wake per reply.
+  bool start_writes_on_executor = true;
   // A reply queue's `start_elsewhere` as the flag above says (write_queue.h).
   std::function<bool(std::function<void()>)> WriteStarter() const {
-    return PostTo(start_writes_on_executor ? executor : nullptr);
+    return PostDeferrableTo(start_writes_on_executor ? executor : nullptr);
   }
   v1::ModelInfo model_info;
   std::atomic<bool> draining{false};
