@@ -175,6 +175,40 @@ INSTANTIATE_TEST_SUITE_P(Configs, CudaBackendParityTest, ::testing::ValuesIn(Cas
                            return info.param.name;
                          });
 
+using States = std::vector<std::unique_ptr<BackendState>>;
+
+// `count` twin sessions on the CPU and the CUDA backend, session b advanced
+// by the same random prefix of first + b * stride tokens: different pulse
+// ids, fire phases and ring phases.
+void StartTwinSessions(Backend& cpu, Backend& cuda, int count, int first, int stride,
+                       uint64_t seed, States& cpu_states, States& gpu_states) {
+  for (int b = 0; b < count; ++b) {
+    cpu_states.push_back(*cpu.NewState());
+    gpu_states.push_back(*cuda.NewState());
+    const auto prefix = testing::RandomTokens(first + stride * b, seed + 10 + b);
+    ASSERT_TRUE(cpu.Forward(*cpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+    ASSERT_TRUE(cuda.Forward(*gpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
+  }
+}
+
+// Every twin's state equals (1e-4) and the PARITY line is printed.
+void ExpectTwinStatesMatch(const char* name, const ModelConfig& config, Backend& cpu,
+                           Backend& cuda, const States& cpu_states, const States& gpu_states,
+                           double worst_logits) {
+  double worst_state = 0;
+  ModelState got(config), want(config);
+  for (size_t b = 0; b < gpu_states.size(); ++b) {
+    ASSERT_TRUE(cuda.Download(*gpu_states[b], got).ok());
+    ASSERT_TRUE(cpu.Download(*cpu_states[b], want).ok());
+    ASSERT_EQ(got.pulse_id(), want.pulse_id());
+    const double err = testing::RelativeError(got.data(), want.data());
+    EXPECT_LT(err, 1e-4) << "session " << b;
+    worst_state = std::max(worst_state, err);
+  }
+  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", name, worst_logits,
+              worst_state);
+}
+
 // ForwardBatch: `kSessions` sessions at different pulse ids, decoding
 // together (batched steps of at most `max_batch`), equal each session's CPU
 // Forward; a multi-token item and a kNone item ride along.
@@ -189,16 +223,10 @@ void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batc
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
-  std::vector<std::unique_ptr<BackendState>> cpu_states, gpu_states;
-  for (int b = 0; b < kSessions; ++b) {
-    cpu_states.push_back(*cpu->NewState());
-    gpu_states.push_back(*(*cuda)->NewState());
-    // Different prefixes: different pulse ids, fire phases and ring phases.
-    const auto prefix = testing::RandomTokens(3 + 11 * b, seed + 10 + b);
-    ASSERT_TRUE(cpu->Forward(*cpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
-    ASSERT_TRUE((*cuda)->Forward(*gpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
-  }
-  double worst_logits = 0, worst_state = 0;
+  States cpu_states, gpu_states;
+  StartTwinSessions(*cpu, **cuda, kSessions, 3, 11, seed, cpu_states, gpu_states);
+  if (::testing::Test::HasFatalFailure()) return;
+  double worst_logits = 0;
   for (int step = 0; step < 20; ++step) {
     const auto tokens = testing::RandomTokens(kSessions + 9, seed + 100 + step);
     std::vector<std::vector<float>> cpu_logits(kSessions), gpu_logits(kSessions);
@@ -223,17 +251,7 @@ void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batc
       worst_logits = std::max(worst_logits, err);
     }
   }
-  ModelState got(config), want(config);
-  for (int b = 0; b < kSessions; ++b) {
-    ASSERT_TRUE((*cuda)->Download(*gpu_states[b], got).ok());
-    ASSERT_TRUE(cpu->Download(*cpu_states[b], want).ok());
-    ASSERT_EQ(got.pulse_id(), want.pulse_id());
-    const double err = testing::RelativeError(got.data(), want.data());
-    EXPECT_LT(err, 1e-4) << "session " << b;
-    worst_state = std::max(worst_state, err);
-  }
-  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", name, worst_logits,
-              worst_state);
+  ExpectTwinStatesMatch(name, config, *cpu, **cuda, cpu_states, gpu_states, worst_logits);
 }
 
 TEST(CudaBackendBatchTest, BatchedDecodeMatchesCpu) {
@@ -270,14 +288,9 @@ void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config)
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
   constexpr int kSessions = 8;
-  std::vector<std::unique_ptr<BackendState>> cpu_states, gpu_states;
-  for (int b = 0; b < kSessions; ++b) {
-    cpu_states.push_back(*cpu->NewState());
-    gpu_states.push_back(*(*cuda)->NewState());
-    const auto prefix = testing::RandomTokens(1 + 13 * b, seed + 10 + b);
-    ASSERT_TRUE(cpu->Forward(*cpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
-    ASSERT_TRUE((*cuda)->Forward(*gpu_states[b], prefix, LogitsMode::kNone, nullptr).ok());
-  }
+  States cpu_states, gpu_states;
+  StartTwinSessions(*cpu, **cuda, kSessions, 1, 13, seed, cpu_states, gpu_states);
+  if (::testing::Test::HasFatalFailure()) return;
   const LogitsMode kModes[] = {LogitsMode::kLast, LogitsMode::kAll, LogitsMode::kNone};
   double worst_logits = 0;
   for (int round = 0; round < 6; ++round) {
@@ -307,18 +320,7 @@ void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config)
       worst_logits = std::max(worst_logits, err);
     }
   }
-  double worst_state = 0;
-  ModelState got(config), want(config);
-  for (int b = 0; b < kSessions; ++b) {
-    ASSERT_TRUE((*cuda)->Download(*gpu_states[b], got).ok());
-    ASSERT_TRUE(cpu->Download(*cpu_states[b], want).ok());
-    ASSERT_EQ(got.pulse_id(), want.pulse_id());
-    const double err = testing::RelativeError(got.data(), want.data());
-    EXPECT_LT(err, 1e-4) << "session " << b;
-    worst_state = std::max(worst_state, err);
-  }
-  std::printf("PARITY %-16s logits %.3g  state %.3g  tolerance 1e-04\n", name, worst_logits,
-              worst_state);
+  ExpectTwinStatesMatch(name, config, *cpu, **cuda, cpu_states, gpu_states, worst_logits);
 }
 
 TEST(CudaBackendBatchTest, GroupedPrefillMatchesCpu) {
