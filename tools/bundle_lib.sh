@@ -1,7 +1,10 @@
 # bundle_lib.sh: sourced by the scripts that bundle binaries for the GPU
-# machine (tools/device_bundle.sh, tools/device_e2e_bundle.sh).
+# machine (tools/device_bundle.sh, tools/device_e2e_bundle.sh,
+# tools/device_decode_bundle.sh).
 #
 #   copy_needed_libs LIB_DIR BINARY...
+#   bundle_binaries BUNDLE TARGET...   # bazel-bin's binaries of TARGETs to
+#                                      # BUNDLE/bin, their libraries to BUNDLE/lib
 #
 # copies into LIB_DIR every shared library that ldd resolves for the binaries
 # here and that the device image does not provide itself (glibc, the C++
@@ -25,4 +28,18 @@ copy_needed_libs() {
       [[ -e "$lib_dir/$soname" ]] || cp -L "$path" "$lib_dir/$soname"
     done < <(ldd "$bin" | awk '/=>/ {print $1, $3}')
   done
+}
+
+bundle_binaries() {
+  local bundle=$1 target pkg name
+  shift
+  local bins=()
+  mkdir -p "$bundle/bin" "$bundle/lib"
+  for target in "$@"; do
+    pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
+    bins+=("bazel-bin/$pkg/$name")
+    cp -L "bazel-bin/$pkg/$name" "$bundle/bin/$name"
+    chmod u+w "$bundle/bin/$name"
+  done
+  copy_needed_libs "$bundle/lib" "${bins[@]}"
 }

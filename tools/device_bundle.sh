@@ -28,17 +28,10 @@ echo "targets:"; echo "$targets" | sed 's/^/  /'
 bazel build --noshow_progress $targets
 
 rm -rf "$BUNDLE"
-mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
-bins=()
-for target in $targets; do
-  pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
-  bins+=("bazel-bin/$pkg/$name")
-  cp -L "bazel-bin/$pkg/$name" "$BUNDLE/bin/$name"
-  chmod u+w "$BUNDLE/bin/$name"
-done
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
-copy_needed_libs "$BUNDLE/lib" "${bins[@]}"
+# shellcheck disable=SC2086
+bundle_binaries "$BUNDLE" $targets
 
 # Scripted device runs whose results BENCHMARKS.md records.
 cp tools/device_runs/*.sh "$BUNDLE/"

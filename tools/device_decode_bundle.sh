@@ -18,17 +18,10 @@ targets="//kernels/gemv_decode:gemv_decode_test //kernels/gemv_decode:gemv_prep_
 # shellcheck disable=SC2086
 bazel build --noshow_progress --dynamic_mode=fully $targets
 rm -rf "$BUNDLE"
-mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
-bins=()
-for target in $targets; do
-  pkg=${target#//}; pkg=${pkg%%:*}; name=${target##*:}
-  bins+=("bazel-bin/$pkg/$name")
-  cp -L "bazel-bin/$pkg/$name" "$BUNDLE/bin/$name"
-  chmod u+w "$BUNDLE/bin/$name"
-done
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
-copy_needed_libs "$BUNDLE/lib" "${bins[@]}"
+# shellcheck disable=SC2086
+bundle_binaries "$BUNDLE" $targets
 cp tools/device_runs/run_lib.sh tools/device_runs/decode_fusion.sh "$BUNDLE/"
 git rev-parse HEAD > "$BUNDLE/COMMIT"
 git status --porcelain -- kernels backends/cuda tools >> "$BUNDLE/COMMIT" || true
