@@ -169,9 +169,9 @@ void StreamCorpus(const std::filesystem::path& dir) {
                                   a(Chunk(std::string(33, 'c'))));
   StreamRequest unknown = TopK("x", 1);
   unknown.set_session_id("ffffffffffffffffffffffffffffffff");
-  StreamRequest long_ids = Chunk("x");
-  long_ids.set_request_id(std::string(500, 'r'));
-  long_ids.set_session_id(std::string(2000, 's'));
+  StreamRequest long_ids = Chunk("x");  // over 128 and 32 bytes, within -max_len=512
+  long_ids.set_request_id(std::string(200, 'r'));
+  long_ids.set_session_id(std::string(200, 's'));
   Write(dir, "fuzzed-ids", valid + Record(3, unknown.SerializeAsString()) +
                                Record(3, long_ids.SerializeAsString()) + a(Chunk("ok")));
   std::string flood = valid;
