@@ -352,7 +352,6 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   ForwardEngineOptions engine_options;
   engine_options.tf32 = options.tf32;
   engine_options.max_batch = options.max_batch;
-  engine_options.max_step_tokens = options.max_step_tokens;
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;
   engine_options.max_prefill_batch = options.max_prefill_batch;

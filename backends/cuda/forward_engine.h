@@ -44,7 +44,6 @@ struct ForwardEngineOptions {
   bool tf32 = false;
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
-  int max_step_tokens = 2048;     // tokens per step of a single session
   // Sessions per step when each has several tokens (grouped prefill); sizes
   // the delta rule's chunk scratch with max_rows.
   int max_prefill_batch = 16;
