@@ -38,7 +38,8 @@ cp tools/device_runs/model_quality.sh "$BUNDLE/"
 mkdir -p "$BUNDLE/runfiles/hecate/backends/cuda"
 cp -L bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
   "$BUNDLE/runfiles/hecate/backends/cuda/"
-cp tools/device_runs/serving_vs_engine.sh tools/device_runs/serving_run.sh "$BUNDLE/"
+cp tools/device_runs/serving_vs_engine.sh tools/device_runs/serving_run.sh \
+  tools/device_runs/serving_profile.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
 # run_e2e.sh runs what was bundled: one list, here.
 printf '%s\n' "${TESTS[@]}" > "$BUNDLE/TESTS"
@@ -49,6 +50,13 @@ source tools/bundle_lib.sh
 copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated bazel-bin/client/hecatectl \
   bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
   "${TESTS[@]/#/bazel-bin/tests/}"
+# gperftools' CPU profiler for serving_profile.sh, when installed here
+# (apt-get install google-perftools); not needed by anything else.
+profiler=/usr/lib/x86_64-linux-gnu/libprofiler.so.0
+if [[ -e $profiler ]]; then
+  cp -L "$profiler" "$BUNDLE/lib/"
+  copy_needed_libs "$BUNDLE/lib" "$profiler"
+fi
 # The device image has OpenSSL 3 and CUDA 13's runtime itself; symbols are
 # not needed there.
 rm -f "$BUNDLE"/lib/{libcrypto.so.3,libssl.so.3,libcudart.so.13}

@@ -31,6 +31,8 @@
 #                    captured per batch bucket, spare states allocated) are
 #                    excluded from both sides
 #   HECATED_FLAGS    extra hecated flags (e.g. --gemm=tf32; the budget flags)
+#   HECATED_WRAPPER  a command hecated runs under (serving_profile.sh: env with
+#                    gperftools' CPU profiler preloaded)
 # Memory: random:base is 119.5 MB of state a session, so 1024 sessions are
 # 122 GB on the device (the default --device_memory_budget, free memory less
 # max(5%, 1 GiB), holds them on an H200; hecated's startup line, copied below,
@@ -90,7 +92,7 @@ tmp=$(mktemp -d); pid=
 trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 # Room for every bench session (one user: anonymous) on the device.
 # shellcheck disable=SC2086
-"$HECATED" --backend="$backend" --model="$MODEL" --listen=127.0.0.1:0 \
+${HECATED_WRAPPER:-} "$HECATED" --backend="$backend" --model="$MODEL" --listen=127.0.0.1:0 \
   --metrics_listen=127.0.0.1:0 --state_dir="$tmp/state" --port_file="$tmp/ports" \
   --max_sessions=$((max_n + 16)) --max_sessions_per_user=$((max_n + 16)) \
   ${HECATED_FLAGS:-} 2>"$OUT/serving_hecated.log" &
