@@ -43,7 +43,14 @@ Transcript::Transcript(uint64_t origin) {
   chain_.origin = origin;
   chain_.pulse_id = origin;
   chain_.chain = TranscriptChainStart(origin);
-  digest_ = TranscriptDigest(chain_);
+}
+
+const Sha256Digest& Transcript::digest() const {
+  if (digest_stale_) {
+    digest_ = TranscriptDigest(chain_);
+    digest_stale_ = false;
+  }
+  return digest_;
 }
 
 absl::StatusOr<Transcript> Transcript::FromParts(TranscriptChain chain, uint64_t journal_start,
@@ -87,7 +94,7 @@ absl::StatusOr<Transcript> Transcript::FromParts(TranscriptChain chain, uint64_t
   }
   Transcript t(chain.origin);
   t.chain_ = std::move(chain);
-  t.digest_ = TranscriptDigest(t.chain_);
+  t.digest_stale_ = true;
   t.buffer_.assign(journal.data(), journal.size());
   return t;
 }
@@ -106,7 +113,7 @@ void Transcript::Absorb(absl::string_view bytes) {
       chain_.tail.clear();
     }
   }
-  digest_ = TranscriptDigest(chain_);
+  digest_stale_ = true;
 }
 
 void Transcript::Append(absl::string_view bytes, size_t max_journal_bytes) {

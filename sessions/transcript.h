@@ -71,8 +71,11 @@ class Transcript {
   uint64_t origin() const { return chain_.origin; }
   uint64_t pulse_id() const { return chain_.pulse_id; }
   const TranscriptChain& chain() const { return chain_; }
-  const Sha256Digest& digest() const { return digest_; }
-  std::string digest_hex() const { return DigestHex(digest_); }
+  // Computed when first asked after a change (a decode step appends one
+  // byte per session: hashing each time was most of the engine thread's
+  // bookkeeping). So even this const read needs the owner's exclusive lock.
+  const Sha256Digest& digest() const;
+  std::string digest_hex() const { return DigestHex(digest()); }
 
   // The journal: bytes of pulses journal_start() .. pulse_id() - 1.
   uint64_t journal_start() const { return chain_.pulse_id - journal_size(); }
@@ -103,7 +106,8 @@ class Transcript {
   void Absorb(absl::string_view bytes);
 
   TranscriptChain chain_;
-  Sha256Digest digest_{};
+  mutable Sha256Digest digest_{};
+  mutable bool digest_stale_ = true;
   // The journal is buffer_[skip_..]; dropped bytes are erased in bulk.
   std::string buffer_;
   size_t skip_ = 0;
