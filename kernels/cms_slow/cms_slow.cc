@@ -57,6 +57,24 @@ absl::Status Validate(const CmsSlowParams& p) {
     return Invalid(absl::StrCat("y_plane must be >= batch * tokens * heads * dim, got ",
                                 p.y_plane));
   }
+  if (p.ring.slots != 0) {
+    if (p.ring.slots < 2 || p.ring.slots > kCmsRingMaxSlots) {
+      return Invalid(absl::StrCat("ring.slots must be 0 or in [2, ", kCmsRingMaxSlots, "], got ",
+                                  p.ring.slots));
+    }
+    if (p.tokens > 1 || p.path == CmsSlowPath::kSpans) {
+      return Invalid("the ring decodes one token per session on the row path");
+    }
+    if (p.ring.origin_offset % 2 != 0 || p.ring.k_offset % 4 != 0) {
+      return Invalid("ring.origin_offset must be even and ring.k_offset a multiple of 4");
+    }
+    for (int i = 0; i < p.count; ++i) {
+      if (p.period[i] == 1) return Invalid(absl::StrCat("the ring needs periods > 1, level ", i));
+      if (p.ring.e_offset[i] % 4 != 0) {
+        return Invalid(absl::StrCat("ring.e_offset of level ", i, " must be a multiple of 4"));
+      }
+    }
+  }
   return CheckKernelPointers("CmsSlow", {{p.states, "states"},
                                          {p.pulse, "pulse"},
                                          {p.q, "q", kFloat4Loads},
@@ -83,10 +101,42 @@ bool UseSpans(const CmsSlowParams& p) {
 absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream) {
   HECATE_RETURN_IF_ERROR(Validate(params));
   if (params.tokens == 0) return absl::OkStatus();
+  if (params.ring.slots > 0) {
+    return CudaStatus(LaunchCmsRingKernel(params, stream), "CmsSlow ring launch");
+  }
   if (UseSpans(params)) {
     return CudaStatus(LaunchCmsSpanKernel(params, stream), "CmsSlow span launch");
   }
   return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
+}
+
+absl::Status CmsRingFold(const CmsRingFoldParams& p, cudaStream_t stream) {
+  auto invalid = [](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("CmsRingFold: ", what));
+  };
+  if (p.batch < 1 || p.layers < 1 || int64_t(p.batch) * p.layers > 65535) {
+    return invalid(absl::StrCat("batch and layers must be >= 1 with batch * layers <= 65535, "
+                                "got ", p.batch, " and ", p.layers));
+  }
+  if (p.heads < 1 || p.count < 0 || p.count > kCmsMaxLevels ||
+      int64_t(p.heads) * p.count > 65535) {
+    return invalid("heads must be >= 1, count in [0, kCmsMaxLevels], heads * count <= 65535");
+  }
+  if (p.dim < 4 || p.dim > 128 || p.dim % 4 != 0) {
+    return invalid(absl::StrCat("dim must be a multiple of 4 in [4, 128], got ", p.dim));
+  }
+  if (p.ring.slots < 2 || p.ring.slots > kCmsRingMaxSlots) {
+    return invalid(absl::StrCat("ring.slots must be in [2, ", kCmsRingMaxSlots, "], got ",
+                                p.ring.slots));
+  }
+  if (p.ring.origin_offset % 2 != 0) return invalid("ring.origin_offset must be even");
+  for (int i = 0; i < p.count; ++i) {
+    if (p.period[i] < 2) return invalid(absl::StrCat("period[", i, "] must be > 1"));
+  }
+  if (p.states == nullptr ? p.one_state == nullptr || p.batch != 1 : p.pulse == nullptr) {
+    return invalid("states and pulse, or one_state with batch 1");
+  }
+  return CudaStatus(LaunchCmsRingFold(p, stream), "CmsRingFold launch");
 }
 
 }  // namespace hecate

@@ -37,7 +37,17 @@ namespace hecate {
 // heads * dim; gate_stride >= 3 * levels * heads; y_plane >= batch * tokens
 // * heads * dim; every pointer non-null; q, k, v 16-byte aligned. Device
 // pointers in `states` must be 16-byte aligned and distinct.
+// With params.ring.slots > 0 (decode through the compact error buffer,
+// cms_slow_kernel.h): also slots in [2, kCmsRingMaxSlots], tokens 1, every
+// period > 1, a path other than kSpans, ring offsets multiples of 4 (the
+// origin's even).
 absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream);
+
+// Folds the rings into the dense G and sets the origins (CmsRingFoldParams).
+// Requirements (else INVALID_ARGUMENT): batch, layers >= 1, batch * layers
+// <= 65535; dim as CmsSlow; slots in [2, kCmsRingMaxSlots]; periods > 1;
+// states and pulse, or one_state with batch 1.
+absl::Status CmsRingFold(const CmsRingFoldParams& params, cudaStream_t stream);
 
 }  // namespace hecate
 

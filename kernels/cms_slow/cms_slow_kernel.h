@@ -21,6 +21,37 @@ inline constexpr int kCmsMaxLevels = 16;
 enum class CmsSlowPath { kAuto, kRows, kSpans };
 inline constexpr int kCmsSpanMinTokens = 8;
 
+// The compact error buffer of docs/MODEL.md section 3 (decode only). Per
+// slow level the canonical G equals the dense G in the state plus
+//   sum over the ring's entries of e_t k_t^T,  e_t = theta_t / p (M k_t - v_t),
+// so a decode step reads M and appends 2 d floats per head instead of
+// reading M and G and writing G. Entry of pulse t sits in slot t % slots.
+// Before the token of pulse P the ring holds the last CmsRingCount(P, ...)
+// tokens: those since the later of `origin` and the level's last fire, less
+// the whole rings already added into G. `origin` (a uint64 in the state) is
+// the first pulse the ring may hold; whoever folds the ring into G or
+// replaces G (upload, prefill) sets it, so a restored state at any pulse id
+// starts with an empty ring.
+// A full ring (slots - 1 entries and this token) is added into G; a fire
+// consumes G plus the ring; the ring is empty after either.
+inline constexpr int kCmsRingMaxSlots = 64;
+struct CmsRingParams {
+  int slots = 0;             // entries per ring; 0: no ring (dense G)
+  size_t origin_offset = 0;  // floats from a state base to the uint64 origin
+  size_t k_offset = 0;       // this layer's keys [heads, slots, dim], shared by levels
+  size_t e_offset[kCmsMaxLevels] = {};  // level i of the call: [heads, slots, dim]
+};
+
+// Entries in a level's ring before the token of pulse `pulse`.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline int CmsRingCount(uint64_t pulse, uint64_t origin, int period, int slots) {
+  const uint64_t period_start = pulse - pulse % uint64_t(period);
+  const uint64_t start = origin > period_start ? origin : period_start;
+  return int((pulse - start) % uint64_t(slots));  // garbage origin: still in range
+}
+
 // CMS levels of one layer over `tokens` tokens for `batch` sessions x
 // `heads` heads, token by token (docs/MODEL.md section 2). Period p > 1:
 //   G += (theta / p) (M k - v) k^T
@@ -56,11 +87,40 @@ struct CmsSlowParams {
   float* y = nullptr;
   size_t y_plane = 0;
   CmsSlowPath path = CmsSlowPath::kAuto;
+  // ring.slots > 0: decode through the ring (tokens == 1, periods > 1).
+  CmsRingParams ring;
+};
+
+// Folds the rings of `layers` layers into G and sets each state's origin to
+// pulse + advance: states[b] with pulse[b] (device arrays), or `one_state`
+// with `one_pulse` when states is null. Afterwards the dense G in the state
+// is the canonical one. Offsets are layer 0's; layer l adds l times the
+// strides.
+struct CmsRingFoldParams {
+  int batch = 0;
+  int layers = 0;
+  int heads = 0;
+  int dim = 0;
+  int count = 0;  // slow levels
+  int period[kCmsMaxLevels] = {};
+  size_t g_offset[kCmsMaxLevels] = {};
+  size_t state_layer_stride = 0;  // floats between layers' canonical tensors
+  CmsRingParams ring;
+  size_t ring_layer_stride = 0;   // floats between layers' rings
+  float* const* states = nullptr;
+  const uint64_t* pulse = nullptr;
+  float* one_state = nullptr;
+  uint64_t one_pulse = 0;
+  uint64_t advance = 0;
 };
 
 cudaError_t LaunchCmsSlowKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The span-wise kernel (cms_span_kernel.cu); every period must be > 1.
 cudaError_t LaunchCmsSpanKernel(const CmsSlowParams& params, cudaStream_t stream);
+// The ring decode kernel (cms_ring_kernel.cu): tokens == 1, periods > 1.
+cudaError_t LaunchCmsRingKernel(const CmsSlowParams& params, cudaStream_t stream);
+// The fold, then the origins (cms_ring_kernel.cu).
+cudaError_t LaunchCmsRingFold(const CmsRingFoldParams& params, cudaStream_t stream);
 
 }  // namespace hecate
 
