@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "backends/cuda/forward_engine.h"
+#include "backends/cuda/state_ring.h"
 #include "backends/cuda/step_workspace.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device.h"
@@ -53,6 +54,7 @@ class CudaBackend final : public Backend {
       : model_(std::move(model)),
         options_(options),
         layout_(model_->config()),
+        ring_(engine->ring()),
         transfer_stream_(transfer_stream),
         stages_(std::move(stages)),
         staged_(staged),
@@ -72,11 +74,12 @@ class CudaBackend final : public Backend {
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     void* data = nullptr;
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, layout_.total_bytes()));
+    // Zeros: the canonical state at pulse 0 with empty rings (origin 0).
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, ring_.state_bytes()));
     auto state =
-        std::make_unique<CudaState>(this, static_cast<float*>(data), layout_.total_bytes());
+        std::make_unique<CudaState>(this, static_cast<float*>(data), ring_.state_bytes());
     HECATE_CUDA_RETURN_IF_ERROR(
-        cudaMemsetAsync(data, 0, layout_.total_bytes(), engine_->stream()));
+        cudaMemsetAsync(data, 0, ring_.state_bytes(), engine_->stream()));
     HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
     return state;
   }
@@ -97,6 +100,9 @@ class CudaBackend final : public Backend {
     HECATE_RETURN_IF_ERROR(StagedCopy(reinterpret_cast<char*>(cuda->data()),
                                       reinterpret_cast<const char*>(host.data().data()),
                                       nullptr, layout_.total_bytes()));
+    // The uploaded G is the whole error buffer: the rings start empty.
+    HECATE_RETURN_IF_ERROR(ring_.Reset(cuda->data(), host.pulse_id(), transfer_stream_));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(transfer_stream_));
     cuda->set_pulse(host.pulse_id());
     return absl::OkStatus();
   }
@@ -111,6 +117,10 @@ class CudaBackend final : public Backend {
     }
     absl::MutexLock lock(&transfer_mu_);  // as in Upload
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    // Decode steps left part of each error buffer in the rings: add them
+    // into G (the canonical state is the same; only its form changes), so
+    // what leaves the device is the canonical state.
+    HECATE_RETURN_IF_ERROR(ring_.Fold(cuda->data(), cuda->pulse_id(), transfer_stream_));
     HECATE_RETURN_IF_ERROR(StagedCopy(reinterpret_cast<char*>(cuda->data()), nullptr,
                                       reinterpret_cast<char*>(host.data().data()),
                                       layout_.total_bytes()));
@@ -127,8 +137,9 @@ class CudaBackend final : public Backend {
     HECATE_ASSIGN_OR_RETURN(CudaState * target, Cast(to, "Copy"));
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    // The whole allocation: the rings and their origin travel along.
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(target->data(), source->data(),
-                                                layout_.total_bytes(), cudaMemcpyDeviceToDevice,
+                                                ring_.state_bytes(), cudaMemcpyDeviceToDevice,
                                                 engine_->stream()));
     HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
     target->set_pulse(source->pulse_id());
@@ -295,6 +306,7 @@ class CudaBackend final : public Backend {
   std::shared_ptr<const Model> model_;
   const CudaBackendOptions options_;
   const StateLayout layout_;
+  const StateRing ring_;  // the engine's, for Upload and Download off mu_
   absl::Mutex transfer_mu_;
   const cudaStream_t transfer_stream_;  // host <-> device copies (Upload, Download)
   std::array<PinnedBuffer, 2> stages_ ABSL_GUARDED_BY(transfer_mu_);
@@ -354,6 +366,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   engine_options.max_batch = options.max_batch;
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;
+  engine_options.decode_ring = options.decode_ring;
   engine_options.max_prefill_batch = options.max_prefill_batch;
   engine_options.max_rows =
       std::max({options.max_step_tokens, options.max_batch, options.max_step_rows});

@@ -3,8 +3,11 @@
 // cuda_backend_test.cc.
 //
 // Weights are uploaded once. Each session's state lives in one device
-// allocation in exactly the StateLayout order, so Upload and Download are
-// single copies (the pulse id is kept on the host). Forward splits a chunk
+// allocation in the StateLayout order, followed by the rings of the slow
+// levels' error buffers that decode steps append to (state_ring.h), so
+// Upload and Download are single copies of the canonical bytes (the pulse
+// id is kept on the host): Download first folds the rings into G on the
+// device, Upload empties them, Copy copies the whole allocation. Forward splits a chunk
 // into steps of at most `max_step_tokens` tokens and observes `cancel`
 // between steps; ForwardBatch advances all one-token items together as one
 // batched decode step (one GEMM per projection for all sessions) and items
@@ -70,6 +73,9 @@ struct CudaBackendOptions {
   bool poison_scratch = false;
   // Replay decode steps (one token per session) from captured CUDA graphs.
   bool decode_graphs = true;
+  // Decode steps append to rings instead of updating the slow levels'
+  // error buffers (state_ring.h; off with HECATE_DECODE_DENSE_G=1 too).
+  bool decode_ring = true;
   // Upload and Download move a state in slices of this many bytes through
   // two pinned stages (tests set it small to cross many slice edges).
   size_t transfer_slice_bytes = size_t{8} << 20;

@@ -96,14 +96,16 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
   absl::Status status = absl::OkStatus();
   const ModelState start = BenchState(config, 9, 0);
   for (int b = 0; b < batch && status.ok(); ++b) {
-    status = CudaStatus(cudaMalloc(reinterpret_cast<void**>(&states[b]), layout.total_bytes()),
-                        "cudaMalloc state");
+    status = CudaStatus(
+        cudaMalloc(reinterpret_cast<void**>(&states[b]), engine->ring().state_bytes()),
+        "cudaMalloc state");
     if (status.ok()) {
       status = CudaStatus(cudaMemcpy(states[b], start.data().data(), layout.total_bytes(),
                                      cudaMemcpyHostToDevice),
                           "state upload");
     }
     pulses[b] = 1000 + 37 * b;
+    if (status.ok()) status = engine->ring().Reset(states[b], pulses[b], engine->stream());
   }
   std::vector<float> logits(size_t(batch) * config.vocab_size);
   const std::vector<uint8_t> tokens_in = RandomBytes(size_t(batch) * tokens, 11);

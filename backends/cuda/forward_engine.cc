@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(
       engine->cublas_, engine->cublas_workspace_.data(), kCublasWorkspaceBytes));
   if (options.decode_graphs) {
-    const size_t state_bytes = StateLayout(c).total_bytes();
+    const size_t state_bytes = engine->ring_.state_bytes();
     HECATE_ASSIGN_OR_RETURN(engine->padding_state_,
                             DeviceBuffer<float>::Create(state_bytes / sizeof(float)));
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemset(engine->padding_state_.data(), 0, state_bytes));
@@ -106,7 +106,8 @@ ForwardEngine::ForwardEngine(std::shared_ptr<const Model> model,
     : model_(std::move(model)),
       options_(options),
       weights_(std::move(weights)),
-      ws_(std::move(workspace)) {
+      ws_(std::move(workspace)),
+      ring_(model_->config(), options.decode_ring ? StateRing::Slots() : 0) {
   const ModelConfig& c = model_->config();
   const StateLayout layout(c);
   auto offset = [&](int l, StateKind kind, int level) -> size_t {
@@ -374,12 +375,15 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     slow.y = ws_.ys + first_slow * plane;
     slow.y_plane = plane;
     slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
+    // Decode through the rings (Step folded them before any longer step).
+    if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
     HECATE_RETURN_IF_ERROR(CmsSlow(slow, stream_));
   }
 
   const bool spans =  // as CmsSlow picks
       options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
-  HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : "cms rows"));
+  const bool ring = tokens == 1 && ring_.enabled();
+  HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : ring ? "cms ring" : "cms rows"));
   if (branches) {
     for (int i = 0; i < 2; ++i) {
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[1 + i], branch_streams_[i]));
@@ -448,7 +452,7 @@ absl::Status ForwardEngine::Mark(const char* name) {
 absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitsMode logit_rows) {
   const ModelConfig& c = model_->config();
   const int rows = batch * tokens, dm = c.d_model;
-  HECATE_RETURN_IF_ERROR(Mark("start"));
+  if (marks_.empty()) HECATE_RETURN_IF_ERROR(Mark("start"));  // else after the ring fold
   HECATE_RETURN_IF_ERROR(EmbedGather(
       EmbedGatherParams{rows, dm, ws_.device_tokens, weights_.embed(), ws_.x}, stream_));
   HECATE_RETURN_IF_ERROR(Mark("embed"));
@@ -568,6 +572,14 @@ absl::Status ForwardEngine::Step(absl::Span<float* const> states,
       ws_.UploadTable(static_cast<int>(std::max<int64_t>(rows, padded)), stream_));
 
   marks_.clear();
+  if (tokens_per_session > 1 && ring_.enabled()) {
+    // Longer steps work on the dense G: add the rings into it first, and
+    // start them again after the step's last token.
+    HECATE_RETURN_IF_ERROR(Mark("start"));
+    HECATE_RETURN_IF_ERROR(ring_.FoldAll(ws_.device_states, ws_.device_pulse, batch,
+                                         uint64_t(tokens_per_session), stream_));
+    HECATE_RETURN_IF_ERROR(Mark("cms ring fold"));
+  }
   if (graphed) {
     HECATE_ASSIGN_OR_RETURN(cudaGraphExec_t graph, DecodeGraph(padded, logit_rows));
     HECATE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph, stream_));

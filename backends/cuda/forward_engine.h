@@ -6,7 +6,9 @@
 // window attention (decode kernel for one token, prefill kernel otherwise)
 // -> level-1 gated delta rule (decode or chunked prefill kernel; the row
 // kernel of kernels/cms_slow for head widths the chunked one lacks) -> slow
-// CMS levels (row kernel for decode, span-wise kernel for chunks) -> MAG
+// CMS levels (decode: the ring kernel, appending to the error buffers'
+// rings, state_ring.h; chunks: the span-wise kernel, after Step folds the
+// rings into G) -> MAG
 // gate -> Wo GEMM with the residual -> rmsnorm -> W1|W3 GEMM -> SwiGLU ->
 // W2 GEMM with the residual. Then the final norm and the tied-
 // embedding logits GEMM for the requested rows only.
@@ -34,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "backends/cuda/device_weights.h"
+#include "backends/cuda/state_ring.h"
 #include "backends/cuda/step_workspace.h"
 #include "runtime/backend.h"
 #include "runtime/model.h"
@@ -59,6 +62,10 @@ struct ForwardEngineOptions {
   // (kernels/cms_slow/cms_span_kernel.cu); false keeps the token-by-token
   // row kernel for every chunk, which benchmarks compare against.
   bool cms_spans = true;
+  // Decode steps keep the slow levels' error buffers as rings (StateRing,
+  // state_ring.h); states then need state_bytes(), not the canonical size.
+  // HECATE_DECODE_DENSE_G=1 in the environment turns it off everywhere.
+  bool decode_ring = true;
 };
 
 // The batch a decode graph of `batch` sessions runs at: exact up to 16,
@@ -76,7 +83,7 @@ class ForwardEngine {
   ForwardEngine& operator=(const ForwardEngine&) = delete;
 
   // Advances the sessions whose state buffers are `states` (StateLayout
-  // order, pulse ids `pulses`) by `tokens` (session-major, `tokens_per_
+  // order and ring(): ring().state_bytes() each; pulse ids `pulses`) by `tokens` (session-major, `tokens_per_
   // session` each) and, unless `rows` is kNone, copies the logits to
   // `logits` on the host: kLast gives [batch, V], kAll [batch * tokens, V]
   // session-major. Returns after the device has finished. Pulse ids
@@ -98,6 +105,9 @@ class ForwardEngine {
 
   const DeviceWeights& weights() const { return weights_; }
   const ForwardEngineOptions& options() const { return options_; }
+  // The rings' place in a state and their fold; a state of this engine
+  // allocates ring().state_bytes() and is reset or folded by it.
+  const StateRing& ring() const { return ring_; }
   cudaStream_t stream() const { return stream_; }
 
  private:
@@ -128,6 +138,7 @@ class ForwardEngine {
   DeviceWeights weights_;
   StepWorkspace ws_;
   std::vector<LayerStateOffsets> offsets_;
+  StateRing ring_;
   int delta_level_ = -1;  // level with period 1, or -1
   bool chunked_delta_rule_ = false;  // kernels/gdr_prefill covers the head width
   int multiprocessors_ = 1;
