@@ -72,6 +72,10 @@ class Backend {
   // The most tokens of one session a forward step takes: Forward splits
   // longer chunks into steps of this size (ForwardInSteps).
   virtual int max_step_tokens() const { return 256; }
+  // Bytes one session's state holds where the backend keeps it: the
+  // canonical layout, plus whatever faster form the backend adds (CUDA's
+  // slow-level rings). What memory budgets count per resident session.
+  virtual size_t state_bytes() const { return StateLayout(model().config()).total_bytes(); }
 
   // A fresh zero state, pulse id 0.
   virtual absl::StatusOr<std::unique_ptr<BackendState>> NewState() = 0;

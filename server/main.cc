@@ -236,11 +236,11 @@ int Run() {
                       : memory.status();
     }
     budget_inputs.physical_ram_bytes = PhysicalRamBytes();
-    budget_inputs.spare_bytes = options.store.max_device_chunk_snapshots *
-                                StateLayout((*model)->config()).total_bytes();
+    budget_inputs.spare_bytes =
+        options.store.max_device_chunk_snapshots * (*backend)->state_bytes();
     const MemoryBudget budget = ChooseDeviceMemoryBudget(budget_inputs);
     const std::string description =
-        DescribeMemoryBudget(budget, StateLayout((*model)->config()).total_bytes());
+        DescribeMemoryBudget(budget, (*backend)->state_bytes());
     if (budget.starved) {
       LOG(WARNING) << description << ": no room on the device beyond the sessions in use";
     } else {

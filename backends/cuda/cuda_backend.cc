@@ -69,6 +69,7 @@ class CudaBackend final : public Backend {
   const Model& model() const override { return *model_; }
   bool tf32() const override { return options_.tf32; }
   int max_step_tokens() const override { return options_.max_step_tokens; }
+  size_t state_bytes() const override { return ring_.state_bytes(); }
 
   absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
     absl::MutexLock lock(&mu_);
