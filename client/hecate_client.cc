@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/file_io.h"
@@ -284,7 +285,70 @@ absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest&
       result.pulse_id = response.pulse_id();
     }
   }
-  absl::Status status = FromGrpcStatus(reader->Finish());
+  const grpc::Status status = reader->Finish();
+  return EndGenerate(context, status, have_done, std::move(result));
+}
+
+namespace {
+
+// Reads one Generate call's responses on gRPC's callback threads.
+class GenerateReader final : public grpc::ClientReadReactor<v1::GenerateResponse> {
+ public:
+  explicit GenerateReader(const HecateClient::TokenCallback& on_token) : on_token_(on_token) {}
+
+  void Start(v1::Hecate::Stub* stub, grpc::ClientContext* context,
+             const v1::GenerateRequest* request) {
+    stub->async()->Generate(context, request, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    if (response_.has_token()) {
+      if (on_token_) on_token_(response_.token(), response_.pulse_id());
+    } else if (response_.has_done()) {
+      have_done_ = true;
+      result_.done = response_.done();
+      result_.pulse_id = response_.pulse_id();
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    status_ = status;
+    done_.Notify();
+  }
+  // Everything below is read after Wait, which OnDone's Notify orders.
+  void Wait() { done_.WaitForNotification(); }
+  const grpc::Status& status() const { return status_; }
+  bool have_done() const { return have_done_; }
+  GenerateResult& result() { return result_; }
+
+ private:
+  const HecateClient::TokenCallback& on_token_;
+  v1::GenerateResponse response_;
+  bool have_done_ = false;
+  GenerateResult result_;
+  grpc::Status status_;
+  absl::Notification done_;
+};
+
+}  // namespace
+
+absl::StatusOr<GenerateResult> HecateClient::GenerateOnCallbackThreads(
+    const v1::GenerateRequest& request, const TokenCallback& on_token) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, request.session_id());
+  GenerateReader reader(on_token);
+  reader.Start(stub_.get(), &context, &request);
+  reader.Wait();
+  return EndGenerate(context, reader.status(), reader.have_done(), std::move(reader.result()));
+}
+
+absl::StatusOr<GenerateResult> HecateClient::EndGenerate(const grpc::ClientContext& context,
+                                                         const grpc::Status& grpc_status,
+                                                         bool have_done,
+                                                         GenerateResult result) const {
+  absl::Status status = FromGrpcStatus(grpc_status);
   if (!status.ok()) {
     // A refused expected_pulse_id says where the session is.
     const auto& trailers = context.GetServerTrailingMetadata();

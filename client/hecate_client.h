@@ -164,6 +164,14 @@ class HecateClient {
   // session's pulse id attached (CurrentPulseId in client/grpc_status.h).
   absl::StatusOr<GenerateResult> Generate(const v1::GenerateRequest& request,
                                           const TokenCallback& on_token);
+  // The same call on gRPC's callback API: `on_token` runs on one of gRPC's
+  // threads while the caller waits, so it must not block or call this
+  // client. For many concurrent calls (hecatectl bench): each waiting thread
+  // sleeps until its call ends instead of polling the connection for every
+  // token, which on a 2-core machine cost the client 5% of the CPU it
+  // shared with the server it measured.
+  absl::StatusOr<GenerateResult> GenerateOnCallbackThreads(const v1::GenerateRequest& request,
+                                                           const TokenCallback& on_token);
 
   // Exactly-once delivery of a text: the session is meant to consume
   // `bytes` starting at pulse id `start_pulse`, and some of it may already
@@ -199,6 +207,11 @@ class HecateClient {
   // Fills in the authorization metadata, the deadline and, for a call
   // about a session, its routing key (x-hecate-session: replicas behind a
   // ring-hash proxy, deploy/README.md).
+  // Generate's ending: the call's status (a refusal with the session's pulse
+  // id from the trailers) or its final ChunkDone.
+  absl::StatusOr<GenerateResult> EndGenerate(const grpc::ClientContext& context,
+                                             const grpc::Status& status, bool have_done,
+                                             GenerateResult result) const;
   void PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
                       absl::string_view session_id = "") const;
 

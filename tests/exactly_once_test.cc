@@ -179,6 +179,12 @@ TEST_F(ExactlyOnceTest, GenerateChecksThePulseAndReportsItInTheTrailer) {
   EXPECT_NE(again.status().message().find("pulse id 9"), std::string::npos) << again.status();
   EXPECT_EQ(tokens, 0);
   EXPECT_EQ(alice_->GetSession(id)->pulse_id(), 9u);
+  // The callback-thread form (hecatectl bench's) reports the refusal alike.
+  again = alice_->GenerateOnCallbackThreads(
+      request, [&](const v1::GeneratedToken&, uint64_t) { ++tokens; });
+  ASSERT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  EXPECT_EQ(CurrentPulseId(again.status()), std::optional<uint64_t>(9));
+  EXPECT_EQ(tokens, 0);
   request.set_expected_pulse_id(9);
   ASSERT_TRUE(alice_->Generate(request, nullptr).ok());
   EXPECT_EQ(alice_->GetSession(id)->pulse_id(), 18u);

@@ -93,6 +93,15 @@ TEST_F(GenerationOptionsTest, AStopSequenceSpanningTokenResponsesStopsGeneration
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->done.finish_reason(), v1::FINISH_REASON_STOP_SEQUENCE);
   EXPECT_EQ(generated, free_text.substr(0, stop));
+  // The callback-thread form (hecatectl bench's) reads the same call.
+  std::string on_callbacks;
+  absl::StatusOr<GenerateResult> again = alice_->GenerateOnCallbackThreads(
+      request,
+      [&](const v1::GeneratedToken& t, uint64_t) { on_callbacks.push_back(char(t.token())); });
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->done.finish_reason(), v1::FINISH_REASON_STOP_SEQUENCE);
+  EXPECT_EQ(again->pulse_id, result->pulse_id);
+  EXPECT_EQ(on_callbacks, generated);
 }
 
 TEST_F(GenerationOptionsTest, AlternativesMatchTheScoresOfTheSameHistory) {

@@ -177,7 +177,7 @@ void GenerateTurns(SharedRun& run, HecateClient& client, const std::string& sess
     absl::Time previous = sent;
     uint64_t generated = 0;
     absl::StatusOr<GenerateResult> result =
-        client.Generate(request, [&](const v1::GeneratedToken&, uint64_t) {
+        client.GenerateOnCallbackThreads(request, [&](const v1::GeneratedToken&, uint64_t) {
           const absl::Time now = absl::Now();
           (generated == 0 ? tally->first_token : tally->inter_token)
               .Add(absl::ToDoubleSeconds(now - previous));
