@@ -267,29 +267,20 @@ absl::StatusOr<v1::Session> HecateClient::ForkSession(absl::string_view session_
   return response;
 }
 
-absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
-                                                      const TokenCallback& on_token) {
-  grpc::ClientContext context;
-  PrepareContext(&context, options_.deadline, request.session_id());
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
-      stub_->Generate(&context, request);
-  v1::GenerateResponse response;
-  bool have_done = false;
-  GenerateResult result;
-  while (reader->Read(&response)) {
-    if (response.has_token()) {
-      if (on_token) on_token(response.token(), response.pulse_id());
-    } else if (response.has_done()) {
-      have_done = true;
-      result.done = response.done();
-      result.pulse_id = response.pulse_id();
-    }
-  }
-  const grpc::Status status = reader->Finish();
-  return EndGenerate(context, status, have_done, std::move(result));
-}
-
 namespace {
+
+// One Generate response: a token for `on_token`, or the final ChunkDone.
+void ReadGenerateResponse(const v1::GenerateResponse& response,
+                          const HecateClient::TokenCallback& on_token, bool* have_done,
+                          GenerateResult* result) {
+  if (response.has_token()) {
+    if (on_token) on_token(response.token(), response.pulse_id());
+  } else if (response.has_done()) {
+    *have_done = true;
+    result->done = response.done();
+    result->pulse_id = response.pulse_id();
+  }
+}
 
 // Reads one Generate call's responses on gRPC's callback threads.
 class GenerateReader final : public grpc::ClientReadReactor<v1::GenerateResponse> {
@@ -304,13 +295,7 @@ class GenerateReader final : public grpc::ClientReadReactor<v1::GenerateResponse
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream ended: OnDone follows
-    if (response_.has_token()) {
-      if (on_token_) on_token_(response_.token(), response_.pulse_id());
-    } else if (response_.has_done()) {
-      have_done_ = true;
-      result_.done = response_.done();
-      result_.pulse_id = response_.pulse_id();
-    }
+    ReadGenerateResponse(response_, on_token_, &have_done_, &result_);
     StartRead(&response_);
   }
   void OnDone(const grpc::Status& status) override {
@@ -333,6 +318,20 @@ class GenerateReader final : public grpc::ClientReadReactor<v1::GenerateResponse
 };
 
 }  // namespace
+
+absl::StatusOr<GenerateResult> HecateClient::Generate(const v1::GenerateRequest& request,
+                                                      const TokenCallback& on_token) {
+  grpc::ClientContext context;
+  PrepareContext(&context, options_.deadline, request.session_id());
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
+      stub_->Generate(&context, request);
+  v1::GenerateResponse response;
+  bool have_done = false;
+  GenerateResult result;
+  while (reader->Read(&response)) ReadGenerateResponse(response, on_token, &have_done, &result);
+  const grpc::Status status = reader->Finish();
+  return EndGenerate(context, status, have_done, std::move(result));
+}
 
 absl::StatusOr<GenerateResult> HecateClient::GenerateOnCallbackThreads(
     const v1::GenerateRequest& request, const TokenCallback& on_token) {
