@@ -19,6 +19,17 @@ ModelConfig SmallConfig() {
   return c;
 }
 
+ModelConfig WideHeadsConfig() {
+  ModelConfig c;
+  c.d_model = 256;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.window = 96;
+  c.periods = {1, 4, 32};
+  c.d_ff = 192;
+  return c;
+}
+
 std::shared_ptr<const Model> SensitiveModel(const ModelConfig& config, uint64_t seed) {
   Weights w = Weights::Random(config, seed);
   std::mt19937_64 rng(seed ^ 0x5eed);

@@ -17,6 +17,10 @@ namespace hecate::testing {
 // smaller than typical chunks.
 ModelConfig SmallConfig();
 
+// Head width 128 (the base config's) in a model small enough for the CPU
+// reference: the d = 128 paths of the CUDA kernels. Periods {1, 4, 32}.
+ModelConfig WideHeadsConfig();
+
 // A model whose weights make every branch matter (larger std than a fresh
 // model, gate biases spread over (0, 1)): a wrong coefficient anywhere
 // changes the logits measurably.

@@ -61,27 +61,13 @@ ModelConfig NoDeltaConfig() {
   return c;
 }
 
-// Head width 128 (the base config's), small enough for the CPU reference:
-// the d = 128 paths of the chunked delta rule, the tiled attention and the
-// row kernel.
-ModelConfig WideHeadsConfig() {
-  ModelConfig c;
-  c.d_model = 256;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.window = 96;
-  c.periods = {1, 4, 32};
-  c.d_ff = 192;
-  return c;
-}
-
 std::vector<Case> Cases() {
   return {
       {"small", testing::SmallConfig(), 2048, false, 1e-4},
       {"small_step64", testing::SmallConfig(), 64, false, 1e-4},
       {"no_delta_level", NoDeltaConfig(), 2048, false, 1e-4},
       {"tiny", Preset("tiny"), 2048, false, 1e-4},
-      {"wide_heads", WideHeadsConfig(), 2048, false, 1e-4},
+      {"wide_heads", testing::WideHeadsConfig(), 2048, false, 1e-4},
       {"tiny_step48", Preset("tiny"), 48, false, 1e-4},
       {"tiny_tf32", Preset("tiny"), 2048, true, 3e-3},
       {"tiny_no_graphs", Preset("tiny"), 2048, false, 1e-4, /*graphs=*/false},
@@ -333,7 +319,7 @@ TEST(CudaBackendBatchTest, GroupedPrefillMatchesCpu) {
 // session's chunks.
 TEST(CudaBackendBatchTest, GroupedPrefillWideHeadsMatchesCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
-  ExpectGroupedForwardMatchesCpu("grouped_wide", WideHeadsConfig());
+  ExpectGroupedForwardMatchesCpu("grouped_wide", testing::WideHeadsConfig());
 }
 
 TEST(DecodeBucketTest, ExactToSixteenThenEightBucketsPerDoubling) {

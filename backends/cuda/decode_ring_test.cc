@@ -69,15 +69,11 @@ ModelConfig SmallRingConfig() {
   return c;
 }
 
-// Head width 128 (two float4 columns per lane, the base config's shape).
+// Head width 128 (two float4 columns per lane, the base config's shape),
+// periods 8 (< 16 slots) and 32 (> slots).
 ModelConfig WideRingConfig() {
-  ModelConfig c;
-  c.d_model = 256;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.window = 96;
+  ModelConfig c = testing::WideHeadsConfig();
   c.periods = {1, 8, 32};
-  c.d_ff = 192;
   return c;
 }
 
