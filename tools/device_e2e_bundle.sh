@@ -26,7 +26,7 @@ BUNDLE=.device_e2e
 TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test
        transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl //backends/cuda:engine_step_bench \
-  //backends/cuda:cuda_backend_test "${TESTS[@]/#///tests:}"
+  //backends/cuda:cuda_backend_test //backends/cuda:state_memory_test "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/runfiles/hecate/server" "$BUNDLE/runfiles/hecate/tests" "$BUNDLE/lib"
@@ -37,7 +37,7 @@ cp tools/device_runs/model_quality.sh "$BUNDLE/"
 # serving_vs_engine.sh: served tokens/s beside engine_step_bench's (issue 12).
 mkdir -p "$BUNDLE/runfiles/hecate/backends/cuda"
 cp -L bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
-  "$BUNDLE/runfiles/hecate/backends/cuda/"
+  bazel-bin/backends/cuda/state_memory_test "$BUNDLE/runfiles/hecate/backends/cuda/"
 cp tools/device_runs/serving_vs_engine.sh tools/device_runs/serving_run.sh \
   tools/device_runs/serving_profile.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
@@ -49,7 +49,7 @@ chmod -R u+w "$BUNDLE"
 source tools/bundle_lib.sh
 copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated bazel-bin/client/hecatectl \
   bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
-  "${TESTS[@]/#/bazel-bin/tests/}"
+  bazel-bin/backends/cuda/state_memory_test "${TESTS[@]/#/bazel-bin/tests/}"
 # gperftools' CPU profiler for serving_profile.sh, when installed here
 # (apt-get install google-perftools); not needed by anything else.
 profiler=/usr/lib/x86_64-linux-gnu/libprofiler.so.0

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "backends/cuda/forward_engine.h"
+#include "backends/cuda/state_memory.h"
 #include "backends/cuda/state_ring.h"
 #include "backends/cuda/step_workspace.h"
 #include "kernels/cuda_check.h"
@@ -26,9 +27,9 @@ namespace {
 // One session's state: one device allocation in StateLayout order.
 class CudaState final : public BackendState {
  public:
-  CudaState(const void* owner, float* data, size_t bytes)
-      : owner_(owner), data_(data), bytes_(bytes) {}
-  ~CudaState() override { cudaFree(data_); }
+  CudaState(const void* owner, std::shared_ptr<StateMemory> memory, float* data, size_t bytes)
+      : owner_(owner), memory_(std::move(memory)), data_(data), bytes_(bytes) {}
+  ~CudaState() override { memory_->Free(data_); }
   CudaState(const CudaState&) = delete;
   CudaState& operator=(const CudaState&) = delete;
 
@@ -41,6 +42,7 @@ class CudaState final : public BackendState {
 
  private:
   const void* owner_;
+  const std::shared_ptr<StateMemory> memory_;
   float* data_;
   size_t bytes_;
   uint64_t pulse_ = 0;
@@ -49,18 +51,26 @@ class CudaState final : public BackendState {
 class CudaBackend final : public Backend {
  public:
   CudaBackend(std::shared_ptr<const Model> model, CudaBackendOptions options,
-              std::unique_ptr<ForwardEngine> engine, cudaStream_t transfer_stream,
-              std::array<PinnedBuffer, 2> stages, std::array<cudaEvent_t, 2> staged)
+              std::unique_ptr<ForwardEngine> engine, std::shared_ptr<StateMemory> state_memory,
+              cudaStream_t transfer_stream, std::array<PinnedBuffer, 2> stages,
+              std::array<cudaEvent_t, 2> staged)
       : model_(std::move(model)),
         options_(options),
         layout_(model_->config()),
         ring_(engine->ring()),
+        state_memory_(std::move(state_memory)),
         transfer_stream_(transfer_stream),
         stages_(std::move(stages)),
         staged_(staged),
         engine_(std::move(engine)) {}
   ~CudaBackend() override {
     cudaSetDevice(options_.device);
+    {
+      absl::MutexLock lock(&mu_);
+      state_memory_->ReleaseFreed(engine_->stream());
+      cudaStreamSynchronize(engine_->stream());
+    }
+    state_memory_->Detach();  // states that outlive the engine free at once
     for (cudaEvent_t e : staged_) cudaEventDestroy(e);
     cudaStreamDestroy(transfer_stream_);
   }
@@ -71,18 +81,21 @@ class CudaBackend final : public Backend {
   int max_step_tokens() const override { return options_.max_step_tokens; }
   size_t state_bytes() const override { return ring_.state_bytes(); }
 
+  // Not under mu_: a new state waits for no step (StateMemory).
   absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
-    absl::MutexLock lock(&mu_);
-    HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    void* data = nullptr;
     // Zeros: the canonical state at pulse 0 with empty rings (origin 0).
-    HECATE_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, ring_.state_bytes()));
-    auto state =
-        std::make_unique<CudaState>(this, static_cast<float*>(data), ring_.state_bytes());
-    HECATE_CUDA_RETURN_IF_ERROR(
-        cudaMemsetAsync(data, 0, ring_.state_bytes(), engine_->stream()));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(engine_->stream()));
-    return state;
+    absl::StatusOr<void*> data = state_memory_->AllocateZeroed(ring_.state_bytes());
+    if (absl::IsResourceExhausted(data.status())) {
+      // Deleted states not yet handed back (no step since) may be the room.
+      {
+        absl::MutexLock lock(&mu_);
+        state_memory_->ReleaseFreed(engine_->stream());
+      }
+      data = state_memory_->AllocateZeroed(ring_.state_bytes());
+    }
+    HECATE_RETURN_IF_ERROR(data.status());
+    return std::make_unique<CudaState>(this, state_memory_, static_cast<float*>(*data),
+                                       ring_.state_bytes());
   }
 
   absl::Status Upload(const ModelState& host, BackendState& state) override {
@@ -138,6 +151,7 @@ class CudaBackend final : public Backend {
     HECATE_ASSIGN_OR_RETURN(CudaState * target, Cast(to, "Copy"));
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    state_memory_->ReleaseFreed(engine_->stream());
     // The whole allocation: the rings and their origin travel along.
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(target->data(), source->data(),
                                                 ring_.state_bytes(), cudaMemcpyDeviceToDevice,
@@ -155,6 +169,7 @@ class CudaBackend final : public Backend {
     HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), tokens, mode, logits));
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    state_memory_->ReleaseFreed(engine_->stream());
     return ForwardLocked(*cuda, tokens, mode, logits, cancel, applied);
   }
 
@@ -174,6 +189,7 @@ class CudaBackend final : public Backend {
     }
     absl::MutexLock lock(&mu_);
     HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+    state_memory_->ReleaseFreed(engine_->stream());
     // Items by length; the same length runs in groups of one step each.
     std::map<size_t, std::vector<size_t>> by_length;
     for (size_t i = 0; i < items.size(); ++i) {
@@ -308,6 +324,7 @@ class CudaBackend final : public Backend {
   const CudaBackendOptions options_;
   const StateLayout layout_;
   const StateRing ring_;  // the engine's, for Upload and Download off mu_
+  const std::shared_ptr<StateMemory> state_memory_;
   absl::Mutex transfer_mu_;
   const cudaStream_t transfer_stream_;  // host <-> device copies (Upload, Download)
   std::array<PinnedBuffer, 2> stages_ ABSL_GUARDED_BY(transfer_mu_);
@@ -373,6 +390,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
       std::max({options.max_step_tokens, options.max_batch, options.max_step_rows});
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, engine_options));
+  HECATE_ASSIGN_OR_RETURN(std::shared_ptr<StateMemory> state_memory,
+                          StateMemory::Create(options.device));
   cudaStream_t transfer_stream = nullptr;
   HECATE_CUDA_RETURN_IF_ERROR(
       cudaStreamCreateWithFlags(&transfer_stream, cudaStreamNonBlocking));
@@ -383,7 +402,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
     HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&staged[i], cudaEventDisableTiming));
   }
   return std::make_unique<CudaBackend>(std::move(model), options, std::move(engine),
-                                       transfer_stream, std::move(stages), staged);
+                                       std::move(state_memory), transfer_stream,
+                                       std::move(stages), staged);
 }
 
 }  // namespace hecate

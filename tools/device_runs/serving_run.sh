@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12 on the GPU machine, one call (from tools/device_e2e_bundle.sh's
 # bundle): CUDA parity (cuda_backend_test: bucketed decode graphs, staged
-# transfers), served vs engine (decode 64/256/1024, prefill 2048), 16 sessions
+# transfers; state_memory_test), served vs engine (decode 64/256/1024, prefill 2048), 16 sessions
 # x 2048-byte prefill, the fairness test, the e2e suite on CUDA; logs in $OUT,
 # a short table last.
 set -u
@@ -12,6 +12,8 @@ cd "$HERE"
 nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv,noheader
 timeout 150 runfiles/hecate/backends/cuda/cuda_backend_test > "$OUT/parity.log" 2>&1
 echo "parity rc=$?"
+timeout 60 runfiles/hecate/backends/cuda/state_memory_test >> "$OUT/parity.log" 2>&1
+echo "state_memory_test rc=$?"
 OUT=$OUT/s timeout 260 bash serving_vs_engine.sh > "$OUT/serving.log" 2>&1
 echo "serving rc=$?"
 DECODE_SESSIONS=" " PREFILL_SESSIONS=16 PREFILL_REQUESTS=4 OUT=$OUT/s16 timeout 70 \
