@@ -21,7 +21,10 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_bundle
-targets=$(bazel query --noshow_progress \
+# DEVICE_BUNDLE_TARGETS: only these (e.g. //backends/cuda:cuda_backend_bench
+# for peer_vs_hecate.sh alone, a bundle that fits beside another one).
+targets=${DEVICE_BUNDLE_TARGETS:-}
+[[ -n $targets ]] || targets=$(bazel query --noshow_progress \
   'kind("cc_test", //kernels/... + //backends/cuda/...) + attr(name, "_bench$", kind("cc_binary", //kernels/... + //backends/cuda/...))' 2>/dev/null)
 echo "targets:"; echo "$targets" | sed 's/^/  /'
 # shellcheck disable=SC2086
