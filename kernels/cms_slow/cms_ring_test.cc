@@ -39,6 +39,10 @@ std::vector<RingCase> Cases() {
       {"d24_slots4", 5, 3, 24, 4, {3, 8, 16, 40}},
       {"d128_slots16", 4, 2, 128, 16, {8, 16, 64}},
       {"d4_slots2", 3, 1, 4, 2, {2, 5}},
+      // A block advances up to 4 levels: groups of 3 + 2, of 4, of 1.
+      {"d8_5levels", 3, 2, 8, 4, {2, 3, 8, 12, 20}},
+      {"d128_4levels", 2, 2, 128, 8, {3, 8, 10, 16}},
+      {"d128_1level", 3, 2, 128, 16, {8}},
   };
 }
 
