@@ -247,6 +247,15 @@ int Run() {
       LOG(INFO) << description;
     }
     options.store.device_budget_bytes = budget.bytes;
+    if (budget_inputs.backend == "cuda") {
+      // Deleted sessions' memory serves the next sessions without a device
+      // synchronisation; the budget bounds what the pool can hold.
+      if (absl::Status kept = RetainCudaStateMemory(**backend, budget.bytes +
+                                                                  budget_inputs.spare_bytes);
+          !kept.ok()) {
+        LOG(WARNING) << "state memory pool: " << kept;
+      }
+    }
   }
   options.store.host_budget_bytes = absl::GetFlag(FLAGS_host_memory_budget);
   options.store.host_tier = (*backend)->name() != "cpu";

@@ -80,6 +80,7 @@ class CudaBackend final : public Backend {
   bool tf32() const override { return options_.tf32; }
   int max_step_tokens() const override { return options_.max_step_tokens; }
   size_t state_bytes() const override { return ring_.state_bytes(); }
+  StateMemory& state_memory() const { return *state_memory_; }
 
   // Not under mu_: a new state waits for no step (StateMemory).
   absl::StatusOr<std::unique_ptr<BackendState>> NewState() override {
@@ -337,6 +338,15 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 bool CudaBackendAvailable() { return CudaDeviceAvailable(); }
+
+absl::Status RetainCudaStateMemory(Backend& backend, size_t bytes) {
+  CudaBackend* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RetainCudaStateMemory: backend ", backend.name(), " is not CUDA"));
+  }
+  return cuda->state_memory().Retain(bytes);
+}
 
 absl::StatusOr<CudaMemoryInfo> CudaDeviceMemory(int device) {
   if (!CudaDeviceAvailable()) return absl::FailedPreconditionError("no CUDA device");

@@ -81,6 +81,14 @@ struct CudaBackendOptions {
   size_t transfer_slice_bytes = size_t{8} << 20;
 };
 
+// Lets `backend` (a CUDA backend) keep up to `bytes` of deleted sessions'
+// state memory for the next states instead of handing it back to the driver
+// (state_memory.h; 0, the default, keeps none). hecated keeps its device
+// memory budget: the pool then never grows past the states it holds, and
+// everything else is left the budget's margin. INVALID_ARGUMENT for another
+// backend.
+absl::Status RetainCudaStateMemory(Backend& backend, size_t bytes);
+
 // FAILED_PRECONDITION without a usable device; UNIMPLEMENTED for configs
 // the kernels do not cover (head width must be a multiple of 8, at most
 // 128); INVALID_ARGUMENT for bad options.

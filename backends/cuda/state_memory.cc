@@ -19,15 +19,6 @@ absl::StatusOr<std::shared_ptr<StateMemory>> StateMemory::Create(int device) {
     props.location.type = cudaMemLocationTypeDevice;
     props.location.id = device;
     HECATE_CUDA_RETURN_IF_ERROR(cudaMemPoolCreate(&pool, &props));
-    // Keep freed states for the next ones: the default threshold (0) hands
-    // the memory back to the driver at every synchronisation, and taking it
-    // again costs what cudaMalloc did.
-    uint64_t keep = UINT64_MAX;
-    if (cudaError_t set = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
-        set != cudaSuccess) {
-      cudaMemPoolDestroy(pool);
-      return CudaStatus(set, "cudaMemPoolSetAttribute(cudaMemPoolAttrReleaseThreshold)");
-    }
   }
   cudaStream_t stream = nullptr;
   if (cudaError_t made = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
@@ -61,6 +52,15 @@ absl::StatusOr<void*> StateMemory::AllocateZeroed(size_t bytes) {
     return CudaStatus(synced, "zeroing a new state");
   }
   return data;
+}
+
+absl::Status StateMemory::Retain(size_t bytes) {
+  if (pool_ == nullptr) return absl::OkStatus();
+  HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  uint64_t keep = bytes;
+  HECATE_CUDA_RETURN_IF_ERROR(
+      cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep));
+  return absl::OkStatus();
 }
 
 void StateMemory::Free(void* data) {

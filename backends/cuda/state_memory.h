@@ -1,6 +1,7 @@
 // StateMemory: device memory for session states, taken from and given back
 // to a stream-ordered pool (cudaMallocFromPoolAsync / cudaFreeAsync) that
-// keeps what deleted sessions gave back for the next state.
+// keeps what deleted sessions gave back (up to Retain's bytes) for the next
+// state.
 //
 // Why not cudaMalloc / cudaFree: both synchronise the whole device, so
 // creating or deleting one session stalled every session's step in flight
@@ -49,6 +50,12 @@ class StateMemory {
   // The engine is going away, its work finished: frees from now on go to
   // the pool at once.
   void Detach();
+
+  // Freed memory up to `bytes` stays in the pool for the next states; past
+  // it, the pool hands memory back to the driver at synchronisations (0
+  // at creation: kept memory cannot serve other allocations, such as a
+  // kernel's local memory, and a process without a budget for it ran out).
+  absl::Status Retain(size_t bytes);
 
   bool pooled() const { return pool_ != nullptr; }
 

@@ -36,6 +36,7 @@ TEST(StateMemoryTest, NewStatesAreZerosWhereFreedStatesWere) {
   std::mt19937_64 rng = testing::FreshRng("state_memory");
   absl::StatusOr<std::shared_ptr<StateMemory>> memory = StateMemory::Create(0);
   ASSERT_TRUE(memory.ok()) << memory.status();
+  ASSERT_TRUE((*memory)->Retain(2 * kBytes).ok());  // freed blocks come back
   cudaStream_t engine = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&engine, cudaStreamNonBlocking), cudaSuccess);
   const std::vector<uint32_t> words = RandomWords(rng, kBytes / 4);
