@@ -25,6 +25,7 @@ TEST(ValidateBenchOptionsTest, EachBadFieldIsNamed) {
       {"top_k", [](BenchOptions& o) { o.top_k = 257; }},
       {"max_tokens", [](BenchOptions& o) { o.max_tokens = 0; }},
       {"max_tokens", [](BenchOptions& o) { o.max_tokens = 65537; }},
+      {"spread_pulses", [](BenchOptions& o) { o.spread_pulses = -1; }},
   };
   for (const Case& c : cases) {
     BenchOptions options;

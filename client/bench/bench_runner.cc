@@ -197,13 +197,33 @@ void GenerateTurns(SharedRun& run, HecateClient& client, const std::string& sess
   }
 }
 
+// Generate mode's untimed prefix (BenchOptions::spread_pulses).
+absl::Status SpreadPulse(HecateClient& client, const BenchOptions& options,
+                         const std::string& session_id, int worker, TextSource& text) {
+  if (options.spread_pulses <= 0) return absl::OkStatus();
+  const int64_t bytes = (int64_t{37} * worker) % options.spread_pulses;
+  if (bytes == 0) return absl::OkStatus();
+  v1::GenerateRequest request;
+  request.set_session_id(session_id);
+  request.set_prompt(text.Next(static_cast<size_t>(bytes)));
+  request.mutable_sampling()->set_temperature(0);
+  request.mutable_sampling()->set_max_tokens(1);
+  return client.Generate(request, [](const v1::GeneratedToken&, uint64_t) {}).status();
+}
+
 void RunWorker(HecateClient& client, SharedRun& run, int worker) {
   const bool generate = run.options().mode == BenchOptions::Mode::kGenerate;
   absl::StatusOr<v1::Session> session = client.CreateSession();
   std::unique_ptr<StreamSession> stream;
+  std::unique_ptr<TextSource> text = TextForWorker(run.options(), worker);
   if (!session.ok()) {
     run.RecordError("create", session.status());
-  } else if (!generate) {
+  } else if (generate) {
+    if (absl::Status spread = SpreadPulse(client, run.options(), session->id(), worker, *text);
+        !spread.ok()) {
+      run.RecordError("spread", spread);
+    }
+  } else {
     absl::StatusOr<std::unique_ptr<StreamSession>> opened = client.OpenStreamFor(session->id());
     if (opened.ok()) {
       stream = *std::move(opened);
@@ -215,7 +235,6 @@ void RunWorker(HecateClient& client, SharedRun& run, int worker) {
   run.go().WaitForNotification();
 
   WorkerTally tally;
-  std::unique_ptr<TextSource> text = TextForWorker(run.options(), worker);
   if (stream != nullptr) {
     const bool stream_alive = StreamChunks(run, *stream, session->id(), *text, &tally);
     absl::Status finished = stream->Finish();
@@ -253,6 +272,10 @@ absl::Status ValidateBenchOptions(const BenchOptions& options) {
   if (options.top_k < 0 || options.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(
         absl::StrCat("top_k must be in 0..", kMaxTopK, ", got ", options.top_k));
+  }
+  if (options.spread_pulses < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spread_pulses must be >= 0, got ", options.spread_pulses));
   }
   if (options.max_tokens < 1 || options.max_tokens > kMaxGenerateTokens) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -48,6 +48,12 @@ struct BenchOptions {
   // Generate mode: tokens each Generate call samples (greedy: the same work
   // whatever the text).
   int max_tokens = 64;
+  // Generate mode: before the timed run, session i takes an untimed prompt
+  // of (37 i mod spread_pulses) bytes, so the sessions decode at different
+  // phases of the slow levels (their fires do not all land in one step), as
+  // independent users' sessions do and as engine_step_bench's do; 0: every
+  // session starts at pulse 0 and they decode in lockstep.
+  int spread_pulses = 512;
   // > 0: ask for the top-k next-token distribution after every chunk.
   int top_k = 0;
   // Text to stream (each session starts at a different offset); empty: the

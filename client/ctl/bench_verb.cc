@@ -34,6 +34,10 @@ ABSL_FLAG(int64_t, requests_per_session, 0,
           "bench: each session stops after this many chunks (stream) or Generate calls "
           "(generate); 0: no limit. Prefill of one B-byte chunk on K sessions: --sessions=K "
           "--chunk_bytes=B --requests_per_session=1");
+ABSL_FLAG(int32_t, spread_pulses, 512,
+          "bench generate: session i first takes an untimed (37 i mod N)-byte prompt, so "
+          "sessions decode at different phases of the slow levels as independent users' do; "
+          "0: all start at pulse 0 and decode in lockstep");
 ABSL_FLAG(std::string, text, "",
           "bench: stream this file's text (each session from its own offset); default: "
           "built-in pseudo-English");
@@ -68,6 +72,7 @@ nlohmann::json ReportToJson(const BenchReport& report, const BenchOptions& optio
   };
   if (report.generate) {
     json["max_tokens"] = options.max_tokens;
+    json["spread_pulses"] = options.spread_pulses;
     json["generated_tokens"] = report.generated_tokens;
     json["generated_tokens_per_second"] = report.generated_tokens_per_second();
     json["first_token_seconds"] = SummaryToJson(report.first_token);
@@ -140,6 +145,7 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
   }
   options.mode = mode == "generate" ? BenchOptions::Mode::kGenerate : BenchOptions::Mode::kStream;
   options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+  options.spread_pulses = absl::GetFlag(FLAGS_spread_pulses);
   options.sessions = absl::GetFlag(FLAGS_sessions);
   options.chunk_bytes = chunk_bytes;
   options.duration = absl::GetFlag(FLAGS_duration);

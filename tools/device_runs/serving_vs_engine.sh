@@ -23,6 +23,10 @@
 #   MODEL            random:base / random:tiny
 #   DECODE_SESSIONS  "64 256 1024" / "64"
 #   MAX_TOKENS       256 / 64      tokens per Generate call
+#   SPREAD_PULSES    512           bench --spread_pulses: session i starts at pulse
+#                    37 i mod 512 (engine_step_bench's sessions are at 1000 + 37 i),
+#                    so neither side has every session's slow-level fires in
+#                    one step; 0: the served sessions decode in lockstep
 #   PREFILL_BYTES    2048 / 256    T; PREFILL_SESSIONS K (1); PREFILL_REQUESTS (16 / 8)
 #   DURATION         20s / 15s     served decode run per case
 #   ENGINE_SECONDS   3 / 3         engine timing per case
@@ -113,11 +117,11 @@ scrape() {
 for n in $DECODE_SESSIONS; do
   echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION"
   if [[ $WARMUP != 0 ]]; then
-    ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
+    ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
       --duration="$WARMUP" > "$OUT/warmup_decode_$n.json"
   fi
   scrape "metrics_decode_$n.before"
-  ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" \
+  ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
     --duration="$DURATION" > "$OUT/served_decode_$n.json"
   scrape "metrics_decode_$n.after"
   echo "rc=$? $(head -c 300 "$OUT/served_decode_$n.json")"
