@@ -457,8 +457,20 @@ cudaError_t LaunchRing(const CmsSlowParams& p, int groups, cudaStream_t stream) 
 
 template <int kVec>
 cudaError_t LaunchRingGroups(const CmsSlowParams& p, cudaStream_t stream) {
-  // As few groups as kMaxGroup allows, their sizes balanced (5 levels: 3 + 2).
-  const int groups = (p.count + kMaxGroup - 1) / kMaxGroup;
+  // As few groups as kMaxGroup allows, their sizes balanced (5 levels: 3 + 2),
+  // unless that leaves SMs idle: decode of one or two sessions (64 blocks at
+  // B=1 for the base config's three levels on 132 SMs took 0.02 ms more per
+  // step than a level a block) runs a level a block.
+  int groups = (p.count + kMaxGroup - 1) / kMaxGroup;
+  const int block_rows = kRows * kRowsPerBlock;
+  const long long grouped_blocks = static_cast<long long>((p.dim + block_rows - 1) / block_rows) *
+                                   p.heads * groups * p.batch;
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
+      grouped_blocks < sms) {
+    groups = p.count;
+  }
   switch ((p.count + groups - 1) / groups) {
     case 1:
       return LaunchRing<kVec, 1>(p, groups, stream);
