@@ -24,7 +24,7 @@ cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_e2e
 TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test
-       transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test)
+       transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test bench_e2e_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl //backends/cuda:engine_step_bench \
   //backends/cuda:cuda_backend_test //backends/cuda:state_memory_test "${TESTS[@]/#///tests:}"
 
