@@ -1,10 +1,15 @@
 # bundle_lib.sh: sourced by the scripts that bundle binaries for the GPU
 # machine (tools/device_bundle.sh, tools/device_e2e_bundle.sh,
-# tools/device_decode_bundle.sh).
+# tools/device_decode_bundle.sh, tools/device_ring_bundle.sh).
 #
 #   copy_needed_libs LIB_DIR BINARY...
 #   bundle_binaries BUNDLE TARGET...   # bazel-bin's binaries of TARGETs to
 #                                      # BUNDLE/bin, their libraries to BUNDLE/lib
+#   make_run_bundle BUNDLE RUN_SCRIPT TARGET...
+#                                      # builds TARGETs against shared libraries
+#                                      # (--dynamic_mode=fully: small enough to
+#                                      # travel beside the repository), bundles
+#                                      # them with tools/device_runs/RUN_SCRIPT
 #
 # copies into LIB_DIR every shared library that ldd resolves for the binaries
 # here and that the device image does not provide itself (glibc, the C++
@@ -42,4 +47,16 @@ bundle_binaries() {
     chmod u+w "$bundle/bin/$name"
   done
   copy_needed_libs "$bundle/lib" "${bins[@]}"
+}
+
+make_run_bundle() {
+  local bundle=$1 run_script=$2
+  shift 2
+  bazel build --noshow_progress --dynamic_mode=fully "$@"
+  rm -rf "$bundle"
+  bundle_binaries "$bundle" "$@"
+  cp tools/device_runs/run_lib.sh "tools/device_runs/$run_script" "$bundle/"
+  git rev-parse HEAD > "$bundle/COMMIT"
+  git status --porcelain -- kernels backends/cuda tools >> "$bundle/COMMIT" || true
+  du -sh "$bundle"
 }

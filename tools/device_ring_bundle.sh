@@ -10,18 +10,9 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
-BUNDLE=.device_ring
-targets="//backends/cuda:decode_ring_test //backends/cuda:cuda_backend_test
-//kernels/cms_slow:cms_slow_test //kernels/cms_slow:cms_ring_test //backends/cuda:cuda_backend_bench
-//backends/cuda:engine_step_bench"
-# shellcheck disable=SC2086
-bazel build --noshow_progress --dynamic_mode=fully $targets
-rm -rf "$BUNDLE"
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
-# shellcheck disable=SC2086
-bundle_binaries "$BUNDLE" $targets
-cp tools/device_runs/run_lib.sh tools/device_runs/decode_ring.sh "$BUNDLE/"
-git rev-parse HEAD > "$BUNDLE/COMMIT"
-git status --porcelain -- kernels backends/cuda tools >> "$BUNDLE/COMMIT" || true
-du -sh "$BUNDLE"
+make_run_bundle .device_ring decode_ring.sh \
+  //backends/cuda:decode_ring_test //backends/cuda:cuda_backend_test \
+  //kernels/cms_slow:cms_slow_test //kernels/cms_slow:cms_ring_test \
+  //backends/cuda:cuda_backend_bench //backends/cuda:engine_step_bench
