@@ -22,8 +22,6 @@ NOTE_WIDTH=40
 # shellcheck source=tools/device_runs/run_lib.sh
 source "$HERE/run_lib.sh"
 B="$HERE/bin"
-late() { (( SECONDS > ${DEADLINE_S:-400} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
-summary() { grep -aE '^\[  (PASSED|FAILED) ' "$1" | tail -1; }
 
 # 1. Parity.
 for t in cms_ring_test decode_ring_test cuda_backend_test cms_slow_test; do
