@@ -1,7 +1,8 @@
 // hecatectl bench's generate mode against a real hecated: every call's
 // tokens are counted, and --spread_pulses feeds session i an untimed
 // (37 i mod N)-byte prompt first (the daemon's token counters say exactly
-// what went in and out), so sessions decode at different pulses.
+// what went in and out), so sessions decode at different pulses; the
+// before_timed_run hook (--ready_file) runs once, between the two.
 #include <random>
 #include <string>
 
@@ -38,6 +39,13 @@ TEST_F(BenchE2eTest, GenerateCountsEveryTokenAndSpreadsSessionsPulses) {
   for (const int spread : {0, 64}) {
     options.spread_pulses = spread;
     const Counted before = AliceTokens();
+    // What had gone in and out when the timed run was about to start.
+    Counted at_start;
+    int started = 0;
+    options.before_timed_run = [&] {
+      at_start = AliceTokens();
+      ++started;
+    };
     const BenchReport report = RunBench(*alice_, options);
     const Counted after = AliceTokens();
     ASSERT_EQ(report.error_count(), 0) << report.first_error;
@@ -55,6 +63,11 @@ TEST_F(BenchE2eTest, GenerateCountsEveryTokenAndSpreadsSessionsPulses) {
         << "spread " << spread;
     EXPECT_EQ(after.out - before.out,
               static_cast<double>(calls * options.max_tokens + spread_calls))
+        << "spread " << spread;
+    // The hook ran once, after every spread prompt and before any timed call.
+    EXPECT_EQ(started, 1);
+    EXPECT_EQ(at_start.in - before.in, static_cast<double>(spread_bytes)) << "spread " << spread;
+    EXPECT_EQ(at_start.out - before.out, static_cast<double>(spread_calls))
         << "spread " << spread;
   }
 }

@@ -314,6 +314,7 @@ BenchReport RunBench(HecateClient& client, const BenchOptions& options) {
     workers.emplace_back([&client, &run, i] { RunWorker(client, run, i); });
   }
   run.ready().Wait();
+  if (options.before_timed_run) options.before_timed_run();
   const absl::Time start = absl::Now();
   run.set_deadline(start + options.duration);
   run.go().Notify();

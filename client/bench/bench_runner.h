@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -54,6 +55,10 @@ struct BenchOptions {
   // independent users' sessions do and as engine_step_bench's do; 0: every
   // session starts at pulse 0 and they decode in lockstep.
   int spread_pulses = 512;
+  // Called once every session is ready (created, spread), just before the
+  // timed run starts; it may block. For a caller that measures the server
+  // around the timed run alone (hecatectl bench --ready_file).
+  std::function<void()> before_timed_run;
   // > 0: ask for the top-k next-token distribution after every chunk.
   int top_k = 0;
   // Text to stream (each session starts at a different offset); empty: the

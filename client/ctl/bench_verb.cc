@@ -1,6 +1,9 @@
 // hecatectl bench: concurrent sessions streaming text or generating;
 // throughput and latency (per chunk, or time to first token and inter-token).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +41,10 @@ ABSL_FLAG(int32_t, spread_pulses, 512,
           "bench generate: session i first takes an untimed (37 i mod N)-byte prompt, so "
           "sessions decode at different phases of the slow levels as independent users' do; "
           "0: all start at pulse 0 and decode in lockstep");
+ABSL_FLAG(std::string, ready_file, "",
+          "bench: once every session is ready, write this file and start the timed run when "
+          "it is removed (at most 60 s later): a script can scrape the server's /metrics "
+          "around the timed run alone");
 ABSL_FLAG(std::string, text, "",
           "bench: stream this file's text (each session from its own offset); default: "
           "built-in pseudo-English");
@@ -162,6 +169,19 @@ absl::Status RunBench(VerbContext& context, absl::Span<const std::string> args) 
     options.text = std::move(text);
   }
 
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    options.before_timed_run = [ready] {
+      if (absl::Status written = WriteFileAtomically(ready, "ready\n"); !written.ok()) {
+        std::fprintf(stderr, "bench: --ready_file: %s; starting without it\n",
+                     written.ToString().c_str());
+        return;
+      }
+      const absl::Time give_up = absl::Now() + absl::Seconds(60);
+      while (access(ready.c_str(), F_OK) == 0 && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    };
+  }
   const BenchReport report = RunBench(*context.client, options);
   *context.out << (context.json ? DumpJson(ReportToJson(report, options)) + "\n"
                                 : ReportToText(report, options.top_k));

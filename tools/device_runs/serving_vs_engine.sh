@@ -120,11 +120,19 @@ for n in $DECODE_SESSIONS; do
     ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
       --duration="$WARMUP" > "$OUT/warmup_decode_$n.json"
   fi
-  scrape "metrics_decode_$n.before"
+  # The engine loop's statistics cover the timed run alone: bench writes
+  # $tmp/ready once its sessions are made and spread, and starts timing when
+  # the file is gone.
+  rm -f "$tmp/ready"
   ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
-    --duration="$DURATION" > "$OUT/served_decode_$n.json"
+    --ready_file="$tmp/ready" --duration="$DURATION" > "$OUT/served_decode_$n.json" &
+  bench=$!
+  while [[ ! -e $tmp/ready ]] && kill -0 "$bench" 2>/dev/null; do sleep 0.02; done
+  scrape "metrics_decode_$n.before"
+  rm -f "$tmp/ready"
+  wait "$bench"; rc=$?
   scrape "metrics_decode_$n.after"
-  echo "rc=$? $(head -c 300 "$OUT/served_decode_$n.json")"
+  echo "rc=$rc $(head -c 300 "$OUT/served_decode_$n.json")"
 done
 echo "===== served prefill: $PREFILL_SESSIONS sessions x $PREFILL_REQUESTS chunks of $PREFILL_BYTES bytes"
 if [[ $WARMUP != 0 ]]; then
