@@ -25,8 +25,15 @@ absl::Status Validate(const GemvDecodeParams& p) {
     return Invalid(absl::StrCat("k must be >= 1 with its slice of ", p.rows, " rows within ",
                                 kGemvDecodeMaxSliceBytes, " bytes of shared memory, got ", p.k));
   }
-  if (p.ldw < size_t(p.n) || p.ldw % 4 != 0) {
-    return Invalid(absl::StrCat("ldw must be a multiple of 4 and >= n = ", p.n, ", got ", p.ldw));
+  const int weights = static_cast<int>(p.weights);
+  if (weights < 0 || weights > static_cast<int>(GemvWeights::kBf16)) {
+    return Invalid(absl::StrCat("unknown weight type ", weights));
+  }
+  const bool bf16 = p.weights == GemvWeights::kBf16;
+  const size_t ldw_multiple = bf16 ? 8 : 4;
+  if (p.ldw < size_t(p.n) || p.ldw % ldw_multiple != 0) {
+    return Invalid(absl::StrCat("ldw must be a multiple of ", ldw_multiple, " and >= n = ", p.n,
+                                ", got ", p.ldw));
   }
   const int prologue = static_cast<int>(p.prologue);
   if (prologue < 0 || prologue > static_cast<int>(GemvPrologue::kSwiGlu)) {
@@ -40,11 +47,13 @@ absl::Status Validate(const GemvDecodeParams& p) {
   if (p.out_stride < size_t(p.n)) {
     return Invalid(absl::StrCat("out_stride must be >= n = ", p.n, ", got ", p.out_stride));
   }
+  const char* w_name = bf16 ? "w_bf16" : "w";
   HECATE_RETURN_IF_ERROR(CheckKernelPointers(
-      "GemvDecode", {{p.x, "x"}, {p.w, "w", kFloat4Loads}, {p.out, "out"}}));
+      "GemvDecode",
+      {{p.x, "x"}, {GemvDecodeWeightsPointer(p), w_name, kFloat4Loads}, {p.out, "out"}}));
   const size_t out_floats = StridedFloats(p.rows, p.out_stride, p.n);
   const size_t x_floats = StridedFloats(p.rows, p.x_stride, x_width);
-  const size_t w_floats = StridedFloats(p.k, p.ldw, p.n);
+  const size_t w_floats = GemvDecodeWeightsFloats(p);
   if (p.prologue == GemvPrologue::kRmsNorm) {
     HECATE_RETURN_IF_ERROR(CheckKernelPointers("GemvDecode", {{p.gain, "gain"}}));
     HECATE_RETURN_IF_ERROR(CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}},
@@ -64,7 +73,7 @@ absl::Status Validate(const GemvDecodeParams& p) {
         CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}}, {{p.y, y_floats, "y"}}));
   }
   return CheckNoOverlap("GemvDecode", {{p.out, out_floats, "out"}},
-                        {{p.x, x_floats, "x"}, {p.w, w_floats, "w"}});
+                        {{p.x, x_floats, "x"}, {GemvDecodeWeightsPointer(p), w_floats, w_name}});
 }
 
 }  // namespace
@@ -75,6 +84,32 @@ bool GemvDecodeSupports(int rows, int n, int k, const float* w, size_t ldw) {
          ldw % 4 == 0 && w != nullptr && reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
+bool GemvDecodeSupportsBf16(int rows, int n, int k, const uint16_t* w_bf16, size_t ldw) {
+  return rows >= 1 && rows <= kGemvDecodeMaxRows && n >= 4 && n % 4 == 0 && k >= 1 &&
+         GemvDecodeSliceBytes(rows, k) <= kGemvDecodeMaxSliceBytes && ldw >= size_t(n) &&
+         ldw % 8 == 0 && w_bf16 != nullptr && reinterpret_cast<uintptr_t>(w_bf16) % 16 == 0;
+}
+
+bool GemvDecodeSupportsWeights(const GemvDecodeParams& p) {
+  switch (p.weights) {
+    case GemvWeights::kFp32:
+      return GemvDecodeSupports(p.rows, p.n, p.k, p.w, p.ldw);
+    case GemvWeights::kBf16:
+      return GemvDecodeSupportsBf16(p.rows, p.n, p.k, p.w_bf16, p.ldw);
+  }
+  return false;
+}
+
+const void* GemvDecodeWeightsPointer(const GemvDecodeParams& p) {
+  return p.weights == GemvWeights::kBf16 ? static_cast<const void*>(p.w_bf16)
+                                         : static_cast<const void*>(p.w);
+}
+
+size_t GemvDecodeWeightsFloats(const GemvDecodeParams& p) {
+  const size_t elements = StridedFloats(p.k, p.ldw, p.n);
+  return p.weights == GemvWeights::kBf16 ? (elements + 1) / 2 : elements;
+}
+
 absl::Status GemvDecode(const GemvDecodeParams& params, cudaStream_t stream) {
   HECATE_RETURN_IF_ERROR(Validate(params));
   return CudaStatus(LaunchGemvDecodeKernel(params, stream), "GemvDecode launch");
@@ -82,7 +117,8 @@ absl::Status GemvDecode(const GemvDecodeParams& params, cudaStream_t stream) {
 
 double GemvDecodeMinBytes(const GemvDecodeParams& p) {
   const double f = sizeof(float);
-  double bytes = double(p.k) * p.n * f;                                 // W
+  const double w_bytes = p.weights == GemvWeights::kBf16 ? 2 : f;
+  double bytes = double(p.k) * p.n * w_bytes;                           // W
   bytes += double(p.rows) * p.n * f * (p.accumulate ? 2 : 1);           // out
   const double x = double(p.rows) * p.k * f;
   switch (p.prologue) {

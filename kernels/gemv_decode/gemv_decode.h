@@ -17,6 +17,10 @@
 //     HECATE_RETURN_IF_ERROR(GemvDecode(p, stream));
 //   }
 //
+// bf16 weights (p.weights = GemvWeights::kBf16, p.w_bf16 from
+// bf16_weights.h's ToBf16): the same call with half the weight bytes; only
+// the weights are rounded (GemvDecodeSupportsBf16 for the shape).
+//
 // Validation happens before anything is launched; an invalid call names the
 // offending field (INVALID_ARGUMENT) and launches nothing. Launch errors are
 // INTERNAL.
@@ -26,6 +30,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
@@ -37,14 +42,27 @@ namespace hecate {
 // w 16-byte aligned, k >= 1 and small enough for the shared-memory slice.
 bool GemvDecodeSupports(int rows, int n, int k, const float* w, size_t ldw);
 
-// Requirements (else INVALID_ARGUMENT): GemvDecodeSupports; x, w, out
-// non-null; x_stride >= k (2k for kSwiGlu); out_stride >= n; gain for
+// The same for bf16 weights, whose rows the kernel reads 8 columns (16
+// bytes) at a time: ldw a multiple of 8 (n stays a multiple of 4).
+bool GemvDecodeSupportsBf16(int rows, int n, int k, const uint16_t* w_bf16, size_t ldw);
+
+// GemvDecodeSupports or GemvDecodeSupportsBf16, as params.weights says.
+bool GemvDecodeSupportsWeights(const GemvDecodeParams& params);
+
+// The weights' address (w or w_bf16) and the 4-byte words [k, ldw] spans
+// from it, for the overlap checks of launchers built on this kernel.
+const void* GemvDecodeWeightsPointer(const GemvDecodeParams& params);
+size_t GemvDecodeWeightsFloats(const GemvDecodeParams& params);
+
+// Requirements (else INVALID_ARGUMENT): GemvDecodeSupportsWeights; x, out
+// and the weights (w or w_bf16) non-null; x_stride >= k (2k for kSwiGlu); out_stride >= n; gain for
 // kRmsNorm; y with y_stride >= k, y_plane and levels >= 1 for kMagGate; out
 // overlapping none of the inputs. Device pointers are not dereferenced here.
 absl::Status GemvDecode(const GemvDecodeParams& params, cudaStream_t stream);
 
-// Bytes the call must move at least: W once, x (and y, gain) read, out
-// written (and read when accumulating). For benchmarks.
+// Bytes the call must move at least: W once (2 bytes a weight in bf16),
+// x (and y, gain) read, out written (and read when accumulating). For
+// benchmarks.
 double GemvDecodeMinBytes(const GemvDecodeParams& params);
 
 }  // namespace hecate

@@ -2,8 +2,9 @@
 // only: one block's partial product over its K slice, with the prologue
 // (gemv_decode_kernel.h) applied to the input first.
 //
-// Block shape: 256 threads; thread (kl, group) reads float4 column group
-// `group` (kCols / 4 per tile) of K rows kl, kl + kKLanes, ... of the slice.
+// Block shape: 256 threads; thread (kl, group) reads column group `group`
+// (one 16-byte load: 4 fp32 or 8 bf16 weights, kCols / that per tile) of K
+// rows kl, kl + kKLanes, ... of the slice.
 // The first kHeldRows of them go into registers and the rest into L2
 // *before* griddepcontrol.wait, so under PDL the weight stream overlaps the
 // previous kernel's tail; every read of x/y/gain after it. Products are
@@ -13,7 +14,10 @@
 #ifndef HECATE_KERNELS_GEMV_DECODE_GEMV_DECODE_CORE_CUH_
 #define HECATE_KERNELS_GEMV_DECODE_GEMV_DECODE_CORE_CUH_
 
+#include <cuda_bf16.h>
+
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
 
@@ -37,9 +41,58 @@ __device__ __forceinline__ void LaunchDependents() {
 __device__ __forceinline__ void PrefetchL2(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
-__device__ __forceinline__ float4 LoadWeights(const float* p) {
-  return __ldg(reinterpret_cast<const float4*>(p));
-}
+
+// How one weight type is read: a thread's 16-byte load of kPerLoad
+// consecutive columns of one K row, widened to fp32 in registers.
+template <typename T>
+struct WeightLoad;
+
+template <>
+struct WeightLoad<float> {
+  static constexpr int kPerLoad = 4;
+  using Vec = float4;
+  static __device__ __forceinline__ const float* Base(const GemvDecodeParams& p) { return p.w; }
+  static __device__ __forceinline__ Vec Load(const float* p) {
+    return __ldg(reinterpret_cast<const float4*>(p));
+  }
+  // Never taken: n % 4 == 0 fills every fp32 group.
+  static __device__ __forceinline__ Vec LoadHalf(const float* p) { return Load(p); }
+  static __device__ __forceinline__ Vec Zero() { return make_float4(0.f, 0.f, 0.f, 0.f); }
+  static __device__ __forceinline__ void Widen(const Vec& v, float (&w)[kPerLoad]) {
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+  }
+};
+
+template <>
+struct WeightLoad<__nv_bfloat16> {
+  static constexpr int kPerLoad = 8;
+  using Vec = uint4;  // bf16 pairs, the lower column in the low half
+  static __device__ __forceinline__ const __nv_bfloat16* Base(const GemvDecodeParams& p) {
+    return reinterpret_cast<const __nv_bfloat16*>(p.w_bf16);
+  }
+  static __device__ __forceinline__ Vec Load(const __nv_bfloat16* p) {
+    return __ldg(reinterpret_cast<const uint4*>(p));
+  }
+  // The last column group when n % 8 == 4: 8 bytes, so nothing past column
+  // n - 1 of the last K row is read.
+  static __device__ __forceinline__ Vec LoadHalf(const __nv_bfloat16* p) {
+    const uint2 h = __ldg(reinterpret_cast<const uint2*>(p));
+    return make_uint4(h.x, h.y, 0u, 0u);
+  }
+  static __device__ __forceinline__ Vec Zero() { return make_uint4(0u, 0u, 0u, 0u); }
+  // bf16 is the top half of an fp32: widening is a shift, exact.
+  static __device__ __forceinline__ void Widen(const Vec& v, float (&w)[kPerLoad]) {
+    const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      w[2 * j] = __uint_as_float(words[j] << 16);
+      w[2 * j + 1] = __uint_as_float(words[j] & 0xFFFF0000u);
+    }
+  }
+};
 
 // The instantiation a call of `rows` rows runs (1, 2, 4 or 8).
 inline int RoundRows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
@@ -59,26 +112,31 @@ struct Scratch {
   float* row_scale;     // [R]
 };
 
-template <int R>
-__device__ __forceinline__ void Accumulate(float (&acc)[R][4], const float4& w, const float* xs,
+template <int R, typename T>
+__device__ __forceinline__ void Accumulate(float (&acc)[R][WeightLoad<T>::kPerLoad],
+                                           const typename WeightLoad<T>::Vec& v, const float* xs,
                                            int slice, int i) {
+  constexpr int kPer = WeightLoad<T>::kPerLoad;
+  float w[kPer];
+  WeightLoad<T>::Widen(v, w);
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const float x = xs[r * slice + i];
-    acc[r][0] = fmaf(x, w.x, acc[r][0]);
-    acc[r][1] = fmaf(x, w.y, acc[r][1]);
-    acc[r][2] = fmaf(x, w.z, acc[r][2]);
-    acc[r][3] = fmaf(x, w.w, acc[r][3]);
+#pragma unroll
+    for (int c = 0; c < kPer; ++c) acc[r][c] = fmaf(x, w[c], acc[r][c]);
   }
 }
 
 // block_sums[r][c] = sum over the K slice `split` of prologue(x)[r, k] *
-// W[k, tile * kCols + c] (0 for columns >= n and rows >= p.rows). Ends
-// with a __syncthreads(); the caller reduces over the cluster.
-template <int R, GemvPrologue P, int kCols>
+// W[k, tile * kCols + c] (0 for columns >= n and rows >= p.rows), W of
+// type T (float or __nv_bfloat16). Ends with a __syncthreads(); the caller
+// reduces over the cluster.
+template <int R, GemvPrologue P, int kCols, typename T>
 __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, int split,
                                           const Scratch<R, kCols>& s) {
-  constexpr int kColGroups = kCols / 4;
+  using L = WeightLoad<T>;
+  constexpr int kPer = L::kPerLoad;
+  constexpr int kColGroups = kCols / kPer;
   constexpr int kKLanes = kThreads / kColGroups;
   static_assert(kColGroups <= 32 && 32 % kColGroups == 0, "column groups within a warp");
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -86,18 +144,22 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
   const int slice = SliceRows(p.k);
   const int k0 = split * slice;
   const int k1 = min(p.k, k0 + slice);
-  const int col = tile * kCols + group * 4;
+  const int col = tile * kCols + group * kPer;
   const bool col_ok = col < p.n;
-  const float* wcol = p.w + col;
+  // n is a multiple of 4, so only 8-column (bf16) loads can leave the last
+  // group half full; for fp32 this folds away.
+  const bool col_half = kPer > 4 && col + kPer > p.n;
+  const T* wcol = L::Base(p) + col;
+  auto load = [&](int kk) {
+    return col_ok && kk < k1 ? (col_half ? L::LoadHalf(wcol + size_t(kk) * p.ldw)
+                                         : L::Load(wcol + size_t(kk) * p.ldw))
+                             : L::Zero();
+  };
 
   // 1. Weights: independent of every earlier kernel, so fetched first.
-  float4 held[kHeldRows];
+  typename L::Vec held[kHeldRows];
 #pragma unroll
-  for (int u = 0; u < kHeldRows; ++u) {
-    const int kk = k0 + kl + u * kKLanes;
-    held[u] = col_ok && kk < k1 ? LoadWeights(wcol + size_t(kk) * p.ldw)
-                                : make_float4(0.f, 0.f, 0.f, 0.f);
-  }
+  for (int u = 0; u < kHeldRows; ++u) held[u] = load(k0 + kl + u * kKLanes);
   if (col_ok) {
     for (int kk = k0 + kl + kHeldRows * kKLanes; kk < k1; kk += kKLanes) {
       PrefetchL2(wcol + size_t(kk) * p.ldw);
@@ -158,26 +220,25 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
   __syncthreads();
 
   // 4. fp32 products, K rows ascending per thread.
-  float acc[R][4];
+  float acc[R][kPer];
 #pragma unroll
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int c = 0; c < kPer; ++c) acc[r][c] = 0.0f;
+  }
 #pragma unroll
   for (int u = 0; u < kHeldRows; ++u) {
     const int kk = k0 + kl + u * kKLanes;
-    if (kk < k1) Accumulate<R>(acc, held[u], s.xs, slice, kk - k0);
+    if (kk < k1) Accumulate<R, T>(acc, held[u], s.xs, slice, kk - k0);
   }
   for (int base = k0 + kl + kHeldRows * kKLanes; base < k1; base += kHeldRows * kKLanes) {
-    float4 next[kHeldRows];
+    typename L::Vec next[kHeldRows];
+#pragma unroll
+    for (int u = 0; u < kHeldRows; ++u) next[u] = load(base + u * kKLanes);
 #pragma unroll
     for (int u = 0; u < kHeldRows; ++u) {
       const int kk = base + u * kKLanes;
-      next[u] = col_ok && kk < k1 ? LoadWeights(wcol + size_t(kk) * p.ldw)
-                                  : make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-#pragma unroll
-    for (int u = 0; u < kHeldRows; ++u) {
-      const int kk = base + u * kKLanes;
-      if (kk < k1) Accumulate<R>(acc, next[u], s.xs, slice, kk - k0);
+      if (kk < k1) Accumulate<R, T>(acc, next[u], s.xs, slice, kk - k0);
     }
   }
 
@@ -185,7 +246,7 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
 #pragma unroll
   for (int r = 0; r < R; ++r) {
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
+    for (int c = 0; c < kPer; ++c) {
       float v = acc[r][c];
 #pragma unroll
       for (int o = kColGroups; o < 32; o <<= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
@@ -196,7 +257,9 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
 #pragma unroll
     for (int r = 0; r < R; ++r) {
 #pragma unroll
-      for (int c = 0; c < 4; ++c) s.warp_sums[(warp * R + r) * kCols + group * 4 + c] = acc[r][c];
+      for (int c = 0; c < kPer; ++c) {
+        s.warp_sums[(warp * R + r) * kCols + group * kPer + c] = acc[r][c];
+      }
     }
   }
   __syncthreads();

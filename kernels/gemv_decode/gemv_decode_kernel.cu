@@ -3,13 +3,17 @@
 // Bandwidth-bound on W (one pass, 16-byte loads, nothing re-read), so the
 // shape is chosen for bytes in flight and deterministic sums: one
 // thread-block cluster of kGemvDecodeSplits blocks per tile of 32 columns
-// (one 128-byte line per K row), block s of a cluster taking K slice s
+// (one 128-byte line per K row in fp32, 64 bytes in bf16), block s of a
+// cluster taking K slice s
 // (gemv_decode_core.cuh: weights fetched before griddepcontrol.wait, the
 // prologue, the block's sums). The cluster's slices are then summed in
 // order through distributed shared memory; block s finishes columns
 // 4s .. 4s + 3 of the tile (and adds the residual). No atomics: every run
-// gives the same bits.
+// gives the same bits. bf16 weights (GemvWeights::kBf16) keep the tile,
+// the grid and everything after the load; only the weight type T of the
+// core changes (8 columns a load, twice the K lanes).
 #include <cooperative_groups.h>
+#include <cuda_bf16.h>
 
 #include <cstdint>
 
@@ -27,7 +31,7 @@ constexpr int kTileCols = kGemvDecodeTileCols;
 static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
 constexpr int kColsPerSlice = kTileCols / kGemvDecodeSplits;
 
-template <int R, GemvPrologue P>
+template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p) {
   extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
@@ -37,7 +41,7 @@ __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p)
 
   cg::cluster_group cluster = cg::this_cluster();
   const int split = static_cast<int>(cluster.block_rank());
-  gemv_core::BlockSums<R, P, kTileCols>(
+  gemv_core::BlockSums<R, P, kTileCols, T>(
       p, blockIdx.x, split,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
@@ -59,7 +63,7 @@ __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p)
   cluster.sync();  // keep block_sums alive until every slice has read it
 }
 
-template <int R, GemvPrologue P>
+template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, kGemvDecodeSplits);
@@ -75,21 +79,35 @@ cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
-  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P>, p);
+  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P, T>, p);
   return launched != cudaSuccess ? launched : cudaGetLastError();
 }
 
-template <GemvPrologue P>
+template <GemvPrologue P, typename T>
 cudaError_t LaunchPrologue(const GemvDecodeParams& p, cudaStream_t stream) {
   switch (gemv_core::RoundRows(p.rows)) {
     case 1:
-      return LaunchRows<1, P>(p, stream);
+      return LaunchRows<1, P, T>(p, stream);
     case 2:
-      return LaunchRows<2, P>(p, stream);
+      return LaunchRows<2, P, T>(p, stream);
     case 4:
-      return LaunchRows<4, P>(p, stream);
+      return LaunchRows<4, P, T>(p, stream);
     default:
-      return LaunchRows<8, P>(p, stream);
+      return LaunchRows<8, P, T>(p, stream);
+  }
+}
+
+template <typename T>
+cudaError_t LaunchWeights(const GemvDecodeParams& p, cudaStream_t stream) {
+  switch (p.prologue) {
+    case GemvPrologue::kRmsNorm:
+      return LaunchPrologue<GemvPrologue::kRmsNorm, T>(p, stream);
+    case GemvPrologue::kMagGate:
+      return LaunchPrologue<GemvPrologue::kMagGate, T>(p, stream);
+    case GemvPrologue::kSwiGlu:
+      return LaunchPrologue<GemvPrologue::kSwiGlu, T>(p, stream);
+    default:
+      return LaunchPrologue<GemvPrologue::kNone, T>(p, stream);
   }
 }
 
@@ -101,16 +119,8 @@ size_t GemvDecodeSliceBytes(int rows, int k) {
 }
 
 cudaError_t LaunchGemvDecodeKernel(const GemvDecodeParams& p, cudaStream_t stream) {
-  switch (p.prologue) {
-    case GemvPrologue::kRmsNorm:
-      return LaunchPrologue<GemvPrologue::kRmsNorm>(p, stream);
-    case GemvPrologue::kMagGate:
-      return LaunchPrologue<GemvPrologue::kMagGate>(p, stream);
-    case GemvPrologue::kSwiGlu:
-      return LaunchPrologue<GemvPrologue::kSwiGlu>(p, stream);
-    default:
-      return LaunchPrologue<GemvPrologue::kNone>(p, stream);
-  }
+  return p.weights == GemvWeights::kBf16 ? LaunchWeights<__nv_bfloat16>(p, stream)
+                                         : LaunchWeights<float>(p, stream);
 }
 
 }  // namespace hecate

@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace hecate {
 
@@ -29,6 +30,12 @@ inline constexpr int kGemvDecodeTileCols = 32;
 inline constexpr size_t kGemvDecodeMaxSliceBytes = 32 * 1024;
 
 enum class GemvPrologue : int { kNone = 0, kRmsNorm = 1, kMagGate = 2, kSwiGlu = 3 };
+
+// How W is stored. kBf16 halves the bytes a decode step streams (issue 14
+// item 4): W as bf16 bit patterns (bf16_weights.h), widened to fp32 in
+// registers, so only the weights are rounded; x, the prologue, products,
+// sums and out stay fp32.
+enum class GemvWeights : int { kFp32 = 0, kBf16 = 1 };
 
 struct GemvDecodeParams {
   int rows = 0;  // 1 .. kGemvDecodeMaxRows
@@ -45,8 +52,12 @@ struct GemvDecodeParams {
   size_t y_plane = 0;
   int levels = 0;
   float scale = 1;
-  // [k, ldw] row-major (x @ W), 16-byte aligned, ldw a multiple of 4 >= n.
+  // [k, ldw] row-major (x @ W), 16-byte aligned, ldw >= n and a multiple of
+  // 4 (fp32) or 8 (bf16: 16-byte rows for 8-wide loads). Exactly one of w
+  // (kFp32) and w_bf16 (kBf16) is read.
+  GemvWeights weights = GemvWeights::kFp32;
   const float* w = nullptr;
+  const uint16_t* w_bf16 = nullptr;
   size_t ldw = 0;
   float* out = nullptr;  // [rows, out_stride]; columns >= n untouched
   size_t out_stride = 0;

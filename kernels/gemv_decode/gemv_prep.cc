@@ -25,7 +25,7 @@ bool GemvPrepSupports(const GemvPrepParams& params) {
   const MixerPrepParams& q = params.prep;
   const int width = q.heads * q.dim;
   return (g.prologue == GemvPrologue::kNone || g.prologue == GemvPrologue::kRmsNorm) &&
-         GemvDecodeSupports(g.rows, g.n, g.k, g.w, g.ldw) && q.heads >= 1 && q.dim >= 2 &&
+         GemvDecodeSupportsWeights(g) && q.heads >= 1 && q.dim >= 2 &&
          q.dim % 2 == 0 && kGemvPrepTileCols % q.dim == 0 && width % kGemvPrepTileCols == 0 &&
          q.levels >= 1 && q.delta_level >= -1 && q.delta_level < q.levels && q.batch >= 1 &&
          q.tokens >= 1 && q.batch * q.tokens == g.rows &&
@@ -74,7 +74,7 @@ absl::Status GemvPrep(const GemvPrepParams& params, cudaStream_t stream) {
        {q.alpha1, heads_floats, "alpha1"},
        {q.theta1, heads_floats, "theta1"}},
       {{g.x, x_floats, "x"},
-       {g.w, StridedFloats(g.k, g.ldw, g.n), "w"},
+       {GemvDecodeWeightsPointer(g), GemvDecodeWeightsFloats(g), "w"},
        {g.gain, g.prologue == GemvPrologue::kRmsNorm ? size_t(g.k) : 0, "gain"},
        {q.gate_bias, size_t(n_gates), "gate_bias"}}));
   return CudaStatus(LaunchGemvPrepKernel(params, stream), "GemvPrep launch");

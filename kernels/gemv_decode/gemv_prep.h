@@ -19,7 +19,8 @@
 
 namespace hecate {
 
-// Whether the shapes fit the kernel: GemvDecodeSupports for the product
+// Whether the shapes fit the kernel: GemvDecodeSupportsWeights (fp32 or
+// bf16 weights, as gemv.weights says) for the product
 // (prologue kNone or kRmsNorm), an even head width dividing 128, a model
 // width that is a multiple of 128, gemv.n >= 6 * heads * dim + 3 * levels *
 // heads, batch * tokens == gemv.rows, and the shared memory within bounds.

@@ -8,8 +8,10 @@
 // tile's rows, applies MixerPrep's operation to them exactly as
 // kernels/fused/fused_kernels.cu does (fp64 RoPE angles and norms, float
 // exp), writing MixerPrep's outputs. The other blocks leave once block 0
-// has read their sums.
+// has read their sums. bf16 weights: as in gemv_decode_kernel.cu, only the
+// core's weight type changes.
 #include <cooperative_groups.h>
+#include <cuda_bf16.h>
 
 #include <cstdint>
 
@@ -104,7 +106,7 @@ __device__ void Epilogue(const MixerPrepParams& q, int rows, int n, int tile_col
   }
 }
 
-template <int R, GemvPrologue P>
+template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params) {
   extern __shared__ float dynamic[];  // xs [R][slice], then warp_sums
   __shared__ float block_sums[R * kTileCols];
@@ -117,7 +119,7 @@ __global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params
   const int split = static_cast<int>(cluster.block_rank());
   float* xs = dynamic;
   float* warp_sums = dynamic + R * gemv_core::SliceRows(p.k);
-  gemv_core::BlockSums<R, P, kTileCols>(
+  gemv_core::BlockSums<R, P, kTileCols, T>(
       p, blockIdx.x, split,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
@@ -135,7 +137,7 @@ __global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params
   Epilogue<R>(params.prep, p.rows, p.n, blockIdx.x * kTileCols, tile);
 }
 
-template <int R, GemvPrologue P>
+template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   const GemvDecodeParams& p = params.gemv;
   cudaLaunchConfig_t config = {};
@@ -152,22 +154,32 @@ cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
-  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvPrepKernel<R, P>, params);
+  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvPrepKernel<R, P, T>, params);
   return launched != cudaSuccess ? launched : cudaGetLastError();
 }
 
-template <GemvPrologue P>
+template <GemvPrologue P, typename T>
 cudaError_t LaunchPrologue(const GemvPrepParams& params, cudaStream_t stream) {
   switch (gemv_core::RoundRows(params.gemv.rows)) {
     case 1:
-      return LaunchRows<1, P>(params, stream);
+      return LaunchRows<1, P, T>(params, stream);
     case 2:
-      return LaunchRows<2, P>(params, stream);
+      return LaunchRows<2, P, T>(params, stream);
     case 4:
-      return LaunchRows<4, P>(params, stream);
+      return LaunchRows<4, P, T>(params, stream);
     default:
-      return LaunchRows<8, P>(params, stream);
+      return LaunchRows<8, P, T>(params, stream);
   }
+}
+
+template <typename T>
+cudaError_t LaunchWeights(const GemvPrepParams& params, cudaStream_t stream) {
+  // The qkv+gates projection's prologue is the layer's RMSNorm; kNone serves
+  // tests and inputs already normalised.
+  if (params.gemv.prologue == GemvPrologue::kRmsNorm) {
+    return LaunchPrologue<GemvPrologue::kRmsNorm, T>(params, stream);
+  }
+  return LaunchPrologue<GemvPrologue::kNone, T>(params, stream);
 }
 
 }  // namespace
@@ -179,12 +191,8 @@ size_t GemvPrepSharedBytes(int rows, int k) {
 }
 
 cudaError_t LaunchGemvPrepKernel(const GemvPrepParams& params, cudaStream_t stream) {
-  // The qkv+gates projection's prologue is the layer's RMSNorm; kNone serves
-  // tests and inputs already normalised.
-  if (params.gemv.prologue == GemvPrologue::kRmsNorm) {
-    return LaunchPrologue<GemvPrologue::kRmsNorm>(params, stream);
-  }
-  return LaunchPrologue<GemvPrologue::kNone>(params, stream);
+  return params.gemv.weights == GemvWeights::kBf16 ? LaunchWeights<__nv_bfloat16>(params, stream)
+                                                   : LaunchWeights<float>(params, stream);
 }
 
 }  // namespace hecate

@@ -5,7 +5,9 @@
 // config's shape at 1 and 8 rows, the tiny config's, several tokens per
 // session at large pulse ids, two heads per tile without a period-1 level.
 // Outputs are NaN-poisoned; the gaps after each plane and the guards after
-// every output keep the poison. Then validation.
+// every output keep the poison. The same with bf16 weights: against the
+// reference of the same bf16-rounded weights (1e-5) and of the fp32 weights
+// (issue 14's 3e-3). Then validation.
 #include "kernels/gemv_decode/gemv_prep.h"
 
 #include <cmath>
@@ -18,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "kernels/device_buffer.h"
 #include "kernels/fused/fused_reference.h"
+#include "kernels/gemv_decode/bf16_weights.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "kernels/testing/parity_util.h"
 
@@ -31,6 +34,7 @@ using testing::ToDevice;
 using testing::ToHost;
 
 constexpr double kTolerance = 1e-5;
+constexpr double kBf16Budget = 3e-3;
 constexpr size_t kGuard = 67;
 
 absl::Span<const float> Part(const std::vector<float>& v, size_t at, size_t n) {
@@ -50,16 +54,44 @@ std::string CaseName(const ::testing::TestParamInfo<PrepCase>& info) {
                       c.norm ? "_norm" : "_plain");
 }
 
-class GemvPrepParityTest : public ::testing::TestWithParam<PrepCase> {};
+// The projection of x (RMSNorm'd when norm) with W [k, ldw] in double, then
+// the reference MixerPrep.
+reference::MixerPrepResult Expected(const PrepCase& c, const std::vector<uint64_t>& pulse,
+                                    const std::vector<float>& x, size_t x_stride,
+                                    const std::vector<float>& gain, const std::vector<float>& w,
+                                    int k, int n, size_t ldw, const std::vector<float>& bias) {
+  const int rows = c.batch * c.tokens;
+  std::vector<double> proj(size_t(rows) * n);
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * x_stride;
+    double sum = 0;
+    for (int i = 0; i < k; ++i) sum += double(xr[i]) * xr[i];
+    const double norm = 1.0 / std::sqrt(sum / k + 1e-6);
+    std::vector<double> in(k);
+    for (int i = 0; i < k; ++i) in[i] = c.norm ? xr[i] * norm * gain[i] : xr[i];
+    for (int col = 0; col < n; ++col) {
+      double acc = 0;
+      for (int i = 0; i < k; ++i) acc += in[i] * w[size_t(i) * ldw + col];
+      proj[size_t(r) * n + col] = acc;
+    }
+  }
+  return reference::MixerPrep(c.batch, c.tokens, c.heads, c.dim, c.levels, pulse, proj.data(),
+                              n, bias.data());
+}
 
-TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
-  HECATE_SKIP_WITHOUT_CUDA();
-  const PrepCase c = GetParam();
-  std::mt19937_64 rng = testing::FreshRng("GemvPrepParityTest");
+// One case with fp32 or bf16 weights; every output against the reference of
+// the weights the kernel holds (bf16: the rounded ones) within kTolerance,
+// and for bf16 also against the fp32 weights' reference within kBf16Budget.
+void CheckPrep(const PrepCase& c, GemvWeights weights) {
+  const bool bf16 = weights == GemvWeights::kBf16;
+  std::mt19937_64 rng =
+      testing::FreshRng(bf16 ? "GemvPrepParityTest bf16" : "GemvPrepParityTest");
   const int rows = c.batch * c.tokens, width = c.heads * c.dim;
   const int n_gates = 3 * c.levels * c.heads;
   const int k = width;  // the projection's input is the model width
   const int n = (6 * width + n_gates + 3) / 4 * 4;  // DeviceWeights::ProjCols
+  // bf16 rows are read 8 wide; n % 8 == 4 (two cases) leaves a half group.
+  const size_t ldw = bf16 ? (n + 7) / 8 * 8 : n;
   const size_t x_stride = k + 5;
   const size_t plane = (size_t(rows) * width + 1 + 63) / 64 * 64;  // a gap after each
 
@@ -71,18 +103,25 @@ TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
   const std::vector<float> x = testing::RandomNormal(rng, rows * x_stride, 1.0f);
   const std::vector<float> gain = testing::RandomUniform(rng, k, 0.5f, 1.5f);
   const std::vector<float> w =
-      testing::RandomNormal(rng, size_t(k) * n, float(1.5 / std::sqrt(double(k))));
+      testing::RandomNormal(rng, size_t(k) * ldw, float(1.5 / std::sqrt(double(k))));
+  const std::vector<float> held = bf16 ? RoundedToBf16(w) : w;
   const std::vector<float> bias = testing::RandomUniform(rng, n_gates, -3.0f, 3.0f);
 
   DeviceBuffer<uint64_t> d_pulse = ToDevice(pulse);
   DeviceBuffer<double> d_freq = ToDevice(inv_freq);
-  DeviceBuffer<float> d_x = ToDevice(x), d_gain = ToDevice(gain), d_w = ToDevice(w),
-                      d_bias = ToDevice(bias);
+  DeviceBuffer<float> d_x = ToDevice(x), d_gain = ToDevice(gain), d_bias = ToDevice(bias);
+  DeviceBuffer<float> d_w;
+  DeviceBuffer<uint16_t> d_w16;
+  if (bf16) {
+    d_w16 = ToDevice(ToBf16(w));
+  } else {
+    d_w = ToDevice(w);
+  }
   DeviceBuffer<float> act = Poisoned(6 * plane + kGuard);
   DeviceBuffer<float> gates = Poisoned(size_t(rows) * n_gates + kGuard);
   DeviceBuffer<float> alpha1 = Poisoned(size_t(rows) * c.heads + kGuard);
   DeviceBuffer<float> theta1 = Poisoned(size_t(rows) * c.heads + kGuard);
-  ASSERT_FALSE(HasFailure());
+  ASSERT_FALSE(::testing::Test::HasFailure());
 
   GemvPrepParams p;
   p.gemv.rows = rows;
@@ -92,8 +131,10 @@ TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
   p.gemv.x = d_x.data();
   p.gemv.x_stride = x_stride;
   p.gemv.gain = d_gain.data();
-  p.gemv.w = d_w.data();
-  p.gemv.ldw = n;
+  p.gemv.weights = weights;
+  p.gemv.w = d_w.data();  // null for bf16: must not be read
+  p.gemv.w_bf16 = d_w16.data();
+  p.gemv.ldw = ldw;
   p.gemv.programmatic = true;
   p.prep.batch = c.batch;
   p.prep.tokens = c.tokens;
@@ -114,23 +155,8 @@ TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
-  // The projection in double, then the reference MixerPrep.
-  std::vector<double> proj(size_t(rows) * n);
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x.data() + r * x_stride;
-    double sum = 0;
-    for (int i = 0; i < k; ++i) sum += double(xr[i]) * xr[i];
-    const double norm = 1.0 / std::sqrt(sum / k + 1e-6);
-    std::vector<double> in(k);
-    for (int i = 0; i < k; ++i) in[i] = c.norm ? xr[i] * norm * gain[i] : xr[i];
-    for (int col = 0; col < n; ++col) {
-      double acc = 0;
-      for (int i = 0; i < k; ++i) acc += in[i] * w[size_t(i) * n + col];
-      proj[size_t(r) * n + col] = acc;
-    }
-  }
-  const reference::MixerPrepResult want = reference::MixerPrep(
-      c.batch, c.tokens, c.heads, c.dim, c.levels, pulse, proj.data(), n, bias.data());
+  const reference::MixerPrepResult want =
+      Expected(c, pulse, x, x_stride, gain, held, k, n, ldw, bias);
 
   const size_t count = size_t(rows) * width;
   const std::vector<float> got_act = ToHost(act);
@@ -149,6 +175,19 @@ TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
   EXPECT_TRUE(
       NormwiseNear("gates", Part(got_gates, 0, ng), absl::MakeConstSpan(want.gates), kTolerance));
   EXPECT_TRUE(StillPoisoned("guard after gates", Part(got_gates, ng, kGuard)));
+  if (bf16) {
+    const reference::MixerPrepResult fp32 =
+        Expected(c, pulse, x, x_stride, gain, w, k, n, ldw, bias);
+    const std::vector<double>* fp32_wants[] = {&fp32.qa, &fp32.ka, &fp32.va,
+                                               &fp32.mq, &fp32.mk, &fp32.mv};
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_TRUE(NormwiseNear(absl::StrCat(names[i], " vs fp32 weights"),
+                               Part(got_act, i * plane, count),
+                               absl::MakeConstSpan(*fp32_wants[i]), kBf16Budget));
+    }
+    EXPECT_TRUE(NormwiseNear("gates vs fp32 weights", Part(got_gates, 0, ng),
+                             absl::MakeConstSpan(fp32.gates), kBf16Budget));
+  }
   const std::vector<float> got_alpha = ToHost(alpha1), got_theta = ToHost(theta1);
   const size_t nh = size_t(rows) * c.heads;
   if (c.delta_level < 0) {
@@ -170,6 +209,18 @@ TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
                            kTolerance));
   EXPECT_TRUE(StillPoisoned("guard after alpha1", Part(got_alpha, nh, kGuard)));
   EXPECT_TRUE(StillPoisoned("guard after theta1", Part(got_theta, nh, kGuard)));
+}
+
+class GemvPrepParityTest : public ::testing::TestWithParam<PrepCase> {};
+
+TEST_P(GemvPrepParityTest, MatchesProjectionThenMixerPrep) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  CheckPrep(GetParam(), GemvWeights::kFp32);
+}
+
+TEST_P(GemvPrepParityTest, Bf16WeightsMatchTheirRoundedReference) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  CheckPrep(GetParam(), GemvWeights::kBf16);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -211,6 +262,16 @@ TEST(GemvPrepValidationTest, RejectsUnsupportedShapesBeforeLaunching) {
   EXPECT_TRUE(unsupported([](GemvPrepParams& q) { q.prep.batch = 2; }));    // rows
   EXPECT_TRUE(unsupported([](GemvPrepParams& q) { q.gemv.prologue = GemvPrologue::kSwiGlu; }));
   EXPECT_TRUE(unsupported([](GemvPrepParams& q) { q.prep.delta_level = 4; }));
+  alignas(16) static uint16_t w16[64];
+  GemvPrepParams b = p;  // n = 780: bf16 needs ldw = 784
+  b.gemv.weights = GemvWeights::kBf16;
+  b.gemv.w = nullptr;
+  b.gemv.w_bf16 = w16;
+  EXPECT_FALSE(GemvPrepSupports(b));
+  b.gemv.ldw = 784;
+  EXPECT_TRUE(GemvPrepSupports(b));
+  b.gemv.w_bf16 = nullptr;
+  EXPECT_FALSE(GemvPrepSupports(b));
 }
 
 }  // namespace
