@@ -12,6 +12,9 @@
 //     Sgemm otherwise, as backends/cuda/forward_engine.cc calls them),
 //     without the four row-wise stages the chain has fused.
 // Then each projection alone (12 calls, PDL): µs per call and GB/s.
+// The chains and the projections again with bf16 weights (GemvWeights::
+// kBf16, the same values rounded): floor = the bf16 weights (half the
+// bytes) / copy bandwidth, GB/s and % of copy for the weights alone.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -22,9 +25,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gemv_decode/bf16_weights.h"
 #include "kernels/gemv_decode/gemv_decode.h"
 #include "kernels/gemv_decode/gemv_prep.h"
 #include "kernels/testing/bench_util.h"
@@ -63,6 +68,28 @@ absl::Status Run() {
       weight_bytes += w.bytes();
       weights.push_back(std::move(w));
     }
+  }
+  // The same weights in bf16, rows padded to a multiple of 8 columns.
+  std::vector<DeviceBuffer<uint16_t>> weights16;
+  std::vector<size_t> ldw16;
+  double weight16_bytes = 0;
+  for (size_t j = 0; j < weights.size(); ++j) {
+    const Projection& p = projections[j % 4];
+    const size_t ld = (size_t(p.n) + 7) / 8 * 8;
+    std::vector<float> host(weights[j].size());
+    HECATE_RETURN_IF_ERROR(weights[j].CopyToHost(absl::MakeSpan(host)));
+    std::vector<uint16_t> bits(size_t(p.k) * ld, 0);
+    for (int r = 0; r < p.k; ++r) {
+      const std::vector<uint16_t> row =
+          ToBf16(absl::MakeConstSpan(host).subspan(size_t(r) * p.n, p.n));
+      std::copy(row.begin(), row.end(), bits.begin() + size_t(r) * ld);
+    }
+    HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint16_t> w16,
+                            DeviceBuffer<uint16_t>::Create(bits.size()));
+    HECATE_RETURN_IF_ERROR(w16.CopyFromHost(absl::MakeConstSpan(bits)));
+    weight16_bytes += double(p.k) * p.n * sizeof(uint16_t);
+    weights16.push_back(std::move(w16));
+    ldw16.push_back(ld);
   }
   constexpr int kMaxRows = 8;
   HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> h, DeviceBuffer<float>::Create(kMaxRows * dm));
@@ -121,15 +148,21 @@ absl::Status Run() {
     return q;
   };
 
-  auto params = [&](int rows, int l, int i, bool pdl) {
+  auto params = [&](int rows, int l, int i, bool pdl, bool bf16 = false) {
     const Projection& p = projections[i];
     GemvDecodeParams g;
     g.rows = rows;
     g.n = p.n;
     g.k = p.k;
     g.prologue = p.prologue;
-    g.w = weights[l * 4 + i].data();
-    g.ldw = p.n;
+    if (bf16) {
+      g.weights = GemvWeights::kBf16;
+      g.w_bf16 = weights16[l * 4 + i].data();
+      g.ldw = ldw16[l * 4 + i];
+    } else {
+      g.w = weights[l * 4 + i].data();
+      g.ldw = p.n;
+    }
     g.accumulate = p.accumulate;
     g.programmatic = pdl;
     g.gain = gain.data();
@@ -172,23 +205,26 @@ absl::Status Run() {
               weight_bytes / 1e6, layers, floor_us, gbps);
   std::printf("\n%-6s %14s %14s %14s %14s %12s\n", "rows", "+prep pdl us", "chain pdl us",
               "chain us", "cublas us", "best x floor");
-  for (const int rows : {1, 2, 4, 8}) {
-    auto chain = [&](bool pdl, bool prep) {
-      return [&, pdl, prep](cudaStream_t stream) -> absl::Status {
-        HECATE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h.data(), h0.data(), h.bytes(),
-                                                    cudaMemcpyDeviceToDevice, stream));
-        for (int l = 0; l < layers; ++l) {
-          for (int i = 0; i < 4; ++i) {
-            if (i == 0 && prep) {
-              HECATE_RETURN_IF_ERROR(GemvPrep(prep_params(params(rows, l, i, pdl)), stream));
-            } else {
-              HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, pdl), stream));
-            }
+  // The 48 GEMVs of a step (qkv+gates through GemvPrep when prep).
+  auto chain_of = [&](int rows, bool pdl, bool prep, bool bf16) {
+    return [&, rows, pdl, prep, bf16](cudaStream_t stream) -> absl::Status {
+      HECATE_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(h.data(), h0.data(), h.bytes(), cudaMemcpyDeviceToDevice, stream));
+      for (int l = 0; l < layers; ++l) {
+        for (int i = 0; i < 4; ++i) {
+          const GemvDecodeParams g = params(rows, l, i, pdl, bf16);
+          if (i == 0 && prep) {
+            HECATE_RETURN_IF_ERROR(GemvPrep(prep_params(g), stream));
+          } else {
+            HECATE_RETURN_IF_ERROR(GemvDecode(g, stream));
           }
         }
-        return absl::OkStatus();
-      };
+      }
+      return absl::OkStatus();
     };
+  };
+  for (const int rows : {1, 2, 4, 8}) {
+    auto chain = [&](bool pdl, bool prep) { return chain_of(rows, pdl, prep, false); };
     auto cublas_chain = [&](cudaStream_t stream) -> absl::Status {
       cublasSetStream(cublas, stream);
       const float one = 1.0f;
@@ -220,21 +256,44 @@ absl::Status Run() {
                 cublas_us, std::min(prep_us, pdl_us) / floor_us);
   }
 
+  // bf16 weights: the same chains; GB/s counts the bf16 weights alone.
+  const double floor16_us = weight16_bytes / (gbps * 1e9) * 1e6;
+  std::printf("\nbf16 weights %.1f MB; floor %.1f us per step at %.0f GB/s\n",
+              weight16_bytes / 1e6, floor16_us, gbps);
+  std::printf("%-6s %14s %14s %14s %12s %10s %8s\n", "rows", "+prep pdl us", "chain pdl us",
+              "chain us", "best x floor", "GB/s", "% copy");
+  for (const int rows : {1, 2, 4, 8}) {
+    HECATE_ASSIGN_OR_RETURN(
+        double prep_us, testing::TimeGraphMicrosPerCall(chain_of(rows, true, true, true), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(
+        double pdl_us, testing::TimeGraphMicrosPerCall(chain_of(rows, true, false, true), 1, 30));
+    HECATE_ASSIGN_OR_RETURN(double plain_us, testing::TimeGraphMicrosPerCall(
+                                                 chain_of(rows, false, false, true), 1, 30));
+    const double best = std::min(prep_us, pdl_us);
+    const double achieved = weight16_bytes / (best * 1e-6) / 1e9;
+    std::printf("%-6d %14.1f %14.1f %14.1f %12.2f %10.0f %7.1f%%\n", rows, prep_us, pdl_us,
+                plain_us, best / floor16_us, achieved, 100.0 * achieved / gbps);
+  }
+
   std::printf("\n%-18s %5s %10s %10s %8s\n", "projection (PDL)", "rows", "us/call", "GB/s",
               "% copy");
-  for (int i = 0; i < 4; ++i) {
-    for (const int rows : {1, 8}) {
-      auto one = [&](cudaStream_t stream) -> absl::Status {
-        for (int l = 0; l < layers; ++l) {
-          HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, true), stream));
-        }
-        return absl::OkStatus();
-      };
-      HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(one, layers, 30));
-      const double bytes = GemvDecodeMinBytes(params(rows, 0, i, true));
-      const double achieved = bytes / (us * 1e-6) / 1e9;
-      std::printf("%-18s %5d %10.2f %10.0f %7.1f%%\n", projections[i].name, rows, us, achieved,
-                  100.0 * achieved / gbps);
+  for (const bool bf16 : {false, true}) {
+    for (int i = 0; i < 4; ++i) {
+      for (const int rows : {1, 8}) {
+        auto one = [&](cudaStream_t stream) -> absl::Status {
+          for (int l = 0; l < layers; ++l) {
+            HECATE_RETURN_IF_ERROR(GemvDecode(params(rows, l, i, true, bf16), stream));
+          }
+          return absl::OkStatus();
+        };
+        HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(one, layers, 30));
+        const double bytes = GemvDecodeMinBytes(params(rows, 0, i, true, bf16));
+        const double achieved = bytes / (us * 1e-6) / 1e9;
+        std::printf("%-18s %5d %10.2f %10.0f %7.1f%%\n",
+                    bf16 ? absl::StrCat(projections[i].name, " bf16").c_str()
+                         : projections[i].name,
+                    rows, us, achieved, 100.0 * achieved / gbps);
+      }
     }
   }
   cublasDestroy(cublas);
