@@ -4,7 +4,8 @@
 // and without the residual and PDL; outputs NaN-poisoned and the columns
 // past n kept bit-identical; the same bits on a second run; a chain of
 // dependent calls under PDL, eagerly and replayed from a CUDA graph (the
-// engine's decode graphs), against the chained reference; and validation.
+// engine's decode graphs), against the chained reference (fp32 and bf16
+// weights); and validation.
 // bf16 weights (GemvWeights::kBf16) at the same shapes: against the double
 // reference of the same bf16-rounded weights (the kernel's own error, as
 // tight as fp32) and of the fp32 weights (the rounding, within issue 14's
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -326,10 +328,22 @@ std::vector<double> ChainReference(const Chain& c) {
   return h;
 }
 
+void SetWeights(GemvDecodeParams& g, const float* w) {
+  g.weights = GemvWeights::kFp32;
+  g.w = w;
+}
+
+void SetWeights(GemvDecodeParams& g, const uint16_t* w) {
+  g.weights = GemvWeights::kBf16;
+  g.w_bf16 = w;
+}
+
+// T: float (fp32 weights) or uint16_t (bf16 bit patterns).
+template <typename T>
 void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h0,
                   DeviceBuffer<float>& h13, DeviceBuffer<float>& a, DeviceBuffer<float>& y,
-                  DeviceBuffer<float>& gain, DeviceBuffer<float>& wo, DeviceBuffer<float>& w13,
-                  DeviceBuffer<float>& w2, cudaStream_t stream) {
+                  DeviceBuffer<float>& gain, DeviceBuffer<T>& wo, DeviceBuffer<T>& w13,
+                  DeviceBuffer<T>& w2, cudaStream_t stream) {
   ASSERT_EQ(cudaMemcpyAsync(h.data(), h0.data(), h.bytes(), cudaMemcpyDeviceToDevice, stream),
             cudaSuccess);
   for (int l = 0; l < c.layers; ++l) {
@@ -346,7 +360,7 @@ void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h
     g.y_plane = size_t(c.rows) * c.dm;
     g.levels = 2;
     g.scale = 1.0f;
-    g.w = wo.data() + size_t(l) * c.dm * c.dm;
+    SetWeights(g, wo.data() + size_t(l) * c.dm * c.dm);
     g.ldw = c.dm;
     g.out = h.data();
     g.out_stride = c.dm;
@@ -356,7 +370,7 @@ void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h
     g.n = 2 * c.ff;
     g.x = h.data();
     g.gain = gain.data();
-    g.w = w13.data() + size_t(l) * c.dm * 2 * c.ff;
+    SetWeights(g, w13.data() + size_t(l) * c.dm * 2 * c.ff);
     g.ldw = 2 * c.ff;
     g.out = h13.data();
     g.out_stride = 2 * c.ff;
@@ -367,7 +381,7 @@ void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h
     g.k = c.ff;
     g.x = h13.data();
     g.x_stride = 2 * c.ff;
-    g.w = w2.data() + size_t(l) * c.ff * c.dm;
+    SetWeights(g, w2.data() + size_t(l) * c.ff * c.dm);
     g.ldw = c.dm;
     g.out = h.data();
     g.out_stride = c.dm;
@@ -376,9 +390,22 @@ void EnqueueChain(const Chain& c, DeviceBuffer<float>& h, DeviceBuffer<float>& h
   }
 }
 
-TEST(GemvDecodeChainTest, DependentCallsUnderPdlEagerAndInAGraph) {
-  HECATE_SKIP_WITHOUT_CUDA();
-  std::mt19937_64 rng = testing::FreshRng("GemvDecodeChainTest");
+template <typename T>
+DeviceBuffer<T> UploadWeights(const std::vector<float>& w) {
+  if constexpr (std::is_same_v<T, uint16_t>) {
+    return ToDevice(ToBf16(w));
+  } else {
+    return ToDevice(w);
+  }
+}
+
+// T = float: fp32 weights against the chained reference. T = uint16_t: bf16
+// weights against the chained reference of the same rounded weights (the
+// kernels' own error) and of the fp32 weights (within the bf16 budget).
+template <typename T>
+void CheckChain(const char* name) {
+  constexpr bool kBf16 = std::is_same_v<T, uint16_t>;
+  std::mt19937_64 rng = testing::FreshRng(name);
   for (const int rows : {1, 4}) {
     Chain c;
     c.rows = rows;
@@ -391,19 +418,30 @@ TEST(GemvDecodeChainTest, DependentCallsUnderPdlEagerAndInAGraph) {
     c.wo = testing::RandomNormal(rng, size_t(c.layers) * c.dm * c.dm, 0.02f);
     c.w13 = testing::RandomNormal(rng, size_t(c.layers) * c.dm * 2 * c.ff, 0.02f);
     c.w2 = testing::RandomNormal(rng, size_t(c.layers) * c.ff * c.dm, 0.02f);
+    Chain held = c;
+    if (kBf16) {
+      held.wo = RoundedToBf16(c.wo);
+      held.w13 = RoundedToBf16(c.w13);
+      held.w2 = RoundedToBf16(c.w2);
+    }
     DeviceBuffer<float> h = Poisoned(c.h0.size()), h0 = ToDevice(c.h0),
                         h13 = Poisoned(size_t(rows) * 2 * c.ff), a = ToDevice(c.a),
-                        y = ToDevice(c.y), gain = ToDevice(c.gain), wo = ToDevice(c.wo),
-                        w13 = ToDevice(c.w13), w2 = ToDevice(c.w2);
+                        y = ToDevice(c.y), gain = ToDevice(c.gain);
+    DeviceBuffer<T> wo = UploadWeights<T>(c.wo), w13 = UploadWeights<T>(c.w13),
+                    w2 = UploadWeights<T>(c.w2);
     ASSERT_FALSE(::testing::Test::HasFailure());
-    const std::vector<double> want = ChainReference(c);
+    const std::vector<double> want = ChainReference(held);
+    const std::string what = absl::StrCat(kBf16 ? "bf16 " : "", "chain rows ", rows);
     cudaStream_t stream = nullptr;
     ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
     EnqueueChain(c, h, h0, h13, a, y, gain, wo, w13, w2, stream);
     ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
     const std::vector<float> eager = ToHost(h);
-    EXPECT_TRUE(NormwiseNear(absl::StrCat("chain rows ", rows, " eager"), eager, want,
-                             kTolerance));
+    EXPECT_TRUE(NormwiseNear(what + " eager", eager, want, kTolerance));
+    if (kBf16) {
+      EXPECT_TRUE(NormwiseNear(what + " eager vs fp32 weights", eager, ChainReference(c),
+                               kBf16Budget));
+    }
 
     ASSERT_EQ(h.Fill(0xFF).ok(), true);
     cudaGraph_t graph = nullptr;
@@ -415,13 +453,23 @@ TEST(GemvDecodeChainTest, DependentCallsUnderPdlEagerAndInAGraph) {
     for (int replay = 0; replay < 3; ++replay) {
       ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-      EXPECT_TRUE(BitwiseEqual(absl::StrCat("chain rows ", rows, " graph replay ", replay),
-                               ToHost(h), eager));
+      EXPECT_TRUE(
+          BitwiseEqual(absl::StrCat(what, " graph replay ", replay), ToHost(h), eager));
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
+}
+
+TEST(GemvDecodeChainTest, DependentCallsUnderPdlEagerAndInAGraph) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  CheckChain<float>("GemvDecodeChainTest");
+}
+
+TEST(GemvDecodeChainTest, Bf16WeightsUnderPdlEagerAndInAGraph) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  CheckChain<uint16_t>("GemvDecodeChainTest bf16");
 }
 
 TEST(GemvDecodeValidationTest, RejectsBadCallsBeforeLaunching) {
