@@ -159,12 +159,13 @@ void CheckPrep(const PrepCase& c, GemvWeights weights) {
       Expected(c, pulse, x, x_stride, gain, held, k, n, ldw, bias);
 
   const size_t count = size_t(rows) * width;
+  const std::string tag = bf16 ? "bf16 " : "";  // run logs tell the modes apart
   const std::vector<float> got_act = ToHost(act);
   const char* names[] = {"qa (RoPE)", "ka (RoPE)", "va", "mq", "mk", "mv"};
   const std::vector<double>* wants[] = {&want.qa, &want.ka, &want.va,
                                         &want.mq, &want.mk, &want.mv};
   for (int i = 0; i < 6; ++i) {
-    EXPECT_TRUE(NormwiseNear(names[i], Part(got_act, i * plane, count),
+    EXPECT_TRUE(NormwiseNear(tag + names[i], Part(got_act, i * plane, count),
                              absl::MakeConstSpan(*wants[i]), kTolerance));
     EXPECT_TRUE(StillPoisoned(absl::StrCat("gap after ", names[i]),
                               Part(got_act, i * plane + count, plane - count)));
@@ -172,8 +173,8 @@ void CheckPrep(const PrepCase& c, GemvWeights weights) {
   EXPECT_TRUE(StillPoisoned("guard after act", Part(got_act, 6 * plane, kGuard)));
   const std::vector<float> got_gates = ToHost(gates);
   const size_t ng = size_t(rows) * n_gates;
-  EXPECT_TRUE(
-      NormwiseNear("gates", Part(got_gates, 0, ng), absl::MakeConstSpan(want.gates), kTolerance));
+  EXPECT_TRUE(NormwiseNear(tag + "gates", Part(got_gates, 0, ng),
+                           absl::MakeConstSpan(want.gates), kTolerance));
   EXPECT_TRUE(StillPoisoned("guard after gates", Part(got_gates, ng, kGuard)));
   if (bf16) {
     const reference::MixerPrepResult fp32 =
@@ -181,11 +182,11 @@ void CheckPrep(const PrepCase& c, GemvWeights weights) {
     const std::vector<double>* fp32_wants[] = {&fp32.qa, &fp32.ka, &fp32.va,
                                                &fp32.mq, &fp32.mk, &fp32.mv};
     for (int i = 0; i < 6; ++i) {
-      EXPECT_TRUE(NormwiseNear(absl::StrCat(names[i], " vs fp32 weights"),
+      EXPECT_TRUE(NormwiseNear(absl::StrCat(tag, names[i], " vs fp32 weights"),
                                Part(got_act, i * plane, count),
                                absl::MakeConstSpan(*fp32_wants[i]), kBf16Budget));
     }
-    EXPECT_TRUE(NormwiseNear("gates vs fp32 weights", Part(got_gates, 0, ng),
+    EXPECT_TRUE(NormwiseNear(tag + "gates vs fp32 weights", Part(got_gates, 0, ng),
                              absl::MakeConstSpan(fp32.gates), kBf16Budget));
   }
   const std::vector<float> got_alpha = ToHost(alpha1), got_theta = ToHost(theta1);
@@ -203,10 +204,10 @@ void CheckPrep(const PrepCase& c, GemvWeights weights) {
       want_theta[r * c.heads + h] = want.gates[at + (1 * c.levels + c.delta_level) * c.heads + h];
     }
   }
-  EXPECT_TRUE(NormwiseNear("alpha1", Part(got_alpha, 0, nh), absl::MakeConstSpan(want_alpha),
-                           kTolerance));
-  EXPECT_TRUE(NormwiseNear("theta1", Part(got_theta, 0, nh), absl::MakeConstSpan(want_theta),
-                           kTolerance));
+  EXPECT_TRUE(NormwiseNear(tag + "alpha1", Part(got_alpha, 0, nh),
+                           absl::MakeConstSpan(want_alpha), kTolerance));
+  EXPECT_TRUE(NormwiseNear(tag + "theta1", Part(got_theta, 0, nh),
+                           absl::MakeConstSpan(want_theta), kTolerance));
   EXPECT_TRUE(StillPoisoned("guard after alpha1", Part(got_alpha, nh, kGuard)));
   EXPECT_TRUE(StillPoisoned("guard after theta1", Part(got_theta, nh, kGuard)));
 }
