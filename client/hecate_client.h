@@ -207,13 +207,13 @@ class HecateClient {
   // Fills in the authorization metadata, the deadline and, for a call
   // about a session, its routing key (x-hecate-session: replicas behind a
   // ring-hash proxy, deploy/README.md).
+  void PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
+                      absl::string_view session_id = "") const;
   // Generate's ending: the call's status (a refusal with the session's pulse
   // id from the trailers) or its final ChunkDone.
   absl::StatusOr<GenerateResult> EndGenerate(const grpc::ClientContext& context,
                                              const grpc::Status& status, bool have_done,
                                              GenerateResult result) const;
-  void PrepareContext(grpc::ClientContext* context, absl::Duration deadline,
-                      absl::string_view session_id = "") const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Hecate::Stub> stub_;

@@ -16,8 +16,9 @@ constexpr double kAverageWeight = 0.2;
 // With sessions generating, a prefill size not measured yet is tried at
 // most once in this many steps (a trial may cost one slow step).
 constexpr uint64_t kProbeInterval = 256;
-// Sessions whose results one pool task handles between steps (a sampled
-// token, a reply made and queued: a few us each). Measured on the H200
+// The fewest sessions whose results one pool task handles between steps (a
+// sampled token, a reply made and queued: a few us each; ParallelFor makes
+// at most 16 tasks, so large batches give each more). Measured on the H200
 // machine's 16-core host at 64 sessions: 16 a task (the engine thread and
 // three pool threads) 0.19-0.21 ms of host time per step, 64 a task (all on
 // the engine thread, no hand-off) 0.35-0.40 ms: the hand-off costs less
