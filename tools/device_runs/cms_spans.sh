@@ -20,9 +20,8 @@ note "cms_slow_test worst rel err" "$(grep -aoE 'rel err [0-9.e+-]+' "$OUT/cms_s
 filter='*spans*:-*T2048*:*T300*'
 for tool in memcheck racecheck; do
   late "$tool" && continue
-  timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 99 "$HERE/bin/cms_slow_test" \
-    --gtest_filter="$filter" > "$OUT/$tool.log" 2>&1; rc=$?
-  note "$tool cms_slow_test" "rc=$rc $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1)"
+  sanitized "$tool cms_slow_test" "$OUT/$tool.log" 60 "$tool" "$HERE/bin/cms_slow_test" \
+    --gtest_filter="$filter"
 done
 for b in cms_slow_bench "cuda_backend_bench --quick"; do
   late "bench $b" && continue

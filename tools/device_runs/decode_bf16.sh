@@ -39,9 +39,7 @@ note "bf16 vs fp32 weights worst (tol 3e-3)" "$(worst 'fp32 weights' '^$')"
 for tool in memcheck racecheck; do
   for t in gemv_decode_test gemv_prep_test; do
     late "$tool $t bf16" && continue
-    timeout 120 compute-sanitizer --tool "$tool" --error-exitcode 99 "$B/$t" \
-      --gtest_filter='*Bf16*' > "$OUT/$tool.$t.log" 2>&1
-    note "$tool $t bf16" "rc=$? $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.$t.log" | tail -1)"
+    sanitized "$tool $t bf16" "$OUT/$tool.$t.log" 120 "$tool" "$B/$t" --gtest_filter='*Bf16*'
   done
 done
 

@@ -42,8 +42,7 @@ fi
 for tool in memcheck racecheck; do
   for t in gemv_decode_test gemv_prep_test; do
     late "$tool $t" && continue
-    timeout 90 compute-sanitizer --tool "$tool" --error-exitcode 99 "$B/$t" > "$OUT/$tool.$t.log" 2>&1
-    note "$tool $t" "rc=$? $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.$t.log" | tail -1)"
+    sanitized "$tool $t" "$OUT/$tool.$t.log" 90 "$tool" "$B/$t"
   done
 done
 
@@ -68,18 +67,14 @@ settings=("before HECATE_DECODE_GEMV_ROWS=0"
 for s in "${settings[@]}"; do
   read -r name vars <<< "$s"
   late "engine_step_bench $name" && continue
-  # shellcheck disable=SC2086
-  env $vars timeout 60 "$B/engine_step_bench" --backend=cuda --model=random:base --decode=1,2,4,8 \
-    --prefill= --min_seconds=1 --json > "$OUT/engine_${name//+/_}.log" 2>&1
-  note "engine_step_bench $name" "rc=$?"
-  grep -a '^{' "$OUT/engine_${name//+/_}.log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
+  engine_steps "$name" 60 "$vars" --backend=cuda --model=random:base --decode=1,2,4,8 \
+    --prefill= --min_seconds=1
 done
 
 # 6. memcheck through the whole model (the CPU reference dominates its time).
 if ! late "memcheck cuda_backend_test"; then
-  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 "$B/cuda_backend_test" \
-    --gtest_filter='*tiny:*wide_heads' > "$OUT/memcheck.cuda_backend_test.log" 2>&1
-  note "memcheck cuda_backend_test tiny,wide" "rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.cuda_backend_test.log" | tail -1) $(summary "$OUT/memcheck.cuda_backend_test.log")"
+  sanitized "memcheck cuda_backend_test tiny,wide" "$OUT/memcheck.cuda_backend_test.log" 120 \
+    memcheck "$B/cuda_backend_test" --gtest_filter='*tiny:*wide_heads'
 fi
 
 cat "$OUT/device.txt"

@@ -37,14 +37,12 @@ fi
 
 # 2. memcheck on the new kernels.
 if ! late "memcheck cms_ring_test"; then
-  timeout 60 compute-sanitizer --tool memcheck --error-exitcode 99 "$B/cms_ring_test" \
-    > "$OUT/memcheck.cms_ring_test.log" 2>&1
-  note "memcheck cms_ring_test" "rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.cms_ring_test.log" | tail -1) $(summary "$OUT/memcheck.cms_ring_test.log")"
+  sanitized "memcheck cms_ring_test" "$OUT/memcheck.cms_ring_test.log" 60 memcheck \
+    "$B/cms_ring_test"
 fi
 if ! late "memcheck decode_ring_test"; then
-  timeout 200 compute-sanitizer --tool memcheck --error-exitcode 99 "$B/decode_ring_test" \
-    > "$OUT/memcheck.decode_ring_test.log" 2>&1
-  note "memcheck decode_ring_test" "rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.decode_ring_test.log" | tail -1) $(summary "$OUT/memcheck.decode_ring_test.log")"
+  sanitized "memcheck decode_ring_test" "$OUT/memcheck.decode_ring_test.log" 200 memcheck \
+    "$B/decode_ring_test"
 fi
 
 # 3. The standard benchmark, before and after.
@@ -60,17 +58,14 @@ done
 for s in "before HECATE_DECODE_DENSE_G=1" "after HECATE_DECODE_DENSE_G=0"; do
   read -r name vars <<< "$s"
   late "engine_step_bench $name" && continue
-  env $vars timeout 90 "$B/engine_step_bench" --backend=cuda --model=random:base --decode=1,64,256 \
-    --prefill=2048 --prefill_batch=1 --min_seconds=1 --json > "$OUT/engine_$name.log" 2>&1
-  note "engine_step_bench $name" "rc=$?"
-  grep -a '^{' "$OUT/engine_$name.log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
+  engine_steps "$name" 90 "$vars" --backend=cuda --model=random:base --decode=1,64,256 \
+    --prefill=2048 --prefill_batch=1 --min_seconds=1
 done
 
 # 5. memcheck through the whole model.
 if ! late "memcheck cuda_backend_test"; then
-  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 "$B/cuda_backend_test" \
-    --gtest_filter='*small:*wide_heads:*BatchedDecode*' > "$OUT/memcheck.cuda_backend_test.log" 2>&1
-  note "memcheck cuda_backend_test" "rc=$? $(grep -aE 'ERROR SUMMARY' "$OUT/memcheck.cuda_backend_test.log" | tail -1) $(summary "$OUT/memcheck.cuda_backend_test.log")"
+  sanitized "memcheck cuda_backend_test" "$OUT/memcheck.cuda_backend_test.log" 120 memcheck \
+    "$B/cuda_backend_test" --gtest_filter='*small:*wide_heads:*BatchedDecode*'
 fi
 
 cat "$OUT/device.txt"

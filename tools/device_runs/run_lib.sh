@@ -4,7 +4,13 @@
 # $OUT/device.txt (GPU, commit, date); note NAME TEXT adds a summary row,
 # its name padded to NOTE_WIDTH (default 34); late NAME is true (and notes
 # NAME as skipped) once the script has run DEADLINE_S seconds (default 400);
-# summary LOG is a gtest log's last PASSED/FAILED line.
+# summary LOG is a gtest log's last PASSED/FAILED line; sanitized NAME LOG
+# SECONDS TOOL BINARY [ARGS...] runs compute-sanitizer's TOOL over BINARY
+# into LOG and notes NAME with the exit code and both summaries;
+# engine_steps SETTING SECONDS "VARS" ARGS... runs $B/engine_step_bench ARGS
+# --json with the environment VARS into $OUT/engine_SETTING.log ("+" as "_")
+# and appends its rows, tagged "setting":"SETTING", to
+# $OUT/engine_steps.jsonl.
 export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
 OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
 S="$OUT/summary.txt"; : > "$S"
@@ -12,3 +18,17 @@ S="$OUT/summary.txt"; : > "$S"
 note() { printf "%-${NOTE_WIDTH:-34}s %s\n" "$1" "$2" >> "$S"; }
 late() { (( SECONDS > ${DEADLINE_S:-400} )) && { note "$1" "skipped (time)"; return 0; }; return 1; }
 summary() { grep -aE '^\[  (PASSED|FAILED) ' "$1" | tail -1; }
+sanitized() {
+  local name=$1 log=$2 seconds=$3 tool=$4
+  shift 4
+  timeout "$seconds" compute-sanitizer --tool "$tool" --error-exitcode 99 "$@" > "$log" 2>&1
+  note "$name" "rc=$? $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1) $(summary "$log")"
+}
+engine_steps() {
+  local name=$1 seconds=$2 vars=$3 log="$OUT/engine_${1//+/_}.log"
+  shift 3
+  # shellcheck disable=SC2086
+  env $vars timeout "$seconds" "$B/engine_step_bench" "$@" --json > "$log" 2>&1
+  note "engine_step_bench $name" "rc=$?"
+  grep -a '^{' "$log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
+}
