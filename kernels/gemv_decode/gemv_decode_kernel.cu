@@ -2,16 +2,18 @@
 //
 // Bandwidth-bound on W (one pass, 16-byte loads, nothing re-read), so the
 // shape is chosen for bytes in flight and deterministic sums: one
-// thread-block cluster of kGemvDecodeSplits blocks per tile of 32 columns
-// (one 128-byte line per K row in fp32, 64 bytes in bf16), block s of a
-// cluster taking K slice s
+// thread-block cluster of kGemvDecodeSplits blocks per tile of columns
+// (32 in fp32, 64 in bf16: one 128-byte line per K row either way), block
+// s of a cluster taking K slice s
 // (gemv_decode_core.cuh: weights fetched before griddepcontrol.wait, the
 // prologue, the block's sums). The cluster's slices are then summed in
-// order through distributed shared memory; block s finishes columns
-// 4s .. 4s + 3 of the tile (and adds the residual). No atomics: every run
-// gives the same bits. bf16 weights (GemvWeights::kBf16) keep the tile,
-// the grid and everything after the load; only the weight type T of the
-// core changes (8 columns a load, twice the K lanes).
+// order through distributed shared memory; block s finishes its share of
+// the tile's columns (and adds the residual). No atomics: every run gives
+// the same bits. bf16 weights (GemvWeights::kBf16) keep the threads' shape
+// and the bytes a block streams per K row, so their tiles are twice as
+// wide and the grid half as large: with fp32's 32-column tiles a bf16
+// block moved half the bytes for the same fixed costs (26% of copy
+// bandwidth at 1 row on the H200, against fp32's 44%).
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
@@ -27,12 +29,16 @@ namespace cg = cooperative_groups;
 using gemv_core::kThreads;
 using gemv_core::kWarps;
 
-constexpr int kTileCols = kGemvDecodeTileCols;
-static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
-constexpr int kColsPerSlice = kTileCols / kGemvDecodeSplits;
+// Columns of a tile: 16-byte loads of 8 column groups, 128 bytes a K row.
+template <typename T>
+constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
+static_assert(kTileCols<float> == kGemvDecodeTileCols, "fp32 tile");
 
 template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p) {
+  constexpr int kTileCols = ::hecate::kTileCols<T>;
+  static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
+  constexpr int kColsPerSlice = kTileCols / kGemvDecodeSplits;
   extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
   __shared__ float block_sums[R * kTileCols];
@@ -66,10 +72,20 @@ __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p)
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, kGemvDecodeSplits);
+  config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, kGemvDecodeSplits);
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = GemvDecodeSliceBytes(p.rows, p.k);
   config.stream = stream;
+  // bf16's wider tiles take more static shared memory: past the 48 KB a
+  // launch gets without asking, ask (per launch, so every device is asked).
+  constexpr size_t kStaticBytes = (size_t(kWarps + 1) * R * kTileCols<T> + R) * sizeof(float) +
+                                  size_t(kWarps) * R * sizeof(double);
+  if (config.dynamicSmemBytes + kStaticBytes > 48 * 1024) {
+    const cudaError_t opted =
+        cudaFuncSetAttribute(GemvDecodeKernel<R, P, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(config.dynamicSmemBytes));
+    if (opted != cudaSuccess) return opted;
+  }
   cudaLaunchAttribute attributes[2];
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = 1;

@@ -162,11 +162,13 @@ struct Shape {
 
 // Base projections (qkv+gates 1024 -> 6240, W2 2752 -> 1024), the small
 // config's width, slices shorter than a block's K lanes, K = 1, padded
-// strides everywhere.
+// strides everywhere, and 8 rows of the longest K whose slices fit (bf16's
+// 64-column tiles then need more than the default 48 KB of shared memory).
 const Shape kShapes[] = {{1, 6240, 1024, 0, 0, 0}, {8, 1024, 2752, 0, 0, 0},
                          {3, 20, 37, 4, 1, 3},     {5, 36, 200, 8, 10, 4},
                          {2, 4, 1, 0, 0, 1},       {7, 1564, 999, 4, 3, 5},
-                         {4, 72, 72, 0, 0, 0},     {6, 2752, 1024, 12, 0, 9}};
+                         {4, 72, 72, 0, 0, 0},     {6, 2752, 1024, 12, 0, 9},
+                         {8, 100, 8192, 4, 2, 1}};
 
 // Runs g (out already poisoned or holding p.out0), checks out[:, :n]
 // against `want` within `tol`, the columns past n untouched and, without the
