@@ -69,6 +69,13 @@ Weights& Weights::operator=(Weights&& o) noexcept {
   return *this;
 }
 
+Weights Weights::Clone() const {
+  Weights copy(config_);
+  copy.data_ = data_;
+  copy.BindPointers();
+  return copy;
+}
+
 const float* Weights::Find(absl::string_view name) const {
   for (const WeightSpec& s : specs_) {
     if (s.name == name) return data_.data() + s.offset;

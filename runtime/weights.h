@@ -57,6 +57,8 @@ class Weights {
 
   // A safetensors file holding every tensor (F32, canonical order).
   std::string ToSafetensors() const;
+  // An independent copy (copies are explicit: weights can be gigabytes).
+  Weights Clone() const;
 
   const ModelConfig& config() const { return config_; }
   const std::vector<WeightSpec>& specs() const { return specs_; }

@@ -49,6 +49,21 @@ TEST(WeightsTest, SafetensorsRoundTripAndFingerprint) {
   EXPECT_NE(testing::SensitiveModel(c, 4)->fingerprint(), model->fingerprint());
 }
 
+TEST(WeightsTest, CloneIsAnIndependentEqualCopy) {
+  ModelConfig c = testing::SmallConfig();
+  auto model = testing::SensitiveModel(c, 5);
+  Weights copy = model->weights().Clone();
+  ASSERT_EQ(copy.data().size(), model->weights().data().size());
+  EXPECT_NE(copy.data().data(), model->weights().data().data());
+  EXPECT_EQ(std::memcmp(copy.data().data(), model->weights().data().data(),
+                        copy.data().size() * sizeof(float)),
+            0);
+  EXPECT_EQ(copy.layer(1).wo, copy.Find("layers.1.wo"));  // pointers into the copy
+  copy.mutable_data()[0] += 1.0f;
+  EXPECT_NE(copy.data()[0], model->weights().data()[0]);
+  EXPECT_EQ(Model(c, model->weights().Clone()).fingerprint(), model->fingerprint());
+}
+
 TEST(WeightsTest, ModelDirRoundTrip) {
   const std::string dir = TestTempPath("model");
   auto model = testing::SensitiveModel(testing::SmallConfig(), 5);
