@@ -22,14 +22,23 @@
 # Environment (defaults: GPU / --cpu):
 #   MODEL            random:base / random:tiny
 #   DECODE_SESSIONS  "64 256 1024" / "64"
-#   MAX_TOKENS       256 / 64      tokens per Generate call
+#   MAX_TOKENS       256           tokens per Generate call
 #   SPREAD_PULSES    512           bench --spread_pulses: session i starts at pulse
 #                    37 i mod 512 (engine_step_bench's sessions are at 1000 + 37 i),
 #                    so neither side has every session's slow-level fires in
 #                    one step; 0: the served sessions decode in lockstep
 #   PREFILL_BYTES    2048 / 256    T; PREFILL_SESSIONS K (1); PREFILL_REQUESTS (16 / 8)
-#   DURATION         20s / 15s     served decode run per case
-#   ENGINE_SECONDS   3 / 3         engine timing per case
+#   DURATION         20s / 10s     served decode run per case (per round)
+#   ENGINE_SECONDS   3 / 4         engine timing per case
+#   ROUNDS           1 / 5         served decode runs per case, each between two
+#                    engine_step_bench runs of that batch alone (engine, served,
+#                    engine, served, ..., engine): a round's ratio is its served
+#                    tokens/s over the mean of the engine runs either side, and
+#                    the table gives the medians. On a shared VM whose speed
+#                    drifts over minutes (this 2-core one: the engine alone
+#                    2343-2685 tokens/s within half an hour) one served run
+#                    against the faster of two engine runs minutes away
+#                    measured the drift more than the serving.
 #   WARMUP           5s / 0       an unmeasured run of each case first (0: none),
 #                    as the engine bench warms up: first-use costs (a CUDA graph
 #                    captured per batch bucket, spare states allocated) are
@@ -61,8 +70,8 @@ OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 if (( cpu )); then
   backend=cpu; MODEL=${MODEL:-random:tiny}; DECODE_SESSIONS=${DECODE_SESSIONS:-64}
-  MAX_TOKENS=${MAX_TOKENS:-64}; PREFILL_BYTES=${PREFILL_BYTES:-256}
-  PREFILL_REQUESTS=${PREFILL_REQUESTS:-8}; DURATION=${DURATION:-15s}
+  MAX_TOKENS=${MAX_TOKENS:-256}; PREFILL_BYTES=${PREFILL_BYTES:-256}
+  PREFILL_REQUESTS=${PREFILL_REQUESTS:-8}; DURATION=${DURATION:-10s}
 else
   backend=cuda; MODEL=${MODEL:-random:base}; DECODE_SESSIONS=${DECODE_SESSIONS:-64 256 1024}
   MAX_TOKENS=${MAX_TOKENS:-256}; PREFILL_BYTES=${PREFILL_BYTES:-2048}
@@ -70,7 +79,8 @@ else
 fi
 PREFILL_SESSIONS=${PREFILL_SESSIONS:-1}
 if (( cpu )); then WARMUP=${WARMUP:-0}; else WARMUP=${WARMUP:-5s}; fi
-ENGINE_SECONDS=${ENGINE_SECONDS:-3}
+if (( cpu )); then ROUNDS=${ROUNDS:-5}; else ROUNDS=${ROUNDS:-1}; fi
+if (( cpu )); then ENGINE_SECONDS=${ENGINE_SECONDS:-4}; else ENGINE_SECONDS=${ENGINE_SECONDS:-3}; fi
 for b in "$HECATED" "$HECATECTL" "$ENGINE_BENCH"; do
   [[ -x $b ]] || { echo "serving_vs_engine: missing $b"; exit 1; }
 done
@@ -114,25 +124,39 @@ scrape() {
     > "$OUT/$1" 2>&1
 }
 
+# With ROUNDS > 1: engine_step_bench at batch $1 alone, as round $2's
+# neighbour, to engine_rounds.jsonl.
+engine_round() {
+  "$ENGINE_BENCH" --backend="$backend" --model="$MODEL" --decode="$1" \
+    --min_seconds="$ENGINE_SECONDS" --json | grep '^{' | sed "s/^{/{\"round\":$2,/" |
+    tee -a "$OUT/engine_rounds.jsonl"
+}
+: > "$OUT/engine_rounds.jsonl"
 for n in $DECODE_SESSIONS; do
-  echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION"
+  echo "===== served decode: $n sessions, generate 1-byte prompt + $MAX_TOKENS tokens, $DURATION, $ROUNDS round(s)"
   if [[ $WARMUP != 0 ]]; then
     ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
       --duration="$WARMUP" > "$OUT/warmup_decode_$n.json"
   fi
-  # The engine loop's statistics cover the timed run alone: bench writes
-  # $tmp/ready once its sessions are made and spread, and starts timing when
-  # the file is gone.
-  rm -f "$tmp/ready"
-  ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
-    --ready_file="$tmp/ready" --duration="$DURATION" > "$OUT/served_decode_$n.json" &
-  bench=$!
-  while [[ ! -e $tmp/ready ]] && kill -0 "$bench" 2>/dev/null; do sleep 0.02; done
-  scrape "metrics_decode_$n.before"
-  rm -f "$tmp/ready"
-  wait "$bench"; rc=$?
-  scrape "metrics_decode_$n.after"
-  echo "rc=$rc $(head -c 300 "$OUT/served_decode_$n.json")"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    (( ROUNDS > 1 )) && engine_round "$n" "$r"
+    # The engine loop's statistics cover the timed run alone (the last
+    # round's): bench writes $tmp/ready once its sessions are made and
+    # spread, and starts timing when the file is gone.
+    served="$OUT/served_decode_$n.json"
+    (( ROUNDS > 1 )) && served="$OUT/served_decode_${n}_r$r.json"
+    rm -f "$tmp/ready"
+    ctl --mode=generate --sessions="$n" --chunk_bytes=1 --max_tokens="$MAX_TOKENS" --spread_pulses="${SPREAD_PULSES:-512}" \
+      --ready_file="$tmp/ready" --duration="$DURATION" > "$served" &
+    bench=$!
+    while [[ ! -e $tmp/ready ]] && kill -0 "$bench" 2>/dev/null; do sleep 0.02; done
+    scrape "metrics_decode_$n.before"
+    rm -f "$tmp/ready"
+    wait "$bench"; rc=$?
+    scrape "metrics_decode_$n.after"
+    echo "rc=$rc $(head -c 300 "$served")"
+  done
+  (( ROUNDS > 1 )) && engine_round "$n" "$((ROUNDS + 1))"
 done
 echo "===== served prefill: $PREFILL_SESSIONS sessions x $PREFILL_REQUESTS chunks of $PREFILL_BYTES bytes"
 if [[ $WARMUP != 0 ]]; then
@@ -154,9 +178,10 @@ echo "===== engine again"
   --min_seconds="$ENGINE_SECONDS" --json | tee -a "$OUT/engine.jsonl"
 
 echo "===== served vs engine ($backend, $MODEL)"
-"$PY" - "$OUT" "$DECODE_SESSIONS" "$PREFILL_BYTES" "$PREFILL_SESSIONS" <<'PY' | tee "$OUT/serving_vs_engine.txt"
-import json, sys
+"$PY" - "$OUT" "$DECODE_SESSIONS" "$PREFILL_BYTES" "$PREFILL_SESSIONS" "$ROUNDS" <<'PY' | tee "$OUT/serving_vs_engine.txt"
+import json, statistics, sys
 out, decode, prefill_t, prefill_k = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), int(sys.argv[4])
+rounds = int(sys.argv[5])
 engine = {}
 for line in open(f"{out}/engine.jsonl"):
     if line.startswith("{"):
@@ -169,6 +194,35 @@ def load(name):
         return json.load(open(f"{out}/{name}"))
     except (OSError, ValueError):
         return None
+# ROUNDS > 1: per decode batch, round r's served run against the mean of
+# the engine runs r and r + 1 either side of it; the row takes the medians.
+round_lines = []
+if rounds > 1:
+    by_round = {}
+    for line in open(f"{out}/engine_rounds.jsonl"):
+        r = json.loads(line)
+        by_round[(r["batch"], r["round"])] = r
+    for n in decode:
+        n = int(n)
+        ratios, served, engines, steps = [], [], [], []
+        for i in range(1, rounds + 1):
+            s, a, b = load(f"served_decode_{n}_r{i}.json"), by_round.get((n, i)), by_round.get((n, i + 1))
+            if not (s and a and b):
+                continue
+            e = (a["tokens_per_second"] + b["tokens_per_second"]) / 2
+            served.append(s)
+            engines.append(e)
+            steps.append((a["step_ms_p50"] + b["step_ms_p50"]) / 2)
+            ratios.append(s["generated_tokens_per_second"] / e)
+        if not ratios:
+            continue
+        median = statistics.median(ratios)
+        # The row shows the round whose ratio is the median (the middle one).
+        mid = sorted(range(len(ratios)), key=lambda j: ratios[j])[(len(ratios) - 1) // 2]
+        json.dump(served[mid], open(f"{out}/served_decode_{n}.json", "w"))
+        engine[("decode", n, 1)] = {"tokens_per_second": engines[mid], "step_ms_p50": steps[mid]}
+        round_lines.append(f"decode B={n}: round ratios " +
+                           ", ".join(f"{x:.3f}" for x in ratios) + f"; median {median:.3f}")
 f = lambda v, fmt: "-" if v is None else format(v, fmt)
 print(f"{'case':<22} {'engine tok/s':>12} {'served tok/s':>12} {'ratio':>6} "
       f"{'step p50 ms':>11} {'served p50 ms':>13} {'served p99 ms':>13} {'p99/step':>8} {'errors':>6}")
@@ -231,7 +285,10 @@ for label, stats in loop_rows:
     steps, step_ms, dec, pre, wait, host = stats
     print(f"{label:<22} {steps:>7.0f} {step_ms:>8.3f} {dec:>15.1f} {pre:>16.1f} {wait:>13.3f}"
           f" {host:>12.3f}")
-print("engine: the faster of two engine_step_bench runs (before and after serving);"
+for line in round_lines:
+    print(line)
+print("engine: the faster of two engine_step_bench runs (before and after serving), or with"
+      " rounds the mean of the runs either side of the round shown (the median one);"
       " served p50/p99: decode = inter-token latency (Generate), prefill = whole chunk;"
       " ratio = served / engine tokens/s; p99/step = served p99 / engine step p50")
 PY
