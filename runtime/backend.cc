@@ -7,6 +7,17 @@
 
 namespace hecate {
 
+absl::string_view WeightFormatName(WeightFormat format) {
+  return format == WeightFormat::kBf16 ? "bf16" : "fp32";
+}
+
+absl::StatusOr<WeightFormat> ParseWeightFormat(absl::string_view name) {
+  if (name == "fp32") return WeightFormat::kFp32;
+  if (name == "bf16") return WeightFormat::kBf16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("weight format must be fp32 or bf16, got \"", name, "\""));
+}
+
 absl::Status Backend::Copy(const BackendState& from, BackendState& to) {
   ModelState host(model().config());
   HECATE_RETURN_IF_ERROR(Download(from, host));

@@ -25,11 +25,26 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "runtime/model.h"
 #include "runtime/model_state.h"
 
 namespace hecate {
+
+// How a backend stores the layers' weight matrices (attn.wqkv, mem.wqkv,
+// mem.wgate, wo, mlp.w1, mlp.w3, mlp.w2). kBf16 (CUDA only: hecated's
+// --weights=bf16) rounds them to bf16 once, at load, to nearest even; the
+// embedding (also the logits matrix), the norms and the gate biases stay
+// fp32, and so do activations, sums and state. The model, its fingerprint
+// and checkpoints are the same in either format; results differ by the
+// rounding (docs/MODEL.md section 6: 3e-3).
+enum class WeightFormat { kFp32, kBf16 };
+
+// "fp32" or "bf16" (ModelInfo.weight_format, benchmark rows, flags).
+absl::string_view WeightFormatName(WeightFormat format);
+// The inverse of WeightFormatName; INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<WeightFormat> ParseWeightFormat(absl::string_view name);
 
 // State of one session as the backend keeps it while resident.
 class BackendState {
@@ -69,6 +84,9 @@ class Backend {
   virtual const Model& model() const = 0;
   // True when GEMMs use TF32 (looser tolerance, flagged to clients).
   virtual bool tf32() const { return false; }
+  // How the weight matrices are stored (bf16: looser tolerance, flagged to
+  // clients).
+  virtual WeightFormat weight_format() const { return WeightFormat::kFp32; }
   // The most tokens of one session a forward step takes: Forward splits
   // longer chunks into steps of this size (ForwardInSteps).
   virtual int max_step_tokens() const { return 256; }

@@ -78,6 +78,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   const Model& model() const override { return *model_; }
   bool tf32() const override { return options_.tf32; }
+  WeightFormat weight_format() const override { return options_.weights; }
   int max_step_tokens() const override { return options_.max_step_tokens; }
   size_t state_bytes() const override { return ring_.state_bytes(); }
   StateMemory& state_memory() const { return *state_memory_; }
@@ -375,6 +376,10 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
         "be >= 1, got ", options.max_step_tokens, ", ", options.max_batch, ", ",
         options.max_prefill_batch, " and ", options.max_step_rows));
   }
+  if (options.weights != WeightFormat::kFp32 && options.weights != WeightFormat::kBf16) {
+    return absl::InvalidArgumentError(absl::StrCat("MakeCudaBackend: unknown weight format ",
+                                                   static_cast<int>(options.weights)));
+  }
   const ModelConfig& c = model->config();
   const int d = c.head_dim();
   if (d % 8 != 0 || d > 128) {
@@ -391,6 +396,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   ForwardEngineOptions engine_options;
   engine_options.tf32 = options.tf32;
+  engine_options.weights = options.weights;
   engine_options.max_batch = options.max_batch;
   engine_options.poison_scratch = options.poison_scratch;
   engine_options.decode_graphs = options.decode_graphs;

@@ -56,6 +56,10 @@ absl::StatusOr<size_t> CudaFreeDeviceBytes(int device = 0);
 struct CudaBackendOptions {
   // TF32 tensor-core GEMMs (looser tolerance; reported by Backend::tf32()).
   bool tf32 = false;
+  // The layers' matrices stored as bf16 (half their bytes; looser
+  // tolerance; reported by Backend::weight_format()): forward_engine.h.
+  // Combines with tf32.
+  WeightFormat weights = WeightFormat::kFp32;
   int device = 0;
   // Tokens per internal step of one session: sizes the device scratch and
   // is the granularity at which cancellation is observed.

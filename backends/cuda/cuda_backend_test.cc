@@ -4,6 +4,11 @@
 // state tensor compared after each chunk. The device scratch is NaN-poisoned
 // before every step and host outputs are NaN-filled, so an unwritten value
 // fails (relative error is +inf for any non-finite value).
+//
+// bf16 weights (WeightFormat::kBf16): the oracle is the CPU reference on the
+// model with the same matrices rounded (weight_format.h), at the fp32 (or
+// tf32) tolerance; the chunk test also prints (and bounds) the distance to
+// the CPU reference on the original fp32 weights.
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
@@ -19,6 +24,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cuda/forward_engine.h"
 #include "backends/cuda/state_ring.h"
+#include "backends/cuda/weight_format.h"
 #include "gtest/gtest.h"
 #include "kernels/testing/cuda_test_util.h"
 #include "runtime/model_state.h"
@@ -46,6 +52,7 @@ struct Case {
   bool tf32;
   double tolerance;
   bool graphs = true;
+  WeightFormat weights = WeightFormat::kFp32;
 };
 
 ModelConfig Preset(const char* name) {
@@ -71,6 +78,15 @@ std::vector<Case> Cases() {
       {"tiny_step48", Preset("tiny"), 48, false, 1e-4},
       {"tiny_tf32", Preset("tiny"), 2048, true, 3e-3},
       {"tiny_no_graphs", Preset("tiny"), 2048, false, 1e-4, /*graphs=*/false},
+      // bf16 weights: few-row steps through the bf16 GEMVs, chunks through
+      // the widened matrices' GEMMs (small: the projection's rows padded
+      // from 460 to 464 columns).
+      {"small_bf16w", testing::SmallConfig(), 2048, false, 1e-4, true, WeightFormat::kBf16},
+      {"tiny_bf16w", Preset("tiny"), 2048, false, 1e-4, true, WeightFormat::kBf16},
+      {"wide_heads_bf16w", testing::WideHeadsConfig(), 2048, false, 1e-4, true,
+       WeightFormat::kBf16},
+      {"tiny_step48_nograph_bf16w", Preset("tiny"), 48, false, 1e-4, false, WeightFormat::kBf16},
+      {"tiny_tf32_bf16w", Preset("tiny"), 2048, true, 3e-3, true, WeightFormat::kBf16},
   };
 }
 
@@ -101,9 +117,13 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
   const Case& c = GetParam();
   const uint64_t seed = FreshSeed(c.name.c_str());
   std::shared_ptr<const Model> model = testing::SensitiveModel(c.config, seed);
-  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  const bool bf16 = c.weights == WeightFormat::kBf16;
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(bf16 ? RoundModelMatricesToBf16(*model) : model);
+  // bf16: the original weights too, for the distance the rounding adds.
+  std::unique_ptr<Backend> fp32_cpu = bf16 ? MakeCpuBackend(model) : nullptr;
   CudaBackendOptions options;
   options.tf32 = c.tf32;
+  options.weights = c.weights;
   options.max_step_tokens = c.max_step_tokens;
   options.poison_scratch = true;
   options.decode_graphs = c.graphs;
@@ -111,18 +131,21 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   EXPECT_EQ((*cuda)->name(), "cuda");
   EXPECT_EQ((*cuda)->tf32(), c.tf32);
+  EXPECT_EQ((*cuda)->weight_format(), c.weights);
 
   auto cpu_state = cpu->NewState();
   auto gpu_state = (*cuda)->NewState();
   ASSERT_TRUE(cpu_state.ok() && gpu_state.ok());
+  std::unique_ptr<BackendState> fp32_state;
+  if (bf16) fp32_state = *fp32_cpu->NewState();
 
   // Splits straddle fire points (periods 4/8/16...) and wrap the ring
   // (windows 24/128); the upload in the middle jumps to a random pulse id.
   const std::vector<int> splits = {1, 7, 33, 64, 200, 1, 1, 130, -1, 5, 61, 1, 150};
   const std::vector<uint8_t> stream = testing::RandomTokens(1024, seed + 1);
   size_t at = 0;
-  Worst worst;
-  ModelState got(c.config), want(c.config);
+  Worst worst, from_fp32;  // from_fp32: bf16 against the original weights
+  ModelState got(c.config), want(c.config), want_fp32(c.config);
   for (size_t i = 0; i < splits.size(); ++i) {
     const std::string where = absl::StrCat(c.name, " chunk ", i, " (", splits[i], " tokens)");
     if (splits[i] < 0) {
@@ -133,6 +156,9 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
       for (float& v : random.data()) v *= 0.05f;
       ASSERT_TRUE(cpu->Upload(random, **cpu_state).ok());
       ASSERT_TRUE((*cuda)->Upload(random, **gpu_state).ok());
+      if (bf16) {
+        ASSERT_TRUE(fp32_cpu->Upload(random, *fp32_state).ok());
+      }
       continue;
     }
     const auto chunk = absl::MakeConstSpan(stream).subspan(at, splits[i]);
@@ -152,9 +178,28 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
     ASSERT_TRUE((*cuda)->Download(**gpu_state, got).ok());
     ASSERT_TRUE(cpu->Download(**cpu_state, want).ok());
     CompareStates(got, want, c.tolerance, where, worst);
+    if (bf16) {
+      std::vector<float> fp32_logits;
+      ASSERT_TRUE(fp32_cpu->Forward(*fp32_state, chunk, mode, &fp32_logits).ok());
+      const double err = RelErr(gpu_logits, fp32_logits);
+      EXPECT_LT(err, kBf16VsFp32Tolerance) << where << " logits vs fp32 weights";
+      from_fp32.logits = std::max(from_fp32.logits, err);
+      ASSERT_TRUE(fp32_cpu->Download(*fp32_state, want_fp32).ok());
+      CompareStates(got, want_fp32, kBf16VsFp32Tolerance, where + " vs fp32 weights",
+                    from_fp32);
+    }
   }
   std::printf("PARITY %-16s logits %.3g  state %.3g (%s)  tolerance %.0e\n", c.name.c_str(),
               worst.logits, worst.state, worst.state_tensor.c_str(), c.tolerance);
+  if (bf16) {
+    // What bf16 storage costs against the fp32 model (weight_format.h: the
+    // rounding alone does 2-6e-3 in logits, 4-8e-3 in states on the CPU).
+    std::printf("PARITY %-16s vs fp32 weights: logits %.3g  state %.3g (%s)  tolerance %g"
+                " (MODEL.md 3e-03 %s)\n",
+                c.name.c_str(), from_fp32.logits, from_fp32.state,
+                from_fp32.state_tensor.c_str(), kBf16VsFp32Tolerance,
+                std::max(from_fp32.logits, from_fp32.state) < 3e-3 ? "met" : "NOT met");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, CudaBackendParityTest, ::testing::ValuesIn(Cases()),
@@ -199,14 +244,18 @@ void ExpectTwinStatesMatch(const char* name, const ModelConfig& config, Backend&
 // ForwardBatch: `kSessions` sessions at different pulse ids, decoding
 // together (batched steps of at most `max_batch`), equal each session's CPU
 // Forward; a multi-token item and a kNone item ride along.
-void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batch) {
+// bf16 weights: against the CPU reference on the rounded model.
+void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batch,
+                                   WeightFormat weights = WeightFormat::kFp32) {
   const uint64_t seed = FreshSeed(name);
   const ModelConfig config = testing::SmallConfig();
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
-  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(
+      weights == WeightFormat::kBf16 ? RoundModelMatricesToBf16(*model) : model);
   CudaBackendOptions options;
   options.poison_scratch = true;  // NaN in the padding rows of a bucketed graph too
   options.max_batch = max_batch;
+  options.weights = weights;
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
@@ -254,19 +303,34 @@ TEST(CudaBackendBatchTest, PaddedBucketDecodeMatchesCpu) {
   ExpectBatchedDecodeMatchesCpu("bucketed_decode", 20, 32);
 }
 
+// bf16 weights: steps of 4 and 3 rows through the bf16 GEMVs, and a bucket
+// of 20 rows (past the GEMVs' 8) through the widened matrices' GEMMs.
+TEST(CudaBackendBatchTest, BatchedDecodeBf16WeightsMatchesRoundedCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("batched_bf16w", 8, 4, WeightFormat::kBf16);
+}
+
+TEST(CudaBackendBatchTest, PaddedBucketDecodeBf16WeightsMatchesRoundedCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("bucketed_bf16w", 20, 32, WeightFormat::kBf16);
+}
+
 // ForwardBatch groups items of equal length into one step (several
 // sessions' prefill side by side): each round, 8 sessions at different
 // pulse ids take chunks of 5 (four of them: a group of 3 and one of 1 at
 // max_prefill_batch 3), 40 (two: 96 rows hold no third), 1 and 70 (longer than a
 // step: alone, in two steps), lengths shuffled over sessions, logits modes
 // cycling; every item's logits and every final state equal the CPU's.
-void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config) {
+void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config,
+                                    WeightFormat weights = WeightFormat::kFp32) {
   const uint64_t seed = FreshSeed(name);
   std::mt19937_64 rng(seed);
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
-  std::unique_ptr<Backend> cpu = MakeCpuBackend(model);
+  std::unique_ptr<Backend> cpu = MakeCpuBackend(
+      weights == WeightFormat::kBf16 ? RoundModelMatricesToBf16(*model) : model);
   CudaBackendOptions options;
   options.poison_scratch = true;
+  options.weights = weights;
   options.max_step_tokens = 64;
   options.max_step_rows = 96;
   options.max_batch = 4;  // rows: max(64, 4, 96)
@@ -320,6 +384,39 @@ TEST(CudaBackendBatchTest, GroupedPrefillMatchesCpu) {
 TEST(CudaBackendBatchTest, GroupedPrefillWideHeadsMatchesCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ExpectGroupedForwardMatchesCpu("grouped_wide", testing::WideHeadsConfig());
+}
+
+TEST(CudaBackendBatchTest, GroupedPrefillBf16WeightsMatchesRoundedCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectGroupedForwardMatchesCpu("grouped_bf16w", testing::SmallConfig(), WeightFormat::kBf16);
+}
+
+// The bf16 layout: the layers' matrices in bf16 only (the fused
+// projection's rows 8-aligned), the rest fp32, and the bytes of each.
+TEST(CudaBackendWeightsTest, Bf16WeightsHalveTheMatrices) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  const ModelConfig config = testing::SmallConfig();
+  std::shared_ptr<const Model> model = testing::SensitiveModel(config, FreshSeed("Bf16Layout"));
+  for (WeightFormat format : {WeightFormat::kFp32, WeightFormat::kBf16}) {
+    absl::StatusOr<DeviceWeights> w = DeviceWeights::Upload(*model, format);
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->format(), format);
+    EXPECT_EQ(w->weight_bytes(), WeightBytes(model->weights(), format));
+    const bool bf16 = format == WeightFormat::kBf16;
+    for (int l = 0; l < config.n_layers; ++l) {
+      const DeviceLayerWeights& d = w->layer(l);
+      for (const DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) {
+        EXPECT_EQ(m->fp32 == nullptr, bf16);
+        EXPECT_EQ(m->bf16 != nullptr, bf16);
+        EXPECT_GE(m->ld, m->cols);
+      }
+      EXPECT_EQ(d.proj.cols, DeviceWeights::ProjCols(config));
+      EXPECT_EQ(d.proj.ld, bf16 ? 464 : 460);  // 6 * 72 + 3 * 3 * 3 = 459
+      EXPECT_NE(d.norm1, nullptr);
+    }
+  }
+  EXPECT_LT(WeightBytes(model->weights(), WeightFormat::kBf16),
+            0.6 * WeightBytes(model->weights(), WeightFormat::kFp32));
 }
 
 TEST(DecodeBucketTest, ExactToSixteenThenEightBucketsPerDoubling) {

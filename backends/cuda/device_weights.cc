@@ -4,34 +4,36 @@
 #include <cmath>
 #include <cstring>
 
+#include "backends/cuda/weight_format.h"
 #include "kernels/cuda_check.h"
+#include "kernels/gemv_decode/bf16_weights.h"
 
 namespace hecate {
 namespace {
 
-constexpr size_t kAlignFloats = 64;  // 256 bytes
+constexpr size_t kAlignBytes = 256;
 
-size_t AlignUp(size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
-
-// Host image of the device allocation, tensor by tensor.
+// Host image of one device allocation, tensor by tensor.
+template <typename T>
 class HostImage {
  public:
-  // Reserves `floats` (zeroed) and returns their offset.
-  size_t Reserve(size_t floats) {
+  // Reserves `count` elements (zeroed) and returns their offset.
+  size_t Reserve(size_t count) {
+    constexpr size_t kAlign = kAlignBytes / sizeof(T);
     const size_t offset = data_.size();
-    data_.resize(AlignUp(offset + floats), 0.0f);
+    data_.resize((offset + count + kAlign - 1) / kAlign * kAlign, T{0});
     return offset;
   }
-  size_t Append(const float* src, size_t floats) {
-    const size_t offset = Reserve(floats);
-    std::memcpy(data_.data() + offset, src, floats * sizeof(float));
+  size_t Append(const T* src, size_t count) {
+    const size_t offset = Reserve(count);
+    std::memcpy(data_.data() + offset, src, count * sizeof(T));
     return offset;
   }
-  float* at(size_t offset) { return data_.data() + offset; }
-  const std::vector<float>& data() const { return data_; }
+  T* at(size_t offset) { return data_.data() + offset; }
+  const std::vector<T>& data() const { return data_; }
 
  private:
-  std::vector<float> data_;
+  std::vector<T> data_;
 };
 
 // Copies a [rows, cols] row-major matrix into columns [col0, col0 + cols) of
@@ -42,8 +44,59 @@ void PlaceColumns(const float* src, int rows, int cols, float* dst, int stride, 
   }
 }
 
+template <typename T>
+absl::StatusOr<DeviceBuffer<T>> ToDevice(const std::vector<T>& host) {
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<T> buffer, DeviceBuffer<T>::Create(host.size()));
+  HECATE_RETURN_IF_ERROR(buffer.CopyFromHost(absl::MakeConstSpan(host)));
+  return buffer;
+}
+
+// The layers' matrices as DeviceWeights lays them out: built in fp32, then
+// kept (fp32 image) or rounded (bf16 image). Offsets are into either image.
+class MatrixPlacer {
+ public:
+  MatrixPlacer(WeightFormat format, HostImage<float>& fp32, HostImage<uint16_t>& bf16)
+      : format_(format), fp32_(fp32), bf16_(bf16) {}
+
+  // A [rows, ld] matrix filled by `fill` (given the zeroed fp32 rows).
+  template <typename Fill>
+  DeviceMatrix Place(int rows, int cols, int ld, Fill fill) {
+    DeviceMatrix m;
+    m.rows = rows;
+    m.cols = cols;
+    m.ld = ld;
+    const size_t count = m.elements();
+    if (format_ == WeightFormat::kFp32) {
+      const size_t offset = fp32_.Reserve(count);
+      fill(fp32_.at(offset));
+      offsets_.push_back(offset);
+    } else {
+      scratch_.assign(count, 0.0f);
+      fill(scratch_.data());
+      const std::vector<uint16_t> rounded = ToBf16(scratch_);
+      offsets_.push_back(bf16_.Append(rounded.data(), count));
+    }
+    return m;
+  }
+  // After the upload: points `m` (the i-th Place) into the device copies.
+  void Bind(DeviceMatrix& m, size_t i, const float* fp32, const uint16_t* bf16) const {
+    if (format_ == WeightFormat::kFp32) {
+      m.fp32 = fp32 + offsets_[i];
+    } else {
+      m.bf16 = bf16 + offsets_[i];
+    }
+  }
+
+ private:
+  const WeightFormat format_;
+  HostImage<float>& fp32_;
+  HostImage<uint16_t>& bf16_;
+  std::vector<float> scratch_;
+  std::vector<size_t> offsets_;
+};
+
 struct LayerOffsets {
-  size_t norm1, proj, gate_bias, wo, norm2, w13, w2;
+  size_t norm1, gate_bias, norm2;
 };
 
 }  // namespace
@@ -53,38 +106,55 @@ int DeviceWeights::ProjCols(const ModelConfig& c) {
   return (cols + 3) / 4 * 4;
 }
 
-absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model) {
+absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model, WeightFormat format) {
   const ModelConfig& c = model.config();
   const Weights& w = model.weights();
   const int dm = c.d_model, f = c.d_ff, n_gates = 3 * c.levels() * c.n_heads;
   DeviceWeights out;
+  out.format_ = format;
   out.proj_cols_ = ProjCols(c);
+  // bf16 rows are read 8 columns (16 bytes) at a time.
+  const int pc = out.proj_cols_;
+  const int proj_ld = format == WeightFormat::kBf16 ? (pc + 7) / 8 * 8 : pc;
 
-  HostImage image;
+  HostImage<float> image;
+  HostImage<uint16_t> image16;
+  MatrixPlacer placer(format, image, image16);
   const size_t embed = image.Append(w.embed(), size_t(c.vocab_size) * dm);
   const size_t norm_f = image.Append(w.norm_f(), dm);
   std::vector<LayerOffsets> offsets(c.n_layers);
+  out.layers_.resize(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& lw = w.layer(l);
     LayerOffsets& o = offsets[l];
+    DeviceLayerWeights& d = out.layers_[l];
     o.norm1 = image.Append(lw.norm1, dm);
-    o.proj = image.Reserve(size_t(dm) * out.proj_cols_);
-    PlaceColumns(lw.attn_wqkv, dm, 3 * dm, image.at(o.proj), out.proj_cols_, 0);
-    PlaceColumns(lw.mem_wqkv, dm, 3 * dm, image.at(o.proj), out.proj_cols_, 3 * dm);
-    PlaceColumns(lw.mem_wgate, dm, n_gates, image.at(o.proj), out.proj_cols_, 6 * dm);
+    d.proj = placer.Place(dm, pc, proj_ld, [&](float* m) {
+      PlaceColumns(lw.attn_wqkv, dm, 3 * dm, m, proj_ld, 0);
+      PlaceColumns(lw.mem_wqkv, dm, 3 * dm, m, proj_ld, 3 * dm);
+      PlaceColumns(lw.mem_wgate, dm, n_gates, m, proj_ld, 6 * dm);
+    });
     o.gate_bias = image.Append(lw.mem_bgate, n_gates);
-    o.wo = image.Append(lw.wo, size_t(dm) * dm);
+    d.wo = placer.Place(dm, dm, dm, [&](float* m) {
+      std::memcpy(m, lw.wo, size_t(dm) * dm * sizeof(float));
+    });
     o.norm2 = image.Append(lw.norm2, dm);
-    o.w13 = image.Reserve(size_t(dm) * 2 * f);
-    PlaceColumns(lw.w1, dm, f, image.at(o.w13), 2 * f, 0);
-    PlaceColumns(lw.w3, dm, f, image.at(o.w13), 2 * f, f);
-    o.w2 = image.Append(lw.w2, size_t(f) * dm);
+    d.w13 = placer.Place(dm, 2 * f, 2 * f, [&](float* m) {
+      PlaceColumns(lw.w1, dm, f, m, 2 * f, 0);
+      PlaceColumns(lw.w3, dm, f, m, 2 * f, f);
+    });
+    d.w2 = placer.Place(f, dm, dm, [&](float* m) {
+      std::memcpy(m, lw.w2, size_t(f) * dm * sizeof(float));
+    });
+    for (const DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) {
+      out.max_matrix_elements_ = std::max(out.max_matrix_elements_, m->elements());
+    }
   }
 
-  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<float> data,
-                          DeviceBuffer<float>::Create(image.data().size()));
-  HECATE_RETURN_IF_ERROR(data.CopyFromHost(absl::MakeConstSpan(image.data())));
-  out.data_ = std::move(data);
+  HECATE_ASSIGN_OR_RETURN(out.data_, ToDevice(image.data()));
+  if (format == WeightFormat::kBf16) {
+    HECATE_ASSIGN_OR_RETURN(out.bf16_, ToDevice(image16.data()));
+  }
 
   const int half = c.head_dim() / 2;
   std::vector<double> inv_freq(std::max(half, 1));
@@ -92,21 +162,22 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model) {
     // As backends/cpu/ops.cc Rope: pow(base, -2i/d) in float64.
     inv_freq[i] = std::pow(10000.0, -2.0 * static_cast<double>(i) / c.head_dim());
   }
-  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<double> freq, DeviceBuffer<double>::Create(inv_freq.size()));
-  HECATE_RETURN_IF_ERROR(freq.CopyFromHost(absl::MakeConstSpan(inv_freq)));
-  out.inv_freq_ = std::move(freq);
+  HECATE_ASSIGN_OR_RETURN(out.inv_freq_, ToDevice(inv_freq));
 
   const float* base = out.data_.data();
+  const uint16_t* base16 = out.bf16_.data();
   out.embed_ = base + embed;
   out.norm_f_ = base + norm_f;
-  out.layers_.resize(c.n_layers);
+  size_t matrix = 0;
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerOffsets& o = offsets[l];
-    out.layers_[l] = DeviceLayerWeights{base + o.norm1, base + o.proj, base + o.gate_bias,
-                                        base + o.wo,    base + o.norm2, base + o.w13,
-                                        base + o.w2};
+    DeviceLayerWeights& d = out.layers_[l];
+    d.norm1 = base + o.norm1;
+    d.gate_bias = base + o.gate_bias;
+    d.norm2 = base + o.norm2;
+    for (DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) placer.Bind(*m, matrix++, base, base16);
   }
-  out.weight_bytes_ = w.data().size() * sizeof(float);
+  out.weight_bytes_ = WeightBytes(w, format);
   return out;
 }
 

@@ -3,56 +3,83 @@
 //
 // Per layer the three input projections are fused into one [D, P] matrix
 // (attn.wqkv | mem.wqkv | mem.wgate, zero-padded so P is a multiple of 4)
-// and W1 | W3 into one [D, 2F] matrix, so each takes one GEMM. Everything
-// lives in one allocation; every tensor starts 256-byte aligned. The RoPE
-// inverse frequencies 10000^(-2i/d) are computed on the host in float64
-// exactly as the CPU reference does.
+// and W1 | W3 into one [D, 2F] matrix, so each takes one GEMM. Every tensor
+// starts 256-byte aligned. The RoPE inverse frequencies 10000^(-2i/d) are
+// computed on the host in float64 exactly as the CPU reference does.
+//
+// WeightFormat::kBf16 stores the layers' matrices (fused projection, Wo,
+// W1|W3, W2: weight_format.h's IsBf16Matrix) as bf16, rounded on the host to
+// nearest even, in an allocation of their own, the fused projection's rows
+// padded to a multiple of 8 columns (the bf16 GEMV's 16-byte rows); the
+// embedding (also the logits matrix), norms and gate biases stay fp32.
 #ifndef HECATE_BACKENDS_CUDA_DEVICE_WEIGHTS_H_
 #define HECATE_BACKENDS_CUDA_DEVICE_WEIGHTS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/device_buffer.h"
+#include "runtime/backend.h"
 #include "runtime/model.h"
 
 namespace hecate {
 
+// One weight matrix [rows, cols] row-major (x @ W), rows `ld` elements
+// apart, in exactly one of the formats: fp32 or bf16 bit patterns.
+struct DeviceMatrix {
+  const float* fp32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  int rows = 0;
+  int cols = 0;
+  int ld = 0;
+  size_t elements() const { return size_t(rows) * ld; }
+};
+
 struct DeviceLayerWeights {
   const float* norm1 = nullptr;      // [D]
-  const float* proj = nullptr;       // [D, proj_cols]
+  DeviceMatrix proj;                 // [D, proj_cols]
   const float* gate_bias = nullptr;  // [3 * levels * H]
-  const float* wo = nullptr;         // [D, D]
+  DeviceMatrix wo;                   // [D, D]
   const float* norm2 = nullptr;      // [D]
-  const float* w13 = nullptr;        // [D, 2F]
-  const float* w2 = nullptr;         // [F, D]
+  DeviceMatrix w13;                  // [D, 2F]
+  DeviceMatrix w2;                   // [F, D]
 };
 
 class DeviceWeights {
  public:
-  // Copies `model`'s weights to the current device.
-  static absl::StatusOr<DeviceWeights> Upload(const Model& model);
+  // Copies `model`'s weights to the current device in `format`.
+  static absl::StatusOr<DeviceWeights> Upload(const Model& model,
+                                              WeightFormat format = WeightFormat::kFp32);
 
   // Columns of the fused projection: 6D + 3 * levels * H, rounded up to 4.
   static int ProjCols(const ModelConfig& config);
 
+  WeightFormat format() const { return format_; }
   int proj_cols() const { return proj_cols_; }
   const float* embed() const { return embed_; }    // [V, D]
   const float* norm_f() const { return norm_f_; }  // [D]
   const double* inv_freq() const { return inv_freq_.data(); }  // [d / 2]
   const DeviceLayerWeights& layer(int l) const { return layers_[l]; }
-  // Bytes of weight data a forward step reads (padding excluded).
+  // Bytes of weight data a forward step reads (padding excluded; 2 a value
+  // for bf16 matrices).
   size_t weight_bytes() const { return weight_bytes_; }
+  // Elements of the largest layer matrix, padding included: what a widened
+  // fp32 copy of any one of them needs.
+  size_t max_matrix_elements() const { return max_matrix_elements_; }
 
  private:
+  WeightFormat format_ = WeightFormat::kFp32;
   DeviceBuffer<float> data_;
+  DeviceBuffer<uint16_t> bf16_;
   DeviceBuffer<double> inv_freq_;
   int proj_cols_ = 0;
   const float* embed_ = nullptr;
   const float* norm_f_ = nullptr;
   std::vector<DeviceLayerWeights> layers_;
   size_t weight_bytes_ = 0;
+  size_t max_matrix_elements_ = 0;
 };
 
 }  // namespace hecate

@@ -18,7 +18,13 @@
 // GEMVs with the norms, MixerPrep, MAG, SwiGLU and the residuals fused in
 // (7 launches a layer), and decode steps run attention, the delta rule and
 // the slow levels as parallel branches; HECATE_DECODE_* in the environment
-// switch these off for comparisons (forward_engine.cc).
+// switch these off for comparisons (forward_engine_layer.cc).
+//
+// With `weights` kBf16 the layers' matrices are stored as bf16
+// (device_weights.h): the decode GEMVs read them as such (half the bytes),
+// and a GEMM first widens its matrix into one shared fp32 buffer
+// (kernels/bf16_dequant), then runs unchanged, fp32 or tf32 alike.
+// Activations, sums and state stay fp32.
 // Not thread-safe: the owning backend serialises calls.
 #ifndef HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
 #define HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
@@ -45,6 +51,9 @@ namespace hecate {
 
 struct ForwardEngineOptions {
   bool tf32 = false;
+  // How the layers' matrices are stored (runtime/backend.h); combines with
+  // tf32 (tf32 GEMMs on the widened bf16 values).
+  WeightFormat weights = WeightFormat::kFp32;
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
   // Sessions per step when each has several tokens (grouped prefill); sizes
@@ -132,6 +141,10 @@ class ForwardEngine {
   // Row-major C[rows, n] = A[rows, k] @ B[k, n] + beta * C.
   absl::Status Gemm(int rows, int n, int k, const float* a, int lda, const float* b, int ldb,
                     float* c, int ldc, float beta);
+  // Row-major C[rows, w.cols] = A @ W + beta * C for a weight matrix in
+  // either format (bf16: widened into widened_ first).
+  absl::Status MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w, float* c,
+                          int ldc, float beta);
 
   std::shared_ptr<const Model> model_;
   ForwardEngineOptions options_;
@@ -145,6 +158,9 @@ class ForwardEngine {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   DeviceBuffer<char> cublas_workspace_;  // fixed, so GEMMs can be captured
+  // bf16 weights: the fp32 copy of the matrix a GEMM is about to read
+  // (DeviceWeights::max_matrix_elements; empty for fp32 weights).
+  DeviceBuffer<float> widened_;
   // The state the padding rows of a bucketed decode graph read and write
   // (garbage: rows never mix, and their logits are not copied out).
   DeviceBuffer<float> padding_state_;

@@ -1,0 +1,363 @@
+// ForwardEngine's per-layer enqueue (forward_engine.h: the stages of one
+// layer, and the projections' GEMV or GEMM) and the decode path's switches.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "backends/cuda/forward_engine.h"
+#include "kernels/bf16_dequant/bf16_dequant.h"
+#include "kernels/cms_slow/cms_slow.h"
+#include "kernels/cuda_check.h"
+#include "kernels/fused/fused.h"
+#include "kernels/gdr_decode/gdr_decode.h"
+#include "kernels/gdr_prefill/gdr_prefill.h"
+#include "kernels/gemv_decode/gemv_decode.h"
+#include "kernels/gemv_decode/gemv_prep.h"
+#include "kernels/swa_decode/swa_decode.h"
+#include "kernels/swa_prefill/swa_prefill.h"
+
+namespace hecate {
+namespace {
+
+// The decode path's switches, read once per process from the environment
+// (benchmarks compare; unset means the default):
+//   HECATE_DECODE_GEMV_ROWS  steps of at most this many rows (default and
+//       most kGemvDecodeMaxRows; 0: none) take kernels/gemv_decode's GEMVs
+//       with RMSNorm, MixerPrep, MAG, SwiGLU and the residuals fused in,
+//       where the shape allows; more rows take cuBLAS and the stages;
+//   HECATE_DECODE_PDL=0       those GEMVs without programmatic dependent launch;
+//   HECATE_DECODE_PREP=0      the qkv+gates GEMV, then MixerPrep on its own;
+//   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
+//       one after another instead of side by side.
+int EnvInt(const char* name, int unset) {
+  const char* env = std::getenv(name);
+  return env == nullptr ? unset : std::atoi(env);
+}
+int DecodeGemvRows() {
+  static const int rows =
+      std::clamp(EnvInt("HECATE_DECODE_GEMV_ROWS", kGemvDecodeMaxRows), 0, kGemvDecodeMaxRows);
+  return rows;
+}
+bool DecodePdl() {
+  static const bool on = EnvInt("HECATE_DECODE_PDL", 1) != 0;
+  return on;
+}
+bool DecodePrepFused() {
+  static const bool on = EnvInt("HECATE_DECODE_PREP", 1) != 0;
+  return on;
+}
+bool DecodeBranches() {
+  static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
+  return on;
+}
+
+}  // namespace
+
+absl::Status ForwardEngine::Gemm(int rows, int n, int k, const float* a, int lda,
+                                 const float* b, int ldb, float* c, int ldc, float beta) {
+  const float one = 1.0f;
+  if (rows == 1) {
+    // One row: c = B^T a in column-major terms, a matrix-vector product
+    // (cuBLAS's GEMM kernels move the weights far below bandwidth here).
+    HECATE_CUBLAS_RETURN_IF_ERROR(
+        cublasSgemv(cublas_, CUBLAS_OP_N, n, k, &one, b, ldb, a, 1, &beta, c, 1));
+    return absl::OkStatus();
+  }
+  // Row-major C = A B is column-major C^T = B^T A^T: swap the operands.
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, n, rows, k, &one,
+                                            b, ldb, a, lda, &beta, c, ldc));
+  return absl::OkStatus();
+}
+
+absl::Status ForwardEngine::MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w,
+                                       float* c, int ldc, float beta) {
+  const float* b = w.fp32;
+  if (b == nullptr) {
+    // bf16 weights: widen this matrix into the shared buffer (exact), then
+    // the same fp32/tf32 product; one stream, so the next matrix waits.
+    HECATE_RETURN_IF_ERROR(Bf16ToFp32(w.bf16, w.elements(), widened_.data(), stream_));
+    HECATE_RETURN_IF_ERROR(Mark("bf16 widen"));
+    b = widened_.data();
+  }
+  return Gemm(rows, w.cols, w.rows, a, lda, b, w.ld, c, ldc, beta);
+}
+
+absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
+  const ModelConfig& c = model_->config();
+  const DeviceLayerWeights& w = weights_.layer(l);
+  const LayerStateOffsets& o = offsets_[l];
+  const int rows = batch * tokens, dm = c.d_model, f = c.d_ff, d = c.head_dim();
+  const int heads = c.n_heads, levels = c.levels(), pc = weights_.proj_cols();
+  const size_t plane = ws_.plane();
+  float* const qa = ws_.act;
+  float* const ka = qa + plane;
+  float* const va = ka + plane;
+  float* const mq = va + plane;
+  float* const mk = mq + plane;
+  float* const mv = mk + plane;
+
+  // Few rows (decode): out (+)= prologue(in) @ W as one fused GEMV (fp32 or
+  // bf16 weights, as stored), where the shape allows
+  // (GemvDecodeSupportsWeights); else the stage and cuBLAS (MatrixGemm).
+  const bool few_rows = rows <= DecodeGemvRows();
+  auto gemv = [&](GemvPrologue prologue, const DeviceMatrix& weight, const float* in,
+                  size_t in_stride, float* out, bool accumulate) {
+    GemvDecodeParams g;
+    g.rows = rows;
+    g.n = weight.cols;
+    g.k = weight.rows;
+    g.prologue = prologue;
+    g.x = in;
+    g.x_stride = in_stride;
+    g.weights = weight.bf16 != nullptr ? GemvWeights::kBf16 : GemvWeights::kFp32;
+    g.w = weight.fp32;
+    g.w_bf16 = weight.bf16;
+    g.ldw = weight.ld;
+    g.out = out;
+    g.out_stride = weight.cols;
+    g.accumulate = accumulate;
+    g.programmatic = DecodePdl();
+    return g;
+  };
+  auto fused = [&](const GemvDecodeParams& g) {
+    return few_rows && GemvDecodeSupportsWeights(g);
+  };
+
+  MixerPrepParams prep;
+  prep.batch = batch;
+  prep.tokens = tokens;
+  prep.heads = heads;
+  prep.dim = d;
+  prep.levels = levels;
+  prep.delta_level = delta_level_;
+  prep.pulse = ws_.device_pulse;
+  prep.inv_freq = weights_.inv_freq();
+  prep.proj = ws_.proj;
+  prep.proj_stride = pc;
+  prep.gate_bias = w.gate_bias;
+  prep.act = ws_.act;
+  prep.plane = plane;
+  prep.gates = ws_.gates;
+  prep.alpha1 = ws_.alpha1;
+  prep.theta1 = ws_.theta1;
+  // norm -> qkv+gates -> MixerPrep: one launch for few rows (the projection
+  // never written), else the fused GEMV or cuBLAS, then MixerPrep.
+  GemvPrepParams projected;
+  projected.gemv = gemv(GemvPrologue::kRmsNorm, w.proj, ws_.x, dm, ws_.proj, false);
+  projected.gemv.gain = w.norm1;
+  projected.prep = prep;
+  if (few_rows && DecodePrepFused() && GemvPrepSupports(projected)) {
+    HECATE_RETURN_IF_ERROR(GemvPrep(projected, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates+prep"));
+  } else {
+    if (fused(projected.gemv)) {
+      HECATE_RETURN_IF_ERROR(GemvDecode(projected.gemv, stream_));
+      HECATE_RETURN_IF_ERROR(Mark("gemv norm+qkv+gates"));
+    } else {
+      HECATE_RETURN_IF_ERROR(
+          RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
+      HECATE_RETURN_IF_ERROR(Mark("norm"));
+      HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.u, dm, w.proj, ws_.proj, pc, 0.0f));
+      HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+    }
+    HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
+  }
+
+  // A decode step of few rows runs attention and the delta rule on their
+  // own streams beside the slow levels (three independent latency-bound
+  // kernels with disjoint outputs), joined again before the Wo product.
+  const bool branches = few_rows && tokens == 1 && !profiling_ &&
+                        branch_streams_[0] != nullptr && DecodeBranches();
+  cudaStream_t attention_stream = stream_, delta_stream = stream_;
+  if (branches) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[0], stream_));
+    for (cudaStream_t s : branch_streams_) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(s, branch_events_[0], 0));
+    }
+    attention_stream = branch_streams_[0];
+    delta_stream = branch_streams_[1];
+  }
+
+  // Sliding-window attention (the ring is updated inside).
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  if (tokens == 1) {
+    SwaDecodeParams p;
+    p.batch = batch;
+    p.heads = heads;
+    p.dim = d;
+    p.window = c.window;
+    p.states = ws_.device_states;
+    p.k_offset = o.ring_k;
+    p.v_offset = o.ring_v;
+    p.pulse = ws_.device_pulse;
+    p.q = qa;
+    p.k = ka;
+    p.v = va;
+    p.out = ws_.attn;
+    p.scale = scale;
+    p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
+    HECATE_RETURN_IF_ERROR(SwaDecode(p, attention_stream));
+  } else {
+    SwaPrefillParams p;
+    p.batch = batch;
+    p.heads = heads;
+    p.dim = d;
+    p.window = c.window;
+    p.tokens = tokens;
+    p.states = ws_.device_states;
+    p.k_offset = o.ring_k;
+    p.v_offset = o.ring_v;
+    p.pulse = ws_.device_pulse;
+    p.q = qa;
+    p.k = ka;
+    p.v = va;
+    p.qkv_stride = dm;
+    p.out = ws_.attn;
+    p.out_stride = dm;
+    p.scale = scale;
+    HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
+  }
+
+  HECATE_RETURN_IF_ERROR(Mark("attention"));
+
+  // Level 1: the gated delta rule; its reads go to plane delta_level_. For a
+  // chunk, head widths the chunked kernel does not cover go through the
+  // token-by-token row kernel with the slow levels below.
+  const bool delta_in_rows = delta_level_ >= 0 && tokens > 1 && !chunked_delta_rule_;
+  if (delta_level_ >= 0 && !delta_in_rows) {
+    float* y = ws_.ys + delta_level_ * plane;
+    if (tokens == 1) {
+      GdrDecodeParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.states = ws_.device_states;
+      p.state_offset = o.m[delta_level_];
+      p.q = mq;
+      p.k = mk;
+      p.v = mv;
+      p.alpha = ws_.alpha1;
+      p.theta = ws_.theta1;
+      p.y = y;
+      HECATE_RETURN_IF_ERROR(GdrDecode(p, delta_stream));
+    } else {
+      GdrPrefillParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.tokens = tokens;
+      p.states = ws_.device_states;
+      p.state_offset = o.m[delta_level_];
+      p.q = mq;
+      p.k = mk;
+      p.v = mv;
+      p.qkv_stride = dm;
+      p.alpha = ws_.alpha1;
+      p.theta = ws_.theta1;
+      p.gate_stride = heads;
+      p.y = y;
+      p.workspace = ws_.gdr;
+      p.workspace_floats = ws_.gdr_floats;
+      HECATE_RETURN_IF_ERROR(GdrPrefill(p, stream_));
+    }
+  }
+
+  HECATE_RETURN_IF_ERROR(Mark("delta rule"));
+
+  // Slow levels (and the delta rule when delta_in_rows), in one launch.
+  // CmsSlow picks the kernel by chunk length: token by token for decode
+  // (and whenever the delta rule rides along), span-wise between fire
+  // points for a chunk (kernels/cms_slow/cms_span_kernel.cu).
+  CmsSlowParams slow;
+  slow.batch = batch;
+  slow.heads = heads;
+  slow.dim = d;
+  slow.tokens = tokens;
+  slow.levels = levels;
+  int first_slow = -1;
+  for (int j = 0; j < levels; ++j) {
+    if (c.periods[j] == 1 && !delta_in_rows) continue;
+    if (first_slow < 0) first_slow = j;
+    const int i = slow.count++;
+    slow.level[i] = j;
+    slow.period[i] = c.periods[j];
+    slow.m_offset[i] = o.m[j];
+    slow.s_offset[i] = o.s[j];
+    slow.g_offset[i] = o.g[j];
+  }
+  if (slow.count > 0) {
+    slow.states = ws_.device_states;
+    slow.pulse = ws_.device_pulse;
+    slow.q = mq;
+    slow.k = mk;
+    slow.v = mv;
+    slow.qkv_stride = dm;
+    slow.gates = ws_.gates;
+    slow.gate_stride = 3 * levels * heads;
+    // The levels of the call are consecutive, so plane j is level j.
+    slow.y = ws_.ys + first_slow * plane;
+    slow.y_plane = plane;
+    slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
+    // Decode through the rings (Step folded them before any longer step).
+    if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
+    HECATE_RETURN_IF_ERROR(CmsSlow(slow, stream_));
+  }
+
+  const bool spans =  // as CmsSlow picks
+      options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
+  const bool ring = tokens == 1 && ring_.enabled();
+  HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : ring ? "cms ring" : "cms rows"));
+  if (branches) {
+    for (int i = 0; i < 2; ++i) {
+      HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[1 + i], branch_streams_[i]));
+      HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, branch_events_[1 + i], 0));
+    }
+  }
+
+  // MAG, then h += (a * sigmoid(m)) @ Wo.
+  if (GemvDecodeParams g = gemv(GemvPrologue::kMagGate, w.wo, ws_.attn, dm, ws_.x, true);
+      fused(g)) {
+    g.y = ws_.ys;
+    g.y_stride = dm;
+    g.y_plane = plane;
+    g.levels = levels;
+    g.scale = c.memory_scale();
+    // After a join the previous kernel in stream_ is not its only input.
+    g.programmatic = g.programmatic && !branches;
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv mag+wo"));
+  } else {
+    HECATE_RETURN_IF_ERROR(MagGate(
+        MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("mag"));
+    HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.attn, dm, w.wo, ws_.x, dm, 1.0f));
+    HECATE_RETURN_IF_ERROR(Mark("gemm wo"));
+  }
+
+  // SwiGLU MLP with the residual.
+  if (GemvDecodeParams g = gemv(GemvPrologue::kRmsNorm, w.w13, ws_.x, dm, ws_.h13, false);
+      fused(g)) {
+    g.gain = w.norm2;
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("gemv norm+w1|w3"));
+  } else {
+    HECATE_RETURN_IF_ERROR(
+        RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm2, ws_.u}, stream_));
+    HECATE_RETURN_IF_ERROR(Mark("norm"));
+    HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.u, dm, w.w13, ws_.h13, 2 * f, 0.0f));
+    HECATE_RETURN_IF_ERROR(Mark("gemm w1|w3"));
+  }
+  if (GemvDecodeParams g = gemv(GemvPrologue::kSwiGlu, w.w2, ws_.h13, 2 * f, ws_.x, true);
+      fused(g)) {
+    HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
+    return Mark("gemv swiglu+w2");
+  }
+  HECATE_RETURN_IF_ERROR(SwiGlu(SwiGluParams{rows, f, ws_.h13}, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("swiglu"));
+  HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.h13, 2 * f, w.w2, ws_.x, dm, 1.0f));
+  return Mark("gemm w2");
+}
+
+
+}  // namespace hecate
