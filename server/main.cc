@@ -40,6 +40,9 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
 ABSL_FLAG(std::string, backend, "auto", "auto (CUDA when a GPU is present, else CPU), cpu or cuda");
 ABSL_FLAG(std::string, gemm, "fp32",
           "CUDA projections: fp32, or tf32 (tensor cores; looser tolerance, flagged in ModelInfo)");
+ABSL_FLAG(std::string, weights, "fp32",
+          "CUDA weight matrices: fp32, or bf16 (stored as bf16, half the bytes; sums and state "
+          "stay fp32; looser tolerance, flagged in ModelInfo); combines with --gemm");
 ABSL_FLAG(std::string, state_dir, "hecate-state",
           "directory for checkpoints, offloaded and drained sessions");
 ABSL_FLAG(std::string, checkpoint_dir, "",
@@ -134,13 +137,28 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
   if (gemm != "fp32" && gemm != "tf32") {
     return absl::InvalidArgumentError(absl::StrCat("--gemm must be fp32 or tf32, got ", gemm));
   }
+  const std::string weights = absl::GetFlag(FLAGS_weights);
+  absl::StatusOr<WeightFormat> format = ParseWeightFormat(weights);
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weights must be fp32 or bf16, got \"", weights, "\""));
+  }
   if (choice == "cuda" || (choice == "auto" && CudaBackendAvailable())) {
     CudaBackendOptions options;
     options.tf32 = gemm == "tf32";
+    options.weights = *format;
     // A step without decode work may group the input slices of several
     // sessions up to the step's token budget.
     options.max_step_rows = std::max(absl::GetFlag(FLAGS_step_token_budget), 1);
     return MakeCudaBackend(std::move(model), options);
+  }
+  if (*format != WeightFormat::kFp32) {
+    // The CPU reference is the fp32 oracle; a bf16 mode there would only
+    // simulate the CUDA one (and serve the same model slower).
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--weights=", weights, " needs the CUDA backend (",
+        choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
+        "); the CPU backend computes with fp32 weights only"));
   }
   return MakeCpuBackend(std::move(model));
 }

@@ -1,5 +1,8 @@
 #include "client/ctl/output.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -70,9 +73,16 @@ std::string DescribeSession(const v1::Session& session) {
 }
 
 std::string DescribeModelInfo(const v1::ModelInfo& info) {
+  // The looser modes, flagged: "cuda (tf32, bf16 weights)".
+  std::vector<std::string> modes;
+  if (info.tf32()) modes.push_back("tf32");
+  if (!info.weight_format().empty() && info.weight_format() != "fp32") {
+    modes.push_back(absl::StrCat(info.weight_format(), " weights"));
+  }
   return absl::StrCat(
       "model:        ", info.model_type(), "\n",
-      "backend:      ", info.backend(), info.tf32() ? " (tf32)" : "", "\n",
+      "backend:      ", info.backend(),
+      modes.empty() ? "" : absl::StrCat(" (", absl::StrJoin(modes, ", "), ")"), "\n",
       "vocab:        ", info.vocab_size(), "\n",
       "d_model:      ", info.d_model(), "\n",
       "layers:       ", info.n_layers(), "\n",
@@ -132,6 +142,7 @@ nlohmann::json ModelInfoToJson(const v1::ModelInfo& info) {
       {"fingerprint", info.fingerprint()},
       {"backend", info.backend()},
       {"tf32", info.tf32()},
+      {"weight_format", info.weight_format().empty() ? "fp32" : info.weight_format()},
       {"state_bytes_per_session", info.state_bytes_per_session()},
   };
 }

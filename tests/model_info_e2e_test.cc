@@ -1,0 +1,83 @@
+// GetModelInfo against a live daemon: the served model's shape and how it is
+// computed. By default the weights are fp32 and the GEMMs too (tf32 false),
+// on either backend; --weights is checked at startup (a bad value, or bf16
+// on the CPU backend, stops hecated with a message naming the flag); on a
+// GPU, --weights=bf16 is reported as such with the same model fingerprint.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/test_temp_dir.h"
+#include "runtime/model.h"
+#include "tests/test_util/e2e.h"
+
+namespace hecate::testing {
+namespace {
+
+class ModelInfoTest : public E2eTest {
+ protected:
+  // The status of starting hecated with `flags` (the daemon's log in the
+  // message when it exits at start).
+  absl::Status TryStart(std::vector<std::string> flags) {
+    static int counter = 0;
+    DaemonOptions options;
+    options.state_dir = absl::StrCat(TestTempRoot(), "/refused-", counter++);
+    options.extra_flags = std::move(flags);
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(options);
+    if (!daemon.ok()) return daemon.status();
+    daemon_ = *std::move(daemon);
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(ModelInfoTest, DefaultsReportFp32WeightsAndGemms) {
+  StartDaemon({"--model=random:tiny", "--seed=3"});
+  absl::StatusOr<v1::ModelInfo> info = alice_->GetModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->weight_format(), "fp32");
+  EXPECT_FALSE(info->tf32());
+  EXPECT_TRUE(info->backend() == "cpu" || info->backend() == "cuda") << info->backend();
+  EXPECT_EQ(info->fingerprint(), (*LoadModel("random:tiny", 3))->fingerprint());
+  EXPECT_EQ(info->d_model(), 256);
+}
+
+TEST_F(ModelInfoTest, BadWeightsValueStopsTheDaemon) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--weights=fp16"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--weights must be fp32 or bf16, got \"fp16\""), std::string::npos)
+      << s;
+}
+
+TEST_F(ModelInfoTest, Bf16WeightsOnTheCpuBackendStopTheDaemon) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--backend=cpu", "--weights=bf16"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--weights=bf16 needs the CUDA backend (--backend=cpu was given)"),
+            std::string::npos)
+      << s;
+}
+
+// --backend=auto: CUDA where there is a GPU (then reported), refused where
+// there is none (then skipped, having checked the refusal says why).
+TEST_F(ModelInfoTest, Bf16WeightsAreReportedOnCuda) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--seed=3", "--weights=bf16"});
+  if (!s.ok()) {
+    EXPECT_NE(s.message().find("--weights=bf16 needs the CUDA backend (no CUDA device here)"),
+              std::string::npos)
+        << s;
+    GTEST_SKIP() << "no CUDA device: hecated refuses --weights=bf16";
+  }
+  ClientOptions options;
+  options.target = daemon_->grpc_target();
+  absl::StatusOr<std::unique_ptr<HecateClient>> client = HecateClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::ModelInfo> info = (*client)->GetModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->backend(), "cuda");
+  EXPECT_EQ(info->weight_format(), "bf16");
+  EXPECT_FALSE(info->tf32());
+  // Same model, same checkpoints: only how its matrices are stored differs.
+  EXPECT_EQ(info->fingerprint(), (*LoadModel("random:tiny", 3))->fingerprint());
+}
+
+}  // namespace
+}  // namespace hecate::testing
