@@ -24,7 +24,8 @@ cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=.device_e2e
 TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_test drain_metrics_test score_test exactly_once_test generation_options_test
-       transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test bench_e2e_test)
+       transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test bench_e2e_test
+       model_info_e2e_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl //backends/cuda:engine_step_bench \
   //backends/cuda:cuda_backend_test //backends/cuda:state_memory_test "${TESTS[@]/#///tests:}"
 
@@ -69,7 +70,7 @@ cat > "$BUNDLE/run_e2e.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the end-to-end suite against hecated on the GPU (--backend=cuda, and
 # the streaming and score suites again with inputs cut into small engine
-# slices); logs to $OUT.
+# slices, the score suite with bf16 weights); logs to $OUT.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
@@ -94,6 +95,7 @@ for t in "${tests[@]}"; do
 done
 run streaming_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
 run score_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
+run score_test "--backend=cuda --weights=bf16"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "$summary"
 RUN

@@ -7,6 +7,11 @@
 // session's state read and written once, over the device-to-device copy
 // bandwidth measured in the same run (kernels/testing/bench_util.h).
 //
+// Rows name the mode: "fp32" and "tf32" (GEMM math, fp32 weights), "bf16w"
+// (the layers' matrices stored as bf16, fp32 GEMMs on the widened
+// matrices) and "bf16w+tf32"; bf16w rows' floors count the weights' bf16
+// bytes (weight_format.h's WeightBytes).
+//
 //   bazel run //backends/cuda:cuda_backend_bench [-- --quick] [--weights=DIR]
 //
 // --weights=DIR times a model folder (config.json + model.safetensors)
@@ -27,6 +32,7 @@
 #include "backends/cuda/bench_state.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/forward_engine.h"
+#include "backends/cuda/weight_format.h"
 #include "base/status_macros.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device.h"
@@ -84,10 +90,11 @@ absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
 // Per-stage device time of one step (events between stages, no graphs);
 // cms_spans false: the slow levels token by token (the pre-span baseline).
 absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens,
-                       bool cms_spans = true) {
+                       bool cms_spans = true, WeightFormat weights = WeightFormat::kFp32) {
   const ModelConfig& config = model->config();
   ForwardEngineOptions options;
   options.cms_spans = cms_spans;
+  options.weights = weights;
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, options));
   const StateLayout layout(config);
@@ -123,8 +130,10 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
       total += ms / kRepeats;
     }
     std::sort(stages.rbegin(), stages.rend());
-    std::printf("\nstage breakdown, B=%d T=%d (fp32, no graph%s): %.3f ms per step\n", batch,
-                tokens, cms_spans ? "" : ", slow levels token by token", total);
+    // fp32 weights keep the header the device scripts grep for.
+    std::printf("\nstage breakdown%s, B=%d T=%d (fp32, no graph%s): %.3f ms per step\n",
+                weights == WeightFormat::kBf16 ? " (bf16 weights)" : "", batch, tokens,
+                cms_spans ? "" : ", slow levels token by token", total);
     for (const auto& [ms, name] : stages) {
       std::printf("  %-16s %9.3f ms %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
     }
@@ -162,11 +171,13 @@ absl::Status Run(bool quick, const std::string& weights) {
                           LoadModel(weights.empty() ? "random:base" : weights, 7));
   const ModelConfig& config = model->config();
   if (!weights.empty()) HECATE_RETURN_IF_ERROR(PrintCheckLogits(model));
-  const double weight_bytes = model->weights().data().size() * sizeof(float);
+  const double weight_bytes = WeightBytes(model->weights(), WeightFormat::kFp32);
+  const double bf16_weight_bytes = WeightBytes(model->weights(), WeightFormat::kBf16);
   const double state_bytes = StateLayout(config).total_bytes();
-  std::printf("model: %s %s, weights %.1f MB, state %.1f MB per session\n",
+  std::printf("model: %s %s, weights %.1f MB (bf16 matrices: %.1f MB), state %.1f MB per "
+              "session\n",
               weights.empty() ? "random:base" : weights.c_str(), config.Summary().c_str(),
-              weight_bytes / 1e6, state_bytes / 1e6);
+              weight_bytes / 1e6, bf16_weight_bytes / 1e6, state_bytes / 1e6);
   // Bytes a decode step must touch per session (not the whole state twice):
   // level-1 M read and written; slow levels M read, G read and written, and
   // at a fire (1/p of steps) S read, S and M written; both rings read.
@@ -175,21 +186,32 @@ absl::Status Run(bool quick, const std::string& weights) {
   double per_layer = 2 * ring;
   for (int p : config.periods) per_layer += p == 1 ? 2 * mat : 3 * mat + 3 * mat / p;
   const double min_state_bytes = per_layer * config.n_layers;
-  auto min_floor_ms = [&](int batch) {
-    return (weight_bytes + min_state_bytes * batch) / (gbps * 1e9) * 1e3;
-  };
-  auto floor_ms = [&](int batch) {
-    return (weight_bytes + 2.0 * state_bytes * batch) / (gbps * 1e9) * 1e3;
-  };
-
   std::vector<Row> rows;
-  for (bool tf32 : {false, true}) {
+  struct Mode {
+    const char* tag;
+    bool tf32;
+    WeightFormat weights;
+  };
+  for (const Mode& mode : {Mode{" fp32", false, WeightFormat::kFp32},
+                           Mode{" tf32", true, WeightFormat::kFp32},
+                           Mode{" bf16w", false, WeightFormat::kBf16},
+                           Mode{" bf16w+tf32", true, WeightFormat::kBf16}}) {
+    const bool tf32 = mode.tf32;
+    const double mode_weight_bytes =
+        mode.weights == WeightFormat::kBf16 ? bf16_weight_bytes : weight_bytes;
+    auto min_floor_ms = [&](int batch) {
+      return (mode_weight_bytes + min_state_bytes * batch) / (gbps * 1e9) * 1e3;
+    };
+    auto floor_ms = [&](int batch) {
+      return (mode_weight_bytes + 2.0 * state_bytes * batch) / (gbps * 1e9) * 1e3;
+    };
     CudaBackendOptions options;
     options.tf32 = tf32;
+    options.weights = mode.weights;
     options.max_step_tokens = 2048;
     options.max_batch = 256;
     HECATE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(model, options));
-    const std::string tag = tf32 ? " tf32" : " fp32";
+    const std::string tag = mode.tag;
     std::vector<float> logits;
 
     // Decode B = 1.
@@ -220,7 +242,8 @@ absl::Status Run(bool quick, const std::string& weights) {
       }
       rows.push_back({"prefill" + tag, 1, 2048, Median(seconds) * 1e3, 0, 0});
     }
-    // Decode B = 256 (fp32 only: the state traffic dominates, not the GEMMs).
+    // Decode B = 256 (fp32 GEMMs only: the state traffic dominates, not the
+    // GEMMs; bf16w adds widening each matrix every step).
     if (!tf32) {
       constexpr int kBatch = 256;
       std::vector<std::unique_ptr<BackendState>> states;
@@ -252,21 +275,22 @@ absl::Status Run(bool quick, const std::string& weights) {
     }
   }
 
-  std::printf("\n%-14s %5s %6s %10s %12s %10s %8s %10s %8s\n", "case", "B", "T", "ms/call",
+  std::printf("\n%-18s %5s %6s %10s %12s %10s %8s %10s %8s\n", "case", "B", "T", "ms/call",
               "tokens/s", "floor ms", "x floor", "min floor", "x min");
   for (const Row& r : rows) {
     const double tps = r.batch * r.tokens / (r.ms * 1e-3);
     if (r.floor_ms > 0) {
-      std::printf("%-14s %5d %6d %10.3f %12.0f %10.3f %8.2f %10.3f %8.2f\n", r.name.c_str(),
+      std::printf("%-18s %5d %6d %10.3f %12.0f %10.3f %8.2f %10.3f %8.2f\n", r.name.c_str(),
                   r.batch, r.tokens, r.ms, tps, r.floor_ms, r.ms / r.floor_ms, r.min_floor_ms,
                   r.ms / r.min_floor_ms);
     } else {
-      std::printf("%-14s %5d %6d %10.3f %12.0f %10s %8s %10s %8s\n", r.name.c_str(), r.batch,
+      std::printf("%-18s %5d %6d %10.3f %12.0f %10s %8s %10s %8s\n", r.name.c_str(), r.batch,
                   r.tokens, r.ms, tps, "-", "-", "-", "-");
     }
   }
-  std::printf("floor = (weights %.0f MB + B x 2 x state %.1f MB) / %.0f GB/s\n",
-              weight_bytes / 1e6, state_bytes / 1e6, gbps);
+  std::printf("floor = (weights %.0f MB, bf16w rows %.0f MB, + B x 2 x state %.1f MB) / %.0f "
+              "GB/s\n",
+              weight_bytes / 1e6, bf16_weight_bytes / 1e6, state_bytes / 1e6, gbps);
   std::printf("min floor = (weights + B x %.1f MB touched: M of level 1 read+written, slow "
               "M read, G read+written, S/M fire traffic amortised, rings read) / bandwidth\n",
               min_state_bytes / 1e6);
@@ -274,6 +298,8 @@ absl::Status Run(bool quick, const std::string& weights) {
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, /*cms_spans=*/false));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1, true, WeightFormat::kBf16));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kBf16));
   return absl::OkStatus();
 }
 

@@ -2,7 +2,7 @@
 // against (tools/device_runs/serving_vs_engine.sh): decode steps of B
 // sessions (one token each) and prefill chunks of T tokens at B sessions,
 // each one Backend::ForwardBatch call with the backend options hecated uses
-// (CUDA: CudaBackendOptions defaults, --gemm; CPU: CpuBackendOptions
+// (CUDA: CudaBackendOptions defaults, --gemm, --weights; CPU: CpuBackendOptions
 // defaults, items in parallel). Steps are timed one by one, host overhead
 // and the logits copy included, as the engine loop will see them.
 //
@@ -11,8 +11,8 @@
 //   engine_step_bench --backend=cpu --model=random:tiny --decode=64 --prefill= --json
 //
 // --json prints one line per case:
-//   {"backend":"cuda","case":"decode","batch":64,"tokens":1,"steps":...,
-//    "step_ms_p50":...,"step_ms_p99":...,"tokens_per_second":...}
+//   {"backend":"cuda","gemm":"fp32","weights":"fp32","case":"decode","batch":64,
+//    "tokens":1,"steps":...,"step_ms_p50":...,"step_ms_p99":...,"tokens_per_second":...}
 // Builds without a GPU (the CPU backend runs anywhere).
 #include <algorithm>
 #include <chrono>
@@ -36,6 +36,7 @@
 
 ABSL_FLAG(std::string, backend, "cpu", "cpu or cuda");
 ABSL_FLAG(std::string, gemm, "fp32", "cuda: fp32 or tf32, as hecated's --gemm");
+ABSL_FLAG(std::string, weights, "fp32", "cuda: fp32 or bf16, as hecated's --weights");
 ABSL_FLAG(std::string, model, "random:tiny", "model folder or random:PRESET");
 ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
 ABSL_FLAG(std::string, decode, "64", "comma-separated session counts of decode steps");
@@ -136,19 +137,27 @@ absl::Status Run() {
                           ParseList(absl::GetFlag(FLAGS_prefill), "prefill"));
   HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
                           LoadModel(absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_seed)));
+  const std::string gemm = absl::GetFlag(FLAGS_gemm);
+  if (gemm != "fp32" && gemm != "tf32") return absl::InvalidArgumentError("--gemm: fp32 or tf32");
+  HECATE_ASSIGN_OR_RETURN(WeightFormat weights, ParseWeightFormat(absl::GetFlag(FLAGS_weights)));
   std::unique_ptr<Backend> backend;
   if (backend_name == "cuda") {
-    CudaBackendOptions options;  // hecated's: only --gemm is set from flags
-    options.tf32 = absl::GetFlag(FLAGS_gemm) == "tf32";
+    CudaBackendOptions options;  // hecated's: only --gemm and --weights are set from flags
+    options.tf32 = gemm == "tf32";
+    options.weights = weights;
     HECATE_ASSIGN_OR_RETURN(backend, MakeCudaBackend(model, options));
   } else if (backend_name == "cpu") {
+    if (weights != WeightFormat::kFp32) {
+      return absl::InvalidArgumentError("--backend=cpu: --weights=fp32 only (as hecated)");
+    }
     backend = MakeCpuBackend(model);
   } else {
     return absl::InvalidArgumentError("--backend must be cpu or cuda");
   }
   const bool json = absl::GetFlag(FLAGS_json);
   if (!json) {
-    std::printf("%s %s, state %.1f MB per session\n", backend_name.c_str(),
+    std::printf("%s (gemm %s, weights %s) %s, state %.1f MB per session\n",
+                backend_name.c_str(), gemm.c_str(), std::string(WeightFormatName(weights)).c_str(),
                 model->config().Summary().c_str(),
                 StateLayout(model->config()).total_bytes() / 1e6);
     std::printf("%-8s %6s %6s %7s %12s %12s %12s\n", "case", "B", "T", "steps", "step p50 ms",
@@ -157,10 +166,11 @@ absl::Status Run() {
   auto print = [&](const CaseResult& r) {
     if (json) {
       std::printf(
-          "{\"backend\":\"%s\",\"case\":\"%s\",\"batch\":%d,\"tokens\":%d,\"steps\":%d,"
-          "\"step_ms_p50\":%.4f,\"step_ms_p99\":%.4f,\"tokens_per_second\":%.1f}\n",
-          backend_name.c_str(), r.name.c_str(), r.batch, r.tokens, r.steps, r.p50_ms, r.p99_ms,
-          r.tokens_per_second);
+          "{\"backend\":\"%s\",\"gemm\":\"%s\",\"weights\":\"%s\",\"case\":\"%s\","
+          "\"batch\":%d,\"tokens\":%d,\"steps\":%d,\"step_ms_p50\":%.4f,\"step_ms_p99\":%.4f,"
+          "\"tokens_per_second\":%.1f}\n",
+          backend_name.c_str(), gemm.c_str(), std::string(WeightFormatName(weights)).c_str(),
+          r.name.c_str(), r.batch, r.tokens, r.steps, r.p50_ms, r.p99_ms, r.tokens_per_second);
     } else {
       std::printf("%-8s %6d %6d %7d %12.3f %12.3f %12.0f\n", r.name.c_str(), r.batch, r.tokens,
                   r.steps, r.p50_ms, r.p99_ms, r.tokens_per_second);

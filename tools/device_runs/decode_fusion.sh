@@ -10,7 +10,7 @@
 #      old path) and after (decode B=1, B=256, prefill T=2048, floors,
 #      stage breakdowns);
 #   5. engine_step_bench decode B=1,2,4,8 under five settings of the
-#      switches (HECATE_DECODE_*: see backends/cuda/forward_engine.cc),
+#      switches (HECATE_DECODE_*: see backends/cuda/forward_engine_layer.cc),
 #      from the old path to all on;
 #   6. memcheck on cuda_backend_test's tiny and wide_heads cases, if time is left.
 # Items that would start past DEADLINE_S (default 400) seconds are skipped
