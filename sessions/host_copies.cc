@@ -1,6 +1,10 @@
 #include "sessions/host_copies.h"
 
+#include "base/background_release.h"
+
 namespace hecate {
+
+PendingHostCopy::~PendingHostCopy() { ReleaseInBackground(std::move(state_)); }
 
 absl::StatusOr<const ModelState*> PendingHostCopy::Wait() const {
   absl::MutexLock lock(&mu_);
