@@ -177,14 +177,18 @@ absl::Status Run() {
     }
     std::fflush(stdout);
   };
-  for (int batch : decode) {
-    HECATE_ASSIGN_OR_RETURN(CaseResult r, TimeCase(*backend, "decode", batch, 1));
-    print(r);
-  }
+  // Prefill first: a case's states go back to the pool only between later
+  // steps, so after 1024 decode sessions (122 GB of base states on an H200)
+  // the prefill's first launches found no device memory (H200, 2026-12-03:
+  // "CmsRingFold launch: cudaErrorMemoryAllocation").
   for (int tokens : prefill) {
     HECATE_ASSIGN_OR_RETURN(
         CaseResult r,
         TimeCase(*backend, "prefill", std::max(1, absl::GetFlag(FLAGS_prefill_batch)), tokens));
+    print(r);
+  }
+  for (int batch : decode) {
+    HECATE_ASSIGN_OR_RETURN(CaseResult r, TimeCase(*backend, "decode", batch, 1));
     print(r);
   }
   return absl::OkStatus();
