@@ -37,8 +37,9 @@ namespace hecate {
 // --weights=bf16) rounds them to bf16 once, at load, to nearest even; the
 // embedding (also the logits matrix), the norms and the gate biases stay
 // fp32, and so do activations, sums and state. The model, its fingerprint
-// and checkpoints are the same in either format; results differ by the
-// rounding (docs/MODEL.md section 6: 3e-3).
+// and checkpoints are the same in either format; results differ from the
+// fp32 weights' by the rounding alone (2-8e-3 relative on random models;
+// docs/MODEL.md section 6).
 enum class WeightFormat { kFp32, kBf16 };
 
 // "fp32" or "bf16" (ModelInfo.weight_format, benchmark rows, flags).
