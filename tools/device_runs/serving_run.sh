@@ -21,7 +21,7 @@ DECODE_SESSIONS=" " PREFILL_SESSIONS=16 PREFILL_REQUESTS=4 OUT=$OUT/s16 timeout 
 echo "serving16 rc=$?"
 OUT=$OUT timeout 220 bash run_e2e.sh > "$OUT/e2e_run.log" 2>&1
 echo "e2e rc=$?"
-grep -E "^PARITY|FAILED|PASSED|Segmentation" "$OUT/parity.log" | head -20
+grep -E "^PARITY|FAILED|PASSED|Segmentation" "$OUT/parity.log" | head -40
 grep -h "engine step took" "$OUT"/s*/serving_hecated.log | head -8
 grep -h "inter-token p99" "$OUT/e2e.log" | head -3
 tail -18 "$OUT/e2e_run.log"
