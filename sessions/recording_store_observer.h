@@ -64,6 +64,16 @@ class RecordingStoreObserver : public StoreObserver {
     return n;
   }
 
+  void OnSnapshot(const SnapshotEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshots_.push_back(event);
+  }
+  // Every snapshot event reported, in order.
+  std::vector<SnapshotEvent> Snapshots() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return snapshots_;
+  }
+
   // Forgets everything recorded so far.
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -73,6 +83,7 @@ class RecordingStoreObserver : public StoreObserver {
     checkpoints_.clear();
     expiries_.clear();
     promotions_.clear();
+    snapshots_.clear();
   }
 
   TierUsage Usage() const {
@@ -117,6 +128,7 @@ class RecordingStoreObserver : public StoreObserver {
   // std::mutex, not absl::Mutex: Debian's absl is not built with TSan.
   mutable std::mutex mu_;
   TierUsage usage_;
+  std::vector<SnapshotEvent> snapshots_;
   size_t tier_updates_ = 0;
   std::map<std::pair<Residency, Residency>, size_t> evictions_;
   std::map<ExpiryResult, size_t> expiries_;

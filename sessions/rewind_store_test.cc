@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "sessions/checkpoint.h"
 #include "sessions/checkpoint_test_util.h"
+#include "sessions/recording_store_observer.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -166,6 +167,8 @@ TEST_P(RewindStoreModesTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
   options.background_snapshots = GetParam();
   options.max_device_chunk_snapshots = 64;  // more than the snapshots due: never all busy
   options.snapshot_interval = 10;
+  RecordingStoreObserver observer;
+  options.observer = &observer;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   const std::vector<uint8_t> tokens = RandomTokens(200);
   const std::vector<size_t> chunks = RandomChunks(tokens.size(), 7);
@@ -178,6 +181,13 @@ TEST_P(RewindStoreModesTest, SnapshotsStayWithinBudgetAndTheOldestIsNamed) {
     const std::string twin = store->Create("alice")->id;
     Feed(*store, twin, tokens, chunks, 1);
     ExpectSame(*store, whole, twin);
+  }
+  // Every snapshot that came due was reported, taken the configured way.
+  const std::vector<SnapshotEvent> reported = observer.Snapshots();
+  EXPECT_GE(reported.size(), tokens.size() / (options.snapshot_interval + 7));
+  for (const SnapshotEvent& event : reported) {
+    EXPECT_EQ(event.how, GetParam() ? SnapshotEvent::How::kSpare : SnapshotEvent::How::kDownload);
+    EXPECT_GE(event.duration, absl::ZeroDuration());
   }
   // With a journal of 100 bytes, only the two newest snapshots remain.
   options.max_journal_bytes = 100;
@@ -216,11 +226,14 @@ TEST_F(RewindStoreTest, ASnapshotDueWithEverySpareBusyWaitsForALaterChunkEnd) {
   options.max_snapshot_bytes = size_t{1} << 30;
   options.max_device_chunk_snapshots = 1;
   options.background_snapshots = true;
+  RecordingStoreObserver observer;
+  options.observer = &observer;
   std::unique_ptr<SessionStore> store = OpenStore(options);
   const std::string busy = store->Create("alice")->id, id = store->Create("alice")->id;
   // `busy` holds the only spare: a sliced chunk keeps its roll-back
-  // snapshot until its last slice.
-  const std::vector<uint8_t> long_input = RandomTokens(20);
+  // snapshot until its last slice (shorter than the interval, so its own
+  // end takes no rewind snapshot).
+  const std::vector<uint8_t> long_input = RandomTokens(8);
   SessionLease busy_lease = *store->Acquire(busy, "alice");
   SlicedChunk sliced;
   ASSERT_TRUE(store->BeginChunk(busy_lease, long_input, TokenSource::kInput, sliced).ok());
@@ -238,6 +251,11 @@ TEST_F(RewindStoreTest, ASnapshotDueWithEverySpareBusyWaitsForALaterChunkEnd) {
   Feed(*store, id, tokens, chunks, tokens.size());  // due at 10, 20, ...: no spare
   // Nothing taken: the oldest reachable pulse is the session's own.
   EXPECT_EQ(oldest_reachable(), 60u);
+  // Due at every chunk end from pulse 10 on, each reported as put off.
+  std::vector<SnapshotEvent> reported = observer.Snapshots();
+  ASSERT_EQ(reported.size(), 11u);
+  for (const SnapshotEvent& event : reported) EXPECT_EQ(event.how, SnapshotEvent::How::kDeferred);
+  observer.Clear();
 
   // The spare comes back; the next chunk end takes the snapshot that was due.
   ChunkRequest rest{&busy_lease, sliced.remaining(), LogitsMode::kNone, nullptr};
@@ -252,6 +270,10 @@ TEST_F(RewindStoreTest, ASnapshotDueWithEverySpareBusyWaitsForALaterChunkEnd) {
     ASSERT_TRUE(store->ApplyBatch(absl::MakeSpan(&request, 1)).ok());
   }
   EXPECT_EQ(oldest_reachable(), 63u);
+  // (63 is also the session's own pulse: the observer says it was taken.)
+  reported = observer.Snapshots();
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].how, SnapshotEvent::How::kSpare);
   // And a rewind to it works (its download waited for, if still running).
   ASSERT_TRUE(store->Rewind(id, "alice", 63).ok());
 }

@@ -39,6 +39,12 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
     // pool, or when the device copy failed, it is a synchronous download. A
     // failed download only means no snapshot here (a failed background
     // download fails the rewind that needs it).
+    const absl::Time began = absl::Now();
+    auto report = [&](SnapshotEvent::How how) {
+      if (options_.observer != nullptr) {
+        options_.observer->OnSnapshot(SnapshotEvent{how, absl::Now() - began});
+      }
+    };
     auto host = std::make_shared<PendingHostCopy>(model().config());
     bool taken = false;
     if (options_.background_snapshots) {
@@ -46,17 +52,20 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
           CopyIntoSpare(*session.device_state());
       if (copy.ok() && *copy == nullptr && options_.max_device_chunk_snapshots > 0) {
         if (ring.bytes() != bytes_before) Account(session);
+        report(SnapshotEvent::How::kDeferred);
         return;  // every spare busy: due again at the next chunk end
       }
       if (copy.ok() && *copy != nullptr) {
         host_copies_->Schedule(*std::move(copy), host);
         taken = true;
+        report(SnapshotEvent::How::kSpare);
       }
     }
     if (!taken) {
       absl::Status downloaded = backend_.Download(*session.device_state(), host->target());
       taken = downloaded.ok();
       host->Finish(std::move(downloaded));
+      report(SnapshotEvent::How::kDownload);
     }
     if (taken) {
       Snapshot snapshot;

@@ -16,7 +16,10 @@
 // follows every session brought back to the device from the host or disk
 // tier for use, with the time that took (disk: read, verify and decode too,
 // which OnCheckpoint kReload also reports); failed promotions are not
-// reported there (a failed reload is, by OnCheckpoint). TierUsage
+// reported there (a failed reload is, by OnCheckpoint). OnSnapshot follows
+// every rewind snapshot that came due at a chunk end (snapshots.h), with
+// how it was taken and the time the thread that ended the chunk (the engine
+// loop's, under load) spent on it. TierUsage
 // also carries the number of pinned sessions. Every method may be called on
 // any thread, concurrently (except OnTierUsage, serialised by the store's
 // lock); implementations must be thread-safe and must outlive the store.
@@ -66,6 +69,18 @@ enum class ExpiryResult {
   kFailed,   // keep_on_expiry, but the checkpoint failed: the session stays
 };
 
+// One rewind snapshot due at a chunk end.
+struct SnapshotEvent {
+  enum class How {
+    kSpare,     // copied into a spare device state, downloaded in the background
+    kDownload,  // downloaded on the chunk's thread (no background copies, or
+                // no spare could be made)
+    kDeferred,  // every spare busy: due again at the session's next chunk end
+  };
+  How how = How::kDownload;
+  absl::Duration duration;  // on the thread that ended the chunk
+};
+
 class StoreObserver {
  public:
   virtual ~StoreObserver() = default;
@@ -75,6 +90,7 @@ class StoreObserver {
   virtual void OnExpiry(ExpiryResult result) = 0;
   // `from` is kHost or kDisk.
   virtual void OnPromotion(Residency from, absl::Duration duration) = 0;
+  virtual void OnSnapshot(const SnapshotEvent& event) = 0;
 };
 
 }  // namespace hecate

@@ -223,6 +223,20 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
     for (const char* from : {kTierHost, kTierDisk}) {
       m->promotion_duration_seconds->WithLabels({from});  // present from the start, at 0
     }
+    m->snapshot_duration_seconds =
+        AddHistogram(registry, "hecate_snapshot_duration_seconds",
+                     "Time the thread that ended a chunk spent taking a rewind snapshot: spare "
+                     "(device copy, downloaded in the background) or download (there).",
+                     {"how"}, step_buckets);
+    for (const char* how : {"spare", "download"}) {
+      m->snapshot_duration_seconds->WithLabels({how});  // present from the start, at 0
+    }
+    m->snapshots_deferred_total =
+        AddCounter(registry, "hecate_snapshots_deferred_total",
+                   "Rewind snapshots put off to a later chunk end: every spare device state "
+                   "was busy.",
+                   {})
+            ->WithLabels({});
     m->user_tokens_total =
         AddCounter(registry, "hecate_user_tokens_total",
                    "Tokens (bytes) per user named by --api_keys (anonymous without auth): "
@@ -315,6 +329,12 @@ void ServerMetrics::CountSaveFailure(absl::string_view kind, absl::string_view c
 void ServerMetrics::ObservePromotion(absl::string_view from_tier, double seconds) {
   promotion_duration_seconds->WithLabels({from_tier})->Observe(seconds);
 }
+
+void ServerMetrics::ObserveSnapshot(absl::string_view how, double seconds) {
+  snapshot_duration_seconds->WithLabels({how})->Observe(seconds);
+}
+
+void ServerMetrics::CountDeferredSnapshot() { snapshots_deferred_total->Increment(); }
 
 void ServerMetrics::ObserveStep(double seconds, int64_t decode_tokens, int64_t prefill_tokens) {
   step_duration_seconds->Observe(seconds);

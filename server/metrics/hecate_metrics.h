@@ -57,6 +57,13 @@
 //       an idle session back to the device before a chunk runs on it (disk:
 //       read, verify, decode and upload; host: upload). Set by the store
 //       (StoreObserver::OnPromotion, store_metrics.h).
+//   hecate_snapshot_duration_seconds{how="spare"|"download"} histogram: the
+//       time the thread that ended a chunk (the engine loop's) spent taking
+//       a rewind snapshot that came due: spare = a device copy into a spare
+//       state, downloaded in the background; download = the whole state
+//       downloaded there. hecate_snapshots_deferred_total counts snapshots
+//       put off because every spare was busy (due again at the session's
+//       next chunk end). Set by the store (StoreObserver::OnSnapshot).
 //   hecate_user_tokens_total{user,direction="in"|"out"} tokens per
 //       authenticated user, as hecate_tokens_total. `user` is the name the
 //       --api_keys file gives the caller ("anonymous" without auth), so the
@@ -200,6 +207,9 @@ struct ServerMetrics {
   void CountSaveFailure(absl::string_view kind, absl::string_view code);
   // from: "host" or "disk" (kTierHost, kTierDisk).
   void ObservePromotion(absl::string_view from_tier, double seconds);
+  // how: "spare" or "download".
+  void ObserveSnapshot(absl::string_view how, double seconds);
+  void CountDeferredSnapshot();
   // One engine step (one ForwardBatch): hecate_step_duration_seconds, and
   // hecate_step_tokens{kind} for each kind with tokens > 0 in it. The same as
   // observing the pointers below; no family lookup.
@@ -244,6 +254,8 @@ struct ServerMetrics {
   prometheus::Histogram* step_tokens_decode = nullptr;     // hecate_step_tokens{kind="decode"}
   prometheus::Histogram* step_tokens_prefill = nullptr;    // hecate_step_tokens{kind="prefill"}
   std::unique_ptr<Family<prometheus::Histogram>> promotion_duration_seconds;  // {from}
+  std::unique_ptr<Family<prometheus::Histogram>> snapshot_duration_seconds;   // {how}
+  prometheus::Counter* snapshots_deferred_total = nullptr;
   std::unique_ptr<Family<prometheus::Counter>> user_tokens_total;  // {user, direction}
   // Per tier, indexed as kTierNames (present from the start, at 0).
   prometheus::Gauge* sessions[kTiers] = {};     // hecate_sessions{tier}

@@ -103,6 +103,9 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
   EXPECT_TRUE(Contains(text, "hecate_step_tokens_count{kind=\"prefill\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"host\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"disk\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshot_duration_seconds_count{how=\"spare\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshot_duration_seconds_count{how=\"download\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshots_deferred_total 0\n"));
   EXPECT_FALSE(Contains(text, "hecate_user_tokens_total"));  // no user yet: no family written
 
   std::mt19937_64 rng(TestSeed());
@@ -118,6 +121,9 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
   m->queue_wait_seconds->Observe(0.00003);
   m->ObservePromotion(kTierDisk, 0.5);
   m->ObservePromotion(kTierHost, 0.0002);
+  m->ObserveSnapshot("spare", 0.25);
+  m->CountDeferredSnapshot();
+  m->CountDeferredSnapshot();
   m->CountUserTokens("alice", 10, 3);
   m->CountUserTokens("alice", 5, 0);
   m->CountUserTokens("bob", 0, 4);
@@ -138,6 +144,9 @@ TEST(ServerMetricsTest, EngineStepAndPerUserMetrics) {
   EXPECT_TRUE(Contains(text, "hecate_queue_wait_seconds_bucket{le=\"2e-05\"} 0\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_sum{from=\"disk\"} 0.5\n"));
   EXPECT_TRUE(Contains(text, "hecate_promotion_duration_seconds_count{from=\"host\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshot_duration_seconds_sum{how=\"spare\"} 0.25\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshot_duration_seconds_count{how=\"download\"} 0\n"));
+  EXPECT_TRUE(Contains(text, "hecate_snapshots_deferred_total 2\n"));
   EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"in\",user=\"alice\"} 15\n"));
   EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"out\",user=\"alice\"} 3\n"));
   EXPECT_TRUE(Contains(text, "hecate_user_tokens_total{direction=\"in\",user=\"bob\"} 0\n"));

@@ -55,6 +55,20 @@ void StoreMetrics::OnPromotion(Residency from, absl::Duration duration) {
   metrics_->ObservePromotion(TierName(from), absl::ToDoubleSeconds(duration));
 }
 
+void StoreMetrics::OnSnapshot(const SnapshotEvent& event) {
+  switch (event.how) {
+    case SnapshotEvent::How::kSpare:
+      metrics_->ObserveSnapshot("spare", absl::ToDoubleSeconds(event.duration));
+      break;
+    case SnapshotEvent::How::kDownload:
+      metrics_->ObserveSnapshot("download", absl::ToDoubleSeconds(event.duration));
+      break;
+    case SnapshotEvent::How::kDeferred:
+      metrics_->CountDeferredSnapshot();
+      break;
+  }
+}
+
 void StoreMetrics::OnEviction(Residency from, Residency to) {
   metrics_->CountEviction(TierName(from), TierName(to));
 }

@@ -8,6 +8,8 @@
 //   OnExpiry      -> hecate_session_expiries_total{result} (deleted, kept,
 //                    failed)
 //   OnPromotion   -> hecate_promotion_duration_seconds{from} (host, disk)
+//   OnSnapshot    -> hecate_snapshot_duration_seconds{how} (spare, download);
+//                    deferred: hecate_snapshots_deferred_total
 //   OnCheckpoint  -> a failed export, offload or drain:
 //                    hecate_checkpoint_save_failures_total{kind,code};
 //                    kRestore: hecate_checkpoint_restores_total{result}
@@ -39,6 +41,7 @@ class StoreMetrics final : public StoreObserver {
   void OnCheckpoint(const CheckpointEvent& event) override;
   void OnExpiry(ExpiryResult result) override;
   void OnPromotion(Residency from, absl::Duration duration) override;
+  void OnSnapshot(const SnapshotEvent& event) override;
 
   // The hecate_checkpoint_restores_total{result} label of a restore that
   // ended with `code`: "ok", "data_loss", "failed_precondition",
