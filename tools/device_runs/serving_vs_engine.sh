@@ -251,11 +251,16 @@ def loop_stats(case):
     def mean(family, labels=""):
         count = d(f"{family}_count{labels}")
         return d(f"{family}_sum{labels}") / count if count > 0 else 0
+    snaps = sum(d(f'hecate_snapshot_duration_seconds_{k}{{how="{h}"}}')
+                for h in ("spare", "download") for k in ("count",))
+    snap_ms = 1e3 * sum(d(f'hecate_snapshot_duration_seconds_sum{{how="{h}"}}')
+                        for h in ("spare", "download"))
     return (steps, 1e3 * d("hecate_step_duration_seconds_sum") / steps,
             mean("hecate_step_tokens", '{kind="decode"}'),
             mean("hecate_step_tokens", '{kind="prefill"}'),
             1e3 * mean("hecate_queue_wait_seconds"),
-            1e3 * mean("hecate_step_host_seconds"))
+            1e3 * mean("hecate_step_host_seconds"),
+            f"{snaps:.0f}/{d('hecate_snapshots_deferred_total'):.0f}/{snap_ms:.1f}")
 loop_rows = []
 for label, key, name, case in rows:
     e, s = engine.get(key), load(name)
@@ -275,16 +280,17 @@ for label, key, name, case in rows:
           f"{f(errors, 'd'):>6}")
     loop_rows.append((label, loop_stats(case)))
 print()
-print("hecated's engine loop during each case (hecate_step_* and hecate_queue_wait_seconds):")
+print("hecated's engine loop during each case (hecate_step_*, hecate_queue_wait_seconds; rewind"
+      " snapshots taken / put off / ms the engine thread spent taking them):")
 print(f"{'case':<22} {'steps':>7} {'step ms':>8} {'decode tok/step':>15} {'prefill tok/step':>16}"
-      f" {'queue wait ms':>13} {'host ms/step':>12}")
+      f" {'queue wait ms':>13} {'host ms/step':>12} {'snapshots/deferred/ms':>21}")
 for label, stats in loop_rows:
     if stats is None:
         print(f"{label:<22} {'-':>7}")
         continue
-    steps, step_ms, dec, pre, wait, host = stats
+    steps, step_ms, dec, pre, wait, host, snaps = stats
     print(f"{label:<22} {steps:>7.0f} {step_ms:>8.3f} {dec:>15.1f} {pre:>16.1f} {wait:>13.3f}"
-          f" {host:>12.3f}")
+          f" {host:>12.3f} {snaps:>21}")
 for line in round_lines:
     print(line)
 print("engine: the faster of two engine_step_bench runs (before and after serving), or with"
