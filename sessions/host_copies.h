@@ -43,8 +43,9 @@ class PendingHostCopy {
   // The state is freed on the background releaser's thread
   // (base/background_release.h): the last reference usually goes on the
   // engine thread, when a newer snapshot pushes this one out of its
-  // session's budget, and unmapping 120 MB there stalled the whole step
-  // (H200, 64 decoding sessions: steps of 10-160 ms, 3-4% of tokens/s).
+  // session's budget, and unmapping 120 MB there would hold up the step.
+  // (It was not what made snapshots cost 3-4% of served tokens/s at 64
+  // sessions on the H200: BENCHMARKS.md, 2026-12-03 15:20-15:43 UTC.)
   ~PendingHostCopy();
   PendingHostCopy(const PendingHostCopy&) = delete;
   PendingHostCopy& operator=(const PendingHostCopy&) = delete;
