@@ -11,6 +11,8 @@
 # --json with the environment VARS into $OUT/engine_SETTING.log ("+" as "_")
 # and appends its rows, tagged "setting":"SETTING", to
 # $OUT/engine_steps.jsonl.
+# On exit every file under $OUT but the summary and device.txt goes into
+# $OUT/logs.tgz: the device tool returns at most 8 files.
 export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
 OUT=${OUT:-$HERE/out}; mkdir -p "$OUT"
 S="$OUT/summary.txt"; : > "$S"
@@ -32,3 +34,11 @@ engine_steps() {
   note "engine_step_bench $name" "rc=$?"
   grep -a '^{' "$log" | sed "s/^{/{\"setting\":\"$name\",/" >> "$OUT/engine_steps.jsonl"
 }
+pack_logs() {
+  local files
+  files=$(cd "$OUT" && find . -mindepth 1 -maxdepth 1 ! -name summary.txt ! -name device.txt ! -name logs.tgz -printf '%P\n')
+  [[ -n $files ]] || return 0
+  # shellcheck disable=SC2086  # names this folder's scripts chose: no spaces
+  (cd "$OUT" && tar czf logs.tgz $files && rm -rf $files)
+}
+trap pack_logs EXIT
