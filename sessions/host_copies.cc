@@ -4,7 +4,42 @@
 
 namespace hecate {
 
-PendingHostCopy::~PendingHostCopy() { ReleaseInBackground(std::move(state_)); }
+std::unique_ptr<ModelState> HostStatePool::Take() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!free_.empty()) {
+      std::unique_ptr<ModelState> state = std::move(free_.back());
+      free_.pop_back();
+      return state;
+    }
+  }
+  return std::make_unique<ModelState>(config_);
+}
+
+void HostStatePool::Give(std::unique_ptr<ModelState> state) {
+  if (state == nullptr) return;
+  if (state->config() == config_) {
+    absl::MutexLock lock(&mu_);
+    if (free_.size() < max_kept_) {
+      free_.push_back(std::move(state));
+      return;
+    }
+  }
+  ReleaseInBackground(std::move(state));
+}
+
+size_t HostStatePool::kept() const {
+  absl::MutexLock lock(&mu_);
+  return free_.size();
+}
+
+PendingHostCopy::~PendingHostCopy() {
+  if (pool_ != nullptr) {
+    pool_->Give(std::move(state_));
+  } else {
+    ReleaseInBackground(std::move(state_));
+  }
+}
 
 absl::StatusOr<const ModelState*> PendingHostCopy::Wait() const {
   absl::MutexLock lock(&mu_);
@@ -15,7 +50,9 @@ absl::StatusOr<const ModelState*> PendingHostCopy::Wait() const {
 }
 
 ModelState& PendingHostCopy::target() {
-  if (state_ == nullptr) state_ = std::make_unique<ModelState>(config_);
+  if (state_ == nullptr) {
+    state_ = pool_ != nullptr ? pool_->Take() : std::make_unique<ModelState>(config_);
+  }
   return *state_;
 }
 

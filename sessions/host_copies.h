@@ -25,6 +25,7 @@
 #include <memory>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -35,12 +36,42 @@
 
 namespace hecate {
 
+// Host states for snapshots, kept for reuse. A new one is the whole state
+// in fresh pages to fault in and zero (120 MB for the base model; on the CPU
+// backend that happens on the engine thread, ~10 ms a snapshot on this
+// project's VM even for the 2.2 MB tiny state), and freeing one unmaps them,
+// while the snapshots of a session that keeps going replace each other one
+// for one. Keeps at most `max_kept` free states; more are released in the
+// background (base/background_release.h). Thread-safe.
+class HostStatePool {
+ public:
+  HostStatePool(const ModelConfig& config, size_t max_kept)
+      : config_(config), max_kept_(max_kept) {}
+  HostStatePool(const HostStatePool&) = delete;
+  HostStatePool& operator=(const HostStatePool&) = delete;
+
+  // A state of the pool's config; a reused one still holds an old state, so
+  // the caller overwrites all of it (Backend::Download does).
+  std::unique_ptr<ModelState> Take();
+  // Takes `state` back (another config's is released).
+  void Give(std::unique_ptr<ModelState> state);
+  size_t kept() const;
+
+ private:
+  const ModelConfig config_;
+  const size_t max_kept_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<ModelState>> free_ ABSL_GUARDED_BY(mu_);
+};
+
 // A host state being filled by a download; ready, or failed, once Wait returns.
 class PendingHostCopy {
  public:
-  explicit PendingHostCopy(const ModelConfig& config)
-      : config_(config), bytes_(StateLayout(config).total_bytes()) {}
-  // The state is freed on the background releaser's thread
+  // With `pool`, the state comes from it and goes back to it.
+  explicit PendingHostCopy(const ModelConfig& config,
+                           std::shared_ptr<HostStatePool> pool = nullptr)
+      : config_(config), bytes_(StateLayout(config).total_bytes()), pool_(std::move(pool)) {}
+  // The state goes back to the pool, or is freed on the background releaser's thread
   // (base/background_release.h): the last reference usually goes on the
   // engine thread, when a newer snapshot pushes this one out of its
   // session's budget, and unmapping 120 MB there would hold up the step.
@@ -66,6 +97,7 @@ class PendingHostCopy {
  private:
   const ModelConfig config_;
   const size_t bytes_;
+  const std::shared_ptr<HostStatePool> pool_;
   // Written by the writer before Finish; read only after done_.
   std::unique_ptr<ModelState> state_;
   mutable absl::Mutex mu_;

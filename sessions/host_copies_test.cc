@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "backends/cpu/cpu_backend.h"
+#include "base/background_release.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
 #include "runtime/model.h"
@@ -92,6 +93,52 @@ TEST(HostCopiesTest, AFailedDownloadFailsTheWait) {
     EXPECT_FALSE(copy->Wait().ok());
   }
   EXPECT_EQ(recycled, 1);
+}
+
+// Snapshot states come back to their pool and are reused: a reused one is
+// overwritten whole by the next download (no stale byte survives), and the
+// pool keeps no more than it was told.
+TEST(HostCopiesTest, PooledStatesAreReusedAndOverwrittenWhole) {
+  std::mt19937_64 rng(TestSeed());
+  std::shared_ptr<const Model> model = testing::MicroModel(rng());
+  std::unique_ptr<Backend> backend = MakeCpuBackend(model);
+  const size_t max_kept = 1 + rng() % 3;
+  auto pool = std::make_shared<HostStatePool>(model->config(), max_kept);
+  HostCopies host_copies(*backend, [](std::unique_ptr<BackendState>) {});
+
+  const ModelState* first_state = nullptr;
+  {
+    ModelState expected(model->config());
+    auto copy = std::make_shared<PendingHostCopy>(model->config(), pool);
+    host_copies.Schedule(RandomState(*backend, rng, &expected), copy);
+    absl::StatusOr<const ModelState*> got = copy->Wait();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE((*got)->BitwiseEquals(expected));
+    first_state = *got;
+  }
+  EXPECT_EQ(pool->kept(), 1u);  // the copy's state went back
+  {
+    ModelState expected(model->config());
+    auto copy = std::make_shared<PendingHostCopy>(model->config(), pool);
+    host_copies.Schedule(RandomState(*backend, rng, &expected), copy);
+    absl::StatusOr<const ModelState*> got = copy->Wait();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, first_state);  // the same memory, reused
+    EXPECT_TRUE((*got)->BitwiseEquals(expected));
+    EXPECT_EQ(pool->kept(), 0u);
+  }
+  // Many dropped at once: the pool keeps max_kept of them.
+  std::vector<std::unique_ptr<ModelState>> taken;
+  for (size_t i = 0; i < max_kept + 3; ++i) taken.push_back(pool->Take());
+  for (std::unique_ptr<ModelState>& state : taken) pool->Give(std::move(state));
+  EXPECT_EQ(pool->kept(), max_kept);
+  // Another config's state is not kept.
+  ModelConfig other = model->config();
+  other.vocab_size += 1;
+  while (pool->kept() > 0) taken.push_back(pool->Take());
+  pool->Give(std::make_unique<ModelState>(other));
+  EXPECT_EQ(pool->kept(), 0u);
+  WaitForBackgroundReleases();
 }
 
 }  // namespace

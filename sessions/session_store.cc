@@ -9,6 +9,14 @@
 #include "sessions/checkpoint.h"
 
 namespace hecate {
+namespace {
+
+// Free host states kept for the next rewind snapshot: sessions at steady
+// pace drop one old snapshot per new one, so a few cover them (4 x 120 MB
+// for the base model at most).
+constexpr size_t kKeptSnapshotStates = 4;
+
+}  // namespace
 
 // ---- SessionLease ----
 
@@ -88,7 +96,9 @@ SessionStore::SessionStore(Backend& backend, SessionStoreOptions options,
       options_(std::move(options)),
       dir_(std::move(dir)),
       checkpoint_size_(MaxCheckpointSize(backend.model().config(), options_.max_journal_bytes)),
-      state_bytes_(StateLayout(backend.model().config()).total_bytes()) {
+      state_bytes_(StateLayout(backend.model().config()).total_bytes()),
+      snapshot_states_(std::make_shared<HostStatePool>(backend.model().config(),
+                                                       kKeptSnapshotStates)) {
   if (named_dir.has_value()) {
     named_ = std::make_unique<NamedCheckpointStore>(
         std::move(*named_dir),

@@ -618,6 +618,8 @@ class SessionStore {
   std::vector<std::unique_ptr<BackendState>> spare_states_ ABSL_GUARDED_BY(spare_mu_);
   size_t spare_states_made_ ABSL_GUARDED_BY(spare_mu_) = 0;
   size_t pinned_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  // Rewind snapshots' host states, reused as they replace each other.
+  const std::shared_ptr<HostStatePool> snapshot_states_;
   // Rewind snapshots' downloads (host_copies.h), with background_snapshots
   // only. Last: destroyed first, it
   // hands its spares back to the pool above before that goes.

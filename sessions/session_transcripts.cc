@@ -45,7 +45,7 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
         options_.observer->OnSnapshot(SnapshotEvent{how, absl::Now() - began});
       }
     };
-    auto host = std::make_shared<PendingHostCopy>(model().config());
+    auto host = std::make_shared<PendingHostCopy>(model().config(), snapshot_states_);
     bool taken = false;
     if (options_.background_snapshots) {
       absl::StatusOr<std::unique_ptr<BackendState>> copy =
