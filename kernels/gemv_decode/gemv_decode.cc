@@ -76,18 +76,22 @@ absl::Status Validate(const GemvDecodeParams& p) {
                         {{p.x, x_floats, "x"}, {GemvDecodeWeightsPointer(p), w_floats, w_name}});
 }
 
+// What GemvDecodeSupports(Bf16) accept: weight rows `ldw_multiple` elements
+// apart at least, starting 16-byte aligned.
+bool ShapeFits(int rows, int n, int k, const void* w, size_t ldw, size_t ldw_multiple) {
+  return rows >= 1 && rows <= kGemvDecodeMaxRows && n >= 4 && n % 4 == 0 && k >= 1 &&
+         GemvDecodeSliceBytes(rows, k) <= kGemvDecodeMaxSliceBytes && ldw >= size_t(n) &&
+         ldw % ldw_multiple == 0 && w != nullptr && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
 }  // namespace
 
 bool GemvDecodeSupports(int rows, int n, int k, const float* w, size_t ldw) {
-  return rows >= 1 && rows <= kGemvDecodeMaxRows && n >= 4 && n % 4 == 0 && k >= 1 &&
-         GemvDecodeSliceBytes(rows, k) <= kGemvDecodeMaxSliceBytes && ldw >= size_t(n) &&
-         ldw % 4 == 0 && w != nullptr && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+  return ShapeFits(rows, n, k, w, ldw, /*ldw_multiple=*/4);
 }
 
 bool GemvDecodeSupportsBf16(int rows, int n, int k, const uint16_t* w_bf16, size_t ldw) {
-  return rows >= 1 && rows <= kGemvDecodeMaxRows && n >= 4 && n % 4 == 0 && k >= 1 &&
-         GemvDecodeSliceBytes(rows, k) <= kGemvDecodeMaxSliceBytes && ldw >= size_t(n) &&
-         ldw % 8 == 0 && w_bf16 != nullptr && reinterpret_cast<uintptr_t>(w_bf16) % 16 == 0;
+  return ShapeFits(rows, n, k, w_bf16, ldw, /*ldw_multiple=*/8);  // 16-byte rows
 }
 
 bool GemvDecodeSupportsWeights(const GemvDecodeParams& p) {
