@@ -95,6 +95,8 @@ done
 
 echo "===== engine: engine_step_bench --backend=$backend --model=$MODEL"
 decode_list=$(echo "$DECODE_SESSIONS" | tr ' ' ',')
+# With rounds the decode cases' engine runs are the rounds' own (below).
+(( ROUNDS > 1 )) && decode_list=
 "$ENGINE_BENCH" --backend="$backend" --model="$MODEL" --decode="$decode_list" \
   --prefill="$PREFILL_BYTES" --prefill_batch="$PREFILL_SESSIONS" \
   --min_seconds="$ENGINE_SECONDS" --json | tee "$OUT/engine.jsonl"
@@ -251,10 +253,9 @@ def loop_stats(case):
     def mean(family, labels=""):
         count = d(f"{family}_count{labels}")
         return d(f"{family}_sum{labels}") / count if count > 0 else 0
-    snaps = sum(d(f'hecate_snapshot_duration_seconds_{k}{{how="{h}"}}')
-                for h in ("spare", "download") for k in ("count",))
-    snap_ms = 1e3 * sum(d(f'hecate_snapshot_duration_seconds_sum{{how="{h}"}}')
-                        for h in ("spare", "download"))
+    snap = lambda part: sum(d(f'hecate_snapshot_duration_seconds_{part}{{how="{h}"}}')
+                            for h in ("spare", "download"))
+    snaps, snap_ms = snap("count"), 1e3 * snap("sum")
     return (steps, 1e3 * d("hecate_step_duration_seconds_sum") / steps,
             mean("hecate_step_tokens", '{kind="decode"}'),
             mean("hecate_step_tokens", '{kind="prefill"}'),
