@@ -1,0 +1,20 @@
+// tf32_split_kernel.h: the raw launch behind Tf32SplitRows (tf32_split.h).
+// Plain C++ so both nvcc and the host compiler read it; no validation here.
+#ifndef HECATE_KERNELS_TF32_SPLIT_TF32_SPLIT_KERNEL_H_
+#define HECATE_KERNELS_TF32_SPLIT_TF32_SPLIT_KERNEL_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+namespace hecate {
+
+// hi/lo[r * ld_out + c] = the TF32 split of in[r * ld_in + c] for r < rows,
+// c < cols (rows, cols >= 1). Four values a thread at a time when every
+// pointer is 16-byte aligned and cols and both strides are multiples of 4.
+cudaError_t LaunchTf32SplitKernel(const float* in, int rows, int cols, size_t ld_in, float* hi,
+                                  float* lo, size_t ld_out, cudaStream_t stream);
+
+}  // namespace hecate
+
+#endif  // HECATE_KERNELS_TF32_SPLIT_TF32_SPLIT_KERNEL_H_
