@@ -18,6 +18,26 @@ absl::StatusOr<WeightFormat> ParseWeightFormat(absl::string_view name) {
       absl::StrCat("weight format must be fp32 or bf16, got \"", name, "\""));
 }
 
+absl::string_view GemmModeName(GemmMode mode) {
+  switch (mode) {
+    case GemmMode::kTf32:
+      return "tf32";
+    case GemmMode::k3xTf32:
+      return "3xtf32";
+    case GemmMode::kFp32:
+      break;
+  }
+  return "fp32";
+}
+
+absl::StatusOr<GemmMode> ParseGemmMode(absl::string_view name) {
+  if (name == "fp32") return GemmMode::kFp32;
+  if (name == "tf32") return GemmMode::kTf32;
+  if (name == "3xtf32") return GemmMode::k3xTf32;
+  return absl::InvalidArgumentError(
+      absl::StrCat("gemm mode must be fp32, tf32 or 3xtf32, got \"", name, "\""));
+}
+
 absl::Status Backend::Copy(const BackendState& from, BackendState& to) {
   ModelState host(model().config());
   HECATE_RETURN_IF_ERROR(Download(from, host));

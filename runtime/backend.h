@@ -47,6 +47,20 @@ absl::string_view WeightFormatName(WeightFormat format);
 // The inverse of WeightFormatName; INVALID_ARGUMENT naming the value otherwise.
 absl::StatusOr<WeightFormat> ParseWeightFormat(absl::string_view name);
 
+// How a backend multiplies activations by the layers' matrices in steps of
+// many rows (CUDA only: hecated's --gemm). kFp32: float32 products
+// (CUBLAS_DEFAULT_MATH). kTf32: TF32 tensor cores on the rounded operands
+// (looser tolerance, 3e-3; Backend::tf32()). k3xTf32: TF32 tensor cores on
+// each operand split into TF32 hi and lo parts, A_lo W_hi + A_hi W_lo +
+// A_hi W_hi, which keeps float32-level accuracy (the fp32 tolerance, 1e-4;
+// kernels/tf32_split/tf32_split.h).
+enum class GemmMode { kFp32, kTf32, k3xTf32 };
+
+// "fp32", "tf32" or "3xtf32" (ModelInfo.gemm, benchmark rows, flags).
+absl::string_view GemmModeName(GemmMode mode);
+// The inverse of GemmModeName; INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<GemmMode> ParseGemmMode(absl::string_view name);
+
 // State of one session as the backend keeps it while resident.
 class BackendState {
  public:
@@ -83,8 +97,11 @@ class Backend {
 
   virtual std::string name() const = 0;  // "cpu" or "cuda"
   virtual const Model& model() const = 0;
-  // True when GEMMs use TF32 (looser tolerance, flagged to clients).
-  virtual bool tf32() const { return false; }
+  // How the projections multiply (runtime/backend.h's GemmMode).
+  virtual GemmMode gemm_mode() const { return GemmMode::kFp32; }
+  // True when GEMMs use TF32 on rounded operands (looser tolerance, flagged
+  // to clients); false for 3xtf32, which keeps fp32 accuracy.
+  bool tf32() const { return gemm_mode() == GemmMode::kTf32; }
   // How the weight matrices are stored (bf16: looser tolerance, flagged to
   // clients).
   virtual WeightFormat weight_format() const { return WeightFormat::kFp32; }

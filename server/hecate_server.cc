@@ -46,6 +46,7 @@ v1::ModelInfo DescribeModel(const Backend& backend) {
   info.set_fingerprint(backend.model().fingerprint());
   info.set_backend(backend.name());
   info.set_tf32(backend.tf32());
+  info.set_gemm(std::string(GemmModeName(backend.gemm_mode())));
   info.set_weight_format(std::string(WeightFormatName(backend.weight_format())));
   info.set_state_bytes_per_session(static_cast<int64_t>(StateLayout(c).total_bytes()));
   return info;
@@ -215,7 +216,7 @@ absl::Status HecateServer::Init() {
     return s;
   }
   LOG(INFO) << "hecated serving " << context_.model_info.backend() << " (gemm "
-            << (context_.model_info.tf32() ? "tf32" : "fp32") << ", weights "
+            << context_.model_info.gemm() << ", weights "
             << context_.model_info.weight_format() << ") model "
             << backend_->model().config().Summary() << " fingerprint "
             << backend_->model().fingerprint().substr(0, 16) << " on " << options_.listen

@@ -39,7 +39,9 @@ ABSL_FLAG(std::string, model, kDefaultModel,
 ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
 ABSL_FLAG(std::string, backend, "auto", "auto (CUDA when a GPU is present, else CPU), cpu or cuda");
 ABSL_FLAG(std::string, gemm, "fp32",
-          "CUDA projections: fp32, or tf32 (tensor cores; looser tolerance, flagged in ModelInfo)");
+          "CUDA projections: fp32, tf32 (tensor cores; looser tolerance, flagged in ModelInfo) "
+          "or 3xtf32 (tensor cores on TF32 hi/lo splits: fp32-level accuracy; the weight "
+          "matrices' splits take twice their bytes more device memory)");
 ABSL_FLAG(std::string, weights, "fp32",
           "CUDA weight matrices: fp32, or bf16 (stored as bf16, half the bytes; sums and state "
           "stay fp32; looser tolerance, flagged in ModelInfo); combines with --gemm");
@@ -134,8 +136,10 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
   if (choice != "auto" && choice != "cpu" && choice != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat("--backend must be auto, cpu or cuda, got ", choice));
   }
-  if (gemm != "fp32" && gemm != "tf32") {
-    return absl::InvalidArgumentError(absl::StrCat("--gemm must be fp32 or tf32, got ", gemm));
+  absl::StatusOr<GemmMode> gemm_mode = ParseGemmMode(gemm);
+  if (!gemm_mode.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gemm must be fp32, tf32 or 3xtf32, got \"", gemm, "\""));
   }
   const std::string weights = absl::GetFlag(FLAGS_weights);
   absl::StatusOr<WeightFormat> format = ParseWeightFormat(weights);
@@ -145,7 +149,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
   }
   if (choice == "cuda" || (choice == "auto" && CudaBackendAvailable())) {
     CudaBackendOptions options;
-    options.tf32 = gemm == "tf32";
+    options.gemm = *gemm_mode;
     options.weights = *format;
     // A step without decode work may group the input slices of several
     // sessions up to the step's token budget.
@@ -159,6 +163,14 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
         "--weights=", weights, " needs the CUDA backend (",
         choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
         "); the CPU backend computes with fp32 weights only"));
+  }
+  if (*gemm_mode == GemmMode::k3xTf32) {
+    // As for bf16 weights: the CPU reference multiplies in fp32 and has no
+    // such mode; serving fp32 instead would quietly ignore the request.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--gemm=3xtf32 needs the CUDA backend (",
+        choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
+        "); the CPU backend computes with fp32 products only"));
   }
   return MakeCpuBackend(std::move(model));
 }

@@ -1,8 +1,9 @@
 // GetModelInfo against a live daemon: the served model's shape and how it is
-// computed. By default the weights are fp32 and the GEMMs too (tf32 false),
-// on either backend; --weights is checked at startup (a bad value, or bf16
-// on the CPU backend, stops hecated with a message naming the flag); on a
-// GPU, --weights=bf16 is reported as such with the same model fingerprint.
+// computed. By default the weights are fp32 and the GEMMs too (tf32 false,
+// gemm "fp32"), on either backend; --weights and --gemm are checked at
+// startup (a bad value, or bf16 / 3xtf32 on the CPU backend, stops hecated
+// with a message naming the flag); on a GPU, --weights=bf16 is reported as
+// such with the same model fingerprint, and --gemm=3xtf32 as gemm "3xtf32".
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ TEST_F(ModelInfoTest, DefaultsReportFp32WeightsAndGemms) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->weight_format(), "fp32");
   EXPECT_FALSE(info->tf32());
+  EXPECT_EQ(info->gemm(), "fp32");
   EXPECT_TRUE(info->backend() == "cpu" || info->backend() == "cuda") << info->backend();
   EXPECT_EQ(info->fingerprint(), (*LoadModel("random:tiny", 3))->fingerprint());
   EXPECT_EQ(info->d_model(), 256);
@@ -77,6 +79,36 @@ TEST_F(ModelInfoTest, Bf16WeightsAreReportedOnCuda) {
   EXPECT_FALSE(info->tf32());
   // Same model, same checkpoints: only how its matrices are stored differs.
   EXPECT_EQ(info->fingerprint(), (*LoadModel("random:tiny", 3))->fingerprint());
+}
+
+TEST_F(ModelInfoTest, BadGemmValueStopsTheDaemon) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--gemm=fp16"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--gemm must be fp32, tf32 or 3xtf32, got \"fp16\""),
+            std::string::npos)
+      << s;
+}
+
+// 3xtf32 is fp32-accurate, so tf32 stays false; the CPU backend refuses it
+// as it refuses bf16 weights.
+TEST_F(ModelInfoTest, Gemm3xTf32IsReportedOnCuda) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--seed=3", "--gemm=3xtf32"});
+  if (!s.ok()) {
+    EXPECT_NE(s.message().find("--gemm=3xtf32 needs the CUDA backend (no CUDA device here)"),
+              std::string::npos)
+        << s;
+    GTEST_SKIP() << "no CUDA device: hecated refuses --gemm=3xtf32";
+  }
+  ClientOptions options;
+  options.target = daemon_->grpc_target();
+  absl::StatusOr<std::unique_ptr<HecateClient>> client = HecateClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::ModelInfo> info = (*client)->GetModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->backend(), "cuda");
+  EXPECT_EQ(info->gemm(), "3xtf32");
+  EXPECT_FALSE(info->tf32());
+  EXPECT_EQ(info->weight_format(), "fp32");
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ class CudaBackend final : public Backend {
 
   std::string name() const override { return "cuda"; }
   const Model& model() const override { return *model_; }
-  bool tf32() const override { return options_.tf32; }
+  GemmMode gemm_mode() const override { return options_.gemm; }
   WeightFormat weight_format() const override { return options_.weights; }
   int max_step_tokens() const override { return options_.max_step_tokens; }
   size_t state_bytes() const override { return ring_.state_bytes(); }
@@ -376,6 +376,11 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
         "be >= 1, got ", options.max_step_tokens, ", ", options.max_batch, ", ",
         options.max_prefill_batch, " and ", options.max_step_rows));
   }
+  if (options.gemm != GemmMode::kFp32 && options.gemm != GemmMode::kTf32 &&
+      options.gemm != GemmMode::k3xTf32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MakeCudaBackend: unknown gemm mode ", static_cast<int>(options.gemm)));
+  }
   if (options.weights != WeightFormat::kFp32 && options.weights != WeightFormat::kBf16) {
     return absl::InvalidArgumentError(absl::StrCat("MakeCudaBackend: unknown weight format ",
                                                    static_cast<int>(options.weights)));
@@ -395,7 +400,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   }
   HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   ForwardEngineOptions engine_options;
-  engine_options.tf32 = options.tf32;
+  engine_options.gemm = options.gemm;
   engine_options.weights = options.weights;
   engine_options.max_batch = options.max_batch;
   engine_options.poison_scratch = options.poison_scratch;

@@ -54,11 +54,14 @@ absl::StatusOr<CudaMemoryInfo> CudaDeviceMemory(int device = 0);
 absl::StatusOr<size_t> CudaFreeDeviceBytes(int device = 0);
 
 struct CudaBackendOptions {
-  // TF32 tensor-core GEMMs (looser tolerance; reported by Backend::tf32()).
-  bool tf32 = false;
+  // The many-row projections' GEMMs (runtime/backend.h; reported by
+  // Backend::gemm_mode()): fp32, tf32 (looser tolerance; Backend::tf32()) or
+  // 3xtf32 (tensor cores at fp32-level accuracy; keeps a TF32 hi/lo copy of
+  // the fp32 matrices beside them: twice their bytes more).
+  GemmMode gemm = GemmMode::kFp32;
   // The layers' matrices stored as bf16 (half their bytes; looser
   // tolerance; reported by Backend::weight_format()): forward_engine.h.
-  // Combines with tf32.
+  // Combines with every gemm mode.
   WeightFormat weights = WeightFormat::kFp32;
   int device = 0;
   // Tokens per internal step of one session: sizes the device scratch and

@@ -7,10 +7,13 @@
 // session's state read and written once, over the device-to-device copy
 // bandwidth measured in the same run (kernels/testing/bench_util.h).
 //
-// Rows name the mode: "fp32" and "tf32" (GEMM math, fp32 weights), "bf16w"
-// (the layers' matrices stored as bf16, fp32 GEMMs on the widened
-// matrices) and "bf16w+tf32"; bf16w rows' floors count the weights' bf16
-// bytes (weight_format.h's WeightBytes).
+// Rows name the mode: "fp32", "tf32" and "3xtf32" (GEMM math, fp32
+// weights; 3xtf32: three TF32 tensor-core GEMMs on hi/lo splits, fp32
+// accuracy), "bf16w" (the layers' matrices stored as bf16, fp32 GEMMs on
+// the widened matrices), "bf16w+tf32" and "bf16w+3xtf32"; bf16w rows'
+// floors count the weights' bf16 bytes (weight_format.h's WeightBytes).
+// Stage breakdowns follow, the 3xtf32 ones last ("stage breakdown
+// (3xtf32)": their "tf32 split" and "gemm" stages against fp32's).
 //
 //   bazel run //backends/cuda:cuda_backend_bench [-- --quick] [--weights=DIR]
 //
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "backends/cuda/bench_state.h"
 #include "backends/cuda/cuda_backend.h"
@@ -90,11 +94,13 @@ absl::StatusOr<double> TimeCalls(int warmup, int repeats, Fn fn) {
 // Per-stage device time of one step (events between stages, no graphs);
 // cms_spans false: the slow levels token by token (the pre-span baseline).
 absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens,
-                       bool cms_spans = true, WeightFormat weights = WeightFormat::kFp32) {
+                       bool cms_spans = true, WeightFormat weights = WeightFormat::kFp32,
+                       GemmMode gemm = GemmMode::kFp32) {
   const ModelConfig& config = model->config();
   ForwardEngineOptions options;
   options.cms_spans = cms_spans;
   options.weights = weights;
+  options.gemm = gemm;
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<ForwardEngine> engine,
                           ForwardEngine::Create(model, options));
   const StateLayout layout(config);
@@ -130,10 +136,13 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
       total += ms / kRepeats;
     }
     std::sort(stages.rbegin(), stages.rend());
-    // fp32 weights keep the header the device scripts grep for.
-    std::printf("\nstage breakdown%s, B=%d T=%d (fp32, no graph%s): %.3f ms per step\n",
-                weights == WeightFormat::kBf16 ? " (bf16 weights)" : "", batch, tokens,
-                cms_spans ? "" : ", slow levels token by token", total);
+    // fp32 weights and GEMMs keep the header the device scripts grep for;
+    // other modes name themselves before the comma, so those greps skip them.
+    const std::string gemm_name(GemmModeName(gemm));
+    std::printf("\nstage breakdown%s%s, B=%d T=%d (%s, no graph%s): %.3f ms per step\n",
+                weights == WeightFormat::kBf16 ? " (bf16 weights)" : "",
+                gemm == GemmMode::kFp32 ? "" : absl::StrCat(" (", gemm_name, ")").c_str(), batch,
+                tokens, gemm_name.c_str(), cms_spans ? "" : ", slow levels token by token", total);
     for (const auto& [ms, name] : stages) {
       std::printf("  %-16s %9.3f ms %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
     }
@@ -148,7 +157,7 @@ constexpr char kCheckText[] = "Hecate peer check.";
 
 absl::Status PrintCheckLogits(std::shared_ptr<const Model> model) {
   CudaBackendOptions options;
-  options.tf32 = false;
+  options.gemm = GemmMode::kFp32;
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeCudaBackend(model, options));
   HECATE_ASSIGN_OR_RETURN(std::unique_ptr<BackendState> state, backend->NewState());
   const std::string text = kCheckText;
@@ -189,14 +198,15 @@ absl::Status Run(bool quick, const std::string& weights) {
   std::vector<Row> rows;
   struct Mode {
     const char* tag;
-    bool tf32;
+    GemmMode gemm;
     WeightFormat weights;
   };
-  for (const Mode& mode : {Mode{" fp32", false, WeightFormat::kFp32},
-                           Mode{" tf32", true, WeightFormat::kFp32},
-                           Mode{" bf16w", false, WeightFormat::kBf16},
-                           Mode{" bf16w+tf32", true, WeightFormat::kBf16}}) {
-    const bool tf32 = mode.tf32;
+  for (const Mode& mode : {Mode{" fp32", GemmMode::kFp32, WeightFormat::kFp32},
+                           Mode{" tf32", GemmMode::kTf32, WeightFormat::kFp32},
+                           Mode{" 3xtf32", GemmMode::k3xTf32, WeightFormat::kFp32},
+                           Mode{" bf16w", GemmMode::kFp32, WeightFormat::kBf16},
+                           Mode{" bf16w+tf32", GemmMode::kTf32, WeightFormat::kBf16},
+                           Mode{" bf16w+3xtf32", GemmMode::k3xTf32, WeightFormat::kBf16}}) {
     const double mode_weight_bytes =
         mode.weights == WeightFormat::kBf16 ? bf16_weight_bytes : weight_bytes;
     auto min_floor_ms = [&](int batch) {
@@ -206,7 +216,7 @@ absl::Status Run(bool quick, const std::string& weights) {
       return (mode_weight_bytes + 2.0 * state_bytes * batch) / (gbps * 1e9) * 1e3;
     };
     CudaBackendOptions options;
-    options.tf32 = tf32;
+    options.gemm = mode.gemm;
     options.weights = mode.weights;
     options.max_step_tokens = 2048;
     options.max_batch = 256;
@@ -242,9 +252,10 @@ absl::Status Run(bool quick, const std::string& weights) {
       }
       rows.push_back({"prefill" + tag, 1, 2048, Median(seconds) * 1e3, 0, 0});
     }
-    // Decode B = 256 (fp32 GEMMs only: the state traffic dominates, not the
-    // GEMMs; bf16w adds widening each matrix every step).
-    if (!tf32) {
+    // Decode B = 256 (fp32-accurate GEMMs only, 3xtf32 included: the state
+    // traffic dominates, not the GEMMs; bf16w adds widening each matrix
+    // every step).
+    if (mode.gemm != GemmMode::kTf32) {
       constexpr int kBatch = 256;
       std::vector<std::unique_ptr<BackendState>> states;
       const ModelState start = BenchState(config, 5, 0);
@@ -275,16 +286,16 @@ absl::Status Run(bool quick, const std::string& weights) {
     }
   }
 
-  std::printf("\n%-18s %5s %6s %10s %12s %10s %8s %10s %8s\n", "case", "B", "T", "ms/call",
+  std::printf("\n%-20s %5s %6s %10s %12s %10s %8s %10s %8s\n", "case", "B", "T", "ms/call",
               "tokens/s", "floor ms", "x floor", "min floor", "x min");
   for (const Row& r : rows) {
     const double tps = r.batch * r.tokens / (r.ms * 1e-3);
     if (r.floor_ms > 0) {
-      std::printf("%-18s %5d %6d %10.3f %12.0f %10.3f %8.2f %10.3f %8.2f\n", r.name.c_str(),
+      std::printf("%-20s %5d %6d %10.3f %12.0f %10.3f %8.2f %10.3f %8.2f\n", r.name.c_str(),
                   r.batch, r.tokens, r.ms, tps, r.floor_ms, r.ms / r.floor_ms, r.min_floor_ms,
                   r.ms / r.min_floor_ms);
     } else {
-      std::printf("%-18s %5d %6d %10.3f %12.0f %10s %8s %10s %8s\n", r.name.c_str(), r.batch,
+      std::printf("%-20s %5d %6d %10.3f %12.0f %10s %8s %10s %8s\n", r.name.c_str(), r.batch,
                   r.tokens, r.ms, tps, "-", "-", "-", "-");
     }
   }
@@ -300,6 +311,8 @@ absl::Status Run(bool quick, const std::string& weights) {
   HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1, true, WeightFormat::kBf16));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kBf16));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kFp32, GemmMode::k3xTf32));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1, true, WeightFormat::kFp32, GemmMode::k3xTf32));
   return absl::OkStatus();
 }
 

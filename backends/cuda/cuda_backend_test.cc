@@ -45,11 +45,15 @@ uint64_t FreshSeed(const char* what) {
   return rng();
 }
 
+constexpr GemmMode kFp32 = GemmMode::kFp32;
+constexpr GemmMode kTf32 = GemmMode::kTf32;
+constexpr GemmMode k3xTf32 = GemmMode::k3xTf32;
+
 struct Case {
   std::string name;
   ModelConfig config;
   int max_step_tokens;
-  bool tf32;
+  GemmMode gemm;
   double tolerance;
   bool graphs = true;
   WeightFormat weights = WeightFormat::kFp32;
@@ -70,23 +74,31 @@ ModelConfig NoDeltaConfig() {
 
 std::vector<Case> Cases() {
   return {
-      {"small", testing::SmallConfig(), 2048, false, 1e-4},
-      {"small_step64", testing::SmallConfig(), 64, false, 1e-4},
-      {"no_delta_level", NoDeltaConfig(), 2048, false, 1e-4},
-      {"tiny", Preset("tiny"), 2048, false, 1e-4},
-      {"wide_heads", testing::WideHeadsConfig(), 2048, false, 1e-4},
-      {"tiny_step48", Preset("tiny"), 48, false, 1e-4},
-      {"tiny_tf32", Preset("tiny"), 2048, true, 3e-3},
-      {"tiny_no_graphs", Preset("tiny"), 2048, false, 1e-4, /*graphs=*/false},
+      {"small", testing::SmallConfig(), 2048, kFp32, 1e-4},
+      {"small_step64", testing::SmallConfig(), 64, kFp32, 1e-4},
+      {"no_delta_level", NoDeltaConfig(), 2048, kFp32, 1e-4},
+      {"tiny", Preset("tiny"), 2048, kFp32, 1e-4},
+      {"wide_heads", testing::WideHeadsConfig(), 2048, kFp32, 1e-4},
+      {"tiny_step48", Preset("tiny"), 48, kFp32, 1e-4},
+      {"tiny_tf32", Preset("tiny"), 2048, kTf32, 3e-3},
+      {"tiny_no_graphs", Preset("tiny"), 2048, kFp32, 1e-4, /*graphs=*/false},
       // bf16 weights: few-row steps through the bf16 GEMVs, chunks through
       // the widened matrices' GEMMs (small: the projection's rows padded
       // from 460 to 464 columns).
-      {"small_bf16w", testing::SmallConfig(), 2048, false, 1e-4, true, WeightFormat::kBf16},
-      {"tiny_bf16w", Preset("tiny"), 2048, false, 1e-4, true, WeightFormat::kBf16},
-      {"wide_heads_bf16w", testing::WideHeadsConfig(), 2048, false, 1e-4, true,
+      {"small_bf16w", testing::SmallConfig(), 2048, kFp32, 1e-4, true, WeightFormat::kBf16},
+      {"tiny_bf16w", Preset("tiny"), 2048, kFp32, 1e-4, true, WeightFormat::kBf16},
+      {"wide_heads_bf16w", testing::WideHeadsConfig(), 2048, kFp32, 1e-4, true,
        WeightFormat::kBf16},
-      {"tiny_step48_nograph_bf16w", Preset("tiny"), 48, false, 1e-4, false, WeightFormat::kBf16},
-      {"tiny_tf32_bf16w", Preset("tiny"), 2048, true, 3e-3, true, WeightFormat::kBf16},
+      {"tiny_step48_nograph_bf16w", Preset("tiny"), 48, kFp32, 1e-4, false, WeightFormat::kBf16},
+      {"tiny_tf32_bf16w", Preset("tiny"), 2048, kTf32, 3e-3, true, WeightFormat::kBf16},
+      // 3xtf32: the chunks' projections (33 to 200 rows) as three TF32
+      // GEMMs on hi/lo splits, held to the fp32 tolerance; small's odd
+      // widths (proj 460, F 100) and bf16w's two products (A_lo W, A_hi W).
+      {"tiny_3xtf32", Preset("tiny"), 2048, k3xTf32, 1e-4},
+      {"wide_heads_3xtf32", testing::WideHeadsConfig(), 2048, k3xTf32, 1e-4},
+      {"small_3xtf32", testing::SmallConfig(), 2048, k3xTf32, 1e-4},
+      {"tiny_step48_nograph_3xtf32", Preset("tiny"), 48, k3xTf32, 1e-4, false},
+      {"tiny_3xtf32_bf16w", Preset("tiny"), 2048, k3xTf32, 1e-4, true, WeightFormat::kBf16},
   };
 }
 
@@ -122,7 +134,7 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
   // bf16: the original weights too, for the distance the rounding adds.
   std::unique_ptr<Backend> fp32_cpu = bf16 ? MakeCpuBackend(model) : nullptr;
   CudaBackendOptions options;
-  options.tf32 = c.tf32;
+  options.gemm = c.gemm;
   options.weights = c.weights;
   options.max_step_tokens = c.max_step_tokens;
   options.poison_scratch = true;
@@ -130,7 +142,8 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   EXPECT_EQ((*cuda)->name(), "cuda");
-  EXPECT_EQ((*cuda)->tf32(), c.tf32);
+  EXPECT_EQ((*cuda)->gemm_mode(), c.gemm);
+  EXPECT_EQ((*cuda)->tf32(), c.gemm == kTf32);
   EXPECT_EQ((*cuda)->weight_format(), c.weights);
 
   auto cpu_state = cpu->NewState();
@@ -246,9 +259,10 @@ void ExpectTwinStatesMatch(const char* name, const ModelConfig& config, Backend&
 // Forward; a multi-token item and a kNone item ride along.
 // bf16 weights: against the CPU reference on the rounded model.
 void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batch,
-                                   WeightFormat weights = WeightFormat::kFp32) {
+                                   WeightFormat weights = WeightFormat::kFp32,
+                                   GemmMode gemm = kFp32,
+                                   const ModelConfig& config = testing::SmallConfig()) {
   const uint64_t seed = FreshSeed(name);
-  const ModelConfig config = testing::SmallConfig();
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
   std::unique_ptr<Backend> cpu = MakeCpuBackend(
       weights == WeightFormat::kBf16 ? RoundModelMatricesToBf16(*model) : model);
@@ -256,6 +270,7 @@ void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batc
   options.poison_scratch = true;  // NaN in the padding rows of a bucketed graph too
   options.max_batch = max_batch;
   options.weights = weights;
+  options.gemm = gemm;
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
@@ -315,6 +330,24 @@ TEST(CudaBackendBatchTest, PaddedBucketDecodeBf16WeightsMatchesRoundedCpu) {
   ExpectBatchedDecodeMatchesCpu("bucketed_bf16w", 20, 32, WeightFormat::kBf16);
 }
 
+// 3xtf32: decode steps of 19 rows (bucket 20, past the GEMVs' 8) through
+// the split GEMMs inside the decode graphs, at the fp32 tolerance.
+TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32MatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("bucketed_3xtf32", 20, 32, WeightFormat::kFp32, k3xTf32);
+}
+
+TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32WideHeadsMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("bucketed_3xtf32_wide", 20, 32, WeightFormat::kFp32, k3xTf32,
+                                testing::WideHeadsConfig());
+}
+
+TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32Bf16WeightsMatchesRoundedCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectBatchedDecodeMatchesCpu("bucketed_3xtf32_bf16w", 20, 32, WeightFormat::kBf16, k3xTf32);
+}
+
 // ForwardBatch groups items of equal length into one step (several
 // sessions' prefill side by side): each round, 8 sessions at different
 // pulse ids take chunks of 5 (four of them: a group of 3 and one of 1 at
@@ -322,7 +355,8 @@ TEST(CudaBackendBatchTest, PaddedBucketDecodeBf16WeightsMatchesRoundedCpu) {
 // step: alone, in two steps), lengths shuffled over sessions, logits modes
 // cycling; every item's logits and every final state equal the CPU's.
 void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config,
-                                    WeightFormat weights = WeightFormat::kFp32) {
+                                    WeightFormat weights = WeightFormat::kFp32,
+                                    GemmMode gemm = kFp32) {
   const uint64_t seed = FreshSeed(name);
   std::mt19937_64 rng(seed);
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
@@ -331,6 +365,7 @@ void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config,
   CudaBackendOptions options;
   options.poison_scratch = true;
   options.weights = weights;
+  options.gemm = gemm;
   options.max_step_tokens = 64;
   options.max_step_rows = 96;
   options.max_batch = 4;  // rows: max(64, 4, 96)
@@ -389,6 +424,13 @@ TEST(CudaBackendBatchTest, GroupedPrefillWideHeadsMatchesCpu) {
 TEST(CudaBackendBatchTest, GroupedPrefillBf16WeightsMatchesRoundedCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ExpectGroupedForwardMatchesCpu("grouped_bf16w", testing::SmallConfig(), WeightFormat::kBf16);
+}
+
+// 3xtf32: grouped steps of up to 96 rows through the split GEMMs.
+TEST(CudaBackendBatchTest, GroupedPrefill3xTf32WideHeadsMatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ExpectGroupedForwardMatchesCpu("grouped_3xtf32_wide", testing::WideHeadsConfig(),
+                                 WeightFormat::kFp32, k3xTf32);
 }
 
 // The bf16 layout: the layers' matrices in bf16 only (the fused

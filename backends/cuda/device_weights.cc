@@ -7,6 +7,7 @@
 #include "backends/cuda/weight_format.h"
 #include "kernels/cuda_check.h"
 #include "kernels/gemv_decode/bf16_weights.h"
+#include "kernels/tf32_split/tf32_split.h"
 
 namespace hecate {
 namespace {
@@ -106,7 +107,8 @@ int DeviceWeights::ProjCols(const ModelConfig& c) {
   return (cols + 3) / 4 * 4;
 }
 
-absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model, WeightFormat format) {
+absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model, WeightFormat format,
+                                                    bool tf32_parts) {
   const ModelConfig& c = model.config();
   const Weights& w = model.weights();
   const int dm = c.d_model, f = c.d_ff, n_gates = 3 * c.levels() * c.n_heads;
@@ -178,7 +180,36 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model, WeightFo
     for (DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) placer.Bind(*m, matrix++, base, base16);
   }
   out.weight_bytes_ = WeightBytes(w, format);
+  if (tf32_parts && format == WeightFormat::kFp32) {
+    HECATE_RETURN_IF_ERROR(out.SplitMatrices());
+  }
   return out;
+}
+
+absl::Status DeviceWeights::SplitMatrices() {
+  // hi and lo of one matrix side by side, each its elements (padding
+  // included, split to zeros) rounded up to the 256-byte alignment.
+  constexpr size_t kAlign = kAlignBytes / sizeof(float);
+  auto span = [](const DeviceMatrix& m) { return (m.elements() + kAlign - 1) / kAlign * kAlign; };
+  size_t total = 0;
+  for (const DeviceLayerWeights& d : layers_) {
+    for (const DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) total += 2 * span(*m);
+  }
+  HECATE_ASSIGN_OR_RETURN(tf32_parts_, DeviceBuffer<float>::Create(total));
+  float* at = tf32_parts_.data();
+  for (DeviceLayerWeights& d : layers_) {
+    for (DeviceMatrix* m : {&d.proj, &d.wo, &d.w13, &d.w2}) {
+      float* hi = at;
+      float* lo = at + span(*m);
+      at += 2 * span(*m);
+      HECATE_RETURN_IF_ERROR(Tf32SplitRows(m->fp32, m->rows, m->ld, m->ld, hi, lo, m->ld,
+                                           /*stream=*/nullptr));
+      m->tf32_hi = hi;
+      m->tf32_lo = lo;
+    }
+  }
+  // The engine's stream does not wait on the legacy default stream.
+  return CudaStatus(cudaStreamSynchronize(nullptr), "DeviceWeights: TF32 split");
 }
 
 }  // namespace hecate

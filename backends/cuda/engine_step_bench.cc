@@ -35,7 +35,7 @@
 #include "runtime/model_state.h"
 
 ABSL_FLAG(std::string, backend, "cpu", "cpu or cuda");
-ABSL_FLAG(std::string, gemm, "fp32", "cuda: fp32 or tf32, as hecated's --gemm");
+ABSL_FLAG(std::string, gemm, "fp32", "cuda: fp32, tf32 or 3xtf32, as hecated's --gemm");
 ABSL_FLAG(std::string, weights, "fp32", "cuda: fp32 or bf16, as hecated's --weights");
 ABSL_FLAG(std::string, model, "random:tiny", "model folder or random:PRESET");
 ABSL_FLAG(uint64_t, seed, 1, "seed of a random:PRESET model");
@@ -138,17 +138,20 @@ absl::Status Run() {
   HECATE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
                           LoadModel(absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_seed)));
   const std::string gemm = absl::GetFlag(FLAGS_gemm);
-  if (gemm != "fp32" && gemm != "tf32") return absl::InvalidArgumentError("--gemm: fp32 or tf32");
+  HECATE_ASSIGN_OR_RETURN(GemmMode gemm_mode, ParseGemmMode(gemm));
   HECATE_ASSIGN_OR_RETURN(WeightFormat weights, ParseWeightFormat(absl::GetFlag(FLAGS_weights)));
   std::unique_ptr<Backend> backend;
   if (backend_name == "cuda") {
     CudaBackendOptions options;  // hecated's: only --gemm and --weights are set from flags
-    options.tf32 = gemm == "tf32";
+    options.gemm = gemm_mode;
     options.weights = weights;
     HECATE_ASSIGN_OR_RETURN(backend, MakeCudaBackend(model, options));
   } else if (backend_name == "cpu") {
     if (weights != WeightFormat::kFp32) {
       return absl::InvalidArgumentError("--backend=cpu: --weights=fp32 only (as hecated)");
+    }
+    if (gemm_mode == GemmMode::k3xTf32) {
+      return absl::InvalidArgumentError("--backend=cpu: no --gemm=3xtf32 (as hecated)");
     }
     backend = MakeCpuBackend(model);
   } else {

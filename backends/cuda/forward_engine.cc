@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "kernels/cuda_check.h"
 #include "kernels/fused/fused.h"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
@@ -14,10 +15,24 @@ namespace hecate {
 absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
     std::shared_ptr<const Model> model, const ForwardEngineOptions& options) {
   const ModelConfig& c = model->config();
-  HECATE_ASSIGN_OR_RETURN(DeviceWeights weights, DeviceWeights::Upload(*model, options.weights));
-  HECATE_ASSIGN_OR_RETURN(StepWorkspace ws,
-                          StepWorkspace::Create(c, weights.proj_cols(), options.max_rows,
-                                                options.max_batch, options.max_prefill_batch));
+  const bool split = options.gemm == GemmMode::k3xTf32;
+  HECATE_ASSIGN_OR_RETURN(DeviceWeights weights,
+                          DeviceWeights::Upload(*model, options.weights, split));
+  // 3xtf32: the widest GEMM input is D (qkv+gates, Wo, W1|W3) or F (W2).
+  const int split_cols = split ? std::max(c.d_model, c.d_ff) : 0;
+  HECATE_ASSIGN_OR_RETURN(
+      StepWorkspace ws,
+      StepWorkspace::Create(c, weights.proj_cols(), options.max_rows, options.max_batch,
+                            options.max_prefill_batch, split_cols));
+  if (split) {
+    // What the mode costs in device memory, once per engine.
+    const size_t split_scratch = 2 * size_t(options.max_rows) * split_cols * sizeof(float);
+    LOG(INFO) << "3xtf32 GEMMs: weight matrices' TF32 hi/lo "
+              << weights.tf32_parts_bytes() / 1e6 << " MB"
+              << (options.weights == WeightFormat::kBf16 ? " (none: bf16 weights are TF32)" : "")
+              << ", activations' hi/lo scratch " << split_scratch / 1e6 << " MB ("
+              << options.max_rows << " rows x " << split_cols << ")";
+  }
   DeviceBuffer<float> widened;
   if (options.weights == WeightFormat::kBf16) {
     HECATE_ASSIGN_OR_RETURN(widened,
@@ -34,8 +49,11 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&engine->stream_, cudaStreamNonBlocking));
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasCreate(&engine->cublas_));
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetStream(engine->cublas_, engine->stream_));
+  // 3xtf32 keeps the default math: its split products ask for TF32 per
+  // call (Tf32Gemm), and the logits GEMM stays fp32.
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(
-      engine->cublas_, options.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      engine->cublas_,
+      options.gemm == GemmMode::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
   HECATE_ASSIGN_OR_RETURN(DeviceBuffer<char> cublas_ws,
                           DeviceBuffer<char>::Create(kCublasWorkspaceBytes));

@@ -13,7 +13,15 @@
 // W2 GEMM with the residual. Then the final norm and the tied-
 // embedding logits GEMM for the requested rows only.
 //
-// GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `tf32` is set.
+// GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `gemm` says
+// otherwise: kTf32 runs them on TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH),
+// k3xTf32 runs the layers' many-row products as three TF32 tensor-core GEMMs
+// on the operands' TF32 splits, C = A_lo W_hi + A_hi W_lo + A_hi W_hi
+// (small terms first; kernels/tf32_split): each product of TF32 values is
+// exact with fp32 sums, so only A_lo W_lo (~2^-22 relative) is lost and the
+// fp32 tolerance holds. A step splits its GEMM input into the workspace
+// (tf32_hi/lo); the weights' splits are made at load (device_weights.h). The
+// logits GEMM and one-row products stay fp32 in that mode.
 // Steps of at most 8 rows (decode) instead take kernels/gemv_decode's fp32
 // GEMVs with the norms, MixerPrep, MAG, SwiGLU and the residuals fused in
 // (7 launches a layer), and decode steps run attention, the delta rule and
@@ -23,7 +31,9 @@
 // With `weights` kBf16 the layers' matrices are stored as bf16
 // (device_weights.h): the decode GEMVs read them as such (half the bytes),
 // and a GEMM first widens its matrix into one shared fp32 buffer
-// (kernels/bf16_dequant), then runs unchanged, fp32 or tf32 alike.
+// (kernels/bf16_dequant), then runs unchanged, fp32 or tf32 alike; 3xtf32
+// then splits the activations only (A_lo W + A_hi W: a widened bf16 value is
+// TF32 already).
 // Activations, sums and state stay fp32.
 // Not thread-safe: the owning backend serialises calls.
 #ifndef HECATE_BACKENDS_CUDA_FORWARD_ENGINE_H_
@@ -50,9 +60,10 @@
 namespace hecate {
 
 struct ForwardEngineOptions {
-  bool tf32 = false;
+  // The many-row GEMMs' math (runtime/backend.h; above).
+  GemmMode gemm = GemmMode::kFp32;
   // How the layers' matrices are stored (runtime/backend.h); combines with
-  // tf32 (tf32 GEMMs on the widened bf16 values).
+  // every gemm mode (its GEMMs on the widened bf16 values).
   WeightFormat weights = WeightFormat::kFp32;
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
@@ -141,8 +152,13 @@ class ForwardEngine {
   // Row-major C[rows, n] = A[rows, k] @ B[k, n] + beta * C.
   absl::Status Gemm(int rows, int n, int k, const float* a, int lda, const float* b, int ldb,
                     float* c, int ldc, float beta);
+  // Gemm on TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32), whatever the
+  // handle's math mode: exact products when A and B are TF32 values.
+  absl::Status Tf32Gemm(int rows, int n, int k, const float* a, int lda, const float* b,
+                        int ldb, float* c, int ldc, float beta);
   // Row-major C[rows, w.cols] = A @ W + beta * C for a weight matrix in
-  // either format (bf16: widened into widened_ first).
+  // either format (bf16: widened into widened_ first); 3xtf32 splits A into
+  // ws_.tf32_hi/lo and sums the parts' products.
   absl::Status MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w, float* c,
                           int ldc, float beta);
 

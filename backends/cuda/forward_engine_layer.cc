@@ -15,6 +15,7 @@
 #include "kernels/gemv_decode/gemv_prep.h"
 #include "kernels/swa_decode/swa_decode.h"
 #include "kernels/swa_prefill/swa_prefill.h"
+#include "kernels/tf32_split/tf32_split.h"
 
 namespace hecate {
 namespace {
@@ -69,17 +70,50 @@ absl::Status ForwardEngine::Gemm(int rows, int n, int k, const float* a, int lda
   return absl::OkStatus();
 }
 
+absl::Status ForwardEngine::Tf32Gemm(int rows, int n, int k, const float* a, int lda,
+                                     const float* b, int ldb, float* c, int ldc, float beta) {
+  const float one = 1.0f;
+  // Row-major C = A B is column-major C^T = B^T A^T, as in Gemm.
+  HECATE_CUBLAS_RETURN_IF_ERROR(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, n, rows, k, &one,
+                                             b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c,
+                                             CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                             CUBLAS_GEMM_DEFAULT));
+  return absl::OkStatus();
+}
+
 absl::Status ForwardEngine::MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w,
                                        float* c, int ldc, float beta) {
   const float* b = w.fp32;
   if (b == nullptr) {
     // bf16 weights: widen this matrix into the shared buffer (exact), then
-    // the same fp32/tf32 product; one stream, so the next matrix waits.
+    // the same product; one stream, so the next matrix waits.
     HECATE_RETURN_IF_ERROR(Bf16ToFp32(w.bf16, w.elements(), widened_.data(), stream_));
     HECATE_RETURN_IF_ERROR(Mark("bf16 widen"));
     b = widened_.data();
   }
-  return Gemm(rows, w.cols, w.rows, a, lda, b, w.ld, c, ldc, beta);
+  const int n = w.cols, k = w.rows;
+  // One row is Gemm's fp32 GEMV: exact already, and bandwidth-bound.
+  if (options_.gemm != GemmMode::k3xTf32 || rows == 1) {
+    return Gemm(rows, n, k, a, lda, b, w.ld, c, ldc, beta);
+  }
+  // 3xtf32: A's TF32 split, packed [rows, k], then the products smallest
+  // first so the large one lands on the accumulated small ones; the
+  // caller's beta on the first.
+  float* const a_hi = ws_.tf32_hi;
+  float* const a_lo = ws_.tf32_lo;
+  HECATE_RETURN_IF_ERROR(Tf32SplitRows(a, rows, k, lda, a_hi, a_lo, k, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("tf32 split"));
+  if (w.fp32 == nullptr) {
+    // Widened bf16 values are TF32 already (8 significant bits): W_lo = 0.
+    HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_lo, k, b, w.ld, c, ldc, beta));
+    return Tf32Gemm(rows, n, k, a_hi, k, b, w.ld, c, ldc, 1.0f);
+  }
+  if (w.tf32_hi == nullptr || w.tf32_lo == nullptr) {
+    return absl::InternalError("MatrixGemm: 3xtf32 with fp32 weights but no TF32 split");
+  }
+  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_lo, k, w.tf32_hi, w.ld, c, ldc, beta));
+  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_hi, k, w.tf32_lo, w.ld, c, ldc, 1.0f));
+  return Tf32Gemm(rows, n, k, a_hi, k, w.tf32_hi, w.ld, c, ldc, 1.0f);
 }
 
 absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {

@@ -42,9 +42,11 @@ class StepWorkspace {
  public:
   // The level-1 prefill scratch holds the chunks of up to
   // `max_prefill_batch` sessions whose tokens total at most `max_rows`.
+  // `tf32_split_cols` > 0 (the 3xtf32 GEMM mode) adds tf32_hi and tf32_lo for
+  // a GEMM input of up to that many columns.
   static absl::StatusOr<StepWorkspace> Create(const ModelConfig& config, int proj_cols,
                                               int max_rows, int max_batch,
-                                              int max_prefill_batch);
+                                              int max_prefill_batch, int tf32_split_cols = 0);
 
   int max_rows() const { return max_rows_; }
   int max_batch() const { return max_batch_; }
@@ -65,6 +67,11 @@ class StepWorkspace {
   float* logits = nullptr;   // [rows, V]
   float* gdr = nullptr;      // level-1 prefill scratch
   size_t gdr_floats = 0;
+  // 3xtf32: a GEMM input's TF32 split, [rows, k] packed (null otherwise).
+  float* tf32_hi = nullptr;
+  float* tf32_lo = nullptr;
+  // Bytes of the whole device scratch.
+  size_t scratch_bytes() const { return scratch_.bytes(); }
 
   // The call table: device views and their pinned host mirror.
   float** device_states = nullptr;  // [max_batch]

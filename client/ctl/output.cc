@@ -22,6 +22,13 @@ std::string ShortEnumName(const std::string& full, absl::string_view prefix) {
   return absl::AsciiStrToLower(name);
 }
 
+// The GEMM mode a server reports; servers older than ModelInfo.gemm say
+// only whether it is tf32.
+std::string GemmName(const v1::ModelInfo& info) {
+  if (!info.gemm().empty()) return info.gemm();
+  return info.tf32() ? "tf32" : "fp32";
+}
+
 }  // namespace
 
 std::string QuoteToken(uint32_t token) {
@@ -73,9 +80,10 @@ std::string DescribeSession(const v1::Session& session) {
 }
 
 std::string DescribeModelInfo(const v1::ModelInfo& info) {
-  // The looser modes, flagged: "cuda (tf32, bf16 weights)".
+  // The modes other than fp32, flagged: "cuda (tf32, bf16 weights)",
+  // "cuda (3xtf32)".
   std::vector<std::string> modes;
-  if (info.tf32()) modes.push_back("tf32");
+  if (const std::string gemm = GemmName(info); gemm != "fp32") modes.push_back(gemm);
   if (!info.weight_format().empty() && info.weight_format() != "fp32") {
     modes.push_back(absl::StrCat(info.weight_format(), " weights"));
   }
@@ -142,6 +150,7 @@ nlohmann::json ModelInfoToJson(const v1::ModelInfo& info) {
       {"fingerprint", info.fingerprint()},
       {"backend", info.backend()},
       {"tf32", info.tf32()},
+      {"gemm", GemmName(info)},
       {"weight_format", info.weight_format().empty() ? "fp32" : info.weight_format()},
       {"state_bytes_per_session", info.state_bytes_per_session()},
   };

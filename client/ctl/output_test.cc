@@ -78,5 +78,25 @@ TEST(FormatTopKTest, QuotedTokensWithLogProbs) {
   EXPECT_EQ(FormatTopK(done.top_k()), "' ' -0.500  '\\n' -1.250");
 }
 
+// The GEMM mode shows beside the backend unless it is fp32; a server older
+// than ModelInfo.gemm is read from its tf32 flag.
+TEST(ModelInfoTest, ShowsTheGemmMode) {
+  v1::ModelInfo info;
+  info.set_backend("cuda");
+  info.set_weight_format("fp32");
+  info.set_gemm("3xtf32");
+  EXPECT_NE(DescribeModelInfo(info).find("backend:      cuda (3xtf32)\n"), std::string::npos);
+  EXPECT_EQ(ModelInfoToJson(info)["gemm"], "3xtf32");
+  EXPECT_EQ(ModelInfoToJson(info)["tf32"], false);
+  info.set_gemm("fp32");
+  EXPECT_NE(DescribeModelInfo(info).find("backend:      cuda\n"), std::string::npos);
+  info.clear_gemm();
+  info.set_tf32(true);
+  info.set_weight_format("bf16");
+  EXPECT_NE(DescribeModelInfo(info).find("backend:      cuda (tf32, bf16 weights)\n"),
+            std::string::npos);
+  EXPECT_EQ(ModelInfoToJson(info)["gemm"], "tf32");
+}
+
 }  // namespace
 }  // namespace hecate
