@@ -42,4 +42,28 @@ absl::Status Tf32SplitRows(const float* in, int rows, int cols, size_t ld_in, fl
                     "Tf32SplitRows launch");
 }
 
+absl::Status AddTf32Products(const float* hi, const float* lo, size_t ld_p, int rows, int cols,
+                             float beta, float* c, size_t ldc, cudaStream_t stream) {
+  if (rows < 0 || cols < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AddTf32Products: negative size ", rows, " x ", cols));
+  }
+  if (rows == 0 || cols == 0) return absl::OkStatus();
+  if (ld_p < size_t(cols) || ldc < size_t(cols)) {
+    return absl::InvalidArgumentError(absl::StrCat("AddTf32Products: strides ", ld_p, " and ",
+                                                   ldc, " must be at least cols ", cols));
+  }
+  if (hi == nullptr || lo == nullptr || c == nullptr) {
+    return absl::InvalidArgumentError("AddTf32Products: null device pointer");
+  }
+  const size_t p_bytes = ((rows - 1) * ld_p + cols) * sizeof(float);
+  const size_t c_bytes = ((rows - 1) * ldc + cols) * sizeof(float);
+  if (Overlap(c, c_bytes, hi, p_bytes) || Overlap(c, c_bytes, lo, p_bytes)) {
+    return absl::InvalidArgumentError("AddTf32Products: the output overlaps an input");
+  }
+  return CudaStatus(
+      LaunchAddTf32ProductsKernel(hi, lo, ld_p, rows, cols, beta, c, ldc, stream),
+      "AddTf32Products launch");
+}
+
 }  // namespace hecate

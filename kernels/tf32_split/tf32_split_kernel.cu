@@ -57,7 +57,47 @@ __global__ void Tf32SplitKernel(const float* __restrict__ in, int rows, int unit
   }
 }
 
+// The rounding order AddTf32Products (tf32_split_reference.h) fixes:
+// explicit _rn intrinsics so nvcc contracts nothing into an FMA.
+__device__ __forceinline__ float AddProducts(float c, float beta, float lo, float hi) {
+  const float base = beta == 0.0f ? 0.0f : __fmul_rn(beta, c);
+  return __fadd_rn(__fadd_rn(base, lo), hi);
+}
+
+// Same grid layout as Tf32SplitKernel.
+template <int V>
+__global__ void AddTf32ProductsKernel(const float* __restrict__ hi, const float* __restrict__ lo,
+                                      size_t ld_p, int rows, int units, float beta,
+                                      float* __restrict__ c, size_t ldc) {
+  const bool read_c = beta != 0.0f;  // C may hold garbage (or NaN) when beta is 0
+  for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+    const float* row_hi = hi + size_t(r) * ld_p;
+    const float* row_lo = lo + size_t(r) * ld_p;
+    float* row_c = c + size_t(r) * ldc;
+    for (int u = blockIdx.x * blockDim.x + threadIdx.x; u < units; u += gridDim.x * blockDim.x) {
+      if constexpr (V == 4) {
+        const float4 h = reinterpret_cast<const float4*>(row_hi)[u];
+        const float4 l = reinterpret_cast<const float4*>(row_lo)[u];
+        float4 x = read_c ? reinterpret_cast<const float4*>(row_c)[u] : float4{0, 0, 0, 0};
+        x.x = AddProducts(x.x, beta, l.x, h.x);
+        x.y = AddProducts(x.y, beta, l.y, h.y);
+        x.z = AddProducts(x.z, beta, l.z, h.z);
+        x.w = AddProducts(x.w, beta, l.w, h.w);
+        reinterpret_cast<float4*>(row_c)[u] = x;
+      } else {
+        row_c[u] = AddProducts(read_c ? row_c[u] : 0.0f, beta, row_lo[u], row_hi[u]);
+      }
+    }
+  }
+}
+
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+dim3 Grid(int rows, int units) {
+  const int column_blocks = (units + kThreads - 1) / kThreads;
+  return dim3(column_blocks < kMaxColumnBlocks ? column_blocks : kMaxColumnBlocks,
+              rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
+}
 
 }  // namespace
 
@@ -66,13 +106,28 @@ cudaError_t LaunchTf32SplitKernel(const float* in, int rows, int cols, size_t ld
   const bool vec4 = cols % 4 == 0 && ld_in % 4 == 0 && ld_out % 4 == 0 && Aligned16(in) &&
                     Aligned16(hi) && Aligned16(lo);
   const int units = vec4 ? cols / 4 : cols;
-  const int column_blocks = (units + kThreads - 1) / kThreads;
-  const dim3 grid(column_blocks < kMaxColumnBlocks ? column_blocks : kMaxColumnBlocks,
-                  rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
+  const dim3 grid = Grid(rows, units);
   if (vec4) {
     Tf32SplitKernel<4><<<grid, kThreads, 0, stream>>>(in, rows, units, ld_in, hi, lo, ld_out);
   } else {
     Tf32SplitKernel<1><<<grid, kThreads, 0, stream>>>(in, rows, units, ld_in, hi, lo, ld_out);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAddTf32ProductsKernel(const float* hi, const float* lo, size_t ld_p, int rows,
+                                        int cols, float beta, float* c, size_t ldc,
+                                        cudaStream_t stream) {
+  const bool vec4 = cols % 4 == 0 && ld_p % 4 == 0 && ldc % 4 == 0 && Aligned16(hi) &&
+                    Aligned16(lo) && Aligned16(c);
+  const int units = vec4 ? cols / 4 : cols;
+  const dim3 grid = Grid(rows, units);
+  if (vec4) {
+    AddTf32ProductsKernel<4><<<grid, kThreads, 0, stream>>>(hi, lo, ld_p, rows, units, beta, c,
+                                                            ldc);
+  } else {
+    AddTf32ProductsKernel<1><<<grid, kThreads, 0, stream>>>(hi, lo, ld_p, rows, units, beta, c,
+                                                            ldc);
   }
   return cudaGetLastError();
 }

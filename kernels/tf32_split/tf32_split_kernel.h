@@ -15,6 +15,13 @@ namespace hecate {
 cudaError_t LaunchTf32SplitKernel(const float* in, int rows, int cols, size_t ld_in, float* hi,
                                   float* lo, size_t ld_out, cudaStream_t stream);
 
+// c[r * ldc + j] = (beta * c[r * ldc + j] + lo[r * ld_p + j]) + hi[r * ld_p + j]
+// for r < rows, j < cols (rows, cols >= 1); beta == 0 never reads c. Float4
+// path under the same alignment rule as above.
+cudaError_t LaunchAddTf32ProductsKernel(const float* hi, const float* lo, size_t ld_p, int rows,
+                                        int cols, float beta, float* c, size_t ldc,
+                                        cudaStream_t stream);
+
 }  // namespace hecate
 
 #endif  // HECATE_KERNELS_TF32_SPLIT_TF32_SPLIT_KERNEL_H_

@@ -40,4 +40,10 @@ Tf32Parts Tf32Split(float x) {
   return p;
 }
 
+float Tf32ProductSum(float c, float beta, float p_lo, float p_hi) {
+  const float base = beta == 0.0f ? 0.0f : beta * c;
+  const float small = base + p_lo;
+  return small + p_hi;
+}
+
 }  // namespace hecate

@@ -38,6 +38,13 @@ struct Tf32Parts {
 // GEMM would).
 Tf32Parts Tf32Split(float x);
 
+// One element of AddTf32Products (tf32_split.h), the stacked 3xtf32 form's
+// final sum: (beta * c + p_lo) + p_hi in fp32, each operation rounded to
+// nearest; beta == 0 reads no c (0 instead, so a NaN there does not leak).
+// The small terms meet first, so p_hi (the large A_hi W_hi) is added once
+// to the accumulated small ones, as the three-GEMM form does.
+float Tf32ProductSum(float c, float beta, float p_lo, float p_hi);
+
 }  // namespace hecate
 
 #endif  // HECATE_KERNELS_TF32_SPLIT_TF32_SPLIT_REFERENCE_H_

@@ -146,5 +146,17 @@ TEST(Tf32SplitReferenceTest, ZerosAndTf32ValuesAreUnchanged) {
   EXPECT_EQ(Bits(Tf32Split(exact).lo), 0u);
 }
 
+// Tf32ProductSum adds the small terms first: c + lo meet before hi, so two
+// half-ulp terms of 1 survive that would each vanish into 1 alone; beta 0
+// never reads c.
+TEST(Tf32SplitReferenceTest, ProductSumAddsSmallTermsFirst) {
+  const float tiny = std::ldexp(1.0f, -24);  // half an ulp of 1
+  EXPECT_EQ(Tf32ProductSum(tiny, 1.0f, tiny, 1.0f), 1.0f + std::ldexp(1.0f, -23));
+  EXPECT_EQ(Tf32ProductSum(3.0f, 0.5f, 0.25f, 8.0f), 9.75f);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(Tf32ProductSum(nan, 0.0f, 0.25f, 8.0f), 8.25f);
+  EXPECT_TRUE(std::isnan(Tf32ProductSum(nan, 1.0f, 0.25f, 8.0f)));
+}
+
 }  // namespace
 }  // namespace hecate

@@ -1,9 +1,11 @@
 // Tf32SplitRows against the host reference (tf32_split_reference.h), bit for
 // bit, on fresh random bit patterns (NaN, infinities, subnormals, ties
 // included) at awkward shapes, strides and offsets (the float4 path, the
-// scalar path), nothing written outside the [rows, cols] parts.
+// scalar path), nothing written outside the [rows, cols] parts; and
+// AddTf32Products against Tf32ProductSum the same way.
 #include "kernels/tf32_split/tf32_split.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -112,6 +114,87 @@ TEST(Tf32SplitRowsTest, MatchesReferenceBitForBit) {
         ADD_FAILURE() << "index " << i << (inside ? "" : " (outside)") << ": x 0x" << std::hex
                       << Bits(x) << " got hi 0x" << Bits(hi[i]) << " lo 0x" << Bits(lo[i])
                       << ", want 0x" << want_hi << " 0x" << want_lo;
+      }
+    }
+    EXPECT_EQ(wrong, 0u);
+  }
+}
+
+TEST(AddTf32ProductsTest, RejectsBadArguments) {
+  float buffer[64];
+  float* const p = buffer;
+  float* const c = buffer + 32;
+  auto code = [](absl::Status s) { return s.code(); };
+  EXPECT_TRUE(AddTf32Products(nullptr, nullptr, 4, 0, 4, 1.0f, nullptr, 4, nullptr).ok());
+  EXPECT_EQ(code(AddTf32Products(p, p + 8, 4, 2, -1, 1.0f, c, 4, nullptr)),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(AddTf32Products(p, p + 8, 3, 2, 4, 1.0f, c, 4, nullptr)),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(AddTf32Products(p, p + 8, 4, 2, 4, 1.0f, c, 3, nullptr)),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(AddTf32Products(p, nullptr, 4, 2, 4, 1.0f, c, 4, nullptr)),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(AddTf32Products(p, p + 8, 4, 2, 4, 1.0f, nullptr, 4, nullptr)),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(AddTf32Products(p, c - 4, 4, 2, 4, 1.0f, c, 4, nullptr)),  // lo meets c
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AddTf32ProductsTest, MatchesReferenceBitForBit) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  std::mt19937_64 rng = testing::FreshRng("AddTf32ProductsTest");
+  struct Shape {
+    int rows, cols;
+    size_t ld_p, ldc, c_offset;
+    float beta;
+  };
+  // The stacked layout (lo rows right after hi's), residual (beta 1) and
+  // fresh (beta 0: c is NaN and must not be read) outputs, odd widths and
+  // offsets for the scalar path; powers of two for beta, so the host's
+  // beta * c is exact and the reference is bit-exact however it compiles.
+  std::vector<Shape> shapes = {{1, 1, 1, 1, 0, 1.0f},         {19, 1024, 1024, 1024, 0, 0.0f},
+                               {20, 460, 460, 464, 0, 1.0f},   {7, 100, 100, 200, 1, 0.5f},
+                               {256, 5504, 5504, 5504, 0, 0.0f}, {3, 64, 68, 64, 0, 2.0f}};
+  for (int i = 0; i < 4; ++i) {
+    const int cols = 1 + static_cast<int>(rng() % 700);
+    shapes.push_back({1 + static_cast<int>(rng() % 300), cols, cols + rng() % 9,
+                      cols + rng() % 9, rng() % 8, i % 2 == 0 ? 0.0f : 1.0f});
+  }
+  std::normal_distribution<float> normal;
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(::testing::Message() << s.rows << " x " << s.cols << " ld " << s.ld_p << "/"
+                                      << s.ldc << " offset " << s.c_offset << " beta "
+                                      << s.beta);
+    // [hi rows; lo rows] in one buffer, as the stacked GEMM writes them.
+    const size_t half = size_t(s.rows) * s.ld_p;
+    std::vector<float> p(2 * half), c(s.c_offset + size_t(s.rows) * s.ldc);
+    for (size_t i = 0; i < half; ++i) {
+      p[i] = normal(rng);
+      p[half + i] = std::ldexp(normal(rng), -11);  // the lo products: ~2^-11 of hi
+    }
+    for (float& x : c) x = s.beta == 0.0f ? std::nanf("") : normal(rng);
+    auto d_p = DeviceBuffer<float>::Create(p.size());
+    auto d_c = DeviceBuffer<float>::Create(c.size());
+    ASSERT_TRUE(d_p.ok() && d_c.ok());
+    ASSERT_TRUE(d_p->CopyFromHost(p).ok());
+    ASSERT_TRUE(d_c->CopyFromHost(c).ok());
+    const absl::Status status =
+        AddTf32Products(d_p->data(), d_p->data() + half, s.ld_p, s.rows, s.cols, s.beta,
+                        d_c->data() + s.c_offset, s.ldc, nullptr);
+    ASSERT_TRUE(status.ok()) << status;
+    std::vector<float> got(c.size());
+    ASSERT_TRUE(d_c->CopyToHost(absl::MakeSpan(got)).ok());
+    size_t wrong = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      const bool inside = i >= s.c_offset && (i - s.c_offset) % s.ldc < size_t(s.cols);
+      float want = c[i];  // untouched outside
+      if (inside) {
+        const size_t r = (i - s.c_offset) / s.ldc, j = (i - s.c_offset) % s.ldc;
+        want = Tf32ProductSum(c[i], s.beta, p[half + r * s.ld_p + j], p[r * s.ld_p + j]);
+      }
+      if (Bits(got[i]) != Bits(want) && wrong++ < 5) {
+        ADD_FAILURE() << "index " << i << (inside ? "" : " (outside)") << ": got " << got[i]
+                      << ", want " << want;
       }
     }
     EXPECT_EQ(wrong, 0u);
