@@ -401,6 +401,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(std::shared_ptr<const M
   HECATE_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   ForwardEngineOptions engine_options;
   engine_options.gemm = options.gemm;
+  engine_options.min_3xtf32_rows = options.min_3xtf32_rows;
+  engine_options.max_3xtf32_stack_rows = options.max_3xtf32_stack_rows;
   engine_options.weights = options.weights;
   engine_options.max_batch = options.max_batch;
   engine_options.poison_scratch = options.poison_scratch;

@@ -59,6 +59,11 @@ struct CudaBackendOptions {
   // 3xtf32 (tensor cores at fp32-level accuracy; keeps a TF32 hi/lo copy of
   // the fp32 matrices beside them: twice their bytes more).
   GemmMode gemm = GemmMode::kFp32;
+  // 3xtf32's limits (ForwardEngineOptions, forward_engine.h; the
+  // HECATE_3XTF32_* environment overrides them): steps of fewer rows run
+  // fp32 SGEMM, steps of at most max_3xtf32_stack_rows stack the W_hi products.
+  int min_3xtf32_rows = 128;
+  int max_3xtf32_stack_rows = 1024;
   // The layers' matrices stored as bf16 (half their bytes; looser
   // tolerance; reported by Backend::weight_format()): forward_engine.h.
   // Combines with every gemm mode.

@@ -13,7 +13,9 @@
 // the widened matrices), "bf16w+tf32" and "bf16w+3xtf32"; bf16w rows'
 // floors count the weights' bf16 bytes (weight_format.h's WeightBytes).
 // Stage breakdowns follow, the 3xtf32 ones last ("stage breakdown
-// (3xtf32)": their "tf32 split" and "gemm" stages against fp32's).
+// (3xtf32)": their "tf32 split", "gemm" and, for steps stacked into one
+// W_hi GEMM, "tf32 add" stages against fp32's; HECATE_3XTF32_MIN_ROWS and
+// HECATE_3XTF32_STACK_ROWS move the limits, forward_engine.h).
 //
 //   bazel run //backends/cuda:cuda_backend_bench [-- --quick] [--weights=DIR]
 //
@@ -143,6 +145,10 @@ absl::Status Breakdown(std::shared_ptr<const Model> model, int batch, int tokens
                 weights == WeightFormat::kBf16 ? " (bf16 weights)" : "",
                 gemm == GemmMode::kFp32 ? "" : absl::StrCat(" (", gemm_name, ")").c_str(), batch,
                 tokens, gemm_name.c_str(), cms_spans ? "" : ", slow levels token by token", total);
+    if (gemm == GemmMode::k3xTf32) {
+      std::printf("  (3xtf32: fp32 SGEMM below %d rows, W_hi products stacked up to %d rows)\n",
+                  engine->options().min_3xtf32_rows, engine->options().max_3xtf32_stack_rows);
+    }
     for (const auto& [ms, name] : stages) {
       std::printf("  %-16s %9.3f ms %5.1f%%\n", name.c_str(), ms, 100.0 * ms / total);
     }

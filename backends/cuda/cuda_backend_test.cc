@@ -57,7 +57,10 @@ struct Case {
   double tolerance;
   bool graphs = true;
   WeightFormat weights = WeightFormat::kFp32;
+  int min_3xtf32_rows = 128, max_3xtf32_stack_rows = 1024;  // CudaBackendOptions' defaults
 };
+
+constexpr int kSplitFromRows = 9;  // 3xtf32 tests of few rows: just past the GEMVs' 8
 
 ModelConfig Preset(const char* name) {
   absl::StatusOr<ModelConfig> c = ModelConfig::Preset(name);
@@ -91,14 +94,17 @@ std::vector<Case> Cases() {
        WeightFormat::kBf16},
       {"tiny_step48_nograph_bf16w", Preset("tiny"), 48, kFp32, 1e-4, false, WeightFormat::kBf16},
       {"tiny_tf32_bf16w", Preset("tiny"), 2048, kTf32, 3e-3, true, WeightFormat::kBf16},
-      // 3xtf32: the chunks' projections (33 to 200 rows) as three TF32
-      // GEMMs on hi/lo splits, held to the fp32 tolerance; small's odd
-      // widths (proj 460, F 100) and bf16w's two products (A_lo W, A_hi W).
+      // 3xtf32 at the fp32 tolerance: chunks of 130-200 rows stacked, 33-64
+      // fp32 SGEMM (default limits); small's odd widths (proj 460, F 100),
+      // bf16w's A_lo W + A_hi W; step48: stacked to 32 rows, then 3 GEMMs.
       {"tiny_3xtf32", Preset("tiny"), 2048, k3xTf32, 1e-4},
       {"wide_heads_3xtf32", testing::WideHeadsConfig(), 2048, k3xTf32, 1e-4},
       {"small_3xtf32", testing::SmallConfig(), 2048, k3xTf32, 1e-4},
-      {"tiny_step48_nograph_3xtf32", Preset("tiny"), 48, k3xTf32, 1e-4, false},
+      {"tiny_step48_nograph_3xtf32", Preset("tiny"), 48, k3xTf32, 1e-4, false,
+       WeightFormat::kFp32, kSplitFromRows, 32},
       {"tiny_3xtf32_bf16w", Preset("tiny"), 2048, k3xTf32, 1e-4, true, WeightFormat::kBf16},
+      {"tiny_step48_3xtf32_bf16w", Preset("tiny"), 48, k3xTf32, 1e-4, true, WeightFormat::kBf16,
+       kSplitFromRows, 32},
   };
 }
 
@@ -135,6 +141,8 @@ TEST_P(CudaBackendParityTest, MatchesCpuReferenceOverChunks) {
   std::unique_ptr<Backend> fp32_cpu = bf16 ? MakeCpuBackend(model) : nullptr;
   CudaBackendOptions options;
   options.gemm = c.gemm;
+  options.min_3xtf32_rows = c.min_3xtf32_rows;
+  options.max_3xtf32_stack_rows = c.max_3xtf32_stack_rows;
   options.weights = c.weights;
   options.max_step_tokens = c.max_step_tokens;
   options.poison_scratch = true;
@@ -261,7 +269,8 @@ void ExpectTwinStatesMatch(const char* name, const ModelConfig& config, Backend&
 void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batch,
                                    WeightFormat weights = WeightFormat::kFp32,
                                    GemmMode gemm = kFp32,
-                                   const ModelConfig& config = testing::SmallConfig()) {
+                                   const ModelConfig& config = testing::SmallConfig(),
+                                   int min_3xtf32_rows = kSplitFromRows) {
   const uint64_t seed = FreshSeed(name);
   std::shared_ptr<const Model> model = testing::SensitiveModel(config, seed);
   std::unique_ptr<Backend> cpu = MakeCpuBackend(
@@ -271,6 +280,7 @@ void ExpectBatchedDecodeMatchesCpu(const char* name, int kSessions, int max_batc
   options.max_batch = max_batch;
   options.weights = weights;
   options.gemm = gemm;
+  options.min_3xtf32_rows = min_3xtf32_rows;
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(model, options);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
 
@@ -331,7 +341,7 @@ TEST(CudaBackendBatchTest, PaddedBucketDecodeBf16WeightsMatchesRoundedCpu) {
 }
 
 // 3xtf32: decode steps of 19 rows (bucket 20, past the GEMVs' 8) through
-// the split GEMMs inside the decode graphs, at the fp32 tolerance.
+// the stacked split GEMMs in the decode graphs, at the fp32 tolerance.
 TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32MatchesCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ExpectBatchedDecodeMatchesCpu("bucketed_3xtf32", 20, 32, WeightFormat::kFp32, k3xTf32);
@@ -346,6 +356,14 @@ TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32WideHeadsMatchesCpu) {
 TEST(CudaBackendBatchTest, PaddedBucketDecode3xTf32Bf16WeightsMatchesRoundedCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ExpectBatchedDecodeMatchesCpu("bucketed_3xtf32_bf16w", 20, 32, WeightFormat::kBf16, k3xTf32);
+}
+
+// At the default threshold: 129 decode rows (bucket 144 >= 128) stacked.
+TEST(CudaBackendBatchTest, WideDecode3xTf32MatchesCpu) {
+  HECATE_SKIP_WITHOUT_CUDA();
+  ASSERT_GE(DecodeBucket(129, 160), CudaBackendOptions().min_3xtf32_rows);
+  ExpectBatchedDecodeMatchesCpu("wide_decode_3xtf32", 130, 160, WeightFormat::kFp32, k3xTf32,
+                                Preset("tiny"), CudaBackendOptions().min_3xtf32_rows);
 }
 
 // ForwardBatch groups items of equal length into one step (several
@@ -366,6 +384,8 @@ void ExpectGroupedForwardMatchesCpu(const char* name, const ModelConfig& config,
   options.poison_scratch = true;
   options.weights = weights;
   options.gemm = gemm;
+  options.min_3xtf32_rows = kSplitFromRows;  // 15-96 rows: stacked up to 32
+  options.max_3xtf32_stack_rows = 32;
   options.max_step_tokens = 64;
   options.max_step_rows = 96;
   options.max_batch = 4;  // rows: max(64, 4, 96)
@@ -426,7 +446,7 @@ TEST(CudaBackendBatchTest, GroupedPrefillBf16WeightsMatchesRoundedCpu) {
   ExpectGroupedForwardMatchesCpu("grouped_bf16w", testing::SmallConfig(), WeightFormat::kBf16);
 }
 
-// 3xtf32: grouped steps of up to 96 rows through the split GEMMs.
+// 3xtf32: grouped steps of up to 96 rows through the split GEMMs (both forms).
 TEST(CudaBackendBatchTest, GroupedPrefill3xTf32WideHeadsMatchesCpu) {
   HECATE_SKIP_WITHOUT_CUDA();
   ExpectGroupedForwardMatchesCpu("grouped_3xtf32_wide", testing::WideHeadsConfig(),

@@ -13,17 +13,24 @@
 namespace hecate {
 
 absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
-    std::shared_ptr<const Model> model, const ForwardEngineOptions& options) {
+    std::shared_ptr<const Model> model, const ForwardEngineOptions& given) {
   const ModelConfig& c = model->config();
+  const ForwardEngineOptions options = WithEnvironment(given);
   const bool split = options.gemm == GemmMode::k3xTf32;
   HECATE_ASSIGN_OR_RETURN(DeviceWeights weights,
                           DeviceWeights::Upload(*model, options.weights, split));
-  // 3xtf32: the widest GEMM input is D (qkv+gates, Wo, W1|W3) or F (W2).
+  // 3xtf32: the widest GEMM input is D (qkv+gates, Wo, W1|W3) or F (W2),
+  // the widest output the projection, W1|W3 (2F) or D; the stacked
+  // products hold twice the rows of the longest stacked step.
   const int split_cols = split ? std::max(c.d_model, c.d_ff) : 0;
+  const int stack_rows =
+      split ? std::clamp(options.max_3xtf32_stack_rows, 0, options.max_rows) : 0;
+  const size_t product_floats =
+      2 * size_t(stack_rows) * std::max({weights.proj_cols(), 2 * c.d_ff, c.d_model});
   HECATE_ASSIGN_OR_RETURN(
       StepWorkspace ws,
       StepWorkspace::Create(c, weights.proj_cols(), options.max_rows, options.max_batch,
-                            options.max_prefill_batch, split_cols));
+                            options.max_prefill_batch, split_cols, product_floats));
   if (split) {
     // What the mode costs in device memory, once per engine.
     const size_t split_scratch = 2 * size_t(options.max_rows) * split_cols * sizeof(float);
@@ -31,7 +38,9 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
               << weights.tf32_parts_bytes() / 1e6 << " MB"
               << (options.weights == WeightFormat::kBf16 ? " (none: bf16 weights are TF32)" : "")
               << ", activations' hi/lo scratch " << split_scratch / 1e6 << " MB ("
-              << options.max_rows << " rows x " << split_cols << ")";
+              << options.max_rows << " rows x " << split_cols << "), stacked products "
+              << product_floats * sizeof(float) / 1e6 << " MB (steps of " << stack_rows
+              << " rows or fewer); fp32 below " << options.min_3xtf32_rows << " rows";
   }
   DeviceBuffer<float> widened;
   if (options.weights == WeightFormat::kBf16) {

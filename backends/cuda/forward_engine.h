@@ -19,14 +19,25 @@
 // on the operands' TF32 splits, C = A_lo W_hi + A_hi W_lo + A_hi W_hi
 // (small terms first; kernels/tf32_split): each product of TF32 values is
 // exact with fp32 sums, so only A_lo W_lo (~2^-22 relative) is lost and the
-// fp32 tolerance holds. A step splits its GEMM input into the workspace
-// (tf32_hi/lo); the weights' splits are made at load (device_weights.h). The
-// logits GEMM and one-row products stay fp32 in that mode.
+// fp32 tolerance holds. A step splits its GEMM input into the workspace as
+// one [2M, K] buffer (hi rows, then lo rows); the weights' splits are made at
+// load (device_weights.h). Steps of up to max_3xtf32_stack_rows rows stack
+// the two products that share W_hi: one GEMM [A_hi; A_lo] W_hi into a
+// [2M, N] scratch, one A_hi W_lo into C (the caller's beta), then
+// C = (C + P_lo) + P_hi (kernels/tf32_split's AddTf32Products, stage "tf32
+// add"): W is read twice a step instead of three times, and the W_hi GEMM has
+// twice the rows to fill the GPU with (decode B=256: three GEMMs of M=256
+// were no faster than fp32). Longer steps keep the three GEMMs: they fill
+// the GPU already and the scratch would grow with them. Steps of fewer than
+// min_3xtf32_rows rows run plain fp32 SGEMM (memory-bound there: it reads W
+// once; same accuracy). The logits GEMM and one-row products stay fp32 too.
 // Steps of at most 8 rows (decode) instead take kernels/gemv_decode's fp32
 // GEMVs with the norms, MixerPrep, MAG, SwiGLU and the residuals fused in
 // (7 launches a layer), and decode steps run attention, the delta rule and
 // the slow levels as parallel branches; HECATE_DECODE_* in the environment
-// switch these off for comparisons (forward_engine_layer.cc).
+// switch these off for comparisons, as HECATE_3XTF32_MIN_ROWS and
+// HECATE_3XTF32_STACK_ROWS override the 3xtf32 limits below
+// (forward_engine_layer.cc).
 //
 // With `weights` kBf16 the layers' matrices are stored as bf16
 // (device_weights.h): the decode GEMVs read them as such (half the bytes),
@@ -65,6 +76,20 @@ struct ForwardEngineOptions {
   // How the layers' matrices are stored (runtime/backend.h); combines with
   // every gemm mode (its GEMMs on the widened bf16 values).
   WeightFormat weights = WeightFormat::kFp32;
+  // 3xtf32 only (above): steps of fewer rows run fp32 SGEMM, which reads
+  // each weight once where the split GEMMs read it twice (decode B=64 on an
+  // H200: 3.16 ms fp32, 3.68 ms three-GEMM 3xtf32). Environment override:
+  // HECATE_3XTF32_MIN_ROWS.
+  int min_3xtf32_rows = 128;
+  // 3xtf32 only: steps of at most this many rows stack the W_hi products
+  // (above). The limit bounds the scratch, 2 x min(max_rows, this) x
+  // max(proj, 2F, D) floats (base config: 51 MB at 1024): stacking trades
+  // one read of W (K x N) for writing and reading back the [2M, N]
+  // products, a traffic gain below ~K/2 rows, while past a few hundred rows
+  // the GEMMs are compute-bound and fill the GPU on their own (prefill
+  // T=2048 keeps three GEMMs). 0: never stack. Environment override:
+  // HECATE_3XTF32_STACK_ROWS.
+  int max_3xtf32_stack_rows = 1024;
   int max_rows = 2048;            // sessions x tokens per step
   int max_batch = 256;            // sessions per step
   // Sessions per step when each has several tokens (grouped prefill); sizes
@@ -124,6 +149,7 @@ class ForwardEngine {
   void ClearProfile() { profile_ms_.clear(); }
 
   const DeviceWeights& weights() const { return weights_; }
+  // The options in effect (HECATE_3XTF32_* environment overrides applied).
   const ForwardEngineOptions& options() const { return options_; }
   // The rings' place in a state and their fold; a state of this engine
   // allocates ring().state_bytes() and is reset or folded by it.
@@ -156,11 +182,21 @@ class ForwardEngine {
   // handle's math mode: exact products when A and B are TF32 values.
   absl::Status Tf32Gemm(int rows, int n, int k, const float* a, int lda, const float* b,
                         int ldb, float* c, int ldc, float beta);
+  // `options` with the HECATE_3XTF32_* environment overrides applied (read
+  // once per process, like the decode switches).
+  static ForwardEngineOptions WithEnvironment(ForwardEngineOptions options);
   // Row-major C[rows, w.cols] = A @ W + beta * C for a weight matrix in
-  // either format (bf16: widened into widened_ first); 3xtf32 splits A into
-  // ws_.tf32_hi/lo and sums the parts' products.
+  // either format (bf16: widened into widened_ first); 3xtf32 steps of at
+  // least min_3xtf32_rows rows go through Split3xTf32Gemm. Marks the end of
+  // the products as stage `stage` (the stacked form's add: "tf32 add").
   absl::Status MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w, float* c,
-                          int ldc, float beta);
+                          int ldc, float beta, const char* stage);
+  // MatrixGemm's 3xtf32 form: A split into ws_.tf32_split, then the parts'
+  // products, stacked or as three GEMMs (above). `b` is W in fp32 (bf16
+  // weights: widened; its TF32 split is then W itself).
+  absl::Status Split3xTf32Gemm(int rows, const float* a, int lda, const DeviceMatrix& w,
+                               const float* b, float* c, int ldc, float beta,
+                               const char* stage);
 
   std::shared_ptr<const Model> model_;
   ForwardEngineOptions options_;

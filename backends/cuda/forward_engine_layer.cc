@@ -30,6 +30,10 @@ namespace {
 //   HECATE_DECODE_PREP=0      the qkv+gates GEMV, then MixerPrep on its own;
 //   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
 //       one after another instead of side by side.
+// And the 3xtf32 mode's limits (forward_engine.h), overriding the options
+// of every engine in the process, so one binary compares thresholds:
+//   HECATE_3XTF32_MIN_ROWS    ForwardEngineOptions::min_3xtf32_rows;
+//   HECATE_3XTF32_STACK_ROWS  ForwardEngineOptions::max_3xtf32_stack_rows.
 int EnvInt(const char* name, int unset) {
   const char* env = std::getenv(name);
   return env == nullptr ? unset : std::atoi(env);
@@ -50,6 +54,15 @@ bool DecodePrepFused() {
 bool DecodeBranches() {
   static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
   return on;
+}
+// -1 when unset: the options' value stays.
+int Env3xTf32MinRows() {
+  static const int rows = EnvInt("HECATE_3XTF32_MIN_ROWS", -1);
+  return rows;
+}
+int Env3xTf32StackRows() {
+  static const int rows = EnvInt("HECATE_3XTF32_STACK_ROWS", -1);
+  return rows;
 }
 
 }  // namespace
@@ -81,8 +94,14 @@ absl::Status ForwardEngine::Tf32Gemm(int rows, int n, int k, const float* a, int
   return absl::OkStatus();
 }
 
+ForwardEngineOptions ForwardEngine::WithEnvironment(ForwardEngineOptions options) {
+  if (Env3xTf32MinRows() >= 0) options.min_3xtf32_rows = Env3xTf32MinRows();
+  if (Env3xTf32StackRows() >= 0) options.max_3xtf32_stack_rows = Env3xTf32StackRows();
+  return options;
+}
+
 absl::Status ForwardEngine::MatrixGemm(int rows, const float* a, int lda, const DeviceMatrix& w,
-                                       float* c, int ldc, float beta) {
+                                       float* c, int ldc, float beta, const char* stage) {
   const float* b = w.fp32;
   if (b == nullptr) {
     // bf16 weights: widen this matrix into the shared buffer (exact), then
@@ -91,29 +110,56 @@ absl::Status ForwardEngine::MatrixGemm(int rows, const float* a, int lda, const 
     HECATE_RETURN_IF_ERROR(Mark("bf16 widen"));
     b = widened_.data();
   }
-  const int n = w.cols, k = w.rows;
-  // One row is Gemm's fp32 GEMV: exact already, and bandwidth-bound.
-  if (options_.gemm != GemmMode::k3xTf32 || rows == 1) {
-    return Gemm(rows, n, k, a, lda, b, w.ld, c, ldc, beta);
+  // One row is Gemm's fp32 GEMV: exact already, and bandwidth-bound; below
+  // min_3xtf32_rows the fp32 SGEMM, still memory-bound, beats reading W twice.
+  if (options_.gemm == GemmMode::k3xTf32 && rows > 1 && rows >= options_.min_3xtf32_rows) {
+    return Split3xTf32Gemm(rows, a, lda, w, b, c, ldc, beta, stage);
   }
-  // 3xtf32: A's TF32 split, packed [rows, k], then the products smallest
-  // first so the large one lands on the accumulated small ones; the
-  // caller's beta on the first.
-  float* const a_hi = ws_.tf32_hi;
-  float* const a_lo = ws_.tf32_lo;
+  HECATE_RETURN_IF_ERROR(Gemm(rows, w.cols, w.rows, a, lda, b, w.ld, c, ldc, beta));
+  return Mark(stage);
+}
+
+absl::Status ForwardEngine::Split3xTf32Gemm(int rows, const float* a, int lda,
+                                            const DeviceMatrix& w, const float* b, float* c,
+                                            int ldc, float beta, const char* stage) {
+  const int n = w.cols, k = w.rows;
+  // A's TF32 split, packed [2 * rows, k]: hi rows, then lo rows, so that
+  // [A_hi; A_lo] is one GEMM operand.
+  float* const a_hi = ws_.tf32_split;
+  float* const a_lo = a_hi + size_t(rows) * k;
   HECATE_RETURN_IF_ERROR(Tf32SplitRows(a, rows, k, lda, a_hi, a_lo, k, stream_));
   HECATE_RETURN_IF_ERROR(Mark("tf32 split"));
-  if (w.fp32 == nullptr) {
-    // Widened bf16 values are TF32 already (8 significant bits): W_lo = 0.
-    HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_lo, k, b, w.ld, c, ldc, beta));
-    return Tf32Gemm(rows, n, k, a_hi, k, b, w.ld, c, ldc, 1.0f);
-  }
-  if (w.tf32_hi == nullptr || w.tf32_lo == nullptr) {
+  // Widened bf16 values are TF32 already (8 significant bits): W_hi = W and
+  // W_lo = 0, so only the products with W remain.
+  const bool bf16 = w.fp32 == nullptr;
+  const float* const w_hi = bf16 ? b : w.tf32_hi;
+  if (!bf16 && (w.tf32_hi == nullptr || w.tf32_lo == nullptr)) {
     return absl::InternalError("MatrixGemm: 3xtf32 with fp32 weights but no TF32 split");
   }
-  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_lo, k, w.tf32_hi, w.ld, c, ldc, beta));
-  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_hi, k, w.tf32_lo, w.ld, c, ldc, 1.0f));
-  return Tf32Gemm(rows, n, k, a_hi, k, w.tf32_hi, w.ld, c, ldc, 1.0f);
+  if (rows <= options_.max_3xtf32_stack_rows && ws_.tf32_products != nullptr) {
+    // Stacked: P = [A_hi; A_lo] W_hi in one GEMM of twice the rows (W_hi read
+    // once), A_hi W_lo straight into C with the caller's beta, then
+    // C = (C + P_lo) + P_hi, the small terms first.
+    float* const p_hi = ws_.tf32_products;
+    float* const p_lo = p_hi + size_t(rows) * n;
+    HECATE_RETURN_IF_ERROR(Tf32Gemm(2 * rows, n, k, a_hi, k, w_hi, w.ld, p_hi, n, 0.0f));
+    if (!bf16) {
+      HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_hi, k, w.tf32_lo, w.ld, c, ldc, beta));
+      beta = 1.0f;  // C now holds the caller's beta C + A_hi W_lo
+    }
+    HECATE_RETURN_IF_ERROR(Mark(stage));
+    HECATE_RETURN_IF_ERROR(AddTf32Products(p_hi, p_lo, n, rows, n, beta, c, ldc, stream_));
+    return Mark("tf32 add");
+  }
+  // Three GEMMs (two for bf16) accumulating in C, smallest first so the
+  // large A_hi W_hi lands on the accumulated small ones; the caller's beta
+  // on the first.
+  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_lo, k, w_hi, w.ld, c, ldc, beta));
+  if (!bf16) {
+    HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_hi, k, w.tf32_lo, w.ld, c, ldc, 1.0f));
+  }
+  HECATE_RETURN_IF_ERROR(Tf32Gemm(rows, n, k, a_hi, k, w_hi, w.ld, c, ldc, 1.0f));
+  return Mark(stage);
 }
 
 absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
@@ -191,8 +237,8 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
       HECATE_RETURN_IF_ERROR(
           RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm1, ws_.u}, stream_));
       HECATE_RETURN_IF_ERROR(Mark("norm"));
-      HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.u, dm, w.proj, ws_.proj, pc, 0.0f));
-      HECATE_RETURN_IF_ERROR(Mark("gemm qkv+gates"));
+      HECATE_RETURN_IF_ERROR(
+          MatrixGemm(rows, ws_.u, dm, w.proj, ws_.proj, pc, 0.0f, "gemm qkv+gates"));
     }
     HECATE_RETURN_IF_ERROR(MixerPrep(prep, stream_));
     HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
@@ -365,8 +411,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     HECATE_RETURN_IF_ERROR(MagGate(
         MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
     HECATE_RETURN_IF_ERROR(Mark("mag"));
-    HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.attn, dm, w.wo, ws_.x, dm, 1.0f));
-    HECATE_RETURN_IF_ERROR(Mark("gemm wo"));
+    HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.attn, dm, w.wo, ws_.x, dm, 1.0f, "gemm wo"));
   }
 
   // SwiGLU MLP with the residual.
@@ -379,8 +424,8 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     HECATE_RETURN_IF_ERROR(
         RmsNorm(RmsNormParams{rows, dm, ws_.x, size_t(dm), w.norm2, ws_.u}, stream_));
     HECATE_RETURN_IF_ERROR(Mark("norm"));
-    HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.u, dm, w.w13, ws_.h13, 2 * f, 0.0f));
-    HECATE_RETURN_IF_ERROR(Mark("gemm w1|w3"));
+    HECATE_RETURN_IF_ERROR(
+        MatrixGemm(rows, ws_.u, dm, w.w13, ws_.h13, 2 * f, 0.0f, "gemm w1|w3"));
   }
   if (GemvDecodeParams g = gemv(GemvPrologue::kSwiGlu, w.w2, ws_.h13, 2 * f, ws_.x, true);
       fused(g)) {
@@ -389,8 +434,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   }
   HECATE_RETURN_IF_ERROR(SwiGlu(SwiGluParams{rows, f, ws_.h13}, stream_));
   HECATE_RETURN_IF_ERROR(Mark("swiglu"));
-  HECATE_RETURN_IF_ERROR(MatrixGemm(rows, ws_.h13, 2 * f, w.w2, ws_.x, dm, 1.0f));
-  return Mark("gemm w2");
+  return MatrixGemm(rows, ws_.h13, 2 * f, w.w2, ws_.x, dm, 1.0f, "gemm w2");
 }
 
 

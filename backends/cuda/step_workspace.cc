@@ -49,7 +49,8 @@ size_t TableBytes(int max_batch, int max_rows) {
 absl::StatusOr<StepWorkspace> StepWorkspace::Create(const ModelConfig& c, int proj_cols,
                                                     int max_rows, int max_batch,
                                                     int max_prefill_batch,
-                                                    int tf32_split_cols) {
+                                                    int tf32_split_cols,
+                                                    size_t tf32_product_floats) {
   StepWorkspace ws;
   ws.max_rows_ = max_rows;
   ws.max_batch_ = max_batch;
@@ -75,10 +76,8 @@ absl::StatusOr<StepWorkspace> StepWorkspace::Create(const ModelConfig& c, int pr
       {&ws.logits, rows * c.vocab_size},
       {&ws.gdr, ws.gdr_floats},
   };
-  if (tf32_split_cols > 0) {
-    parts.push_back({&ws.tf32_hi, rows * tf32_split_cols});
-    parts.push_back({&ws.tf32_lo, rows * tf32_split_cols});
-  }
+  if (tf32_split_cols > 0) parts.push_back({&ws.tf32_split, 2 * rows * tf32_split_cols});
+  if (tf32_product_floats > 0) parts.push_back({&ws.tf32_products, tf32_product_floats});
   std::vector<size_t> offsets;
   size_t total = 0;
   for (auto& part : parts) {

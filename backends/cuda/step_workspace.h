@@ -42,11 +42,13 @@ class StepWorkspace {
  public:
   // The level-1 prefill scratch holds the chunks of up to
   // `max_prefill_batch` sessions whose tokens total at most `max_rows`.
-  // `tf32_split_cols` > 0 (the 3xtf32 GEMM mode) adds tf32_hi and tf32_lo for
-  // a GEMM input of up to that many columns.
+  // `tf32_split_cols` > 0 (the 3xtf32 GEMM mode) adds tf32_split for a GEMM
+  // input of up to that many columns, and `tf32_product_floats` > 0 the
+  // stacked products' tf32_products.
   static absl::StatusOr<StepWorkspace> Create(const ModelConfig& config, int proj_cols,
                                               int max_rows, int max_batch,
-                                              int max_prefill_batch, int tf32_split_cols = 0);
+                                              int max_prefill_batch, int tf32_split_cols = 0,
+                                              size_t tf32_product_floats = 0);
 
   int max_rows() const { return max_rows_; }
   int max_batch() const { return max_batch_; }
@@ -67,9 +69,12 @@ class StepWorkspace {
   float* logits = nullptr;   // [rows, V]
   float* gdr = nullptr;      // level-1 prefill scratch
   size_t gdr_floats = 0;
-  // 3xtf32: a GEMM input's TF32 split, [rows, k] packed (null otherwise).
-  float* tf32_hi = nullptr;
-  float* tf32_lo = nullptr;
+  // 3xtf32 (null otherwise): a GEMM input's TF32 split, packed [2 * rows, k]:
+  // the hi rows, then the lo rows, so one GEMM multiplies both by W_hi.
+  float* tf32_split = nullptr;
+  // 3xtf32: that GEMM's [2 * rows, n] products for steps of up to the
+  // engine's stacking limit (forward_engine.h).
+  float* tf32_products = nullptr;
   // Bytes of the whole device scratch.
   size_t scratch_bytes() const { return scratch_.bytes(); }
 
