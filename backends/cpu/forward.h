@@ -7,6 +7,8 @@
 // points is computed with matrix products (errors E = K M^T - V, the error
 // buffer G += (c E)^T K, reads Y = Q M^T); `slow_levels_as_matmul = false`
 // selects the token-by-token loop instead, which tests compare against.
+// One-token chunks (decode) always take the loop: the same products, without
+// transposing M.
 #ifndef HECATE_BACKENDS_CPU_FORWARD_H_
 #define HECATE_BACKENDS_CPU_FORWARD_H_
 
