@@ -96,6 +96,7 @@ done
 run streaming_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
 run score_test "--backend=cuda --max_slice_tokens=7 --step_token_budget=20"
 run score_test "--backend=cuda --weights=bf16"
+run score_test "--backend=cuda --gemm=3xtf32"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "$summary"
 RUN
