@@ -4,6 +4,7 @@
 // startup (a bad value, or bf16 / 3xtf32 on the CPU backend, stops hecated
 // with a message naming the flag); on a GPU, --weights=bf16 is reported as
 // such with the same model fingerprint, and --gemm=3xtf32 as gemm "3xtf32".
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,29 @@ class ModelInfoTest : public E2eTest {
     if (!daemon.ok()) return daemon.status();
     daemon_ = *std::move(daemon);
     return absl::OkStatus();
+  }
+
+  // --backend=auto with `flags`, a CUDA-only mode: the ModelInfo of the CUDA
+  // daemon it starts, or, where there is no GPU, nullopt once the refusal was
+  // checked to name `flag` and say why.
+  std::optional<v1::ModelInfo> InfoOnCudaOrRefused(std::vector<std::string> flags,
+                                                   const std::string& flag) {
+    const absl::Status s = TryStart(std::move(flags));
+    if (!s.ok()) {
+      EXPECT_NE(s.message().find(flag + " needs the CUDA backend (no CUDA device here)"),
+                std::string::npos)
+          << s;
+      return std::nullopt;
+    }
+    ClientOptions options;
+    options.target = daemon_->grpc_target();
+    absl::StatusOr<std::unique_ptr<HecateClient>> client = HecateClient::Connect(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return std::nullopt;
+    absl::StatusOr<v1::ModelInfo> info = (*client)->GetModelInfo();
+    EXPECT_TRUE(info.ok()) << info.status();
+    if (!info.ok()) return std::nullopt;
+    return *std::move(info);
   }
 };
 
@@ -61,19 +85,10 @@ TEST_F(ModelInfoTest, Bf16WeightsOnTheCpuBackendStopTheDaemon) {
 // --backend=auto: CUDA where there is a GPU (then reported), refused where
 // there is none (then skipped, having checked the refusal says why).
 TEST_F(ModelInfoTest, Bf16WeightsAreReportedOnCuda) {
-  const absl::Status s = TryStart({"--model=random:tiny", "--seed=3", "--weights=bf16"});
-  if (!s.ok()) {
-    EXPECT_NE(s.message().find("--weights=bf16 needs the CUDA backend (no CUDA device here)"),
-              std::string::npos)
-        << s;
-    GTEST_SKIP() << "no CUDA device: hecated refuses --weights=bf16";
-  }
-  ClientOptions options;
-  options.target = daemon_->grpc_target();
-  absl::StatusOr<std::unique_ptr<HecateClient>> client = HecateClient::Connect(options);
-  ASSERT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<v1::ModelInfo> info = (*client)->GetModelInfo();
-  ASSERT_TRUE(info.ok()) << info.status();
+  const std::optional<v1::ModelInfo> info =
+      InfoOnCudaOrRefused({"--model=random:tiny", "--seed=3", "--weights=bf16"}, "--weights=bf16");
+  if (HasFailure()) return;
+  if (!info.has_value()) GTEST_SKIP() << "no CUDA device: hecated refuses --weights=bf16";
   EXPECT_EQ(info->backend(), "cuda");
   EXPECT_EQ(info->weight_format(), "bf16");
   EXPECT_FALSE(info->tf32());
@@ -92,19 +107,10 @@ TEST_F(ModelInfoTest, BadGemmValueStopsTheDaemon) {
 // 3xtf32 is fp32-accurate, so tf32 stays false; the CPU backend refuses it
 // as it refuses bf16 weights.
 TEST_F(ModelInfoTest, Gemm3xTf32IsReportedOnCuda) {
-  const absl::Status s = TryStart({"--model=random:tiny", "--seed=3", "--gemm=3xtf32"});
-  if (!s.ok()) {
-    EXPECT_NE(s.message().find("--gemm=3xtf32 needs the CUDA backend (no CUDA device here)"),
-              std::string::npos)
-        << s;
-    GTEST_SKIP() << "no CUDA device: hecated refuses --gemm=3xtf32";
-  }
-  ClientOptions options;
-  options.target = daemon_->grpc_target();
-  absl::StatusOr<std::unique_ptr<HecateClient>> client = HecateClient::Connect(options);
-  ASSERT_TRUE(client.ok()) << client.status();
-  absl::StatusOr<v1::ModelInfo> info = (*client)->GetModelInfo();
-  ASSERT_TRUE(info.ok()) << info.status();
+  const std::optional<v1::ModelInfo> info =
+      InfoOnCudaOrRefused({"--model=random:tiny", "--seed=3", "--gemm=3xtf32"}, "--gemm=3xtf32");
+  if (HasFailure()) return;
+  if (!info.has_value()) GTEST_SKIP() << "no CUDA device: hecated refuses --gemm=3xtf32";
   EXPECT_EQ(info->backend(), "cuda");
   EXPECT_EQ(info->gemm(), "3xtf32");
   EXPECT_FALSE(info->tf32());
