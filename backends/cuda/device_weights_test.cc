@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/float_bits.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda_check.h"
 #include "kernels/testing/cuda_test_util.h"
@@ -16,12 +17,6 @@
 
 namespace hecate {
 namespace {
-
-uint32_t Bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof(b));
-  return b;
-}
 
 std::vector<float> ToHost(const float* device, size_t n) {
   std::vector<float> host(n);
@@ -52,7 +47,8 @@ TEST(DeviceWeightsTest, Tf32PartsSplitEveryLayerMatrix) {
       size_t wrong = 0;
       for (size_t i = 0; i < fp32.size(); ++i) {
         const Tf32Parts p = Tf32Split(fp32[i]);
-        if ((Bits(hi[i]) != Bits(p.hi) || Bits(lo[i]) != Bits(p.lo)) && wrong++ < 3) {
+        if ((FloatBits(hi[i]) != FloatBits(p.hi) || FloatBits(lo[i]) != FloatBits(p.lo)) &&
+            wrong++ < 3) {
           ADD_FAILURE() << "layer " << l << " element " << i << ": " << fp32[i];
         }
       }
@@ -60,7 +56,8 @@ TEST(DeviceWeightsTest, Tf32PartsSplitEveryLayerMatrix) {
     }
   }
   EXPECT_GE(w->tf32_parts_bytes(), 2 * matrix_bytes);
-  EXPECT_LT(w->tf32_parts_bytes(), 2 * matrix_bytes + 16 * 1024);  // alignment only
+  EXPECT_LT(w->tf32_parts_bytes(),
+            2 * matrix_bytes + 16 * 1024);  // alignment only
 
   for (WeightFormat format : {WeightFormat::kFp32, WeightFormat::kBf16}) {
     // No parts without the flag, nor for bf16 (its widened values are TF32).

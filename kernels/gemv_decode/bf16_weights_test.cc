@@ -11,23 +11,12 @@
 #include <random>
 #include <vector>
 
+#include "base/float_bits.h"
 #include "gtest/gtest.h"
 #include "kernels/testing/cuda_test_util.h"
 
 namespace hecate {
 namespace {
-
-float FromBits(uint32_t bits) {
-  float x;
-  std::memcpy(&x, &bits, sizeof(x));
-  return x;
-}
-
-uint32_t Bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  return bits;
-}
 
 struct Case {
   uint32_t in;
@@ -71,17 +60,17 @@ TEST(Bf16WeightsTest, ChosenValuesGiveExactPatterns) {
       {0x80008001u, 0x8001, "negative subnormal just past a tie"},
   };
   for (const Case& c : cases) {
-    const uint16_t got = FloatToBf16Bits(FromBits(c.in));
+    const uint16_t got = FloatToBf16Bits(FloatFromBits(c.in));
     EXPECT_EQ(got, c.want) << c.what << ": 0x" << std::hex << c.in << " gave 0x" << got
                            << ", want 0x" << c.want;
   }
 }
 
 TEST(Bf16WeightsTest, WideningIsTheTopHalf) {
-  EXPECT_EQ(Bits(Bf16BitsToFloat(0x3F80)), 0x3F800000u);
-  EXPECT_EQ(Bits(Bf16BitsToFloat(0xC049)), 0xC0490000u);
-  EXPECT_EQ(Bits(Bf16BitsToFloat(0x0001)), 0x00010000u);
-  EXPECT_EQ(Bits(Bf16BitsToFloat(0xFF80)), 0xFF800000u);
+  EXPECT_EQ(FloatBits(Bf16BitsToFloat(0x3F80)), 0x3F800000u);
+  EXPECT_EQ(FloatBits(Bf16BitsToFloat(0xC049)), 0xC0490000u);
+  EXPECT_EQ(FloatBits(Bf16BitsToFloat(0x0001)), 0x00010000u);
+  EXPECT_EQ(FloatBits(Bf16BitsToFloat(0xFF80)), 0xFF800000u);
   EXPECT_TRUE(std::isnan(Bf16BitsToFloat(0x7FC0)));
   for (uint32_t b = 0; b <= 0xFFFF; ++b) {  // every pattern survives a round trip
     const uint16_t bits = static_cast<uint16_t>(b);
@@ -102,7 +91,7 @@ double MagnitudeValue(uint32_t pattern) {
 // Nearest bf16 by search in double: the two patterns around |x|, the
 // closer, the even one on a tie.
 uint16_t Oracle(float x) {
-  const uint32_t bits = Bits(x);
+  const uint32_t bits = FloatBits(x);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   if (std::isnan(x)) return 0;  // not compared by value
   if (std::isinf(x)) return static_cast<uint16_t>(sign | 0x7F80u);
@@ -118,11 +107,11 @@ void ExpectMatchesOracle(const std::vector<float>& xs, const char* what) {
   for (const float x : xs) {
     const uint16_t got = FloatToBf16Bits(x);
     if (std::isnan(x)) {
-      const bool ok = std::isnan(Bf16BitsToFloat(got)) && (got >> 15) == (Bits(x) >> 31);
-      EXPECT_TRUE(ok) << what << ": NaN 0x" << std::hex << Bits(x) << " gave 0x" << got;
+      const bool ok = std::isnan(Bf16BitsToFloat(got)) && (got >> 15) == (FloatBits(x) >> 31);
+      EXPECT_TRUE(ok) << what << ": NaN 0x" << std::hex << FloatBits(x) << " gave 0x" << got;
       mismatches += !ok;
     } else if (got != Oracle(x)) {
-      ADD_FAILURE() << what << ": 0x" << std::hex << Bits(x) << " gave 0x" << got
+      ADD_FAILURE() << what << ": 0x" << std::hex << FloatBits(x) << " gave 0x" << got
                     << ", nearest is 0x" << Oracle(x);
       ++mismatches;
     }
@@ -134,8 +123,8 @@ TEST(Bf16WeightsTest, FreshRandomValuesMatchANearestSearch) {
   std::mt19937_64 rng = testing::FreshRng("Bf16WeightsTest");
   std::uniform_int_distribution<uint32_t> any_bits;
   std::vector<float> patterns(1 << 20), ties(1 << 16);
-  for (float& x : patterns) x = FromBits(any_bits(rng));  // every class, NaNs included
-  for (float& x : ties) x = FromBits((any_bits(rng) & 0xFFFF0000u) | 0x8000u);
+  for (float& x : patterns) x = FloatFromBits(any_bits(rng));  // every class, NaNs included
+  for (float& x : ties) x = FloatFromBits((any_bits(rng) & 0xFFFF0000u) | 0x8000u);
   ExpectMatchesOracle(patterns, "random bit pattern");
   ExpectMatchesOracle(ties, "constructed tie");
   ExpectMatchesOracle(testing::RandomNormal(rng, 1 << 20, 0.02f), "weight-like normal");
@@ -149,7 +138,7 @@ TEST(Bf16WeightsTest, RoundingErrorIsHalfAnUlpAtMost) {
   const std::vector<uint16_t> bits = ToBf16(w);
   ASSERT_EQ(held.size(), w.size());
   for (size_t i = 0; i < w.size(); ++i) {
-    ASSERT_EQ(Bits(held[i]), uint32_t(bits[i]) << 16);
+    ASSERT_EQ(FloatBits(held[i]), uint32_t(bits[i]) << 16);
     if (std::fabs(w[i]) < 1e-37f) continue;  // subnormal: absolute, not relative, steps
     ASSERT_LE(std::fabs(double(held[i]) - w[i]), std::ldexp(std::fabs(double(w[i])), -8))
         << "index " << i;

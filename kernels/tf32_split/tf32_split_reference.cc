@@ -2,40 +2,30 @@
 
 #include <cstring>
 
+#include "base/float_bits.h"
+
 namespace hecate {
 namespace {
 
 constexpr uint32_t kExponent = 0x7F800000u;
 
-uint32_t Bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof(b));
-  return b;
-}
-
-float FromBits(uint32_t b) {
-  float x;
-  std::memcpy(&x, &b, sizeof(x));
-  return x;
-}
-
 }  // namespace
 
 float RoundToTf32(float x) {
-  const uint32_t b = Bits(x);
+  const uint32_t b = FloatBits(x);
   if ((b & kExponent) == kExponent) return x;  // infinity or NaN
   // Sign and magnitude: adding half of the dropped range to the magnitude
   // rounds it to nearest, ties away; a carry out of the mantissa steps the
   // exponent (subnormal to normal included), which is the correct result.
   uint32_t r = (b + (uint32_t{1} << (kTf32DroppedBits - 1))) & kTf32Mask;
   if ((r & kExponent) == kExponent) r = b & kTf32Mask;  // would overflow: the largest TF32
-  return FromBits(r);
+  return FloatFromBits(r);
 }
 
 Tf32Parts Tf32Split(float x) {
   Tf32Parts p;
   p.hi = RoundToTf32(x);
-  if ((Bits(x) & kExponent) == kExponent) return p;  // lo stays +0
+  if ((FloatBits(x) & kExponent) == kExponent) return p;  // lo stays +0
   p.lo = RoundToTf32(x - p.hi);
   return p;
 }

@@ -13,23 +13,12 @@
 #include <random>
 #include <vector>
 
+#include "base/float_bits.h"
 #include "base/test_seed.h"
 #include "gtest/gtest.h"
 
 namespace hecate {
 namespace {
-
-uint32_t Bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof(b));
-  return b;
-}
-
-float FromBits(uint32_t b) {
-  float x;
-  std::memcpy(&x, &b, sizeof(x));
-  return x;
-}
 
 // RoundToTf32 computed another way: in float64, |x| / ulp rounded half up
 // (ties away from zero), the ulp being 2^(e - 10) for x in [2^e, 2^(e+1))
@@ -50,16 +39,16 @@ std::vector<float> Values(std::mt19937_64& rng) {
   std::vector<float> v;
   auto pattern = [&](uint32_t exponent, uint32_t mantissa) {
     const uint32_t sign = static_cast<uint32_t>(rng() & 1) << 31;
-    return FromBits(sign | (exponent << 23) | (mantissa & 0x7FFFFFu));
+    return FloatFromBits(sign | (exponent << 23) | (mantissa & 0x7FFFFFu));
   };
-  for (int i = 0; i < 200000; ++i) v.push_back(FromBits(static_cast<uint32_t>(rng())));
+  for (int i = 0; i < 200000; ++i) v.push_back(FloatFromBits(static_cast<uint32_t>(rng())));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int i = 0; i < 50000; ++i) v.push_back(normal(rng));
   for (int i = 0; i < 50000; ++i) {
     const uint32_t m = static_cast<uint32_t>(rng());
-    v.push_back(pattern(0, m));                         // subnormals
-    v.push_back(pattern(1 + rng() % 20, m));            // remainders that go subnormal
-    v.push_back(pattern(254 - rng() % 4, m));           // the largest exponents
+    v.push_back(pattern(0, m));                // subnormals
+    v.push_back(pattern(1 + rng() % 20, m));   // remainders that go subnormal
+    v.push_back(pattern(254 - rng() % 4, m));  // the largest exponents
     v.push_back(pattern(1 + rng() % 254, (m & ~0x1FFFu) | 0x1000u));  // exact ties
     v.push_back(pattern(1 + rng() % 254, (m & ~0x1FFFu) | 0x0FFFu));  // just below a tie
   }
@@ -86,9 +75,9 @@ TEST(Tf32SplitReferenceTest, PartsAreTf32AndSumToX) {
     const double error = std::fabs(sum - static_cast<double>(x));
     // 2^-22 relative; absolute 2^-137 (half TF32's subnormal spacing)
     // where the remainder lies below fp32's normal range.
-    const double bound = std::max(std::ldexp(std::fabs(static_cast<double>(x)), -22),
-                                  std::ldexp(1.0, -137));
-    const bool ok = (Bits(p.hi) & ~kTf32Mask) == 0 && (Bits(p.lo) & ~kTf32Mask) == 0 &&
+    const double bound =
+        std::max(std::ldexp(std::fabs(static_cast<double>(x)), -22), std::ldexp(1.0, -137));
+    const bool ok = (FloatBits(p.hi) & ~kTf32Mask) == 0 && (FloatBits(p.lo) & ~kTf32Mask) == 0 &&
                     std::isfinite(p.hi) && std::isfinite(p.lo) &&
                     static_cast<double>(p.hi) == expected_hi && error <= bound &&
                     std::signbit(p.hi) == std::signbit(x);
@@ -97,14 +86,17 @@ TEST(Tf32SplitReferenceTest, PartsAreTf32AndSumToX) {
       worst = std::max(worst, error / std::fabs(static_cast<double>(x)));
     }
     if (!ok && failures++ < 10) {
-      ADD_FAILURE() << "x " << x << " (0x" << std::hex << Bits(x) << "): hi 0x" << Bits(p.hi)
-                    << " lo 0x" << Bits(p.lo) << std::dec << ", expected hi " << expected_hi
-                    << ", |hi + lo - x| " << error << " > " << bound << "?";
+      ADD_FAILURE() << "x " << x << " (0x" << std::hex << FloatBits(x) << "): hi 0x"
+                    << FloatBits(p.hi) << " lo 0x" << FloatBits(p.lo) << std::dec
+                    << ", expected hi " << expected_hi << ", |hi + lo - x| " << error << " > "
+                    << bound << "?";
     }
   }
   EXPECT_EQ(failures, 0);
-  std::printf("[Tf32SplitReferenceTest] worst |hi + lo - x| / |x| (|x| >= 2^-100) %.3g (2^-22 = %.3g)\n", worst,
-              std::ldexp(1.0, -22));
+  std::printf(
+      "[Tf32SplitReferenceTest] worst |hi + lo - x| / |x| (|x| >= "
+      "2^-100) %.3g (2^-22 = %.3g)\n",
+      worst, std::ldexp(1.0, -22));
 }
 
 TEST(Tf32SplitReferenceTest, TiesRoundAwayFromZero) {
@@ -113,37 +105,37 @@ TEST(Tf32SplitReferenceTest, TiesRoundAwayFromZero) {
   EXPECT_EQ(RoundToTf32(-1.0f - std::ldexp(1.0f, -11)), -1.0f - std::ldexp(1.0f, -10));
   EXPECT_EQ(RoundToTf32(1.0f + std::ldexp(1.0f, -12)), 1.0f);
   // A carry out of the mantissa steps the exponent.
-  EXPECT_EQ(RoundToTf32(FromBits(0x3FFFF000u)), 2.0f);
+  EXPECT_EQ(RoundToTf32(FloatFromBits(0x3FFFF000u)), 2.0f);
   // The largest subnormal rounds up to the smallest normal.
-  EXPECT_EQ(Bits(RoundToTf32(FromBits(0x007FFFFFu))), 0x00800000u);
+  EXPECT_EQ(FloatBits(RoundToTf32(FloatFromBits(0x007FFFFFu))), 0x00800000u);
 }
 
 TEST(Tf32SplitReferenceTest, LargestValuesStayFinite) {
   const float max = std::numeric_limits<float>::max();
   const Tf32Parts p = Tf32Split(max);
-  EXPECT_EQ(Bits(p.hi), 0x7F7FE000u);  // the largest TF32, not infinity
+  EXPECT_EQ(FloatBits(p.hi), 0x7F7FE000u);  // the largest TF32, not infinity
   EXPECT_LE(std::fabs(static_cast<double>(p.hi) + p.lo - static_cast<double>(max)),
             std::ldexp(static_cast<double>(max), -22));
-  EXPECT_EQ(Bits(Tf32Split(-max).hi), 0xFF7FE000u);
+  EXPECT_EQ(FloatBits(Tf32Split(-max).hi), 0xFF7FE000u);
 }
 
 TEST(Tf32SplitReferenceTest, PassesInfinitiesAndNaNThrough) {
-  for (uint32_t bits : {0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u, 0xFFFFFFFFu,
-                        0x7FA01234u}) {
-    const Tf32Parts p = Tf32Split(FromBits(bits));
-    EXPECT_EQ(Bits(p.hi), bits) << std::hex << bits;
-    EXPECT_EQ(Bits(p.lo), 0u) << std::hex << bits;
-    EXPECT_EQ(Bits(RoundToTf32(FromBits(bits))), bits) << std::hex << bits;
+  for (uint32_t bits :
+       {0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u, 0xFFFFFFFFu, 0x7FA01234u}) {
+    const Tf32Parts p = Tf32Split(FloatFromBits(bits));
+    EXPECT_EQ(FloatBits(p.hi), bits) << std::hex << bits;
+    EXPECT_EQ(FloatBits(p.lo), 0u) << std::hex << bits;
+    EXPECT_EQ(FloatBits(RoundToTf32(FloatFromBits(bits))), bits) << std::hex << bits;
   }
 }
 
 TEST(Tf32SplitReferenceTest, ZerosAndTf32ValuesAreUnchanged) {
-  EXPECT_EQ(Bits(Tf32Split(0.0f).hi), 0u);
-  EXPECT_EQ(Bits(Tf32Split(-0.0f).hi), 0x80000000u);
-  EXPECT_EQ(Bits(Tf32Split(-0.0f).lo), 0u);
-  const float exact = FromBits(0x40492000u);  // low 13 bits zero
+  EXPECT_EQ(FloatBits(Tf32Split(0.0f).hi), 0u);
+  EXPECT_EQ(FloatBits(Tf32Split(-0.0f).hi), 0x80000000u);
+  EXPECT_EQ(FloatBits(Tf32Split(-0.0f).lo), 0u);
+  const float exact = FloatFromBits(0x40492000u);  // low 13 bits zero
   EXPECT_EQ(Tf32Split(exact).hi, exact);
-  EXPECT_EQ(Bits(Tf32Split(exact).lo), 0u);
+  EXPECT_EQ(FloatBits(Tf32Split(exact).lo), 0u);
 }
 
 // Tf32ProductSum adds the small terms first: c + lo meet before hi, so two

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "base/float_bits.h"
 #include "gtest/gtest.h"
 #include "kernels/device_buffer.h"
 #include "kernels/testing/cuda_test_util.h"
@@ -18,12 +19,6 @@
 
 namespace hecate {
 namespace {
-
-uint32_t Bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof(b));
-  return b;
-}
 
 TEST(Tf32SplitRowsTest, RejectsBadArguments) {
   // Validation happens before any CUDA call, so this runs without a GPU too.
@@ -45,7 +40,8 @@ TEST(Tf32SplitRowsTest, RejectsBadArguments) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code(Tf32SplitRows(in, 2, 8, 8, hi, hi + 8, 8, nullptr)),  // hi meets lo
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Tf32SplitRows(in, 3, 8, 8, hi, buffer + 40, 8, nullptr)),  // in meets hi
+  EXPECT_EQ(code(Tf32SplitRows(in, 3, 8, 8, hi, buffer + 40, 8,
+                               nullptr)),  // in meets hi
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -56,22 +52,25 @@ TEST(Tf32SplitRowsTest, MatchesReferenceBitForBit) {
     int rows, cols;
     size_t ld_in, ld_out, in_offset, out_offset;
   };
-  std::vector<Shape> shapes = {
-      {1, 1, 1, 1, 0, 0},         {3, 7, 7, 7, 0, 0},         {16, 256, 256, 256, 0, 0},
-      {33, 100, 200, 100, 0, 0},  // W2's activation: half of each h13 row
-      {5, 64, 68, 64, 1, 0},      // unaligned input: the scalar path
-      {9, 460, 460, 464, 0, 4},   {2048, 72, 72, 72, 0, 0},   {70000, 4, 4, 4, 0, 0},
-      {1, 100003, 100003, 100003, 0, 0}};
+  std::vector<Shape> shapes = {{1, 1, 1, 1, 0, 0},
+                               {3, 7, 7, 7, 0, 0},
+                               {16, 256, 256, 256, 0, 0},
+                               {33, 100, 200, 100, 0, 0},  // W2's activation: half of each h13 row
+                               {5, 64, 68, 64, 1, 0},      // unaligned input: the scalar path
+                               {9, 460, 460, 464, 0, 4},
+                               {2048, 72, 72, 72, 0, 0},
+                               {70000, 4, 4, 4, 0, 0},
+                               {1, 100003, 100003, 100003, 0, 0}};
   for (int i = 0; i < 4; ++i) {
     const int cols = 1 + static_cast<int>(rng() % 700);
-    shapes.push_back({1 + static_cast<int>(rng() % 300), cols, cols + rng() % 9,
-                      cols + rng() % 9, rng() % 8, rng() % 8});
+    shapes.push_back({1 + static_cast<int>(rng() % 300), cols, cols + rng() % 9, cols + rng() % 9,
+                      rng() % 8, rng() % 8});
   }
   constexpr uint32_t kSentinel = 0x7F7F7F7Fu;
   for (const Shape& s : shapes) {
-    SCOPED_TRACE(::testing::Message() << s.rows << " x " << s.cols << " ld " << s.ld_in << "/"
-                                      << s.ld_out << " offsets " << s.in_offset << "/"
-                                      << s.out_offset);
+    SCOPED_TRACE(::testing::Message()
+                 << s.rows << " x " << s.cols << " ld " << s.ld_in << "/" << s.ld_out << " offsets "
+                 << s.in_offset << "/" << s.out_offset);
     std::vector<float> in(s.in_offset + size_t(s.rows) * s.ld_in);
     for (float& x : in) {
       // Half arbitrary bit patterns (every class), half normal values with
@@ -107,13 +106,13 @@ TEST(Tf32SplitRowsTest, MatchesReferenceBitForBit) {
         const size_t r = (i - s.out_offset) / s.ld_out, c = (i - s.out_offset) % s.ld_out;
         x = in[s.in_offset + r * s.ld_in + c];
         const Tf32Parts p = Tf32Split(x);
-        want_hi = Bits(p.hi);
-        want_lo = Bits(p.lo);
+        want_hi = FloatBits(p.hi);
+        want_lo = FloatBits(p.lo);
       }
-      if ((Bits(hi[i]) != want_hi || Bits(lo[i]) != want_lo) && wrong++ < 5) {
+      if ((FloatBits(hi[i]) != want_hi || FloatBits(lo[i]) != want_lo) && wrong++ < 5) {
         ADD_FAILURE() << "index " << i << (inside ? "" : " (outside)") << ": x 0x" << std::hex
-                      << Bits(x) << " got hi 0x" << Bits(hi[i]) << " lo 0x" << Bits(lo[i])
-                      << ", want 0x" << want_hi << " 0x" << want_lo;
+                      << FloatBits(x) << " got hi 0x" << FloatBits(hi[i]) << " lo 0x"
+                      << FloatBits(lo[i]) << ", want 0x" << want_hi << " 0x" << want_lo;
       }
     }
     EXPECT_EQ(wrong, 0u);
@@ -136,7 +135,8 @@ TEST(AddTf32ProductsTest, RejectsBadArguments) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code(AddTf32Products(p, p + 8, 4, 2, 4, 1.0f, nullptr, 4, nullptr)),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(AddTf32Products(p, c - 4, 4, 2, 4, 1.0f, c, 4, nullptr)),  // lo meets c
+  EXPECT_EQ(code(AddTf32Products(p, c - 4, 4, 2, 4, 1.0f, c, 4,
+                                 nullptr)),  // lo meets c
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -152,19 +152,18 @@ TEST(AddTf32ProductsTest, MatchesReferenceBitForBit) {
   // fresh (beta 0: c is NaN and must not be read) outputs, odd widths and
   // offsets for the scalar path; powers of two for beta, so the host's
   // beta * c is exact and the reference is bit-exact however it compiles.
-  std::vector<Shape> shapes = {{1, 1, 1, 1, 0, 1.0f},         {19, 1024, 1024, 1024, 0, 0.0f},
-                               {20, 460, 460, 464, 0, 1.0f},   {7, 100, 100, 200, 1, 0.5f},
-                               {256, 5504, 5504, 5504, 0, 0.0f}, {3, 64, 68, 64, 0, 2.0f}};
+  std::vector<Shape> shapes = {
+      {1, 1, 1, 1, 0, 1.0f},       {19, 1024, 1024, 1024, 0, 0.0f},  {20, 460, 460, 464, 0, 1.0f},
+      {7, 100, 100, 200, 1, 0.5f}, {256, 5504, 5504, 5504, 0, 0.0f}, {3, 64, 68, 64, 0, 2.0f}};
   for (int i = 0; i < 4; ++i) {
     const int cols = 1 + static_cast<int>(rng() % 700);
-    shapes.push_back({1 + static_cast<int>(rng() % 300), cols, cols + rng() % 9,
-                      cols + rng() % 9, rng() % 8, i % 2 == 0 ? 0.0f : 1.0f});
+    shapes.push_back({1 + static_cast<int>(rng() % 300), cols, cols + rng() % 9, cols + rng() % 9,
+                      rng() % 8, i % 2 == 0 ? 0.0f : 1.0f});
   }
   std::normal_distribution<float> normal;
   for (const Shape& s : shapes) {
     SCOPED_TRACE(::testing::Message() << s.rows << " x " << s.cols << " ld " << s.ld_p << "/"
-                                      << s.ldc << " offset " << s.c_offset << " beta "
-                                      << s.beta);
+                                      << s.ldc << " offset " << s.c_offset << " beta " << s.beta);
     // [hi rows; lo rows] in one buffer, as the stacked GEMM writes them.
     const size_t half = size_t(s.rows) * s.ld_p;
     std::vector<float> p(2 * half), c(s.c_offset + size_t(s.rows) * s.ldc);
@@ -192,7 +191,7 @@ TEST(AddTf32ProductsTest, MatchesReferenceBitForBit) {
         const size_t r = (i - s.c_offset) / s.ldc, j = (i - s.c_offset) % s.ldc;
         want = Tf32ProductSum(c[i], s.beta, p[half + r * s.ld_p + j], p[r * s.ld_p + j]);
       }
-      if (Bits(got[i]) != Bits(want) && wrong++ < 5) {
+      if (FloatBits(got[i]) != FloatBits(want) && wrong++ < 5) {
         ADD_FAILURE() << "index " << i << (inside ? "" : " (outside)") << ": got " << got[i]
                       << ", want " << want;
       }
