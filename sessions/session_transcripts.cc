@@ -45,21 +45,23 @@ void SessionStore::MaybeSnapshot(Session& session, uint64_t pulse_before,
         options_.observer->OnSnapshot(SnapshotEvent{how, absl::Now() - began});
       }
     };
-    auto host = std::make_shared<PendingHostCopy>(model().config(), snapshot_states_);
-    bool taken = false;
+    absl::StatusOr<std::unique_ptr<BackendState>> copy = std::unique_ptr<BackendState>();
     if (options_.background_snapshots) {
-      absl::StatusOr<std::unique_ptr<BackendState>> copy =
-          CopyIntoSpare(*session.device_state());
+      copy = CopyIntoSpare(*session.device_state());
       if (copy.ok() && *copy == nullptr && options_.max_device_chunk_snapshots > 0) {
         if (ring.bytes() != bytes_before) Account(session);
         report(SnapshotEvent::How::kDeferred);
         return;  // every spare busy: due again at the next chunk end
       }
-      if (copy.ok() && *copy != nullptr) {
-        host_copies_->Schedule(*std::move(copy), host);
-        taken = true;
-        report(SnapshotEvent::How::kSpare);
-      }
+    }
+    // Made only for a snapshot taken: at 64 sessions most due snapshots are
+    // put off (3357 of 3421 in a 20 s run on the H200), on the engine thread.
+    auto host = std::make_shared<PendingHostCopy>(model().config(), snapshot_states_);
+    bool taken = false;
+    if (copy.ok() && *copy != nullptr) {
+      host_copies_->Schedule(*std::move(copy), host);
+      taken = true;
+      report(SnapshotEvent::How::kSpare);
     }
     if (!taken) {
       absl::Status downloaded = backend_.Download(*session.device_state(), host->target());
