@@ -123,12 +123,6 @@ absl::Status ForwardEngine::Split3xTf32Gemm(int rows, const float* a, int lda,
                                             const DeviceMatrix& w, const float* b, float* c,
                                             int ldc, float beta, const char* stage) {
   const int n = w.cols, k = w.rows;
-  // A's TF32 split, packed [2 * rows, k]: hi rows, then lo rows, so that
-  // [A_hi; A_lo] is one GEMM operand.
-  float* const a_hi = ws_.tf32_split;
-  float* const a_lo = a_hi + size_t(rows) * k;
-  HECATE_RETURN_IF_ERROR(Tf32SplitRows(a, rows, k, lda, a_hi, a_lo, k, stream_));
-  HECATE_RETURN_IF_ERROR(Mark("tf32 split"));
   // Widened bf16 values are TF32 already (8 significant bits): W_hi = W and
   // W_lo = 0, so only the products with W remain.
   const bool bf16 = w.fp32 == nullptr;
@@ -136,6 +130,12 @@ absl::Status ForwardEngine::Split3xTf32Gemm(int rows, const float* a, int lda,
   if (!bf16 && (w.tf32_hi == nullptr || w.tf32_lo == nullptr)) {
     return absl::InternalError("MatrixGemm: 3xtf32 with fp32 weights but no TF32 split");
   }
+  // A's TF32 split, packed [2 * rows, k]: hi rows, then lo rows, so that
+  // [A_hi; A_lo] is one GEMM operand.
+  float* const a_hi = ws_.tf32_split;
+  float* const a_lo = a_hi + size_t(rows) * k;
+  HECATE_RETURN_IF_ERROR(Tf32SplitRows(a, rows, k, lda, a_hi, a_lo, k, stream_));
+  HECATE_RETURN_IF_ERROR(Mark("tf32 split"));
   if (rows <= options_.max_3xtf32_stack_rows && ws_.tf32_products != nullptr) {
     // Stacked: P = [A_hi; A_lo] W_hi in one GEMM of twice the rows (W_hi read
     // once), A_hi W_lo straight into C with the caller's beta, then
