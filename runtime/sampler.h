@@ -36,6 +36,11 @@ struct TokenChoice {
 TokenChoice SampleToken(absl::Span<const float> logits, const SamplingOptions& options,
                         uint64_t pulse_id);
 
+// The uniform in [0, 1) that SampleToken's draw for (seed, pulse id) uses:
+// the token whose interval of the kept, tempered weights (in rank order)
+// holds uniform * their total.
+double SampleUniform(uint64_t seed, uint64_t pulse_id);
+
 // The k most likely tokens, most likely first (ties: lower token first).
 std::vector<TokenChoice> TopK(absl::Span<const float> logits, int k);
 

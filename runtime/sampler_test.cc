@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
@@ -50,6 +51,85 @@ TEST(SamplerTest, RanksTiesByLowerIndex) {
     SamplingOptions o{.temperature = 1.0f, .top_k = k, .top_p = 1.0f, .seed = rng()};
     const int token = SampleToken(logits, o, rng() % 1000).token;
     EXPECT_NE(std::find(order.begin(), order.begin() + k, token), order.begin() + k);
+  }
+}
+
+// SampleToken as sampler.h defines it, written plainly: rank by a stable
+// sort on the logits, log-probabilities from the log-softmax (in double,
+// summed in token order), tempered weights relative to the top logit in rank
+// order, the nucleus, then the token whose interval holds the uniform.
+TokenChoice DefinitionSample(const std::vector<float>& logits, const SamplingOptions& o,
+                             uint64_t pulse) {
+  std::vector<int> order(logits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return logits[a] > logits[b]; });
+  double max = -INFINITY, sum = 0.0;
+  for (float v : logits) max = std::max<double>(max, v);
+  for (float v : logits) sum += std::exp(static_cast<double>(v) - max);
+  const double log_z = max + std::log(sum);
+  auto choice = [&](int t) { return TokenChoice{t, static_cast<float>(logits[t] - log_z)}; };
+  if (o.temperature == 0.0f) return choice(order[0]);
+  size_t keep = o.top_k > 0 ? std::min<size_t>(o.top_k, logits.size()) : logits.size();
+  std::vector<double> w(keep);
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    w[i] = std::exp((static_cast<double>(logits[order[i]]) - logits[order[0]]) / o.temperature);
+    total += w[i];
+  }
+  if (o.top_p > 0.0f && o.top_p < 1.0f) {
+    double c = 0.0;
+    for (size_t i = 0; i < keep; ++i) {
+      c += w[i] / total;
+      if (c >= o.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    total = 0.0;
+    for (size_t i = 0; i < keep; ++i) total += w[i];
+  }
+  const double target = SampleUniform(o.seed, pulse) * total;
+  double c = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    c += w[i];
+    if (target < c) return choice(order[i]);
+  }
+  return choice(order[keep - 1]);
+}
+
+// Every token and log-probability bit for bit as the definition, over
+// logits with many ties, signed zeros, wide ranges, and every option.
+TEST(SamplerTest, SamplesExactlyAsDefined) {
+  std::mt19937_64 rng(TestSeed());
+  const float temperatures[] = {1.0f, 0.7f, 1.3f, 0.0f, 1e-3f};
+  for (int trial = 0; trial < 400; ++trial) {
+    std::vector<float> logits(trial % 3 == 0 ? 256 : 1 + rng() % 300);
+    const int kind = trial % 4;
+    for (float& v : logits) {
+      if (kind == 0) {
+        v = std::normal_distribution<float>(0.0f, 3.0f)(rng);
+      } else if (kind == 1) {
+        v = static_cast<float>(static_cast<int>(rng() % 5) - 2) * 0.5f;  // ties
+      } else if (kind == 2) {
+        v = (rng() % 2 == 0) ? 0.0f : -0.0f;  // all equal as floats
+        if (rng() % 8 == 0) v = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+      } else {
+        v = std::normal_distribution<float>(0.0f, 40.0f)(rng);
+      }
+    }
+    SamplingOptions o;
+    o.temperature = temperatures[rng() % 5];
+    o.top_k = rng() % 3 == 0 ? static_cast<int>(rng() % (logits.size() + 1)) : 0;
+    o.top_p = rng() % 3 == 0 ? std::uniform_real_distribution<float>(0.0f, 1.0f)(rng) : 1.0f;
+    o.seed = rng();
+    for (uint64_t pulse = 0; pulse < 20; ++pulse) {
+      const TokenChoice want = DefinitionSample(logits, o, pulse);
+      const TokenChoice got = SampleToken(logits, o, pulse);
+      ASSERT_EQ(got.token, want.token) << "trial " << trial << " pulse " << pulse;
+      ASSERT_EQ(std::memcmp(&got.logprob, &want.logprob, sizeof(float)), 0)
+          << "trial " << trial << ": " << got.logprob << " vs " << want.logprob;
+    }
   }
 }
 
