@@ -164,11 +164,11 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
         choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
         "); the CPU backend computes with fp32 weights only"));
   }
-  if (*gemm_mode == GemmMode::k3xTf32) {
+  if (*gemm_mode != GemmMode::kFp32) {
     // As for bf16 weights: the CPU reference multiplies in fp32 and has no
-    // such mode; serving fp32 instead would quietly ignore the request.
+    // tensor-core modes; serving fp32 instead would quietly ignore the request.
     return absl::InvalidArgumentError(absl::StrCat(
-        "--gemm=3xtf32 needs the CUDA backend (",
+        "--gemm=", gemm, " needs the CUDA backend (",
         choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
         "); the CPU backend computes with fp32 products only"));
   }

@@ -1,9 +1,10 @@
 // GetModelInfo against a live daemon: the served model's shape and how it is
 // computed. By default the weights are fp32 and the GEMMs too (tf32 false,
 // gemm "fp32"), on either backend; --weights and --gemm are checked at
-// startup (a bad value, or bf16 / 3xtf32 on the CPU backend, stops hecated
-// with a message naming the flag); on a GPU, --weights=bf16 is reported as
-// such with the same model fingerprint, and --gemm=3xtf32 as gemm "3xtf32".
+// startup (a bad value, or bf16 / tf32 / 3xtf32 on the CPU backend, stops
+// hecated with a message naming the flag); on a GPU, --weights=bf16 is
+// reported as such with the same model fingerprint, --gemm=tf32 as gemm
+// "tf32" with tf32 true, and --gemm=3xtf32 as gemm "3xtf32".
 #include <optional>
 #include <string>
 #include <vector>
@@ -94,6 +95,24 @@ TEST_F(ModelInfoTest, Bf16WeightsAreReportedOnCuda) {
   EXPECT_FALSE(info->tf32());
   // Same model, same checkpoints: only how its matrices are stored differs.
   EXPECT_EQ(info->fingerprint(), (*LoadModel("random:tiny", 3))->fingerprint());
+}
+
+TEST_F(ModelInfoTest, Tf32GemmsOnTheCpuBackendStopTheDaemon) {
+  const absl::Status s = TryStart({"--model=random:tiny", "--backend=cpu", "--gemm=tf32"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--gemm=tf32 needs the CUDA backend (--backend=cpu was given)"),
+            std::string::npos)
+      << s;
+}
+
+TEST_F(ModelInfoTest, Tf32GemmsAreReportedOnCuda) {
+  const std::optional<v1::ModelInfo> info =
+      InfoOnCudaOrRefused({"--model=random:tiny", "--seed=3", "--gemm=tf32"}, "--gemm=tf32");
+  if (HasFailure()) return;
+  if (!info.has_value()) GTEST_SKIP() << "no CUDA device: hecated refuses --gemm=tf32";
+  EXPECT_EQ(info->backend(), "cuda");
+  EXPECT_EQ(info->gemm(), "tf32");
+  EXPECT_TRUE(info->tf32());
 }
 
 TEST_F(ModelInfoTest, BadGemmValueStopsTheDaemon) {
