@@ -26,14 +26,20 @@ namespace {
 //       most kGemvDecodeMaxRows; 0: none) take kernels/gemv_decode's GEMVs
 //       with RMSNorm, MixerPrep, MAG, SwiGLU and the residuals fused in,
 //       where the shape allows; more rows take cuBLAS and the stages;
-//   HECATE_DECODE_PDL=0       those GEMVs without programmatic dependent launch;
+//   HECATE_DECODE_PDL=0       those GEMVs and attention without programmatic
+//       dependent launch;
 //   HECATE_DECODE_PREP=0      the qkv+gates GEMV, then MixerPrep on its own;
+//   HECATE_DECODE_EARLY_ATTENTION_ROWS  decode steps of at most this many
+//       rows (default kEarlyAttentionRows) launch attention as a programmatic
+//       dependent of the q/k/v GEMV (its ring reads overlap that GEMV's
+//       tail); 0: never;
 //   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
 //       one after another instead of side by side.
 // And the 3xtf32 mode's limits (forward_engine.h), overriding the options
 // of every engine in the process, so one binary compares thresholds:
 //   HECATE_3XTF32_MIN_ROWS    ForwardEngineOptions::min_3xtf32_rows;
 //   HECATE_3XTF32_STACK_ROWS  ForwardEngineOptions::max_3xtf32_stack_rows.
+constexpr int kEarlyAttentionRows = 8;
 int EnvInt(const char* name, int unset) {
   const char* env = std::getenv(name);
   return env == nullptr ? unset : std::atoi(env);
@@ -50,6 +56,10 @@ bool DecodePdl() {
 bool DecodePrepFused() {
   static const bool on = EnvInt("HECATE_DECODE_PREP", 1) != 0;
   return on;
+}
+int DecodeEarlyAttentionRows() {
+  static const int rows = EnvInt("HECATE_DECODE_EARLY_ATTENTION_ROWS", kEarlyAttentionRows);
+  return rows;
 }
 bool DecodeBranches() {
   static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
@@ -244,18 +254,20 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
   }
 
-  // A decode step of few rows runs attention and the delta rule on their
-  // own streams beside the slow levels (three independent latency-bound
+  // A decode step of few rows runs the slow levels and the delta rule on
+  // their own streams beside attention (three independent latency-bound
   // kernels with disjoint outputs), joined again before the Wo product.
+  // Attention, the longest, stays in stream_ right after the q/k/v GEMV as
+  // its programmatic dependent: its ring reads overlap that GEMV's tail.
   const bool branches = few_rows && tokens == 1 && !profiling_ &&
                         branch_streams_[0] != nullptr && DecodeBranches();
-  cudaStream_t attention_stream = stream_, delta_stream = stream_;
+  cudaStream_t slow_stream = stream_, delta_stream = stream_;
   if (branches) {
     HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[0], stream_));
     for (cudaStream_t s : branch_streams_) {
       HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(s, branch_events_[0], 0));
     }
-    attention_stream = branch_streams_[0];
+    slow_stream = branch_streams_[0];
     delta_stream = branch_streams_[1];
   }
 
@@ -277,7 +289,8 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     p.out = ws_.attn;
     p.scale = scale;
     p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
-    HECATE_RETURN_IF_ERROR(SwaDecode(p, attention_stream));
+    p.programmatic = branches && DecodePdl() && batch <= DecodeEarlyAttentionRows();
+    HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
   } else {
     SwaPrefillParams p;
     p.batch = batch;
@@ -381,7 +394,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
     // Decode through the rings (Step folded them before any longer step).
     if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
-    HECATE_RETURN_IF_ERROR(CmsSlow(slow, stream_));
+    HECATE_RETURN_IF_ERROR(CmsSlow(slow, slow_stream));
   }
 
   const bool spans =  // as CmsSlow picks

@@ -75,18 +75,23 @@ absl::Status Run() {
     p.v = v->data();
     p.out = out->data();
     p.scale = 1.0f / std::sqrt(float(dim));
-    p.splits = SwaDecodeSplits(batch, heads, window, info->multiprocessors);
-    auto rotate = [&](cudaStream_t stream) -> absl::Status {
-      for (int s = 0; s < sets; ++s) {
-        SwaDecodeParams ps = p;
-        ps.states = states[s].bases.data();
-        HECATE_RETURN_IF_ERROR(SwaDecode(ps, stream));
-      }
-      return absl::OkStatus();
-    };
-    HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
-    const double gbps = SwaDecodeMinBytes(p) / (us * 1e3);
-    rows.push_back({batch, sets, p.splits, us, gbps, 100.0 * gbps / copy->best()});
+    // The pick, and at small batches the next smaller split beside it.
+    const int picked = SwaDecodeSplits(batch, heads, window, info->multiprocessors);
+    for (int splits : {picked, picked / 2}) {
+      if (splits < 1 || (splits != picked && batch > 16)) continue;
+      p.splits = splits;
+      auto rotate = [&](cudaStream_t stream) -> absl::Status {
+        for (int s = 0; s < sets; ++s) {
+          SwaDecodeParams ps = p;
+          ps.states = states[s].bases.data();
+          HECATE_RETURN_IF_ERROR(SwaDecode(ps, stream));
+        }
+        return absl::OkStatus();
+      };
+      HECATE_ASSIGN_OR_RETURN(double us, testing::TimeGraphMicrosPerCall(rotate, sets, 30));
+      const double gbps = SwaDecodeMinBytes(p) / (us * 1e3);
+      rows.push_back({batch, sets, p.splits, us, gbps, 100.0 * gbps / copy->best()});
+    }
   }
   std::printf("\nswa_decode: H=%d d=%d W=%d, full windows, graph replay\n", heads,
               dim, window);

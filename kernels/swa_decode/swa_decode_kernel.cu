@@ -53,13 +53,14 @@ __device__ __forceinline__ float4 Axpby(float a, float4 x, float b, float4 y) {
 struct Partial {
   float max[kGroups];
   float sum[kGroups];
+  float weight[kGroups];  // exp(max[g] - block max), 0 for a group with no slot
   float acc[kGroups][kMaxDim];
   float block_max;
   float block_sum;
   float block_acc[kMaxDim];
 };
 
-template <int VEC>
+template <int VEC, bool kEarly>
 __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
   cg::cluster_group cluster = cg::this_cluster();
   __shared__ Partial part;
@@ -85,57 +86,66 @@ __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
   const float* new_k = p.k + size_t(bh) * d;
   const float* new_v = p.v + size_t(bh) * d;
 
-  float4 q[VEC], acc[VEC];
-#pragma unroll
-  for (int j = 0; j < VEC; ++j) {
-    const int c = (j * kLanes + sub) * 4;
-    q[j] = c < d ? __ldg(reinterpret_cast<const float4*>(p.q + size_t(bh) * d + c))
-                 : make_float4(0.f, 0.f, 0.f, 0.f);
-    acc[j] = make_float4(0.f, 0.f, 0.f, 0.f);
-  }
-  float run_max = -INFINITY, run_sum = 0.f;
-
   auto slot_k = [&](int slot) -> const float* {
     return slot == current ? new_k : ring_k + size_t(slot) * d;
   };
   auto slot_v = [&](int slot) -> const float* {
     return slot == current ? new_v : ring_v + size_t(slot) * d;
   };
-
-  // The trip count depends only on the block's range, so every lane of a
-  // warp runs the same iterations and full-warp shuffles are safe; slots
-  // past `end` get weight 0.
-  for (int base = begin; base < end; base += 2 * kGroups) {
-    const int s0 = base + group;
-    const int s1 = s0 + kGroups;
-    const bool has0 = s0 < end;
-    const bool has1 = s1 < end;
+  // The two slots a group takes at `base` (slots past `end` read `begin`'s
+  // and get weight 0). With `ring_only` the current slot's stale ring entry
+  // is read instead of this token's k, v: for use before the wait.
+  struct Slots {
     float4 k0[VEC], v0[VEC], k1[VEC], v1[VEC];
-    const float* k0p = slot_k(has0 ? s0 : begin);
-    const float* v0p = slot_v(has0 ? s0 : begin);
-    const float* k1p = slot_k(has1 ? s1 : begin);
-    const float* v1p = slot_v(has1 ? s1 : begin);
+  };
+  auto load = [&](int base, Slots& r, bool ring_only) {
+    const int s0 = base + group < end ? base + group : begin;
+    const int s1 = base + group + kGroups < end ? base + group + kGroups : begin;
+    const float* k0p = ring_only ? ring_k + size_t(s0) * d : slot_k(s0);
+    const float* v0p = ring_only ? ring_v + size_t(s0) * d : slot_v(s0);
+    const float* k1p = ring_only ? ring_k + size_t(s1) * d : slot_k(s1);
+    const float* v1p = ring_only ? ring_v + size_t(s1) * d : slot_v(s1);
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {
       const int c = (j * kLanes + sub) * 4;
       if (c < d) {
-        k0[j] = __ldcs(reinterpret_cast<const float4*>(k0p + c));
-        v0[j] = __ldcs(reinterpret_cast<const float4*>(v0p + c));
-        k1[j] = __ldcs(reinterpret_cast<const float4*>(k1p + c));
-        v1[j] = __ldcs(reinterpret_cast<const float4*>(v1p + c));
+        r.k0[j] = __ldcs(reinterpret_cast<const float4*>(k0p + c));
+        r.v0[j] = __ldcs(reinterpret_cast<const float4*>(v0p + c));
+        r.k1[j] = __ldcs(reinterpret_cast<const float4*>(k1p + c));
+        r.v1[j] = __ldcs(reinterpret_cast<const float4*>(v1p + c));
       } else {
-        k0[j] = v0[j] = k1[j] = v1[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+        r.k0[j] = r.v0[j] = r.k1[j] = r.v1[j] = make_float4(0.f, 0.f, 0.f, 0.f);
       }
     }
+  };
+
+  float4 q[VEC], acc[VEC];
+  float run_max = -INFINITY, run_sum = 0.f;
+  auto load_q = [&] {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      const int c = (j * kLanes + sub) * 4;
+      q[j] = c < d ? __ldg(reinterpret_cast<const float4*>(p.q + size_t(bh) * d + c))
+                   : make_float4(0.f, 0.f, 0.f, 0.f);
+      acc[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+
+  // The trip count depends only on the block's range, so every lane of a
+  // warp runs the same iterations and full-warp shuffles are safe; slots
+  // past `end` get weight 0.
+  auto consume = [&](int base, const Slots& r) {
+    const bool has0 = base + group < end;
+    const bool has1 = base + group + kGroups < end;
     float dot0 = 0.f, dot1 = 0.f;
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {
-      dot0 = Dot4(q[j], k0[j], dot0);
-      dot1 = Dot4(q[j], k1[j], dot1);
+      dot0 = Dot4(q[j], r.k0[j], dot0);
+      dot1 = Dot4(q[j], r.k1[j], dot1);
     }
     dot0 = GroupSum(dot0);
     dot1 = GroupSum(dot1);
-    if (!has0) continue;  // then has1 is false too
+    if (!has0) return;  // then has1 is false too
     const float score0 = dot0 * p.scale;
     const float score1 = has1 ? dot1 * p.scale : -INFINITY;
     const float new_max = fmaxf(run_max, fmaxf(score0, score1));
@@ -146,9 +156,46 @@ __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
     run_max = new_max;
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {
-      acc[j] = Axpby(correction, acc[j], w0, v0[j]);
-      acc[j] = Axpby(1.f, acc[j], w1, v1[j]);
+      acc[j] = Axpby(correction, acc[j], w0, r.v0[j]);
+      acc[j] = Axpby(1.f, acc[j], w1, r.v1[j]);
     }
+  };
+
+  int rest = begin;  // the first slot base the loop below loads itself
+  if constexpr (kEarly) {
+    // A programmatic dependent of the kernel computing q, k and v, which may
+    // still be running: the first slots' ring entries (written by earlier
+    // steps) are fetched before the wait, q and this token's k, v after it.
+    // (Only here: holding them across the wait costs registers, and so
+    // occupancy at the large batches that launch without PDL.)
+    Slots first;
+    if (begin < end) load(begin, first, true);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    load_q();
+    if (begin < end) {
+      const int s0 = begin + group, s1 = s0 + kGroups;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        const int c = (j * kLanes + sub) * 4;
+        if (c < d && s0 == current && s0 < end) {
+          first.k0[j] = __ldg(reinterpret_cast<const float4*>(new_k + c));
+          first.v0[j] = __ldg(reinterpret_cast<const float4*>(new_v + c));
+        }
+        if (c < d && s1 == current && s1 < end) {
+          first.k1[j] = __ldg(reinterpret_cast<const float4*>(new_k + c));
+          first.v1[j] = __ldg(reinterpret_cast<const float4*>(new_v + c));
+        }
+      }
+      consume(begin, first);
+      rest = begin + 2 * kGroups;
+    }
+  } else {
+    load_q();
+  }
+  for (int base = rest; base < end; base += 2 * kGroups) {
+    Slots r;
+    load(base, r, false);
+    consume(base, r);
   }
 
   // The block that owns the new token's slot stores it in the ring.
@@ -172,19 +219,26 @@ __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
     if (c < d) *reinterpret_cast<float4*>(&part.acc[group][c]) = acc[j];
   }
   __syncthreads();
+  // Each group's weight once (not one exp per output dimension per group):
+  // the latency chain between the loads and the cluster exchange.
   float block_max = -INFINITY;
   for (int g = 0; g < kGroups; ++g) block_max = fmaxf(block_max, part.max[g]);
+  if (threadIdx.x < kGroups) {
+    const float m = part.max[threadIdx.x];
+    part.weight[threadIdx.x] = m != -INFINITY ? expf(m - block_max) : 0.f;
+  }
+  __syncthreads();
   for (int c = threadIdx.x; c < d; c += kThreads) {
     float a = 0.f;
     for (int g = 0; g < kGroups; ++g) {
-      if (part.max[g] != -INFINITY) a += part.acc[g][c] * expf(part.max[g] - block_max);
+      if (part.max[g] != -INFINITY) a += part.acc[g][c] * part.weight[g];
     }
     part.block_acc[c] = a;
   }
   if (threadIdx.x == 0) {
     float s = 0.f;
     for (int g = 0; g < kGroups; ++g) {
-      if (part.max[g] != -INFINITY) s += part.sum[g] * expf(part.max[g] - block_max);
+      if (part.max[g] != -INFINITY) s += part.sum[g] * part.weight[g];
     }
     part.block_max = block_max;
     part.block_sum = s;
@@ -223,14 +277,17 @@ cudaError_t Launch(const SwaDecodeParams& p, cudaStream_t stream) {
   config.blockDim = dim3(kThreads, 1, 1);
   config.dynamicSmemBytes = 0;
   config.stream = stream;
-  cudaLaunchAttribute attr[1];
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = p.splits;
   attr[0].val.clusterDim.y = 1;
   attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attr;
-  config.numAttrs = 1;
-  cudaError_t err = cudaLaunchKernelEx(&config, SwaDecodeKernel<VEC>, p);
+  config.numAttrs = 2;
+  cudaError_t err = p.programmatic ? cudaLaunchKernelEx(&config, SwaDecodeKernel<VEC, true>, p)
+                                    : cudaLaunchKernelEx(&config, SwaDecodeKernel<VEC, false>, p);
   if (err != cudaSuccess) return err;
   return cudaGetLastError();
 }

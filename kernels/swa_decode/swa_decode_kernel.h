@@ -35,6 +35,11 @@ struct SwaDecodeParams {
   // block cluster and combine their partial softmaxes through distributed
   // shared memory. SwaDecodeSplits picks it.
   int splits = 1;
+  // Launch as a programmatic dependent of the previous kernel in the stream
+  // (Hopper PDL): the ring's entries from earlier steps are fetched while
+  // that kernel (the one computing q, k, v) finishes; q, k, v are read only
+  // after it has. Without a kernel before it in the stream it runs as usual.
+  bool programmatic = false;
 };
 
 cudaError_t LaunchSwaDecodeKernel(const SwaDecodeParams& params,

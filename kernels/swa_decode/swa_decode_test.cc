@@ -79,6 +79,9 @@ TEST_P(SwaDecodeParityTest, MatchesDefinitionForEverySplit) {
     p.out = out->data();
     p.scale = 1.0f / std::sqrt(float(c.dim));
     p.splits = splits;
+    // As a programmatic dependent (no kernel before it here: it must run as
+    // usual); the engine's decode graph chains it after the q/k/v GEMV.
+    p.programmatic = splits >= 4;
     ASSERT_TRUE(SwaDecode(p, nullptr).ok());
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
@@ -163,6 +166,9 @@ TEST(SwaDecodeValidationTest, RejectsBadShapesAndPointers) {
   p.splits = 3;
   expect_invalid(p, "splits 3");
   p = good;
+  p.splits = 16;
+  expect_invalid(p, "splits 16");
+  p = good;
   p.scale = NAN;
   expect_invalid(p, "scale NaN");
   p = good;
@@ -183,6 +189,8 @@ TEST(SwaDecodeValidationTest, RejectsBadShapesAndPointers) {
 
 TEST(SwaDecodeSplitsTest, FillsTheMachineWithinLimits) {
   EXPECT_EQ(SwaDecodeSplits(1, 8, 512, 132), 8);
+  EXPECT_EQ(SwaDecodeSplits(1, 8, 256, 132), 8);
+  EXPECT_EQ(SwaDecodeSplits(16, 8, 512, 132), 4);
   EXPECT_EQ(SwaDecodeSplits(1024, 8, 512, 132), 1);
   EXPECT_EQ(SwaDecodeSplits(1, 1, 16, 132), 1);  // too few slots to split
 }
