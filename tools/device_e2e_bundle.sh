@@ -27,7 +27,8 @@ TESTS=(isolation_test streaming_test checkpoint_e2e_test checkpoint_storage_e2e_
        transcript_e2e_test session_expiry_e2e_test session_update_e2e_test fairness_test bench_e2e_test
        model_info_e2e_test)
 bazel build --noshow_progress //server:hecated //client:hecatectl //backends/cuda:engine_step_bench \
-  //backends/cuda:cuda_backend_test //backends/cuda:state_memory_test "${TESTS[@]/#///tests:}"
+  //backends/cuda:cuda_backend_test //backends/cuda:cuda_backend_state_test //backends/cuda:state_memory_test \
+  "${TESTS[@]/#///tests:}"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/runfiles/hecate/server" "$BUNDLE/runfiles/hecate/tests" "$BUNDLE/lib"
@@ -38,7 +39,8 @@ cp tools/device_runs/model_quality.sh "$BUNDLE/"
 # serving_vs_engine.sh: served tokens/s beside engine_step_bench's (issue 12).
 mkdir -p "$BUNDLE/runfiles/hecate/backends/cuda"
 cp -L bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
-  bazel-bin/backends/cuda/state_memory_test "$BUNDLE/runfiles/hecate/backends/cuda/"
+  bazel-bin/backends/cuda/cuda_backend_state_test bazel-bin/backends/cuda/state_memory_test \
+  "$BUNDLE/runfiles/hecate/backends/cuda/"
 cp tools/device_runs/serving_vs_engine.sh tools/device_runs/serving_run.sh \
   tools/device_runs/serving_profile.sh "$BUNDLE/"
 for t in "${TESTS[@]}"; do cp -L "bazel-bin/tests/$t" "$BUNDLE/runfiles/hecate/tests/"; done
@@ -50,7 +52,8 @@ chmod -R u+w "$BUNDLE"
 source tools/bundle_lib.sh
 copy_needed_libs "$BUNDLE/lib" bazel-bin/server/hecated bazel-bin/client/hecatectl \
   bazel-bin/backends/cuda/engine_step_bench bazel-bin/backends/cuda/cuda_backend_test \
-  bazel-bin/backends/cuda/state_memory_test "${TESTS[@]/#/bazel-bin/tests/}"
+  bazel-bin/backends/cuda/cuda_backend_state_test bazel-bin/backends/cuda/state_memory_test \
+  "${TESTS[@]/#/bazel-bin/tests/}"
 # gperftools' CPU profiler for serving_profile.sh, when installed here
 # (apt-get install google-perftools); not needed by anything else.
 profiler=/usr/lib/x86_64-linux-gnu/libprofiler.so.0

@@ -44,6 +44,9 @@ inline std::mt19937_64 FreshRng(const char* what) {
   return std::mt19937_64(seed);
 }
 
+// The first draw of FreshRng(what): one fresh seed per run, printed.
+inline uint64_t FreshSeed(const char* what) { return FreshRng(what)(); }
+
 // A random order of slots 0 .. n-1: session b's state goes to slot
 // slots[b], so a kernel that ignored the table of state pointers and
 // assumed sessions in order would fail.
