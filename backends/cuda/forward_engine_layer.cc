@@ -22,10 +22,12 @@ namespace {
 
 // The decode path's switches, read once per process from the environment
 // (benchmarks compare; unset means the default):
-//   HECATE_DECODE_GEMV_ROWS  steps of at most this many rows (default and
-//       most kGemvDecodeMaxRows; 0: none) take kernels/gemv_decode's GEMVs
-//       with RMSNorm, MixerPrep, MAG, SwiGLU and the residuals fused in,
-//       where the shape allows; more rows take cuBLAS and the stages;
+//   HECATE_DECODE_GEMV_ROWS  steps of at most this many rows (default
+//       kDefaultGemvRows with fp32 weights, kGemvDecodeMaxRows with bf16
+//       ones, whose other path widens every matrix first; 0: none) take
+//       kernels/gemv_decode's GEMVs with RMSNorm, MixerPrep, MAG, SwiGLU and
+//       the residuals fused in, where the shape allows; more rows take
+//       cuBLAS and the stages;
 //   HECATE_DECODE_PDL=0       those GEMVs and attention without programmatic
 //       dependent launch;
 //   HECATE_DECODE_PREP=0      the qkv+gates GEMV, then MixerPrep on its own;
@@ -40,14 +42,21 @@ namespace {
 //   HECATE_3XTF32_MIN_ROWS    ForwardEngineOptions::min_3xtf32_rows;
 //   HECATE_3XTF32_STACK_ROWS  ForwardEngineOptions::max_3xtf32_stack_rows.
 constexpr int kEarlyAttentionRows = 8;
+// Where the fused GEMVs stop paying (H200, engine_step_bench, base, two
+// interleaved runs): at 4 rows 0.90 ms a step against 1.24 through cuBLAS;
+// at 5 even (1.31); at 6, 7, 8 rows they lose (1.37-1.39 / 1.49 / 1.50
+// against 1.33 / 1.39 / 1.41-1.43): each weight byte feeds rows x the FMAs
+// and shared-memory reads, which cuBLAS's tiles amortise.
+constexpr int kDefaultGemvRows = 4;
+constexpr int kUnset = -1;
 int EnvInt(const char* name, int unset) {
   const char* env = std::getenv(name);
   return env == nullptr ? unset : std::atoi(env);
 }
-int DecodeGemvRows() {
-  static const int rows =
-      std::clamp(EnvInt("HECATE_DECODE_GEMV_ROWS", kGemvDecodeMaxRows), 0, kGemvDecodeMaxRows);
-  return rows;
+int DecodeGemvRows(WeightFormat format) {
+  static const int env = EnvInt("HECATE_DECODE_GEMV_ROWS", kUnset);
+  if (env != kUnset) return std::clamp(env, 0, kGemvDecodeMaxRows);
+  return format == WeightFormat::kBf16 ? kGemvDecodeMaxRows : kDefaultGemvRows;
 }
 bool DecodePdl() {
   static const bool on = EnvInt("HECATE_DECODE_PDL", 1) != 0;
@@ -189,7 +198,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   // Few rows (decode): out (+)= prologue(in) @ W as one fused GEMV (fp32 or
   // bf16 weights, as stored), where the shape allows
   // (GemvDecodeSupportsWeights); else the stage and cuBLAS (MatrixGemm).
-  const bool few_rows = rows <= DecodeGemvRows();
+  const bool few_rows = rows <= DecodeGemvRows(weights_.format());
   auto gemv = [&](GemvPrologue prologue, const DeviceMatrix& weight, const float* in,
                   size_t in_stride, float* out, bool accumulate) {
     GemvDecodeParams g;
