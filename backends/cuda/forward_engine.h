@@ -31,10 +31,11 @@
 // the GPU already and the scratch would grow with them. Steps of fewer than
 // min_3xtf32_rows rows run plain fp32 SGEMM (memory-bound there: it reads W
 // once; same accuracy). The logits GEMM and one-row products stay fp32 too.
-// Steps of at most 8 rows (decode) instead take kernels/gemv_decode's fp32
-// GEMVs with the norms, MixerPrep, MAG, SwiGLU and the residuals fused in
-// (7 launches a layer), and decode steps run attention, the delta rule and
-// the slow levels as parallel branches; HECATE_DECODE_* in the environment
+// Decode steps of at most 4 rows (8 with bf16 weights) instead take
+// kernels/gemv_decode's GEMVs with the norms, MixerPrep, MAG, SwiGLU and the
+// residuals fused in (7 launches a layer), attention starting during the
+// q/k/v GEMV, the delta rule and the slow levels beside it on branch
+// streams; HECATE_DECODE_* in the environment
 // switch these off for comparisons, as HECATE_3XTF32_MIN_ROWS and
 // HECATE_3XTF32_STACK_ROWS override the 3xtf32 limits below
 // (forward_engine_layer.cc).
