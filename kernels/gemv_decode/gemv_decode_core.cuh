@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
+#include "kernels/grid_dependency.cuh"
 
 namespace hecate {
 namespace gemv_core {
@@ -32,12 +33,6 @@ constexpr float kNormEps = 1e-6f;
 __device__ __forceinline__ float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
 
-__device__ __forceinline__ void GridDependencyWait() {
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-}
-__device__ __forceinline__ void LaunchDependents() {
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-}
 __device__ __forceinline__ void PrefetchL2(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "kernels/grid_dependency.cuh"
 #include "kernels/lane_vector_dispatch.cuh"
 #include "kernels/swa_decode/swa_decode_kernel.h"
 
@@ -170,7 +171,7 @@ __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
     // occupancy at the large batches that launch without PDL.)
     Slots first;
     if (begin < end) load(begin, first, true);
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    GridDependencyWait();
     load_q();
     if (begin < end) {
       const int s0 = begin + group, s1 = s0 + kGroups;
