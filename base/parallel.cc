@@ -1,5 +1,7 @@
 #include "base/parallel.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -56,6 +58,7 @@ class Pool {
 
  private:
   void Work() {
+    pthread_setname_np(pthread_self(), "hecate-pool");
     for (;;) {
       std::function<void()> task;
       {

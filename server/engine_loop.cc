@@ -1,5 +1,7 @@
 #include "server/engine_loop.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -98,6 +100,7 @@ bool EngineLoop::Poll() {
 }
 
 void EngineLoop::Run() {
+  pthread_setname_np(pthread_self(), "hecate-engine");
   while (true) {
     {
       absl::MutexLock lock(&mu_);
