@@ -105,7 +105,8 @@ struct ForwardEngineOptions {
   // replays at most 64 graphs instead of capturing one per size.
   bool decode_graphs = true;
   // Chunks advance the slow CMS levels span-wise between fire points
-  // (kernels/cms_slow/cms_span_kernel.cu); false keeps the token-by-token
+  // (kernels/cms_slow/cms_span_tile_kernel.cu on tensor cores at d 64 and
+  // 128, cms_span_kernel.cu otherwise); false keeps the token-by-token
   // row kernel for every chunk, which benchmarks compare against.
   bool cms_spans = true;
   // Decode steps keep the slow levels' error buffers as rings (StateRing,

@@ -370,7 +370,8 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   // Slow levels (and the delta rule when delta_in_rows), in one launch.
   // CmsSlow picks the kernel by chunk length: token by token for decode
   // (and whenever the delta rule rides along), span-wise between fire
-  // points for a chunk (kernels/cms_slow/cms_span_kernel.cu).
+  // points for a chunk (kernels/cms_slow/cms_span_tile_kernel.cu, or
+  // cms_span_kernel.cu where d has no tensor-core instantiation).
   CmsSlowParams slow;
   slow.batch = batch;
   slow.heads = heads;

@@ -40,9 +40,13 @@ absl::Status Validate(const CmsSlowParams& p) {
     if (p.m_offset[i] % 4 != 0 || p.s_offset[i] % 4 != 0 || p.g_offset[i] % 4 != 0) {
       return Invalid(absl::StrCat("offsets of level ", i, " must be multiples of 4 floats"));
     }
-    if (p.path == CmsSlowPath::kSpans && p.period[i] == 1) {
-      return Invalid(absl::StrCat("path kSpans needs periods > 1, level ", i, " has period 1"));
+    if ((p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles) &&
+        p.period[i] == 1) {
+      return Invalid(absl::StrCat("span paths need periods > 1, level ", i, " has period 1"));
     }
+  }
+  if (p.path == CmsSlowPath::kSpanTiles && !CmsSpanTilesSupport(p.dim)) {
+    return Invalid(absl::StrCat("path kSpanTiles needs dim 64 or 128, got ", p.dim));
   }
   const size_t width = size_t(p.heads) * p.dim;
   if (p.qkv_stride < width || p.qkv_stride % 4 != 0) {
@@ -62,7 +66,7 @@ absl::Status Validate(const CmsSlowParams& p) {
       return Invalid(absl::StrCat("ring.slots must be 0 or in [2, ", kCmsRingMaxSlots, "], got ",
                                   p.ring.slots));
     }
-    if (p.tokens > 1 || p.path == CmsSlowPath::kSpans) {
+    if (p.tokens > 1 || p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles) {
       return Invalid("the ring decodes one token per session on the row path");
     }
     if (p.ring.origin_offset % 2 != 0 || p.ring.k_offset % 4 != 0) {
@@ -84,16 +88,17 @@ absl::Status Validate(const CmsSlowParams& p) {
                                          {p.y, "y"}});
 }
 
-// kAuto: the span-wise kernel wherever it applies and the chunk has enough
-// tokens to fill its groups; the row kernel for decode and for a period-1
-// level (the delta rule has no frozen spans).
-bool UseSpans(const CmsSlowParams& p) {
-  if (p.path != CmsSlowPath::kAuto) return p.path == CmsSlowPath::kSpans;
-  if (p.tokens < kCmsSpanMinTokens) return false;
+// kAuto: a span-wise kernel wherever one applies and the chunk has enough
+// tokens to fill its groups (the tensor-core one where the head width has
+// an instantiation); the row kernel for decode and for a period-1 level
+// (the delta rule has no frozen spans).
+CmsSlowPath PathFor(const CmsSlowParams& p) {
+  if (p.path != CmsSlowPath::kAuto) return p.path;
+  if (p.tokens < kCmsSpanMinTokens) return CmsSlowPath::kRows;
   for (int i = 0; i < p.count; ++i) {
-    if (p.period[i] == 1) return false;
+    if (p.period[i] == 1) return CmsSlowPath::kRows;
   }
-  return true;
+  return CmsSpanTilesSupport(p.dim) ? CmsSlowPath::kSpanTiles : CmsSlowPath::kSpans;
 }
 
 }  // namespace
@@ -104,10 +109,14 @@ absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream) {
   if (params.ring.slots > 0) {
     return CudaStatus(LaunchCmsRingKernel(params, stream), "CmsSlow ring launch");
   }
-  if (UseSpans(params)) {
-    return CudaStatus(LaunchCmsSpanKernel(params, stream), "CmsSlow span launch");
+  switch (PathFor(params)) {
+    case CmsSlowPath::kSpans:
+      return CudaStatus(LaunchCmsSpanKernel(params, stream), "CmsSlow span launch");
+    case CmsSlowPath::kSpanTiles:
+      return CudaStatus(LaunchCmsSpanTileKernel(params, stream), "CmsSlow span tile launch");
+    default:
+      return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
   }
-  return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
 }
 
 absl::Status CmsRingFold(const CmsRingFoldParams& p, cudaStream_t stream) {

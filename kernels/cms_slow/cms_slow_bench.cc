@@ -10,7 +10,7 @@
 // minimum bytes and % of the copy bandwidth measured in the same run.
 // Prefill-like (T = 2048 at B = 1 and 4, from pulse 0: 256 + 32 + 4 fires per
 // session; and short chunks T = 2 to 64 at B = 1, where kCmsSpanMinTokens
-// picks the kernel), on the row kernel and on the span-wise one: events,
+// picks the kernel), on the row kernel and on both span-wise ones: events,
 // median of repeats; µs, M tokens/s, the FLOP rate (the recurrence is
 // serial in tokens or spans, so this is latency-bound rather than limited
 // by bandwidth) and GB/s.
@@ -167,13 +167,17 @@ absl::Status Run() {
     HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
                             testing::MakeSessionStates(batch, s.state_floats, fill_states));
     s.p.states = st.bases.data();
-    for (CmsSlowPath path : {CmsSlowPath::kRows, CmsSlowPath::kSpans}) {
+    for (CmsSlowPath path :
+         {CmsSlowPath::kRows, CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles}) {
       CmsSlowParams p = s.p;
       p.path = path;
       HECATE_ASSIGN_OR_RETURN(
           double us, testing::TimeEventsMicrosPerCall(
                          [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
-      prefill.push_back({path == CmsSlowPath::kRows ? "rows" : "spans", batch, tokens, us,
+      const char* name = path == CmsSlowPath::kRows    ? "rows"
+                         : path == CmsSlowPath::kSpans ? "spans"
+                                                       : "tiles";
+      prefill.push_back({name, batch, tokens, us,
                          double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
                          MinBytes(p, 0) / (us * 1e3)});
     }

@@ -14,11 +14,15 @@ inline constexpr int kCmsMaxLevels = 16;
 
 // Which kernel advances the levels. kRows: token by token (the decode
 // path, and the only one for a period-1 level). kSpans: span-wise, groups
-// of up to 16 tokens between fire points at a time (periods > 1 only).
-// kAuto: kSpans from kCmsSpanMinTokens tokens when every period is > 1
-// (on an H200 the row kernel was ~1 us faster at T = 2 and 4, the span-wise
-// one ~1 us faster at 16 and 1.25-1.45x at 64 and 2048).
-enum class CmsSlowPath { kAuto, kRows, kSpans };
+// of up to 16 tokens between fire points at a time on CUDA cores (periods
+// > 1 only). kSpanTiles: the same spans on tensor cores in 3xTF32, 16 rows
+// a warp (periods > 1, d of 64 or 128: CmsSpanTilesSupport).
+// kAuto: from kCmsSpanMinTokens tokens when every period is > 1, kSpanTiles
+// where it applies, else kSpans (on an H200 the row kernel was ~1 us faster
+// at T = 2 and 4, the CUDA-core span-wise one ~1 us faster at 16 and
+// 1.25-1.45x at 64 and 2048).
+enum class CmsSlowPath { kAuto, kRows, kSpans, kSpanTiles };
+inline bool CmsSpanTilesSupport(int dim) { return dim == 64 || dim == 128; }
 inline constexpr int kCmsSpanMinTokens = 8;
 
 // The compact error buffer of docs/MODEL.md section 3 (decode only). Per
@@ -117,6 +121,9 @@ struct CmsRingFoldParams {
 cudaError_t LaunchCmsSlowKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The span-wise kernel (cms_span_kernel.cu); every period must be > 1.
 cudaError_t LaunchCmsSpanKernel(const CmsSlowParams& params, cudaStream_t stream);
+// The span-wise kernel on tensor cores (cms_span_tile_kernel.cu): every
+// period > 1 and CmsSpanTilesSupport(dim).
+cudaError_t LaunchCmsSpanTileKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The ring decode kernel (cms_ring_kernel.cu): tokens == 1, periods > 1.
 cudaError_t LaunchCmsRingKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The fold, then the origins (cms_ring_kernel.cu).

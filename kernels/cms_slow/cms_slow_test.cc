@@ -10,10 +10,11 @@
 // y buffer. Pulse ids put fire points at a chunk's first token, its second,
 // inside it, at its last token, nowhere, and in the billions.
 //
-// Every case runs through both kernels where both apply: the row kernel
-// (token by token) and the span-wise one (groups of tokens between fire
-// points); the cross_fire cases cover chunk lengths 1 to 2048 at the base
-// head width on the span-wise path and on the engine's automatic choice.
+// Every case runs through each kernel that applies: the row kernel (token
+// by token), the span-wise one (groups of tokens between fire points) and
+// its tensor-core form (16 rows a warp, 3xTF32); the cross_fire cases
+// cover chunk lengths 1 to 2048 at the base head width on both span-wise
+// kernels and on the engine's automatic choice.
 #include "kernels/cms_slow/cms_slow.h"
 
 #include <algorithm>
@@ -88,18 +89,23 @@ const char* PathName(CmsSlowPath path) {
       return "rows";
     case CmsSlowPath::kSpans:
       return "spans";
+    case CmsSlowPath::kSpanTiles:
+      return "tiles";
   }
   return "?";
 }
 
-// Each base case on both kernels (the span-wise one only without a
-// period-1 level), then chunk lengths that cross fire points of all three
-// base slow levels, span-wise and as the engine chooses.
+// Each base case on every kernel that applies (the span-wise ones only
+// without a period-1 level, the tensor-core one at d 64 and 128), then
+// chunk lengths that cross fire points of all three base slow levels, on
+// both span-wise kernels and as the engine chooses.
 std::vector<Case> Cases() {
   std::vector<Case> out;
   for (const Case& c : BaseCases()) {
-    for (CmsSlowPath path : {CmsSlowPath::kRows, CmsSlowPath::kSpans}) {
-      if (path == CmsSlowPath::kSpans && c.delta_in_rows) continue;
+    for (CmsSlowPath path :
+         {CmsSlowPath::kRows, CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles}) {
+      if (path != CmsSlowPath::kRows && c.delta_in_rows) continue;
+      if (path == CmsSlowPath::kSpanTiles && !CmsSpanTilesSupport(c.dim)) continue;
       Case x = c;
       x.path = path;
       x.name = absl::StrCat(c.name, "_", PathName(path));
@@ -107,7 +113,8 @@ std::vector<Case> Cases() {
     }
   }
   for (int tokens : {1, 7, 64, 300, 2048}) {
-    for (CmsSlowPath path : {CmsSlowPath::kSpans, CmsSlowPath::kAuto}) {
+    for (CmsSlowPath path :
+         {CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles, CmsSlowPath::kAuto}) {
       // Few sessions and heads at the long lengths: the reference is double.
       const int batch = tokens > 64 ? 3 : 5, heads = tokens > 64 ? 1 : 2;
       out.push_back({absl::StrCat("cross_fire_T", tokens, "_", PathName(path)), batch, heads,
@@ -401,6 +408,12 @@ TEST(CmsSlowValidationTest, RejectsBadShapesAndPointers) {
          q.path = CmsSlowPath::kSpans;
          q.period[0] = 1;
        }},
+      {"kSpanTiles with period 1",
+       [](CmsSlowParams& q) {
+         q.path = CmsSlowPath::kSpanTiles;
+         q.period[0] = 1;
+       }},
+      {"kSpanTiles with dim 4", [](CmsSlowParams& q) { q.path = CmsSlowPath::kSpanTiles; }},
       });
 }
 
