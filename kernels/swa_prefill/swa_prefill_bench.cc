@@ -4,8 +4,9 @@
 // Prefill-like calls of T = 2048 tokens at B = 1 and 4, from a fresh session
 // (pulse 0: windows fill up over the first W tokens) and with full windows
 // (pulse 100000: the first W - 1 queries also read the pre-chunk ring), with
-// the register-tiled kernel the engine's layout selects and, for comparison,
-// the general kernel (forced by an odd output stride); plus many short
+// the tensor-core kernel the engine's layout selects, the register-tiled FFMA
+// kernel on the same layout and, for comparison, the general kernel (forced
+// by an odd output stride); plus many short
 // chunks (B = 64, T = 32). Events, median of repeats. Reported: µs per call,
 // the FLOP rate over the useful work (q.k and p.v over each query's window:
 // 4 d FLOPs per key) — the kernel is compute-bound at these sizes — and GB/s
@@ -56,7 +57,7 @@ absl::Status Run() {
                           {64, 32, 100000, false}};
   struct Row {
     Shape shape;
-    bool tiled;
+    const char* kernel;
     double us, gflops, gbps, pct;
   };
   std::vector<Row> rows;
@@ -95,18 +96,22 @@ absl::Status Run() {
     p.out = out->data();
     p.out_stride = out_stride;
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
-    HECATE_ASSIGN_OR_RETURN(double us,
-                            testing::TimeEventsMicrosPerCall(
-                                [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20));
-
     const double keys = KeysAttended(window, s.tokens, s.pulse) * s.batch * heads;
     const double old_positions = double(std::min<uint64_t>(window - 1, s.pulse));
     const double new_positions = double(std::min(window, s.tokens));
     const double bytes =
         (4.0 * n + 2.0 * s.batch * (old_positions + new_positions) * dm) * sizeof(float);
-    const double gbps = bytes / (us * 1e3);
-    rows.push_back({s, SwaPrefillTiledSupports(p), us, 4.0 * dim * keys / (us * 1e3), gbps,
-                    100.0 * gbps / copy->best()});
+    const bool tiled = SwaPrefillTiledSupports(p);
+    for (SwaPrefillKernel kernel : {SwaPrefillKernel::kAuto, SwaPrefillKernel::kFfmaTiles}) {
+      if (kernel == SwaPrefillKernel::kFfmaTiles && !tiled) continue;
+      p.kernel = kernel;
+      HECATE_ASSIGN_OR_RETURN(
+          double us, testing::TimeEventsMicrosPerCall(
+                         [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20));
+      const double gbps = bytes / (us * 1e3);
+      rows.push_back({s, !tiled ? "general" : kernel == SwaPrefillKernel::kAuto ? "mma" : "ffma",
+                      us, 4.0 * dim * keys / (us * 1e3), gbps, 100.0 * gbps / copy->best()});
+    }
   }
 
   std::printf("\nswa_prefill: base H=%d d=%d W=%d, fp32, events (median)\n", heads, dim,
@@ -116,7 +121,7 @@ absl::Status Run() {
   for (const Row& r : rows) {
     std::printf("%4d %6d %8llu %8s %10.1f %10.0f %10.0f %8.1f%%\n", r.shape.batch,
                 r.shape.tokens, static_cast<unsigned long long>(r.shape.pulse),
-                r.tiled ? "tiled" : "general", r.us, r.gflops, r.gbps, r.pct);
+                r.kernel, r.us, r.gflops, r.gbps, r.pct);
   }
   return absl::OkStatus();
 }

@@ -167,7 +167,10 @@ cudaError_t LaunchAttention(const SwaPrefillParams& p, cudaStream_t stream) {
 }  // namespace
 
 cudaError_t LaunchSwaPrefillAttention(const SwaPrefillParams& p, cudaStream_t stream) {
-  if (SwaPrefillTiledSupports(p)) return LaunchSwaPrefillTiled(p, stream);
+  if (SwaPrefillTiledSupports(p)) {
+    return p.kernel == SwaPrefillKernel::kFfmaTiles ? LaunchSwaPrefillTiled(p, stream)
+                                                     : LaunchSwaPrefillMma(p, stream);
+  }
   if (p.dim <= 32) return LaunchAttention<8>(p, stream);
   if (p.dim <= 64) return LaunchAttention<16>(p, stream);
   return LaunchAttention<32>(p, stream);

@@ -14,6 +14,12 @@ namespace hecate {
 // Token t of session b sits at position P + t (P = pulse[b]) and attends
 // to positions max(0, P + t - W + 1) .. P + t: positions >= P come from
 // this chunk's k/v, older ones from the ring as it was before the chunk.
+// Which attention kernel runs: kAuto takes the tensor-core one where the
+// register-tiled kernel's conditions hold (SwaPrefillTiledSupports), else
+// the general one; kFfmaTiles keeps the register-tiled FFMA kernel there
+// (benchmarks and parity tests compare the two).
+enum class SwaPrefillKernel { kAuto, kFfmaTiles };
+
 struct SwaPrefillParams {
   int batch = 0;
   int heads = 0;
@@ -34,15 +40,18 @@ struct SwaPrefillParams {
   float* out = nullptr;  // row r at r * out_stride + h * dim
   size_t out_stride = 0;
   float scale = 0;  // 1 / sqrt(dim)
+  SwaPrefillKernel kernel = SwaPrefillKernel::kAuto;
 };
 
 // Attention outputs only (reads the ring, writes nothing into it): the
-// register-tiled kernel (swa_prefill_tiled.cu) where it applies, else the
+// tensor-core kernel (swa_prefill_mma.cu, or the register-tiled FFMA one,
+// swa_prefill_tiled.cu, as params.kernel says) where they apply, else the
 // general one.
 cudaError_t LaunchSwaPrefillAttention(const SwaPrefillParams& params, cudaStream_t stream);
-// The register-tiled kernel: dim 64 or 128, 16-byte aligned rows.
+// The tiled kernels: dim 64 or 128, 16-byte aligned rows.
 bool SwaPrefillTiledSupports(const SwaPrefillParams& params);
 cudaError_t LaunchSwaPrefillTiled(const SwaPrefillParams& params, cudaStream_t stream);
+cudaError_t LaunchSwaPrefillMma(const SwaPrefillParams& params, cudaStream_t stream);
 // Writes the chunk's last min(T, W) keys and values into their ring slots.
 cudaError_t LaunchSwaPrefillRingWrite(const SwaPrefillParams& params, cudaStream_t stream);
 

@@ -6,8 +6,9 @@
 // Layouts are those of backends/cuda/forward_engine.cc: each session's
 // state is a whole StateLayout buffer (layer 1's rings), reached through a
 // shuffled pointer table; q, k, v are planes of the activation buffer with
-// stride D and out is [rows, D]; that layout takes the register-tiled kernel
-// for d = 64 and 128. A second layout (interleaved projection rows with an
+// stride D and out is [rows, D]; that layout takes the tensor-core kernel
+// for d = 64 and 128 (and, in the _ffma cases, the register-tiled FFMA
+// kernel). A second layout (interleaved projection rows with an
 // odd stride, padded output rows) takes the general kernel. Pulse ids give
 // an empty ring, a partial one, one that fills or wraps inside the chunk, and
 // positions in the billions; T below and above W, T not a multiple of the
@@ -54,9 +55,10 @@ struct Case {
   bool projection_layout;  // q | k | v per row, stride 3D + 1; out stride D + 3
   bool tiled;              // which kernel the layout must select
   int chunks;
+  SwaPrefillKernel kernel = SwaPrefillKernel::kAuto;
 };
 
-std::vector<Case> Cases() {
+std::vector<Case> BaseCases() {
   return {
       {"d64_tiled", 3, 2, 64, 48, 130, false, true, 2},
       {"d64_general", 3, 2, 64, 48, 130, true, false, 2},
@@ -70,6 +72,20 @@ std::vector<Case> Cases() {
       {"d100_long", 2, 2, 100, 130, 300, true, false, 1},
       {"base_window", 1, 2, 128, 512, 600, false, true, 1},
   };
+}
+
+// Every case as the engine runs it (tiled layouts on tensor cores), and the
+// tiled ones again on the register-tiled FFMA kernel.
+std::vector<Case> Cases() {
+  std::vector<Case> out = BaseCases();
+  for (const Case& c : BaseCases()) {
+    if (!c.tiled) continue;
+    Case x = c;
+    x.name += "_ffma";
+    x.kernel = SwaPrefillKernel::kFfmaTiles;
+    out.push_back(x);
+  }
+  return out;
 }
 
 // First-chunk pulse ids: empty ring, a third full, full after one token, a
@@ -171,6 +187,7 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
     p.out = out.data();
     p.out_stride = out_stride;
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+    p.kernel = c.kernel;
     ASSERT_EQ(SwaPrefillTiledSupports(p), c.tiled) << "the case no longer takes its kernel";
     const absl::Status s = SwaPrefill(p, nullptr);
     ASSERT_TRUE(s.ok()) << s;
@@ -214,7 +231,10 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
       gaps.insert(gaps.end(), got_out.begin() + r * out_stride + width,
                   got_out.begin() + (r + 1) * out_stride);
     }
-    EXPECT_TRUE(NormwiseNear(absl::StrCat("out (", c.tiled ? "tiled" : "general", " kernel)"),
+    const char* kernel = !c.tiled                                    ? "general"
+                         : c.kernel == SwaPrefillKernel::kFfmaTiles ? "FFMA tiled"
+                                                                    : "tensor-core";
+    EXPECT_TRUE(NormwiseNear(absl::StrCat("out (", kernel, " kernel)"),
                              got_rows, want_out, 1e-4));
     EXPECT_TRUE(StillPoisoned("gaps between out rows", gaps));
     EXPECT_TRUE(StillPoisoned("guard after out", absl::MakeConstSpan(got_out).subspan(
