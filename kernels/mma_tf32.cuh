@@ -24,6 +24,14 @@ __device__ __forceinline__ Tf32Pair Split(float x) {
   return {hi, __float_as_uint(x - __uint_as_float(hi))};
 }
 
+// x rounded to TF32 (nearest, ties away from zero): a one-product operand,
+// for the TF32 modes that accept its ~1e-3 relative error.
+__device__ __forceinline__ uint32_t ToTf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+
 // d += a b for one m16n8k8 tile; operand layouts as in the PTX ISA
 // (g = lane / 4, t = lane % 4): a0 (g, t), a1 (g+8, t), a2 (g, t+4),
 // a3 (g+8, t+4); b0 (k t, n g), b1 (k t+4, n g); d0 (g, 2t), d1 (g, 2t+1),
@@ -56,6 +64,29 @@ __device__ __forceinline__ void Mma3xTf32SplitB(float (&d)[4], float a0, float a
   MmaTf32(d, x0.lo, x1.lo, x2.lo, x3.lo, bh0, bh1);
   MmaTf32(d, x0.hi, x1.hi, x2.hi, x3.hi, bl0, bl1);
   MmaTf32(d, x0.hi, x1.hi, x2.hi, x3.hi, bh0, bh1);
+}
+
+// The operand form of x for a product in 3xTF32 (kPrecise: hi and lo) or in
+// one TF32 pass (hi = x rounded to TF32, lo unused).
+template <bool kPrecise>
+__device__ __forceinline__ Tf32Pair TfOperand(float x) {
+  if constexpr (kPrecise) {
+    return Split(x);
+  } else {
+    return {ToTf32(x), 0u};
+  }
+}
+
+// d += a b from TfOperand values: a_lo b_hi + a_hi b_lo + a_hi b_hi
+// (kPrecise, small terms first) or a_hi b_hi alone.
+template <bool kPrecise>
+__device__ __forceinline__ void MmaOperands(float (&d)[4], const Tf32Pair (&a)[4], Tf32Pair b0,
+                                            Tf32Pair b1) {
+  if constexpr (kPrecise) {
+    MmaTf32(d, a[0].lo, a[1].lo, a[2].lo, a[3].lo, b0.hi, b1.hi);
+    MmaTf32(d, a[0].hi, a[1].hi, a[2].hi, a[3].hi, b0.lo, b1.lo);
+  }
+  MmaTf32(d, a[0].hi, a[1].hi, a[2].hi, a[3].hi, b0.hi, b1.hi);
 }
 
 }  // namespace hecate

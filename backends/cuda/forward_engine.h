@@ -15,6 +15,9 @@
 //
 // GEMMs are cuBLAS float32 (CUBLAS_DEFAULT_MATH) unless `gemm` says
 // otherwise: kTf32 runs them on TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH),
+// and a chunk's sliding-window attention and slow-level span products in
+// one TF32 pass too (3xTF32 in every other mode: SwaPrefillParams::tf32,
+// CmsSlowParams::tf32),
 // k3xTf32 runs the layers' many-row products as three TF32 tensor-core GEMMs
 // on the operands' TF32 splits, C = A_lo W_hi + A_hi W_lo + A_hi W_hi
 // (small terms first; kernels/tf32_split): each product of TF32 values is

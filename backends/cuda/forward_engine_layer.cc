@@ -318,6 +318,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     p.out = ws_.attn;
     p.out_stride = dm;
     p.scale = scale;
+    p.tf32 = options_.gemm == GemmMode::kTf32;  // --gemm=tf32 accepts its tolerance
     HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
   }
 
@@ -402,6 +403,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     slow.y = ws_.ys + first_slow * plane;
     slow.y_plane = plane;
     slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
+    slow.tf32 = options_.gemm == GemmMode::kTf32;
     // Decode through the rings (Step folded them before any longer step).
     if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
     HECATE_RETURN_IF_ERROR(CmsSlow(slow, slow_stream));

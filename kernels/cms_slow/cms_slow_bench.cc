@@ -167,16 +167,18 @@ absl::Status Run() {
     HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
                             testing::MakeSessionStates(batch, s.state_floats, fill_states));
     s.p.states = st.bases.data();
-    for (CmsSlowPath path :
-         {CmsSlowPath::kRows, CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles}) {
+    for (int variant = 0; variant < 4; ++variant) {  // rows, spans, tiles, tiles in TF32
+      const CmsSlowPath path = variant == 0   ? CmsSlowPath::kRows
+                               : variant == 1 ? CmsSlowPath::kSpans
+                                              : CmsSlowPath::kSpanTiles;
       CmsSlowParams p = s.p;
       p.path = path;
+      p.tf32 = variant == 3;
       HECATE_ASSIGN_OR_RETURN(
           double us, testing::TimeEventsMicrosPerCall(
                          [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
-      const char* name = path == CmsSlowPath::kRows    ? "rows"
-                         : path == CmsSlowPath::kSpans ? "spans"
-                                                       : "tiles";
+      const char* names[] = {"rows", "spans", "tiles", "tiles_tf32"};
+      const char* name = names[variant];
       prefill.push_back({name, batch, tokens, us,
                          double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
                          MinBytes(p, 0) / (us * 1e3)});
@@ -191,10 +193,10 @@ absl::Status Run() {
     std::printf("%6d %5d %7s %10.2f %10.0f %8.1f%%\n", r.batch, r.sets, r.fires, r.us, r.gbps,
                 r.pct);
   }
-  std::printf("prefill from pulse 0, events (median)\n%6s %6s %6s %10s %12s %10s %10s\n",
+  std::printf("prefill from pulse 0, events (median)\n%10s %6s %6s %10s %12s %10s %10s\n",
               "kernel", "B", "T", "us/call", "M tokens/s", "GFLOP/s", "GB/s");
   for (const PrefillRow& r : prefill) {
-    std::printf("%6s %6d %6d %10.1f %12.2f %10.1f %10.1f\n", r.path, r.batch, r.tokens, r.us,
+    std::printf("%10s %6d %6d %10.1f %12.2f %10.1f %10.1f\n", r.path, r.batch, r.tokens, r.us,
                 r.mtok, r.gflops, r.gbps);
   }
   return absl::OkStatus();

@@ -91,6 +91,9 @@ struct CmsSlowParams {
   float* y = nullptr;
   size_t y_plane = 0;
   CmsSlowPath path = CmsSlowPath::kAuto;
+  // kSpanTiles' products in one TF32 pass each instead of 3xTF32 (relative
+  // error ~1e-3, the --gemm=tf32 tolerance); the other kernels ignore it.
+  bool tf32 = false;
   // ring.slots > 0: decode through the ring (tokens == 1, periods > 1).
   CmsRingParams ring;
 };

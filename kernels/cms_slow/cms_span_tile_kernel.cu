@@ -93,25 +93,19 @@ __device__ __forceinline__ void Stage(const CmsSlowParams& p, int b, int h, int 
   }
 }
 
-__device__ __forceinline__ void Mma3(float (&d)[4], const Tf32Pair (&a)[4], Tf32Pair b0,
-                                     Tf32Pair b1) {
-  MmaTf32(d, a[0].lo, a[1].lo, a[2].lo, a[3].lo, b0.hi, b1.hi);
-  MmaTf32(d, a[0].hi, a[1].hi, a[2].hi, a[3].hi, b0.lo, b1.lo);
-  MmaTf32(d, a[0].hi, a[1].hi, a[2].hi, a[3].hi, b0.hi, b1.hi);
-}
-
 // A operand from four accumulator-layout values c (rows g, g+8 x columns
 // 2t, 2t+1): k index t is column 2t, t + 4 is column 2t + 1.
-__device__ __forceinline__ void SplitA(const float (&c)[4], Tf32Pair (&a)[4]) {
-  a[0] = Split(c[0]);
-  a[1] = Split(c[2]);
-  a[2] = Split(c[1]);
-  a[3] = Split(c[3]);
+template <bool kPrecise>
+__device__ __forceinline__ void OperandA(const float (&c)[4], Tf32Pair (&a)[4]) {
+  a[0] = TfOperand<kPrecise>(c[0]);
+  a[1] = TfOperand<kPrecise>(c[2]);
+  a[2] = TfOperand<kPrecise>(c[1]);
+  a[3] = TfOperand<kPrecise>(c[3]);
 }
 
 // One (session, level, head, 16 value rows) over the whole chunk; warp w
 // owns columns [w d / 8, (w + 1) d / 8) of M, S and G, in registers.
-template <int kDim, int kWarps, int kGroup>
+template <int kDim, int kWarps, int kGroup, bool kPrecise>
 __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
   using L = TileLayout<kDim, kWarps>;
   constexpr int kColTiles = L::kColTiles;
@@ -195,14 +189,12 @@ __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
       const int last = u0 + len - 1;
 
       // 1. This warp's share of E and Y over the group (columns past its
-      // end repeat its last token and are never used); cross terms in
-      // their own accumulators.
-      float e_hi[kTokenTiles][4] = {}, e_lo[kTokenTiles][4] = {};
-      float y_hi[kTokenTiles][4] = {}, y_lo[kTokenTiles][4] = {};
+      // end repeat its last token and are never used).
+      float e[kTokenTiles][4] = {}, y[kTokenTiles][4] = {};
 #pragma unroll
       for (int j = 0; j < kColTiles; ++j) {
         Tf32Pair a[4];
-        SplitA(m[j], a);
+        OperandA<kPrecise>(m[j], a);
 #pragma unroll
         for (int nt = 0; nt < kTokenTiles; ++nt) {
           if (nt * 8 >= len) continue;
@@ -211,14 +203,8 @@ __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
               *reinterpret_cast<const float2*>(keys + tok * L::kStride + 8 * j + 2 * t4);
           const float2 qq =
               *reinterpret_cast<const float2*>(queries + tok * L::kStride + 8 * j + 2 * t4);
-          const Tf32Pair k0 = Split(kk.x), k1 = Split(kk.y);
-          const Tf32Pair q0 = Split(qq.x), q1 = Split(qq.y);
-          MmaTf32(e_lo[nt], a[0].lo, a[1].lo, a[2].lo, a[3].lo, k0.hi, k1.hi);
-          MmaTf32(e_lo[nt], a[0].hi, a[1].hi, a[2].hi, a[3].hi, k0.lo, k1.lo);
-          MmaTf32(e_hi[nt], a[0].hi, a[1].hi, a[2].hi, a[3].hi, k0.hi, k1.hi);
-          MmaTf32(y_lo[nt], a[0].lo, a[1].lo, a[2].lo, a[3].lo, q0.hi, q1.hi);
-          MmaTf32(y_lo[nt], a[0].hi, a[1].hi, a[2].hi, a[3].hi, q0.lo, q1.lo);
-          MmaTf32(y_hi[nt], a[0].hi, a[1].hi, a[2].hi, a[3].hi, q0.hi, q1.hi);
+          MmaOperands<kPrecise>(e[nt], a, TfOperand<kPrecise>(kk.x), TfOperand<kPrecise>(kk.y));
+          MmaOperands<kPrecise>(y[nt], a, TfOperand<kPrecise>(qq.x), TfOperand<kPrecise>(qq.y));
         }
       }
 #pragma unroll
@@ -226,8 +212,8 @@ __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
         if (nt * 8 >= len) continue;
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          partial(warp, 0, nt, c) = e_hi[nt][c] + e_lo[nt][c];
-          partial(warp, 1, nt, c) = y_hi[nt][c] + y_lo[nt][c];
+          partial(warp, 0, nt, c) = e[nt][c];
+          partial(warp, 1, nt, c) = y[nt][c];
         }
       }
       __syncthreads();
@@ -271,13 +257,12 @@ __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) err[c] = errors[(kt * 4 + c) * 32 + lane];
         Tf32Pair a[4];
-        SplitA(err, a);
+        OperandA<kPrecise>(err, a);
         const int ta = min(u0 + kt * 8 + 2 * t4, last), tb = min(ta + 1, last);
 #pragma unroll
         for (int j = 0; j < kColTiles; ++j) {
-          const Tf32Pair b0 = Split(keys[ta * L::kStride + 8 * j + g]);
-          const Tf32Pair b1 = Split(keys[tb * L::kStride + 8 * j + g]);
-          Mma3(gr[j], a, b0, b1);
+          MmaOperands<kPrecise>(gr[j], a, TfOperand<kPrecise>(keys[ta * L::kStride + 8 * j + g]),
+                                TfOperand<kPrecise>(keys[tb * L::kStride + 8 * j + g]));
         }
       }
 
@@ -337,29 +322,32 @@ __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
 
 // Grid: x = blocks of 16 rows, y = (level of the call, head), z = session.
 // The group size follows the level's period (uniform over the block).
-template <int kDim, int kWarps>
+// kPrecise: 3xTF32 products (float32 accuracy); else one TF32 product each
+// (params.tf32).
+template <int kDim, int kWarps, bool kPrecise>
 __global__ void __launch_bounds__(32 * kWarps)
     CmsSpanTileKernel(const __grid_constant__ CmsSlowParams p) {
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
   if (p.period[blockIdx.y / p.heads] <= 8) {
-    SpanTiles<kDim, kWarps, 8>(p, smem);
+    SpanTiles<kDim, kWarps, 8, kPrecise>(p, smem);
   } else {
-    SpanTiles<kDim, kWarps, 16>(p, smem);
+    SpanTiles<kDim, kWarps, 16, kPrecise>(p, smem);
   }
 }
 
-template <int kDim, int kWarps>
+template <int kDim, int kWarps, bool kPrecise>
 cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
   using L = TileLayout<kDim, kWarps>;
   constexpr size_t kBytes = L::kSmemFloats * sizeof(float);
   if constexpr (kBytes > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        CmsSpanTileKernel<kDim, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
+    const cudaError_t err =
+        cudaFuncSetAttribute(CmsSpanTileKernel<kDim, kWarps, kPrecise>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
     if (err != cudaSuccess) return err;
   }
   const dim3 grid(kDim / kRows, p.heads * p.count, p.batch);
-  CmsSpanTileKernel<kDim, kWarps><<<grid, L::kThreads, kBytes, stream>>>(p);
+  CmsSpanTileKernel<kDim, kWarps, kPrecise><<<grid, L::kThreads, kBytes, stream>>>(p);
   return cudaGetLastError();
 }
 
@@ -377,7 +365,11 @@ cudaError_t LaunchForGrid(const CmsSlowParams& p, cudaStream_t stream) {
     err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   if (err != cudaSuccess) return err;
   const int64_t blocks = int64_t(kDim / kRows) * p.heads * p.count * p.batch;
-  return blocks <= 2 * sms ? Launch<kDim, 8>(p, stream) : Launch<kDim, 4>(p, stream);
+  if (p.tf32) {
+    return blocks <= 2 * sms ? Launch<kDim, 8, false>(p, stream)
+                             : Launch<kDim, 4, false>(p, stream);
+  }
+  return blocks <= 2 * sms ? Launch<kDim, 8, true>(p, stream) : Launch<kDim, 4, true>(p, stream);
 }
 
 }  // namespace

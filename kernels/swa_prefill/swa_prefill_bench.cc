@@ -4,8 +4,9 @@
 // Prefill-like calls of T = 2048 tokens at B = 1 and 4, from a fresh session
 // (pulse 0: windows fill up over the first W tokens) and with full windows
 // (pulse 100000: the first W - 1 queries also read the pre-chunk ring), with
-// the tensor-core kernel the engine's layout selects, the register-tiled FFMA
-// kernel on the same layout and, for comparison, the general kernel (forced
+// the tensor-core kernel the engine's layout selects (3xTF32, and in one
+// TF32 pass as --gemm=tf32 runs it), the register-tiled FFMA kernel on the
+// same layout and, for comparison, the general kernel (forced
 // by an odd output stride); plus many short
 // chunks (B = 64, T = 32). Events, median of repeats. Reported: µs per call,
 // the FLOP rate over the useful work (q.k and p.v over each query's window:
@@ -102,24 +103,28 @@ absl::Status Run() {
     const double bytes =
         (4.0 * n + 2.0 * s.batch * (old_positions + new_positions) * dm) * sizeof(float);
     const bool tiled = SwaPrefillTiledSupports(p);
-    for (SwaPrefillKernel kernel : {SwaPrefillKernel::kAuto, SwaPrefillKernel::kFfmaTiles}) {
-      if (kernel == SwaPrefillKernel::kFfmaTiles && !tiled) continue;
+    for (int variant = 0; variant < 3; ++variant) {  // 3xTF32 mma, TF32 mma, FFMA tiles
+      const SwaPrefillKernel kernel =
+          variant == 2 ? SwaPrefillKernel::kFfmaTiles : SwaPrefillKernel::kAuto;
+      if (variant > 0 && !tiled) continue;
       p.kernel = kernel;
+      p.tf32 = variant == 1;
       HECATE_ASSIGN_OR_RETURN(
           double us, testing::TimeEventsMicrosPerCall(
                          [&](cudaStream_t stream) { return SwaPrefill(p, stream); }, 1, 20));
       const double gbps = bytes / (us * 1e3);
-      rows.push_back({s, !tiled ? "general" : kernel == SwaPrefillKernel::kAuto ? "mma" : "ffma",
+      const char* names[] = {"mma", "mma_tf32", "ffma"};
+      rows.push_back({s, !tiled ? "general" : names[variant],
                       us, 4.0 * dim * keys / (us * 1e3), gbps, 100.0 * gbps / copy->best()});
     }
   }
 
   std::printf("\nswa_prefill: base H=%d d=%d W=%d, fp32, events (median)\n", heads, dim,
               window);
-  std::printf("%4s %6s %8s %8s %10s %10s %10s %9s\n", "B", "T", "pulse", "kernel", "us/call",
+  std::printf("%4s %6s %8s %9s %10s %10s %10s %9s\n", "B", "T", "pulse", "kernel", "us/call",
               "GFLOP/s", "GB/s", "%copy");
   for (const Row& r : rows) {
-    std::printf("%4d %6d %8llu %8s %10.1f %10.0f %10.0f %8.1f%%\n", r.shape.batch,
+    std::printf("%4d %6d %8llu %9s %10.1f %10.0f %10.0f %8.1f%%\n", r.shape.batch,
                 r.shape.tokens, static_cast<unsigned long long>(r.shape.pulse),
                 r.kernel, r.us, r.gflops, r.gbps, r.pct);
   }

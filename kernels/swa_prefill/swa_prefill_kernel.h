@@ -41,6 +41,10 @@ struct SwaPrefillParams {
   size_t out_stride = 0;
   float scale = 0;  // 1 / sqrt(dim)
   SwaPrefillKernel kernel = SwaPrefillKernel::kAuto;
+  // The tensor-core kernel's products in one TF32 pass each instead of
+  // 3xTF32 (relative error ~1e-3, the --gemm=tf32 tolerance); the other
+  // kernels ignore it.
+  bool tf32 = false;
 };
 
 // Attention outputs only (reads the ring, writes nothing into it): the

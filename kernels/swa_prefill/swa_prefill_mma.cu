@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "kernels/mma_tf32.cuh"
+#include "kernels/swa_prefill/swa_chunk_window.cuh"
 #include "kernels/swa_prefill/swa_prefill_kernel.h"
 
 namespace hecate {
@@ -43,7 +44,9 @@ __device__ __forceinline__ float4 Load4(const float* p) {
   return *reinterpret_cast<const float4*>(p);
 }
 
-template <int kD>
+// kPrecise: 3xTF32 products (float32 accuracy); else one TF32 product each
+// (params.tf32).
+template <int kD, bool kPrecise>
 __global__ void __launch_bounds__(kThreads)
     SwaPrefillMmaKernel(const __grid_constant__ SwaPrefillParams p) {
   using L = MmaLayout<kD>;
@@ -57,7 +60,6 @@ __global__ void __launch_bounds__(kThreads)
   const int g = lane >> 2, t4 = lane & 3;
   const int b = blockIdx.z, h = blockIdx.y, t0 = blockIdx.x * kTile;
   const int W = p.window, T = p.tokens;
-  const uint64_t P = p.pulse[b];
   const int nq = min(kTile, T - t0);
   const size_t row0 = size_t(b) * T;
 
@@ -67,16 +69,8 @@ __global__ void __launch_bounds__(kThreads)
     if (q < nq) v = Load4(p.q + (row0 + t0 + q) * p.qkv_stride + h * kD + c);
     *reinterpret_cast<float4*>(qs + q * L::kQKStride + c) = v;
   }
-  const uint64_t first_q = P + t0;
-  const uint64_t hi = first_q + nq - 1;  // newest key any query needs
-  const uint64_t lo = first_q >= uint64_t(W - 1) ? first_q - (W - 1) : 0;
-  const float* ring_k = p.states[b] + p.k_offset + size_t(h) * W * kD;
-  const float* ring_v = p.states[b] + p.v_offset + size_t(h) * W * kD;
-  // Source row of key position j: this chunk, or the ring before it.
-  auto key_row = [&](uint64_t j, const float* chunk, const float* ring) {
-    return j >= P ? chunk + (row0 + (j - P)) * p.qkv_stride + h * kD
-                  : ring + size_t(j % uint64_t(W)) * kD;
-  };
+  const ChunkWindow<kD> window(p, b, h, t0, nq);
+  const uint64_t first_q = window.first_q, hi = window.hi, lo = window.lo;
 
   // Rows g and g + 8 of this warp's 16 queries.
   const int qa = warp * 16 + g, qb = qa + 8;
@@ -93,8 +87,8 @@ __global__ void __launch_bounds__(kThreads)
       const int key = idx / (kD / 4), c = (idx % (kD / 4)) * 4;
       const uint64_t j = kbase + key;
       const bool in = j <= hi;
-      const float4 kv = in ? Load4(key_row(j, p.k, ring_k) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-      const float4 vv = in ? Load4(key_row(j, p.v, ring_v) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+      const float4 kv = in ? Load4(window.Key(j) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+      const float4 vv = in ? Load4(window.Value(j) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
       *reinterpret_cast<float4*>(ks + key * L::kQKStride + c) = kv;
       *reinterpret_cast<float4*>(vs + key * L::kVStride + c) = vv;
     }
@@ -110,15 +104,13 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < kDimTiles; ++j) {
       const float2 xa = *reinterpret_cast<const float2*>(q_a + 8 * j);
       const float2 xb = *reinterpret_cast<const float2*>(q_b + 8 * j);
-      const Tf32Pair a0 = Split(xa.x), a1 = Split(xb.x), a2 = Split(xa.y), a3 = Split(xb.y);
+      const float* k_j = ks + g * L::kQKStride + 8 * j + 2 * t4;
+      const Tf32Pair a[4] = {TfOperand<kPrecise>(xa.x), TfOperand<kPrecise>(xb.x),
+                             TfOperand<kPrecise>(xa.y), TfOperand<kPrecise>(xb.y)};
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        const float2 kk =
-            *reinterpret_cast<const float2*>(ks + (8 * n + g) * L::kQKStride + 8 * j + 2 * t4);
-        const Tf32Pair b0 = Split(kk.x), b1 = Split(kk.y);
-        MmaTf32(s[n], a0.lo, a1.lo, a2.lo, a3.lo, b0.hi, b1.hi);
-        MmaTf32(s[n], a0.hi, a1.hi, a2.hi, a3.hi, b0.lo, b1.lo);
-        MmaTf32(s[n], a0.hi, a1.hi, a2.hi, a3.hi, b0.hi, b1.hi);
+        const float2 kk = *reinterpret_cast<const float2*>(k_j + 8 * n * L::kQKStride);
+        MmaOperands<kPrecise>(s[n], a, TfOperand<kPrecise>(kk.x), TfOperand<kPrecise>(kk.y));
       }
     }
 
@@ -132,8 +124,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const uint64_t kpos = kbase + 8 * n + 2 * t4 + e;
-          const bool ok =
-              q_ok[r] && kpos <= hi && kpos <= qpos[r] && kpos + uint64_t(W) > qpos[r];
+          const bool ok = q_ok[r] && kpos <= hi && kpos <= qpos[r] && kpos + uint64_t(W) > qpos[r];
           float& x = s[n][2 * r + e];
           x = ok ? x * p.scale : -INFINITY;
           tile_max = fmaxf(tile_max, x);
@@ -167,16 +158,14 @@ __global__ void __launch_bounds__(kThreads)
     // 3. O += P V, the tile's keys as the k index (2t, 2t + 1 of each 8).
 #pragma unroll
     for (int kt = 0; kt < 8; ++kt) {
-      const Tf32Pair a0 = Split(s[kt][0]), a1 = Split(s[kt][2]);
-      const Tf32Pair a2 = Split(s[kt][1]), a3 = Split(s[kt][3]);
       const float* v0 = vs + (8 * kt + 2 * t4) * L::kVStride + g;
       const float* v1 = v0 + L::kVStride;
+      const Tf32Pair a[4] = {TfOperand<kPrecise>(s[kt][0]), TfOperand<kPrecise>(s[kt][2]),
+                             TfOperand<kPrecise>(s[kt][1]), TfOperand<kPrecise>(s[kt][3])};
 #pragma unroll
       for (int n = 0; n < kDimTiles; ++n) {
-        const Tf32Pair b0 = Split(v0[8 * n]), b1 = Split(v1[8 * n]);
-        MmaTf32(o[n], a0.lo, a1.lo, a2.lo, a3.lo, b0.hi, b1.hi);
-        MmaTf32(o[n], a0.hi, a1.hi, a2.hi, a3.hi, b0.lo, b1.lo);
-        MmaTf32(o[n], a0.hi, a1.hi, a2.hi, a3.hi, b0.hi, b1.hi);
+        MmaOperands<kPrecise>(o[n], a, TfOperand<kPrecise>(v0[8 * n]),
+                              TfOperand<kPrecise>(v1[8 * n]));
       }
     }
   }
@@ -194,21 +183,23 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int kD>
+template <int kD, bool kPrecise>
 cudaError_t LaunchMma(const SwaPrefillParams& p, cudaStream_t stream) {
   const size_t smem = MmaLayout<kD>::kFloats * sizeof(float);
   const cudaError_t err = cudaFuncSetAttribute(
-      SwaPrefillMmaKernel<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+      SwaPrefillMmaKernel<kD, kPrecise>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
   if (err != cudaSuccess) return err;
   const dim3 grid((p.tokens + kTile - 1) / kTile, p.heads, p.batch);
-  SwaPrefillMmaKernel<kD><<<grid, kThreads, smem, stream>>>(p);
+  SwaPrefillMmaKernel<kD, kPrecise><<<grid, kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 cudaError_t LaunchSwaPrefillMma(const SwaPrefillParams& p, cudaStream_t stream) {
-  return p.dim == 64 ? LaunchMma<64>(p, stream) : LaunchMma<128>(p, stream);
+  if (p.tf32)
+    return p.dim == 64 ? LaunchMma<64, false>(p, stream) : LaunchMma<128, false>(p, stream);
+  return p.dim == 64 ? LaunchMma<64, true>(p, stream) : LaunchMma<128, true>(p, stream);
 }
 
 }  // namespace hecate

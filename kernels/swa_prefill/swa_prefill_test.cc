@@ -56,6 +56,7 @@ struct Case {
   bool tiled;              // which kernel the layout must select
   int chunks;
   SwaPrefillKernel kernel = SwaPrefillKernel::kAuto;
+  bool tf32 = false;  // one TF32 product each: the 3e-3 tolerance
 };
 
 std::vector<Case> BaseCases() {
@@ -75,7 +76,7 @@ std::vector<Case> BaseCases() {
 }
 
 // Every case as the engine runs it (tiled layouts on tensor cores), and the
-// tiled ones again on the register-tiled FFMA kernel.
+// tiled ones again on the register-tiled FFMA kernel and in TF32.
 std::vector<Case> Cases() {
   std::vector<Case> out = BaseCases();
   for (const Case& c : BaseCases()) {
@@ -84,6 +85,10 @@ std::vector<Case> Cases() {
     x.name += "_ffma";
     x.kernel = SwaPrefillKernel::kFfmaTiles;
     out.push_back(x);
+    Case y = c;
+    y.name += "_tf32";
+    y.tf32 = true;
+    out.push_back(y);
   }
   return out;
 }
@@ -188,6 +193,7 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
     p.out_stride = out_stride;
     p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
     p.kernel = c.kernel;
+    p.tf32 = c.tf32;
     ASSERT_EQ(SwaPrefillTiledSupports(p), c.tiled) << "the case no longer takes its kernel";
     const absl::Status s = SwaPrefill(p, nullptr);
     ASSERT_TRUE(s.ok()) << s;
@@ -233,9 +239,10 @@ TEST_P(SwaPrefillParityTest, MatchesTokenByTokenDefinition) {
     }
     const char* kernel = !c.tiled                                    ? "general"
                          : c.kernel == SwaPrefillKernel::kFfmaTiles ? "FFMA tiled"
+                         : c.tf32                                   ? "tensor-core TF32"
                                                                     : "tensor-core";
-    EXPECT_TRUE(NormwiseNear(absl::StrCat("out (", kernel, " kernel)"),
-                             got_rows, want_out, 1e-4));
+    EXPECT_TRUE(NormwiseNear(absl::StrCat("out (", kernel, " kernel)"), got_rows, want_out,
+                             c.tf32 ? 3e-3 : 1e-4));
     EXPECT_TRUE(StillPoisoned("gaps between out rows", gaps));
     EXPECT_TRUE(StillPoisoned("guard after out", absl::MakeConstSpan(got_out).subspan(
                                                      rows * out_stride, kOutGuard)));

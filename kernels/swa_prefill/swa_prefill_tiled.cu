@@ -13,6 +13,7 @@
 // the chunk, older ones from the ring as it was before the chunk).
 #include <cstdint>
 
+#include "kernels/swa_prefill/swa_chunk_window.cuh"
 #include "kernels/swa_prefill/swa_prefill_kernel.h"
 
 namespace hecate {
@@ -51,7 +52,6 @@ __global__ void __launch_bounds__(kThreads)
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
   const int b = blockIdx.z, h = blockIdx.y, t0 = blockIdx.x * kTile;
   const int W = p.window, T = p.tokens;
-  const uint64_t P = p.pulse[b];
   const int nq = min(kTile, T - t0);
   const size_t row0 = size_t(b) * T;
 
@@ -64,16 +64,8 @@ __global__ void __launch_bounds__(kThreads)
     qt[(c + 2) * kTile + q] = v.z;
     qt[(c + 3) * kTile + q] = v.w;
   }
-  const uint64_t first_q = P + t0;
-  const uint64_t hi = first_q + nq - 1;  // newest key any query needs
-  const uint64_t lo = first_q >= uint64_t(W - 1) ? first_q - (W - 1) : 0;
-  const float* ring_k = p.states[b] + p.k_offset + size_t(h) * W * kD;
-  const float* ring_v = p.states[b] + p.v_offset + size_t(h) * W * kD;
-  // Source row of key position j: this chunk, or the ring before it.
-  auto key_row = [&](uint64_t j, const float* chunk, const float* ring) {
-    return j >= P ? chunk + (row0 + (j - P)) * p.qkv_stride + h * kD
-                  : ring + size_t(j % uint64_t(W)) * kD;
-  };
+  const ChunkWindow<kD> window(p, b, h, t0, nq);
+  const uint64_t first_q = window.first_q, hi = window.hi, lo = window.lo;
 
   float run_max[4], run_sum[4], o[4][4 * kVecs];
 #pragma unroll
@@ -89,7 +81,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int idx = tid; idx < kTile * (kD / 4); idx += kThreads) {
       const int key = idx % kTile, c = (idx / kTile) * 4;  // transposed K
       const uint64_t j = kbase + key;
-      const float4 v = j <= hi ? Load4(key_row(j, p.k, ring_k) + c)
+      const float4 v = j <= hi ? Load4(window.Key(j) + c)
                                : make_float4(0.f, 0.f, 0.f, 0.f);
       kt[(c + 0) * kTile + key] = v.x;
       kt[(c + 1) * kTile + key] = v.y;
@@ -99,7 +91,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int idx = tid; idx < kTile * (kD / 4); idx += kThreads) {
       const int key = idx / (kD / 4), c = (idx % (kD / 4)) * 4;  // natural V
       const uint64_t j = kbase + key;
-      const float4 v = j <= hi ? Load4(key_row(j, p.v, ring_v) + c)
+      const float4 v = j <= hi ? Load4(window.Value(j) + c)
                                : make_float4(0.f, 0.f, 0.f, 0.f);
       *reinterpret_cast<float4*>(vs + key * kD + c) = v;
     }
