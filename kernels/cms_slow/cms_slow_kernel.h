@@ -15,8 +15,9 @@ inline constexpr int kCmsMaxLevels = 16;
 // Which kernel advances the levels. kRows: token by token (the decode
 // path, and the only one for a period-1 level). kSpans: span-wise, groups
 // of up to 16 tokens between fire points at a time on CUDA cores (periods
-// > 1 only). kSpanTiles: the same spans on tensor cores in 3xTF32, 16 rows
-// a warp (periods > 1, d of 64 or 128: CmsSpanTilesSupport).
+// > 1 only). kSpanTiles: the same spans on tensor cores (3xTF32, or one
+// TF32 product with `tf32`), 16 rows a block (periods > 1, d of 64 or 128:
+// CmsSpanTilesSupport).
 // kAuto: from kCmsSpanMinTokens tokens when every period is > 1, kSpanTiles
 // where it applies, else kSpans (on an H200 the row kernel was ~1 us faster
 // at T = 2 and 4, the CUDA-core span-wise one ~1 us faster at 16 and
