@@ -1,7 +1,8 @@
-// mma_tf32.cuh: the tensor-core product behind the 3xTF32 kernels
-// (gdr_prefill, cms_slow's span tiles): one m16n8k8 tf32 mma, the hi/lo
-// split of a float32 and the three-product form that keeps float32
-// accuracy. Device code only (sm_80 and later).
+// mma_tf32.cuh: the tensor-core product behind the mma kernels
+// (gdr_prefill, cms_slow's span tiles, swa_prefill's tensor-core attention):
+// one m16n8k8 tf32 mma, the hi/lo split of a float32 and the three-product
+// form that keeps float32 accuracy, or one product on operands rounded to
+// TF32 where a TF32 mode allows it. Device code only (sm_80 and later).
 #ifndef HECATE_KERNELS_MMA_TF32_CUH_
 #define HECATE_KERNELS_MMA_TF32_CUH_
 
