@@ -27,6 +27,7 @@
 #include "kernels/cms_slow/cms_slow_kernel.h"
 #include "kernels/cms_slow/cms_slow_tile.cuh"
 #include "kernels/cp_async.cuh"
+#include "kernels/multiprocessors.cuh"
 
 namespace hecate {
 namespace {
@@ -465,10 +466,8 @@ cudaError_t LaunchRingGroups(const CmsSlowParams& p, cudaStream_t stream) {
   const int block_rows = kRows * kRowsPerBlock;
   const long long grouped_blocks = static_cast<long long>((p.dim + block_rows - 1) / block_rows) *
                                    p.heads * groups * p.batch;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
-      grouped_blocks < sms) {
+  int sms = 0;
+  if (CurrentMultiprocessors(&sms) == cudaSuccess && grouped_blocks < sms) {
     groups = p.count;
   }
   switch ((p.count + groups - 1) / groups) {

@@ -34,6 +34,7 @@
 #include "kernels/cms_slow/cms_slow_kernel.h"
 #include "kernels/cp_async.cuh"
 #include "kernels/mma_tf32.cuh"
+#include "kernels/multiprocessors.cuh"
 
 namespace hecate {
 namespace {
@@ -359,10 +360,8 @@ cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
 // 426 us at B = 1 and T = 2048; four 1004 us against eight 1098 at B = 4.
 template <int kDim>
 cudaError_t LaunchForGrid(const CmsSlowParams& p, cudaStream_t stream) {
-  int device = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess)
-    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  int sms = 0;
+  const cudaError_t err = CurrentMultiprocessors(&sms);
   if (err != cudaSuccess) return err;
   const int64_t blocks = int64_t(kDim / kRows) * p.heads * p.count * p.batch;
   if (p.tf32) {

@@ -1,5 +1,7 @@
 #include "kernels/testing/copy_kernel.h"
 
+#include "kernels/multiprocessors.cuh"
+
 namespace hecate {
 namespace testing {
 namespace {
@@ -17,10 +19,8 @@ __global__ void CopyFloat4Kernel(const float4* __restrict__ src,
 
 cudaError_t LaunchCopyFloat4(const void* src, void* dst, size_t count4,
                              cudaStream_t stream) {
-  int device = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  int sms = 0;
+  const cudaError_t err = CurrentMultiprocessors(&sms);
   if (err != cudaSuccess) return err;
   const int threads = 512;
   const int blocks = sms * 8;
