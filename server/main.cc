@@ -156,22 +156,18 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(std::shared_ptr<const Model
     options.max_step_rows = std::max(absl::GetFlag(FLAGS_step_token_budget), 1);
     return MakeCudaBackend(std::move(model), options);
   }
-  if (*format != WeightFormat::kFp32) {
-    // The CPU reference is the fp32 oracle; a bf16 mode there would only
-    // simulate the CUDA one (and serve the same model slower).
+  auto needs_cuda = [&choice](const std::string& flag, const char* fp32_only) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--weights=", weights, " needs the CUDA backend (",
+        flag, " needs the CUDA backend (",
         choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
-        "); the CPU backend computes with fp32 weights only"));
-  }
-  if (*gemm_mode != GemmMode::kFp32) {
-    // As for bf16 weights: the CPU reference multiplies in fp32 and has no
-    // tensor-core modes; serving fp32 instead would quietly ignore the request.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--gemm=", gemm, " needs the CUDA backend (",
-        choice == "cpu" ? "--backend=cpu was given" : "no CUDA device here",
-        "); the CPU backend computes with fp32 products only"));
-  }
+        "); the CPU backend computes with fp32 ", fp32_only, " only"));
+  };
+  // The CPU reference is the fp32 oracle; a bf16 mode there would only
+  // simulate the CUDA one (and serve the same model slower).
+  if (*format != WeightFormat::kFp32) return needs_cuda("--weights=" + weights, "weights");
+  // As for bf16 weights: the CPU reference multiplies in fp32 and has no
+  // tensor-core modes; serving fp32 instead would quietly ignore the request.
+  if (*gemm_mode != GemmMode::kFp32) return needs_cuda("--gemm=" + gemm, "products");
   return MakeCpuBackend(std::move(model));
 }
 
