@@ -29,7 +29,8 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 TEST(CudaBackendWeightsTest, Bf16WeightsHalveTheMatrices) {
   HECATE_SKIP_WITHOUT_CUDA();
   const ModelConfig config = testing::SmallConfig();
-  std::shared_ptr<const Model> model = testing::SensitiveModel(config, testing::FreshSeed("Bf16Layout"));
+  std::shared_ptr<const Model> model =
+      testing::SensitiveModel(config, testing::FreshSeed("Bf16Layout"));
   for (WeightFormat format : {WeightFormat::kFp32, WeightFormat::kBf16}) {
     absl::StatusOr<DeviceWeights> w = DeviceWeights::Upload(*model, format);
     ASSERT_TRUE(w.ok()) << w.status();

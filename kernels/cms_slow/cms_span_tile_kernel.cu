@@ -105,7 +105,8 @@ __device__ __forceinline__ void OperandA(const float (&c)[4], Tf32Pair (&a)[4]) 
 }
 
 // One (session, level, head, 16 value rows) over the whole chunk; warp w
-// owns columns [w d / 8, (w + 1) d / 8) of M, S and G, in registers.
+// owns columns [w d / kWarps, (w + 1) d / kWarps) of M, S and G, in
+// registers.
 template <int kDim, int kWarps, int kGroup, bool kPrecise>
 __device__ __forceinline__ void SpanTiles(const CmsSlowParams& p, float* smem) {
   using L = TileLayout<kDim, kWarps>;
@@ -356,8 +357,9 @@ cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
 // of a group is a chain of dependent steps; more warps shorten each one's
 // share), four once blocks outnumber them (fewer instructions in all: the
 // warps' partial sums are added by fewer warps). On an H200 at the base
-// config's 3 x 8 x 8 blocks a session: eight warps 366 us against four
-// 426 us at B = 1 and T = 2048; four 1004 us against eight 1098 at B = 4.
+// config's 3 x 8 x 8 blocks a session, T = 2048: at B = 1 eight warps 366
+// us against four 426 us (the latter measured while S still lived in
+// shared memory); at B = 4 four 909 us against eight 1098 us.
 template <int kDim>
 cudaError_t LaunchForGrid(const CmsSlowParams& p, cudaStream_t stream) {
   int sms = 0;

@@ -6,14 +6,13 @@
 // (pulse 100000: the first W - 1 queries also read the pre-chunk ring), with
 // the tensor-core kernel the engine's layout selects (3xTF32, and in one
 // TF32 pass as --gemm=tf32 runs it), the register-tiled FFMA kernel on the
-// same layout and, for comparison, the general kernel (forced
-// by an odd output stride); plus many short
-// chunks (B = 64, T = 32). Events, median of repeats. Reported: µs per call,
-// the FLOP rate over the useful work (q.k and p.v over each query's window:
-// 4 d FLOPs per key) — the kernel is compute-bound at these sizes — and GB/s
-// over the minimum bytes (q, k, v read, out written, the old ring's window
-// read, the ring's new part written) with % of the copy bandwidth measured
-// in the same run.
+// same layout and, for comparison, the general kernel (forced by an odd
+// output stride); plus many short chunks (B = 64, T = 32). Events, median
+// of repeats. Reported: µs per call, the FLOP rate over the useful work
+// (q.k and p.v over each query's window: 4 d FLOPs per key) — the kernel is
+// compute-bound at these sizes — and GB/s over the minimum bytes (q, k, v
+// read, out written, the old ring's window read, the ring's new part
+// written) with % of the copy bandwidth measured in the same run.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
