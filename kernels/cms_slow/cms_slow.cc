@@ -40,13 +40,19 @@ absl::Status Validate(const CmsSlowParams& p) {
     if (p.m_offset[i] % 4 != 0 || p.s_offset[i] % 4 != 0 || p.g_offset[i] % 4 != 0) {
       return Invalid(absl::StrCat("offsets of level ", i, " must be multiples of 4 floats"));
     }
-    if ((p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles) &&
+    if ((p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles ||
+         p.path == CmsSlowPath::kChunks) &&
         p.period[i] == 1) {
       return Invalid(absl::StrCat("span paths need periods > 1, level ", i, " has period 1"));
     }
   }
   if (p.path == CmsSlowPath::kSpanTiles && !CmsSpanTilesSupport(p.dim)) {
     return Invalid(absl::StrCat("path kSpanTiles needs dim 64 or 128, got ", p.dim));
+  }
+  if (p.path == CmsSlowPath::kChunks && !CmsChunksSupport(p.dim, p.count, p.period)) {
+    return Invalid(absl::StrCat("path kChunks needs dim 64 or 128 (got ", p.dim,
+                                ") and periods that are multiples of 8 dividing ",
+                                kCmsChunkWindow, " or multiples of ", kCmsChunkWindow));
   }
   const size_t width = size_t(p.heads) * p.dim;
   if (p.qkv_stride < width || p.qkv_stride % 4 != 0) {
@@ -66,7 +72,8 @@ absl::Status Validate(const CmsSlowParams& p) {
       return Invalid(absl::StrCat("ring.slots must be 0 or in [2, ", kCmsRingMaxSlots, "], got ",
                                   p.ring.slots));
     }
-    if (p.tokens > 1 || p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles) {
+    if (p.tokens > 1 || p.path == CmsSlowPath::kSpans || p.path == CmsSlowPath::kSpanTiles ||
+        p.path == CmsSlowPath::kChunks) {
       return Invalid("the ring decodes one token per session on the row path");
     }
     if (p.ring.origin_offset % 2 != 0 || p.ring.k_offset % 4 != 0) {
@@ -91,7 +98,8 @@ absl::Status Validate(const CmsSlowParams& p) {
 // kAuto: a span-wise kernel wherever one applies and the chunk has enough
 // tokens to fill its groups (the tensor-core one where the head width has
 // an instantiation); the row kernel for decode and for a period-1 level
-// (the delta rule has no frozen spans).
+// (the delta rule has no frozen spans). Never kChunks: it is correct but
+// slower (NOTES.md).
 CmsSlowPath PathFor(const CmsSlowParams& p) {
   if (p.path != CmsSlowPath::kAuto) return p.path;
   if (p.tokens < kCmsSpanMinTokens) return CmsSlowPath::kRows;
@@ -114,6 +122,8 @@ absl::Status CmsSlow(const CmsSlowParams& params, cudaStream_t stream) {
       return CudaStatus(LaunchCmsSpanKernel(params, stream), "CmsSlow span launch");
     case CmsSlowPath::kSpanTiles:
       return CudaStatus(LaunchCmsSpanTileKernel(params, stream), "CmsSlow span tile launch");
+    case CmsSlowPath::kChunks:
+      return CudaStatus(LaunchCmsChunkKernel(params, stream), "CmsSlow chunk launch");
     default:
       return CudaStatus(LaunchCmsSlowKernel(params, stream), "CmsSlow launch");
   }

@@ -167,17 +167,19 @@ absl::Status Run() {
     HECATE_ASSIGN_OR_RETURN(testing::SessionStates st,
                             testing::MakeSessionStates(batch, s.state_floats, fill_states));
     s.p.states = st.bases.data();
-    for (int variant = 0; variant < 4; ++variant) {  // rows, spans, tiles, tiles in TF32
+    // rows, spans, tiles, tiles in TF32, chunks, chunks in TF32
+    for (int variant = 0; variant < 6; ++variant) {
       const CmsSlowPath path = variant == 0   ? CmsSlowPath::kRows
                                : variant == 1 ? CmsSlowPath::kSpans
-                                              : CmsSlowPath::kSpanTiles;
+                               : variant <= 3 ? CmsSlowPath::kSpanTiles
+                                              : CmsSlowPath::kChunks;
       CmsSlowParams p = s.p;
       p.path = path;
-      p.tf32 = variant == 3;
+      p.tf32 = variant == 3 || variant == 5;
       HECATE_ASSIGN_OR_RETURN(
           double us, testing::TimeEventsMicrosPerCall(
                          [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
-      const char* names[] = {"rows", "spans", "tiles", "tiles_tf32"};
+      const char* names[] = {"rows", "spans", "tiles", "tiles_tf32", "chunks", "chunks_tf32"};
       const char* name = names[variant];
       prefill.push_back({name, batch, tokens, us,
                          double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),

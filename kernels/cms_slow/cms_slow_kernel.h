@@ -18,12 +18,29 @@ inline constexpr int kCmsMaxLevels = 16;
 // > 1 only). kSpanTiles: the same spans on tensor cores (3xTF32, or one
 // TF32 product with `tf32`), 16 rows a block (periods > 1, d of 64 or 128:
 // CmsSpanTilesSupport).
+// kChunks: windows of kCmsChunkWindow tokens, several spans at once
+// (cms_chunk_kernel.cu; where CmsChunksSupport says): the chunked form,
+// parity-tested but 2.1-2.5x slower than kSpanTiles on an H200
+// (NOTES.md), so only on request.
 // kAuto: from kCmsSpanMinTokens tokens when every period is > 1, kSpanTiles
 // where it applies, else kSpans (on an H200 the row kernel was ~1 us faster
 // at T = 2 and 4, the CUDA-core span-wise one ~1 us faster at 16 and
 // 1.25-1.45x at 64 and 2048).
-enum class CmsSlowPath { kAuto, kRows, kSpans, kSpanTiles };
+enum class CmsSlowPath { kAuto, kRows, kSpans, kSpanTiles, kChunks };
 inline bool CmsSpanTilesSupport(int dim) { return dim == 64 || dim == 128; }
+inline constexpr int kCmsChunkWindow = 32;
+// Every period p of the call either divides the window and is a multiple
+// of 8 (at most window / 8 spans a window) or is a multiple of it (a fire
+// only at a window's end), and d is 64 or 128.
+inline bool CmsChunksSupport(int dim, int count, const int* periods) {
+  if (!CmsSpanTilesSupport(dim)) return false;
+  for (int i = 0; i < count; ++i) {
+    const int p = periods[i];
+    const bool divides = p % 8 == 0 && kCmsChunkWindow % p == 0;
+    if (p < 1 || !(divides || p % kCmsChunkWindow == 0)) return false;
+  }
+  return true;
+}
 inline constexpr int kCmsSpanMinTokens = 8;
 
 // The compact error buffer of docs/MODEL.md section 3 (decode only). Per
@@ -92,8 +109,9 @@ struct CmsSlowParams {
   float* y = nullptr;
   size_t y_plane = 0;
   CmsSlowPath path = CmsSlowPath::kAuto;
-  // kSpanTiles' products in one TF32 pass each instead of 3xTF32 (relative
-  // error ~1e-3, the --gemm=tf32 tolerance); the other kernels ignore it.
+  // kSpanTiles' and kChunks' products in one TF32 pass each instead of
+  // 3xTF32 (relative error ~1e-3, the --gemm=tf32 tolerance); the other
+  // kernels ignore it.
   bool tf32 = false;
   // ring.slots > 0: decode through the ring (tokens == 1, periods > 1).
   CmsRingParams ring;
@@ -128,6 +146,8 @@ cudaError_t LaunchCmsSpanKernel(const CmsSlowParams& params, cudaStream_t stream
 // The span-wise kernel on tensor cores (cms_span_tile_kernel.cu): every
 // period > 1 and CmsSpanTilesSupport(dim).
 cudaError_t LaunchCmsSpanTileKernel(const CmsSlowParams& params, cudaStream_t stream);
+// The chunked form (cms_chunk_kernel.cu): CmsChunksSupport.
+cudaError_t LaunchCmsChunkKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The ring decode kernel (cms_ring_kernel.cu): tokens == 1, periods > 1.
 cudaError_t LaunchCmsRingKernel(const CmsSlowParams& params, cudaStream_t stream);
 // The fold, then the origins (cms_ring_kernel.cu).

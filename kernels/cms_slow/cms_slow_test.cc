@@ -79,6 +79,9 @@ std::vector<Case> BaseCases() {
       {"d60_rows", 2, 3, 60, 100, {1, 3, 9}, true, false, 2},
       // One long chunk: the 512 level fires inside it, four tiles and more.
       {"base_long", 1, 1, 128, 600, {1, 8, 64, 512}, false, false, 1},
+      // The chunked kernel's other span shapes: two spans a window (16),
+      // one span ending at each window's end (32), strided inputs.
+      {"d64_periods_16_32", 3, 2, 64, 150, {1, 16, 32, 64}, false, true, 2},
   };
 }
 
@@ -92,26 +95,39 @@ const char* PathName(CmsSlowPath path) {
       return "spans";
     case CmsSlowPath::kSpanTiles:
       return "tiles";
+    case CmsSlowPath::kChunks:
+      return "chunks";
   }
   return "?";
 }
 
+// The chunked kernel takes the case's slow levels (the only ones in a call
+// without the period-1 level).
+bool ChunksApply(const Case& c) {
+  std::vector<int> slow;
+  for (int p : c.periods) {
+    if (p > 1) slow.push_back(p);
+  }
+  return !c.delta_in_rows && CmsChunksSupport(c.dim, int(slow.size()), slow.data());
+}
+
 // Each base case on every kernel that applies (the span-wise ones only
-// without a period-1 level, the tensor-core one at d 64 and 128, also in
+// without a period-1 level, the tensor-core ones at d 64 and 128, also in
 // TF32), then chunk lengths that cross fire points of all three base slow
-// levels, on both span-wise kernels and as the engine chooses.
+// levels, on every span-wise kernel and as the engine chooses.
 std::vector<Case> Cases() {
   std::vector<Case> out;
   for (const Case& c : BaseCases()) {
-    for (CmsSlowPath path :
-         {CmsSlowPath::kRows, CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles}) {
+    for (CmsSlowPath path : {CmsSlowPath::kRows, CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles,
+                             CmsSlowPath::kChunks}) {
       if (path != CmsSlowPath::kRows && c.delta_in_rows) continue;
       if (path == CmsSlowPath::kSpanTiles && !CmsSpanTilesSupport(c.dim)) continue;
+      if (path == CmsSlowPath::kChunks && !ChunksApply(c)) continue;
       Case x = c;
       x.path = path;
       x.name = absl::StrCat(c.name, "_", PathName(path));
       out.push_back(x);
-      if (path == CmsSlowPath::kSpanTiles) {
+      if (path == CmsSlowPath::kSpanTiles || path == CmsSlowPath::kChunks) {
         x.tf32 = true;
         x.name += "_tf32";
         out.push_back(x);
@@ -119,14 +135,14 @@ std::vector<Case> Cases() {
     }
   }
   for (int tokens : {1, 7, 64, 300, 2048}) {
-    for (CmsSlowPath path :
-         {CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles, CmsSlowPath::kAuto}) {
+    for (CmsSlowPath path : {CmsSlowPath::kSpans, CmsSlowPath::kSpanTiles, CmsSlowPath::kChunks,
+                             CmsSlowPath::kAuto}) {
       // Few sessions and heads at the long lengths: the reference is double.
       const int batch = tokens > 64 ? 3 : 5, heads = tokens > 64 ? 1 : 2;
       out.push_back({absl::StrCat("cross_fire_T", tokens, "_", PathName(path)), batch, heads,
                      128, tokens, {1, 8, 64, 512}, false, tokens == 300, tokens > 64 ? 1 : 3,
                      path});
-      if (path == CmsSlowPath::kSpanTiles && tokens == 2048) {
+      if ((path == CmsSlowPath::kSpanTiles || path == CmsSlowPath::kChunks) && tokens == 2048) {
         out.push_back(out.back());
         out.back().tf32 = true;
         out.back().name += "_tf32";
@@ -427,6 +443,15 @@ TEST(CmsSlowValidationTest, RejectsBadShapesAndPointers) {
          q.period[0] = 1;
        }},
       {"kSpanTiles with dim 4", [](CmsSlowParams& q) { q.path = CmsSlowPath::kSpanTiles; }},
+      {"kChunks with dim 4", [](CmsSlowParams& q) { q.path = CmsSlowPath::kChunks; }},
+      {"kChunks with period 24",
+       [](CmsSlowParams& q) {
+         q.path = CmsSlowPath::kChunks;
+         q.dim = 64;
+         q.qkv_stride = 64;
+         q.y_plane = 64;
+         q.period[0] = 24;
+       }},
       });
 }
 

@@ -17,7 +17,7 @@ for t in cms_slow_test cuda_backend_test; do
   note "test $t" "rc=$rc $(grep -aE '^\[  (PASSED|FAILED) ' "$OUT/$t.log" | tail -1)"
 done
 note "cms_slow_test worst rel err" "$(grep -aoE 'rel err [0-9.e+-]+' "$OUT/cms_slow_test.log" | awk '{ if ($3 > m) m = $3 } END { print m }')"
-filter='*spans*:*tiles*:-*T2048*:*T300*'
+filter='*spans*:*tiles*:*chunks*:-*T2048*:*T300*'
 for tool in memcheck racecheck; do
   late "$tool" && continue
   sanitized "$tool cms_slow_test" "$OUT/$tool.log" 60 "$tool" "$HERE/bin/cms_slow_test" \
