@@ -15,6 +15,7 @@
 // shared by the four lanes of a quad (two shuffles).
 #include <cstdint>
 
+#include "kernels/cp_async.cuh"
 #include "kernels/mma_tf32.cuh"
 #include "kernels/swa_prefill/swa_chunk_window.cuh"
 #include "kernels/swa_prefill/swa_prefill_kernel.h"
@@ -40,10 +41,6 @@ struct MmaLayout {
   static constexpr int kFloats = kV + kTile * kVStride;
 };
 
-__device__ __forceinline__ float4 Load4(const float* p) {
-  return *reinterpret_cast<const float4*>(p);
-}
-
 // kPrecise: 3xTF32 products (float32 accuracy); else one TF32 product each
 // (params.tf32).
 template <int kD, bool kPrecise>
@@ -63,11 +60,16 @@ __global__ void __launch_bounds__(kThreads)
   const int nq = min(kTile, T - t0);
   const size_t row0 = size_t(b) * T;
 
+  // Tiles are staged with cp.async: every copy of a tile in flight at once.
+  // (Plain loads stored to shared memory went one round trip per float4:
+  // the generic loads could not be moved above the stores. Keys and values
+  // in separate groups a tile ahead, four barriers a tile, measured 4-6%
+  // slower than this.) Rows past the last query or key are zero-filled from
+  // a valid address.
   for (int idx = tid; idx < kTile * (kD / 4); idx += kThreads) {
     const int q = idx / (kD / 4), c = (idx % (kD / 4)) * 4;
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (q < nq) v = Load4(p.q + (row0 + t0 + q) * p.qkv_stride + h * kD + c);
-    *reinterpret_cast<float4*>(qs + q * L::kQKStride + c) = v;
+    CpAsync16(qs + q * L::kQKStride + c,
+              p.q + (row0 + t0 + min(q, nq - 1)) * p.qkv_stride + h * kD + c, q < nq ? 16 : 0);
   }
   const ChunkWindow<kD> window(p, b, h, t0, nq);
   const uint64_t first_q = window.first_q, hi = window.hi, lo = window.lo;
@@ -82,16 +84,17 @@ __global__ void __launch_bounds__(kThreads)
   for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
   for (uint64_t kbase = lo; kbase <= hi; kbase += kTile) {
-    __syncthreads();  // previous tile consumed (and qs written)
+    __syncthreads();  // previous tile consumed
     for (int idx = tid; idx < kTile * (kD / 4); idx += kThreads) {
       const int key = idx / (kD / 4), c = (idx % (kD / 4)) * 4;
       const uint64_t j = kbase + key;
-      const bool in = j <= hi;
-      const float4 kv = in ? Load4(window.Key(j) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-      const float4 vv = in ? Load4(window.Value(j) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-      *reinterpret_cast<float4*>(ks + key * L::kQKStride + c) = kv;
-      *reinterpret_cast<float4*>(vs + key * L::kVStride + c) = vv;
+      const int bytes = j <= hi ? 16 : 0;
+      const uint64_t src = j <= hi ? j : hi;
+      CpAsync16(ks + key * L::kQKStride + c, window.Key(src) + c, bytes);
+      CpAsync16(vs + key * L::kVStride + c, window.Value(src) + c, bytes);
     }
+    CpAsyncCommit();
+    CpAsyncWait<0>();  // this tile (and, the first time, the queries)
     __syncthreads();
 
     // 1. S = Q K^T for this warp's 16 queries x 64 keys.
