@@ -185,6 +185,30 @@ absl::Status Run() {
                          double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
                          MinBytes(p, 0) / (us * 1e3)});
     }
+    // The span tiles on a subset of the levels: the period-8 level alone
+    // (the launch's longest blocks) and the other two, to see what sharing
+    // multiprocessors with them costs it.
+    if (tokens == 2048) {
+      for (int subset = 0; subset < 2; ++subset) {
+        CmsSlowParams p = s.p;
+        p.path = CmsSlowPath::kSpanTiles;
+        const int first = subset == 0 ? 0 : 1;
+        p.count = subset == 0 ? 1 : s.p.count - 1;
+        for (int i = 0; i < p.count; ++i) {
+          p.level[i] = s.p.level[first + i];
+          p.period[i] = s.p.period[first + i];
+          p.m_offset[i] = s.p.m_offset[first + i];
+          p.s_offset[i] = s.p.s_offset[first + i];
+          p.g_offset[i] = s.p.g_offset[first + i];
+        }
+        HECATE_ASSIGN_OR_RETURN(
+            double us, testing::TimeEventsMicrosPerCall(
+                           [&](cudaStream_t stream) { return CmsSlow(p, stream); }, 1, 15));
+        prefill.push_back({subset == 0 ? "tiles_8" : "tiles_rest", batch, tokens, us,
+                           double(batch) * tokens / us, Flops(p, 0) / (us * 1e3),
+                           MinBytes(p, 0) / (us * 1e3)});
+      }
+    }
   }
 
   std::printf("\ncms_slow: base H=%d d=%d, slow levels (8, 64, 512), fp32\n", base.n_heads,
