@@ -86,10 +86,14 @@ class CpuBackend final : public Backend {
         });
   }
 
-  // Items are independent sessions, so they run at once, one per pool
-  // thread (each item's own GEMMs share the same pool). Each item computes
-  // exactly what Forward computes on it alone (ParallelFor's split never
-  // depends on timing), so results are bit for bit those of the loop.
+  // Items are independent sessions. When each fits in one step (decode,
+  // prefill slices) they run as one pass (cpu::ForwardChunks: their rows
+  // stacked through every projection, so a weight matrix streams once a
+  // step, not once a session); otherwise at once, one per pool thread (each
+  // item's own GEMMs share the same pool). Either way each item computes
+  // exactly what Forward computes on it alone (a row's products do not
+  // depend on the rows beside it, and ParallelFor's split never depends on
+  // timing), so results are bit for bit those of the loop.
   absl::Status ForwardBatch(absl::Span<ForwardItem> items) override {
     // Validate everything before any state moves; two items on one state or
     // one logits vector would race.
@@ -108,6 +112,28 @@ class CpuBackend final : public Backend {
       HECATE_RETURN_IF_ERROR(
           ValidateForward(model_->config(), item.tokens, item.mode, item.logits));
       states.push_back(cpu);
+    }
+    const int step_tokens = std::max(options_.max_step_tokens, 1);
+    if (std::all_of(items.begin(), items.end(), [&](const ForwardItem& item) {
+          return item.tokens.size() <= static_cast<size_t>(step_tokens);
+        })) {
+      const int64_t vocab = model_->config().vocab_size;
+      std::vector<cpu::ChunkItem> chunks;
+      chunks.reserve(items.size());
+      for (size_t i = 0; i < items.size(); ++i) {
+        const ForwardItem& item = items[i];
+        const int64_t t = static_cast<int64_t>(item.tokens.size());
+        int64_t rows = 0;  // as ForwardInSteps sizes and fills the logits
+        if (item.mode == LogitsMode::kAll) rows = t;
+        if (item.mode == LogitsMode::kLast) rows = 1;
+        if (item.mode != LogitsMode::kNone) item.logits->assign(rows * vocab, 0.0f);
+        if (t == 0) continue;  // nothing to advance
+        chunks.push_back({&states[i]->state, item.tokens, rows,
+                          rows > 0 ? item.logits->data() : nullptr});
+      }
+      cpu::ForwardChunks(*model_, constants_,
+                         cpu::ForwardOptions{options_.slow_levels_as_matmul}, chunks);
+      return absl::OkStatus();
     }
     const int64_t n = static_cast<int64_t>(items.size());
     std::vector<absl::Status> results(items.size());

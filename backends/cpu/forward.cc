@@ -36,12 +36,16 @@ struct Workspace {
   std::vector<float> x, u, qkv_a, qkv_m, gates, attn, mem, hidden1, hidden3;
 };
 
+// One layer over every item's rows, stacked: items[i] owns rows
+// [row0[i], row0[i + 1]).
 void Layer(const Model& model, const ForwardOptions& options, const Conductor& conductor,
-           int layer, ModelState& state, int64_t t, const std::vector<float>& rope_cos,
-           const std::vector<float>& rope_sin, Workspace& ws) {
+           int layer, absl::Span<const ChunkItem> items, const std::vector<int64_t>& row0,
+           const std::vector<float>& rope_cos, const std::vector<float>& rope_sin,
+           Workspace& ws) {
   const ModelConfig& c = model.config();
   const LayerWeights& w = model.weights().layer(layer);
   const int64_t dm = c.d_model, f = c.d_ff, n_gates = 3 * c.levels() * c.n_heads;
+  const int64_t t = row0.back(), half = c.head_dim() / 2;
 
   RmsNormRows(ws.x.data(), w.norm1, t, dm, ws.u.data());
   Gemm(t, 3 * dm, dm, ws.u.data(), dm, w.attn_wqkv, 3 * dm, ws.qkv_a.data(), 3 * dm, false);
@@ -51,30 +55,35 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
     for (int64_t i = 0; i < n_gates; ++i) ws.gates[r * n_gates + i] += w.mem_bgate[i];
   }
 
-  const ChunkActivations act{
-      t,
-      state.pulse_id(),
-      ws.qkv_a.data(),
-      ws.qkv_a.data() + dm,
-      ws.qkv_a.data() + 2 * dm,
-      3 * dm,
-      ws.qkv_m.data(),
-      ws.qkv_m.data() + dm,
-      ws.qkv_m.data() + 2 * dm,
-      ws.gates.data(),
-      n_gates,
-      rope_cos.data(),
-      rope_sin.data(),
-      ws.attn.data(),
-      ws.mem.data(),
-  };
   const int64_t d = c.head_dim(), head_state = d * d, ring = static_cast<int64_t>(c.window) * d;
-  float* ring_k = state.tensor(layer, StateKind::kWindowKeys, -1);
-  float* ring_v = state.tensor(layer, StateKind::kWindowValues, -1);
-  // Heads are independent in both mixers: one task per head.
-  ParallelFor(c.n_heads, 1, [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) {
-      AttentionHead(c, static_cast<int>(h), act, ring_k + h * ring, ring_v + h * ring);
+  // Items and heads are independent in both mixers: one task per (item, head).
+  const int64_t heads = c.n_heads;
+  ParallelFor(static_cast<int64_t>(items.size()) * heads, 1, [&](int64_t task0, int64_t task1) {
+    for (int64_t task = task0; task < task1; ++task) {
+      const size_t item = static_cast<size_t>(task / heads);
+      const int h = static_cast<int>(task % heads);
+      ModelState& state = *items[item].state;
+      const int64_t r0 = row0[item];
+      const ChunkActivations act{
+          row0[item + 1] - r0,
+          state.pulse_id(),
+          ws.qkv_a.data() + r0 * 3 * dm,
+          ws.qkv_a.data() + r0 * 3 * dm + dm,
+          ws.qkv_a.data() + r0 * 3 * dm + 2 * dm,
+          3 * dm,
+          ws.qkv_m.data() + r0 * 3 * dm,
+          ws.qkv_m.data() + r0 * 3 * dm + dm,
+          ws.qkv_m.data() + r0 * 3 * dm + 2 * dm,
+          ws.gates.data() + r0 * n_gates,
+          n_gates,
+          rope_cos.data() + r0 * half,
+          rope_sin.data() + r0 * half,
+          ws.attn.data() + r0 * dm,
+          ws.mem.data() + r0 * dm,
+      };
+      float* ring_k = state.tensor(layer, StateKind::kWindowKeys, -1);
+      float* ring_v = state.tensor(layer, StateKind::kWindowValues, -1);
+      AttentionHead(c, h, act, ring_k + h * ring, ring_v + h * ring);
       std::vector<LevelState> levels(c.levels());
       for (int j = 0; j < c.levels(); ++j) {
         float* g = state.tensor(layer, StateKind::kErrorBuffer, j);
@@ -82,8 +91,7 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
                                state.tensor(layer, StateKind::kMomentum, j) + h * head_state,
                                g ? g + h * head_state : nullptr};
       }
-      MemoryHead(c, conductor, static_cast<int>(h), act, levels.data(),
-                 options.slow_levels_as_matmul);
+      MemoryHead(c, conductor, h, act, levels.data(), options.slow_levels_as_matmul);
     }
   });
 
@@ -101,36 +109,68 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
 
 }  // namespace
 
-void ForwardChunk(const Model& model, const ForwardConstants& constants,
-                  const ForwardOptions& options, ModelState& state,
-                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits) {
+void ForwardChunks(const Model& model, const ForwardConstants& constants,
+                   const ForwardOptions& options, absl::Span<const ChunkItem> items) {
+  if (items.empty()) return;
   const ModelConfig& c = model.config();
-  const int64_t t = static_cast<int64_t>(tokens.size()), dm = c.d_model;
+  const int64_t dm = c.d_model, half = c.head_dim() / 2;
+  std::vector<int64_t> row0(items.size() + 1, 0);
+  for (size_t i = 0; i < items.size(); ++i) {
+    row0[i + 1] = row0[i] + static_cast<int64_t>(items[i].tokens.size());
+  }
+  const int64_t t = row0.back();
   Workspace ws(c, t);
   const float* embed = model.weights().embed();
-  for (int64_t r = 0; r < t; ++r) {
-    std::copy(embed + tokens[r] * dm, embed + (tokens[r] + 1) * dm, ws.x.data() + r * dm);
-  }
   // RoPE angles depend only on the position: once per chunk for all layers.
-  const int64_t half = c.head_dim() / 2;
   std::vector<float> rope_cos(t * half), rope_sin(t * half);
-  for (int64_t r = 0; r < t; ++r) {
-    RopeAngles(state.pulse_id() + r, c.head_dim(), rope_cos.data() + r * half,
-               rope_sin.data() + r * half);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const uint64_t pulse = items[i].state->pulse_id();
+    for (int64_t r = row0[i]; r < row0[i + 1]; ++r) {
+      const uint8_t token = items[i].tokens[r - row0[i]];
+      std::copy(embed + token * dm, embed + (token + 1) * dm, ws.x.data() + r * dm);
+      RopeAngles(pulse + static_cast<uint64_t>(r - row0[i]), c.head_dim(),
+                 rope_cos.data() + r * half, rope_sin.data() + r * half);
+    }
   }
   const Conductor conductor(c.periods);
   for (int l = 0; l < c.n_layers; ++l) {
-    Layer(model, options, conductor, l, state, t, rope_cos, rope_sin, ws);
+    Layer(model, options, conductor, l, items, row0, rope_cos, rope_sin, ws);
   }
-  state.set_pulse_id(state.pulse_id() + static_cast<uint64_t>(t));
 
-  if (logits != nullptr && logit_rows > 0) {
-    logit_rows = std::min(logit_rows, t);
-    const float* last = ws.x.data() + (t - logit_rows) * dm;
-    RmsNormRows(last, model.weights().norm_f(), logit_rows, dm, ws.u.data());
-    Gemm(logit_rows, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size,
-         logits, c.vocab_size, false);
+  // The logits rows of every item, stacked, through the final norm and the
+  // tied head at once.
+  std::vector<int64_t> logit_rows(items.size(), 0);
+  int64_t stacked = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    items[i].state->set_pulse_id(items[i].state->pulse_id() +
+                                 static_cast<uint64_t>(row0[i + 1] - row0[i]));
+    if (items[i].logits != nullptr && items[i].logit_rows > 0) {
+      logit_rows[i] = std::min(items[i].logit_rows, row0[i + 1] - row0[i]);
+      stacked += logit_rows[i];
+    }
   }
+  if (stacked == 0) return;
+  std::vector<float> last(stacked * dm), out(stacked * c.vocab_size);
+  for (size_t i = 0, at = 0; i < items.size(); ++i) {
+    const float* from = ws.x.data() + (row0[i + 1] - logit_rows[i]) * dm;
+    std::copy(from, from + logit_rows[i] * dm, last.data() + at * dm);
+    at += logit_rows[i];
+  }
+  RmsNormRows(last.data(), model.weights().norm_f(), stacked, dm, ws.u.data());
+  Gemm(stacked, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size,
+       out.data(), c.vocab_size, false);
+  for (size_t i = 0, at = 0; i < items.size(); ++i) {
+    std::copy(out.data() + at * c.vocab_size, out.data() + (at + logit_rows[i]) * c.vocab_size,
+              items[i].logits);
+    at += logit_rows[i];
+  }
+}
+
+void ForwardChunk(const Model& model, const ForwardConstants& constants,
+                  const ForwardOptions& options, ModelState& state,
+                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits) {
+  const ChunkItem item{&state, tokens, logit_rows, logits};
+  ForwardChunks(model, constants, options, absl::MakeConstSpan(&item, 1));
 }
 
 }  // namespace hecate::cpu

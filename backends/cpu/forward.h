@@ -37,6 +37,23 @@ void ForwardChunk(const Model& model, const ForwardConstants& constants,
                   const ForwardOptions& options, ModelState& state,
                   absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits);
 
+// One chunk of one session, for ForwardChunks.
+struct ChunkItem {
+  ModelState* state;
+  absl::Span<const uint8_t> tokens;  // non-empty
+  int64_t logit_rows;
+  float* logits;  // [logit_rows, V], or null
+};
+
+// Several sessions' chunks (distinct states) in one pass: the row-wise
+// stages (norms, projections, MLP, the tied head) run once over all items'
+// rows stacked, so each weight matrix streams once a step rather than once
+// an item; the mixers run per (item, head). Each item gets bit for bit what
+// ForwardChunk gives it alone (a row's products do not depend on the rows
+// beside it: gemm.h).
+void ForwardChunks(const Model& model, const ForwardConstants& constants,
+                   const ForwardOptions& options, absl::Span<const ChunkItem> items);
+
 }  // namespace hecate::cpu
 
 #endif  // HECATE_BACKENDS_CPU_FORWARD_H_

@@ -1,7 +1,8 @@
-// CpuBackend::ForwardBatch runs its items in parallel: every item's logits and
-// state must be bit for bit what Forward gives it alone, whatever the mix of
-// decode and prefill items and however many run at once; bad batches change
-// nothing.
+// CpuBackend::ForwardBatch runs its items stacked in one pass (every item
+// within one step) or in parallel: every item's logits and state must be bit
+// for bit what Forward gives it alone, whatever the mix of decode and prefill
+// items and however many run at once; bad batches change nothing.
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <vector>
@@ -30,8 +31,11 @@ ModelState Host(Backend& backend, const BackendState& state) {
 }
 
 // `n` sessions with random histories (some fresh), each with a chunk to run:
-// mostly one-token decodes, some prefills longer than one internal step.
-std::vector<Session> RandomSessions(Backend& backend, int n, std::mt19937_64& rng) {
+// mostly one-token decodes, some prefills of 2 .. 1 + max_prefill tokens
+// (past 256, the backend's step, the batch runs item by item), and with
+// `empty` some empty chunks (logits of all rows or none).
+std::vector<Session> RandomSessions(Backend& backend, int n, std::mt19937_64& rng,
+                                    int max_prefill = 300, bool empty = false) {
   std::vector<Session> sessions(n);
   for (Session& s : sessions) {
     s.state = *backend.NewState();
@@ -39,25 +43,33 @@ std::vector<Session> RandomSessions(Backend& backend, int n, std::mt19937_64& rn
       EXPECT_TRUE(
           backend.Forward(*s.state, RandomTokens(history, rng()), LogitsMode::kNone, nullptr).ok());
     }
-    s.chunk = RandomTokens(rng() % 4 == 0 ? 2 + rng() % 300 : 1, rng());
+    s.chunk = RandomTokens(rng() % 4 == 0 ? 2 + rng() % max_prefill : 1, rng());
     const LogitsMode modes[] = {LogitsMode::kLast, LogitsMode::kAll, LogitsMode::kNone};
     s.mode = rng() % 4 == 0 ? modes[rng() % 3] : LogitsMode::kLast;
+    if (empty && s.mode != LogitsMode::kLast && rng() % 2 == 0) s.chunk.clear();
   }
   return sessions;
 }
 
-TEST(ForwardBatchTest, ParallelBatchEqualsTheSequentialLoopBitForBit) {
+// Every item within one step (255 prefill tokens at most): the stacked pass.
+// Then prefills past a step in the mix: the item-parallel loop.
+TEST(ForwardBatchTest, BatchEqualsTheSequentialLoopBitForBit) {
   std::mt19937_64 rng(TestSeed());
   const uint64_t weights_seed = rng();
-  for (const int parallelism : {0, 1, 3}) {
+  for (const int parallelism : {-1, 0, 1, 3}) {
     SCOPED_TRACE(parallelism);
+    const bool stacked = parallelism < 0;
     CpuBackendOptions options;
-    options.batch_parallelism = parallelism;
+    options.batch_parallelism = std::max(parallelism, 0);
     auto backend = MakeCpuBackend(testing::SensitiveModel(*ModelConfig::Preset("tiny"),
                                                           weights_seed),
                                   options);
-    const int n = parallelism == 0 ? 64 : 1 + static_cast<int>(rng() % 40);
-    std::vector<Session> batched = RandomSessions(*backend, n, rng);
+    const int n = parallelism <= 0 ? 64 : 1 + static_cast<int>(rng() % 40);
+    std::vector<Session> batched = stacked ? RandomSessions(*backend, n, rng, 254, true)
+                                           : RandomSessions(*backend, n, rng);
+    if (!stacked) {  // at least one item past a step
+      batched[rng() % n].chunk = RandomTokens(257 + rng() % 100, rng());
+    }
     // The same sessions run one by one, from copies of the same states.
     std::vector<Session> alone(n);
     for (int i = 0; i < n; ++i) {

@@ -52,20 +52,6 @@ __attribute__((always_inline)) inline void MicroTile(int64_t cols, int64_t k, co
   }
 }
 
-// One row of A (decode): stream B row by row, accumulating into C's row.
-HECATE_MULTIVERSION
-void RowTimesMatrix(int64_t n0, int64_t n1, int64_t k, const float* a, const float* b,
-                    int64_t ldb, float* c, bool accumulate) {
-  const int64_t width = n1 - n0;
-  float* out = c + n0;
-  if (!accumulate) std::memset(out, 0, width * sizeof(float));
-  for (int64_t p = 0; p < k; ++p) {
-    const float av = a[p];
-    const float* brow = b + p * ldb + n0;
-    for (int64_t j = 0; j < width; ++j) out[j] += av * brow[j];
-  }
-}
-
 // k is split in blocks so that the kKBlock x kCols panel of B a column strip
 // works on stays in L1 while every row tile of A passes over it.
 constexpr int64_t kKBlock = 256;
@@ -91,13 +77,13 @@ void GemmBlock(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const 
   }
 }
 
+// Every row, a one-row product (decode) too, goes through the same
+// micro-tile arithmetic: an element of C is the same sum in the same order
+// whatever rows it is computed with, so stacking several sessions' rows
+// (ForwardChunks) gives each the bits it gets alone.
 void GemmRange(int64_t m, int64_t n0, int64_t n1, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  if (m == 1) {
-    RowTimesMatrix(n0, n1, k, a, b, ldb, c, accumulate);
-  } else {
-    GemmBlock(0, m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
-  }
+  GemmBlock(0, m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // Gemm computes C = A @ B (or C += A @ B), row-major, with register-blocked
 // micro-kernels compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked
 // at run time (target_clones). Work is split over output columns and rows in
-// a fixed way, so results are bitwise deterministic for given shapes.
+// a fixed way, and every element of C is the same sum in the same order
+// whatever m is: a row's results do not depend on the rows beside it.
 #ifndef HECATE_BACKENDS_CPU_GEMM_H_
 #define HECATE_BACKENDS_CPU_GEMM_H_
 
