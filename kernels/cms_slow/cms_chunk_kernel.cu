@@ -29,16 +29,16 @@
 // 128: CmsChunksSupport.
 #include <cstdint>
 
+#include "kernels/cms_slow/cms_row_block_launch.cuh"
 #include "kernels/cms_slow/cms_slow_kernel.h"
 #include "kernels/cp_async.cuh"
 #include "kernels/mma_tf32.cuh"
-#include "kernels/multiprocessors.cuh"
 
 namespace hecate {
 namespace {
 
 constexpr int kW = kCmsChunkWindow;  // tokens a window
-constexpr int kRows = 16;            // value rows a block owns: the mma's m
+constexpr int kRows = cms_launch::kBlockRows;  // value rows a block owns
 constexpr int kMaxSpans = kW / 8;    // spans a window (periods >= 8)
 constexpr int kBasis = 3 + kMaxSpans;  // M_0, S_0, G_0, D_0 .. D_{J-1}
 
@@ -563,47 +563,22 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   Chunks<kDim, kWarps, kPrecise>(p, reinterpret_cast<float*>(smem4));
 }
 
-template <int kDim, int kWarps, bool kPrecise>
-cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
-  using L = ChunkLayout<kDim, kWarps>;
-  constexpr size_t kBytes = L::kSmemFloats * sizeof(float);
-  if constexpr (kBytes > 48 * 1024) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(CmsChunkKernel<kDim, kWarps, kPrecise>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
-    if (err != cudaSuccess) return err;
+// The instantiations, for cms_row_block_launch.cuh.
+struct ChunkKernels {
+  template <int kDim, int kWarps, bool kPrecise>
+  static auto Kernel() {
+    return CmsChunkKernel<kDim, kWarps, kPrecise>;
   }
-  const dim3 grid(kDim / kRows, p.heads * p.count, p.batch);
-  CmsChunkKernel<kDim, kWarps, kPrecise><<<grid, L::kThreads, kBytes, stream>>>(p);
-  return cudaGetLastError();
-}
-
-// Eight warps a block while the grid leaves multiprocessors idle, four once
-// blocks outnumber them twice (as the span-tile kernel).
-template <int kDim>
-cudaError_t LaunchForGrid(const CmsSlowParams& p, cudaStream_t stream) {
-  int sms = 0;
-  const cudaError_t err = CurrentMultiprocessors(&sms);
-  if (err != cudaSuccess) return err;
-  const int64_t blocks = int64_t(kDim / kRows) * p.heads * p.count * p.batch;
-  if (p.tf32) {
-    return blocks <= 2 * sms ? Launch<kDim, 8, false>(p, stream)
-                             : Launch<kDim, 4, false>(p, stream);
+  template <int kDim, int kWarps>
+  static constexpr size_t SmemBytes() {
+    return ChunkLayout<kDim, kWarps>::kSmemFloats * sizeof(float);
   }
-  return blocks <= 2 * sms ? Launch<kDim, 8, true>(p, stream) : Launch<kDim, 4, true>(p, stream);
-}
+};
 
 }  // namespace
 
 cudaError_t LaunchCmsChunkKernel(const CmsSlowParams& p, cudaStream_t stream) {
-  switch (p.dim) {
-    case 64:
-      return LaunchForGrid<64>(p, stream);
-    case 128:
-      return LaunchForGrid<128>(p, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return cms_launch::LaunchRowBlockKernel<ChunkKernels>(p, stream);
 }
 
 }  // namespace hecate

@@ -31,15 +31,15 @@
 // within float rounding (parity in cms_slow_test.cc).
 #include <cstdint>
 
+#include "kernels/cms_slow/cms_row_block_launch.cuh"
 #include "kernels/cms_slow/cms_slow_kernel.h"
 #include "kernels/cp_async.cuh"
 #include "kernels/mma_tf32.cuh"
-#include "kernels/multiprocessors.cuh"
 
 namespace hecate {
 namespace {
 
-constexpr int kRows = 16;        // value rows a block owns: the mma's m
+constexpr int kRows = cms_launch::kBlockRows;  // value rows a block owns
 constexpr int kTileTokens = 16;  // tokens staged per shared-memory buffer
 constexpr unsigned kFull = 0xFFFFFFFFu;
 
@@ -338,52 +338,22 @@ __global__ void __launch_bounds__(32 * kWarps)
   }
 }
 
-template <int kDim, int kWarps, bool kPrecise>
-cudaError_t Launch(const CmsSlowParams& p, cudaStream_t stream) {
-  using L = TileLayout<kDim, kWarps>;
-  constexpr size_t kBytes = L::kSmemFloats * sizeof(float);
-  if constexpr (kBytes > 48 * 1024) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(CmsSpanTileKernel<kDim, kWarps, kPrecise>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
-    if (err != cudaSuccess) return err;
+// The instantiations, for cms_row_block_launch.cuh.
+struct SpanTileKernels {
+  template <int kDim, int kWarps, bool kPrecise>
+  static auto Kernel() {
+    return CmsSpanTileKernel<kDim, kWarps, kPrecise>;
   }
-  const dim3 grid(kDim / kRows, p.heads * p.count, p.batch);
-  CmsSpanTileKernel<kDim, kWarps, kPrecise><<<grid, L::kThreads, kBytes, stream>>>(p);
-  return cudaGetLastError();
-}
-
-// Eight warps a block while the grid leaves multiprocessors idle (the work
-// of a group is a chain of dependent steps; more warps shorten each one's
-// share), four once blocks outnumber them (fewer instructions in all: the
-// warps' partial sums are added by fewer warps). On an H200 at the base
-// config's 3 x 8 x 8 blocks a session, T = 2048: at B = 1 eight warps 366
-// us against four 426 us (the latter measured while S still lived in
-// shared memory); at B = 4 four 909 us against eight 1098 us.
-template <int kDim>
-cudaError_t LaunchForGrid(const CmsSlowParams& p, cudaStream_t stream) {
-  int sms = 0;
-  const cudaError_t err = CurrentMultiprocessors(&sms);
-  if (err != cudaSuccess) return err;
-  const int64_t blocks = int64_t(kDim / kRows) * p.heads * p.count * p.batch;
-  if (p.tf32) {
-    return blocks <= 2 * sms ? Launch<kDim, 8, false>(p, stream)
-                             : Launch<kDim, 4, false>(p, stream);
+  template <int kDim, int kWarps>
+  static constexpr size_t SmemBytes() {
+    return TileLayout<kDim, kWarps>::kSmemFloats * sizeof(float);
   }
-  return blocks <= 2 * sms ? Launch<kDim, 8, true>(p, stream) : Launch<kDim, 4, true>(p, stream);
-}
+};
 
 }  // namespace
 
 cudaError_t LaunchCmsSpanTileKernel(const CmsSlowParams& p, cudaStream_t stream) {
-  switch (p.dim) {
-    case 64:
-      return LaunchForGrid<64>(p, stream);
-    case 128:
-      return LaunchForGrid<128>(p, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return cms_launch::LaunchRowBlockKernel<SpanTileKernels>(p, stream);
 }
 
 }  // namespace hecate
