@@ -25,10 +25,11 @@ struct CpuBackendOptions {
   // Tokens per internal step: bounds scratch memory and is the granularity
   // at which cancellation is observed.
   int max_step_tokens = 256;
-  // ForwardBatch: how many items run at once on the shared CPU pool
-  // (base/parallel.h: one thread per hardware thread, at most 16
-  // chunks per call). 0: as many as the pool runs; 1: one after another.
-  // Results are the same bit for bit either way.
+  // ForwardBatch of an item longer than one step: how many items run at
+  // once on the shared CPU pool (base/parallel.h: one thread per hardware
+  // thread, at most 16 chunks per call). 0: as many as the pool runs; 1:
+  // one after another. Batches whose items all fit in one step run as one
+  // stacked pass instead. Results are the same bit for bit either way.
   int batch_parallelism = 0;
 };
 
