@@ -14,6 +14,13 @@
 namespace hecate {
 namespace {
 
+// Rows of logits a forward step of ForwardInSteps writes.
+int64_t LogitRows(absl::Span<const uint8_t> step, LogitsMode rows) {
+  return rows == LogitsMode::kAll    ? static_cast<int64_t>(step.size())
+         : rows == LogitsMode::kLast ? 1
+                                     : 0;
+}
+
 class CpuState final : public BackendState {
  public:
   explicit CpuState(const ModelConfig& config) : state(config) {}
@@ -78,10 +85,8 @@ class CpuBackend final : public Backend {
     return ForwardInSteps(
         tokens, mode, model_->config().vocab_size, options_.max_step_tokens, logits, cancel,
         applied, [&](absl::Span<const uint8_t> step, LogitsMode rows, float* out) {
-          const int64_t out_rows = rows == LogitsMode::kAll    ? static_cast<int64_t>(step.size())
-                                   : rows == LogitsMode::kLast ? 1
-                                                               : 0;
-          cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state, step, out_rows, out);
+          cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state, step,
+                            LogitRows(step, rows), out);
           return absl::OkStatus();
         });
   }
@@ -117,19 +122,19 @@ class CpuBackend final : public Backend {
     if (std::all_of(items.begin(), items.end(), [&](const ForwardItem& item) {
           return item.tokens.size() <= static_cast<size_t>(step_tokens);
         })) {
-      const int64_t vocab = model_->config().vocab_size;
+      // ForwardInSteps sizes each item's logits and hands over its one step
+      // (none for an empty chunk); the steps then run together.
       std::vector<cpu::ChunkItem> chunks;
       chunks.reserve(items.size());
       for (size_t i = 0; i < items.size(); ++i) {
-        const ForwardItem& item = items[i];
-        const int64_t t = static_cast<int64_t>(item.tokens.size());
-        int64_t rows = 0;  // as ForwardInSteps sizes and fills the logits
-        if (item.mode == LogitsMode::kAll) rows = t;
-        if (item.mode == LogitsMode::kLast) rows = 1;
-        if (item.mode != LogitsMode::kNone) item.logits->assign(rows * vocab, 0.0f);
-        if (t == 0) continue;  // nothing to advance
-        chunks.push_back({&states[i]->state, item.tokens, rows,
-                          rows > 0 ? item.logits->data() : nullptr});
+        ModelState* state = &states[i]->state;
+        HECATE_RETURN_IF_ERROR(ForwardInSteps(
+            items[i].tokens, items[i].mode, model_->config().vocab_size, step_tokens,
+            items[i].logits, nullptr, nullptr,
+            [&](absl::Span<const uint8_t> step, LogitsMode rows, float* out) {
+              chunks.push_back({state, step, LogitRows(step, rows), out});
+              return absl::OkStatus();
+            }));
       }
       cpu::ForwardChunks(*model_, constants_,
                          cpu::ForwardOptions{options_.slow_levels_as_matmul}, chunks);

@@ -150,13 +150,12 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
     }
   }
   if (stacked == 0) return;
-  std::vector<float> last(stacked * dm), out(stacked * c.vocab_size);
   for (size_t i = 0, at = 0; i < items.size(); ++i) {
-    const float* from = ws.x.data() + (row0[i + 1] - logit_rows[i]) * dm;
-    std::copy(from, from + logit_rows[i] * dm, last.data() + at * dm);
+    RmsNormRows(ws.x.data() + (row0[i + 1] - logit_rows[i]) * dm, model.weights().norm_f(),
+                logit_rows[i], dm, ws.u.data() + at * dm);
     at += logit_rows[i];
   }
-  RmsNormRows(last.data(), model.weights().norm_f(), stacked, dm, ws.u.data());
+  std::vector<float> out(stacked * c.vocab_size);
   Gemm(stacked, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size,
        out.data(), c.vocab_size, false);
   for (size_t i = 0, at = 0; i < items.size(); ++i) {

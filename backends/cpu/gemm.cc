@@ -56,6 +56,11 @@ __attribute__((always_inline)) inline void MicroTile(int64_t cols, int64_t k, co
 // works on stays in L1 while every row tile of A passes over it.
 constexpr int64_t kKBlock = 256;
 
+// Rows [m0, m1) x columns [n0, n1) of C. Every row, a one-row product
+// (decode) too, goes through the same micro-tile arithmetic: an element of C
+// is the same sum in the same order whatever rows it is computed with, so
+// stacking several sessions' rows (ForwardChunks) gives each the bits it
+// gets alone.
 HECATE_MULTIVERSION
 void GemmBlock(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const float* a,
                int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -77,21 +82,12 @@ void GemmBlock(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const 
   }
 }
 
-// Every row, a one-row product (decode) too, goes through the same
-// micro-tile arithmetic: an element of C is the same sum in the same order
-// whatever rows it is computed with, so stacking several sessions' rows
-// (ForwardChunks) gives each the bits it gets alone.
-void GemmRange(int64_t m, int64_t n0, int64_t n1, int64_t k, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  GemmBlock(0, m, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
-}
-
 }  // namespace
 
 void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   if (m <= 0 || n <= 0) return;
-  GemmRange(m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  GemmBlock(0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
@@ -99,7 +95,7 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
   if (m <= 0 || n <= 0) return;
   const int64_t flops = m * n * k;
   if (flops < (int64_t{1} << 18)) {
-    GemmRange(m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    GemmBlock(0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
     return;
   }
   // Split columns in multiples of the micro-tile width; B's panels then stay
@@ -110,7 +106,7 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
     // Row panels of 64 keep A's panel and C's tile in L1/L2.
     for (int64_t i = 0; i < m; i += 64) {
       const int64_t rows = std::min<int64_t>(64, m - i);
-      GemmRange(rows, n0, n1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+      GemmBlock(0, rows, n0, n1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
     }
   });
 }
