@@ -318,6 +318,7 @@ absl::Status Run(bool quick, const std::string& weights) {
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 1, true, WeightFormat::kBf16));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kBf16));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kFp32, GemmMode::k3xTf32));
+  HECATE_RETURN_IF_ERROR(Breakdown(model, 1, 2048, true, WeightFormat::kFp32, GemmMode::kTf32));
   HECATE_RETURN_IF_ERROR(Breakdown(model, 256, 1, true, WeightFormat::kFp32, GemmMode::k3xTf32));
   return absl::OkStatus();
 }

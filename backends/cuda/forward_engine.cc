@@ -56,6 +56,8 @@ absl::StatusOr<std::unique_ptr<ForwardEngine>> ForwardEngine::Create(
   HECATE_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&engine->multiprocessors_,
                                                      cudaDevAttrMultiProcessorCount, device));
   HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&engine->stream_, cudaStreamNonBlocking));
+  // The mixers' branch streams (Layer), made here: not while capturing.
+  HECATE_RETURN_IF_ERROR(engine->CreateBranches());
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasCreate(&engine->cublas_));
   HECATE_CUBLAS_RETURN_IF_ERROR(cublasSetStream(engine->cublas_, engine->stream_));
   // 3xtf32 keeps the default math: its split products ask for TF32 per
@@ -190,7 +192,6 @@ absl::Status ForwardEngine::CreateBranches() {
 absl::StatusOr<cudaGraphExec_t> ForwardEngine::DecodeGraph(int batch, LogitsMode logit_rows) {
   const std::pair<int, int> key(batch, static_cast<int>(logit_rows));
   if (auto it = decode_graphs_.find(key); it != decode_graphs_.end()) return it->second;
-  HECATE_RETURN_IF_ERROR(CreateBranches());  // streams cannot be made while capturing
   HECATE_CUDA_RETURN_IF_ERROR(
       cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   const absl::Status enqueued = Enqueue(batch, 1, logit_rows);

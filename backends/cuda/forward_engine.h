@@ -37,8 +37,8 @@
 // Decode steps of at most 4 rows (8 with bf16 weights) instead take
 // kernels/gemv_decode's GEMVs with the norms, MixerPrep, MAG, SwiGLU and the
 // residuals fused in (7 launches a layer), attention starting during the
-// q/k/v GEMV, the delta rule and the slow levels beside it on branch
-// streams; HECATE_DECODE_* in the environment
+// q/k/v GEMV. In every step the delta rule and the slow levels run beside
+// attention on branch streams; HECATE_DECODE_*, HECATE_CHUNK_BRANCHES in the environment
 // switch these off for comparisons, as HECATE_3XTF32_MIN_ROWS and
 // HECATE_3XTF32_STACK_ROWS override the 3xtf32 limits below
 // (forward_engine_layer.cc).
@@ -175,8 +175,8 @@ class ForwardEngine {
   absl::Status Layer(int layer, int batch, int tokens);
   // The replayable decode graph for `batch` sessions (built on first use).
   absl::StatusOr<cudaGraphExec_t> DecodeGraph(int batch, LogitsMode rows);
-  // The streams and events of Layer's decode branches (attention and the
-  // delta rule beside the slow levels); made before the first decode graph.
+  // The streams and events of Layer's branches (attention, the delta rule
+  // and the slow levels side by side); made with the engine.
   absl::Status CreateBranches();
   // Records the end of stage `name` when profiling.
   absl::Status Mark(const char* name);

@@ -36,7 +36,10 @@ namespace {
 //       dependent of the q/k/v GEMV (its ring reads overlap that GEMV's
 //       tail); 0: never;
 //   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
-//       one after another instead of side by side.
+//       one after another instead of side by side in decode steps;
+//   HECATE_DECODE_BRANCH_ROWS decode steps of at most this many rows run
+//       them side by side (default: every decode step);
+//   HECATE_CHUNK_BRANCHES=0   the same for steps of several tokens a session.
 // And the 3xtf32 mode's limits (forward_engine.h), overriding the options
 // of every engine in the process, so one binary compares thresholds:
 //   HECATE_3XTF32_MIN_ROWS    ForwardEngineOptions::min_3xtf32_rows;
@@ -70,8 +73,13 @@ int DecodeEarlyAttentionRows() {
   static const int rows = EnvInt("HECATE_DECODE_EARLY_ATTENTION_ROWS", kEarlyAttentionRows);
   return rows;
 }
-bool DecodeBranches() {
+bool DecodeBranches(int rows) {
   static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
+  static const int max_rows = EnvInt("HECATE_DECODE_BRANCH_ROWS", kUnset);
+  return on && (max_rows == kUnset || rows <= max_rows);
+}
+bool ChunkBranches() {
+  static const bool on = EnvInt("HECATE_CHUNK_BRANCHES", 1) != 0;
   return on;
 }
 // -1 when unset: the options' value stays.
@@ -263,13 +271,17 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     HECATE_RETURN_IF_ERROR(Mark("mixer prep"));
   }
 
-  // A decode step of few rows runs the slow levels and the delta rule on
-  // their own streams beside attention (three independent latency-bound
-  // kernels with disjoint outputs), joined again before the Wo product.
-  // Attention, the longest, stays in stream_ right after the q/k/v GEMV as
-  // its programmatic dependent: its ring reads overlap that GEMV's tail.
-  const bool branches = few_rows && tokens == 1 && !profiling_ &&
-                        branch_streams_[0] != nullptr && DecodeBranches();
+  // Attention, the delta rule and the slow levels read the same prepared
+  // activations and write disjoint outputs and state, so they run side by
+  // side on three streams, joined again before the Wo product. In decode,
+  // attention stays in stream_ right after the q/k/v GEMV (for few rows as
+  // its programmatic dependent: its ring reads overlap that GEMV's tail). In
+  // a chunk the slow levels are enqueued first: their chain of fire points
+  // (a few long blocks) is the layer's longest path, and attention and the
+  // delta rule fill the multiprocessors it leaves. Profiling keeps one
+  // stream, so each stage's mark times that stage alone.
+  const bool branches = !profiling_ && branch_streams_[0] != nullptr &&
+                        (tokens == 1 ? DecodeBranches(rows) : ChunkBranches());
   cudaStream_t slow_stream = stream_, delta_stream = stream_;
   if (branches) {
     HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[0], stream_));
@@ -281,138 +293,152 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   }
 
   // Sliding-window attention (the ring is updated inside).
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  if (tokens == 1) {
-    SwaDecodeParams p;
-    p.batch = batch;
-    p.heads = heads;
-    p.dim = d;
-    p.window = c.window;
-    p.states = ws_.device_states;
-    p.k_offset = o.ring_k;
-    p.v_offset = o.ring_v;
-    p.pulse = ws_.device_pulse;
-    p.q = qa;
-    p.k = ka;
-    p.v = va;
-    p.out = ws_.attn;
-    p.scale = scale;
-    p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
-    p.programmatic = branches && DecodePdl() && batch <= DecodeEarlyAttentionRows();
-    HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
-  } else {
-    SwaPrefillParams p;
-    p.batch = batch;
-    p.heads = heads;
-    p.dim = d;
-    p.window = c.window;
-    p.tokens = tokens;
-    p.states = ws_.device_states;
-    p.k_offset = o.ring_k;
-    p.v_offset = o.ring_v;
-    p.pulse = ws_.device_pulse;
-    p.q = qa;
-    p.k = ka;
-    p.v = va;
-    p.qkv_stride = dm;
-    p.out = ws_.attn;
-    p.out_stride = dm;
-    p.scale = scale;
-    p.tf32 = options_.gemm == GemmMode::kTf32;  // --gemm=tf32 accepts its tolerance
-    HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
-  }
-
-  HECATE_RETURN_IF_ERROR(Mark("attention"));
+  auto attention = [&]() -> absl::Status {
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+    if (tokens == 1) {
+      SwaDecodeParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.window = c.window;
+      p.states = ws_.device_states;
+      p.k_offset = o.ring_k;
+      p.v_offset = o.ring_v;
+      p.pulse = ws_.device_pulse;
+      p.q = qa;
+      p.k = ka;
+      p.v = va;
+      p.out = ws_.attn;
+      p.scale = scale;
+      p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
+      p.programmatic =
+          branches && few_rows && DecodePdl() && batch <= DecodeEarlyAttentionRows();
+      HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
+    } else {
+      SwaPrefillParams p;
+      p.batch = batch;
+      p.heads = heads;
+      p.dim = d;
+      p.window = c.window;
+      p.tokens = tokens;
+      p.states = ws_.device_states;
+      p.k_offset = o.ring_k;
+      p.v_offset = o.ring_v;
+      p.pulse = ws_.device_pulse;
+      p.q = qa;
+      p.k = ka;
+      p.v = va;
+      p.qkv_stride = dm;
+      p.out = ws_.attn;
+      p.out_stride = dm;
+      p.scale = scale;
+      p.tf32 = options_.gemm == GemmMode::kTf32;  // --gemm=tf32 accepts its tolerance
+      HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
+    }
+    return Mark("attention");
+  };
 
   // Level 1: the gated delta rule; its reads go to plane delta_level_. For a
   // chunk, head widths the chunked kernel does not cover go through the
   // token-by-token row kernel with the slow levels below.
   const bool delta_in_rows = delta_level_ >= 0 && tokens > 1 && !chunked_delta_rule_;
-  if (delta_level_ >= 0 && !delta_in_rows) {
-    float* y = ws_.ys + delta_level_ * plane;
-    if (tokens == 1) {
-      GdrDecodeParams p;
-      p.batch = batch;
-      p.heads = heads;
-      p.dim = d;
-      p.states = ws_.device_states;
-      p.state_offset = o.m[delta_level_];
-      p.q = mq;
-      p.k = mk;
-      p.v = mv;
-      p.alpha = ws_.alpha1;
-      p.theta = ws_.theta1;
-      p.y = y;
-      HECATE_RETURN_IF_ERROR(GdrDecode(p, delta_stream));
-    } else {
-      GdrPrefillParams p;
-      p.batch = batch;
-      p.heads = heads;
-      p.dim = d;
-      p.tokens = tokens;
-      p.states = ws_.device_states;
-      p.state_offset = o.m[delta_level_];
-      p.q = mq;
-      p.k = mk;
-      p.v = mv;
-      p.qkv_stride = dm;
-      p.alpha = ws_.alpha1;
-      p.theta = ws_.theta1;
-      p.gate_stride = heads;
-      p.y = y;
-      p.workspace = ws_.gdr;
-      p.workspace_floats = ws_.gdr_floats;
-      HECATE_RETURN_IF_ERROR(GdrPrefill(p, stream_));
+  auto delta_rule = [&]() -> absl::Status {
+    if (delta_level_ >= 0 && !delta_in_rows) {
+      float* y = ws_.ys + delta_level_ * plane;
+      if (tokens == 1) {
+        GdrDecodeParams p;
+        p.batch = batch;
+        p.heads = heads;
+        p.dim = d;
+        p.states = ws_.device_states;
+        p.state_offset = o.m[delta_level_];
+        p.q = mq;
+        p.k = mk;
+        p.v = mv;
+        p.alpha = ws_.alpha1;
+        p.theta = ws_.theta1;
+        p.y = y;
+        HECATE_RETURN_IF_ERROR(GdrDecode(p, delta_stream));
+      } else {
+        GdrPrefillParams p;
+        p.batch = batch;
+        p.heads = heads;
+        p.dim = d;
+        p.tokens = tokens;
+        p.states = ws_.device_states;
+        p.state_offset = o.m[delta_level_];
+        p.q = mq;
+        p.k = mk;
+        p.v = mv;
+        p.qkv_stride = dm;
+        p.alpha = ws_.alpha1;
+        p.theta = ws_.theta1;
+        p.gate_stride = heads;
+        p.y = y;
+        p.workspace = ws_.gdr;
+        p.workspace_floats = ws_.gdr_floats;
+        HECATE_RETURN_IF_ERROR(GdrPrefill(p, delta_stream));
+      }
     }
-  }
-
-  HECATE_RETURN_IF_ERROR(Mark("delta rule"));
+    return Mark("delta rule");
+  };
 
   // Slow levels (and the delta rule when delta_in_rows), in one launch.
   // CmsSlow picks the kernel by chunk length: token by token for decode
   // (and whenever the delta rule rides along), span-wise between fire
   // points for a chunk (kernels/cms_slow/cms_span_tile_kernel.cu, or
   // cms_span_kernel.cu where d has no tensor-core instantiation).
-  CmsSlowParams slow;
-  slow.batch = batch;
-  slow.heads = heads;
-  slow.dim = d;
-  slow.tokens = tokens;
-  slow.levels = levels;
-  int first_slow = -1;
-  for (int j = 0; j < levels; ++j) {
-    if (c.periods[j] == 1 && !delta_in_rows) continue;
-    if (first_slow < 0) first_slow = j;
-    const int i = slow.count++;
-    slow.level[i] = j;
-    slow.period[i] = c.periods[j];
-    slow.m_offset[i] = o.m[j];
-    slow.s_offset[i] = o.s[j];
-    slow.g_offset[i] = o.g[j];
-  }
-  if (slow.count > 0) {
-    slow.states = ws_.device_states;
-    slow.pulse = ws_.device_pulse;
-    slow.q = mq;
-    slow.k = mk;
-    slow.v = mv;
-    slow.qkv_stride = dm;
-    slow.gates = ws_.gates;
-    slow.gate_stride = 3 * levels * heads;
-    // The levels of the call are consecutive, so plane j is level j.
-    slow.y = ws_.ys + first_slow * plane;
-    slow.y_plane = plane;
-    slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
-    slow.tf32 = options_.gemm == GemmMode::kTf32;
-    // Decode through the rings (Step folded them before any longer step).
-    if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
-    HECATE_RETURN_IF_ERROR(CmsSlow(slow, slow_stream));
-  }
+  auto slow_levels = [&]() -> absl::Status {
+    CmsSlowParams slow;
+    slow.batch = batch;
+    slow.heads = heads;
+    slow.dim = d;
+    slow.tokens = tokens;
+    slow.levels = levels;
+    int first_slow = -1;
+    for (int j = 0; j < levels; ++j) {
+      if (c.periods[j] == 1 && !delta_in_rows) continue;
+      if (first_slow < 0) first_slow = j;
+      const int i = slow.count++;
+      slow.level[i] = j;
+      slow.period[i] = c.periods[j];
+      slow.m_offset[i] = o.m[j];
+      slow.s_offset[i] = o.s[j];
+      slow.g_offset[i] = o.g[j];
+    }
+    if (slow.count > 0) {
+      slow.states = ws_.device_states;
+      slow.pulse = ws_.device_pulse;
+      slow.q = mq;
+      slow.k = mk;
+      slow.v = mv;
+      slow.qkv_stride = dm;
+      slow.gates = ws_.gates;
+      slow.gate_stride = 3 * levels * heads;
+      // The levels of the call are consecutive, so plane j is level j.
+      slow.y = ws_.ys + first_slow * plane;
+      slow.y_plane = plane;
+      slow.path = options_.cms_spans ? CmsSlowPath::kAuto : CmsSlowPath::kRows;
+      slow.tf32 = options_.gemm == GemmMode::kTf32;
+      // Decode through the rings (Step folded them before any longer step).
+      if (tokens == 1 && !delta_in_rows) slow.ring = ring_.Layer(l);
+      HECATE_RETURN_IF_ERROR(CmsSlow(slow, slow_stream));
+    }
+    const bool spans =  // as CmsSlow picks
+        options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
+    const bool ring = tokens == 1 && ring_.enabled();
+    return Mark(spans ? "cms spans" : ring ? "cms ring" : "cms rows");
+  };
 
-  const bool spans =  // as CmsSlow picks
-      options_.cms_spans && tokens >= kCmsSpanMinTokens && !delta_in_rows && first_slow >= 0;
-  const bool ring = tokens == 1 && ring_.enabled();
-  HECATE_RETURN_IF_ERROR(Mark(spans ? "cms spans" : ring ? "cms ring" : "cms rows"));
+  if (branches && tokens > 1) {
+    HECATE_RETURN_IF_ERROR(slow_levels());
+    HECATE_RETURN_IF_ERROR(delta_rule());
+    HECATE_RETURN_IF_ERROR(attention());
+  } else {
+    HECATE_RETURN_IF_ERROR(attention());
+    HECATE_RETURN_IF_ERROR(delta_rule());
+    HECATE_RETURN_IF_ERROR(slow_levels());
+  }
   if (branches) {
     for (int i = 0; i < 2; ++i) {
       HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[1 + i], branch_streams_[i]));
