@@ -27,20 +27,40 @@ void RmsNormRows(const float* x, const float* gain, int64_t rows, int64_t n, flo
   });
 }
 
-// Scratch for one chunk of T tokens.
+// Scratch for a pass over T rows. Every stage writes what a later one
+// reads, so it is never zeroed: a thread keeps its own between passes
+// (ForwardChunks) instead of allocating, zero-filling and faulting in fresh
+// pages each step.
 struct Workspace {
-  Workspace(const ModelConfig& c, int64_t t)
-      : x(t * c.d_model), u(t * c.d_model), qkv_a(t * 3 * c.d_model),
-        qkv_m(t * 3 * c.d_model), gates(t * 3 * c.levels() * c.n_heads),
-        attn(t * c.d_model), mem(t * c.d_model), hidden1(t * c.d_ff), hidden3(t * c.d_ff) {}
+  // Floats a row takes in all.
+  static int64_t RowFloats(const ModelConfig& c) {
+    return 10 * int64_t{c.d_model} + 3 * c.levels() * c.n_heads + 2 * int64_t{c.d_ff} +
+           c.head_dim() + c.vocab_size;
+  }
+  // Makes room for `t` rows of `c`; contents are left as they were.
+  void Reserve(const ModelConfig& c, int64_t t) {
+    const int64_t dm = c.d_model, half = c.head_dim() / 2;
+    for (auto [v, n] : {std::pair{&x, t * dm}, {&u, t * dm}, {&qkv_a, t * 3 * dm},
+                        {&qkv_m, t * 3 * dm}, {&gates, t * 3 * c.levels() * c.n_heads},
+                        {&attn, t * dm}, {&mem, t * dm}, {&hidden1, t * c.d_ff},
+                        {&hidden3, t * c.d_ff}, {&rope_cos, t * half}, {&rope_sin, t * half},
+                        {&logits, t * c.vocab_size}}) {
+      if (static_cast<int64_t>(v->size()) < n) v->resize(n);
+    }
+  }
   std::vector<float> x, u, qkv_a, qkv_m, gates, attn, mem, hidden1, hidden3;
+  std::vector<float> rope_cos, rope_sin;  // RoPE angles of each row's position
+  std::vector<float> logits;              // the stacked logit rows
 };
+
+// A thread keeps the scratch of passes up to this many floats (a step of
+// 256 base rows takes ~4 M); a larger pass has its own, freed after.
+constexpr int64_t kKeptWorkspaceFloats = int64_t{8} << 20;
 
 // One layer over every item's rows, stacked: items[i] owns rows
 // [row0[i], row0[i + 1]).
 void Layer(const Model& model, const ForwardOptions& options, const Conductor& conductor,
            int layer, absl::Span<const ChunkItem> items, const std::vector<int64_t>& row0,
-           const std::vector<float>& rope_cos, const std::vector<float>& rope_sin,
            Workspace& ws) {
   const ModelConfig& c = model.config();
   const LayerWeights& w = model.weights().layer(layer);
@@ -76,8 +96,8 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
           ws.qkv_m.data() + r0 * 3 * dm + 2 * dm,
           ws.gates.data() + r0 * n_gates,
           n_gates,
-          rope_cos.data() + r0 * half,
-          rope_sin.data() + r0 * half,
+          ws.rope_cos.data() + r0 * half,
+          ws.rope_sin.data() + r0 * half,
           ws.attn.data() + r0 * dm,
           ws.mem.data() + r0 * dm,
       };
@@ -119,22 +139,24 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
     row0[i + 1] = row0[i] + static_cast<int64_t>(items[i].tokens.size());
   }
   const int64_t t = row0.back();
-  Workspace ws(c, t);
+  thread_local Workspace kept;
+  Workspace own;
+  Workspace& ws = t * Workspace::RowFloats(c) > kKeptWorkspaceFloats ? own : kept;
+  ws.Reserve(c, t);
   const float* embed = model.weights().embed();
   // RoPE angles depend only on the position: once per chunk for all layers.
-  std::vector<float> rope_cos(t * half), rope_sin(t * half);
   for (size_t i = 0; i < items.size(); ++i) {
     const uint64_t pulse = items[i].state->pulse_id();
     for (int64_t r = row0[i]; r < row0[i + 1]; ++r) {
       const uint8_t token = items[i].tokens[r - row0[i]];
       std::copy(embed + token * dm, embed + (token + 1) * dm, ws.x.data() + r * dm);
       RopeAngles(pulse + static_cast<uint64_t>(r - row0[i]), c.head_dim(),
-                 rope_cos.data() + r * half, rope_sin.data() + r * half);
+                 ws.rope_cos.data() + r * half, ws.rope_sin.data() + r * half);
     }
   }
   const Conductor conductor(c.periods);
   for (int l = 0; l < c.n_layers; ++l) {
-    Layer(model, options, conductor, l, items, row0, rope_cos, rope_sin, ws);
+    Layer(model, options, conductor, l, items, row0, ws);
   }
 
   // The logits rows of every item, stacked, through the final norm and the
@@ -155,11 +177,11 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
                 logit_rows[i], dm, ws.u.data() + at * dm);
     at += logit_rows[i];
   }
-  std::vector<float> out(stacked * c.vocab_size);
-  Gemm(stacked, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size,
-       out.data(), c.vocab_size, false);
+  float* const out = ws.logits.data();
+  Gemm(stacked, c.vocab_size, dm, ws.u.data(), dm, constants.embed_t.data(), c.vocab_size, out,
+       c.vocab_size, false);
   for (size_t i = 0, at = 0; i < items.size(); ++i) {
-    std::copy(out.data() + at * c.vocab_size, out.data() + (at + logit_rows[i]) * c.vocab_size,
+    std::copy(out + at * c.vocab_size, out + (at + logit_rows[i]) * c.vocab_size,
               items[i].logits);
     at += logit_rows[i];
   }
