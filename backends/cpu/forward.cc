@@ -27,6 +27,14 @@ void RmsNormRows(const float* x, const float* gain, int64_t rows, int64_t n, flo
   });
 }
 
+// fn(i) for i in [0, n), over the pool in chunks of a few thousand.
+template <class Fn>
+void ElementwiseRange(int64_t n, const Fn& fn) {
+  ParallelFor(n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) fn(i);
+  });
+}
+
 // Scratch for a pass over T rows. Every stage writes what a later one
 // reads, so it is never zeroed: a thread keeps its own between passes
 // (ForwardChunks) instead of allocating, zero-filling and faulting in fresh
@@ -116,14 +124,16 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
   });
 
   // MAG: memory gates attention; h += (a * sigmoid(m)) @ Wo.
-  for (int64_t i = 0; i < t * dm; ++i) ws.attn[i] *= Sigmoid(ws.mem[i]);
+  // The elementwise stages (an exp per element) over the pool: run on this
+  // thread alone they left the other cores idle for ~6% of a prefill step.
+  ElementwiseRange(t * dm, [&](int64_t i) { ws.attn[i] *= Sigmoid(ws.mem[i]); });
   Gemm(t, dm, dm, ws.attn.data(), dm, w.wo, dm, ws.x.data(), dm, /*accumulate=*/true);
 
   // SwiGLU MLP.
   RmsNormRows(ws.x.data(), w.norm2, t, dm, ws.u.data());
   Gemm(t, f, dm, ws.u.data(), dm, w.w1, f, ws.hidden1.data(), f, false);
   Gemm(t, f, dm, ws.u.data(), dm, w.w3, f, ws.hidden3.data(), f, false);
-  for (int64_t i = 0; i < t * f; ++i) ws.hidden1[i] = Silu(ws.hidden1[i]) * ws.hidden3[i];
+  ElementwiseRange(t * f, [&](int64_t i) { ws.hidden1[i] = Silu(ws.hidden1[i]) * ws.hidden3[i]; });
   Gemm(t, dm, f, ws.hidden1.data(), f, w.w2, dm, ws.x.data(), dm, /*accumulate=*/true);
 }
 
