@@ -38,10 +38,10 @@
 // kernels/gemv_decode's GEMVs with the norms, MixerPrep, MAG, SwiGLU and the
 // residuals fused in (7 launches a layer), attention starting during the
 // q/k/v GEMV. In every step the delta rule and the slow levels run beside
-// attention on branch streams; HECATE_DECODE_*, HECATE_CHUNK_BRANCHES in the environment
-// switch these off for comparisons, as HECATE_3XTF32_MIN_ROWS and
-// HECATE_3XTF32_STACK_ROWS override the 3xtf32 limits below
-// (forward_engine_layer.cc).
+// attention on branch streams. HECATE_DECODE_* and HECATE_CHUNK_BRANCHES in
+// the environment switch these off for comparisons, as
+// HECATE_3XTF32_MIN_ROWS and HECATE_3XTF32_STACK_ROWS override the 3xtf32
+// limits below (forward_engine_layer.cc).
 //
 // With `weights` kBf16 the layers' matrices are stored as bf16
 // (device_weights.h): the decode GEMVs read them as such (half the bytes),
