@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -82,11 +83,13 @@ class CpuBackend final : public Backend {
     HECATE_ASSIGN_OR_RETURN(CpuState* cpu, Cast(state));
     HECATE_RETURN_IF_ERROR(ValidateForward(model_->config(), tokens, mode, logits));
     const cpu::ForwardOptions forward_options{options_.slow_levels_as_matmul};
+    std::unique_lock<std::mutex> scratch(scratch_mu_, std::try_to_lock);
     return ForwardInSteps(
         tokens, mode, model_->config().vocab_size, options_.max_step_tokens, logits, cancel,
         applied, [&](absl::Span<const uint8_t> step, LogitsMode rows, float* out) {
           cpu::ForwardChunk(*model_, constants_, forward_options, cpu->state, step,
-                            LogitRows(step, rows), out);
+                            LogitRows(step, rows), out,
+                            scratch.owns_lock() ? &scratch_ : nullptr);
           return absl::OkStatus();
         });
   }
@@ -136,8 +139,10 @@ class CpuBackend final : public Backend {
               return absl::OkStatus();
             }));
       }
+      std::unique_lock<std::mutex> scratch(scratch_mu_, std::try_to_lock);
       cpu::ForwardChunks(*model_, constants_,
-                         cpu::ForwardOptions{options_.slow_levels_as_matmul}, chunks);
+                         cpu::ForwardOptions{options_.slow_levels_as_matmul}, chunks,
+                         scratch.owns_lock() ? &scratch_ : nullptr);
       return absl::OkStatus();
     }
     const int64_t n = static_cast<int64_t>(items.size());
@@ -169,6 +174,10 @@ class CpuBackend final : public Backend {
   std::shared_ptr<const Model> model_;
   CpuBackendOptions options_;
   cpu::ForwardConstants constants_;
+  // One pass's scratch kept between passes (forward.h); a pass that finds
+  // it taken (calls on several threads at once) allocates its own.
+  std::mutex scratch_mu_;
+  cpu::ForwardScratch scratch_;
 };
 
 }  // namespace

@@ -35,10 +35,7 @@ void ElementwiseRange(int64_t n, const Fn& fn) {
   });
 }
 
-// Scratch for a pass over T rows. Every stage writes what a later one
-// reads, so it is never zeroed: a thread keeps its own between passes
-// (ForwardChunks) instead of allocating, zero-filling and faulting in fresh
-// pages each step.
+// Scratch for a pass over T rows (ForwardScratch keeps one).
 struct Workspace {
   // Floats a row takes in all.
   static int64_t RowFloats(const ModelConfig& c) {
@@ -61,8 +58,8 @@ struct Workspace {
   std::vector<float> logits;              // the stacked logit rows
 };
 
-// A thread keeps the scratch of passes up to this many floats (a step of
-// 256 base rows takes ~4 M); a larger pass has its own, freed after.
+// ForwardScratch keeps the scratch of passes up to this many floats (a step
+// of 256 base rows takes ~4 M); a larger pass has its own, freed after.
 constexpr int64_t kKeptWorkspaceFloats = int64_t{8} << 20;
 
 // One layer over every item's rows, stacked: items[i] owns rows
@@ -139,8 +136,14 @@ void Layer(const Model& model, const ForwardOptions& options, const Conductor& c
 
 }  // namespace
 
+struct ForwardScratch::Buffers : Workspace {};
+
+ForwardScratch::ForwardScratch() : buffers_(std::make_unique<Buffers>()) {}
+ForwardScratch::~ForwardScratch() = default;
+
 void ForwardChunks(const Model& model, const ForwardConstants& constants,
-                   const ForwardOptions& options, absl::Span<const ChunkItem> items) {
+                   const ForwardOptions& options, absl::Span<const ChunkItem> items,
+                   ForwardScratch* scratch) {
   if (items.empty()) return;
   const ModelConfig& c = model.config();
   const int64_t dm = c.d_model, half = c.head_dim() / 2;
@@ -149,9 +152,10 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
     row0[i + 1] = row0[i] + static_cast<int64_t>(items[i].tokens.size());
   }
   const int64_t t = row0.back();
-  thread_local Workspace kept;
   Workspace own;
-  Workspace& ws = t * Workspace::RowFloats(c) > kKeptWorkspaceFloats ? own : kept;
+  Workspace& ws = scratch != nullptr && t * Workspace::RowFloats(c) <= kKeptWorkspaceFloats
+                      ? scratch->buffers()
+                      : own;
   ws.Reserve(c, t);
   const float* embed = model.weights().embed();
   // RoPE angles depend only on the position: once per chunk for all layers.
@@ -199,9 +203,10 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
 
 void ForwardChunk(const Model& model, const ForwardConstants& constants,
                   const ForwardOptions& options, ModelState& state,
-                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits) {
+                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits,
+                  ForwardScratch* scratch) {
   const ChunkItem item{&state, tokens, logit_rows, logits};
-  ForwardChunks(model, constants, options, absl::MakeConstSpan(&item, 1));
+  ForwardChunks(model, constants, options, absl::MakeConstSpan(&item, 1), scratch);
 }
 
 }  // namespace hecate::cpu

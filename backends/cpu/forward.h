@@ -13,6 +13,7 @@
 #define HECATE_BACKENDS_CPU_FORWARD_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -31,11 +32,32 @@ struct ForwardConstants {
   std::vector<float> embed_t;  // [D, V]
 };
 
+// A pass's scratch that its owner keeps between passes: sized for the
+// longest pass it served (passes over ~8 M floats of scratch take their
+// own), never zeroed (every stage writes what a later one reads), so a
+// step does not allocate, zero-fill and fault in fresh pages. One pass at a
+// time.
+class ForwardScratch {
+ public:
+  ForwardScratch();
+  ~ForwardScratch();
+  ForwardScratch(const ForwardScratch&) = delete;
+  ForwardScratch& operator=(const ForwardScratch&) = delete;
+
+  struct Buffers;  // forward.cc's
+  Buffers& buffers() { return *buffers_; }
+
+ private:
+  std::unique_ptr<Buffers> buffers_;
+};
+
 // Advances `state` by `tokens` (non-empty). When `logits` is non-null, writes
 // the logits of the last `logit_rows` tokens there ([logit_rows, V]).
+// `scratch` may be null (the pass allocates its own).
 void ForwardChunk(const Model& model, const ForwardConstants& constants,
                   const ForwardOptions& options, ModelState& state,
-                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits);
+                  absl::Span<const uint8_t> tokens, int64_t logit_rows, float* logits,
+                  ForwardScratch* scratch = nullptr);
 
 // One chunk of one session, for ForwardChunks.
 struct ChunkItem {
@@ -52,7 +74,8 @@ struct ChunkItem {
 // ForwardChunk gives it alone (a row's products do not depend on the rows
 // beside it: gemm.h).
 void ForwardChunks(const Model& model, const ForwardConstants& constants,
-                   const ForwardOptions& options, absl::Span<const ChunkItem> items);
+                   const ForwardOptions& options, absl::Span<const ChunkItem> items,
+                   ForwardScratch* scratch = nullptr);
 
 }  // namespace hecate::cpu
 
