@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "backends/cpu/cpu_backend.h"
 #include "base/background_release.h"
 #include "base/test_seed.h"
@@ -116,7 +118,11 @@ TEST(HostCopiesTest, PooledStatesAreReusedAndOverwrittenWhole) {
     EXPECT_TRUE((*got)->BitwiseEquals(expected));
     first_state = *got;
   }
-  EXPECT_EQ(pool->kept(), 1u);  // the copy's state went back
+  // The copy's state went back: when its last holder let go, which may be
+  // the worker thread just after Finish woke Wait.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (pool->kept() != 1u && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(pool->kept(), 1u);
   {
     ModelState expected(model->config());
     auto copy = std::make_shared<PendingHostCopy>(model->config(), pool);
