@@ -16,6 +16,7 @@ ForwardConstants::ForwardConstants(const Model& model) {
   embed_t.resize(static_cast<size_t>(c.vocab_size) * c.d_model);
   Transpose(c.vocab_size, c.d_model, model.weights().embed(), c.d_model, embed_t.data(),
             c.vocab_size);
+  rope_inv_freq = RopeInverseFrequencies(c.head_dim());
 }
 
 namespace {
@@ -158,16 +159,20 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
                       : own;
   ws.Reserve(c, t);
   const float* embed = model.weights().embed();
-  // RoPE angles depend only on the position: once per chunk for all layers.
-  for (size_t i = 0; i < items.size(); ++i) {
-    const uint64_t pulse = items[i].state->pulse_id();
-    for (int64_t r = row0[i]; r < row0[i + 1]; ++r) {
+  // Each row's embedding and RoPE angles (which depend only on the position:
+  // once per pass for all layers), rows over the pool.
+  ParallelFor(t, 16, [&](int64_t r0, int64_t r1) {
+    size_t i = static_cast<size_t>(std::upper_bound(row0.begin(), row0.end(), r0) -
+                                   row0.begin()) - 1;
+    for (int64_t r = r0; r < r1; ++r) {
+      while (r >= row0[i + 1]) ++i;
       const uint8_t token = items[i].tokens[r - row0[i]];
       std::copy(embed + token * dm, embed + (token + 1) * dm, ws.x.data() + r * dm);
-      RopeAngles(pulse + static_cast<uint64_t>(r - row0[i]), c.head_dim(),
-                 ws.rope_cos.data() + r * half, ws.rope_sin.data() + r * half);
+      RopeAngles(items[i].state->pulse_id() + static_cast<uint64_t>(r - row0[i]),
+                 constants.rope_inv_freq, ws.rope_cos.data() + r * half,
+                 ws.rope_sin.data() + r * half);
     }
-  }
+  });
   const Conductor conductor(c.periods);
   for (int l = 0; l < c.n_layers; ++l) {
     Layer(model, options, conductor, l, items, row0, ws);

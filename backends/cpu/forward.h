@@ -26,10 +26,12 @@ struct ForwardOptions {
   bool slow_levels_as_matmul = true;
 };
 
-// Precomputed per model: the transposed embedding for the tied head.
+// Precomputed per model: the transposed embedding for the tied head and
+// RoPE's inverse frequencies.
 struct ForwardConstants {
   explicit ForwardConstants(const Model& model);
   std::vector<float> embed_t;  // [D, V]
+  std::vector<double> rope_inv_freq;  // [head_dim / 2]
 };
 
 // A pass's scratch that its owner keeps between passes: sized for the

@@ -28,11 +28,18 @@ float Dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-void RopeAngles(uint64_t pos, int64_t d, float* cos_out, float* sin_out) {
-  const int64_t half = d / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const double inv_freq = std::pow(kRopeBase, -2.0 * static_cast<double>(i) / d);
-    const double angle = static_cast<double>(pos) * inv_freq;
+std::vector<double> RopeInverseFrequencies(int64_t d) {
+  std::vector<double> inv_freq(static_cast<size_t>(d / 2));
+  for (int64_t i = 0; i < d / 2; ++i) {
+    inv_freq[i] = std::pow(kRopeBase, -2.0 * static_cast<double>(i) / d);
+  }
+  return inv_freq;
+}
+
+void RopeAngles(uint64_t pos, const std::vector<double>& inv_freq, float* cos_out,
+                float* sin_out) {
+  for (size_t i = 0; i < inv_freq.size(); ++i) {
+    const double angle = static_cast<double>(pos) * inv_freq[i];
     cos_out[i] = static_cast<float>(std::cos(angle));
     sin_out[i] = static_cast<float>(std::sin(angle));
   }

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace hecate::cpu {
 
@@ -27,10 +28,13 @@ void L2Normalize(float* x, int64_t n);
 float Dot(const float* a, const float* b, int64_t n);
 
 // Rotate-half RoPE at absolute position `pos`: angles pos * base^(-2i/d),
-// computed in float64 (pos reaches billions). RopeAngles fills the d/2
-// cosines and sines of one position; every head and both q and k at that
+// computed in float64 (pos reaches billions). RopeInverseFrequencies gives
+// the d/2 factors base^(-2i/d) once; RopeAngles fills the d/2 cosines and
+// sines of one position from them; every head and both q and k at that
 // position share them.
-void RopeAngles(uint64_t pos, int64_t d, float* cos_out, float* sin_out);
+std::vector<double> RopeInverseFrequencies(int64_t d);
+void RopeAngles(uint64_t pos, const std::vector<double>& inv_freq, float* cos_out,
+                float* sin_out);
 void ApplyRope(float* x, int64_t d, const float* cos, const float* sin);
 
 }  // namespace hecate::cpu
