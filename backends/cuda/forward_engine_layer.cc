@@ -292,11 +292,10 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     delta_stream = branch_streams_[1];
   }
 
-  // Sliding-window attention (the ring is updated inside).
+  // Sliding-window attention (the ring is updated inside). The decode and
+  // chunk kernels' parameters share these fields.
   auto attention = [&]() -> absl::Status {
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-    if (tokens == 1) {
-      SwaDecodeParams p;
+    auto common = [&](auto& p) {
       p.batch = batch;
       p.heads = heads;
       p.dim = d;
@@ -309,29 +308,21 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
       p.k = ka;
       p.v = va;
       p.out = ws_.attn;
-      p.scale = scale;
+      p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+    };
+    if (tokens == 1) {
+      SwaDecodeParams p;
+      common(p);
       p.splits = SwaDecodeSplits(batch, heads, c.window, multiprocessors_);
       p.programmatic =
           branches && few_rows && DecodePdl() && batch <= DecodeEarlyAttentionRows();
       HECATE_RETURN_IF_ERROR(SwaDecode(p, stream_));
     } else {
       SwaPrefillParams p;
-      p.batch = batch;
-      p.heads = heads;
-      p.dim = d;
-      p.window = c.window;
+      common(p);
       p.tokens = tokens;
-      p.states = ws_.device_states;
-      p.k_offset = o.ring_k;
-      p.v_offset = o.ring_v;
-      p.pulse = ws_.device_pulse;
-      p.q = qa;
-      p.k = ka;
-      p.v = va;
       p.qkv_stride = dm;
-      p.out = ws_.attn;
       p.out_stride = dm;
-      p.scale = scale;
       p.tf32 = options_.gemm == GemmMode::kTf32;  // --gemm=tf32 accepts its tolerance
       HECATE_RETURN_IF_ERROR(SwaPrefill(p, stream_));
     }
@@ -344,9 +335,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   const bool delta_in_rows = delta_level_ >= 0 && tokens > 1 && !chunked_delta_rule_;
   auto delta_rule = [&]() -> absl::Status {
     if (delta_level_ >= 0 && !delta_in_rows) {
-      float* y = ws_.ys + delta_level_ * plane;
-      if (tokens == 1) {
-        GdrDecodeParams p;
+      auto common = [&](auto& p) {
         p.batch = batch;
         p.heads = heads;
         p.dim = d;
@@ -357,24 +346,18 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
         p.v = mv;
         p.alpha = ws_.alpha1;
         p.theta = ws_.theta1;
-        p.y = y;
+        p.y = ws_.ys + delta_level_ * plane;
+      };
+      if (tokens == 1) {
+        GdrDecodeParams p;
+        common(p);
         HECATE_RETURN_IF_ERROR(GdrDecode(p, delta_stream));
       } else {
         GdrPrefillParams p;
-        p.batch = batch;
-        p.heads = heads;
-        p.dim = d;
+        common(p);
         p.tokens = tokens;
-        p.states = ws_.device_states;
-        p.state_offset = o.m[delta_level_];
-        p.q = mq;
-        p.k = mk;
-        p.v = mv;
         p.qkv_stride = dm;
-        p.alpha = ws_.alpha1;
-        p.theta = ws_.theta1;
         p.gate_stride = heads;
-        p.y = y;
         p.workspace = ws_.gdr;
         p.workspace_floats = ws_.gdr_floats;
         HECATE_RETURN_IF_ERROR(GdrPrefill(p, delta_stream));
