@@ -1,6 +1,8 @@
 #include "backends/cpu/forward.h"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/gemm.h"
@@ -38,20 +40,24 @@ void ElementwiseRange(int64_t n, const Fn& fn) {
 
 // Scratch for a pass over T rows (ForwardScratch keeps one).
 struct Workspace {
+  // Each buffer with the floats one row takes in it.
+  std::array<std::pair<std::vector<float>*, int64_t>, 12> Parts(const ModelConfig& c) {
+    const int64_t dm = c.d_model, half = c.head_dim() / 2;
+    return {{{&x, dm}, {&u, dm}, {&qkv_a, 3 * dm}, {&qkv_m, 3 * dm},
+             {&gates, 3 * c.levels() * c.n_heads}, {&attn, dm}, {&mem, dm},
+             {&hidden1, c.d_ff}, {&hidden3, c.d_ff}, {&rope_cos, half}, {&rope_sin, half},
+             {&logits, c.vocab_size}}};
+  }
   // Floats a row takes in all.
-  static int64_t RowFloats(const ModelConfig& c) {
-    return 10 * int64_t{c.d_model} + 3 * c.levels() * c.n_heads + 2 * int64_t{c.d_ff} +
-           c.head_dim() + c.vocab_size;
+  int64_t RowFloats(const ModelConfig& c) {
+    int64_t n = 0;
+    for (const auto& [buffer, per_row] : Parts(c)) n += per_row;
+    return n;
   }
   // Makes room for `t` rows of `c`; contents are left as they were.
   void Reserve(const ModelConfig& c, int64_t t) {
-    const int64_t dm = c.d_model, half = c.head_dim() / 2;
-    for (auto [v, n] : {std::pair{&x, t * dm}, {&u, t * dm}, {&qkv_a, t * 3 * dm},
-                        {&qkv_m, t * 3 * dm}, {&gates, t * 3 * c.levels() * c.n_heads},
-                        {&attn, t * dm}, {&mem, t * dm}, {&hidden1, t * c.d_ff},
-                        {&hidden3, t * c.d_ff}, {&rope_cos, t * half}, {&rope_sin, t * half},
-                        {&logits, t * c.vocab_size}}) {
-      if (static_cast<int64_t>(v->size()) < n) v->resize(n);
+    for (const auto& [buffer, per_row] : Parts(c)) {
+      if (static_cast<int64_t>(buffer->size()) < t * per_row) buffer->resize(t * per_row);
     }
   }
   std::vector<float> x, u, qkv_a, qkv_m, gates, attn, mem, hidden1, hidden3;
@@ -154,7 +160,7 @@ void ForwardChunks(const Model& model, const ForwardConstants& constants,
   }
   const int64_t t = row0.back();
   Workspace own;
-  Workspace& ws = scratch != nullptr && t * Workspace::RowFloats(c) <= kKeptWorkspaceFloats
+  Workspace& ws = scratch != nullptr && t * own.RowFloats(c) <= kKeptWorkspaceFloats
                       ? scratch->buffers()
                       : own;
   ws.Reserve(c, t);

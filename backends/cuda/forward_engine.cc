@@ -179,7 +179,6 @@ absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitsMode logit_rows
 }
 
 absl::Status ForwardEngine::CreateBranches() {
-  if (branch_streams_[0] != nullptr) return absl::OkStatus();
   for (cudaEvent_t& e : branch_events_) {
     HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }

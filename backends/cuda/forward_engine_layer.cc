@@ -280,8 +280,7 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
   // (a few long blocks) is the layer's longest path, and attention and the
   // delta rule fill the multiprocessors it leaves. Profiling keeps one
   // stream, so each stage's mark times that stage alone.
-  const bool branches = !profiling_ && branch_streams_[0] != nullptr &&
-                        (tokens == 1 ? DecodeBranches(rows) : ChunkBranches());
+  const bool branches = !profiling_ && (tokens == 1 ? DecodeBranches(rows) : ChunkBranches());
   cudaStream_t slow_stream = stream_, delta_stream = stream_;
   if (branches) {
     HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(branch_events_[0], stream_));
