@@ -13,11 +13,6 @@
 namespace hecate {
 namespace {
 
-// Weight of the newest sample in the running time averages.
-constexpr double kAverageWeight = 0.2;
-// With sessions generating, a prefill size not measured yet is tried at
-// most once in this many steps (a trial may cost one slow step).
-constexpr uint64_t kProbeInterval = 256;
 // The fewest sessions whose results one pool task handles between steps (a
 // sampled token, a reply made and queued: a few us each; ParallelFor makes
 // at most 16 tasks, so large batches give each more). Measured on the H200
@@ -30,18 +25,9 @@ constexpr int64_t kJobsPerTask = 16;
 // first replies of a step leave while the rest are still being made.
 constexpr int64_t kJobsPerPost = 16;
 
-// The power-of-two bucket of a prefill size: floor(log2(tokens)).
-size_t Bucket(size_t tokens) {
-  size_t k = 0;
-  while (tokens > 1) {
-    tokens >>= 1;
-    ++k;
-  }
-  return k;
-}
-
-void Average(double* average, double sample) {
-  *average = *average < 0 ? sample : (1 - kAverageWeight) * *average + kAverageWeight * sample;
+EngineLoop::Options WithDefaults(EngineLoop::Options options) {
+  if (options.max_slice_tokens == 0) options.max_slice_tokens = 2048;
+  return options;
 }
 
 TokenSource SourceOf(const ChunkProgram::Apply& apply) {
@@ -52,8 +38,11 @@ TokenSource SourceOf(const ChunkProgram::Apply& apply) {
 
 EngineLoop::EngineLoop(SessionStore* store, Executor* completions, Options options,
                        metrics::ServerMetrics* metrics)
-    : store_(store), completions_(completions), options_(options), metrics_(metrics) {
-  if (options_.max_slice_tokens == 0) options_.max_slice_tokens = 2048;
+    : store_(store),
+      completions_(completions),
+      options_(WithDefaults(options)),
+      metrics_(metrics),
+      pacer_(options_.prefill_share, options_.max_slice_tokens, options_.max_step_tokens) {
   if (!options_.driven) thread_ = std::thread([this] { Run(); });
 }
 
@@ -171,28 +160,6 @@ void EngineLoop::Refresh() {
   active_ = std::move(still);
 }
 
-size_t EngineLoop::PrefillBudget(bool with_decode) {
-  if (!with_decode) return options_.max_step_tokens;
-  // One token per step is a decode-shaped item (batched with the decode
-  // work on CUDA, run beside it on the CPU): always allowed. Larger sizes
-  // only once measured to add at most prefill_share of the decode time.
-  size_t best = 1;
-  if (decode_step_seconds_ <= 0) return best;
-  const double allowed = options_.prefill_share * decode_step_seconds_;
-  for (size_t k = 1; (size_t{1} << k) <= options_.max_slice_tokens; ++k) {
-    if (k >= prefill_extra_seconds_.size()) prefill_extra_seconds_.resize(k + 1, -1);
-    const double extra = prefill_extra_seconds_[k];
-    if (extra < 0) {
-      if (step_ - last_probe_step_ < kProbeInterval) break;
-      last_probe_step_ = step_;
-      return size_t{1} << k;
-    }
-    if (extra > allowed) break;
-    best = size_t{1} << k;
-  }
-  return best;
-}
-
 void EngineLoop::Step() {
   ++step_;
   const absl::Time formed_from = absl::Now();
@@ -227,7 +194,7 @@ void EngineLoop::Step() {
     const uint64_t lb = ib == user_last_served_.end() ? 0 : ib->second;
     return la != lb ? la < lb : a.first < b.first;
   });
-  const size_t budget = PrefillBudget(!decode.empty());
+  const size_t budget = pacer_.Budget(!decode.empty());
   std::vector<std::pair<EngineJob*, size_t>> slices;
   size_t prefill_tokens = 0;
   for (size_t round = 0; prefill_tokens < budget; ++round) {
@@ -294,22 +261,16 @@ void EngineLoop::Step() {
   // A step far past its kind's usual time stalls every session in it: say
   // what it held, so an operator can tell load from a first-use cost (a
   // graph captured, a state allocated) or a fault. At most one line a minute.
-  if (seconds > std::max(0.5, 20 * decode_step_seconds_) && start - last_slow_step_log_ >
+  if (seconds > std::max(0.5, 20 * pacer_.decode_step_seconds()) && start - last_slow_step_log_ >
                                                                   absl::Minutes(1)) {
     last_slow_step_log_ = start;
     LOG(WARNING) << "engine step took " << absl::FormatDuration(took) << " (" << decode.size()
                  << " decode tokens, " << prefill_tokens << " input tokens in "
                  << slices.size() << " slices; usual decode step "
-                 << absl::FormatDuration(absl::Seconds(std::max(decode_step_seconds_, 0.0)))
+                 << absl::FormatDuration(absl::Seconds(std::max(pacer_.decode_step_seconds(), 0.0)))
                  << ")" << (status.ok() ? "" : absl::StrCat(": ", status.ToString()));
   }
-  if (prefill_tokens == 0) {
-    Average(&decode_step_seconds_, seconds);
-  } else if (!decode.empty() && decode_step_seconds_ > 0) {
-    const size_t k = Bucket(prefill_tokens);
-    if (k >= prefill_extra_seconds_.size()) prefill_extra_seconds_.resize(k + 1, -1);
-    Average(&prefill_extra_seconds_[k], std::max(seconds - decode_step_seconds_, 0.0));
-  }
+  pacer_.Observe(!decode.empty(), prefill_tokens, seconds);
   if (metrics_ != nullptr) {
     metrics_->ObserveStep(seconds, static_cast<int64_t>(decode.size()),
                           static_cast<int64_t>(prefill_tokens));

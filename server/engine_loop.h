@@ -16,15 +16,13 @@
 //    after round while budget is left (a new job counts as served when it
 //    is admitted, so it waits behind those already waiting; a slice cut
 //    short by the budget keeps its job's place until the job has had
-//    max_slice_tokens in that turn, or its chunk is applied). With decode
-//    work in the step the budget is the largest power of two whose measured
-//    cost (running averages of what prefill of that size added to decode
-//    steps; sizes not measured yet are tried at most once in 256 steps) is
-//    at most options.prefill_share of a decode step; one token always (a
-//    decode-shaped item, batched with the decode work on CUDA). So a user
-//    streaming megabytes adds a bounded fraction to every other user's
-//    inter-token latency; without decode work the budget is
-//    options.max_step_tokens.
+//    max_slice_tokens in that turn, or its chunk is applied). The step's
+//    budget comes from a PrefillPacer (server/prefill_pacer.h): with decode
+//    work in the step, input adds on average at most options.prefill_share
+//    of a decode step's time, and no step more than the larger of that and
+//    one input token's cost; so a user streaming megabytes adds a bounded
+//    fraction to every other user's inter-token latency. Without decode
+//    work the budget is options.max_step_tokens.
 //  - between steps, each session's results (the next sampled token, its
 //    replies) are handled on the shared pool (base/parallel.h).
 // Order and atomicity: one job per session at a time (the job holds the
@@ -55,6 +53,7 @@
 #include "server/chunk_program.h"
 #include "server/executor.h"
 #include "server/metrics/hecate_metrics.h"
+#include "server/prefill_pacer.h"
 #include "sessions/session_store.h"
 
 namespace hecate {
@@ -140,7 +139,6 @@ class EngineLoop {
   // Cancels what must be cancelled and asks programs for their next apply;
   // finished jobs are completed and removed.
   void Refresh();
-  size_t PrefillBudget(bool with_decode);
   void Complete(std::unique_ptr<EngineJob> job);
 
   SessionStore* const store_;
@@ -157,12 +155,8 @@ class EngineLoop {
   std::vector<std::unique_ptr<EngineJob>> active_;
   absl::flat_hash_map<std::string, uint64_t> user_last_served_;
   uint64_t step_ = 0;
-  // Running averages, negative until measured: a decode-only step, and the
-  // time prefill of 2^k tokens adds to a step with decode work (index k).
-  double decode_step_seconds_ = -1;
+  PrefillPacer pacer_;
   absl::Time last_slow_step_log_ = absl::InfinitePast();
-  std::vector<double> prefill_extra_seconds_;
-  uint64_t last_probe_step_ = 0;
 
   std::thread thread_;
 };
