@@ -1,5 +1,5 @@
 // CPU reference throughput: prefill and decode tokens/s for the tiny and
-// base configs, and ForwardBatch decode at 64 sessions (Google Benchmark). Run:
+// base configs, and ForwardBatch decode at 1, 2, 4 and 64 sessions (Google Benchmark). Run:
 //   bazel run //backends/cpu:cpu_benchmark -- --benchmark_min_time=2
 #include <memory>
 #include <random>
@@ -91,6 +91,9 @@ void DecodeBatch(benchmark::State& bench, const char* preset) {
 BENCHMARK_CAPTURE(DecodeBatch, tiny, "tiny")
     ->Args({64, 0})
     ->Args({64, 1})
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({4, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(Prefill, tiny, "tiny")->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
