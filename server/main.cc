@@ -116,9 +116,9 @@ ABSL_FLAG(int32_t, max_slice_tokens, 0,
 ABSL_FLAG(int32_t, step_token_budget, 8192,
           "input tokens per engine step when no session is generating");
 ABSL_FLAG(double, prefill_share, 0.5,
-          "with sessions generating, input slices in a step may take this share of the "
-          "step's decode time (fairness: a long upload adds at most that to everyone's "
-          "inter-token latency)");
+          "with sessions generating, input may add this share of a decode step's time on "
+          "average (fairness: a long upload adds about that to everyone's inter-token "
+          "latency; one step at most the larger of the share and one input token's cost)");
 ABSL_FLAG(int32_t, max_decode_batch, 1024, "most generating sessions in one engine step");
 ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
           "sessions idle (unused) this long expire: deleted, or stored as checkpoint "
