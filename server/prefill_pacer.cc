@@ -48,16 +48,18 @@ size_t PrefillPacer::Budget(bool with_decode) {
   // The largest measured size that fits the balance; sizes are measured in
   // order, each once its predecessor fits, at most one trial in
   // kProbeInterval steps. A measured size that does not fit now is tried
-  // again the same way when it could fit the cap (its estimate may be old).
+  // again the same way, four times as rarely, when it could fit the cap
+  // (its estimate may be old; each trial may cost up to twice the cap).
   size_t best = 0;
   const bool may_probe = step_ - last_probe_step_ >= kProbeInterval;
+  const bool may_retry = step_ - last_probe_step_ >= 4 * kProbeInterval;
   for (size_t k = 0; (size_t{1} << k) <= max_slice_tokens_ && k < extra.size(); ++k) {
     if (extra[k] >= 0 && extra[k] <= fits) {
       best = size_t{1} << k;
       continue;
     }
     const bool previous_fits = k == 0 || best == size_t{1} << (k - 1);
-    if (may_probe && previous_fits && (extra[k] < 0 || extra[k] <= 2 * Cap())) {
+    if (previous_fits && ((may_probe && extra[k] < 0) || (may_retry && extra[k] <= 2 * Cap()))) {
       last_probe_step_ = step_;
       return size_t{1} << k;
     }

@@ -14,8 +14,9 @@
 // batched decode), every step carries the largest size that fits.
 // Estimates are running averages of bounded samples, so one step stalled by
 // something else cannot lock a size out or in for long. Once in
-// kProbeInterval steps the next size is tried (a trial may cost up to twice
-// the cap), and as often the decode work runs alone to keep its time
+// kProbeInterval steps the next size not measured yet is tried (once in
+// 4 x kProbeInterval one measured but not fitting; a trial may cost up to
+// twice the cap), and as often the decode work runs alone to keep its time
 // current. Without decode work the budget is max_step_tokens.
 // Not thread-safe: the engine thread's own.
 #ifndef HECATE_SERVER_PREFILL_PACER_H_
