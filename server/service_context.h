@@ -39,6 +39,7 @@ struct ServiceContext {
   // pool does not wait on gRPC (serialising, a sendmsg per reply) before the
   // next step. The engine loop batches these posts (DeferredPosts): one
   // executor task per group of sessions, not one wake per reply.
+  // HecateServer turns it off for the CPU backend (hecate_server.cc).
   bool start_writes_on_executor = true;
   // A reply queue's `start_elsewhere` as the flag above says (write_queue.h).
   std::function<bool(std::function<void()>)> WriteStarter() const {
