@@ -45,29 +45,28 @@ size_t PrefillPacer::Budget(bool with_decode) {
   // lose none of it; what one step may carry stays under the cap.
   balance_ = std::min(balance_ + Allowed(), Cap() + Allowed());
   const double fits = std::min(balance_, Cap());
-  // The largest measured size that fits the balance; sizes are measured in
-  // order, each once its predecessor fits, at most one trial in
-  // kProbeInterval steps. A measured size that does not fit now is tried
-  // again the same way, four times as rarely, when it could fit the cap
-  // (its estimate may be old; each trial may cost up to twice the cap).
+  // The largest measured size that fits. Sizes are measured in order: the
+  // next one is tried as soon as the one below fits (so a new upload beside
+  // cheap decode work reaches its size in a few steps; only the first size
+  // past the cap costs one slow step). A measured size that does not fit
+  // now is tried again once in 4 x kProbeInterval steps when it could fit
+  // the cap (its estimate may be old; a trial may cost up to twice the cap).
   size_t best = 0;
-  const bool may_probe = step_ - last_probe_step_ >= kProbeInterval;
-  const bool may_retry = step_ - last_probe_step_ >= 4 * kProbeInterval;
+  const bool may_retry = step_ - last_retry_step_ >= 4 * kProbeInterval;
   for (size_t k = 0; (size_t{1} << k) <= max_slice_tokens_ && k < extra.size(); ++k) {
     if (extra[k] >= 0 && extra[k] <= fits) {
       best = size_t{1} << k;
       continue;
     }
     const bool previous_fits = k == 0 || best == size_t{1} << (k - 1);
-    if (previous_fits && ((may_probe && extra[k] < 0) || (may_retry && extra[k] <= 2 * Cap()))) {
-      last_probe_step_ = step_;
+    if (previous_fits && (extra[k] < 0 || (may_retry && extra[k] <= 2 * Cap()))) {
+      if (extra[k] >= 0) last_retry_step_ = step_;
       return size_t{1} << k;
     }
     if (extra[k] < 0) break;  // nothing known past an unmeasured size
   }
-  if (best == size_t{1} << (extra.size() - 1) && (best << 1) <= max_slice_tokens_ && may_probe) {
+  if (best == size_t{1} << (extra.size() - 1) && (best << 1) <= max_slice_tokens_) {
     extra.push_back(-1);
-    last_probe_step_ = step_;
     return best << 1;
   }
   return best;

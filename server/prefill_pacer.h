@@ -13,11 +13,13 @@
 // between those with it; where it costs less (CUDA: the token rides in the
 // batched decode), every step carries the largest size that fits.
 // Estimates are running averages of bounded samples, so one step stalled by
-// something else cannot lock a size out or in for long. Once in
-// kProbeInterval steps the next size not measured yet is tried (once in
-// 4 x kProbeInterval one measured but not fitting; a trial may cost up to
-// twice the cap), and as often the decode work runs alone to keep its time
-// current. Without decode work the budget is max_step_tokens.
+// something else cannot lock a size out or in for long. Sizes are measured
+// in order, the next as soon as the one below fits (a new upload beside
+// cheap decode work reaches its size in a few steps; the first size past
+// the cap costs one step up to twice the cap); one measured but not fitting
+// is tried again once in 4 x kProbeInterval steps, and once in
+// kProbeInterval the decode work runs alone to keep its time current.
+// Without decode work the budget is max_step_tokens.
 // Not thread-safe: the engine thread's own.
 #ifndef HECATE_SERVER_PREFILL_PACER_H_
 #define HECATE_SERVER_PREFILL_PACER_H_
@@ -59,7 +61,7 @@ class PrefillPacer {
   const size_t max_slice_tokens_;
   const size_t max_step_tokens_;
   uint64_t step_ = 0;
-  uint64_t last_probe_step_ = 0;
+  uint64_t last_retry_step_ = 0;
   uint64_t last_decode_alone_step_ = 0;
   double decode_step_seconds_ = -1;
   // Running averages of what 2^k input tokens (index k: floor(log2)) added
