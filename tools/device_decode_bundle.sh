@@ -8,12 +8,30 @@
 #
 #   tools/device_decode_bundle.sh                          # here (no GPU needed)
 #   DEADLINE_S=390 bash .device_decode/decode_fusion.sh    # on the device, carried
+#   RUN_SCRIPT=gemv_splits.sh tools/device_decode_bundle.sh  # another run script
+#
+# With the repository the folder (~40 MB) can pass the device tool's 64 MiB
+# carry limit, so the script also writes .device_decode_pack/ (the folder
+# as tar.xz, ~5 MB, and run.sh): carry .device_decode_pack and call
+# `bash .device_decode_pack/run.sh` (DEADLINE_S and the rest pass through).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 # shellcheck source=tools/bundle_lib.sh
 source tools/bundle_lib.sh
-make_run_bundle .device_decode decode_fusion.sh \
+make_run_bundle .device_decode "${RUN_SCRIPT:-decode_fusion.sh}" \
   //kernels/gemv_decode:gemv_decode_test //kernels/gemv_decode:gemv_prep_test \
   //backends/cuda:cuda_backend_test //kernels/gemv_decode:gemv_decode_bench \
   //backends/cuda:cuda_backend_bench //backends/cuda:engine_step_bench
+# The device has OpenSSL 3 and CUDA 13's runtime itself.
+rm -f .device_decode/lib/{libcrypto.so.3,libssl.so.3,libcudart.so.13}
+PACK=.device_decode_pack
+rm -rf "$PACK" && mkdir -p "$PACK"
+tar -cJf "$PACK/bundle.tar.xz" .device_decode
+printf '%s\n' '#!/usr/bin/env bash' \
+  '# On the GPU machine: unpack .device_decode here, then run its script.' \
+  'set -u' \
+  "cd \"\$(dirname \"\$0\")\" && tar xJf bundle.tar.xz &&" \
+  "  exec bash .device_decode/${RUN_SCRIPT:-decode_fusion.sh}" \
+  > "$PACK/run.sh"
+du -sh "$PACK"

@@ -5,9 +5,13 @@
 // Block shape: 256 threads; thread (kl, group) reads column group `group`
 // (one 16-byte load: 4 fp32 or 8 bf16 weights, kCols / that per tile) of K
 // rows kl, kl + kKLanes, ... of the slice.
-// The first kHeldRows of them go into registers and the rest into L2
+// The first HeldRows(R) of them go into registers and the rest into L2
 // *before* griddepcontrol.wait, so under PDL the weight stream overlaps the
-// previous kernel's tail; every read of x/y/gain after it. Products are
+// previous kernel's tail; every read of x/y/gain after it. A cluster of
+// 1, 2, 4 or 8 blocks splits K (ChooseSplits): the fewest whose slices fit
+// in the held registers, so a call is one wave of blocks that each fetch all
+// their weights at once, rather than many small blocks whose fixed costs
+// (launch, prologue, barriers) and later waves the bytes wait behind. Products are
 // fp32 (fmaf, K ascending per thread); the K lanes are summed by warp
 // shuffles and then warp by warp in order through shared memory, so the
 // block's sums are the same bits every run.
@@ -18,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
 #include "kernels/grid_dependency.cuh"
@@ -27,8 +32,15 @@ namespace gemv_core {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kHeldRows = 4;  // weight rows per thread fetched before the wait
 constexpr float kNormEps = 1e-6f;
+
+// Weight rows per thread fetched into registers before the wait: 8 for the
+// 1- and 2-row instantiations (decode at B = 1, 2: bandwidth is all), 4
+// where the accumulators of more rows need the registers.
+template <int R>
+__host__ __device__ constexpr int HeldRows() {
+  return R <= 2 ? 8 : 4;
+}
 
 __device__ __forceinline__ float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
@@ -92,15 +104,43 @@ struct WeightLoad<__nv_bfloat16> {
 // The instantiation a call of `rows` rows runs (1, 2, 4 or 8).
 inline int RoundRows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
 
-// K rows of a slice: the cluster's kGemvDecodeSplits blocks split K evenly.
-__host__ __device__ inline int SliceRows(int k) {
-  return (k + kGemvDecodeSplits - 1) / kGemvDecodeSplits;
+// K rows of a slice: the cluster's `splits` blocks split K evenly.
+__host__ __device__ inline int SliceRows(int k, int splits) { return (k + splits - 1) / splits; }
+
+// Blocks splitting K for a call of `rows` rows (a power of two up to
+// kGemvDecodeSplits), for a kernel whose threads read K rows `k_lanes`
+// apart: the fewest that leave each thread at most HeldRows rows of its
+// slice, and always few enough that the slice's prologue output (4 bytes a
+// row and row) fits max_slice_bytes. HECATE_GEMV_SPLITS (1, 2, 4 or 8; read
+// once) replaces the first rule, for comparisons.
+inline int ChooseSplits(int rows, int k, int k_lanes, size_t max_slice_bytes) {
+  static const int forced = [] {
+    const char* env = getenv("HECATE_GEMV_SPLITS");
+    const int v = env != nullptr ? atoi(env) : 0;
+    return v == 1 || v == 2 || v == 4 || v == 8 ? v : 0;
+  }();
+  const int r = RoundRows(rows);
+  const int held = r <= 2 ? HeldRows<1>() : HeldRows<4>();
+  int splits = forced != 0 ? forced : 1;
+  while (splits < kGemvDecodeSplits &&
+         ((forced == 0 && SliceRows(k, splits) > k_lanes * held) ||
+          size_t(r) * SliceRows(k, splits) * sizeof(float) > max_slice_bytes)) {
+    splits *= 2;
+  }
+  return splits;
+}
+
+// Resident blocks a multiprocessor must fit of the 1- and 2-row kernels
+// (a register cap: their eight held rows would otherwise allow three).
+template <int R>
+__host__ __device__ constexpr int MinBlocksPerSm() {
+  return R <= 2 ? 4 : 1;
 }
 
 // Shared memory the core takes from a kernel.
 template <int R, int kCols>
 struct Scratch {
-  float* xs;            // [R][SliceRows(k)]: the prologue's output (dynamic)
+  float* xs;            // [R][SliceRows(k, splits)]: the prologue's output (dynamic)
   float* warp_sums;     // [kWarps][R][kCols]
   float* block_sums;    // [R][kCols]: the result
   double* square_sums;  // [kWarps][R]
@@ -128,15 +168,16 @@ __device__ __forceinline__ void Accumulate(float (&acc)[R][WeightLoad<T>::kPerLo
 // reduces over the cluster.
 template <int R, GemvPrologue P, int kCols, typename T>
 __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, int split,
-                                          const Scratch<R, kCols>& s) {
+                                          int splits, const Scratch<R, kCols>& s) {
   using L = WeightLoad<T>;
+  constexpr int kHeldRows = HeldRows<R>();
   constexpr int kPer = L::kPerLoad;
   constexpr int kColGroups = kCols / kPer;
   constexpr int kKLanes = kThreads / kColGroups;
   static_assert(kColGroups <= 32 && 32 % kColGroups == 0, "column groups within a warp");
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int group = tid % kColGroups, kl = tid / kColGroups;
-  const int slice = SliceRows(p.k);
+  const int slice = SliceRows(p.k, splits);
   const int k0 = split * slice;
   const int k1 = min(p.k, k0 + slice);
   const int col = tile * kCols + group * kPer;

@@ -2,7 +2,7 @@
 //
 // Bandwidth-bound on W (one pass, 16-byte loads, nothing re-read), so the
 // shape is chosen for bytes in flight and deterministic sums: one
-// thread-block cluster of kGemvDecodeSplits blocks per tile of columns
+// thread-block cluster of 1-8 blocks (gemv_core::ChooseSplits) per tile of columns
 // (32 in fp32, 64 in bf16: one 128-byte line per K row either way), block
 // s of a cluster taking K slice s
 // (gemv_decode_core.cuh: weights fetched before griddepcontrol.wait, the
@@ -35,10 +35,10 @@ constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
 static_assert(kTileCols<float> == kGemvDecodeTileCols, "fp32 tile");
 
 template <int R, GemvPrologue P, typename T>
-__global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p) {
+__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm<R>())
+    GemvDecodeKernel(GemvDecodeParams p) {
   constexpr int kTileCols = ::hecate::kTileCols<T>;
   static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
-  constexpr int kColsPerSlice = kTileCols / kGemvDecodeSplits;
   extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
   __shared__ float block_sums[R * kTileCols];
@@ -47,18 +47,19 @@ __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p)
 
   cg::cluster_group cluster = cg::this_cluster();
   const int split = static_cast<int>(cluster.block_rank());
+  const int splits = static_cast<int>(cluster.num_blocks());
   gemv_core::BlockSums<R, P, kTileCols, T>(
-      p, blockIdx.x, split,
+      p, blockIdx.x, split, splits,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
   cluster.sync();  // every slice's block_sums written
-  const int tid = threadIdx.x;
-  if (tid < R * kColsPerSlice) {
-    const int r = tid / kColsPerSlice;
-    const int c = split * kColsPerSlice + tid % kColsPerSlice;
+  const int cols_per_slice = kTileCols / splits;
+  for (int idx = threadIdx.x; idx < R * cols_per_slice; idx += kThreads) {
+    const int r = idx / cols_per_slice;
+    const int c = split * cols_per_slice + idx % cols_per_slice;
     const int out_col = blockIdx.x * kTileCols + c;
     float sum = 0.0f;
-    for (int q = 0; q < kGemvDecodeSplits; ++q) {
+    for (int q = 0; q < splits; ++q) {
       sum += cluster.map_shared_rank(block_sums, q)[r * kTileCols + c];
     }
     if (r < p.rows && out_col < p.n) {
@@ -69,10 +70,17 @@ __global__ void __launch_bounds__(kThreads) GemvDecodeKernel(GemvDecodeParams p)
   cluster.sync();  // keep block_sums alive until every slice has read it
 }
 
+// Every decode-kernel instantiation reads K rows 32 apart (8 column groups
+// of 16 bytes a tile).
+int DecodeSplits(int rows, int k) {
+  return gemv_core::ChooseSplits(rows, k, /*k_lanes=*/kThreads / 8, kGemvDecodeMaxSliceBytes);
+}
+
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
+  const int splits = DecodeSplits(p.rows, p.k);
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, kGemvDecodeSplits);
+  config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, splits);
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = GemvDecodeSliceBytes(p.rows, p.k);
   config.stream = stream;
@@ -89,7 +97,7 @@ cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   cudaLaunchAttribute attributes[2];
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = 1;
-  attributes[0].val.clusterDim.y = kGemvDecodeSplits;
+  attributes[0].val.clusterDim.y = splits;
   attributes[0].val.clusterDim.z = 1;
   attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
@@ -131,7 +139,8 @@ cudaError_t LaunchWeights(const GemvDecodeParams& p, cudaStream_t stream) {
 
 size_t GemvDecodeSliceBytes(int rows, int k) {
   if (rows < 1 || rows > kGemvDecodeMaxRows || k < 1) return 0;
-  return size_t(gemv_core::RoundRows(rows)) * gemv_core::SliceRows(k) * sizeof(float);
+  return size_t(gemv_core::RoundRows(rows)) * gemv_core::SliceRows(k, DecodeSplits(rows, k)) *
+         sizeof(float);
 }
 
 cudaError_t LaunchGemvDecodeKernel(const GemvDecodeParams& p, cudaStream_t stream) {

@@ -21,8 +21,8 @@ namespace hecate {
 
 // Rows one call may carry (the kernel is instantiated for 1, 2, 4 and 8).
 inline constexpr int kGemvDecodeMaxRows = 8;
-// Blocks that split K (one thread-block cluster per column tile) and the
-// columns of a tile.
+// Most blocks that split K (one thread-block cluster per column tile; the
+// launch picks 1, 2, 4 or 8 by K and rows) and the columns of a tile.
 inline constexpr int kGemvDecodeSplits = 8;
 inline constexpr int kGemvDecodeTileCols = 32;
 // Largest dynamic shared memory a call may need: the prologue's output for

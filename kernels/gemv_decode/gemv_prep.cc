@@ -10,10 +10,6 @@
 namespace hecate {
 namespace {
 
-// Dynamic shared memory plus the kernel's static arrays stay within the
-// 48 KB a block gets without opting in.
-constexpr size_t kMaxDynamicBytes = 39 * 1024;
-
 absl::Status Invalid(const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("GemvPrep: ", what));
 }
@@ -30,7 +26,7 @@ bool GemvPrepSupports(const GemvPrepParams& params) {
          q.levels >= 1 && q.delta_level >= -1 && q.delta_level < q.levels && q.batch >= 1 &&
          q.tokens >= 1 && q.batch * q.tokens == g.rows &&
          g.n >= 6 * width + 3 * q.levels * q.heads &&
-         GemvPrepSharedBytes(g.rows, g.k) <= kMaxDynamicBytes;
+         GemvPrepSharedBytes(g.rows, g.k, g.weights) <= kGemvPrepMaxDynamicBytes;
 }
 
 absl::Status GemvPrep(const GemvPrepParams& params, cudaStream_t stream) {

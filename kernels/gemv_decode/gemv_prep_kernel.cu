@@ -2,7 +2,7 @@
 // (gemv_prep_kernel.h).
 //
 // As the decode GEMV (gemv_decode_kernel.cu), with tiles of 128 columns:
-// each cluster of kGemvDecodeSplits blocks computes one tile's K slices
+// each cluster of 1-8 blocks computes one tile's K slices
 // (gemv_decode_core.cuh); block 0 of the cluster then sums the slices in
 // order through distributed shared memory and, holding whole heads of the
 // tile's rows, applies MixerPrep's operation to them exactly as
@@ -107,7 +107,8 @@ __device__ void Epilogue(const MixerPrepParams& q, int rows, int n, int tile_col
 }
 
 template <int R, GemvPrologue P, typename T>
-__global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params) {
+__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm<R>())
+    GemvPrepKernel(GemvPrepParams params) {
   extern __shared__ float dynamic[];  // xs [R][slice], then warp_sums
   __shared__ float block_sums[R * kTileCols];
   __shared__ float tile[R * kTileCols];
@@ -117,17 +118,18 @@ __global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params
 
   cg::cluster_group cluster = cg::this_cluster();
   const int split = static_cast<int>(cluster.block_rank());
+  const int splits = static_cast<int>(cluster.num_blocks());
   float* xs = dynamic;
-  float* warp_sums = dynamic + R * gemv_core::SliceRows(p.k);
+  float* warp_sums = dynamic + R * gemv_core::SliceRows(p.k, splits);
   gemv_core::BlockSums<R, P, kTileCols, T>(
-      p, blockIdx.x, split,
+      p, blockIdx.x, split, splits,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
   cluster.sync();  // every slice's block_sums written
   if (split == 0) {
     for (int idx = threadIdx.x; idx < R * kTileCols; idx += kThreads) {
       float sum = 0.0f;
-      for (int s = 0; s < kGemvDecodeSplits; ++s) sum += cluster.map_shared_rank(block_sums, s)[idx];
+      for (int s = 0; s < splits; ++s) sum += cluster.map_shared_rank(block_sums, s)[idx];
       tile[idx] = sum;
     }
   }
@@ -137,18 +139,29 @@ __global__ void __launch_bounds__(kThreads) GemvPrepKernel(GemvPrepParams params
   Epilogue<R>(params.prep, p.rows, p.n, blockIdx.x * kTileCols, tile);
 }
 
+// K rows a thread's loads are apart: 128 columns in 16-byte groups per K
+// row. The slice shares the dynamic shared memory with the warps' sums.
+template <typename T>
+int PrepSplits(int rows, int k) {
+  constexpr int kLanes = kThreads / (kTileCols / gemv_core::WeightLoad<T>::kPerLoad);
+  const size_t warp_sum_bytes =
+      size_t(kWarps) * gemv_core::RoundRows(rows) * kTileCols * sizeof(float);
+  return gemv_core::ChooseSplits(rows, k, kLanes, kGemvPrepMaxDynamicBytes - warp_sum_bytes);
+}
+
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   const GemvDecodeParams& p = params.gemv;
+  const int splits = PrepSplits<T>(p.rows, p.k);
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, kGemvDecodeSplits);
+  config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = GemvPrepSharedBytes(p.rows, p.k);
+  config.dynamicSmemBytes = GemvPrepSharedBytes(p.rows, p.k, p.weights);
   config.stream = stream;
   cudaLaunchAttribute attributes[2];
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = 1;
-  attributes[0].val.clusterDim.y = kGemvDecodeSplits;
+  attributes[0].val.clusterDim.y = splits;
   attributes[0].val.clusterDim.z = 1;
   attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
@@ -184,10 +197,12 @@ cudaError_t LaunchWeights(const GemvPrepParams& params, cudaStream_t stream) {
 
 }  // namespace
 
-size_t GemvPrepSharedBytes(int rows, int k) {
+size_t GemvPrepSharedBytes(int rows, int k, GemvWeights weights) {
   if (rows < 1 || rows > kGemvDecodeMaxRows || k < 1) return 0;
   const size_t r = gemv_core::RoundRows(rows);
-  return (r * gemv_core::SliceRows(k) + size_t(kWarps) * r * kTileCols) * sizeof(float);
+  const int splits = weights == GemvWeights::kBf16 ? PrepSplits<__nv_bfloat16>(rows, k)
+                                                   : PrepSplits<float>(rows, k);
+  return (r * gemv_core::SliceRows(k, splits) + size_t(kWarps) * r * kTileCols) * sizeof(float);
 }
 
 cudaError_t LaunchGemvPrepKernel(const GemvPrepParams& params, cudaStream_t stream) {

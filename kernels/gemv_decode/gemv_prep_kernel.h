@@ -20,6 +20,9 @@ namespace hecate {
 
 // Columns of a tile: heads must tile it (128 % dim == 0) and D too.
 inline constexpr int kGemvPrepTileCols = 128;
+// Dynamic shared memory a call may take: with the kernel's static arrays
+// within the 48 KB a block gets without opting in.
+inline constexpr size_t kGemvPrepMaxDynamicBytes = 39 * 1024;
 
 struct GemvPrepParams {
   // The projection; out and out_stride are unused (nothing is accumulated).
@@ -31,7 +34,7 @@ struct GemvPrepParams {
 };
 
 // Dynamic shared memory bytes a call needs (0 when rows is out of range).
-size_t GemvPrepSharedBytes(int rows, int k);
+size_t GemvPrepSharedBytes(int rows, int k, GemvWeights weights);
 
 cudaError_t LaunchGemvPrepKernel(const GemvPrepParams& params, cudaStream_t stream);
 
