@@ -23,15 +23,19 @@ make_run_bundle .device_decode "${RUN_SCRIPT:-decode_fusion.sh}" \
   //kernels/gemv_decode:gemv_decode_test //kernels/gemv_decode:gemv_prep_test \
   //backends/cuda:cuda_backend_test //kernels/gemv_decode:gemv_decode_bench \
   //backends/cuda:cuda_backend_bench //backends/cuda:engine_step_bench
+# gemv_splits.sh can end with the peer (PEER=1), which reads train/ and
+# tools/peer_bench.py from the repository beside the bundle.
+cp tools/device_runs/peer_vs_hecate.sh .device_decode/
 # The device has OpenSSL 3 and CUDA 13's runtime itself.
 rm -f .device_decode/lib/{libcrypto.so.3,libssl.so.3,libcudart.so.13}
 PACK=.device_decode_pack
 rm -rf "$PACK" && mkdir -p "$PACK"
 tar -cJf "$PACK/bundle.tar.xz" .device_decode
 printf '%s\n' '#!/usr/bin/env bash' \
-  '# On the GPU machine: unpack .device_decode here, then run its script.' \
+  '# On the GPU machine: unpack .device_decode at the repository root (beside' \
+  '# train/ and tools/, as the peer script wants), then run its script.' \
   'set -u' \
-  "cd \"\$(dirname \"\$0\")\" && tar xJf bundle.tar.xz &&" \
+  "cd \"\$(dirname \"\$0\")/..\" && tar xJf $PACK/bundle.tar.xz &&" \
   "  exec bash .device_decode/${RUN_SCRIPT:-decode_fusion.sh}" \
   > "$PACK/run.sh"
 du -sh "$PACK"
