@@ -44,6 +44,8 @@
 #                    captured per batch bucket, spare states allocated) are
 #                    excluded from both sides
 #   HECATED_FLAGS    extra hecated flags (e.g. --gemm=tf32; the budget flags)
+#   CLIENT_WRAPPER   a command the bench client runs under (e.g. "nice -n 19":
+#                    on the 2-core VM the client shares the server's cores)
 #   HECATED_WRAPPER  a command hecated runs under (serving_profile.sh: env with
 #                    gperftools' CPU profiler preloaded)
 # Memory: random:base is 119.5 MB of state a session, so 1024 sessions are
@@ -118,7 +120,8 @@ for _ in $(seq 1 1200); do [[ -s $tmp/ports && $(wc -l < "$tmp/ports") -ge 2 ]] 
 target=127.0.0.1:$(sed -n 1p "$tmp/ports")
 http=127.0.0.1:$(sed -n 2p "$tmp/ports")
 grep -m2 -E "memory budget|hecated serving" "$OUT/serving_hecated.log" | sed 's/^.*\] //'
-ctl() { "$HECATECTL" --target="$target" --timeout=10m --json bench "$@"; }
+# shellcheck disable=SC2086
+ctl() { ${CLIENT_WRAPPER:-} "$HECATECTL" --target="$target" --timeout=10m --json bench "$@"; }
 # /metrics to $OUT/$1: scraped around each case, so the table can say what
 # the engine loop did during it (steps, their duration, tokens per step).
 scrape() {
