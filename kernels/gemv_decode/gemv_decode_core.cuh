@@ -37,10 +37,7 @@ constexpr float kNormEps = 1e-6f;
 // Weight rows per thread fetched into registers before the wait: 8 for the
 // 1- and 2-row instantiations (decode at B = 1, 2: bandwidth is all), 4
 // where the accumulators of more rows need the registers.
-template <int R>
-__host__ __device__ constexpr int HeldRows() {
-  return R <= 2 ? 8 : 4;
-}
+__host__ __device__ constexpr int HeldRows(int rows) { return rows <= 2 ? 8 : 4; }
 
 __device__ __forceinline__ float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
@@ -120,7 +117,7 @@ inline int ChooseSplits(int rows, int k, int k_lanes, size_t max_slice_bytes) {
     return v == 1 || v == 2 || v == 4 || v == 8 ? v : 0;
   }();
   const int r = RoundRows(rows);
-  const int held = r <= 2 ? HeldRows<1>() : HeldRows<4>();
+  const int held = HeldRows(r);
   int splits = forced != 0 ? forced : 1;
   while (splits < kGemvDecodeSplits &&
          ((forced == 0 && SliceRows(k, splits) > k_lanes * held) ||
@@ -132,10 +129,7 @@ inline int ChooseSplits(int rows, int k, int k_lanes, size_t max_slice_bytes) {
 
 // Resident blocks a multiprocessor must fit of the 1- and 2-row kernels
 // (a register cap: their eight held rows would otherwise allow three).
-template <int R>
-__host__ __device__ constexpr int MinBlocksPerSm() {
-  return R <= 2 ? 4 : 1;
-}
+__host__ __device__ constexpr int MinBlocksPerSm(int rows) { return rows <= 2 ? 4 : 1; }
 
 // Shared memory the core takes from a kernel.
 template <int R, int kCols>
@@ -170,7 +164,7 @@ template <int R, GemvPrologue P, int kCols, typename T>
 __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, int split,
                                           int splits, const Scratch<R, kCols>& s) {
   using L = WeightLoad<T>;
-  constexpr int kHeldRows = HeldRows<R>();
+  constexpr int kHeldRows = HeldRows(R);
   constexpr int kPer = L::kPerLoad;
   constexpr int kColGroups = kCols / kPer;
   constexpr int kKLanes = kThreads / kColGroups;

@@ -35,7 +35,7 @@ constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
 static_assert(kTileCols<float> == kGemvDecodeTileCols, "fp32 tile");
 
 template <int R, GemvPrologue P, typename T>
-__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm<R>())
+__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
     GemvDecodeKernel(GemvDecodeParams p) {
   constexpr int kTileCols = ::hecate::kTileCols<T>;
   static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");

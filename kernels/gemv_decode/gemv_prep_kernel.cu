@@ -107,7 +107,7 @@ __device__ void Epilogue(const MixerPrepParams& q, int rows, int n, int tile_col
 }
 
 template <int R, GemvPrologue P, typename T>
-__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm<R>())
+__global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
     GemvPrepKernel(GemvPrepParams params) {
   extern __shared__ float dynamic[];  // xs [R][slice], then warp_sums
   __shared__ float block_sums[R * kTileCols];
@@ -139,14 +139,17 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm<R>())
   Epilogue<R>(params.prep, p.rows, p.n, blockIdx.x * kTileCols, tile);
 }
 
+// The warps' sums, after the slice in the dynamic shared memory.
+size_t WarpSumBytes(int rows) {
+  return size_t(kWarps) * gemv_core::RoundRows(rows) * kTileCols * sizeof(float);
+}
+
 // K rows a thread's loads are apart: 128 columns in 16-byte groups per K
 // row. The slice shares the dynamic shared memory with the warps' sums.
 template <typename T>
 int PrepSplits(int rows, int k) {
   constexpr int kLanes = kThreads / (kTileCols / gemv_core::WeightLoad<T>::kPerLoad);
-  const size_t warp_sum_bytes =
-      size_t(kWarps) * gemv_core::RoundRows(rows) * kTileCols * sizeof(float);
-  return gemv_core::ChooseSplits(rows, k, kLanes, kGemvPrepMaxDynamicBytes - warp_sum_bytes);
+  return gemv_core::ChooseSplits(rows, k, kLanes, kGemvPrepMaxDynamicBytes - WarpSumBytes(rows));
 }
 
 template <int R, GemvPrologue P, typename T>
@@ -202,7 +205,7 @@ size_t GemvPrepSharedBytes(int rows, int k, GemvWeights weights) {
   const size_t r = gemv_core::RoundRows(rows);
   const int splits = weights == GemvWeights::kBf16 ? PrepSplits<__nv_bfloat16>(rows, k)
                                                    : PrepSplits<float>(rows, k);
-  return (r * gemv_core::SliceRows(k, splits) + size_t(kWarps) * r * kTileCols) * sizeof(float);
+  return r * gemv_core::SliceRows(k, splits) * sizeof(float) + WarpSumBytes(rows);
 }
 
 cudaError_t LaunchGemvPrepKernel(const GemvPrepParams& params, cudaStream_t stream) {
