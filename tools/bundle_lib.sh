@@ -10,6 +10,14 @@
 #                                      # (--dynamic_mode=fully: small enough to
 #                                      # travel beside the repository), bundles
 #                                      # them with tools/device_runs/RUN_SCRIPT
+#   drop_device_provided_libs LIB_DIR  # removes OpenSSL 3 and CUDA 13's runtime,
+#                                      # which the device image has (for bundles
+#                                      # that must stay small)
+#   pack_bundle BUNDLE SCRIPT          # BUNDLE as BUNDLE_pack/bundle.tar.xz and
+#                                      # BUNDLE_pack/run.sh, which unpacks it at
+#                                      # the repository root and runs
+#                                      # BUNDLE/SCRIPT: one device call carries
+#                                      # BUNDLE_pack (under the 64 MiB limit)
 #
 # copies into LIB_DIR every shared library that ldd resolves for the binaries
 # here and that the device image does not provide itself (glibc, the C++
@@ -59,4 +67,22 @@ make_run_bundle() {
   git rev-parse HEAD > "$bundle/COMMIT"
   git status --porcelain -- kernels backends/cuda tools >> "$bundle/COMMIT" || true
   du -sh "$bundle"
+}
+
+drop_device_provided_libs() {
+  rm -f "$1"/{libcrypto.so.3,libssl.so.3,libcudart.so.13}
+}
+
+pack_bundle() {
+  local bundle=$1 script=$2 pack=${1}_pack
+  rm -rf "$pack" && mkdir -p "$pack"
+  tar -cJf "$pack/bundle.tar.xz" "$bundle"
+  printf '%s\n' '#!/usr/bin/env bash' \
+    "# On the GPU machine: unpack $bundle at the repository root (beside" \
+    "# train/ and tools/), then run $bundle/$script." \
+    'set -u' \
+    "cd \"\$(dirname \"\$0\")/..\" && tar xJf $pack/bundle.tar.xz &&" \
+    "  exec bash $bundle/$script" \
+    > "$pack/run.sh"
+  du -sh "$pack"
 }

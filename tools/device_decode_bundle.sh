@@ -26,16 +26,5 @@ make_run_bundle .device_decode "${RUN_SCRIPT:-decode_fusion.sh}" \
 # gemv_splits.sh can end with the peer (PEER=1), which reads train/ and
 # tools/peer_bench.py from the repository beside the bundle.
 cp tools/device_runs/peer_vs_hecate.sh .device_decode/
-# The device has OpenSSL 3 and CUDA 13's runtime itself.
-rm -f .device_decode/lib/{libcrypto.so.3,libssl.so.3,libcudart.so.13}
-PACK=.device_decode_pack
-rm -rf "$PACK" && mkdir -p "$PACK"
-tar -cJf "$PACK/bundle.tar.xz" .device_decode
-printf '%s\n' '#!/usr/bin/env bash' \
-  '# On the GPU machine: unpack .device_decode at the repository root (beside' \
-  '# train/ and tools/, as the peer script wants), then run its script.' \
-  'set -u' \
-  "cd \"\$(dirname \"\$0\")/..\" && tar xJf $PACK/bundle.tar.xz &&" \
-  "  exec bash .device_decode/${RUN_SCRIPT:-decode_fusion.sh}" \
-  > "$PACK/run.sh"
-du -sh "$PACK"
+drop_device_provided_libs .device_decode/lib
+pack_bundle .device_decode "${RUN_SCRIPT:-decode_fusion.sh}"

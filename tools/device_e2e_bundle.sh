@@ -63,7 +63,7 @@ if [[ -e $profiler ]]; then
 fi
 # The device image has OpenSSL 3 and CUDA 13's runtime itself; symbols are
 # not needed there.
-rm -f "$BUNDLE"/lib/{libcrypto.so.3,libssl.so.3,libcudart.so.13}
+drop_device_provided_libs "$BUNDLE/lib"
 chmod -R u+w "$BUNDLE"
 strip "$BUNDLE"/runfiles/hecate/*/* "$BUNDLE"/runfiles/hecate/backends/cuda/* \
   "$BUNDLE"/lib/lib{backends,kernels,runtime,base,server,sessions,client,proto}_* 2>/dev/null || true
@@ -106,13 +106,4 @@ RUN
 chmod +x "$BUNDLE/run_e2e.sh"
 du -sh "$BUNDLE"
 
-PACK=.device_e2e_pack
-rm -rf "$PACK" && mkdir -p "$PACK"
-tar -cJf "$PACK/bundle.tar.xz" "$BUNDLE"
-cat > "$PACK/run.sh" <<'RUN'
-#!/usr/bin/env bash
-# On the GPU machine: unpack the e2e bundle here, then run serving_run.sh.
-set -u
-cd "$(dirname "$0")" && tar xJf bundle.tar.xz && exec bash .device_e2e/serving_run.sh
-RUN
-du -sh "$PACK"
+pack_bundle "$BUNDLE" serving_run.sh
