@@ -130,10 +130,6 @@ ForwardEngine::~ForwardEngine() {
   for (cudaStream_t s : branch_streams_) {
     if (s != nullptr) cudaStreamDestroy(s);
   }
-  for (cudaEvent_t e : prefetch_events_) {
-    if (e != nullptr) cudaEventDestroy(e);
-  }
-  if (prefetch_stream_ != nullptr) cudaStreamDestroy(prefetch_stream_);
   for (auto& [key, exec] : decode_graphs_) cudaGraphExecDestroy(exec);
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
   if (cublas_ != nullptr) cublasDestroy(cublas_);
@@ -160,11 +156,6 @@ absl::Status ForwardEngine::Enqueue(int batch, int tokens, LogitsMode logit_rows
       EmbedGatherParams{rows, dm, ws_.device_tokens, weights_.embed(), ws_.x}, stream_));
   HECATE_RETURN_IF_ERROR(Mark("embed"));
   for (int l = 0; l < c.n_layers; ++l) HECATE_RETURN_IF_ERROR(Layer(l, batch, tokens));
-  if (prefetch_pending_) {
-    HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(prefetch_events_[1], prefetch_stream_));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, prefetch_events_[1], 0));
-    prefetch_pending_ = false;
-  }
   if (logit_rows == LogitsMode::kNone) return absl::OkStatus();
 
   const bool all = logit_rows == LogitsMode::kAll;
@@ -194,10 +185,6 @@ absl::Status ForwardEngine::CreateBranches() {
   for (cudaStream_t& s : branch_streams_) {
     HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   }
-  for (cudaEvent_t& e : prefetch_events_) {
-    HECATE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  }
-  HECATE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&prefetch_stream_, cudaStreamNonBlocking));
   return absl::OkStatus();
 }
 

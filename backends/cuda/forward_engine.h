@@ -224,12 +224,6 @@ class ForwardEngine {
   std::map<std::pair<int, int>, cudaGraphExec_t> decode_graphs_;
   cudaStream_t branch_streams_[2] = {nullptr, nullptr};
   cudaEvent_t branch_events_[3] = {nullptr, nullptr, nullptr};  // fork, two joins
-  // Decode weights prefetched into L2 (HECATE_DECODE_L2_PREFETCH): a stream
-  // of their own, forked where a layer starts one and joined once, after
-  // the last layer, so no stage ever waits for a prefetch.
-  cudaStream_t prefetch_stream_ = nullptr;
-  cudaEvent_t prefetch_events_[2] = {nullptr, nullptr};  // fork, join
-  bool prefetch_pending_ = false;
   bool profiling_ = false;
   std::vector<cudaEvent_t> events_;
   std::vector<const char*> marks_;

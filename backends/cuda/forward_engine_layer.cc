@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <initializer_list>
 
 #include "backends/cuda/forward_engine.h"
 #include "kernels/bf16_dequant/bf16_dequant.h"
@@ -14,7 +13,6 @@
 #include "kernels/gdr_prefill/gdr_prefill.h"
 #include "kernels/gemv_decode/gemv_decode.h"
 #include "kernels/gemv_decode/gemv_prep.h"
-#include "kernels/gemv_decode/l2_prefetch.h"
 #include "kernels/swa_decode/swa_decode.h"
 #include "kernels/swa_prefill/swa_prefill.h"
 #include "kernels/tf32_split/tf32_split.h"
@@ -41,15 +39,7 @@ namespace {
 //       one after another instead of side by side in decode steps;
 //   HECATE_DECODE_BRANCH_ROWS decode steps of at most this many rows run
 //       them side by side (default: every decode step);
-//   HECATE_CHUNK_BRANCHES=0   the same for steps of several tokens a session;
-//   HECATE_DECODE_L2_PREFETCH  bits: 1 = while the mixers of a fused decode
-//       step run (latency-bound, HBM mostly idle), the layer's Wo and W1|W3
-//       are prefetched into L2 (a stream of their own, joined after the
-//       last layer); 2 = W2 too; 4 = after Wo, W2 and the next layer's
-//       qkv+gates;
-//   HECATE_DECODE_WO_PDL=1   the MAG+Wo GEMV as a programmatic dependent
-//       even after the mixers' join (griddepcontrol.wait waits for every
-//       prerequisite grid).
+//   HECATE_CHUNK_BRANCHES=0   the same for steps of several tokens a session.
 // And the 3xtf32 mode's limits (forward_engine.h), overriding the options
 // of every engine in the process, so one binary compares thresholds:
 //   HECATE_3XTF32_MIN_ROWS    ForwardEngineOptions::min_3xtf32_rows;
@@ -87,14 +77,6 @@ bool DecodeBranches(int rows) {
   static const bool on = EnvInt("HECATE_DECODE_BRANCHES", 1) != 0;
   static const int max_rows = EnvInt("HECATE_DECODE_BRANCH_ROWS", kUnset);
   return on && (max_rows == kUnset || rows <= max_rows);
-}
-int DecodeL2Prefetch() {
-  static const int bits = EnvInt("HECATE_DECODE_L2_PREFETCH", 0);
-  return bits;
-}
-bool DecodeWoPdl() {
-  static const bool on = EnvInt("HECATE_DECODE_WO_PDL", 0) != 0;
-  return on;
 }
 bool ChunkBranches() {
   static const bool on = EnvInt("HECATE_CHUNK_BRANCHES", 1) != 0;
@@ -308,26 +290,6 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     slow_stream = branch_streams_[0];
     delta_stream = branch_streams_[1];
   }
-  // Weights into L2 ahead of their GEMVs (a hint: results never depend on it).
-  const int l2_prefetch = few_rows && branches && tokens == 1 ? DecodeL2Prefetch() : 0;
-  auto prefetch = [&](std::initializer_list<const DeviceMatrix*> matrices) -> absl::Status {
-    HECATE_CUDA_RETURN_IF_ERROR(cudaEventRecord(prefetch_events_[0], stream_));
-    HECATE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(prefetch_stream_, prefetch_events_[0], 0));
-    prefetch_pending_ = true;
-    L2PrefetchParams p;
-    for (const DeviceMatrix* m : matrices) {
-      const void* begin = m->bf16 != nullptr ? static_cast<const void*>(m->bf16) : m->fp32;
-      const size_t bytes = m->elements() * (m->bf16 != nullptr ? 2 : 4) / 16 * 16;
-      if (begin == nullptr || bytes == 0) continue;
-      p.begin[p.count] = begin;
-      p.bytes[p.count++] = bytes;
-    }
-    return L2Prefetch(p, prefetch_stream_);
-  };
-  if (l2_prefetch & 3) {
-    HECATE_RETURN_IF_ERROR(l2_prefetch & 2 ? prefetch({&w.wo, &w.w13, &w.w2})
-                                           : prefetch({&w.wo, &w.w13}));
-  }
 
   // Sliding-window attention (the ring is updated inside). The decode and
   // chunk kernels' parameters share these fields.
@@ -475,13 +437,9 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     g.levels = levels;
     g.scale = c.memory_scale();
     // After a join the previous kernel in stream_ is not its only input.
-    g.programmatic = g.programmatic && (!branches || DecodeWoPdl());
+    g.programmatic = g.programmatic && !branches;
     HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
     HECATE_RETURN_IF_ERROR(Mark("gemv mag+wo"));
-    if (l2_prefetch & 4) {
-      HECATE_RETURN_IF_ERROR(l + 1 < c.n_layers ? prefetch({&w.w2, &weights_.layer(l + 1).proj})
-                                                : prefetch({&w.w2}));
-    }
   } else {
     HECATE_RETURN_IF_ERROR(MagGate(
         MagGateParams{rows, dm, levels, c.memory_scale(), ws_.attn, ws_.ys, plane}, stream_));
