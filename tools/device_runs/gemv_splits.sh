@@ -14,7 +14,9 @@
 #   6. with PEER=1, tools/device_runs/peer_vs_hecate.sh (Hecate beside the
 #      trainer's forward, issue 14 item 6).
 # SETTINGS (default "auto cublas 8 4 2"): auto = the chosen splits, cublas =
-# the cuBLAS path (HECATE_DECODE_GEMV_ROWS=0), a number = HECATE_GEMV_SPLITS.
+# the cuBLAS path (HECATE_DECODE_GEMV_ROWS=0), a number = HECATE_GEMV_SPLITS,
+# VAR=VALUE = that variable (e.g. HECATE_GEMV_NARROW=0). WEIGHTS (default
+# fp32; "fp32 bf16" for both) are the engine_step_bench weight formats.
 # Items that would start past DEADLINE_S
 # (default 400) seconds are skipped.
 set -uo pipefail
@@ -27,6 +29,7 @@ SETTINGS=${SETTINGS:-auto cublas 8 4 2}
 vars_of() {
   case $1 in
     auto) echo ;; cublas) echo HECATE_DECODE_GEMV_ROWS=0 ;;
+    *=*) echo "$1" ;;
     *) echo "HECATE_GEMV_SPLITS=$1" ;;
   esac
 }
@@ -55,9 +58,12 @@ for s in $SETTINGS; do
   note "gemv_decode_bench $s" "rc=$?"
 done
 for round in 1 2; do
-  for s in $SETTINGS; do
-    late "engine_step_bench $s r$round" && continue
-    engine_steps "$s" 60 "$(vars_of "$s")" --backend=cuda --model=random:base --decode=1,2,4 --prefill= --min_seconds=1
+  for w in ${WEIGHTS:-fp32}; do
+    for s in $SETTINGS; do
+      name=$s; [[ $w == fp32 ]] || name="$s.$w"
+      late "engine_step_bench $name r$round" && continue
+      engine_steps "$name" 60 "$(vars_of "$s")" --backend=cuda --model=random:base --weights="$w" --decode=1,2,4 --prefill= --min_seconds=1
+    done
   done
 done
 late "cuda_backend_bench" || { timeout 120 "$B/cuda_backend_bench" --quick > "$OUT/backend_bench.log" 2>&1; note "cuda_backend_bench --quick" "rc=$?"; }
@@ -77,10 +83,10 @@ for s in $SETTINGS; do
   [[ $s == cublas ]] && continue
   echo "-- $s"; grep -aE '^[1248] ' "$OUT/gemv_bench.$s.log" | head -4
 done
-echo "== per projection (PDL), fp32"
+echo "== per projection (PDL), fp32 and bf16"
 for s in $SETTINGS; do
   [[ $s == cublas ]] && continue
-  echo "-- $s"; grep -aE '^(qkv|w1|w2|wo)' "$OUT/gemv_bench.$s.log" | grep -v bf16 | head -8
+  echo "-- $s"; grep -aE '^(qkv|w1|w2|wo)' "$OUT/gemv_bench.$s.log" | head -16
 done
 echo "== engine_step_bench decode step p50 ms (setting batch p50)"
 python3 - "$OUT/engine_steps.jsonl" <<'PY'
@@ -91,7 +97,7 @@ for line in open(sys.argv[1]):
     except ValueError: continue
     rows.setdefault((r["setting"], r.get("batch")), []).append(r.get("step_ms_p50"))
 for (s, b), v in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-    print(f"{s:8s} B={b}: " + " / ".join(f"{x:.3f}" for x in v if isinstance(x, float)))
+    print(f"{s:24s} B={b}: " + " / ".join(f"{x:.3f}" for x in v if isinstance(x, float)))
 PY
 grep -aE "^(decode|prefill) " "$OUT/backend_bench.log" | head -12
 [[ -f $OUT/peer/peer_table.txt ]] && cat "$OUT/peer/peer_table.txt"
