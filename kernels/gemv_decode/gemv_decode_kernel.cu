@@ -3,8 +3,7 @@
 // Bandwidth-bound on W (one pass, 16-byte loads, nothing re-read), so the
 // shape is chosen for bytes in flight and deterministic sums: one
 // thread-block cluster of 1-8 blocks (gemv_core::ChooseSplits) per tile of columns
-// (32 in fp32, 64 in bf16: one 128-byte line per K row either way; half
-// that for a long K, DecodeGroups), block
+// (32 in fp32, 64 in bf16: one 128-byte line per K row either way), block
 // s of a cluster taking K slice s
 // (gemv_decode_core.cuh: weights fetched before griddepcontrol.wait, the
 // prologue, the block's sums). The cluster's slices are then summed in
@@ -19,7 +18,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "kernels/gemv_decode/gemv_decode_core.cuh"
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
@@ -31,18 +29,15 @@ namespace cg = cooperative_groups;
 using gemv_core::kThreads;
 using gemv_core::kWarps;
 
-// Columns of a tile: 16-byte loads of kGroups column groups, 128 bytes a K
-// row (8 groups) or, for a long K (NarrowTiles), 64 bytes (4 groups): twice
-// the K lanes, so each thread's share of a slice fits its held rows and the
-// grid has twice the blocks.
-template <typename T, int kGroups>
-constexpr int kTileCols = kGroups * gemv_core::WeightLoad<T>::kPerLoad;
-static_assert(kTileCols<float, 8> == kGemvDecodeTileCols, "fp32 tile");
+// Columns of a tile: 16-byte loads of 8 column groups, 128 bytes a K row.
+template <typename T>
+constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
+static_assert(kTileCols<float> == kGemvDecodeTileCols, "fp32 tile");
 
-template <int R, GemvPrologue P, typename T, int kGroups>
+template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
     GemvDecodeKernel(GemvDecodeParams p) {
-  constexpr int kTileCols = ::hecate::kTileCols<T, kGroups>;
+  constexpr int kTileCols = ::hecate::kTileCols<T>;
   static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
   extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
@@ -75,43 +70,28 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   cluster.sync();  // keep block_sums alive until every slice has read it
 }
 
-// Column groups of a call's tiles: 4 where even kGemvDecodeSplits blocks
-// of 8 groups (K rows 32 apart) would leave a thread more K rows than it
-// holds (W2's K = 2752 at 1 row: 11 rows a thread, 3 of them in a second
-// round of loads after the wait), else 8. HECATE_GEMV_NARROW=0 (read once)
-// keeps 8, for comparisons.
-int DecodeGroups(int rows, int k) {
-  static const bool narrow = [] {
-    const char* env = getenv("HECATE_GEMV_NARROW");
-    return env == nullptr || atoi(env) != 0;
-  }();
-  const int held = gemv_core::HeldRows(gemv_core::RoundRows(rows));
-  return narrow && gemv_core::SliceRows(k, kGemvDecodeSplits) > kThreads / 8 * held ? 4 : 8;
-}
-
-// Threads of a tile read K rows kThreads / groups apart.
+// Every decode-kernel instantiation reads K rows 32 apart (8 column groups
+// of 16 bytes a tile).
 int DecodeSplits(int rows, int k) {
-  return gemv_core::ChooseSplits(rows, k, /*k_lanes=*/kThreads / DecodeGroups(rows, k),
-                                 kGemvDecodeMaxSliceBytes);
+  return gemv_core::ChooseSplits(rows, k, /*k_lanes=*/kThreads / 8, kGemvDecodeMaxSliceBytes);
 }
 
-template <int R, GemvPrologue P, typename T, int kGroups>
-cudaError_t LaunchTiles(const GemvDecodeParams& p, cudaStream_t stream) {
-  constexpr int kCols = kTileCols<T, kGroups>;
+template <int R, GemvPrologue P, typename T>
+cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   const int splits = DecodeSplits(p.rows, p.k);
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3((p.n + kCols - 1) / kCols, splits);
+  config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, splits);
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = GemvDecodeSliceBytes(p.rows, p.k);
   config.stream = stream;
   // bf16's wider tiles take more static shared memory: past the 48 KB a
   // launch gets without asking, ask (per launch, so every device is asked).
-  constexpr size_t kStaticBytes = (size_t(kWarps + 1) * R * kCols + R) * sizeof(float) +
+  constexpr size_t kStaticBytes = (size_t(kWarps + 1) * R * kTileCols<T> + R) * sizeof(float) +
                                   size_t(kWarps) * R * sizeof(double);
   if (config.dynamicSmemBytes + kStaticBytes > 48 * 1024) {
-    const cudaError_t opted = cudaFuncSetAttribute(GemvDecodeKernel<R, P, T, kGroups>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   static_cast<int>(config.dynamicSmemBytes));
+    const cudaError_t opted =
+        cudaFuncSetAttribute(GemvDecodeKernel<R, P, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(config.dynamicSmemBytes));
     if (opted != cudaSuccess) return opted;
   }
   cudaLaunchAttribute attributes[2];
@@ -123,14 +103,8 @@ cudaError_t LaunchTiles(const GemvDecodeParams& p, cudaStream_t stream) {
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
-  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P, T, kGroups>, p);
+  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P, T>, p);
   return launched != cudaSuccess ? launched : cudaGetLastError();
-}
-
-template <int R, GemvPrologue P, typename T>
-cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
-  return DecodeGroups(p.rows, p.k) == 4 ? LaunchTiles<R, P, T, 4>(p, stream)
-                                        : LaunchTiles<R, P, T, 8>(p, stream);
 }
 
 template <GemvPrologue P, typename T>
