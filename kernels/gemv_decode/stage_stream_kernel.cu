@@ -1,0 +1,132 @@
+// The stage-streaming bound (stage_stream_kernel.h).
+#include <cooperative_groups.h>
+
+#include <cmath>
+
+#include "kernels/gemv_decode/stage_stream_kernel.h"
+#include "kernels/grid_dependency.cuh"
+
+namespace hecate {
+namespace {
+
+namespace cg = cooperative_groups;
+constexpr int kThreads = kStageStreamThreads;
+constexpr int kHeld = kStageStreamHeld;
+
+__device__ __forceinline__ float Sum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+
+// The block's sum, valid in thread 0; ends with the block's threads free to
+// reuse `scratch`.
+__device__ float BlockSum(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float total = 0.f;
+  if (threadIdx.x == 0) {
+    for (int w = 0; w < kThreads / 32; ++w) total += scratch[w];
+  }
+  __syncthreads();
+  return total;
+}
+
+__global__ void __launch_bounds__(kThreads, 4)
+    ChainKernel(StageStreamStage stage, const float* in, int in_count, float* out) {
+  __shared__ float scratch[kThreads / 32];
+  const size_t base = size_t(blockIdx.x) * kThreads * kHeld + threadIdx.x;
+  float4 held[kHeld];
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j) {
+    const size_t i = base + size_t(j) * kThreads;
+    held[j] = i < stage.n4 ? __ldg(stage.w + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  GridDependencyWait();
+  LaunchDependents();
+  const float x = in[(blockIdx.x * 7) % in_count];
+  float acc = 0.f;
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j) acc = fmaf(x, Sum4(held[j]), acc);
+  const float total = BlockSum(acc, scratch);
+  if (threadIdx.x == 0) out[blockIdx.x] = total;
+}
+
+__global__ void __launch_bounds__(kThreads, 4)
+    PersistentKernel(const StageStreamStage* stages, int count, bool prefetch, float* partials) {
+  __shared__ float scratch[kThreads / 32];
+  cg::grid_group grid = cg::this_grid();
+  const int blocks = gridDim.x;
+  float4 held[kHeld];
+  auto share = [&](int s, size_t* begin, size_t* end) {
+    const size_t per = (stages[s].n4 + blocks - 1) / blocks;
+    *begin = min(stages[s].n4, size_t(blockIdx.x) * per);
+    *end = min(stages[s].n4, *begin + per);
+  };
+  auto load_held = [&](int s) {
+    size_t begin, end;
+    share(s, &begin, &end);
+#pragma unroll
+    for (int j = 0; j < kHeld; ++j) {
+      const size_t i = begin + threadIdx.x + size_t(j) * kThreads;
+      held[j] = i < end ? __ldg(stages[s].w + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+  load_held(0);
+  for (int s = 0; s < count; ++s) {
+    if (!prefetch && s > 0) load_held(s);
+    const float x = s == 0 ? 1.f : partials[((s - 1) & 1) * blocks + (blockIdx.x * 7) % blocks];
+    size_t begin, end;
+    share(s, &begin, &end);
+    float acc = 0.f;
+#pragma unroll
+    for (int j = 0; j < kHeld; ++j) acc = fmaf(x, Sum4(held[j]), acc);
+    for (size_t i = begin + threadIdx.x + size_t(kHeld) * kThreads; i < end; i += kThreads) {
+      acc = fmaf(x, Sum4(__ldg(stages[s].w + i)), acc);
+    }
+    const float total = BlockSum(acc, scratch);
+    if (threadIdx.x == 0) partials[(s & 1) * blocks + blockIdx.x] = total;
+    if (prefetch && s + 1 < count) load_held(s + 1);
+    grid.sync();
+  }
+}
+
+}  // namespace
+
+int StageStreamChainBlocks(size_t n4) {
+  return static_cast<int>((n4 + size_t(kThreads) * kHeld - 1) / (size_t(kThreads) * kHeld));
+}
+
+cudaError_t LaunchStageStreamChain(const StageStreamStage& stage, const float* in, int in_count,
+                                   float* out, bool programmatic, cudaStream_t stream) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(StageStreamChainBlocks(stage.n4));
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = programmatic ? 1 : 0;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  const cudaError_t launched = cudaLaunchKernelEx(&config, ChainKernel, stage, in, in_count, out);
+  return launched != cudaSuccess ? launched : cudaGetLastError();
+}
+
+int StageStreamPersistentBlocks() {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, PersistentKernel, kThreads, 0) !=
+          cudaSuccess) {
+    return 0;
+  }
+  return sms * per_sm;
+}
+
+cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int count, int blocks,
+                                        bool prefetch, float* partials, cudaStream_t stream) {
+  void* args[] = {&stages, &count, &prefetch, &partials};
+  const cudaError_t launched = cudaLaunchCooperativeKernel(
+      reinterpret_cast<const void*>(PersistentKernel), dim3(blocks), dim3(kThreads), args, 0,
+      stream);
+  return launched != cudaSuccess ? launched : cudaGetLastError();
+}
+
+}  // namespace hecate

@@ -1,0 +1,46 @@
+// stage_stream_kernel.h: the kernels of stage_stream_bench, a bound for
+// issue 14 item 1 rather than a product kernel. A decode step streams its
+// weights in 48 dependent stages (four projections x 12 layers); each stage
+// here reads its bytes with the decode GEMV's access pattern (16-byte
+// loads, 8 held a thread before the dependency wait) and reduces them
+// against one value the previous stage wrote, so the stages are as
+// dependent as the real ones but do no other work. Two ways to run them:
+//   - chain: one launch per stage (PDL optional), as ForwardEngine does;
+//   - persistent: one cooperative launch whose blocks stream every stage
+//     with a grid-wide barrier between stages, each block's first loads of
+//     stage s + 1 issued before the barrier that ends stage s (prefetch on
+//     or off).
+// The sums are checked for being finite only: the numbers are times.
+#ifndef HECATE_KERNELS_GEMV_DECODE_STAGE_STREAM_KERNEL_H_
+#define HECATE_KERNELS_GEMV_DECODE_STAGE_STREAM_KERNEL_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+namespace hecate {
+
+inline constexpr int kStageStreamThreads = 256;
+inline constexpr int kStageStreamHeld = 8;  // 16-byte loads a thread before the wait
+
+struct StageStreamStage {
+  const float4* w = nullptr;  // device, 16-byte aligned
+  size_t n4 = 0;              // float4s of the stage
+};
+
+// One stage: grid = ceil(n4 / (threads * held)); out[block] = its sum,
+// reading in[(block * 7) % in_count] after the dependency wait.
+cudaError_t LaunchStageStreamChain(const StageStreamStage& stage, const float* in, int in_count,
+                                   float* out, bool programmatic, cudaStream_t stream);
+int StageStreamChainBlocks(size_t n4);
+
+// Every stage of `stages` (a device array of `count`) in one cooperative
+// launch of `blocks` blocks (at most the co-resident count: see
+// StageStreamPersistentBlocks); partials holds 2 * blocks floats.
+cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int count, int blocks,
+                                        bool prefetch, float* partials, cudaStream_t stream);
+int StageStreamPersistentBlocks();
+
+}  // namespace hecate
+
+#endif  // HECATE_KERNELS_GEMV_DECODE_STAGE_STREAM_KERNEL_H_
