@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "kernels/cp_async.cuh"
 #include "kernels/gemv_decode/gemv_decode_kernel.h"
 #include "kernels/grid_dependency.cuh"
 
@@ -196,6 +197,17 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
     }
   }
 
+  // The norm's gain is a weight too: copied into xs now (cp.async: no
+  // registers held across the wait), where each thread reads its own
+  // entries back after the wait (the same idx walk below).
+  const int len = max(k1 - k0, 0);
+  if constexpr (P == GemvPrologue::kRmsNorm) {
+    for (int idx = tid; idx < R * len; idx += kThreads) {
+      CpAsync4(s.xs + (idx / len) * slice + idx % len, p.gain + k0 + idx % len);
+    }
+    CpAsyncCommit();
+  }
+
   // 2. Everything below reads what earlier kernels wrote.
   GridDependencyWait();
   LaunchDependents();
@@ -225,7 +237,7 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
     }
     __syncthreads();
   }
-  const int len = max(k1 - k0, 0);
+  if constexpr (P == GemvPrologue::kRmsNorm) CpAsyncWait<0>();  // this thread's gains
   for (int idx = tid; idx < R * len; idx += kThreads) {
     const int r = idx / len, i = idx - r * len, kk = k0 + i;
     float v = 0.0f;
@@ -234,7 +246,7 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
       if constexpr (P == GemvPrologue::kNone) {
         v = xr[kk];
       } else if constexpr (P == GemvPrologue::kRmsNorm) {
-        v = xr[kk] * s.row_scale[r] * p.gain[kk];
+        v = xr[kk] * s.row_scale[r] * s.xs[r * slice + i];  // the gain, staged above
       } else if constexpr (P == GemvPrologue::kMagGate) {
         float m = 0.0f;  // level by level, as kernels/fused's MagGate
         for (int j = 0; j < p.levels; ++j) {

@@ -2,18 +2,19 @@
 //
 // Bandwidth-bound on W (one pass, 16-byte loads, nothing re-read), so the
 // shape is chosen for bytes in flight and deterministic sums: one
-// thread-block cluster of 1-8 blocks (gemv_core::ChooseSplits) per tile of columns
-// (32 in fp32, 64 in bf16: one 128-byte line per K row either way), block
-// s of a cluster taking K slice s
-// (gemv_decode_core.cuh: weights fetched before griddepcontrol.wait, the
-// prologue, the block's sums). The cluster's slices are then summed in
-// order through distributed shared memory; block s finishes its share of
-// the tile's columns (and adds the residual). No atomics: every run gives
-// the same bits. bf16 weights (GemvWeights::kBf16) keep the threads' shape
-// and the bytes a block streams per K row, so their tiles are twice as
-// wide and the grid half as large: with fp32's 32-column tiles a bf16
-// block moved half the bytes for the same fixed costs (26% of copy
-// bandwidth at 1 row on the H200, against fp32's 44%).
+// thread-block cluster of 1-8 blocks (gemv_core::ChooseSplits) per tile of
+// columns (32 in fp32, 64 in bf16: one 128-byte line per K row either way),
+// block s of a cluster taking K slice s (gemv_decode_core.cuh: weights
+// fetched before griddepcontrol.wait, the prologue, the block's sums). Each
+// block then pushes its sums of every column to the block that finishes
+// that column (distributed shared memory, one cluster barrier); block s
+// sums its share of the tile's columns over the slices in order (and adds
+// the residual). No atomics: every run gives the same bits. bf16 weights
+// (GemvWeights::kBf16) keep the threads' shape and the bytes a block
+// streams per K row, so their tiles are twice as wide and the grid half as
+// large: with fp32's 32-column tiles a bf16 block moved half the bytes for
+// the same fixed costs (26% of copy bandwidth at 1 row on the H200,
+// against fp32's 44%).
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
@@ -29,6 +30,12 @@ namespace cg = cooperative_groups;
 using gemv_core::kThreads;
 using gemv_core::kWarps;
 
+// The two halves of a cluster barrier phase (cluster.sync() is both).
+__device__ __forceinline__ void ClusterArriveRelaxed() {
+  asm volatile("barrier.cluster.arrive.relaxed;" ::: "memory");
+}
+__device__ __forceinline__ void ClusterWait() { asm volatile("barrier.cluster.wait;" ::: "memory"); }
+
 // Columns of a tile: 16-byte loads of 8 column groups, 128 bytes a K row.
 template <typename T>
 constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
@@ -42,32 +49,44 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
   __shared__ float block_sums[R * kTileCols];
+  // [splits][R][kTileCols / splits]: this block's columns of every slice's
+  // block_sums, pushed here by the slice's block.
+  __shared__ float received[R * kTileCols];
   __shared__ double square_sums[kWarps * R];
   __shared__ float row_scale[R];
 
   cg::cluster_group cluster = cg::this_cluster();
   const int split = static_cast<int>(cluster.block_rank());
   const int splits = static_cast<int>(cluster.num_blocks());
+  // Another block's shared memory may be written only once that block has
+  // started: each block says so on entry, and waits for the others just
+  // before its remote stores (by then they have long arrived).
+  ClusterArriveRelaxed();
   gemv_core::BlockSums<R, P, kTileCols, T>(
       p, blockIdx.x, split, splits,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
-  cluster.sync();  // every slice's block_sums written
+  // Each column's sums go to the block that finishes it (remote stores, so
+  // one full cluster barrier: nothing reads another block's memory after
+  // it, and a block may leave while the others still sum).
+  ClusterWait();
   const int cols_per_slice = kTileCols / splits;
+  for (int idx = threadIdx.x; idx < R * kTileCols; idx += kThreads) {
+    const int r = idx / kTileCols, c = idx % kTileCols, owner = c / cols_per_slice;
+    cluster.map_shared_rank(received, owner)[(split * R + r) * cols_per_slice +
+                                             c - owner * cols_per_slice] = block_sums[idx];
+  }
+  cluster.sync();
   for (int idx = threadIdx.x; idx < R * cols_per_slice; idx += kThreads) {
-    const int r = idx / cols_per_slice;
-    const int c = split * cols_per_slice + idx % cols_per_slice;
-    const int out_col = blockIdx.x * kTileCols + c;
-    float sum = 0.0f;
-    for (int q = 0; q < splits; ++q) {
-      sum += cluster.map_shared_rank(block_sums, q)[r * kTileCols + c];
-    }
+    const int r = idx / cols_per_slice, local = idx % cols_per_slice;
+    const int out_col = blockIdx.x * kTileCols + split * cols_per_slice + local;
+    float sum = 0.0f;  // slices in order: the same bits every run
+    for (int q = 0; q < splits; ++q) sum += received[(q * R + r) * cols_per_slice + local];
     if (r < p.rows && out_col < p.n) {
       float* o = p.out + size_t(r) * p.out_stride + out_col;
       *o = p.accumulate ? *o + sum : sum;
     }
   }
-  cluster.sync();  // keep block_sums alive until every slice has read it
 }
 
 // Every decode-kernel instantiation reads K rows 32 apart (8 column groups
@@ -86,7 +105,7 @@ cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   config.stream = stream;
   // bf16's wider tiles take more static shared memory: past the 48 KB a
   // launch gets without asking, ask (per launch, so every device is asked).
-  constexpr size_t kStaticBytes = (size_t(kWarps + 1) * R * kTileCols<T> + R) * sizeof(float) +
+  constexpr size_t kStaticBytes = (size_t(kWarps + 2) * R * kTileCols<T> + R) * sizeof(float) +
                                   size_t(kWarps) * R * sizeof(double);
   if (config.dynamicSmemBytes + kStaticBytes > 48 * 1024) {
     const cudaError_t opted =
