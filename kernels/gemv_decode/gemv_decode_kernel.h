@@ -45,7 +45,7 @@ struct GemvDecodeParams {
   // [rows, x_stride]: the input (kSwiGlu: gate at [0, k), up at [k, 2k)).
   const float* x = nullptr;
   size_t x_stride = 0;
-  const float* gain = nullptr;  // kRmsNorm: [k]
+  const float* gain = nullptr;  // kRmsNorm: [k], a weight (read before the PDL wait, as W)
   // kMagGate: `levels` planes of [rows, y_stride], `y_plane` floats apart.
   const float* y = nullptr;
   size_t y_stride = 0;
@@ -63,8 +63,9 @@ struct GemvDecodeParams {
   size_t out_stride = 0;
   bool accumulate = false;  // out += product (the residual), else out =
   // Launch as a programmatic dependent of the previous kernel in the stream
-  // (Hopper PDL): the weights are fetched while that kernel finishes; every
-  // read of x/y/gain/out and every write waits for it to complete.
+  // (Hopper PDL): the weights (W and gain) are fetched while that kernel
+  // finishes, so it must not write them; every read of x/y/out and every
+  // write waits for it to complete.
   bool programmatic = true;
 };
 
