@@ -5,7 +5,10 @@
 //   chain PDL / chain    one launch per stage, graph replays, with and
 //                        without programmatic dependent launch (the decode
 //                        GEMVs' structure without their prologues, block
-//                        reductions across K, or cluster sums);
+//                        reductions across K, or cluster sums); "4 an SM":
+//                        padded with unused shared memory to the GEMVs'
+//                        four resident blocks a multiprocessor (the kernel
+//                        alone fits five), so PDL's overlap compares;
 //   persistent P x N     one cooperative launch of N blocks a multiprocessor,
 //                        a grid barrier between stages, the next stage's
 //                        first loads before the barrier (P = prefetch) or
@@ -77,7 +80,19 @@ absl::Status Run() {
   auto row = [&](const char* name, double us) {
     std::printf("%-26s %10.1f %8.2f\n", name, us, us / floor_us);
   };
-  for (bool pdl : {true, false}) {
+  // Shared memory that leaves room for four blocks a multiprocessor, not five.
+  int device = 0, smem_per_sm = 0;
+  HECATE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  HECATE_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(
+      &smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  const size_t four_an_sm = size_t(smem_per_sm) / 4 - 4 * 1024;
+  struct Chain {
+    const char* name;
+    bool pdl;
+    size_t pad;
+  };
+  for (const Chain& chain : {Chain{"chain PDL", true, 0}, Chain{"chain", false, 0},
+                             Chain{"chain PDL, 4 an SM", true, four_an_sm}}) {
     HECATE_ASSIGN_OR_RETURN(
         const double us, testing::TimeGraphMicrosPerCall(
                              [&](cudaStream_t stream) -> absl::Status {
@@ -86,14 +101,14 @@ absl::Status Run() {
                                for (int s = 0; s < count; ++s) {
                                  float* out = sums.data() + size_t(s & 1) * max_blocks;
                                  HECATE_CUDA_RETURN_IF_ERROR(LaunchStageStreamChain(
-                                     stages[s], in, in_count, out, pdl, stream));
+                                     stages[s], in, in_count, out, chain.pdl, chain.pad, stream));
                                  in = out;
                                  in_count = StageStreamChainBlocks(stages[s].n4);
                                }
                                return absl::OkStatus();
                              },
                              /*calls=*/1));
-    row(pdl ? "chain PDL" : "chain", us);
+    row(chain.name, us);
   }
   const int sms = bench_device.info.multiprocessors;
   for (int per_sm = persistent_max / sms; per_sm >= 1; per_sm /= 2) {

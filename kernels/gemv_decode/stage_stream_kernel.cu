@@ -95,11 +95,19 @@ int StageStreamChainBlocks(size_t n4) {
 }
 
 cudaError_t LaunchStageStreamChain(const StageStreamStage& stage, const float* in, int in_count,
-                                   float* out, bool programmatic, cudaStream_t stream) {
+                                   float* out, bool programmatic, size_t pad_shared_bytes,
+                                   cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(StageStreamChainBlocks(stage.n4));
   config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = pad_shared_bytes;
   config.stream = stream;
+  if (pad_shared_bytes > 48 * 1024) {
+    const cudaError_t opted =
+        cudaFuncSetAttribute(ChainKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(pad_shared_bytes));
+    if (opted != cudaSuccess) return opted;
+  }
   cudaLaunchAttribute attribute[1];
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = programmatic ? 1 : 0;

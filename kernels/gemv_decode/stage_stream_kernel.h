@@ -29,9 +29,13 @@ struct StageStreamStage {
 };
 
 // One stage: grid = ceil(n4 / (threads * held)); out[block] = its sum,
-// reading in[(block * 7) % in_count] after the dependency wait.
+// reading in[(block * 7) % in_count] after the dependency wait. The kernel
+// takes 48 registers (5 blocks a multiprocessor); `pad_shared_bytes` of
+// unused dynamic shared memory a block lowers that, e.g. to the decode
+// GEMVs' 4, so co-residency under PDL can be compared like for like.
 cudaError_t LaunchStageStreamChain(const StageStreamStage& stage, const float* in, int in_count,
-                                   float* out, bool programmatic, cudaStream_t stream);
+                                   float* out, bool programmatic, size_t pad_shared_bytes,
+                                   cudaStream_t stream);
 int StageStreamChainBlocks(size_t n4);
 
 // Every stage of `stages` (a device array of `count`) in one cooperative

@@ -12,7 +12,9 @@
 #   5. compute-sanitizer racecheck (fp32 parity cases) and memcheck on both
 #      GEMV tests;
 #   6. with PEER=1, tools/device_runs/peer_vs_hecate.sh (Hecate beside the
-#      trainer's forward, issue 14 item 6).
+#      trainer's forward, issue 14 item 6); with STAGE=1 first,
+#      stage_stream_bench (the same weight stages streamed by launch
+#      structure alone: the bound the GEMVs' chain compares with).
 # SETTINGS (default "auto cublas 8 4 2"): auto = the chosen splits, cublas =
 # the cuBLAS path (HECATE_DECODE_GEMV_ROWS=0), a number = HECATE_GEMV_SPLITS,
 # VAR=VALUE = that variable (e.g. HECATE_GEMV_NARROW=0). WEIGHTS (default
@@ -34,6 +36,10 @@ vars_of() {
   esac
 }
 
+if [[ ${STAGE:-0} == 1 ]]; then
+  timeout 90 "$B/stage_stream_bench" > "$OUT/stage_stream.log" 2>&1
+  note "stage_stream_bench" "rc=$?"
+fi
 # Most needed first: a call that runs out of time loses the comparisons.
 for t in gemv_decode_test gemv_prep_test cuda_backend_test; do
   late "test $t" && continue
@@ -101,5 +107,6 @@ for (s, b), v in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
     print(f"{s:24s} B={b}: " + " / ".join(f"{x:.3f}" for x in v if isinstance(x, float)))
 PY
 grep -aE "^(decode|prefill) " "$OUT/backend_bench.log" | head -12
+[[ -f $OUT/stage_stream.log ]] && grep -aA12 '^structure' "$OUT/stage_stream.log"
 [[ -f $OUT/peer/peer_table.txt ]] && cat "$OUT/peer/peer_table.txt"
 cat "$S"
