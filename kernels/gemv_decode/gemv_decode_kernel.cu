@@ -30,12 +30,6 @@ namespace cg = cooperative_groups;
 using gemv_core::kThreads;
 using gemv_core::kWarps;
 
-// The two halves of a cluster barrier phase (cluster.sync() is both).
-__device__ __forceinline__ void ClusterArriveRelaxed() {
-  asm volatile("barrier.cluster.arrive.relaxed;" ::: "memory");
-}
-__device__ __forceinline__ void ClusterWait() { asm volatile("barrier.cluster.wait;" ::: "memory"); }
-
 // Columns of a tile: 16-byte loads of 8 column groups, 128 bytes a K row.
 template <typename T>
 constexpr int kTileCols = 8 * gemv_core::WeightLoad<T>::kPerLoad;
@@ -60,8 +54,9 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   const int splits = static_cast<int>(cluster.num_blocks());
   // Another block's shared memory may be written only once that block has
   // started: each block says so on entry, and waits for the others just
-  // before its remote stores (by then they have long arrived).
-  ClusterArriveRelaxed();
+  // before its remote stores (by then they have long arrived): the two
+  // halves of one cluster barrier phase, as cluster.sync() is both.
+  __cluster_barrier_arrive_relaxed();
   gemv_core::BlockSums<R, P, kTileCols, T>(
       p, blockIdx.x, split, splits,
       gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
@@ -69,7 +64,7 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   // Each column's sums go to the block that finishes it (remote stores, so
   // one full cluster barrier: nothing reads another block's memory after
   // it, and a block may leave while the others still sum).
-  ClusterWait();
+  __cluster_barrier_wait();
   const int cols_per_slice = kTileCols / splits;
   for (int idx = threadIdx.x; idx < R * kTileCols; idx += kThreads) {
     const int r = idx / kTileCols, c = idx % kTileCols, owner = c / cols_per_slice;
