@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # device_decode_bundle.sh: the bundle for tools/device_runs/decode_fusion.sh
-# (issue 14 item 1), small enough to travel beside the repository: the six
-# binaries that run needs, linked against shared libraries
+# and the other decode run scripts (issue 14 item 1), small enough to travel
+# beside the repository: the binaries those runs need (listed below), linked
+# against shared libraries
 # (--dynamic_mode=fully; the statically linked benchmarks are 13 MB each),
 # every library they load that the device lacks, and the run scripts, in the
 # git-ignored .device_decode/:

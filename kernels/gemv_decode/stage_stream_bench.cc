@@ -16,6 +16,7 @@
 //   barriers only        the persistent kernel over 48 empty stages.
 // Each against the floor bytes / copy bandwidth, and beside it the decode
 // GEMVs' own chain (gemv_decode_bench) for the same bytes.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>

@@ -1,8 +1,6 @@
 // The stage-streaming bound (stage_stream_kernel.h).
 #include <cooperative_groups.h>
 
-#include <cmath>
-
 #include "kernels/gemv_decode/stage_stream_kernel.h"
 #include "kernels/grid_dependency.cuh"
 
