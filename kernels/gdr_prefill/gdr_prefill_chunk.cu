@@ -36,7 +36,8 @@
 // which leaves every padded row of W, U~, Q', Y0 zero.
 #include "kernels/cp_async.cuh"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
-#include "kernels/gdr_prefill/sm90_ptx.cuh"
+#include "kernels/mma_tf32.cuh"
+#include "kernels/sm90_ptx.cuh"
 
 namespace hecate {
 namespace {

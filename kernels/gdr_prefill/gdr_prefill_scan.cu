@@ -26,7 +26,8 @@
 
 #include "kernels/cp_async.cuh"
 #include "kernels/gdr_prefill/gdr_prefill_kernel.h"
-#include "kernels/gdr_prefill/sm90_ptx.cuh"
+#include "kernels/mma_tf32.cuh"
+#include "kernels/sm90_ptx.cuh"
 
 namespace hecate {
 

@@ -1,13 +1,12 @@
-// sm90_ptx.cuh: the Hopper primitives behind the cluster scan
-// (gdr_prefill_scan.cu): thread-block-cluster queries and barriers,
-// mbarriers and bulk copies multicast to every block of a cluster (the
-// 3xTF32 product is kernels/mma_tf32.cuh). Device code only (sm_90).
-#ifndef HECATE_KERNELS_GDR_PREFILL_SM90_PTX_CUH_
-#define HECATE_KERNELS_GDR_PREFILL_SM90_PTX_CUH_
+// sm90_ptx.cuh: Hopper primitives as inline PTX: thread-block-cluster
+// queries and barriers, mbarriers, and bulk copies from global to shared
+// memory (one block's, or multicast to every block of a cluster). Used by
+// the delta rule's cluster scan (gdr_prefill) and the weight-streaming
+// bound (gemv_decode/stage_stream_kernel.cu). Device code only (sm_90).
+#ifndef HECATE_KERNELS_SM90_PTX_CUH_
+#define HECATE_KERNELS_SM90_PTX_CUH_
 
 #include <cstdint>
-
-#include "kernels/mma_tf32.cuh"
 
 namespace hecate {
 
@@ -78,6 +77,23 @@ __device__ __forceinline__ void MbarWait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// One arrival (count 1) on an mbarrier of this block.
+__device__ __forceinline__ void MbarArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from
+// global memory to this block's shared memory at `dst`, completing on the
+// mbarrier at `bar` (which must expect the bytes).
+__device__ __forceinline__ void BulkCopy(uint32_t dst, const void* src, uint32_t bytes,
+                                         uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+      " [%0], [%1], %2, [%3];\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+}
+
 // Multicast bulk copies are an sm_90a feature (ptxas refuses them for
 // plain sm_90, which the build also emits). Without them every block
 // copies the whole tile itself: correct, slower.
@@ -102,14 +118,10 @@ __device__ __forceinline__ void BulkCopyMulticast(uint32_t dst, const void* src,
       : "memory");
 #else
   (void)mask;
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
-      " [%0], [%1], %2, [%3];\n" ::"r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
+  BulkCopy(dst, src, bytes, bar);
 #endif
 }
 
 }  // namespace hecate
 
-#endif  // HECATE_KERNELS_GDR_PREFILL_SM90_PTX_CUH_
+#endif  // HECATE_KERNELS_SM90_PTX_CUH_
