@@ -13,7 +13,14 @@
 //                        a grid barrier between stages, the next stage's
 //                        first loads before the barrier (P = prefetch) or
 //                        after it;
-//   barriers only        the persistent kernel over 48 empty stages.
+//   barriers only        the persistent kernel over 48 empty stages;
+//   ring C x S           one block a multiprocessor, the weights streamed
+//                        by bulk copies of C KB into S shared-memory slots
+//                        ahead of the stages' dependencies (a counter in
+//                        global memory between stages; "no deps": none, the
+//                        stream alone; "a launch a layer": a launch of
+//                        4 stages, as if the mixers split the step).
+//                        Includes clearing the counters.
 // Each against the floor bytes / copy bandwidth, and beside it the decode
 // GEMVs' own chain (gemv_decode_bench) for the same bytes.
 #include <algorithm>
@@ -140,6 +147,36 @@ absl::Status Run() {
                               /*calls=*/1));
   std::printf("%-26s %10.1f (%.2f us a barrier, %d blocks)\n", "barriers only", barrier_us,
               barrier_us / count, persistent_max);
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<unsigned> arrived,
+                          DeviceBuffer<unsigned>::Create(size_t(count)));
+  struct Ring {
+    int kb, slots;
+    bool barriers;
+    int launches;
+  };
+  for (const Ring& ring : {Ring{16, 13, true, 1}, Ring{8, 26, true, 1}, Ring{32, 6, true, 1},
+                           Ring{4, 52, true, 1}, Ring{16, 13, false, 1},
+                           Ring{16, 13, true, c.n_layers}}) {
+    const int per_launch = count / ring.launches;
+    HECATE_ASSIGN_OR_RETURN(
+        const double us,
+        testing::TimeEventsMicrosPerCall(
+            [&](cudaStream_t stream) -> absl::Status {
+              HECATE_CUDA_RETURN_IF_ERROR(
+                  cudaMemsetAsync(arrived.data(), 0, count * sizeof(unsigned), stream));
+              for (int l = 0; l < ring.launches; ++l) {
+                HECATE_CUDA_RETURN_IF_ERROR(LaunchStageStreamRing(
+                    table.data() + l * per_launch, per_launch, ring.kb * 1024, ring.slots,
+                    ring.barriers, sums.data(), arrived.data() + l, stream));
+              }
+              return absl::OkStatus();
+            },
+            /*calls=*/1));
+    char name[64];
+    std::snprintf(name, sizeof(name), "ring %d KB x %d%s%s", ring.kb, ring.slots,
+                  ring.barriers ? "" : ", no deps", ring.launches > 1 ? ", a launch a layer" : "");
+    row(name, us);
+  }
   std::vector<float> check(1);
   HECATE_RETURN_IF_ERROR(CudaStatus(
       cudaMemcpy(check.data(), sums.data(), sizeof(float), cudaMemcpyDeviceToHost), "check"));

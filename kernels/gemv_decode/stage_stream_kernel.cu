@@ -3,6 +3,7 @@
 
 #include "kernels/gemv_decode/stage_stream_kernel.h"
 #include "kernels/grid_dependency.cuh"
+#include "kernels/sm90_ptx.cuh"
 
 namespace hecate {
 namespace {
@@ -86,6 +87,111 @@ __global__ void __launch_bounds__(kThreads, 4)
   }
 }
 
+// One block a multiprocessor: warp kConsumerWarps is the producer, whose
+// lane 0 streams the block's share of every stage, chunk after chunk, into a
+// ring of shared-memory slots with bulk copies (each completing on its
+// slot's `full` mbarrier); the consumer warps take the chunks of stage s
+// only after every block has finished stage s - 1 (a counter in global
+// memory: one release add a block, one acquire spin by thread 0), and free
+// each slot (its `empty` mbarrier) as they finish it. The stream never waits
+// for a dependency, only for a free slot.
+constexpr int kRingConsumers = 256;
+// The slots' full and empty mbarriers, rounded up so the slots start aligned.
+__host__ __device__ constexpr size_t RingBarrierBytes(int slots) {
+  return (2 * size_t(slots) * sizeof(uint64_t) + 127) / 128 * 128;
+}
+constexpr int kRingThreads = kRingConsumers + 32;
+
+__device__ __forceinline__ uint32_t LoadAcquire(const unsigned* p) {
+  uint32_t v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void AddRelease(unsigned* p, unsigned v) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ void ConsumerSync() {
+  asm volatile("bar.sync 1, %0;" ::"n"(kRingConsumers) : "memory");
+}
+
+__global__ void __launch_bounds__(kRingThreads, 1)
+    RingKernel(const StageStreamStage* stages, int count, int chunk4, int slots, bool barriers,
+               float* partials, unsigned* arrived) {
+  extern __shared__ __align__(128) unsigned char ring_smem[];
+  uint64_t* full = reinterpret_cast<uint64_t*>(ring_smem);
+  uint64_t* empty = full + slots;
+  float4* ring = reinterpret_cast<float4*>(ring_smem + RingBarrierBytes(slots));
+  __shared__ float scratch[2][kRingConsumers / 32];  // by stage parity: no reuse race
+  const int blocks = gridDim.x;
+  const int warp = threadIdx.x >> 5;
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < slots; ++i) {
+      MbarInit(SmemAddr(full + i), 1);
+      MbarInit(SmemAddr(empty + i), kRingConsumers / 32);
+    }
+    MbarInitFence();
+  }
+  __syncthreads();
+  auto share = [&](int s, size_t* begin, size_t* end) {
+    const size_t per = (stages[s].n4 + blocks - 1) / blocks;
+    *begin = min(stages[s].n4, size_t(blockIdx.x) * per);
+    *end = min(stages[s].n4, *begin + per);
+  };
+  if (warp == kRingConsumers / 32) {  // the producer
+    if ((threadIdx.x & 31) == 0) {
+      int g = 0;
+      for (int s = 0; s < count; ++s) {
+        size_t begin, end;
+        share(s, &begin, &end);
+        for (size_t at = begin; at < end; at += chunk4, ++g) {
+          const int slot = g % slots;
+          const uint32_t phase = (g / slots) & 1;
+          MbarWait(SmemAddr(empty + slot), phase ^ 1);
+          const uint32_t bytes = uint32_t(min(size_t(chunk4), end - at) * sizeof(float4));
+          MbarArriveExpectTx(SmemAddr(full + slot), bytes);
+          BulkCopy(SmemAddr(ring + size_t(slot) * chunk4), stages[s].w + at, bytes,
+                   SmemAddr(full + slot));
+        }
+      }
+    }
+    return;
+  }
+  int g = 0;
+  for (int s = 0; s < count; ++s) {
+    if (barriers && s > 0) {
+      if (threadIdx.x == 0) {
+        const unsigned target = unsigned(s) * blocks;
+        while (LoadAcquire(arrived) < target) {
+        }
+      }
+      ConsumerSync();
+    }
+    const float x = s == 0 ? 1.f : partials[((s - 1) & 1) * blocks + (blockIdx.x * 7) % blocks];
+    size_t begin, end;
+    share(s, &begin, &end);
+    float acc = 0.f;
+    for (size_t at = begin; at < end; at += chunk4, ++g) {
+      const int slot = g % slots;
+      MbarWait(SmemAddr(full + slot), (g / slots) & 1);
+      const int n = int(min(size_t(chunk4), end - at));
+      const float4* c = ring + size_t(slot) * chunk4;
+      for (int i = threadIdx.x; i < n; i += kRingConsumers) acc = fmaf(x, Sum4(c[i]), acc);
+      __syncwarp();
+      if ((threadIdx.x & 31) == 0) MbarArrive(SmemAddr(empty + slot));
+    }
+    // Block sum over the consumer warps only.
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if ((threadIdx.x & 31) == 0) scratch[s & 1][warp] = acc;
+    ConsumerSync();
+    if (threadIdx.x == 0) {
+      float total = 0.f;
+      for (int w = 0; w < kRingConsumers / 32; ++w) total += scratch[s & 1][w];
+      partials[(s & 1) * blocks + blockIdx.x] = total;
+      if (barriers) AddRelease(arrived, 1);
+    }
+  }
+}
+
 }  // namespace
 
 int StageStreamChainBlocks(size_t n4) {
@@ -132,6 +238,28 @@ cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int coun
   const cudaError_t launched = cudaLaunchCooperativeKernel(
       reinterpret_cast<const void*>(PersistentKernel), dim3(blocks), dim3(kThreads), args, 0,
       stream);
+  return launched != cudaSuccess ? launched : cudaGetLastError();
+}
+
+cudaError_t LaunchStageStreamRing(const StageStreamStage* stages, int count, int chunk_bytes,
+                                  int slots, bool barriers, float* partials, unsigned* arrived,
+                                  cudaStream_t stream) {
+  if (chunk_bytes < 16 || chunk_bytes % 16 != 0 || slots < 1) return cudaErrorInvalidValue;
+  int device = 0, sms = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) {
+    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  }
+  const size_t smem = RingBarrierBytes(slots) + size_t(slots) * chunk_bytes;
+  if (err == cudaSuccess) {
+    err = cudaFuncSetAttribute(RingKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(smem));
+  }
+  if (err != cudaSuccess) return err;
+  int chunk4 = chunk_bytes / 16;
+  void* args[] = {&stages, &count, &chunk4, &slots, &barriers, &partials, &arrived};
+  const cudaError_t launched = cudaLaunchCooperativeKernel(
+      reinterpret_cast<const void*>(RingKernel), dim3(sms), dim3(kRingThreads), args, smem, stream);
   return launched != cudaSuccess ? launched : cudaGetLastError();
 }
 

@@ -9,7 +9,13 @@
 //   - persistent: one cooperative launch whose blocks stream every stage
 //     with a grid-wide barrier between stages, each block's first loads of
 //     stage s + 1 issued before the barrier that ends stage s (prefetch on
-//     or off).
+//     or off);
+//   - ring: one persistent block a multiprocessor whose producer lane
+//     streams the block's share of every stage, back to back, into a ring
+//     of shared-memory slots by bulk copies, while the consumer warps take
+//     stage s only after every block has finished stage s - 1 (a counter in
+//     global memory, not a cooperative-groups barrier): the weight stream
+//     never waits for a dependency, only for a free slot.
 // The sums are checked for being finite only: the numbers are times.
 #ifndef HECATE_KERNELS_GEMV_DECODE_STAGE_STREAM_KERNEL_H_
 #define HECATE_KERNELS_GEMV_DECODE_STAGE_STREAM_KERNEL_H_
@@ -44,6 +50,14 @@ int StageStreamChainBlocks(size_t n4);
 cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int count, int blocks,
                                         bool prefetch, float* partials, cudaStream_t stream);
 int StageStreamPersistentBlocks();
+
+// The ring form: `chunk_bytes` a bulk copy (a multiple of 16), `slots` of
+// them a block; one block a multiprocessor (cooperative launch, so all are
+// co-resident). `arrived` must be 0 at the start; without `barriers` the stages do not wait for each other
+// (the stream alone).
+cudaError_t LaunchStageStreamRing(const StageStreamStage* stages, int count, int chunk_bytes,
+                                  int slots, bool barriers, float* partials, unsigned* arrived,
+                                  cudaStream_t stream);
 
 }  // namespace hecate
 
