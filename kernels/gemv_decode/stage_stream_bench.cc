@@ -14,10 +14,12 @@
 //                        first loads before the barrier (P = prefetch) or
 //                        after it;
 //   barriers only        the persistent kernel over 48 empty stages;
-//   ring C x S           one block a multiprocessor, the weights streamed
-//                        by bulk copies of C KB into S shared-memory slots
+//   ring C x S <=F       one block a multiprocessor, the weights streamed
+//                        by bulk copies of C KB into S shared-memory slots,
+//                        at most F of them outstanding (else up to S),
 //                        ahead of the stages' dependencies (a counter in
-//                        global memory between stages; "no deps": none, the
+//                        global memory between stages, spun on with acquire
+//                        loads or relaxed ones; "no deps": none, the
 //                        stream alone; "a launch a layer": a launch of
 //                        4 stages, as if the mixers split the step).
 //                        Includes clearing the counters.
@@ -150,13 +152,23 @@ absl::Status Run() {
   HECATE_ASSIGN_OR_RETURN(DeviceBuffer<unsigned> arrived,
                           DeviceBuffer<unsigned>::Create(size_t(count)));
   struct Ring {
-    int kb, slots;
-    bool barriers;
+    int kb, slots, in_flight;
+    StageRingWait wait;
     int launches;
+    const char* note;
   };
-  for (const Ring& ring : {Ring{16, 13, true, 1}, Ring{8, 26, true, 1}, Ring{32, 6, true, 1},
-                           Ring{4, 52, true, 1}, Ring{16, 13, false, 1},
-                           Ring{16, 13, true, c.n_layers}}) {
+  constexpr StageRingWait kAcquire = StageRingWait::kAcquireSpin;
+  constexpr StageRingWait kNone = StageRingWait::kNone;
+  for (const Ring& ring :
+       {Ring{16, 13, 0, kAcquire, 1, ""}, Ring{32, 6, 0, kAcquire, 1, ""},
+        Ring{32, 6, 0, StageRingWait::kRelaxedSpin, 1, ", relaxed spin"},
+        Ring{16, 13, 0, kNone, 1, ", no deps"}, Ring{32, 6, 0, kNone, 1, ", no deps"},
+        Ring{32, 6, 2, kAcquire, 1, ""}, Ring{32, 6, 3, kAcquire, 1, ""},
+        Ring{16, 13, 2, kAcquire, 1, ""}, Ring{16, 13, 3, kAcquire, 1, ""},
+        Ring{16, 13, 4, kAcquire, 1, ""}, Ring{16, 13, 6, kAcquire, 1, ""},
+        Ring{8, 26, 4, kAcquire, 1, ""}, Ring{8, 26, 8, kAcquire, 1, ""},
+        Ring{16, 13, 3, kNone, 1, ", no deps"}, Ring{16, 13, 4, kNone, 1, ", no deps"},
+        Ring{16, 13, 4, kAcquire, c.n_layers, ", a launch a layer"}}) {
     const int per_launch = count / ring.launches;
     HECATE_ASSIGN_OR_RETURN(
         const double us,
@@ -167,15 +179,73 @@ absl::Status Run() {
               for (int l = 0; l < ring.launches; ++l) {
                 HECATE_CUDA_RETURN_IF_ERROR(LaunchStageStreamRing(
                     table.data() + l * per_launch, per_launch, ring.kb * 1024, ring.slots,
-                    ring.barriers, sums.data(), arrived.data() + l, stream));
+                    ring.in_flight, ring.wait, sums.data(), arrived.data() + l,
+                    /*trace=*/nullptr, stream));
               }
               return absl::OkStatus();
             },
             /*calls=*/1));
     char name[64];
-    std::snprintf(name, sizeof(name), "ring %d KB x %d%s%s", ring.kb, ring.slots,
-                  ring.barriers ? "" : ", no deps", ring.launches > 1 ? ", a launch a layer" : "");
+    char limit[16] = "";
+    if (ring.in_flight > 0) std::snprintf(limit, sizeof(limit), " <=%d", ring.in_flight);
+    std::snprintf(name, sizeof(name), "ring %d KB x %d%s%s", ring.kb, ring.slots, limit, ring.note);
     row(name, us);
+  }
+  // Where the ring's dependency time goes: one traced launch each.
+  HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint64_t> trace,
+                          DeviceBuffer<uint64_t>::Create(size_t(count) * sms * 3));
+  std::printf("ring traces, us a stage (mean over stages 1..%d; by projection: qkv wo w13 w2):\n"
+              "  wait = first block's start - last block's finish of the stage before\n"
+              "  spread = last - first finish; stall = producer waiting for a slot\n",
+              count - 1);
+  for (const Ring& ring : {Ring{16, 13, 3, kAcquire, 1, ""}, Ring{32, 6, 0, kAcquire, 1, ""},
+                           Ring{16, 13, 3, kNone, 1, ", no deps"}}) {
+    HECATE_CUDA_RETURN_IF_ERROR(cudaMemset(arrived.data(), 0, sizeof(unsigned)));
+    HECATE_CUDA_RETURN_IF_ERROR(LaunchStageStreamRing(table.data(), count, ring.kb * 1024,
+                                                      ring.slots, ring.in_flight, ring.wait,
+                                                      sums.data(), arrived.data(), trace.data(),
+                                                      nullptr));
+    HECATE_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+    std::vector<uint64_t> t(size_t(count) * sms * 3);
+    HECATE_RETURN_IF_ERROR(CudaStatus(
+        cudaMemcpy(t.data(), trace.data(), t.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost),
+        "trace"));
+    auto at = [&](int stage, int block, int field) {
+      return double(t[(size_t(stage) * sms + block) * 3 + field]) / 1e3;
+    };
+    double wait[4] = {}, spread[4] = {}, stall[4] = {}, stage_us[4] = {};
+    int n[4] = {};
+    for (int st = 1; st < count; ++st) {
+      double first_start = 1e300, last_prev = 0, first_done = 1e300, last_done = 0, stalled = 0;
+      for (int b = 0; b < sms; ++b) {
+        first_start = std::min(first_start, at(st, b, 0));
+        last_prev = std::max(last_prev, at(st - 1, b, 1));
+        first_done = std::min(first_done, at(st, b, 1));
+        last_done = std::max(last_done, at(st, b, 1));
+        stalled += at(st, b, 2) / sms;
+      }
+      const int kind = st % 4;
+      wait[kind] += first_start - last_prev;
+      spread[kind] += last_done - first_done;
+      stall[kind] += stalled;
+      stage_us[kind] += last_done - last_prev;
+      ++n[kind];
+    }
+    double total_start = 1e300, total_end = 0;
+    for (int b = 0; b < sms; ++b) {
+      total_start = std::min(total_start, at(0, b, 0));
+      total_end = std::max(total_end, at(count - 1, b, 1));
+    }
+    std::printf("  ring %d KB x %d <=%d%s: %.1f us from first start to last finish\n", ring.kb,
+                ring.slots, ring.in_flight, ring.note, total_end - total_start);
+    const struct {
+      const char* name;
+      const double* v;
+    } lines[] = {{"stage", stage_us}, {"wait", wait}, {"spread", spread}, {"stall", stall}};
+    for (const auto& line : lines) {
+      std::printf("    %-7s %6.2f %6.2f %6.2f %6.2f\n", line.name, line.v[0] / n[0],
+                  line.v[1] / n[1], line.v[2] / n[2], line.v[3] / n[3]);
+    }
   }
   std::vector<float> check(1);
   HECATE_RETURN_IF_ERROR(CudaStatus(

@@ -94,7 +94,11 @@ __global__ void __launch_bounds__(kThreads, 4)
 // only after every block has finished stage s - 1 (a counter in global
 // memory: one release add a block, one acquire spin by thread 0), and free
 // each slot (its `empty` mbarrier) as they finish it. The stream never waits
-// for a dependency, only for a free slot.
+// for a dependency, only for a free slot. With `in_flight` the producer also
+// keeps at most that many copies outstanding: at saturation the memory
+// system's latency grows to whatever is in flight over the bandwidth, so a
+// ring that is all in flight has no landed chunks to spend while the
+// consumers wait between stages.
 constexpr int kRingConsumers = 256;
 // The slots' full and empty mbarriers, rounded up so the slots start aligned.
 __host__ __device__ constexpr size_t RingBarrierBytes(int slots) {
@@ -107,16 +111,26 @@ __device__ __forceinline__ uint32_t LoadAcquire(const unsigned* p) {
   asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
 }
+__device__ __forceinline__ uint32_t LoadRelaxed(const unsigned* p) {
+  uint32_t v;
+  asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
 __device__ __forceinline__ void AddRelease(unsigned* p, unsigned v) {
   asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint64_t GlobalTimer() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
 }
 __device__ __forceinline__ void ConsumerSync() {
   asm volatile("bar.sync 1, %0;" ::"n"(kRingConsumers) : "memory");
 }
 
 __global__ void __launch_bounds__(kRingThreads, 1)
-    RingKernel(const StageStreamStage* stages, int count, int chunk4, int slots, bool barriers,
-               float* partials, unsigned* arrived) {
+    RingKernel(const StageStreamStage* stages, int count, int chunk4, int slots, int in_flight,
+               StageRingWait wait, float* partials, unsigned* arrived, uint64_t* trace) {
   extern __shared__ __align__(128) unsigned char ring_smem[];
   uint64_t* full = reinterpret_cast<uint64_t*>(ring_smem);
   uint64_t* empty = full + slots;
@@ -143,28 +157,45 @@ __global__ void __launch_bounds__(kRingThreads, 1)
       for (int s = 0; s < count; ++s) {
         size_t begin, end;
         share(s, &begin, &end);
+        uint64_t stalled = 0;
         for (size_t at = begin; at < end; at += chunk4, ++g) {
           const int slot = g % slots;
           const uint32_t phase = (g / slots) & 1;
+          const uint64_t t0 = trace != nullptr ? GlobalTimer() : 0;
           MbarWait(SmemAddr(empty + slot), phase ^ 1);
+          if (trace != nullptr) stalled += GlobalTimer() - t0;
+          if (in_flight > 0 && g >= in_flight) {  // chunk g - in_flight has landed
+            const int landed = g - in_flight;
+            MbarWait(SmemAddr(full + landed % slots), (landed / slots) & 1);
+          }
           const uint32_t bytes = uint32_t(min(size_t(chunk4), end - at) * sizeof(float4));
           MbarArriveExpectTx(SmemAddr(full + slot), bytes);
           BulkCopy(SmemAddr(ring + size_t(slot) * chunk4), stages[s].w + at, bytes,
                    SmemAddr(full + slot));
         }
+        if (trace != nullptr) trace[(size_t(s) * blocks + blockIdx.x) * 3 + 2] = stalled;
       }
     }
     return;
   }
   int g = 0;
   for (int s = 0; s < count; ++s) {
-    if (barriers && s > 0) {
+    if (wait != StageRingWait::kNone && s > 0) {
       if (threadIdx.x == 0) {
         const unsigned target = unsigned(s) * blocks;
-        while (LoadAcquire(arrived) < target) {
+        if (wait == StageRingWait::kAcquireSpin) {
+          while (LoadAcquire(arrived) < target) {
+          }
+        } else {
+          while (LoadRelaxed(arrived) < target) {
+          }
+          __threadfence();
         }
       }
       ConsumerSync();
+    }
+    if (trace != nullptr && threadIdx.x == 0) {
+      trace[(size_t(s) * blocks + blockIdx.x) * 3] = GlobalTimer();
     }
     const float x = s == 0 ? 1.f : partials[((s - 1) & 1) * blocks + (blockIdx.x * 7) % blocks];
     size_t begin, end;
@@ -187,7 +218,8 @@ __global__ void __launch_bounds__(kRingThreads, 1)
       float total = 0.f;
       for (int w = 0; w < kRingConsumers / 32; ++w) total += scratch[s & 1][w];
       partials[(s & 1) * blocks + blockIdx.x] = total;
-      if (barriers) AddRelease(arrived, 1);
+      if (trace != nullptr) trace[(size_t(s) * blocks + blockIdx.x) * 3 + 1] = GlobalTimer();
+      if (wait != StageRingWait::kNone) AddRelease(arrived, 1);
     }
   }
 }
@@ -242,9 +274,13 @@ cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int coun
 }
 
 cudaError_t LaunchStageStreamRing(const StageStreamStage* stages, int count, int chunk_bytes,
-                                  int slots, bool barriers, float* partials, unsigned* arrived,
+                                  int slots, int in_flight, StageRingWait wait,
+                                  float* partials, unsigned* arrived, uint64_t* trace,
                                   cudaStream_t stream) {
-  if (chunk_bytes < 16 || chunk_bytes % 16 != 0 || slots < 1) return cudaErrorInvalidValue;
+  if (chunk_bytes < 16 || chunk_bytes % 16 != 0 || slots < 1 || in_flight < 0 ||
+      in_flight >= slots) {
+    return cudaErrorInvalidValue;
+  }
   int device = 0, sms = 0;
   cudaError_t err = cudaGetDevice(&device);
   if (err == cudaSuccess) {
@@ -257,7 +293,8 @@ cudaError_t LaunchStageStreamRing(const StageStreamStage* stages, int count, int
   }
   if (err != cudaSuccess) return err;
   int chunk4 = chunk_bytes / 16;
-  void* args[] = {&stages, &count, &chunk4, &slots, &barriers, &partials, &arrived};
+  void* args[] = {&stages,   &count,    &chunk4,  &slots, &in_flight,
+                  &wait,     &partials, &arrived, &trace};
   const cudaError_t launched = cudaLaunchCooperativeKernel(
       reinterpret_cast<const void*>(RingKernel), dim3(sms), dim3(kRingThreads), args, smem, stream);
   return launched != cudaSuccess ? launched : cudaGetLastError();

@@ -23,6 +23,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace hecate {
 
@@ -51,13 +52,21 @@ cudaError_t LaunchStageStreamPersistent(const StageStreamStage* stages, int coun
                                         bool prefetch, float* partials, cudaStream_t stream);
 int StageStreamPersistentBlocks();
 
+// How the ring's stages wait for each other: not at all (the stream alone),
+// or thread 0 of each block spinning on the counter with acquire loads, or
+// with relaxed loads and one fence after.
+enum class StageRingWait { kNone, kAcquireSpin, kRelaxedSpin };
+
 // The ring form: `chunk_bytes` a bulk copy (a multiple of 16), `slots` of
-// them a block; one block a multiprocessor (cooperative launch, so all are
-// co-resident). `arrived` must be 0 at the start; without `barriers` the stages do not wait for each other
-// (the stream alone).
+// them a block, at most `in_flight` (< slots; 0: no limit but the slots)
+// outstanding; one block a multiprocessor (cooperative launch, so all are
+// co-resident). `arrived` must be 0 at the start. A non-null `trace` (count
+// x blocks x 3) gets, per stage and block, the global timer (ns) when the
+// block's consumers start the stage and when they finish it, and the time
+// its producer waited for free slots during the stage.
 cudaError_t LaunchStageStreamRing(const StageStreamStage* stages, int count, int chunk_bytes,
-                                  int slots, bool barriers, float* partials, unsigned* arrived,
-                                  cudaStream_t stream);
+                                  int slots, int in_flight, StageRingWait wait, float* partials,
+                                  unsigned* arrived, uint64_t* trace, cudaStream_t stream);
 
 }  // namespace hecate
 
