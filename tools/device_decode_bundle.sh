@@ -24,7 +24,7 @@ make_run_bundle .device_decode "${RUN_SCRIPT:-decode_fusion.sh}" \
   //kernels/gemv_decode:gemv_decode_test //kernels/gemv_decode:gemv_prep_test \
   //backends/cuda:cuda_backend_test //kernels/gemv_decode:gemv_decode_bench \
   //backends/cuda:cuda_backend_bench //backends/cuda:engine_step_bench \
-  //kernels/gemv_decode:stage_stream_bench
+  //kernels/gemv_decode:stage_stream_bench //kernels/swa_decode:swa_decode_test
 # gemv_splits.sh can end with the peer (PEER=1), which reads train/ and
 # tools/peer_bench.py from the repository beside the bundle.
 cp tools/device_runs/peer_vs_hecate.sh .device_decode/

@@ -35,6 +35,9 @@ namespace {
 //       rows (default kEarlyAttentionRows) launch attention as a programmatic
 //       dependent of the q/k/v GEMV (its ring reads overlap that GEMV's
 //       tail); 0: never;
+//   HECATE_DECODE_WO_PDL=0    the MAG+Wo GEMV after the mixers' join without
+//       programmatic dependent launch (by default it is attention's
+//       dependent: its weights stream while attention finishes);
 //   HECATE_DECODE_BRANCHES=0  attention, the delta rule and the slow levels
 //       one after another instead of side by side in decode steps;
 //   HECATE_DECODE_BRANCH_ROWS decode steps of at most this many rows run
@@ -63,6 +66,10 @@ int DecodeGemvRows(WeightFormat format) {
 }
 bool DecodePdl() {
   static const bool on = EnvInt("HECATE_DECODE_PDL", 1) != 0;
+  return on;
+}
+bool DecodeWoPdl() {
+  static const bool on = EnvInt("HECATE_DECODE_WO_PDL", 1) != 0;
   return on;
 }
 bool DecodePrepFused() {
@@ -436,8 +443,11 @@ absl::Status ForwardEngine::Layer(int l, int batch, int tokens) {
     g.y_plane = plane;
     g.levels = levels;
     g.scale = c.memory_scale();
-    // After a join the previous kernel in stream_ is not its only input.
-    g.programmatic = g.programmatic && !branches;
+    // After the join too: the delta rule's and the slow levels' kernels are
+    // ordinary dependencies (complete before Wo starts); only the one on
+    // attention, the previous kernel in stream_, is programmatic, so Wo's
+    // weights stream while attention finishes and its wait covers the rest.
+    g.programmatic = g.programmatic && (!branches || DecodeWoPdl());
     HECATE_RETURN_IF_ERROR(GemvDecode(g, stream_));
     HECATE_RETURN_IF_ERROR(Mark("gemv mag+wo"));
   } else {

@@ -172,6 +172,8 @@ __global__ void __launch_bounds__(kThreads) SwaDecodeKernel(SwaDecodeParams p) {
     Slots first;
     if (begin < end) load(begin, first, true);
     GridDependencyWait();
+    // The next kernel (the MAG+Wo GEMV) may start fetching its weights.
+    LaunchDependents();
     load_q();
     if (begin < end) {
       const int s0 = begin + group, s1 = s0 + kGroups;

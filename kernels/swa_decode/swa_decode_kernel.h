@@ -39,6 +39,8 @@ struct SwaDecodeParams {
   // (Hopper PDL): the ring's entries from earlier steps are fetched while
   // that kernel (the one computing q, k, v) finishes; q, k, v are read only
   // after it has. Without a kernel before it in the stream it runs as usual.
+  // Launched so, it also lets its own programmatic dependent start once its
+  // wait is over (that kernel must wait before reading `out`).
   bool programmatic = false;
 };
 
