@@ -10,6 +10,12 @@
 //       --prefill=2048 --prefill_batch=1 [--json]
 //   engine_step_bench --backend=cpu --model=random:tiny --decode=64 --prefill= --json
 //
+// --trace_csv=PATH records every kernel and copy of every case through CUPTI
+// (kernels/testing/kernel_trace.h; the steps' times are then those of a
+// traced run) and writes them to PATH, one line each: case,batch,tokens,
+// start_ns,end_ns,stream,blocks,shared_bytes,name
+// (tools/device_runs/step_timeline.py reads it).
+//
 // --json prints one line per case:
 //   {"backend":"cuda","gemm":"fp32","weights":"fp32","case":"decode","batch":64,
 //    "tokens":1,"steps":...,"step_ms_p50":...,"step_ms_p99":...,"tokens_per_second":...}
@@ -31,6 +37,7 @@
 #include "backends/cuda/bench_state.h"
 #include "backends/cuda/cuda_backend.h"
 #include "base/status_macros.h"
+#include "kernels/testing/kernel_trace.h"
 #include "runtime/model.h"
 #include "runtime/model_state.h"
 
@@ -44,6 +51,7 @@ ABSL_FLAG(std::string, prefill, "", "comma-separated chunk lengths T of prefill 
 ABSL_FLAG(int32_t, prefill_batch, 1, "sessions in each prefill step");
 ABSL_FLAG(double, min_seconds, 2.0, "time each case at least this long (and >= 5 steps)");
 ABSL_FLAG(bool, json, false, "one JSON line per case instead of a table");
+ABSL_FLAG(std::string, trace_csv, "", "record every kernel through CUPTI into this CSV file");
 
 namespace hecate {
 namespace {
@@ -71,6 +79,7 @@ struct CaseResult {
   double p50_ms = 0;
   double p99_ms = 0;
   double tokens_per_second = 0;
+  uint64_t traced_from = 0, traced_to = 0;  // the timed steps, on the trace's clock
 };
 
 absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, int batch,
@@ -106,6 +115,8 @@ absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, i
     return backend.ForwardBatch(absl::MakeSpan(items));
   };
   for (int i = 0; i < 3; ++i) HECATE_RETURN_IF_ERROR(run_step());  // warm-up (graphs, caches)
+  const bool traced = !absl::GetFlag(FLAGS_trace_csv).empty();
+  const uint64_t traced_from = traced ? testing::KernelTraceNow() : 0;
   std::vector<double> seconds;
   const auto start = Clock::now();
   const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
@@ -126,7 +137,37 @@ absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, i
   r.p50_ms = seconds[seconds.size() / 2] * 1e3;
   r.p99_ms = seconds[std::min(seconds.size() - 1, seconds.size() * 99 / 100)] * 1e3;
   r.tokens_per_second = static_cast<double>(batch) * tokens * seconds.size() / total;
+  r.traced_from = traced_from;
+  r.traced_to = traced ? testing::KernelTraceNow() : 0;
   return r;
+}
+
+// The trace's records of each case's timed steps, as --trace_csv describes.
+absl::Status WriteTrace(const std::string& path, const std::vector<CaseResult>& results) {
+  HECATE_ASSIGN_OR_RETURN(std::vector<testing::TracedActivity> trace, testing::StopKernelTrace());
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return absl::InvalidArgumentError("--trace_csv: cannot write " + path);
+  std::fprintf(f, "case,batch,tokens,start_ns,end_ns,stream,blocks,shared_bytes,name\n");
+  size_t rows = 0;
+  for (const CaseResult& r : results) {
+    for (const testing::TracedActivity& a : trace) {
+      if (a.start_ns < r.traced_from || a.end_ns > r.traced_to) continue;
+      std::string name = a.name;  // quoted for CSV
+      for (size_t i = name.find('"'); i != std::string::npos; i = name.find('"', i + 2)) {
+        name.insert(i, 1, '"');
+      }
+      std::fprintf(f, "%s,%d,%d,%llu,%llu,%u,%lld,%d,\"%s\"\n", r.name.c_str(), r.batch, r.tokens,
+                   static_cast<unsigned long long>(a.start_ns),
+                   static_cast<unsigned long long>(a.end_ns), a.stream,
+                   static_cast<long long>(a.blocks), a.shared_bytes, name.c_str());
+      ++rows;
+    }
+  }
+  const bool closed = std::fclose(f) == 0;
+  if (!closed) return absl::InternalError("--trace_csv: write failed");
+  std::fprintf(stderr, "engine_step_bench: %zu traced kernels and copies in %s\n", rows,
+               path.c_str());
+  return absl::OkStatus();
 }
 
 absl::Status Run() {
@@ -140,6 +181,11 @@ absl::Status Run() {
   const std::string gemm = absl::GetFlag(FLAGS_gemm);
   HECATE_ASSIGN_OR_RETURN(GemmMode gemm_mode, ParseGemmMode(gemm));
   HECATE_ASSIGN_OR_RETURN(WeightFormat weights, ParseWeightFormat(absl::GetFlag(FLAGS_weights)));
+  const std::string trace_csv = absl::GetFlag(FLAGS_trace_csv);
+  if (!trace_csv.empty()) {
+    if (backend_name != "cuda") return absl::InvalidArgumentError("--trace_csv needs --backend=cuda");
+    HECATE_RETURN_IF_ERROR(testing::StartKernelTrace());  // before any graph is made
+  }
   std::unique_ptr<Backend> backend;
   if (backend_name == "cuda") {
     CudaBackendOptions options;  // hecated's: only --gemm and --weights are set from flags
@@ -184,16 +230,20 @@ absl::Status Run() {
   // steps, so after 1024 decode sessions (122 GB of base states on an H200)
   // the prefill's first launches found no device memory (H200, 2026-12-03:
   // "CmsRingFold launch: cudaErrorMemoryAllocation").
+  std::vector<CaseResult> results;
   for (int tokens : prefill) {
     HECATE_ASSIGN_OR_RETURN(
         CaseResult r,
         TimeCase(*backend, "prefill", std::max(1, absl::GetFlag(FLAGS_prefill_batch)), tokens));
     print(r);
+    results.push_back(r);
   }
   for (int batch : decode) {
     HECATE_ASSIGN_OR_RETURN(CaseResult r, TimeCase(*backend, "decode", batch, 1));
     print(r);
+    results.push_back(r);
   }
+  if (!trace_csv.empty()) return WriteTrace(trace_csv, results);
   return absl::OkStatus();
 }
 
