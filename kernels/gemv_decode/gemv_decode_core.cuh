@@ -5,10 +5,9 @@
 // Block shape: 256 threads; thread (kl, group) reads column group `group`
 // (one 16-byte load: 4 fp32 or 8 bf16 weights, kCols / that per tile) of K
 // rows kl, kl + kKLanes, ... of the slice.
-// The first HeldRows(R) of them go into registers, up to as many more into
-// shared memory (StagedRows) and the rest into L2, all *before*
-// griddepcontrol.wait, so under PDL the weight stream overlaps the previous
-// kernel's tail; every read of x/y after it. A cluster of
+// The first HeldRows(R) of them go into registers and the rest into L2
+// *before* griddepcontrol.wait, so under PDL the weight stream overlaps the
+// previous kernel's tail; every read of x/y/gain after it. A cluster of
 // 1, 2, 4 or 8 blocks splits K (ChooseSplits): the fewest whose slices fit
 // in the held registers, so a call is one wave of blocks that each fetch all
 // their weights at once, rather than many small blocks whose fixed costs
@@ -40,9 +39,6 @@ constexpr float kNormEps = 1e-6f;
 // 1- and 2-row instantiations (decode at B = 1, 2: bandwidth is all), 4
 // where the accumulators of more rows need the registers.
 __host__ __device__ constexpr int HeldRows(int rows) { return rows <= 2 ? 8 : 4; }
-// Of them, in registers (experiment: 1- and 2-row calls keep none there,
-// all in shared memory, so more blocks fit a multiprocessor).
-__host__ __device__ constexpr int RegisterRows(int rows) { return rows <= 1 ? 0 : rows <= 2 ? 8 : 4; }
 
 __device__ __forceinline__ float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
@@ -106,30 +102,6 @@ struct WeightLoad<__nv_bfloat16> {
 // The instantiation a call of `rows` rows runs (1, 2, 4 or 8).
 inline int RoundRows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
 
-// Weight rows a thread copies into shared memory before the wait, beyond
-// the rows it holds in registers (cp.async: nothing held across the wait),
-// at most as many as it holds: the products then read them there instead of
-// from L2 in a round trip after the wait, which takes microseconds while
-// the next calls' weights stream. Rows beyond both still come from L2.
-__host__ __device__ constexpr int StagedRows(int rows, int slice, int k_lanes) {
-  const int extra = (slice + k_lanes - 1) / k_lanes - RegisterRows(rows);
-  const int cap = rows <= 1 ? 16 : HeldRows(rows);
-  return extra <= 0 ? 0 : extra < cap ? extra : cap;
-}
-// The rows a launch stages: StagedRows, or 0 with HECATE_GEMV_STAGE=0 (read
-// once; for comparisons).
-inline int LaunchStagedRows(int rows, int slice, int k_lanes) {
-  static const bool off = [] {
-    const char* env = getenv("HECATE_GEMV_STAGE");
-    return env != nullptr && env[0] == '0';
-  }();
-  return off ? 0 : StagedRows(RoundRows(rows), slice, k_lanes);
-}
-// The staging's dynamic shared memory: 16-byte loads of kThreads threads,
-// after `before` bytes rounded up to 16.
-__host__ __device__ inline size_t StagedOffset(size_t before) { return (before + 15) / 16 * 16; }
-inline size_t StagedBytes(int staged_rows) { return size_t(staged_rows) * kThreads * 16; }
-
 // K rows of a slice: the cluster's `splits` blocks split K evenly.
 __host__ __device__ inline int SliceRows(int k, int splits) { return (k + splits - 1) / splits; }
 
@@ -158,13 +130,12 @@ inline int ChooseSplits(int rows, int k, int k_lanes, size_t max_slice_bytes) {
 
 // Resident blocks a multiprocessor must fit of the 1- and 2-row kernels
 // (a register cap: their eight held rows would otherwise allow three).
-__host__ __device__ constexpr int MinBlocksPerSm(int rows) { return rows <= 1 ? 6 : rows <= 2 ? 4 : 1; }
+__host__ __device__ constexpr int MinBlocksPerSm(int rows) { return rows <= 2 ? 4 : 1; }
 
 // Shared memory the core takes from a kernel.
 template <int R, int kCols>
 struct Scratch {
   float* xs;            // [R][SliceRows(k, splits)]: the prologue's output (dynamic)
-  void* staged;         // [StagedRows][kThreads] 16-byte weight loads (dynamic)
   float* warp_sums;     // [kWarps][R][kCols]
   float* block_sums;    // [R][kCols]: the result
   double* square_sums;  // [kWarps][R]
@@ -190,15 +161,11 @@ __device__ __forceinline__ void Accumulate(float (&acc)[R][WeightLoad<T>::kPerLo
 // W[k, tile * kCols + c] (0 for columns >= n and rows >= p.rows), W of
 // type T (float or __nv_bfloat16). Ends with a __syncthreads(); the caller
 // reduces over the cluster.
-// staged_rows: LaunchStagedRows for the call (at most StagedRows), with
-// s.staged room for them.
 template <int R, GemvPrologue P, int kCols, typename T>
 __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, int split,
-                                          int splits, int staged_rows,
-                                          const Scratch<R, kCols>& s) {
+                                          int splits, const Scratch<R, kCols>& s) {
   using L = WeightLoad<T>;
-  constexpr int kHeldRows = RegisterRows(R);
-  constexpr int kRoundRows = HeldRows(R);  // rows a load round after the wait
+  constexpr int kHeldRows = HeldRows(R);
   constexpr int kPer = L::kPerLoad;
   constexpr int kColGroups = kCols / kPer;
   constexpr int kKLanes = kThreads / kColGroups;
@@ -221,31 +188,25 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
   };
 
   // 1. Weights: independent of every earlier kernel, so fetched first.
-  typename L::Vec held[kHeldRows > 0 ? kHeldRows : 1];
+  typename L::Vec held[kHeldRows];
 #pragma unroll
   for (int u = 0; u < kHeldRows; ++u) held[u] = load(k0 + kl + u * kKLanes);
-  auto* staged = static_cast<typename L::Vec*>(s.staged);
-  for (int u = 0; u < staged_rows; ++u) {
-    const int kk = k0 + kl + (kHeldRows + u) * kKLanes;
-    if (col_ok && kk < k1) {
-      CpAsync16(staged + u * kThreads + tid, wcol + size_t(kk) * p.ldw, col_half ? 8 : 16);
-    }
-  }
   if (col_ok) {
-    for (int kk = k0 + kl + (kHeldRows + staged_rows) * kKLanes; kk < k1; kk += kKLanes) {
+    for (int kk = k0 + kl + kHeldRows * kKLanes; kk < k1; kk += kKLanes) {
       PrefetchL2(wcol + size_t(kk) * p.ldw);
     }
   }
 
-  // The norm's gain is a weight too: copied into xs now, where each thread
-  // reads its own entries back after the wait (the same idx walk below).
+  // The norm's gain is a weight too: copied into xs now (cp.async: no
+  // registers held across the wait), where each thread reads its own
+  // entries back after the wait (the same idx walk below).
   const int len = max(k1 - k0, 0);
   if constexpr (P == GemvPrologue::kRmsNorm) {
     for (int idx = tid; idx < R * len; idx += kThreads) {
       CpAsync4(s.xs + (idx / len) * slice + idx % len, p.gain + k0 + idx % len);
     }
+    CpAsyncCommit();
   }
-  CpAsyncCommit();
 
   // 2. Everything below reads what earlier kernels wrote.
   GridDependencyWait();
@@ -276,7 +237,7 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
     }
     __syncthreads();
   }
-  CpAsyncWait<0>();  // this thread's gains and staged rows
+  if constexpr (P == GemvPrologue::kRmsNorm) CpAsyncWait<0>();  // this thread's gains
   for (int idx = tid; idx < R * len; idx += kThreads) {
     const int r = idx / len, i = idx - r * len, kk = k0 + i;
     float v = 0.0f;
@@ -312,18 +273,12 @@ __device__ __forceinline__ void BlockSums(const GemvDecodeParams& p, int tile, i
     const int kk = k0 + kl + u * kKLanes;
     if (kk < k1) Accumulate<R, T>(acc, held[u], s.xs, slice, kk - k0);
   }
-  for (int u = 0; u < staged_rows; ++u) {
-    const int kk = k0 + kl + (kHeldRows + u) * kKLanes;
-    if (kk < k1) Accumulate<R, T>(acc, col_ok ? staged[u * kThreads + tid] : L::Zero(), s.xs,
-                                  slice, kk - k0);
-  }
-  for (int base = k0 + kl + (kHeldRows + staged_rows) * kKLanes; base < k1;
-       base += kRoundRows * kKLanes) {
-    typename L::Vec next[kRoundRows];
+  for (int base = k0 + kl + kHeldRows * kKLanes; base < k1; base += kHeldRows * kKLanes) {
+    typename L::Vec next[kHeldRows];
 #pragma unroll
-    for (int u = 0; u < kRoundRows; ++u) next[u] = load(base + u * kKLanes);
+    for (int u = 0; u < kHeldRows; ++u) next[u] = load(base + u * kKLanes);
 #pragma unroll
-    for (int u = 0; u < kRoundRows; ++u) {
+    for (int u = 0; u < kHeldRows; ++u) {
       const int kk = base + u * kKLanes;
       if (kk < k1) Accumulate<R, T>(acc, next[u], s.xs, slice, kk - k0);
     }

@@ -37,10 +37,10 @@ static_assert(kTileCols<float> == kGemvDecodeTileCols, "fp32 tile");
 
 template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
-    GemvDecodeKernel(GemvDecodeParams p, int staged_rows) {
+    GemvDecodeKernel(GemvDecodeParams p) {
   constexpr int kTileCols = ::hecate::kTileCols<T>;
   static_assert(kTileCols % kGemvDecodeSplits == 0, "columns per slice");
-  extern __shared__ __align__(16) float xs[];  // then the staged weight rows
+  extern __shared__ float xs[];
   __shared__ float warp_sums[kWarps * R * kTileCols];
   __shared__ float block_sums[R * kTileCols];
   // [splits][R][kTileCols / splits]: this block's columns of every slice's
@@ -57,12 +57,9 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   // before its remote stores (by then they have long arrived): the two
   // halves of one cluster barrier phase, as cluster.sync() is both.
   __cluster_barrier_arrive_relaxed();
-  void* staged = reinterpret_cast<char*>(xs) +
-                 gemv_core::StagedOffset(R * gemv_core::SliceRows(p.k, splits) * sizeof(float));
   gemv_core::BlockSums<R, P, kTileCols, T>(
-      p, blockIdx.x, split, splits, staged_rows,
-      gemv_core::Scratch<R, kTileCols>{xs, staged, warp_sums, block_sums, square_sums,
-                                       row_scale});
+      p, blockIdx.x, split, splits,
+      gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
   // Each column's sums go to the block that finishes it (remote stores, so
   // one full cluster barrier: nothing reads another block's memory after
@@ -89,21 +86,17 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
 
 // Every decode-kernel instantiation reads K rows 32 apart (8 column groups
 // of 16 bytes a tile).
-constexpr int kDecodeKLanes = kThreads / 8;
 int DecodeSplits(int rows, int k) {
-  return gemv_core::ChooseSplits(rows, k, kDecodeKLanes, kGemvDecodeMaxSliceBytes);
+  return gemv_core::ChooseSplits(rows, k, /*k_lanes=*/kThreads / 8, kGemvDecodeMaxSliceBytes);
 }
 
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   const int splits = DecodeSplits(p.rows, p.k);
-  const int staged_rows =
-      gemv_core::LaunchStagedRows(p.rows, gemv_core::SliceRows(p.k, splits), kDecodeKLanes);
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = gemv_core::StagedOffset(GemvDecodeSliceBytes(p.rows, p.k)) +
-                            gemv_core::StagedBytes(staged_rows);
+  config.dynamicSmemBytes = GemvDecodeSliceBytes(p.rows, p.k);
   config.stream = stream;
   // bf16's wider tiles take more static shared memory: past the 48 KB a
   // launch gets without asking, ask (per launch, so every device is asked).
@@ -124,8 +117,7 @@ cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
-  const cudaError_t launched =
-      cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P, T>, p, staged_rows);
+  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvDecodeKernel<R, P, T>, p);
   return launched != cudaSuccess ? launched : cudaGetLastError();
 }
 

@@ -108,9 +108,8 @@ __device__ void Epilogue(const MixerPrepParams& q, int rows, int n, int tile_col
 
 template <int R, GemvPrologue P, typename T>
 __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
-    GemvPrepKernel(GemvPrepParams params, int staged_rows) {
-  // xs [R][slice], warp_sums, then the staged weight rows
-  extern __shared__ __align__(16) float dynamic[];
+    GemvPrepKernel(GemvPrepParams params) {
+  extern __shared__ float dynamic[];  // xs [R][slice], then warp_sums
   __shared__ float block_sums[R * kTileCols];
   __shared__ float tile[R * kTileCols];
   __shared__ double square_sums[kWarps * R];
@@ -122,13 +121,9 @@ __global__ void __launch_bounds__(kThreads, gemv_core::MinBlocksPerSm(R))
   const int splits = static_cast<int>(cluster.num_blocks());
   float* xs = dynamic;
   float* warp_sums = dynamic + R * gemv_core::SliceRows(p.k, splits);
-  void* staged = reinterpret_cast<char*>(dynamic) +
-                 gemv_core::StagedOffset((R * gemv_core::SliceRows(p.k, splits) +
-                                          kWarps * R * kTileCols) * sizeof(float));
   gemv_core::BlockSums<R, P, kTileCols, T>(
-      p, blockIdx.x, split, splits, staged_rows,
-      gemv_core::Scratch<R, kTileCols>{xs, staged, warp_sums, block_sums, square_sums,
-                                       row_scale});
+      p, blockIdx.x, split, splits,
+      gemv_core::Scratch<R, kTileCols>{xs, warp_sums, block_sums, square_sums, row_scale});
 
   cluster.sync();  // every slice's block_sums written
   if (split == 0) {
@@ -152,36 +147,20 @@ size_t WarpSumBytes(int rows) {
 // K rows a thread's loads are apart: 128 columns in 16-byte groups per K
 // row. The slice shares the dynamic shared memory with the warps' sums.
 template <typename T>
-constexpr int kPrepKLanes = kThreads / (kTileCols / gemv_core::WeightLoad<T>::kPerLoad);
-template <typename T>
 int PrepSplits(int rows, int k) {
-  return gemv_core::ChooseSplits(rows, k, kPrepKLanes<T>,
-                                 kGemvPrepMaxDynamicBytes - WarpSumBytes(rows));
+  constexpr int kLanes = kThreads / (kTileCols / gemv_core::WeightLoad<T>::kPerLoad);
+  return gemv_core::ChooseSplits(rows, k, kLanes, kGemvPrepMaxDynamicBytes - WarpSumBytes(rows));
 }
 
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   const GemvDecodeParams& p = params.gemv;
   const int splits = PrepSplits<T>(p.rows, p.k);
-  const int staged_rows =
-      gemv_core::LaunchStagedRows(p.rows, gemv_core::SliceRows(p.k, splits), kPrepKLanes<T>);
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes =
-      gemv_core::StagedOffset(GemvPrepSharedBytes(p.rows, p.k, p.weights)) +
-      gemv_core::StagedBytes(staged_rows);
+  config.dynamicSmemBytes = GemvPrepSharedBytes(p.rows, p.k, p.weights);
   config.stream = stream;
-  // The staged rows take the dynamic shared memory past the 48 KB a launch
-  // gets without asking: ask (per launch, so every device is asked).
-  constexpr size_t kStaticBytes = (2 * size_t(R) * kTileCols + R) * sizeof(float) +
-                                  size_t(kWarps) * R * sizeof(double);
-  if (config.dynamicSmemBytes + kStaticBytes > 48 * 1024) {
-    const cudaError_t opted =
-        cudaFuncSetAttribute(GemvPrepKernel<R, P, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(config.dynamicSmemBytes));
-    if (opted != cudaSuccess) return opted;
-  }
   cudaLaunchAttribute attributes[2];
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = 1;
@@ -191,8 +170,7 @@ cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   attributes[1].val.programmaticStreamSerializationAllowed = p.programmatic ? 1 : 0;
   config.attrs = attributes;
   config.numAttrs = 2;
-  const cudaError_t launched =
-      cudaLaunchKernelEx(&config, GemvPrepKernel<R, P, T>, params, staged_rows);
+  const cudaError_t launched = cudaLaunchKernelEx(&config, GemvPrepKernel<R, P, T>, params);
   return launched != cudaSuccess ? launched : cudaGetLastError();
 }
 
