@@ -6,6 +6,7 @@
 
 #include "backends/cuda/weight_format.h"
 #include "kernels/cuda_check.h"
+#include "kernels/fused/fused_kernels.h"
 #include "kernels/gemv_decode/bf16_weights.h"
 #include "kernels/tf32_split/tf32_split.h"
 
@@ -103,8 +104,7 @@ struct LayerOffsets {
 }  // namespace
 
 int DeviceWeights::ProjCols(const ModelConfig& c) {
-  const int cols = 6 * c.d_model + 3 * c.levels() * c.n_heads;
-  return (cols + 3) / 4 * 4;
+  return MixerPrepProjCols(c.n_heads, c.head_dim(), c.levels());
 }
 
 absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const Model& model, WeightFormat format,

@@ -70,7 +70,7 @@ absl::Status Run() {
   const int dm = base.d_model, heads = base.n_heads, d = base.head_dim();
   const int levels = base.levels(), ff = base.d_ff, vocab = base.vocab_size;
   const int n_gates = 3 * levels * heads;
-  const size_t pc = size_t(6 * dm + n_gates + 3) / 4 * 4;  // DeviceWeights::ProjCols
+  const size_t pc = MixerPrepProjCols(heads, d, levels);
   int delta_level = -1;
   for (int j = 0; j < levels; ++j) {
     if (base.periods[j] == 1) delta_level = j;

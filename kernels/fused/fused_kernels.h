@@ -41,6 +41,14 @@ struct RmsNormParams {
 //              per head;
 //   gates:     sigmoid(z + bias) for all 3 * levels * heads gates, plus the
 //              period-1 level's alpha and theta compacted to [rows, heads].
+// Columns of the fused projection MixerPrep reads (qa | ka | va | qm | km |
+// vm | z): 6 * heads * dim + 3 * levels * heads, rounded up to a multiple of
+// 4 so every row starts 16-byte aligned. The backends' weight layout
+// (DeviceWeights::ProjCols) and the kernels' tests and benchmarks all use it.
+constexpr int MixerPrepProjCols(int heads, int dim, int levels) {
+  return (6 * heads * dim + 3 * levels * heads + 3) / 4 * 4;
+}
+
 struct MixerPrepParams {
   int batch = 0;
   int tokens = 0;

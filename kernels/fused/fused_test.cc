@@ -139,9 +139,7 @@ TEST_P(MixerPrepParityTest, MatchesDefinitionAtEveryPulse) {
   std::mt19937_64 rng = testing::FreshRng("MixerPrepParity");
   const int rows = c.batch * c.tokens, width = c.heads * c.dim;
   const int n_gates = 3 * c.levels * c.heads;
-  // As backends/cuda/device_weights.cc ProjCols (a multiple of 4),
-  // plus the case's extra columns.
-  const size_t proj_stride = size_t(6 * width + n_gates + 3) / 4 * 4 + c.stride_pad;
+  const size_t proj_stride = MixerPrepProjCols(c.heads, c.dim, c.levels) + c.stride_pad;
   const size_t n = size_t(rows) * width;
   const size_t plane = AlignUp(n + 1);  // a gap after every plane
 

@@ -29,6 +29,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/device.h"
 #include "kernels/device_buffer.h"
+#include "kernels/fused/fused_kernels.h"
 #include "kernels/gemv_decode/bf16_weights.h"
 #include "kernels/gemv_decode/gemv_decode.h"
 #include "kernels/gemv_decode/gemv_prep.h"
@@ -50,7 +51,7 @@ absl::Status Run() {
   const double gbps = bench_device.copy.best();
   HECATE_ASSIGN_OR_RETURN(const ModelConfig c, ModelConfig::Preset("base"));
   const int dm = c.d_model, ff = c.d_ff, layers = c.n_layers, levels = c.levels();
-  const int pc = (6 * dm + 3 * levels * c.n_heads + 3) / 4 * 4;
+  const int pc = MixerPrepProjCols(c.n_heads, c.head_dim(), levels);
   const Projection projections[] = {
       {"qkv+gates (norm)", pc, dm, GemvPrologue::kRmsNorm, false},
       {"wo (MAG, +h)", dm, dm, GemvPrologue::kMagGate, true},

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kernels/device_buffer.h"
+#include "kernels/fused/fused_kernels.h"
 #include "kernels/fused/fused_reference.h"
 #include "kernels/gemv_decode/bf16_weights.h"
 #include "kernels/testing/cuda_test_util.h"
@@ -89,7 +90,7 @@ void CheckPrep(const PrepCase& c, GemvWeights weights) {
   const int rows = c.batch * c.tokens, width = c.heads * c.dim;
   const int n_gates = 3 * c.levels * c.heads;
   const int k = width;  // the projection's input is the model width
-  const int n = (6 * width + n_gates + 3) / 4 * 4;  // DeviceWeights::ProjCols
+  const int n = MixerPrepProjCols(c.heads, c.dim, c.levels);
   // bf16 rows are read 8 wide; n % 8 == 4 (two cases) leaves a half group.
   const size_t ldw = bf16 ? (n + 7) / 8 * 8 : n;
   const size_t x_stride = k + 5;

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/fused/fused_kernels.h"
 #include "kernels/gemv_decode/stage_stream_kernel.h"
 #include "kernels/testing/bench_util.h"
 #include "runtime/model_config.h"
@@ -46,7 +47,7 @@ absl::Status Run() {
   const double gbps = bench_device.copy.best();
   HECATE_ASSIGN_OR_RETURN(const ModelConfig c, ModelConfig::Preset("base"));
   const size_t dm = c.d_model, ff = c.d_ff;
-  const size_t pc = (6 * dm + 3 * c.levels() * c.n_heads + 3) / 4 * 4;
+  const size_t pc = MixerPrepProjCols(c.n_heads, c.head_dim(), c.levels());
   const size_t per_layer[4] = {pc * dm, dm * dm, 2 * ff * dm, dm * ff};  // floats
   size_t total = 0;
   for (size_t f : per_layer) total += f * c.n_layers;
