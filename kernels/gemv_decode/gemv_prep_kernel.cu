@@ -152,6 +152,12 @@ int PrepSplits(int rows, int k) {
   return gemv_core::ChooseSplits(rows, k, kLanes, kGemvPrepMaxDynamicBytes - WarpSumBytes(rows));
 }
 
+// The slice (rows rounded up to the instantiation) and the warps' sums.
+size_t SharedBytes(int rows, int k, int splits) {
+  return size_t(gemv_core::RoundRows(rows)) * gemv_core::SliceRows(k, splits) * sizeof(float) +
+         WarpSumBytes(rows);
+}
+
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   const GemvDecodeParams& p = params.gemv;
@@ -159,7 +165,7 @@ cudaError_t LaunchRows(const GemvPrepParams& params, cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3((p.n + kTileCols - 1) / kTileCols, splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = GemvPrepSharedBytes(p.rows, p.k, p.weights);
+  config.dynamicSmemBytes = SharedBytes(p.rows, p.k, splits);
   config.stream = stream;
   cudaLaunchAttribute attributes[2];
   attributes[0].id = cudaLaunchAttributeClusterDimension;
@@ -202,10 +208,9 @@ cudaError_t LaunchWeights(const GemvPrepParams& params, cudaStream_t stream) {
 
 size_t GemvPrepSharedBytes(int rows, int k, GemvWeights weights) {
   if (rows < 1 || rows > kGemvDecodeMaxRows || k < 1) return 0;
-  const size_t r = gemv_core::RoundRows(rows);
   const int splits = weights == GemvWeights::kBf16 ? PrepSplits<__nv_bfloat16>(rows, k)
                                                    : PrepSplits<float>(rows, k);
-  return r * gemv_core::SliceRows(k, splits) * sizeof(float) + WarpSumBytes(rows);
+  return SharedBytes(rows, k, splits);
 }
 
 cudaError_t LaunchGemvPrepKernel(const GemvPrepParams& params, cudaStream_t stream) {
