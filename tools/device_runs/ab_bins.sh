@@ -34,13 +34,5 @@ for f in "$OUT"/gemv_bench.*.log; do
   echo "-- $(basename "$f")"; grep -aE '^1 ' "$f" | head -1; grep -aE '\) +1 ' "$f" | grep -av bf16
 done
 echo "== engine_step_bench decode step p50 ms"
-python3 - "$OUT/engine_steps.jsonl" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    rows.setdefault((r["setting"], r["batch"]), []).append(r["step_ms_p50"])
-for (s, b), v in sorted(rows.items()):
-    print(f"{s:8s} B={b}: " + " / ".join(f"{x:.3f}" for x in v))
-PY
+step_table
 cat "$S"

@@ -44,15 +44,7 @@ if ! late "traced decode B=1"; then
   gzip -f "$OUT/trace_b1.csv"
 fi
 echo "== engine_step_bench decode step p50 ms (setting batch p50)"
-python3 - "$OUT/engine_steps.jsonl" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    rows.setdefault((r["setting"], r["batch"]), []).append(r["step_ms_p50"])
-for (s, b), v in sorted(rows.items()):
-    print(f"{s:10s} B={b}: " + " / ".join(f"{x:.3f}" for x in v))
-PY
+step_table
 echo "== cuda_backend_bench"
 grep -aE '^(decode|prefill) ' "$OUT/backend_bench.log"
 echo "== traced B=1 step, per family"

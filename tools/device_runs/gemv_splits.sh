@@ -96,16 +96,7 @@ for s in $SETTINGS; do
   echo "-- $s"; grep -aE '^(qkv|w1|w2|wo)' "$OUT/gemv_bench.$s.log" | head -16
 done
 echo "== engine_step_bench decode step p50 ms (setting batch p50)"
-python3 - "$OUT/engine_steps.jsonl" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    try: r = json.loads(line)
-    except ValueError: continue
-    rows.setdefault((r["setting"], r.get("batch")), []).append(r.get("step_ms_p50"))
-for (s, b), v in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-    print(f"{s:24s} B={b}: " + " / ".join(f"{x:.3f}" for x in v if isinstance(x, float)))
-PY
+step_table
 grep -aE "^(decode|prefill) " "$OUT/backend_bench.log" | head -12
 [[ -f $OUT/stage_stream.log ]] && grep -aA12 '^structure' "$OUT/stage_stream.log"
 [[ -f $OUT/peer/peer_table.txt ]] && cat "$OUT/peer/peer_table.txt"

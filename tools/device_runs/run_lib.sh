@@ -10,7 +10,8 @@
 # engine_steps SETTING SECONDS "VARS" ARGS... runs $B/engine_step_bench ARGS
 # --json with the environment VARS into $OUT/engine_SETTING.log ("+" as "_")
 # and appends its rows, tagged "setting":"SETTING", to
-# $OUT/engine_steps.jsonl.
+# $OUT/engine_steps.jsonl; step_table prints that file's step p50s, one
+# line per setting and batch, the runs side by side.
 # On exit every file under $OUT but the summary and device.txt goes into
 # $OUT/logs.tgz: the device tool returns at most 8 files.
 export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
@@ -42,3 +43,15 @@ pack_logs() {
   (cd "$OUT" && tar czf logs.tgz $files && rm -rf $files)
 }
 trap pack_logs EXIT
+step_table() {
+  python3 - "$OUT/engine_steps.jsonl" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    try: r = json.loads(line)
+    except ValueError: continue
+    rows.setdefault((r["setting"], r.get("batch")), []).append(r.get("step_ms_p50"))
+for (s, b), v in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    print(f"{s:24s} B={b}: " + " / ".join(f"{x:.3f}" for x in v if isinstance(x, float)))
+PY
+}
