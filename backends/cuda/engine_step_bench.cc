@@ -13,7 +13,8 @@
 // --trace_csv=PATH records every kernel and copy of every case through CUPTI
 // (kernels/testing/kernel_trace.h; the steps' times are then those of a
 // traced run) and writes them to PATH, one line each: case,batch,tokens,
-// start_ns,end_ns,stream,blocks,shared_bytes,name
+// step,start_ns,end_ns,stream,blocks,shared_bytes,name (step: the timed
+// step whose ForwardBatch call was the last to start before the record did)
 // (tools/device_runs/step_timeline.py reads it).
 //
 // --json prints one line per case:
@@ -79,7 +80,10 @@ struct CaseResult {
   double p50_ms = 0;
   double p99_ms = 0;
   double tokens_per_second = 0;
-  uint64_t traced_from = 0, traced_to = 0;  // the timed steps, on the trace's clock
+  // With --trace_csv: when each timed step's call started, and when the last
+  // ended, on the trace's clock.
+  std::vector<uint64_t> step_starts;
+  uint64_t traced_to = 0;
 };
 
 absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, int batch,
@@ -116,13 +120,14 @@ absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, i
   };
   for (int i = 0; i < 3; ++i) HECATE_RETURN_IF_ERROR(run_step());  // warm-up (graphs, caches)
   const bool traced = !absl::GetFlag(FLAGS_trace_csv).empty();
-  const uint64_t traced_from = traced ? testing::KernelTraceNow() : 0;
+  std::vector<uint64_t> step_starts;
   std::vector<double> seconds;
   const auto start = Clock::now();
   const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
   while (seconds.size() < 5 ||
          std::chrono::duration<double>(Clock::now() - start).count() < min_seconds) {
     const auto t0 = Clock::now();
+    if (traced) step_starts.push_back(testing::KernelTraceNow());
     HECATE_RETURN_IF_ERROR(run_step());
     seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
@@ -137,7 +142,7 @@ absl::StatusOr<CaseResult> TimeCase(Backend& backend, const std::string& name, i
   r.p50_ms = seconds[seconds.size() / 2] * 1e3;
   r.p99_ms = seconds[std::min(seconds.size() - 1, seconds.size() * 99 / 100)] * 1e3;
   r.tokens_per_second = static_cast<double>(batch) * tokens * seconds.size() / total;
-  r.traced_from = traced_from;
+  r.step_starts = std::move(step_starts);
   r.traced_to = traced ? testing::KernelTraceNow() : 0;
   return r;
 }
@@ -147,17 +152,21 @@ absl::Status WriteTrace(const std::string& path, const std::vector<CaseResult>& 
   HECATE_ASSIGN_OR_RETURN(std::vector<testing::TracedActivity> trace, testing::StopKernelTrace());
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) return absl::InvalidArgumentError("--trace_csv: cannot write " + path);
-  std::fprintf(f, "case,batch,tokens,start_ns,end_ns,stream,blocks,shared_bytes,name\n");
+  std::fprintf(f, "case,batch,tokens,step,start_ns,end_ns,stream,blocks,shared_bytes,name\n");
   size_t rows = 0;
   for (const CaseResult& r : results) {
     for (const testing::TracedActivity& a : trace) {
-      if (a.start_ns < r.traced_from || a.end_ns > r.traced_to) continue;
+      if (r.step_starts.empty() || a.start_ns < r.step_starts[0] || a.end_ns > r.traced_to) {
+        continue;
+      }
+      const size_t step = std::upper_bound(r.step_starts.begin(), r.step_starts.end(),
+                                           a.start_ns) - r.step_starts.begin() - 1;
       std::string name = a.name;  // quoted for CSV
       for (size_t i = name.find('"'); i != std::string::npos; i = name.find('"', i + 2)) {
         name.insert(i, 1, '"');
       }
-      std::fprintf(f, "%s,%d,%d,%llu,%llu,%u,%lld,%d,\"%s\"\n", r.name.c_str(), r.batch, r.tokens,
-                   static_cast<unsigned long long>(a.start_ns),
+      std::fprintf(f, "%s,%d,%d,%zu,%llu,%llu,%u,%lld,%d,\"%s\"\n", r.name.c_str(), r.batch,
+                   r.tokens, step, static_cast<unsigned long long>(a.start_ns),
                    static_cast<unsigned long long>(a.end_ns), a.stream,
                    static_cast<long long>(a.blocks), a.shared_bytes, name.c_str());
       ++rows;

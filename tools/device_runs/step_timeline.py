@@ -2,9 +2,10 @@
 """Where a step's time goes, kernel by kernel, from engine_step_bench --trace_csv.
 
 The CSV (kernels/testing/kernel_trace.h, one line a kernel or copy of every
-case's timed steps: case,batch,tokens,start_ns,end_ns,stream,blocks,
-shared_bytes,name) is split into steps at idle gaps longer than --gap_us
-(the host's time between ForwardBatch calls). For each case it prints:
+case's timed steps: case,batch,tokens,step,start_ns,end_ns,stream,blocks,
+shared_bytes,name) says which timed step each record belongs to (without a
+step column, steps are split at idle gaps longer than --gap_us). For each
+case it prints:
   1. every kernel of the median-length step: start and end from the step's
      start, duration, stream, blocks and shared memory a block (PDL
      dependents start before the kernel they wait for ends, so intervals
@@ -12,7 +13,7 @@ shared_bytes,name) is split into steps at idle gaps longer than --gap_us
   2. per kernel family, averaged over the last steps: calls, busy time, and
      the time it ran alone (no other kernel of the step running): the wall
      time it adds; then the step's idle time (launch gaps, host).
-Usage: step_timeline.py TRACE.csv [--gap_us=20] [--skip=5] [--no_steps]
+Usage: step_timeline.py TRACE.csv [--skip=5] [--last=40] [--no_steps] [--gap_us=20]
 """
 import argparse
 import csv
@@ -37,15 +38,21 @@ def read_cases(path):
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             key = (r["case"], int(r["batch"]), int(r["tokens"]))
+            step = int(r["step"]) if r.get("step") not in (None, "") else None
             cases.setdefault(key, []).append(
                 (int(r["start_ns"]) / 1e3, int(r["end_ns"]) / 1e3, r["stream"],
-                 int(r["blocks"]), int(r["shared_bytes"]), r["name"]))
+                 int(r["blocks"]), int(r["shared_bytes"]), r["name"], step))
     for events in cases.values():
         events.sort()
     return cases
 
 
 def split_steps(events, gap_us):
+    if events and events[0][6] is not None:
+        by_step = {}
+        for e in events:
+            by_step.setdefault(e[6], []).append(e)
+        return [by_step[k] for k in sorted(by_step)]
     steps, current, end = [], [], 0.0
     for e in events:
         if current and e[0] - end > gap_us:
@@ -90,7 +97,7 @@ def report(key, events, args):
     if not args.no_steps:
         t0 = step[0][0]
         print(f"{'start':>7} {'end':>7} {'dur':>6} {'strm':>4} {'blocks':>6} {'smemKB':>6}  kernel")
-        for s, e, strm, blocks, smem, name in step:
+        for s, e, strm, blocks, smem, name, _ in step:
             print(f"{s - t0:7.1f} {e - t0:7.1f} {e - s:6.1f} {strm:>4} {blocks:6d} "
                   f"{smem / 1024:6.1f}  {family(name)}")
     last = steps[-args.last:]
@@ -100,7 +107,7 @@ def report(key, events, args):
         idle += i
         for f, t in a.items():
             alone[f] = alone.get(f, 0.0) + t
-        for s, e, *_, name in st:
+        for s, e, _, _, _, name, _ in st:
             f = family(name)
             calls[f] = calls.get(f, 0) + 1
             busy[f] = busy.get(f, 0.0) + e - s
