@@ -87,8 +87,8 @@ __global__ void __launch_bounds__(kThreads, 4)
   }
 }
 
-// One block a multiprocessor: warp kConsumerWarps is the producer, whose
-// lane 0 streams the block's share of every stage, chunk after chunk, into a
+// One block a multiprocessor: the warp after the eight consumer warps is the
+// producer, whose lane 0 streams the block's share of every stage, chunk after chunk, into a
 // ring of shared-memory slots with bulk copies (each completing on its
 // slot's `full` mbarrier); the consumer warps take the chunks of stage s
 // only after every block has finished stage s - 1 (a counter in global
