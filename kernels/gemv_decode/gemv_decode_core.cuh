@@ -105,6 +105,12 @@ inline int RoundRows(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 
 // K rows of a slice: the cluster's `splits` blocks split K evenly.
 __host__ __device__ inline int SliceRows(int k, int splits) { return (k + splits - 1) / splits; }
 
+// The prologue's output for one block's K slice (the dynamic shared memory
+// `xs`): rows rounded up to the instantiation, 4 bytes each a K row.
+inline size_t SliceBytes(int rows, int k, int splits) {
+  return size_t(RoundRows(rows)) * SliceRows(k, splits) * sizeof(float);
+}
+
 // Blocks splitting K for a call of `rows` rows (a power of two up to
 // kGemvDecodeSplits), for a kernel whose threads read K rows `k_lanes`
 // apart: the fewest that leave each thread at most HeldRows rows of its
@@ -122,7 +128,7 @@ inline int ChooseSplits(int rows, int k, int k_lanes, size_t max_slice_bytes) {
   int splits = forced != 0 ? forced : 1;
   while (splits < kGemvDecodeSplits &&
          ((forced == 0 && SliceRows(k, splits) > k_lanes * held) ||
-          size_t(r) * SliceRows(k, splits) * sizeof(float) > max_slice_bytes)) {
+          SliceBytes(rows, k, splits) > max_slice_bytes)) {
     splits *= 2;
   }
   return splits;

@@ -90,19 +90,13 @@ int DecodeSplits(int rows, int k) {
   return gemv_core::ChooseSplits(rows, k, /*k_lanes=*/kThreads / 8, kGemvDecodeMaxSliceBytes);
 }
 
-// The prologue's output for one block's K slice, rows rounded up to the
-// instantiation.
-size_t SliceBytes(int rows, int k, int splits) {
-  return size_t(gemv_core::RoundRows(rows)) * gemv_core::SliceRows(k, splits) * sizeof(float);
-}
-
 template <int R, GemvPrologue P, typename T>
 cudaError_t LaunchRows(const GemvDecodeParams& p, cudaStream_t stream) {
   const int splits = DecodeSplits(p.rows, p.k);
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3((p.n + kTileCols<T> - 1) / kTileCols<T>, splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = SliceBytes(p.rows, p.k, splits);
+  config.dynamicSmemBytes = gemv_core::SliceBytes(p.rows, p.k, splits);
   config.stream = stream;
   // bf16's wider tiles take more static shared memory: past the 48 KB a
   // launch gets without asking, ask (per launch, so every device is asked).
@@ -159,7 +153,7 @@ cudaError_t LaunchWeights(const GemvDecodeParams& p, cudaStream_t stream) {
 
 size_t GemvDecodeSliceBytes(int rows, int k) {
   if (rows < 1 || rows > kGemvDecodeMaxRows || k < 1) return 0;
-  return SliceBytes(rows, k, DecodeSplits(rows, k));
+  return gemv_core::SliceBytes(rows, k, DecodeSplits(rows, k));
 }
 
 cudaError_t LaunchGemvDecodeKernel(const GemvDecodeParams& p, cudaStream_t stream) {

@@ -154,8 +154,7 @@ int PrepSplits(int rows, int k) {
 
 // The slice (rows rounded up to the instantiation) and the warps' sums.
 size_t SharedBytes(int rows, int k, int splits) {
-  return size_t(gemv_core::RoundRows(rows)) * gemv_core::SliceRows(k, splits) * sizeof(float) +
-         WarpSumBytes(rows);
+  return gemv_core::SliceBytes(rows, k, splits) + WarpSumBytes(rows);
 }
 
 template <int R, GemvPrologue P, typename T>
