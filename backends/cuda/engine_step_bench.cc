@@ -192,7 +192,9 @@ absl::Status Run() {
   HECATE_ASSIGN_OR_RETURN(WeightFormat weights, ParseWeightFormat(absl::GetFlag(FLAGS_weights)));
   const std::string trace_csv = absl::GetFlag(FLAGS_trace_csv);
   if (!trace_csv.empty()) {
-    if (backend_name != "cuda") return absl::InvalidArgumentError("--trace_csv needs --backend=cuda");
+    if (backend_name != "cuda") {
+      return absl::InvalidArgumentError("--trace_csv needs --backend=cuda");
+    }
     HECATE_RETURN_IF_ERROR(testing::StartKernelTrace());  // before any graph is made
   }
   std::unique_ptr<Backend> backend;

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -41,6 +42,62 @@
 
 namespace hecate {
 namespace {
+
+struct Ring {
+  int kb, slots, in_flight;
+  StageRingWait wait;
+  int launches;
+  const char* note;
+};
+
+std::string RingName(const Ring& ring) {
+  char limit[16] = "";
+  if (ring.in_flight > 0) std::snprintf(limit, sizeof(limit), " <=%d", ring.in_flight);
+  char name[64];
+  std::snprintf(name, sizeof(name), "ring %d KB x %d%s%s", ring.kb, ring.slots, limit, ring.note);
+  return name;
+}
+
+// One traced ring launch (`t`: LaunchStageStreamRing's trace of `count`
+// stages x `blocks` blocks), summed up by the projection each stage streams.
+void PrintRingTrace(const Ring& ring, const std::vector<uint64_t>& t, int count, int blocks) {
+  auto at = [&](int stage, int block, int field) {
+    return double(t[(size_t(stage) * blocks + block) * 3 + field]) / 1e3;
+  };
+  double wait[4] = {}, spread[4] = {}, stall[4] = {}, stage_us[4] = {};
+  int n[4] = {};
+  for (int st = 1; st < count; ++st) {
+    double first_start = 1e300, last_prev = 0, first_done = 1e300, last_done = 0, stalled = 0;
+    for (int b = 0; b < blocks; ++b) {
+      first_start = std::min(first_start, at(st, b, 0));
+      last_prev = std::max(last_prev, at(st - 1, b, 1));
+      first_done = std::min(first_done, at(st, b, 1));
+      last_done = std::max(last_done, at(st, b, 1));
+      stalled += at(st, b, 2) / blocks;
+    }
+    const int kind = st % 4;
+    wait[kind] += first_start - last_prev;
+    spread[kind] += last_done - first_done;
+    stall[kind] += stalled;
+    stage_us[kind] += last_done - last_prev;
+    ++n[kind];
+  }
+  double total_start = 1e300, total_end = 0;
+  for (int b = 0; b < blocks; ++b) {
+    total_start = std::min(total_start, at(0, b, 0));
+    total_end = std::max(total_end, at(count - 1, b, 1));
+  }
+  std::printf("  %s: %.1f us from first start to last finish\n", RingName(ring).c_str(),
+              total_end - total_start);
+  const struct {
+    const char* name;
+    const double* v;
+  } lines[] = {{"stage", stage_us}, {"wait", wait}, {"spread", spread}, {"stall", stall}};
+  for (const auto& line : lines) {
+    std::printf("    %-7s %6.2f %6.2f %6.2f %6.2f\n", line.name, line.v[0] / n[0],
+                line.v[1] / n[1], line.v[2] / n[2], line.v[3] / n[3]);
+  }
+}
 
 absl::Status Run() {
   HECATE_ASSIGN_OR_RETURN(testing::BenchDevice bench_device, testing::StartBenchmark());
@@ -152,12 +209,6 @@ absl::Status Run() {
               barrier_us / count, persistent_max);
   HECATE_ASSIGN_OR_RETURN(DeviceBuffer<unsigned> arrived,
                           DeviceBuffer<unsigned>::Create(size_t(count)));
-  struct Ring {
-    int kb, slots, in_flight;
-    StageRingWait wait;
-    int launches;
-    const char* note;
-  };
   constexpr StageRingWait kAcquire = StageRingWait::kAcquireSpin;
   constexpr StageRingWait kNone = StageRingWait::kNone;
   for (const Ring& ring :
@@ -186,11 +237,7 @@ absl::Status Run() {
               return absl::OkStatus();
             },
             /*calls=*/1));
-    char name[64];
-    char limit[16] = "";
-    if (ring.in_flight > 0) std::snprintf(limit, sizeof(limit), " <=%d", ring.in_flight);
-    std::snprintf(name, sizeof(name), "ring %d KB x %d%s%s", ring.kb, ring.slots, limit, ring.note);
-    row(name, us);
+    row(RingName(ring).c_str(), us);
   }
   // Where the ring's dependency time goes: one traced launch each.
   HECATE_ASSIGN_OR_RETURN(DeviceBuffer<uint64_t> trace,
@@ -211,42 +258,7 @@ absl::Status Run() {
     HECATE_RETURN_IF_ERROR(CudaStatus(
         cudaMemcpy(t.data(), trace.data(), t.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost),
         "trace"));
-    auto at = [&](int stage, int block, int field) {
-      return double(t[(size_t(stage) * sms + block) * 3 + field]) / 1e3;
-    };
-    double wait[4] = {}, spread[4] = {}, stall[4] = {}, stage_us[4] = {};
-    int n[4] = {};
-    for (int st = 1; st < count; ++st) {
-      double first_start = 1e300, last_prev = 0, first_done = 1e300, last_done = 0, stalled = 0;
-      for (int b = 0; b < sms; ++b) {
-        first_start = std::min(first_start, at(st, b, 0));
-        last_prev = std::max(last_prev, at(st - 1, b, 1));
-        first_done = std::min(first_done, at(st, b, 1));
-        last_done = std::max(last_done, at(st, b, 1));
-        stalled += at(st, b, 2) / sms;
-      }
-      const int kind = st % 4;
-      wait[kind] += first_start - last_prev;
-      spread[kind] += last_done - first_done;
-      stall[kind] += stalled;
-      stage_us[kind] += last_done - last_prev;
-      ++n[kind];
-    }
-    double total_start = 1e300, total_end = 0;
-    for (int b = 0; b < sms; ++b) {
-      total_start = std::min(total_start, at(0, b, 0));
-      total_end = std::max(total_end, at(count - 1, b, 1));
-    }
-    std::printf("  ring %d KB x %d <=%d%s: %.1f us from first start to last finish\n", ring.kb,
-                ring.slots, ring.in_flight, ring.note, total_end - total_start);
-    const struct {
-      const char* name;
-      const double* v;
-    } lines[] = {{"stage", stage_us}, {"wait", wait}, {"spread", spread}, {"stall", stall}};
-    for (const auto& line : lines) {
-      std::printf("    %-7s %6.2f %6.2f %6.2f %6.2f\n", line.name, line.v[0] / n[0],
-                  line.v[1] / n[1], line.v[2] / n[2], line.v[3] / n[3]);
-    }
+    PrintRingTrace(ring, t, count, sms);
   }
   std::vector<float> check(1);
   HECATE_RETURN_IF_ERROR(CudaStatus(
